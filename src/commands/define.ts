@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import type { GlobalFlags, ResolvedConfig } from '../config.ts';
+import type { Context, ContextOptions } from '../context.ts';
+import type { Ui } from '../ui/ui.ts';
+
+/** What a command's run gets: the UI, the configuration and a way to open the store. */
+export interface CommandEnv {
+  ui: Ui;
+  globals: GlobalFlags;
+  config: () => ResolvedConfig;
+  /** Opens catalog and blob store; closed by the runner after the command returns. */
+  openContext(opts: ContextOptions): Promise<Context>;
+  /**
+   * The one gate before destructive work: true with --yes, a prompt on a TTY, and a
+   * UsageError (exit 2) without a TTY, so cron never hangs and never deletes unasked.
+   */
+  confirm(question: string): Promise<boolean>;
+}
+
+export interface CommandOutcome {
+  /** The JSON document's body (the runner adds `version` and `command`). */
+  report: object;
+  /** The text rendering for people. */
+  text: () => string;
+  exitCode?: number;
+  /** Totals recorded in the `runs` row. */
+  totals?: Record<string, unknown>;
+  dryRun?: boolean;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  description?: string;
+  /** commander argument syntax, e.g. '[job_ids...]' */
+  args?: string;
+  examples: string[];
+  /** Record a `runs` row (commands that change the store). */
+  recordRun?: boolean;
+  options(cmd: Command): Command;
+  run(args: string[], opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome>;
+}
+
+export function defineCommand(spec: CommandSpec): CommandSpec {
+  return spec;
+}

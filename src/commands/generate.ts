@@ -1,0 +1,68 @@
+import { defineCommand } from './define.ts';
+import { intOption } from '../cli.ts';
+import { EXIT, UsageError } from '../errors.ts';
+import type { GenerateReport } from '../ops/generate.ts';
+import { formatBytes, formatDuration } from '../ui/format.ts';
+import { renderTable } from '../ui/table.ts';
+
+export default defineCommand({
+  name: 'generate',
+  args: '[job_ids...]',
+  summary: "Render jobs' artifact files into the dated tree and record them",
+  description:
+    "Render card print jobs: front.png and back.png (CR80, 1012x638 at 300 dpi), front.pdf, back.pdf and combined.pdf (85.6 x 54 mm) into cards/YYYY/MM/DD/<job_id>/, and record every file (path, size, SHA-256) and the job's generation metadata in the catalog. The same input gives the same bytes. Jobs come from --jobs FILE (a JSON array or NDJSON; - for stdin), from job ids already in the catalog (reprints), from --pending, or from --sample N (a realistic demo store).",
+  examples: [
+    'storectl generate --sample 200',
+    'storectl generate --jobs jobs.ndjson',
+    'cat jobs.json | storectl generate --jobs - --json',
+    'storectl generate card-20261120-1a2b3c4d   # re-render (reprint) a job',
+    'storectl generate --pending --workers 2',
+  ],
+  recordRun: true,
+  options: (cmd) =>
+    cmd
+      .option('--jobs <file>', 'create and render the jobs in FILE (JSON array or NDJSON; - for stdin)')
+      .option('--pending', 'render every card job whose files were never generated')
+      .option('--sample <n>', 'create and render N realistic demo jobs', intOption(1, 1_000_000))
+      .option('--days <d>', 'with --sample: spread jobs over the past D days', intOption(1, 3650), 30)
+      .option('--seed <n>', 'with --sample: random seed (same seed, same store)', intOption(0, 2 ** 31), 1)
+      .option('--workers <n>', 'jobs rendered in parallel (default: number of cores)', intOption(1, 64)),
+  async run(args, opts, env) {
+    const sources = [opts.jobs !== undefined, args.length > 0, Boolean(opts.pending), opts.sample !== undefined].filter(Boolean).length;
+    if (sources !== 1) throw new UsageError('give exactly one of --jobs FILE, job ids, --pending or --sample N', 'see `storectl generate --help`');
+    const { runGenerate, defaultWorkers, sampleJobs } = await import('../ops/generate.ts');
+    const { parseJobs } = await import('../ops/job-input.ts');
+    const { readInput } = await import('../ui/input.ts');
+    const now = new Date();
+    // Input is read and validated before the store is opened: bad input writes nothing.
+    const newJobs = opts.jobs !== undefined ? parseJobs(await readInput(String(opts.jobs), env.ui.io), String(opts.jobs), now) : undefined;
+    const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), Number(opts.days), now, Number(opts.seed)) : undefined;
+    const ctx = await env.openContext({ createRoot: true, createCatalog: true });
+    const report = await runGenerate(ctx, {
+      newJobs: newJobs ?? sample?.jobs,
+      jobIds: args.length ? args : undefined,
+      pending: Boolean(opts.pending),
+      workers: (opts.workers as number | undefined) ?? defaultWorkers(),
+      baseDir: env.ui.io.cwd,
+      simulateHistory: Boolean(sample),
+      tempFiles: sample?.temp,
+    });
+    return {
+      report,
+      text: () => renderGenerate(report, env.ui.stdoutTTY),
+      exitCode: report.jobs.failed ? EXIT.PARTIAL : EXIT.OK,
+      totals: { jobs: report.jobs.rendered, failed: report.jobs.failed, files: report.files, bytes: report.bytes },
+    };
+  },
+});
+
+function renderGenerate(r: GenerateReport, tty: boolean): string {
+  let out = '';
+  if (r.rendered.length <= 20 && r.rendered.length > 0) {
+    out += renderTable(['job', 'directory', 'files', 'size'], r.rendered.map((j) => [j.jobId, j.dir, j.files, formatBytes(j.bytes)]), { tty });
+  }
+  for (const f of r.failures) out += `failed  ${f.jobId}: ${f.reason}\n`;
+  out += `rendered ${r.jobs.rendered} job(s), ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${r.jobsPerSecond} jobs/s, ${r.workers} workers)`;
+  if (r.jobs.failed) out += `; ${r.jobs.failed} failed`;
+  return out + '\n';
+}

@@ -1,0 +1,8 @@
+// The command registry. Command files are light (commander options and rendering); each
+// imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
+import type { CommandSpec } from './define.ts';
+import generate from './generate.ts';
+import migrate from './migrate.ts';
+import stats from './stats.ts';
+
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate];

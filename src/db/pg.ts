@@ -1,0 +1,214 @@
+import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import type { Catalog } from './catalog.ts';
+import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { events, files, jobs, runs, schema } from './schema/pg.ts';
+import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import type {
+  CatalogAggregates,
+  EventRecord,
+  FileGroup,
+  FilePageQuery,
+  FileRecord,
+  Job,
+  MigrationState,
+  NewFile,
+  NewJob,
+  RunRecord,
+} from './types.ts';
+import { redactUrl } from './url.ts';
+
+const BATCH = 1000;
+/** Advisory lock key that serialises `migrate` across processes ("stctlmig"). */
+const MIGRATE_LOCK = 0x737463746c6d6967n;
+
+// int8 (counts, sums) as JS numbers: sizes stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export class PgCatalog implements Catalog {
+  readonly dialect = 'postgres' as const;
+  readonly location: string;
+  readonly pool: pg.Pool;
+  readonly db: NodePgDatabase<typeof schema>;
+
+  constructor(url: string) {
+    this.location = redactUrl(url);
+    this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
+    // An idle client losing its server must not crash the process; the next query reports it.
+    this.pool.on('error', () => {});
+    this.db = drizzle(this.pool, { schema });
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('select 1');
+  }
+
+  async migrate(): Promise<string[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK.toString()]);
+      const before = await this.migrationStatus();
+      await drizzleMigrate(drizzle(client), {
+        migrationsFolder: migrationsFolder('postgres'),
+        migrationsTable: MIGRATIONS_TABLE,
+        migrationsSchema: 'public',
+      });
+      const after = await this.migrationStatus();
+      return after.filter((m, i) => m.applied && !before[i]!.applied).map((m) => m.tag);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATE_LOCK.toString()]).catch(() => {});
+      client.release();
+    }
+  }
+
+  async migrationStatus(): Promise<MigrationState[]> {
+    const exists = await this.pool.query(`select to_regclass($1) as t`, [`public."${MIGRATIONS_TABLE}"`]);
+    const applied = exists.rows[0]?.t
+      ? (await this.pool.query(`select created_at from public."${MIGRATIONS_TABLE}"`)).rows.map((r) =>
+          Number(r.created_at),
+        )
+      : [];
+    return migrationStates('postgres', applied);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async insertJobs(newJobs: readonly NewJob[]): Promise<void> {
+    const now = new Date();
+    await this.db.transaction(async (tx) => {
+      for (const part of chunk(newJobs, BATCH)) await tx.insert(jobs).values(part.map((j) => jobValues(j, now)));
+    });
+  }
+
+  async existingJobIds(ids: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const part of chunk(ids, BATCH)) {
+      const rows = await this.db.select({ id: jobs.id }).from(jobs).where(inArray(jobs.id, part));
+      out.push(...rows.map((r) => r.id));
+    }
+    return out;
+  }
+
+  async getJobs(ids: readonly string[]): Promise<Job[]> {
+    const out: Job[] = [];
+    for (const part of chunk(ids, BATCH)) out.push(...(await this.db.select().from(jobs).where(inArray(jobs.id, part))));
+    return out;
+  }
+
+  async pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]> {
+    const where = and(eq(jobs.filesState, 'none'), eq(jobs.kind, kind), afterId ? gt(jobs.id, afterId) : undefined);
+    const rows = await this.db
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(where)
+      .orderBy(asc(jobs.id))
+      .limit(limit);
+    return rows.map((r) => r.id);
+  }
+
+  async recordGeneration(
+    jobId: string,
+    newFiles: readonly NewFile[],
+    generation: Record<string, unknown>,
+    at: Date,
+  ): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const f of newFiles) {
+        const values = fileValues(f);
+        await tx.insert(files).values(values).onConflictDoUpdate({ target: files.path, set: { ...values } });
+      }
+      await tx
+        .update(jobs)
+        .set({ filesState: newFiles.length ? 'on_disk' : 'none', generation, updatedAt: at })
+        .where(eq(jobs.id, jobId));
+    });
+  }
+
+  async insertFiles(newFiles: readonly NewFile[]): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const part of chunk(newFiles, BATCH)) await tx.insert(files).values(part.map(fileValues));
+    });
+  }
+
+  async filesOfJob(jobId: string): Promise<FileRecord[]> {
+    return this.db.select().from(files).where(eq(files.jobId, jobId)).orderBy(asc(files.path));
+  }
+
+  async filePage(q: FilePageQuery): Promise<FileRecord[]> {
+    const where = and(
+      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+    );
+    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+  }
+
+  async counts(): Promise<{ jobs: number; files: number; presentFiles: number }> {
+    const r = await this.pool.query(
+      `select (select count(*) from jobs) as jobs, (select count(*) from files) as files,
+              (select count(*) from files where state = 'present') as "presentFiles"`,
+    );
+    return r.rows[0];
+  }
+
+  async aggregates(now: Date): Promise<CatalogAggregates> {
+    const age = sql`extract(epoch from (${now.toISOString()}::timestamptz - ${files.createdAt}))`;
+    const fileGroups = await this.db
+      .select({
+        state: files.state,
+        category: files.category,
+        owner: files.owner,
+        ageBucket: sql<FileGroup['ageBucket']>`${ageBucketSql(age, 86_400)}`,
+        files: sql<number>`count(*)`.mapWith(Number),
+        bytes: sql<number>`coalesce(sum(${files.size}), 0)`.mapWith(Number),
+      })
+      .from(files)
+      .groupBy(sql`1, 2, 3, 4`);
+    const jobGroups = await this.db
+      .select({
+        kind: jobs.kind,
+        status: jobs.status,
+        filesState: jobs.filesState,
+        jobs: sql<number>`count(*)`.mapWith(Number),
+      })
+      .from(jobs)
+      .groupBy(jobs.kind, jobs.status, jobs.filesState);
+    const edge = async (dir: 'asc' | 'desc') => {
+      const rows = await this.db
+        .select({ path: files.path, createdAt: files.createdAt })
+        .from(files)
+        .where(eq(files.state, 'present'))
+        .orderBy(dir === 'asc' ? asc(files.createdAt) : desc(files.createdAt))
+        .limit(1);
+      return rows[0] ?? null;
+    };
+    return { fileGroups, jobGroups, oldestFile: await edge('asc'), newestFile: await edge('desc') };
+  }
+
+  async startRun(run: RunRecord): Promise<void> {
+    await this.db.insert(runs).values(run);
+  }
+
+  async finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void> {
+    await this.db.update(runs).set(patch).where(eq(runs.id, id));
+  }
+
+  async recentRuns(limit: number, command?: string): Promise<RunRecord[]> {
+    return this.db
+      .select()
+      .from(runs)
+      .where(command ? eq(runs.command, command) : undefined)
+      .orderBy(desc(runs.startedAt))
+      .limit(limit);
+  }
+
+  async addEvents(list: readonly EventRecord[]): Promise<void> {
+    if (!list.length) return;
+    await this.db.transaction(async (tx) => {
+      for (const part of chunk(list, BATCH)) await tx.insert(events).values([...part]);
+    });
+  }
+}

@@ -1,0 +1,138 @@
+// PostgreSQL schema. Keep in step with ./sqlite.ts: same tables, columns and row types
+// (test/schema-parity.test.ts holds them equal).
+import {
+  bigint,
+  bigserial,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { mode: 'date', withTimezone: true, precision: 3 });
+const int8 = (name: string) => bigint(name, { mode: 'number' });
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+// Byte-order collation so ORDER BY path matches the sorted tree walk and SQLite's BINARY.
+const pathText = customType<{ data: string }>({ dataType: () => 'text COLLATE "C"' });
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull().default('card'),
+    owner: text('owner').notNull().default(''),
+    status: text('status').notNull(),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    createdAt: ts('created_at').notNull(),
+    updatedAt: ts('updated_at').notNull(),
+    completedAt: ts('completed_at'),
+    filesState: text('files_state').notNull().default('none'),
+    generation: jsonb('generation').$type<Record<string, unknown>>(),
+    failureReason: text('failure_reason'),
+  },
+  (t) => [
+    index('jobs_status_updated_idx').on(t.status, t.updatedAt),
+    index('jobs_created_idx').on(t.createdAt),
+    index('jobs_files_state_idx').on(t.filesState),
+  ],
+);
+
+export const files = pgTable(
+  'files',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    jobId: text('job_id'),
+    role: text('role').notNull(),
+    category: text('category').notNull(),
+    owner: text('owner').notNull().default(''),
+    path: pathText('path').notNull(),
+    contentType: text('content_type').notNull(),
+    size: int8('size').notNull(),
+    sha256: text('sha256').notNull(),
+    mtime: ts('mtime'),
+    createdAt: ts('created_at').notNull(),
+    expiresAt: ts('expires_at'),
+    deletedAt: ts('deleted_at'),
+    deleteReason: text('delete_reason'),
+    state: text('state').notNull().default('present'),
+  },
+  (t) => [
+    uniqueIndex('files_path_uq').on(t.path),
+    index('files_job_idx').on(t.jobId),
+    index('files_state_idx').on(t.state, t.category),
+    index('files_created_idx').on(t.createdAt),
+  ],
+);
+
+export const runs = pgTable(
+  'runs',
+  {
+    id: text('id').primaryKey(),
+    command: text('command').notNull(),
+    args: jsonb('args').$type<Record<string, unknown>>(),
+    dryRun: boolean('dry_run').notNull().default(false),
+    status: text('status').notNull(),
+    exitCode: integer('exit_code'),
+    user: text('user'),
+    host: text('host'),
+    pid: integer('pid'),
+    startedAt: ts('started_at').notNull(),
+    finishedAt: ts('finished_at'),
+    totals: jsonb('totals').$type<Record<string, unknown>>(),
+  },
+  (t) => [index('runs_started_idx').on(t.startedAt)],
+);
+
+export const events = pgTable(
+  'events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    runId: text('run_id'),
+    at: ts('at').notNull(),
+    action: text('action').notNull(),
+    path: text('path'),
+    jobId: text('job_id'),
+    bytes: int8('bytes'),
+    reason: text('reason'),
+  },
+  (t) => [index('events_run_idx').on(t.runId), index('events_path_idx').on(t.path)],
+);
+
+export const images = pgTable(
+  'images',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    source: text('source').notNull(),
+    sourceKey: text('source_key').notNull(),
+    sourceIndex: integer('source_index').notNull().default(0),
+    owner: text('owner').notNull().default(''),
+    originalPath: text('original_path').notNull(),
+    originalBytes: int8('original_bytes').notNull(),
+    originalFormat: text('original_format'),
+    format: text('format').notNull(),
+    width: integer('width').notNull(),
+    height: integer('height').notNull(),
+    bytes: int8('bytes').notNull(),
+    quality: integer('quality'),
+    sha256: text('sha256').notNull(),
+    data: bytea('data').notNull(),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('images_source_uq').on(t.source, t.sourceKey, t.sourceIndex)],
+);
+
+export const locks = pgTable('locks', {
+  name: text('name').primaryKey(),
+  pid: integer('pid').notNull(),
+  host: text('host').notNull(),
+  command: text('command'),
+  runId: text('run_id'),
+  acquiredAt: ts('acquired_at').notNull(),
+});
+
+export const schema = { jobs, files, runs, events, images, locks };

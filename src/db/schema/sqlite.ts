@@ -1,0 +1,125 @@
+// SQLite schema. Keep in step with ./pg.ts: same tables, columns and row types
+// (test/schema-parity.test.ts holds them equal).
+
+import { blob, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+const ts = (name: string) => integer(name, { mode: 'timestamp_ms' });
+
+export const jobs = sqliteTable(
+  'jobs',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull().default('card'),
+    owner: text('owner').notNull().default(''),
+    status: text('status').notNull(),
+    data: text('data', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    createdAt: ts('created_at').notNull(),
+    updatedAt: ts('updated_at').notNull(),
+    completedAt: ts('completed_at'),
+    filesState: text('files_state').notNull().default('none'),
+    generation: text('generation', { mode: 'json' }).$type<Record<string, unknown>>(),
+    failureReason: text('failure_reason'),
+  },
+  (t) => [
+    index('jobs_status_updated_idx').on(t.status, t.updatedAt),
+    index('jobs_created_idx').on(t.createdAt),
+    index('jobs_files_state_idx').on(t.filesState),
+  ],
+);
+
+export const files = sqliteTable(
+  'files',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    jobId: text('job_id'),
+    role: text('role').notNull(),
+    category: text('category').notNull(),
+    owner: text('owner').notNull().default(''),
+    // SQLite compares TEXT with memcmp (BINARY), i.e. UTF-8 byte order, which the
+    // sorted tree walk relies on.
+    path: text('path').notNull(),
+    contentType: text('content_type').notNull(),
+    size: integer('size').notNull(),
+    sha256: text('sha256').notNull(),
+    mtime: ts('mtime'),
+    createdAt: ts('created_at').notNull(),
+    expiresAt: ts('expires_at'),
+    deletedAt: ts('deleted_at'),
+    deleteReason: text('delete_reason'),
+    state: text('state').notNull().default('present'),
+  },
+  (t) => [
+    uniqueIndex('files_path_uq').on(t.path),
+    index('files_job_idx').on(t.jobId),
+    index('files_state_idx').on(t.state, t.category),
+    index('files_created_idx').on(t.createdAt),
+  ],
+);
+
+export const runs = sqliteTable(
+  'runs',
+  {
+    id: text('id').primaryKey(),
+    command: text('command').notNull(),
+    args: text('args', { mode: 'json' }).$type<Record<string, unknown>>(),
+    dryRun: integer('dry_run', { mode: 'boolean' }).notNull().default(false),
+    status: text('status').notNull(),
+    exitCode: integer('exit_code'),
+    user: text('user'),
+    host: text('host'),
+    pid: integer('pid'),
+    startedAt: ts('started_at').notNull(),
+    finishedAt: ts('finished_at'),
+    totals: text('totals', { mode: 'json' }).$type<Record<string, unknown>>(),
+  },
+  (t) => [index('runs_started_idx').on(t.startedAt)],
+);
+
+export const events = sqliteTable(
+  'events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    runId: text('run_id'),
+    at: ts('at').notNull(),
+    action: text('action').notNull(),
+    path: text('path'),
+    jobId: text('job_id'),
+    bytes: integer('bytes'),
+    reason: text('reason'),
+  },
+  (t) => [index('events_run_idx').on(t.runId), index('events_path_idx').on(t.path)],
+);
+
+export const images = sqliteTable(
+  'images',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    source: text('source').notNull(),
+    sourceKey: text('source_key').notNull(),
+    sourceIndex: integer('source_index').notNull().default(0),
+    owner: text('owner').notNull().default(''),
+    originalPath: text('original_path').notNull(),
+    originalBytes: integer('original_bytes').notNull(),
+    originalFormat: text('original_format'),
+    format: text('format').notNull(),
+    width: integer('width').notNull(),
+    height: integer('height').notNull(),
+    bytes: integer('bytes').notNull(),
+    quality: integer('quality'),
+    sha256: text('sha256').notNull(),
+    data: blob('data', { mode: 'buffer' }).notNull(),
+    createdAt: ts('created_at').notNull(),
+  },
+  (t) => [uniqueIndex('images_source_uq').on(t.source, t.sourceKey, t.sourceIndex)],
+);
+
+export const locks = sqliteTable('locks', {
+  name: text('name').primaryKey(),
+  pid: integer('pid').notNull(),
+  host: text('host').notNull(),
+  command: text('command'),
+  runId: text('run_id'),
+  acquiredAt: ts('acquired_at').notNull(),
+});
+
+export const schema = { jobs, files, runs, events, images, locks };

@@ -1,0 +1,205 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { Catalog } from './catalog.ts';
+import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { events, files, jobs, runs, schema } from './schema/sqlite.ts';
+import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import type {
+  CatalogAggregates,
+  EventRecord,
+  FileGroup,
+  FilePageQuery,
+  FileRecord,
+  Job,
+  JobGroup,
+  MigrationState,
+  NewFile,
+  NewJob,
+  RunRecord,
+} from './types.ts';
+
+// SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
+const BATCH = 500;
+
+export class SqliteCatalog implements Catalog {
+  readonly dialect = 'sqlite' as const;
+  readonly location: string;
+  readonly raw: Database.Database;
+  readonly db: BetterSQLite3Database<typeof schema>;
+
+  constructor(file: string) {
+    this.location = file;
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    this.raw = new Database(file);
+    this.raw.pragma('journal_mode = WAL');
+    this.raw.pragma('synchronous = NORMAL');
+    this.raw.pragma('busy_timeout = 10000');
+    try {
+      fs.chmodSync(file, 0o600);
+    } catch {
+      /* not ours to change: keep going */
+    }
+    this.db = drizzle(this.raw, { schema });
+  }
+
+  async migrate(): Promise<string[]> {
+    const before = await this.migrationStatus();
+    drizzleMigrate(this.db, { migrationsFolder: migrationsFolder('sqlite'), migrationsTable: MIGRATIONS_TABLE });
+    const after = await this.migrationStatus();
+    return after.filter((m, i) => m.applied && !before[i]!.applied).map((m) => m.tag);
+  }
+
+  async migrationStatus(): Promise<MigrationState[]> {
+    const exists = this.raw
+      .prepare(`select 1 from sqlite_master where type = 'table' and name = ?`)
+      .get(MIGRATIONS_TABLE);
+    const applied = exists
+      ? (this.raw.prepare(`select created_at from "${MIGRATIONS_TABLE}"`).all() as { created_at: number }[]).map(
+          (r) => Number(r.created_at),
+        )
+      : [];
+    return migrationStates('sqlite', applied);
+  }
+
+  async close(): Promise<void> {
+    if (this.raw.open) this.raw.close();
+  }
+
+  async insertJobs(newJobs: readonly NewJob[]): Promise<void> {
+    const now = new Date();
+    this.db.transaction((tx) => {
+      for (const part of chunk(newJobs, BATCH)) tx.insert(jobs).values(part.map((j) => jobValues(j, now))).run();
+    });
+  }
+
+  async existingJobIds(ids: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const part of chunk(ids, BATCH)) {
+      const rows = this.db.select({ id: jobs.id }).from(jobs).where(inArray(jobs.id, part)).all();
+      out.push(...rows.map((r) => r.id));
+    }
+    return out;
+  }
+
+  async getJobs(ids: readonly string[]): Promise<Job[]> {
+    const out: Job[] = [];
+    for (const part of chunk(ids, BATCH)) out.push(...this.db.select().from(jobs).where(inArray(jobs.id, part)).all());
+    return out;
+  }
+
+  async pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]> {
+    const where = and(eq(jobs.filesState, 'none'), eq(jobs.kind, kind), afterId ? gt(jobs.id, afterId) : undefined);
+    return this.db.select({ id: jobs.id }).from(jobs).where(where).orderBy(asc(jobs.id)).limit(limit).all().map((r) => r.id);
+  }
+
+  async recordGeneration(
+    jobId: string,
+    newFiles: readonly NewFile[],
+    generation: Record<string, unknown>,
+    at: Date,
+  ): Promise<void> {
+    // Synchronous on purpose: better-sqlite3 cannot roll back an async callback.
+    this.db.transaction((tx) => {
+      for (const f of newFiles) {
+        const values = fileValues(f);
+        tx.insert(files)
+          .values(values)
+          .onConflictDoUpdate({ target: files.path, set: { ...values } })
+          .run();
+      }
+      tx.update(jobs)
+        .set({ filesState: newFiles.length ? 'on_disk' : 'none', generation, updatedAt: at })
+        .where(eq(jobs.id, jobId))
+        .run();
+    });
+  }
+
+  async insertFiles(newFiles: readonly NewFile[]): Promise<void> {
+    this.db.transaction((tx) => {
+      for (const part of chunk(newFiles, BATCH)) tx.insert(files).values(part.map(fileValues)).run();
+    });
+  }
+
+  async filesOfJob(jobId: string): Promise<FileRecord[]> {
+    return this.db.select().from(files).where(eq(files.jobId, jobId)).orderBy(asc(files.path)).all();
+  }
+
+  async filePage(q: FilePageQuery): Promise<FileRecord[]> {
+    const where = and(
+      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+    );
+    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+  }
+
+  async counts(): Promise<{ jobs: number; files: number; presentFiles: number }> {
+    const row = this.raw
+      .prepare(
+        `select (select count(*) from jobs) as jobs, (select count(*) from files) as files,
+                (select count(*) from files where state = 'present') as presentFiles`,
+      )
+      .get() as { jobs: number; files: number; presentFiles: number };
+    return row;
+  }
+
+  async aggregates(now: Date): Promise<CatalogAggregates> {
+    const nowMs = now.getTime();
+    const fileGroups = this.db
+      .select({
+        state: files.state,
+        category: files.category,
+        owner: files.owner,
+        ageBucket: sql<FileGroup['ageBucket']>`${ageBucketSql(sql`(${nowMs} - ${files.createdAt})`, 86_400_000)}`,
+        files: sql<number>`count(*)`,
+        bytes: sql<number>`coalesce(sum(${files.size}), 0)`,
+      })
+      .from(files)
+      .groupBy(sql`1, 2, 3, 4`)
+      .all();
+    const jobGroups: JobGroup[] = this.db
+      .select({ kind: jobs.kind, status: jobs.status, filesState: jobs.filesState, jobs: sql<number>`count(*)` })
+      .from(jobs)
+      .groupBy(jobs.kind, jobs.status, jobs.filesState)
+      .all();
+    const edge = (dir: 'asc' | 'desc') => {
+      const row = this.db
+        .select({ path: files.path, createdAt: files.createdAt })
+        .from(files)
+        .where(eq(files.state, 'present'))
+        .orderBy(dir === 'asc' ? asc(files.createdAt) : desc(files.createdAt))
+        .limit(1)
+        .get();
+      return row ?? null;
+    };
+    return { fileGroups, jobGroups, oldestFile: edge('asc'), newestFile: edge('desc') };
+  }
+
+  async startRun(run: RunRecord): Promise<void> {
+    this.db.insert(runs).values(run).run();
+  }
+
+  async finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void> {
+    this.db.update(runs).set(patch).where(eq(runs.id, id)).run();
+  }
+
+  async recentRuns(limit: number, command?: string): Promise<RunRecord[]> {
+    return this.db
+      .select()
+      .from(runs)
+      .where(command ? eq(runs.command, command) : undefined)
+      .orderBy(desc(runs.startedAt))
+      .limit(limit)
+      .all();
+  }
+
+  async addEvents(list: readonly EventRecord[]): Promise<void> {
+    if (!list.length) return;
+    this.db.transaction((tx) => {
+      for (const part of chunk(list, BATCH)) tx.insert(events).values([...part]).run();
+    });
+  }
+}

@@ -1,0 +1,145 @@
+// Domain types of the catalog. No drizzle types here: commands and operations depend on
+// these, and test/schema-parity.test.ts checks both drizzle schemas produce them.
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** Where a job's artifact files stand as a whole. */
+export type FilesState = 'none' | 'on_disk' | 'partial' | 'deleted';
+/** Where one file stands: `deleting` is the committed intent before an unlink. */
+export type FileState = 'present' | 'deleting' | 'deleted' | 'missing';
+
+export const JOB_STATUSES = [
+  'queued',
+  'assigned',
+  'processing',
+  'printing',
+  'printed',
+  'quality_check',
+  'completed',
+  'qa_failed',
+  'reprint',
+  'failed',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Jobs in these states are still being produced: their directory is live. */
+export const IN_PROGRESS_STATUSES: readonly string[] = ['queued', 'assigned', 'processing', 'printing'];
+
+export interface Job {
+  id: string;
+  kind: string;
+  owner: string;
+  status: string;
+  data: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+  filesState: string;
+  generation: Record<string, unknown> | null;
+  failureReason: string | null;
+}
+
+export interface NewJob {
+  id: string;
+  kind?: string;
+  owner?: string;
+  status: string;
+  data: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt?: Date;
+  completedAt?: Date | null;
+  filesState?: string;
+  generation?: Record<string, unknown> | null;
+  failureReason?: string | null;
+}
+
+export interface FileRecord {
+  id: number;
+  jobId: string | null;
+  role: string;
+  category: string;
+  owner: string;
+  /** Relative to the store root, '/'-separated, never absolute, never '..'. */
+  path: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  mtime: Date | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  deletedAt: Date | null;
+  deleteReason: string | null;
+  state: string;
+}
+
+export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner'> & {
+  owner?: string;
+  mtime?: Date | null;
+  expiresAt?: Date | null;
+  state?: FileState;
+  deletedAt?: Date | null;
+  deleteReason?: string | null;
+};
+
+export interface RunRecord {
+  id: string;
+  command: string;
+  args: Record<string, unknown> | null;
+  dryRun: boolean;
+  status: string;
+  exitCode: number | null;
+  user: string | null;
+  host: string | null;
+  pid: number | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  totals: Record<string, unknown> | null;
+}
+
+export interface EventRecord {
+  runId: string | null;
+  at: Date;
+  action: string;
+  path: string | null;
+  jobId: string | null;
+  bytes: number | null;
+  reason: string | null;
+}
+
+/** One group of the files aggregate: stats folds these into its breakdowns. */
+export interface FileGroup {
+  state: string;
+  category: string;
+  owner: string;
+  ageBucket: AgeBucket;
+  files: number;
+  bytes: number;
+}
+export const AGE_BUCKETS = ['<1d', '1-7d', '7-30d', '30-90d', '>90d'] as const;
+export type AgeBucket = (typeof AGE_BUCKETS)[number];
+
+export interface JobGroup {
+  kind: string;
+  status: string;
+  filesState: string;
+  jobs: number;
+}
+
+export interface CatalogAggregates {
+  fileGroups: FileGroup[];
+  jobGroups: JobGroup[];
+  oldestFile: { path: string; createdAt: Date } | null;
+  newestFile: { path: string; createdAt: Date } | null;
+}
+
+export interface MigrationState {
+  tag: string;
+  createdAt: number;
+  applied: boolean;
+}
+
+/** A page of files ordered by path in byte order, for merging with the sorted tree walk. */
+export interface FilePageQuery {
+  states?: readonly string[];
+  afterPath?: string;
+  limit: number;
+}

@@ -1,0 +1,195 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Context } from '../context.ts';
+import type { Job, NewFile, NewJob } from '../db/types.ts';
+import { UsageError } from '../errors.ts';
+import { GENERATOR_VERSION, RenderError, renderCard, type CardData } from '../render/card.ts';
+import { renderExport } from '../render/export.ts';
+import { sha256 } from '../storage/hash.ts';
+import { cardFilePath, exportPath } from '../storage/layout.ts';
+import { mapPool } from './pool.ts';
+import { makeSample } from './sample.ts';
+
+export interface GenerateOptions {
+  /** New jobs to create, then render (from --jobs or --sample). */
+  newJobs?: NewJob[];
+  /** Jobs already in the catalog to render again (reprints). */
+  jobIds?: string[];
+  /** Render every job whose files were never generated. */
+  pending?: boolean;
+  workers: number;
+  /** Relative photo paths resolve against this directory. */
+  baseDir: string;
+  /** Sample stores date their files as if rendered when the job was created. */
+  simulateHistory?: boolean;
+  /** Sample temp files to write and record. */
+  tempFiles?: { path: string; createdAt: Date; bytes: Buffer }[];
+}
+
+export interface GeneratedJob {
+  jobId: string;
+  kind: string;
+  dir: string;
+  files: number;
+  bytes: number;
+}
+
+export interface GenerateReport {
+  jobs: { created: number; requested: number; rendered: number; failed: number };
+  files: number;
+  bytes: number;
+  durationMs: number;
+  jobsPerSecond: number;
+  workers: number;
+  failures: { jobId: string; reason: string }[];
+  rendered: GeneratedJob[];
+}
+
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
+export function sampleJobs(count: number, days: number, now: Date, seed: number) {
+  return makeSample(count, days, now, seed);
+}
+
+/** Creates the jobs it is given, then renders and records each job's files. */
+export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<GenerateReport> {
+  const started = performance.now();
+  const created = opts.newJobs?.length ?? 0;
+  if (opts.newJobs?.length) {
+    const existing = await ctx.catalog.existingJobIds(opts.newJobs.map((j) => j.id));
+    if (existing.length) {
+      throw new UsageError(
+        `job ${existing[0]} already exists${existing.length > 1 ? ` (and ${existing.length - 1} more)` : ''}; nothing was written`,
+        `to render an existing job again, run \`storectl generate ${existing[0]}\``,
+        'job_exists',
+      );
+    }
+    await ctx.catalog.insertJobs(opts.newJobs);
+  }
+  if (opts.jobIds?.length) {
+    const found = new Set(await ctx.catalog.existingJobIds(opts.jobIds));
+    const unknown = opts.jobIds.filter((id) => !found.has(id));
+    if (unknown.length) throw new UsageError(`unknown job id ${unknown.join(', ')}`, 'see `storectl stats` for what the catalog holds', 'unknown_job');
+  }
+
+  const ids = [...(opts.newJobs ?? []).map((j) => j.id), ...(opts.jobIds ?? [])];
+  const report: GenerateReport = {
+    jobs: { created, requested: 0, rendered: 0, failed: 0 },
+    files: 0,
+    bytes: 0,
+    durationMs: 0,
+    jobsPerSecond: 0,
+    workers: opts.workers,
+    failures: [],
+    rendered: [],
+  };
+  const progress = ctx.progress('generating', opts.pending ? undefined : ids.length);
+  const work = async (job: Job) => {
+    report.jobs.requested++;
+    try {
+      const done = await renderJob(ctx, job, opts);
+      report.jobs.rendered++;
+      report.files += done.files;
+      report.bytes += done.bytes;
+      report.rendered.push(done);
+    } catch (err) {
+      if (!(err instanceof RenderError)) throw err;
+      report.jobs.failed++;
+      report.failures.push({ jobId: job.id, reason: err.message });
+      ctx.log.warn(`job ${job.id}: ${err.message}`);
+    } finally {
+      progress.tick();
+    }
+  };
+  await mapPool(jobsToRender(ctx, ids, Boolean(opts.pending)), opts.workers, work);
+  if (opts.tempFiles?.length) await writeTempFiles(ctx, opts.tempFiles);
+  progress.done();
+  report.rendered.sort((a, b) => (a.jobId < b.jobId ? -1 : 1));
+  report.failures.sort((a, b) => (a.jobId < b.jobId ? -1 : 1));
+  report.durationMs = Math.round(performance.now() - started);
+  report.jobsPerSecond = Math.round((report.jobs.rendered / Math.max(1, report.durationMs)) * 1000 * 10) / 10;
+  return report;
+}
+
+/** Streams the jobs to render in pages, so --pending over a large backlog stays flat. */
+async function* jobsToRender(ctx: Context, ids: string[], pending: boolean): AsyncGenerator<Job> {
+  for (let i = 0; i < ids.length; i += 200) yield* await ctx.catalog.getJobs(ids.slice(i, i + 200));
+  if (!pending) return;
+  let after: string | undefined;
+  for (;;) {
+    const page = await ctx.catalog.pendingJobIds('card', 200, after);
+    if (!page.length) return;
+    yield* await ctx.catalog.getJobs(page);
+    after = page[page.length - 1];
+  }
+}
+
+async function renderJob(ctx: Context, job: Job, opts: GenerateOptions): Promise<GeneratedJob> {
+  const at = opts.simulateHistory ? new Date(job.createdAt.getTime() + 30_000) : ctx.clock();
+  const outputs =
+    job.kind === 'export'
+      ? [(() => {
+          const e = renderExport(job.id, job.data);
+          return { path: exportPath(e.exportType, job.id, job.createdAt, e.ext), role: e.role, contentType: e.contentType, category: 'exports', bytes: e.bytes };
+        })()]
+      : (await renderCard(job.data as unknown as CardData, { baseDir: opts.baseDir })).map((f) => ({
+          path: cardFilePath(job.id, job.createdAt, f.role),
+          role: f.role,
+          contentType: f.contentType,
+          category: 'cards',
+          bytes: f.bytes,
+        }));
+  // Files first (atomic writes), rows after in one transaction: a crash in between leaves
+  // unreferenced files for cleanup-orphaned, never a row without its file.
+  const files: NewFile[] = outputs.map((o) => {
+    const st = ctx.blobs.put(o.path, o.bytes);
+    if (opts.simulateHistory) fs.utimesSync(ctx.blobs.abs(o.path), at, at);
+    return {
+      jobId: job.id,
+      role: o.role,
+      category: o.category,
+      owner: job.owner,
+      path: o.path,
+      contentType: o.contentType,
+      size: st.size,
+      sha256: sha256(o.bytes),
+      mtime: opts.simulateHistory ? at : st.mtime,
+      createdAt: at,
+    };
+  });
+  const bytes = files.reduce((a, f) => a + f.size, 0);
+  await ctx.catalog.recordGeneration(
+    job.id,
+    files,
+    {
+      generatorVersion: GENERATOR_VERSION,
+      generatedAt: at.toISOString(),
+      files: Object.fromEntries(files.map((f) => [f.role, f.size])),
+      totalBytes: bytes,
+      filesOnDisk: files.length,
+    },
+    at,
+  );
+  return { jobId: job.id, kind: job.kind, dir: files[0]!.path.slice(0, files[0]!.path.lastIndexOf('/')), files: files.length, bytes };
+}
+
+async function writeTempFiles(ctx: Context, temp: NonNullable<GenerateOptions['tempFiles']>): Promise<void> {
+  const rows: NewFile[] = temp.map((t) => {
+    const st = ctx.blobs.put(t.path, t.bytes);
+    fs.utimesSync(ctx.blobs.abs(t.path), t.createdAt, t.createdAt);
+    return {
+      jobId: null,
+      role: 'upload.tmp',
+      category: 'temp',
+      path: t.path,
+      contentType: 'application/octet-stream',
+      size: st.size,
+      sha256: sha256(t.bytes),
+      mtime: t.createdAt,
+      createdAt: t.createdAt,
+    };
+  });
+  await ctx.catalog.insertFiles(rows);
+}

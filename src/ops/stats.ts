@@ -1,0 +1,108 @@
+import type { Context } from '../context.ts';
+import { AGE_BUCKETS, type CatalogAggregates, type RunRecord } from '../db/types.ts';
+import { percent } from '../ui/format.ts';
+import { summariseDrift, type DriftSummary } from './drift.ts';
+
+export interface Breakdown {
+  key: string;
+  files: number;
+  bytes: number;
+}
+
+export interface StatsReport {
+  catalog: { dialect: string; location: string };
+  root: string;
+  generatedAt: string;
+  usage: {
+    totalBytes: number;
+    files: number;
+    jobsWithFiles: number;
+    averageBytesPerJob: number;
+  };
+  jobs: {
+    total: number;
+    withFilesDeleted: number;
+    cleanupRatePercent: number;
+    byStatus: { status: string; jobs: number }[];
+    byKind: { kind: string; jobs: number }[];
+  };
+  deleted: { files: number; bytes: number };
+  missing: { files: number; bytes: number };
+  byCategory: Breakdown[];
+  byOwner: Breakdown[];
+  byAge: Breakdown[];
+  oldestFile: { path: string; createdAt: string } | null;
+  newestFile: { path: string; createdAt: string } | null;
+  recentRuns: { id: string; command: string; startedAt: string; status: string; dryRun: boolean; totals: Record<string, unknown> | null }[];
+  drift?: DriftSummary;
+}
+
+function fold(groups: CatalogAggregates['fileGroups'], key: (g: CatalogAggregates['fileGroups'][number]) => string): Breakdown[] {
+  const m = new Map<string, Breakdown>();
+  for (const g of groups) {
+    const k = key(g);
+    const b = m.get(k) ?? { key: k, files: 0, bytes: 0 };
+    b.files += g.files;
+    b.bytes += g.bytes;
+    m.set(k, b);
+  }
+  return [...m.values()];
+}
+
+/** Usage from SQL aggregates (small groups folded here, never a scan of rows in JS). */
+export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number }): Promise<StatsReport> {
+  const now = ctx.clock();
+  const agg = await ctx.catalog.aggregates(now);
+  const present = agg.fileGroups.filter((g) => g.state === 'present');
+  const sum = (gs: typeof agg.fileGroups) => gs.reduce((a, g) => ({ files: a.files + g.files, bytes: a.bytes + g.bytes }), { files: 0, bytes: 0 });
+  const totals = sum(present);
+  const jobsTotal = agg.jobGroups.reduce((a, g) => a + g.jobs, 0);
+  const jobsWithFiles = agg.jobGroups.filter((g) => g.filesState === 'on_disk' || g.filesState === 'partial').reduce((a, g) => a + g.jobs, 0);
+  const jobsDeleted = agg.jobGroups.filter((g) => g.filesState === 'deleted').reduce((a, g) => a + g.jobs, 0);
+  const countBy = (key: 'status' | 'kind') => {
+    const m = new Map<string, number>();
+    for (const g of agg.jobGroups) m.set(g[key], (m.get(g[key]) ?? 0) + g.jobs);
+    return [...m.entries()].sort((a, b) => b[1] - a[1]);
+  };
+  const byAge = fold(present, (g) => g.ageBucket);
+  const runs = await ctx.catalog.recentRuns(opts.runs ?? 5);
+  const report: StatsReport = {
+    catalog: { dialect: ctx.catalog.dialect, location: ctx.catalog.location },
+    root: ctx.config.root,
+    generatedAt: now.toISOString(),
+    usage: {
+      totalBytes: totals.bytes,
+      files: totals.files,
+      jobsWithFiles,
+      averageBytesPerJob: jobsWithFiles ? Math.round(totals.bytes / jobsWithFiles) : 0,
+    },
+    jobs: {
+      total: jobsTotal,
+      withFilesDeleted: jobsDeleted,
+      cleanupRatePercent: percent(jobsDeleted, jobsTotal),
+      byStatus: countBy('status').map(([status, jobs]) => ({ status, jobs })),
+      byKind: countBy('kind').map(([kind, jobs]) => ({ kind, jobs })),
+    },
+    deleted: sum(agg.fileGroups.filter((g) => g.state === 'deleted')),
+    missing: sum(agg.fileGroups.filter((g) => g.state === 'missing')),
+    byCategory: fold(present, (g) => g.category).sort((a, b) => b.bytes - a.bytes),
+    byOwner: fold(present, (g) => g.owner || '(none)').sort((a, b) => b.bytes - a.bytes),
+    byAge: AGE_BUCKETS.map((k) => byAge.find((b) => b.key === k) ?? { key: k, files: 0, bytes: 0 }),
+    oldestFile: agg.oldestFile && { path: agg.oldestFile.path, createdAt: agg.oldestFile.createdAt.toISOString() },
+    newestFile: agg.newestFile && { path: agg.newestFile.path, createdAt: agg.newestFile.createdAt.toISOString() },
+    recentRuns: runs.map((r: RunRecord) => ({
+      id: r.id,
+      command: r.command,
+      startedAt: r.startedAt.toISOString(),
+      status: r.status,
+      dryRun: r.dryRun,
+      totals: r.totals,
+    })),
+  };
+  if (opts.checkDisk) report.drift = await summariseDrift(ctx);
+  return report;
+}
+
+export function hasDrift(r: StatsReport): boolean {
+  return Boolean(r.drift && (r.drift.orphanFiles > 0 || r.drift.missingFiles > 0 || r.drift.anomalies > 0));
+}

@@ -1,0 +1,77 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { compareBytewise } from './paths.ts';
+import { RESERVED_DIR } from './layout.ts';
+
+export type EntryKind = 'file' | 'symlink' | 'other';
+
+export interface TreeEntry {
+  /** '/'-separated path relative to the root. */
+  path: string;
+  kind: EntryKind;
+}
+
+export class WalkError extends Error {
+  constructor(
+    readonly relPath: string,
+    cause: unknown,
+  ) {
+    super(`cannot read ${relPath || '.'}: ${(cause as Error).message ?? String(cause)}`);
+  }
+}
+
+/**
+ * Walks the data tree lazily, depth first, yielding files, symlinks and other non-directory
+ * entries. Never follows symlinks, never enters the root's `.storectl/`. With `sorted`, paths
+ * come in UTF-8 byte order of the whole path (siblings sorted as `name/` for directories),
+ * the order the catalog streams rows in, so the two can be merged without holding either.
+ * Memory is bounded by depth times directory width, not by the number of files.
+ * A read error throws WalkError: callers fail closed. A missing root yields nothing.
+ */
+export function* walkTree(root: string, opts: { sorted?: boolean } = {}): Generator<TreeEntry> {
+  yield* walkDir(root, '', opts.sorted ?? false);
+}
+
+function* walkDir(root: string, rel: string, sorted: boolean): Generator<TreeEntry> {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
+  } catch (err) {
+    if (rel === '' && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new WalkError(rel, err);
+  }
+  if (sorted) {
+    const key = (d: fs.Dirent) => (d.isDirectory() ? `${d.name}/` : d.name);
+    entries.sort((a, b) => compareBytewise(key(a), key(b)));
+  }
+  for (const d of entries) {
+    if (rel === '' && d.name === RESERVED_DIR) continue;
+    const p = rel ? `${rel}/${d.name}` : d.name;
+    if (d.isDirectory()) yield* walkDir(root, p, sorted);
+    else yield { path: p, kind: d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other' };
+  }
+}
+
+/** Removes empty directories below (not including) root, deepest first; never follows links. */
+export function pruneEmptyDirs(root: string, rel = ''): number {
+  let removed = 0;
+  const dir = rel ? path.join(root, rel) : root;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const d of entries) {
+    if (!d.isDirectory() || (rel === '' && d.name === RESERVED_DIR)) continue;
+    const p = rel ? `${rel}/${d.name}` : d.name;
+    removed += pruneEmptyDirs(root, p);
+    try {
+      fs.rmdirSync(path.join(root, p));
+      removed++;
+    } catch {
+      /* not empty, or not ours to remove */
+    }
+  }
+  return removed;
+}
