@@ -12,7 +12,6 @@ export interface MigrateReport {
 
 export async function runMigrate(ctx: Context, opts: { statusOnly: boolean }): Promise<MigrateReport> {
   const applied = opts.statusOnly ? [] : await ctx.catalog.migrate();
-  if (applied.length) ctx.log.info(`applied ${applied.join(', ')}`);
   const migrations = await ctx.catalog.migrationStatus();
   return {
     catalog: ctx.catalog.location,

@@ -163,7 +163,7 @@ export async function drawFront(d: CardData, photo: Photo | undefined): Promise<
       textLayer('DRIVING LICENCE', { font: 'bold', size: 42, color: WHITE }),
       textLayer('UTOPIA  ·  PERMIS DE CONDUIRE  ·  FÜHRERSCHEIN', { font: 'sans', size: 17, color: '#c9d6ea' }),
       textLayer(ISSUER_CODE, { font: 'bold', size: 17, color: WHITE }),
-      textLayer('UTOPIA · DRIVING LICENCE · '.repeat(6), { font: 'sans', size: 12, color: '#8fa7c8' }),
+      textLayer('UTOPIA · DRIVING LICENCE · '.repeat(5), { font: 'sans', size: 12, color: '#8fa7c8' }),
       label('1/2. NAME'),
       fitted(d.holderName, { font: 'bold', size: 36, color: INK }, maxW, 22),
       d.dateOfBirth ? label('3. DATE OF BIRTH') : undefined,
