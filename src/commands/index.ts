@@ -3,6 +3,7 @@
 import type { CommandSpec } from './define.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
+import migrateImagesToDb from './migrate-images-to-db.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, migrateImagesToDb];

@@ -7,8 +7,14 @@ import type {
   Job,
   MigrationState,
   NewFile,
+  NewImage,
   NewJob,
   RunRecord,
+  StoredDigest,
+  UserRow,
+  UserRowImages,
+  UserTableShape,
+  UserTableTarget,
 } from './types.ts';
 
 /**
@@ -55,6 +61,32 @@ export interface Catalog {
   finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void>;
   recentRuns(limit: number, command?: string): Promise<RunRecord[]>;
   addEvents(events: readonly EventRecord[]): Promise<void>;
+
+  // images (migrate-images-to-db)
+  /** Of these source keys, those with an image (index 0) stored under source. */
+  storedImageKeys(source: string, keys: readonly string[]): Promise<string[]>;
+  /** Inserts images in one transaction, skipping any (source, key, index) already stored; returns how many were new. */
+  insertImages(images: readonly NewImage[]): Promise<number>;
+  /** SHA-256 of the bytes stored for these keys, computed from the data read back. */
+  storedImageDigests(source: string, keys: readonly string[]): Promise<StoredDigest[]>;
+  /**
+   * Marks files (by path) with a state, in one transaction: 'deleting' before an unlink,
+   * 'deleted' (with deleted_at and reason) after it.
+   */
+  markFiles(paths: readonly string[], state: 'deleting' | 'deleted', at: Date, reason: string): Promise<void>;
+  /** Checks a user table target (table, key, path and data columns exist with usable types). */
+  describeUserTable(target: UserTableTarget): Promise<UserTableShape>;
+  /** Rows with a path still to migrate, in key order after `afterKey`. */
+  pendingUserRows(target: UserTableTarget, shape: UserTableShape, afterKey: string | number | undefined, limit: number): Promise<UserRow[]>;
+  /** Rows with a path: how many, and how many are still to migrate. */
+  countUserRows(target: UserTableTarget, shape: UserTableShape): Promise<{ total: number; pending: number }>;
+  /**
+   * Writes the images of rows in one transaction: into the data column where it is still
+   * empty, or into `images` (skipping what is there). Returns the keys actually written.
+   */
+  writeUserRowImages(target: UserTableTarget, shape: UserTableShape, rows: readonly UserRowImages[]): Promise<(string | number)[]>;
+  /** SHA-256 of the bytes stored in these rows' data column (array elements by index). */
+  storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]>;
 }
 
 /** Iterates every file in path byte order, a page at a time, so memory stays flat. */

@@ -4,8 +4,9 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { events, files, jobs, runs, schema } from './schema/pg.ts';
-import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
+import { ageBucketSql, chunk, fileValues, jobValues, sha256Hex } from './shared.ts';
+import { checkColumns, countRowsSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
   EventRecord,
@@ -15,8 +16,14 @@ import type {
   Job,
   MigrationState,
   NewFile,
+  NewImage,
   NewJob,
   RunRecord,
+  StoredDigest,
+  UserRow,
+  UserRowImages,
+  UserTableShape,
+  UserTableTarget,
 } from './types.ts';
 import { redactUrl } from './url.ts';
 
@@ -210,5 +217,120 @@ export class PgCatalog implements Catalog {
     await this.db.transaction(async (tx) => {
       for (const part of chunk(list, BATCH)) await tx.insert(events).values([...part]);
     });
+  }
+
+  // images (migrate-images-to-db)
+  async storedImageKeys(source: string, keys: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const part of chunk(keys, BATCH)) {
+      const rows = await this.db
+        .select({ k: images.sourceKey })
+        .from(images)
+        .where(and(eq(images.source, source), eq(images.sourceIndex, 0), inArray(images.sourceKey, part)));
+      out.push(...rows.map((r) => r.k));
+    }
+    return out;
+  }
+
+  async insertImages(list: readonly NewImage[]): Promise<number> {
+    if (!list.length) return 0;
+    return this.db.transaction(async (tx) => {
+      let n = 0;
+      for (const img of list) {
+        const r = await tx.insert(images).values(img).onConflictDoNothing().returning({ id: images.id });
+        n += r.length;
+      }
+      return n;
+    });
+  }
+
+  async storedImageDigests(source: string, keys: readonly string[]): Promise<StoredDigest[]> {
+    const out: StoredDigest[] = [];
+    for (const part of chunk(keys, BATCH)) {
+      // Hashed in the database: only digests cross the wire.
+      const rows = await this.db
+        .select({ sourceKey: images.sourceKey, sourceIndex: images.sourceIndex, sha256: sql<string>`encode(sha256(${images.data}), 'hex')` })
+        .from(images)
+        .where(and(eq(images.source, source), inArray(images.sourceKey, part)));
+      out.push(...rows);
+    }
+    return out;
+  }
+
+  async markFiles(paths: readonly string[], state: 'deleting' | 'deleted', at: Date, reason: string): Promise<void> {
+    const set = state === 'deleted' ? { state, deletedAt: at, deleteReason: reason } : { state };
+    await this.db.transaction(async (tx) => {
+      for (const part of chunk(paths, BATCH)) await tx.update(files).set(set).where(inArray(files.path, part));
+    });
+  }
+
+  async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
+    const [schemaName, table] = target.table.includes('.') ? target.table.split('.') : [null, target.table];
+    const r = await this.pool.query(
+      `select column_name as name, data_type as type, udt_name as udt from information_schema.columns
+        where table_schema = coalesce($1, current_schema()) and table_name = $2 order by ordinal_position`,
+      [schemaName, table],
+    );
+    return { ...checkColumns('postgres', target, r.rows), source: tableSource(target) };
+  }
+
+  async pendingUserRows(target: UserTableTarget, shape: UserTableShape, afterKey: string | number | undefined, limit: number): Promise<UserRow[]> {
+    const params: unknown[] = target.dataColumn === undefined ? [shape.source] : [];
+    if (afterKey !== undefined) params.push(afterKey);
+    params.push(limit);
+    const r = await this.pool.query(pendingRowsSql('postgres', target, afterKey !== undefined), params);
+    return r.rows.map((row) => ({ key: row.k, paths: row.p }));
+  }
+
+  async countUserRows(target: UserTableTarget, shape: UserTableShape): Promise<{ total: number; pending: number }> {
+    const params = target.dataColumn === undefined ? [shape.source] : [];
+    const r = await this.pool.query(countRowsSql('postgres', target), params);
+    return { total: Number(r.rows[0].total), pending: Number(r.rows[0].pending) };
+  }
+
+  async writeUserRowImages(target: UserTableTarget, shape: UserTableShape, rows: readonly UserRowImages[]): Promise<(string | number)[]> {
+    const written: (string | number)[] = [];
+    if (target.dataColumn === undefined) {
+      await this.db.transaction(async (tx) => {
+        for (const row of rows) {
+          let n = 0;
+          for (const img of row.images) n += (await tx.insert(images).values(img).onConflictDoNothing().returning({ id: images.id })).length;
+          if (n > 0) written.push(row.key);
+        }
+      });
+      return written;
+    }
+    const update = writeRowSql('postgres', target, shape.pathIsArray);
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      for (const row of rows) {
+        if (!shape.pathIsArray && row.images.length !== 1) throw new Error(`row ${row.key}: a data column holds one image, got ${row.images.length}`);
+        const value = shape.pathIsArray ? row.images.map((i) => i.data) : row.images[0]!.data;
+        const r = await client.query(update, [value, row.key]);
+        if ((r.rowCount ?? 0) > 0) written.push(row.key);
+      }
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+    return written;
+  }
+
+  async storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]> {
+    if (target.dataColumn === undefined) return this.storedImageDigests(shape.source, keys.map(String));
+    const out: StoredDigest[] = [];
+    for (const part of chunk(keys, BATCH)) {
+      const r = await this.pool.query(readRowsSql('postgres', target, part.length), [part]);
+      for (const row of r.rows as { k: string | number; d: Buffer | Buffer[] | null }[]) {
+        if (!row.d) continue;
+        const list = Array.isArray(row.d) ? row.d : [row.d];
+        list.forEach((d, i) => out.push({ sourceKey: String(row.k), sourceIndex: i, sha256: sha256Hex(d) }));
+      }
+    }
+    return out;
   }
 }

@@ -1,4 +1,5 @@
 // Pieces both catalog implementations use: value normalisation and dialect-neutral SQL.
+import { createHash } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { NewFile, NewJob } from './types.ts';
 
@@ -44,4 +45,8 @@ export function fileValues(f: NewFile) {
 /** Maps an age expression (in the unit `day` is expressed in) to the stats age bucket. */
 export function ageBucketSql(age: SQL, day: number): SQL {
   return sql`case when ${age} < ${day} then '<1d' when ${age} < ${7 * day} then '1-7d' when ${age} < ${30 * day} then '7-30d' when ${age} < ${90 * day} then '30-90d' else '>90d' end`;
+}
+
+export function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
 }

@@ -6,8 +6,9 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { events, files, jobs, runs, schema } from './schema/sqlite.ts';
-import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import { events, files, images, jobs, runs, schema } from './schema/sqlite.ts';
+import { ageBucketSql, chunk, fileValues, jobValues, sha256Hex } from './shared.ts';
+import { checkColumns, countRowsSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
   EventRecord,
@@ -18,8 +19,14 @@ import type {
   JobGroup,
   MigrationState,
   NewFile,
+  NewImage,
   NewJob,
   RunRecord,
+  StoredDigest,
+  UserRow,
+  UserRowImages,
+  UserTableShape,
+  UserTableTarget,
 } from './types.ts';
 
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
@@ -201,5 +208,102 @@ export class SqliteCatalog implements Catalog {
     this.db.transaction((tx) => {
       for (const part of chunk(list, BATCH)) tx.insert(events).values([...part]).run();
     });
+  }
+
+  // images (migrate-images-to-db)
+  async storedImageKeys(source: string, keys: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const part of chunk(keys, BATCH)) {
+      const rows = this.db
+        .select({ k: images.sourceKey })
+        .from(images)
+        .where(and(eq(images.source, source), eq(images.sourceIndex, 0), inArray(images.sourceKey, part)))
+        .all();
+      out.push(...rows.map((r) => r.k));
+    }
+    return out;
+  }
+
+  async insertImages(list: readonly NewImage[]): Promise<number> {
+    if (!list.length) return 0;
+    // Synchronous on purpose: better-sqlite3 cannot roll back an async callback.
+    return this.db.transaction((tx) => {
+      let n = 0;
+      for (const img of list) n += tx.insert(images).values(img).onConflictDoNothing().run().changes;
+      return n;
+    });
+  }
+
+  async storedImageDigests(source: string, keys: readonly string[]): Promise<StoredDigest[]> {
+    const out: StoredDigest[] = [];
+    for (const part of chunk(keys, BATCH)) {
+      const rows = this.db
+        .select({ sourceKey: images.sourceKey, sourceIndex: images.sourceIndex, data: images.data })
+        .from(images)
+        .where(and(eq(images.source, source), inArray(images.sourceKey, part)))
+        .all();
+      out.push(...rows.map((r) => ({ sourceKey: r.sourceKey, sourceIndex: r.sourceIndex, sha256: sha256Hex(r.data) })));
+    }
+    return out;
+  }
+
+  async markFiles(paths: readonly string[], state: 'deleting' | 'deleted', at: Date, reason: string): Promise<void> {
+    const set = state === 'deleted' ? { state, deletedAt: at, deleteReason: reason } : { state };
+    this.db.transaction((tx) => {
+      for (const part of chunk(paths, BATCH)) tx.update(files).set(set).where(inArray(files.path, part)).run();
+    });
+  }
+
+  async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
+    const [schemaName, table] = target.table.includes('.') ? target.table.split('.') : ['main', target.table];
+    const cols = this.raw.prepare(`select name, type from pragma_table_info(?, ?)`).all(table, schemaName) as { name: string; type: string }[];
+    const info: ColumnInfo[] = cols.map((c) => ({ name: c.name, type: c.type, udt: c.type }));
+    return { ...checkColumns('sqlite', target, info), source: tableSource(target) };
+  }
+
+  async pendingUserRows(target: UserTableTarget, shape: UserTableShape, afterKey: string | number | undefined, limit: number): Promise<UserRow[]> {
+    const params: unknown[] = target.dataColumn === undefined ? [shape.source] : [];
+    if (afterKey !== undefined) params.push(afterKey);
+    params.push(limit);
+    const rows = this.raw.prepare(pendingRowsSql('sqlite', target, afterKey !== undefined)).all(...params) as { k: string | number; p: unknown }[];
+    return rows.map((r) => ({ key: r.k, paths: r.p }));
+  }
+
+  async countUserRows(target: UserTableTarget, shape: UserTableShape): Promise<{ total: number; pending: number }> {
+    const params = target.dataColumn === undefined ? [shape.source] : [];
+    const r = this.raw.prepare(countRowsSql('sqlite', target)).get(...params) as { total: number; pending: number };
+    return { total: Number(r.total), pending: Number(r.pending) };
+  }
+
+  async writeUserRowImages(target: UserTableTarget, _shape: UserTableShape, rows: readonly UserRowImages[]): Promise<(string | number)[]> {
+    const written: (string | number)[] = [];
+    if (target.dataColumn === undefined) {
+      this.db.transaction((tx) => {
+        for (const row of rows) {
+          let n = 0;
+          for (const img of row.images) n += tx.insert(images).values(img).onConflictDoNothing().run().changes;
+          if (n > 0) written.push(row.key);
+        }
+      });
+      return written;
+    }
+    const update = this.raw.prepare(writeRowSql('sqlite', target, false));
+    this.raw.transaction(() => {
+      for (const row of rows) {
+        if (row.images.length !== 1) throw new Error(`row ${row.key}: a data column holds one image, got ${row.images.length}`);
+        if (update.run(row.images[0]!.data, row.key).changes > 0) written.push(row.key);
+      }
+    })();
+    return written;
+  }
+
+  async storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]> {
+    if (target.dataColumn === undefined) return this.storedImageDigests(shape.source, keys.map(String));
+    const out: StoredDigest[] = [];
+    for (const part of chunk(keys, BATCH)) {
+      const rows = this.raw.prepare(readRowsSql('sqlite', target, part.length)).all(...part) as { k: string | number; d: Buffer | null }[];
+      for (const r of rows) if (r.d) out.push({ sourceKey: String(r.k), sourceIndex: 0, sha256: sha256Hex(r.d) });
+    }
+    return out;
   }
 }

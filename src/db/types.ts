@@ -143,3 +143,62 @@ export interface FilePageQuery {
   afterPath?: string;
   limit: number;
 }
+
+// images (migrate-images-to-db)
+
+/** One image moved into the database: a row of storectl's `images` table. */
+export interface NewImage {
+  /** What the image came from: 'store', 'dir:<abs dir>', or '<table>.<path column>'. */
+  source: string;
+  /** Store path, directory-relative path, or the row key (as text). */
+  sourceKey: string;
+  /** Position in the row's path array; 0 for a single path. */
+  sourceIndex: number;
+  owner: string;
+  originalPath: string;
+  originalBytes: number;
+  originalFormat: string | null;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  quality: number | null;
+  sha256: string;
+  data: Buffer;
+  createdAt: Date;
+}
+
+/** The SHA-256 of stored image bytes, read back from the database. */
+export interface StoredDigest {
+  sourceKey: string;
+  sourceIndex: number;
+  sha256: string;
+}
+
+/** A user table whose rows name image files (table mode). Identifiers are validated before use. */
+export interface UserTableTarget {
+  table: string;
+  key: string;
+  pathColumn: string;
+  /** Where the bytes go in the row; when absent they go to storectl's `images` table. */
+  dataColumn?: string;
+}
+
+export interface UserTableShape {
+  /** PostgreSQL text[] path column (and bytea[] data column). */
+  pathIsArray: boolean;
+  /** The `images.source` value rows of this target are stored under. */
+  source: string;
+}
+
+/** A row still to migrate: its key and the raw path value (text, text[] or a JSON array). */
+export interface UserRow {
+  key: string | number;
+  paths: unknown;
+}
+
+/** The images of one row, in path order, ready to write in one go. */
+export interface UserRowImages {
+  key: string | number;
+  images: NewImage[];
+}

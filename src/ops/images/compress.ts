@@ -1,7 +1,7 @@
 // One image in, one verified WebP out: EXIF orientation applied, longest side at most
 // 1024 px, alpha flattened onto white, quality ladder until the result fits the size cap.
 import { createHash } from 'node:crypto';
-import sharp from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 
 export interface CompressOptions {
   /** Longest side of the result, in pixels. */
@@ -63,10 +63,10 @@ function rejection(err: unknown): ImageRejected {
 export async function compressImage(input: Buffer, opts: CompressOptions = DEFAULT_COMPRESS): Promise<Compressed> {
   const open = () => sharp(input, { limitInputPixels: opts.maxInputPixels, failOn: 'warning', sequentialRead: true });
   // Orient, fit inside maxSide, flatten onto white, sRGB: the same raster for every attempt.
-  const prepare = (p: sharp.Sharp) =>
+  const prepare = (p: Sharp) =>
     p.rotate().resize(opts.maxSide, opts.maxSide, { fit: 'inside', withoutEnlargement: true }).flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha();
   let sourceFormat: string;
-  let first: { data: Buffer; info: sharp.OutputInfo };
+  let first: { data: Buffer; info: OutputInfo };
   const [q0, ...lower] = opts.qualities;
   try {
     // failOn 'warning' turns libjpeg's "premature end of data" (a truncated file) into an error.
@@ -114,7 +114,7 @@ export async function compressImage(input: Buffer, opts: CompressOptions = DEFAU
 
 /** Decodes a WebP fully and checks its dimensions; throws when it does not round-trip. */
 export async function verifyWebp(data: Buffer, width: number, height: number): Promise<void> {
-  let info: sharp.OutputInfo;
+  let info: OutputInfo;
   try {
     ({ info } = await sharp(data, { failOn: 'warning' }).raw().toBuffer({ resolveWithObject: true }));
   } catch (err) {

@@ -1,0 +1,232 @@
+// Where images to migrate come from, and where their bytes go: the store's own files, a
+// directory, or the rows of a user table. Each source pages through what is still to do
+// (so a rerun picks up exactly what a killed run left), writes a batch in one transaction,
+// and reads back digests so originals are deleted only after the bytes are verified.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../../context.ts';
+import { iterateFiles } from '../../db/catalog.ts';
+import type { NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
+import { walkTree } from '../../storage/walk.ts';
+
+/** File extensions treated as images in store and directory mode. */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif'];
+
+export function isImagePath(p: string): boolean {
+  return IMAGE_EXTENSIONS.includes(path.extname(p).toLowerCase());
+}
+
+/** One image file of a unit: where to read it, and how to name it in reports and rows. */
+export interface UnitFile {
+  /** Absolute path to read; null when the path is unusable (reason in `problem`). */
+  abs: string | null;
+  /** The path as the source names it (store path, row value). */
+  original: string;
+  problem?: string;
+}
+
+/** What is migrated and committed together: one store file, or one row with its paths. */
+export interface Unit {
+  key: string | number;
+  owner: string;
+  files: UnitFile[];
+  /** Set when the row itself cannot be migrated (e.g. its path value cannot be parsed). */
+  problem?: string;
+}
+
+export interface EncodedUnit {
+  unit: Unit;
+  images: NewImage[];
+}
+
+export interface ImageSource {
+  /** How reports name it: 'store', 'dir:/abs', 'users.profile_photo_path'. */
+  readonly name: string;
+  /** What is there and how much is still to do, when it can be counted cheaply. */
+  count(): Promise<{ total: number; pending: number } | null>;
+  /** Pages of units still to migrate; `skipped` counts units found already migrated. */
+  pages(pageSize: number): AsyncGenerator<{ units: Unit[]; skipped: number }>;
+  /** Writes units in one transaction; returns the keys actually written (the rest were there already). */
+  write(units: readonly EncodedUnit[]): Promise<Set<string>>;
+  digests(keys: readonly (string | number)[]): Promise<StoredDigest[]>;
+  /** Deletes the originals of verified units; store files go through the delete protocol. */
+  deleteOriginals(units: readonly Unit[], runId: string): Promise<{ deleted: number; bytes: number; failed: { path: string; reason: string }[] }>;
+}
+
+async function unlinkFiles(files: string[]): Promise<{ deleted: string[]; bytes: number; failed: { path: string; reason: string }[] }> {
+  const deleted: string[] = [];
+  const failed: { path: string; reason: string }[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    try {
+      const st = fs.lstatSync(f);
+      if (!st.isFile()) throw new Error('not a regular file');
+      fs.unlinkSync(f);
+      deleted.push(f);
+      bytes += st.size;
+    } catch (err) {
+      failed.push({ path: f, reason: `original not deleted: ${(err as Error).message}` });
+    }
+  }
+  return { deleted, bytes, failed };
+}
+
+/** The image files the catalog lists as present in the store, keyed by store path. */
+export function storeSource(ctx: Context): ImageSource {
+  const name = 'store';
+  return {
+    name,
+    async count() {
+      return null;
+    },
+    async *pages(pageSize) {
+      let page: Unit[] = [];
+      const flush = async () => {
+        const done = new Set(await ctx.catalog.storedImageKeys(name, page.map((u) => String(u.key))));
+        const units = page.filter((u) => !done.has(String(u.key)));
+        const out = { units, skipped: page.length - units.length };
+        page = [];
+        return out;
+      };
+      for await (const f of iterateFiles(ctx.catalog, ['present'])) {
+        if (!isImagePath(f.path)) continue;
+        let abs: string | null = null;
+        let problem: string | undefined;
+        try {
+          abs = ctx.blobs.abs(f.path);
+        } catch (err) {
+          problem = (err as Error).message;
+        }
+        page.push({ key: f.path, owner: f.owner, files: [{ abs, original: f.path, problem }] });
+        if (page.length >= pageSize) yield await flush();
+      }
+      if (page.length) yield await flush();
+    },
+    async write(units) {
+      const images = units.flatMap((u) => u.images);
+      await ctx.catalog.insertImages(images);
+      // A unit whose row was there already (a concurrent run) is indistinguishable here; digests decide.
+      return new Set(units.map((u) => String(u.unit.key)));
+    },
+    digests: (keys) => ctx.catalog.storedImageDigests(name, keys.map(String)),
+    async deleteOriginals(units, runId) {
+      const paths = units.map((u) => String(u.key));
+      const at = ctx.clock();
+      await ctx.catalog.markFiles(paths, 'deleting', at, 'migrated-to-db');
+      const abs = new Map(units.map((u) => [u.files[0]!.abs!, String(u.key)]));
+      const r = await unlinkFiles([...abs.keys()]);
+      const gone = r.deleted.map((a) => abs.get(a)!);
+      await ctx.catalog.markFiles(gone, 'deleted', ctx.clock(), 'migrated-to-db');
+      await ctx.catalog.addEvents(gone.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: 'migrated-to-db' })));
+      return { deleted: gone.length, bytes: r.bytes, failed: r.failed };
+    },
+  };
+}
+
+/** Image files under a directory (outside the catalog), keyed by their path relative to it. */
+export function dirSource(ctx: Context, dir: string): ImageSource {
+  const root = path.resolve(dir);
+  const name = `dir:${root}`;
+  return {
+    name,
+    async count() {
+      return null;
+    },
+    async *pages(pageSize) {
+      let page: Unit[] = [];
+      const flush = async () => {
+        const done = new Set(await ctx.catalog.storedImageKeys(name, page.map((u) => String(u.key))));
+        const units = page.filter((u) => !done.has(String(u.key)));
+        const out = { units, skipped: page.length - units.length };
+        page = [];
+        return out;
+      };
+      for (const e of walkTree(root, { sorted: true })) {
+        if (e.kind !== 'file' || !isImagePath(e.path)) continue;
+        page.push({ key: e.path, owner: '', files: [{ abs: path.join(root, ...e.path.split('/')), original: path.join(root, ...e.path.split('/')) }] });
+        if (page.length >= pageSize) yield await flush();
+      }
+      if (page.length) yield await flush();
+    },
+    async write(units) {
+      await ctx.catalog.insertImages(units.flatMap((u) => u.images));
+      return new Set(units.map((u) => String(u.unit.key)));
+    },
+    digests: (keys) => ctx.catalog.storedImageDigests(name, keys.map(String)),
+    async deleteOriginals(units, runId) {
+      const at = ctx.clock();
+      const r = await unlinkFiles(units.flatMap((u) => u.files.map((f) => f.abs!)));
+      await ctx.catalog.addEvents(r.deleted.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: 'migrated-to-db' })));
+      return { deleted: r.deleted.length, bytes: r.bytes, failed: r.failed };
+    },
+  };
+}
+
+/** Resolves a path value from a row: relative paths stay inside baseDir; absolute ones are taken as they are. */
+export function resolveRowPath(baseDir: string, value: string): UnitFile {
+  if (typeof value !== 'string' || value === '') return { abs: null, original: String(value), problem: 'empty path' };
+  if (value.includes('\0')) return { abs: null, original: value, problem: 'path contains NUL' };
+  if (path.isAbsolute(value)) return { abs: path.normalize(value), original: value };
+  const abs = path.resolve(baseDir, value);
+  const rel = path.relative(baseDir, abs);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return { abs: null, original: value, problem: `path escapes the base directory ${baseDir}` };
+  return { abs, original: value };
+}
+
+/** Splits a row's path value into its paths: text, PostgreSQL text[], or (SQLite) a JSON array. */
+export function rowPaths(value: unknown, allowJsonArray: boolean): string[] | { problem: string } {
+  if (Array.isArray(value)) return value.map((v) => (v === null ? '' : String(v)));
+  if (typeof value !== 'string') return { problem: `path value is ${typeof value}, not text` };
+  const t = value.trim();
+  if (t.startsWith('[')) {
+    if (!allowJsonArray) return { problem: 'path value is a JSON array: omit --data-column to store its images in the images table' };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(t);
+    } catch {
+      return { problem: 'path value starts with [ but is not a JSON array' };
+    }
+    if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === 'string')) return { problem: 'path value is not a JSON array of strings' };
+    return parsed;
+  }
+  return [value];
+}
+
+/** Rows of a user table: paths from a column, bytes into a column of the row or into `images`. */
+export function tableSource(ctx: Context, target: UserTableTarget, shape: UserTableShape, baseDir: string): ImageSource {
+  const arrays = target.dataColumn === undefined || shape.pathIsArray;
+  return {
+    name: shape.source,
+    count: () => ctx.catalog.countUserRows(target, shape),
+    async *pages(pageSize) {
+      let after: string | number | undefined;
+      for (;;) {
+        const rows = await ctx.catalog.pendingUserRows(target, shape, after, pageSize);
+        if (!rows.length) return;
+        after = rows[rows.length - 1]!.key;
+        const units = rows.map((r): Unit => {
+          const paths = rowPaths(r.paths, arrays);
+          if (!Array.isArray(paths)) return { key: r.key, owner: '', files: [], problem: paths.problem };
+          return { key: r.key, owner: '', files: paths.map((p) => resolveRowPath(baseDir, p)) };
+        });
+        yield { units, skipped: 0 };
+        if (rows.length < pageSize) return;
+      }
+    },
+    async write(units) {
+      const keys = await ctx.catalog.writeUserRowImages(
+        target,
+        shape,
+        units.map((u) => ({ key: u.unit.key, images: u.images })),
+      );
+      return new Set(keys.map(String));
+    },
+    digests: (keys) => ctx.catalog.storedUserRowDigests(target, shape, keys),
+    async deleteOriginals(units, runId) {
+      const at = ctx.clock();
+      const r = await unlinkFiles(units.flatMap((u) => u.files.map((f) => f.abs!)));
+      await ctx.catalog.addEvents(r.deleted.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: `migrated-to-db ${shape.source}` })));
+      return { deleted: r.deleted.length, bytes: r.bytes, failed: r.failed };
+    },
+  };
+}
