@@ -213,6 +213,44 @@ for (const d of DIALECTS) {
       }
     });
 
+    test('config file targets run in one go', async () => {
+      const s = await newStore();
+      const dir = newDir({ 'u1.jpg': fixtures.small!, 'logo.png': fixtures.alpha! });
+      const blob = d.name === 'postgres' ? 'bytea' : 'blob';
+      await execSql(
+        s,
+        `create table users (id integer primary key, profile_photo_path text, profile_photo_data ${blob});
+         create table organisations (org_id text primary key, logo_path text, logo_data ${blob});
+         insert into users values (1, 'u1.jpg', null), (2, null, null);
+         insert into organisations values ('acme', 'logo.png', null);`,
+      );
+      const config = path.join(dir, 'storectl.config.json');
+      fs.writeFileSync(
+        config,
+        JSON.stringify({
+          migrateImages: {
+            baseDir: '.',
+            targets: [
+              { table: 'users', key: 'id', pathColumn: 'profile_photo_path', dataColumn: 'profile_photo_data' },
+              { table: 'organisations', key: 'org_id', pathColumn: 'logo_path', dataColumn: 'logo_data' },
+            ],
+          },
+        }),
+      );
+      const r = await runCli([...s.args, '--config', config, '--json', CMD]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(r.json.sources.map((x: { source: string; migratedImages: number }) => [x.source, x.migratedImages]), [
+        ['users.profile_photo_path', 1],
+        ['organisations.logo_path', 1],
+      ]);
+      const logo = await query<{ logo_data: Buffer }>(s, `select logo_data from organisations`);
+      assert.equal((await inspectWebp(logo[0]!.logo_data)).width, 1024);
+      const bad = path.join(dir, 'bad.json');
+      fs.writeFileSync(bad, JSON.stringify({ migrateImages: { targets: [{ table: 'users; drop table jobs', pathColumn: 'p' }] } }));
+      const refused = await runCli([...s.args, '--config', bad, '--json', CMD]);
+      assert.equal(refused.code, 2);
+    });
+
     test('hostile and wrong names: exit 2, nothing run', async () => {
       const s = await newStore();
       await execSql(s, `create table users (id integer primary key, photo text, photo_data ${d.name === 'postgres' ? 'bytea' : 'blob'});`);
