@@ -32,7 +32,8 @@ export default defineCommand({
       .option('--delete-originals', 'delete each original file after its row is committed and the stored bytes verified')
       .option('--workers <n>', 'images compressed in parallel (default: number of cores)', intOption(1, 64))
       .option('--batch-size <n>', 'rows or files committed per transaction', intOption(1, 10_000))
-      .option('--max-pixels <n>', 'refuse images with more pixels than N (decompression bombs; default 100000000)', intOption(1)),
+      .option('--max-pixels <n>', 'refuse images with more pixels than N (decompression bombs; default 100000000)', intOption(1))
+      .option('--effort <n>', 'WebP encoder effort 0-6: lower is faster, slightly larger files (default 4, as cwebp and Pillow)', intOption(0, 6)),
   async run(_args, opts, env) {
     const { parseMigrateImagesConfig, resolveTargets, openSources } = await import('../ops/images/targets.ts');
     const { migrateImages, DEFAULTS } = await import('../ops/images/run.ts');
@@ -69,7 +70,11 @@ export default defineCommand({
       workers: (opts.workers as number | undefined) ?? section.workers ?? DEFAULTS.workers,
       batchSize: (opts.batchSize as number | undefined) ?? section.batchSize ?? DEFAULTS.batchSize,
       maxFileBytes: DEFAULTS.maxFileBytes,
-      compress: { ...DEFAULT_COMPRESS, maxInputPixels: (opts.maxPixels as number | undefined) ?? section.maxPixels ?? DEFAULT_COMPRESS.maxInputPixels },
+      compress: {
+        ...DEFAULT_COMPRESS,
+        maxInputPixels: (opts.maxPixels as number | undefined) ?? section.maxPixels ?? DEFAULT_COMPRESS.maxInputPixels,
+        effort: (opts.effort as number | undefined) ?? section.effort ?? DEFAULT_COMPRESS.effort,
+      },
     });
     return {
       report,

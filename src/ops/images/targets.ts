@@ -19,11 +19,12 @@ export interface MigrateImagesConfig {
   workers?: number;
   batchSize?: number;
   maxPixels?: number;
+  effort?: number;
   baseDir?: string;
   targets?: (UserTableTarget & { baseDir?: string })[];
 }
 
-const SECTION_KEYS = ['workers', 'batchSize', 'maxPixels', 'baseDir', 'targets'];
+const SECTION_KEYS = ['workers', 'batchSize', 'maxPixels', 'effort', 'baseDir', 'targets'];
 const TARGET_KEYS = ['table', 'key', 'pathColumn', 'dataColumn', 'baseDir'];
 
 function configError(where: string, message: string): UsageError {
@@ -50,6 +51,7 @@ export function parseMigrateImagesConfig(value: unknown, baseDirOf: string): Mig
     workers: int('workers', 1, 64),
     batchSize: int('batchSize', 1, 10_000),
     maxPixels: int('maxPixels', 1, 2 ** 40),
+    effort: int('effort', 0, 6),
   };
   const base = str(v, 'baseDir', '', false);
   if (base !== undefined) out.baseDir = path.resolve(baseDirOf, base);
