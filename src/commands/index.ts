@@ -1,9 +1,11 @@
 // The command registry. Command files are light (commander options and rendering); each
 // imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
 import type { CommandSpec } from './define.ts';
+import completion from './completion.ts';
+import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate, migrateImagesToDb];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, migrateImagesToDb, config, completion];

@@ -61,7 +61,9 @@ export default defineCommand({
       if (!ok) return { report: { cancelled: true }, text: () => 'cancelled\n', exitCode: EXIT.USAGE };
     }
     const ctx = await env.openContext({ createRoot: false, createCatalog: !dryRun && !targets.every((t) => t.kind === 'store') });
-    // LEAD: take the store lock here (issue 3's catalog.acquireLock) for non-dry runs once it is on main.
+    // LEAD (merge with issue 3): a real run must hold the store lock. Once catalog.acquireLock and
+    // src/ops/lifecycle/lock.ts are on main, wrap the two calls below for non-dry runs in
+    // withStoreLock(ctx, 'migrate-images-to-db', waitMs, ...) and add the shared --wait option.
     const sources = await openSources(ctx, targets);
     const report = await migrateImages(ctx, sources, {
       dryRun,

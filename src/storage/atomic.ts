@@ -5,7 +5,10 @@ import path from 'node:path';
 export const DIR_MODE = 0o750;
 export const FILE_MODE = 0o600;
 
-/** mkdir -p with 0750 for every directory it creates (umask cannot widen it). */
+/**
+ * mkdir -p with 0750 for every directory it creates (umask cannot widen it). Hand-rolled:
+ * Node 20's mkdirSync({recursive}) never returns for some paths under /proc.
+ */
 export function ensureDir(dir: string): void {
   if (fs.existsSync(dir)) return;
   ensureDir(path.dirname(dir));
