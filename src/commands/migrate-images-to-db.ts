@@ -124,7 +124,10 @@ function renderReport(r: MigrateImagesReport, tty: boolean): string {
     out.push(renderTable(['format', 'images', 'before', 'after'], r.byFormat.map((f) => [f.format, f.images, formatBytes(f.bytesBefore), formatBytes(f.bytesAfter)]), { tty }));
   }
   for (const d of r.downscaled) out.push(`downscaled to fit  ${d.path} -> ${d.width}x${d.height}, ${formatBytes(d.bytes)}`);
-  for (const f of r.failures) out.push(`failed  ${f.source} ${f.key}${f.path ? ` ${f.path}` : ''}: ${f.reason}`);
+  for (const f of r.failures) {
+    const fileSource = f.source === 'store' || f.source.startsWith('dir:');
+    out.push(`failed  ${fileSource ? (f.path ?? f.key) : `${f.source} key ${f.key}${f.path ? ` ${f.path}` : ''}`}: ${f.reason}`);
+  }
   if (r.failuresTruncated) out.push(`(more failures than listed: ${formatCount(r.failed)} in all)`);
   return out.join('\n') + '\n';
 }
