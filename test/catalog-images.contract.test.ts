@@ -124,6 +124,32 @@ for (const d of DIALECTS) {
       assert.deepEqual(digests.map((x) => x.sourceIndex).sort(), [0, 1]);
     });
 
+    test('countPendingReferences: rows not migrated yet that name a path', async () => {
+      const t: UserTableTarget = { table: 'users', key: 'id', pathColumn: 'photo', dataColumn: 'photo_data' };
+      const shape = await c.describeUserTable(t);
+      // users: 1 a.jpg (migrated above), 2 b.jpg, 4 d.jpg pending.
+      assert.equal(await c.countPendingReferences(t, shape, 'a.jpg'), 0);
+      assert.equal(await c.countPendingReferences(t, shape, 'b.jpg'), 1);
+      assert.equal(await c.countPendingReferences(t, shape, 'zzz.jpg'), 0);
+      if (d.name === 'postgres') {
+        await execSql(store, `create table parts (id integer primary key, paths text[], data bytea[]); insert into parts values (1, '{x.jpg,y.jpg}', null), (2, '{y.jpg}', '{}');`);
+        const pt: UserTableTarget = { table: 'parts', key: 'id', pathColumn: 'paths', dataColumn: 'data' };
+        const ps = await c.describeUserTable(pt);
+        assert.equal(ps.pathIsArray, true);
+        assert.equal(await c.countPendingReferences(pt, ps, 'y.jpg'), 1);
+        assert.equal(await c.countPendingReferences(pt, ps, 'z.jpg'), 0);
+      } else {
+        await execSql(store, `create table parts (id integer primary key, paths text); insert into parts values (1, '["x.jpg","y.jpg"]'), (2, 'y.jpg'), (3, 'not json [');`);
+        const pt: UserTableTarget = { table: 'parts', key: 'id', pathColumn: 'paths' };
+        const ps = await c.describeUserTable(pt);
+        assert.equal(await c.countPendingReferences(pt, ps, 'y.jpg'), 2);
+        assert.equal(await c.countPendingReferences(pt, ps, 'x.jpg'), 1);
+        await c.writeUserRowImages(pt, ps, [{ key: 1, images: [image('parts.paths', '1', 0), image('parts.paths', '1', 1)] }]);
+        assert.equal(await c.countPendingReferences(pt, ps, 'x.jpg'), 0);
+        assert.equal(await c.countPendingReferences(pt, ps, 'y.jpg'), 1);
+      }
+    });
+
     test('markFiles: deleting, then deleted with time and reason', async () => {
       await c.insertFiles([{ jobId: null, role: 'a.jpg', category: 'uploads', path: 'uploads/a.jpg', contentType: 'image/jpeg', size: 1, sha256: 'ab'.repeat(32), createdAt: T0 }]);
       await c.markFiles(['uploads/a.jpg'], 'deleting', T0, 'migrated-to-db');

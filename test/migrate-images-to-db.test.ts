@@ -251,6 +251,33 @@ for (const d of DIALECTS) {
       assert.equal(refused.code, 2);
     });
 
+    test('--delete-originals in table mode: deleted after commit and verify; a shared file outlives its last row', async () => {
+      const s = await newStore();
+      const dir = newDir({ 'own.jpg': fixtures.small!, 'shared.png': fixtures.alpha!, 'bad.png': 'not a picture' });
+      const blob = d.name === 'postgres' ? 'bytea' : 'blob';
+      await execSql(
+        s,
+        `create table users (id integer primary key, photo text, photo_data ${blob});
+         insert into users values (1, 'own.jpg', null), (2, 'shared.png', null), (3, 'shared.png', null), (4, 'bad.png', null);`,
+      );
+      const args = [...s.args, '--json', '--yes', CMD, '--table', 'users', '--path-column', 'photo', '--data-column', 'photo_data', '--base-dir', dir, '--delete-originals', '--batch-size', '1'];
+      const first = await runCli([...args, '--limit', '2']);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      assert.equal(first.json.deletedOriginals, 1);
+      assert.equal(first.json.keptShared, 1);
+      assert.equal(fs.existsSync(path.join(dir, 'own.jpg')), false, 'migrated and verified: deleted');
+      assert.ok(fs.existsSync(path.join(dir, 'shared.png')), 'row 3 still needs it');
+      const rest = await runCli(args);
+      assert.equal(rest.code, 3, 'bad.png fails');
+      assert.equal(rest.json.migrated, 1);
+      assert.equal(fs.existsSync(path.join(dir, 'shared.png')), false, 'the last row that named it is done');
+      assert.ok(fs.existsSync(path.join(dir, 'bad.png')), 'a failed row keeps its file');
+      const rows = await query<{ id: number; photo_data: Buffer | null }>(s, `select id, photo_data from users order by id`);
+      assert.deepEqual(rows.map((r) => r.photo_data !== null), [true, true, true, false]);
+      const events = await query<{ path: string }>(s, `select path from events where action = 'delete' order by path`);
+      assert.deepEqual(events.map((e) => path.basename(e.path)), ['own.jpg', 'shared.png']);
+    });
+
     test('hostile and wrong names: exit 2, nothing run', async () => {
       const s = await newStore();
       await execSql(s, `create table users (id integer primary key, photo text, photo_data ${d.name === 'postgres' ? 'bytea' : 'blob'});`);

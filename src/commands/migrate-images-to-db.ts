@@ -107,6 +107,7 @@ function renderReport(r: MigrateImagesReport, tty: boolean): string {
       [r.dryRun ? 'bytes after (estimated)' : 'bytes after', `${formatBytes(r.bytesAfter)} (${formatCount(r.bytesAfter)})`],
       [r.dryRun ? 'estimated savings' : 'saved', `${formatBytes(r.savedBytes)} (ratio ${r.ratio})`],
       ...(r.deletedOriginals ? [['originals deleted', `${formatCount(r.deletedOriginals)} (${formatBytes(r.deletedBytes)})`] as [string, string]] : []),
+      ...(r.keptShared ? [['originals kept (shared)', `${formatCount(r.keptShared)}: rows not migrated yet name them`] as [string, string]] : []),
       ['time', `${formatDuration(r.elapsedMs)} (${r.imagesPerSecond} images/s)`],
       ...(r.limitReached ? [['limit', 'reached: run again to continue'] as [string, string]] : []),
     ]),

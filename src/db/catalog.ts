@@ -85,6 +85,8 @@ export interface Catalog {
    * empty, or into `images` (skipping what is there). Returns the keys actually written.
    */
   writeUserRowImages(target: UserTableTarget, shape: UserTableShape, rows: readonly UserRowImages[]): Promise<(string | number)[]>;
+  /** How many rows not migrated yet name this path (exactly as stored): their shared original must stay. */
+  countPendingReferences(target: UserTableTarget, shape: UserTableShape, pathValue: string): Promise<number>;
   /** SHA-256 of the bytes stored in these rows' data column (array elements by index). */
   storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]>;
 }

@@ -6,7 +6,7 @@ import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
 import { ageBucketSql, chunk, fileValues, jobValues, sha256Hex } from './shared.ts';
-import { checkColumns, countRowsSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
+import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
   EventRecord,
@@ -318,6 +318,12 @@ export class PgCatalog implements Catalog {
       client.release();
     }
     return written;
+  }
+
+  async countPendingReferences(target: UserTableTarget, shape: UserTableShape, pathValue: string): Promise<number> {
+    const params = target.dataColumn === undefined ? [pathValue, shape.source] : [pathValue];
+    const r = await this.pool.query(pendingReferencesSql('postgres', target, shape.pathIsArray), params);
+    return Number(r.rows[0].n);
   }
 
   async storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]> {

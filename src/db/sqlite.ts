@@ -9,7 +9,7 @@ import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { events, files, images, jobs, runs, schema } from './schema/sqlite.ts';
 import { ageBucketSql, chunk, fileValues, jobValues, sha256Hex } from './shared.ts';
-import { checkColumns, countRowsSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
+import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
   EventRecord,
@@ -297,6 +297,12 @@ export class SqliteCatalog implements Catalog {
       }
     })();
     return written;
+  }
+
+  async countPendingReferences(target: UserTableTarget, shape: UserTableShape, pathValue: string): Promise<number> {
+    const params = target.dataColumn === undefined ? { path: pathValue, source: shape.source } : { path: pathValue };
+    const r = this.raw.prepare(pendingReferencesSql('sqlite', target, false)).get(params) as { n: number };
+    return Number(r.n);
   }
 
   async storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]> {

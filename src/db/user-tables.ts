@@ -131,3 +131,19 @@ export function readRowsSql(dialect: Dialect, t: UserTableTarget, n: number): st
   const keys = dialect === 'postgres' ? `= any($1)` : `in (${Array.from({ length: n }, () => '?').join(', ')})`;
   return `select ${quoteIdent(t.key)} as k, ${quoteIdent(t.dataColumn!)} as d from ${quoteIdent(t.table)} where ${quoteIdent(t.key)} ${keys}`;
 }
+
+/**
+ * COUNT of rows not migrated yet whose path value names this path: an original shared by
+ * several rows (a default avatar) must outlive the last of them. Params: PostgreSQL $1 path,
+ * $2 source; SQLite @path, @source.
+ */
+export function pendingReferencesSql(dialect: Dialect, t: UserTableTarget, pathIsArray: boolean): string {
+  const T = quoteIdent(t.table);
+  const P = quoteIdent(t.pathColumn);
+  let match: string;
+  if (dialect === 'postgres') match = pathIsArray ? `$1 = any(${P})` : `${P} = $1`;
+  // SQLite: a plain path, or a JSON array of paths that holds it.
+  else match = `(${P} = @path or (json_valid(${P}) and json_type(${P}) = 'array' and exists (select 1 from json_each(${P}) j where j.value = @path)))`;
+  const notMigrated = notMigratedSql(dialect, t, () => (dialect === 'postgres' ? '$2' : '@source'));
+  return `select count(*) as n from ${T} where ${match} and ${notMigrated}`;
+}

@@ -72,6 +72,8 @@ export interface MigrateImagesReport {
   downscaled: { source: string; key: string; path: string; width: number; height: number; bytes: number }[];
   deletedOriginals: number;
   deletedBytes: number;
+  /** Originals not deleted because rows not migrated yet still name them. */
+  keptShared: number;
   failures: Failure[];
   /** More failures happened than are listed. */
   failuresTruncated: boolean;
@@ -164,6 +166,7 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
     downscaled: [],
     deletedOriginals: 0,
     deletedBytes: 0,
+    keptShared: 0,
     failures: [],
     failuresTruncated: false,
     limitReached: false,
@@ -249,6 +252,7 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
       const d = await s.deleteOriginals(verified, ctx.runId);
       report.deletedOriginals += d.deleted;
       report.deletedBytes += d.bytes;
+      report.keptShared += d.kept;
       for (const f of d.failed) addFailure(r, { source: s.name, key: '', path: f.path, reason: f.reason });
     };
 

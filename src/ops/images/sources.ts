@@ -50,16 +50,17 @@ export interface ImageSource {
   write(units: readonly EncodedUnit[]): Promise<Set<string>>;
   digests(keys: readonly (string | number)[]): Promise<StoredDigest[]>;
   /** Deletes the originals of verified units; store files go through the delete protocol. */
-  deleteOriginals(units: readonly Unit[], runId: string): Promise<{ deleted: number; bytes: number; failed: { path: string; reason: string }[] }>;
+  deleteOriginals(units: readonly Unit[], runId: string): Promise<{ deleted: number; bytes: number; kept: number; failed: { path: string; reason: string }[] }>;
 }
 
 async function unlinkFiles(files: string[]): Promise<{ deleted: string[]; bytes: number; failed: { path: string; reason: string }[] }> {
   const deleted: string[] = [];
   const failed: { path: string; reason: string }[] = [];
   let bytes = 0;
-  for (const f of files) {
+  for (const f of new Set(files)) {
     try {
-      const st = fs.lstatSync(f);
+      const st = fs.lstatSync(f, { throwIfNoEntry: false });
+      if (!st) continue; // already gone (two rows named the same file)
       if (!st.isFile()) throw new Error('not a regular file');
       fs.unlinkSync(f);
       deleted.push(f);
@@ -118,7 +119,7 @@ export function storeSource(ctx: Context): ImageSource {
       const gone = r.deleted.map((a) => abs.get(a)!);
       await ctx.catalog.markFiles(gone, 'deleted', ctx.clock(), 'migrated-to-db');
       await ctx.catalog.addEvents(gone.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: 'migrated-to-db' })));
-      return { deleted: gone.length, bytes: r.bytes, failed: r.failed };
+      return { deleted: gone.length, bytes: r.bytes, kept: 0, failed: r.failed };
     },
   };
 }
@@ -157,7 +158,7 @@ export function dirSource(ctx: Context, dir: string): ImageSource {
       const at = ctx.clock();
       const r = await unlinkFiles(units.flatMap((u) => u.files.map((f) => f.abs!)));
       await ctx.catalog.addEvents(r.deleted.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: 'migrated-to-db' })));
-      return { deleted: r.deleted.length, bytes: r.bytes, failed: r.failed };
+      return { deleted: r.deleted.length, bytes: r.bytes, kept: 0, failed: r.failed };
     },
   };
 }
@@ -224,9 +225,16 @@ export function tableSource(ctx: Context, target: UserTableTarget, shape: UserTa
     digests: (keys) => ctx.catalog.storedUserRowDigests(target, shape, keys),
     async deleteOriginals(units, runId) {
       const at = ctx.clock();
-      const r = await unlinkFiles(units.flatMap((u) => u.files.map((f) => f.abs!)));
+      // A file another row still has to migrate (a shared default image) stays until that row is done.
+      const doomed: string[] = [];
+      let kept = 0;
+      for (const f of units.flatMap((u) => u.files)) {
+        if ((await ctx.catalog.countPendingReferences(target, shape, f.original)) > 0) kept++;
+        else doomed.push(f.abs!);
+      }
+      const r = await unlinkFiles(doomed);
       await ctx.catalog.addEvents(r.deleted.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: `migrated-to-db ${shape.source}` })));
-      return { deleted: r.deleted.length, bytes: r.bytes, failed: r.failed };
+      return { deleted: r.deleted.length, bytes: r.bytes, kept, failed: r.failed };
     },
   };
 }
