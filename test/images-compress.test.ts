@@ -113,3 +113,23 @@ test('config targets are validated; flags choose the mode', () => {
   assert.throws(() => resolveTargets({ pathColumn: 'p' }, {}, '/'), usage);
   assert.throws(() => resolveTargets({ table: 'users', pathColumn: 'p', fromDir: 'x' }, {}, '/'), usage);
 });
+
+test('insideDir: only files under the directory, symlinked directories resolved', async () => {
+  const { insideDir } = await import('../src/ops/images/sources.ts');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-inside-'));
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-outside-'));
+  try {
+    fs.mkdirSync(path.join(base, 'a'));
+    fs.symlinkSync(outside, path.join(base, 'link'));
+    assert.equal(insideDir(base, path.join(base, 'a', 'x.jpg')), true);
+    assert.equal(insideDir(base, path.join(base, 'link', 'x.jpg')), false);
+    assert.equal(insideDir(base, path.join(outside, 'x.jpg')), false);
+    assert.equal(insideDir(base, base), false);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(outside, { recursive: true, force: true });
+  }
+});

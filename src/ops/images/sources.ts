@@ -163,6 +163,18 @@ export function dirSource(ctx: Context, dir: string): ImageSource {
   };
 }
 
+/** Is abs inside dir, with symlinked directories on the way resolved? */
+export function insideDir(dir: string, abs: string): boolean {
+  try {
+    const realDir = fs.realpathSync(dir);
+    const realParent = fs.realpathSync(path.dirname(abs));
+    const rel = path.relative(realDir, path.join(realParent, path.basename(abs)));
+    return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+  } catch {
+    return false;
+  }
+}
+
 /** Resolves a path value from a row: relative paths stay inside baseDir; absolute ones are taken as they are. */
 export function resolveRowPath(baseDir: string, value: string): UnitFile {
   if (typeof value !== 'string' || value === '') return { abs: null, original: String(value), problem: 'empty path' };
@@ -228,11 +240,15 @@ export function tableSource(ctx: Context, target: UserTableTarget, shape: UserTa
       // A file another row still has to migrate (a shared default image) stays until that row is done.
       const doomed: string[] = [];
       let kept = 0;
+      const outside: { path: string; reason: string }[] = [];
       for (const f of units.flatMap((u) => u.files)) {
-        if ((await ctx.catalog.countPendingReferences(target, shape, f.original)) > 0) kept++;
+        // Paths come from table rows: never delete anything outside the base directory.
+        if (!insideDir(baseDir, f.abs!)) outside.push({ path: f.abs!, reason: `original not deleted: outside the base directory ${baseDir}` });
+        else if ((await ctx.catalog.countPendingReferences(target, shape, f.original)) > 0) kept++;
         else doomed.push(f.abs!);
       }
       const r = await unlinkFiles(doomed);
+      r.failed.push(...outside);
       await ctx.catalog.addEvents(r.deleted.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: `migrated-to-db ${shape.source}` })));
       return { deleted: r.deleted.length, bytes: r.bytes, kept, failed: r.failed };
     },
