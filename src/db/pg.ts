@@ -234,12 +234,10 @@ export class PgCatalog implements Catalog {
 
   async insertImages(list: readonly NewImage[]): Promise<number> {
     if (!list.length) return 0;
+    // One statement per batch of rows (a batch is a few MB of WebP at most).
     return this.db.transaction(async (tx) => {
       let n = 0;
-      for (const img of list) {
-        const r = await tx.insert(images).values(img).onConflictDoNothing().returning({ id: images.id });
-        n += r.length;
-      }
+      for (const part of chunk(list, 64)) n += (await tx.insert(images).values([...part]).onConflictDoNothing().returning({ id: images.id })).length;
       return n;
     });
   }
