@@ -106,14 +106,19 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
     }
     let input: Buffer;
     try {
-      const st = await fs.promises.lstat(f.abs);
-      if (st.isSymbolicLink()) throw new Error('is a symlink (not followed)');
-      if (!st.isFile()) throw new Error('not a regular file');
-      if (st.size > opts.maxFileBytes) throw new Error(`file is larger than ${opts.maxFileBytes} bytes`);
-      input = await fs.promises.readFile(f.abs);
+      // O_NOFOLLOW: a symlink planted where an image was is refused, not followed.
+      const fh = await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        const st = await fh.stat();
+        if (!st.isFile()) throw new Error('not a regular file');
+        if (st.size > opts.maxFileBytes) throw new Error(`file is larger than ${opts.maxFileBytes} bytes`);
+        input = await fh.readFile();
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      fail(code === 'ENOENT' ? 'missing file' : (err as Error).message);
+      fail(code === 'ENOENT' ? 'missing file' : code === 'ELOOP' ? 'is a symlink (not followed)' : code === 'EISDIR' ? 'not a regular file' : (err as Error).message);
       continue;
     }
     try {
