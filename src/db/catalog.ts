@@ -1,5 +1,7 @@
+import type { DumpTable } from './dump.ts';
 import type {
   CatalogAggregates,
+  CatalogSnapshot,
   Dialect,
   EventRecord,
   FilePageQuery,
@@ -9,6 +11,7 @@ import type {
   NewFile,
   NewJob,
   RunRecord,
+  TableImport,
 } from './types.ts';
 
 /**
@@ -55,6 +58,21 @@ export interface Catalog {
   finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void>;
   recentRuns(limit: number, command?: string): Promise<RunRecord[]>;
   addEvents(events: readonly EventRecord[]): Promise<void>;
+
+  // backup and restore
+  /**
+   * Opens a read snapshot (REPEATABLE READ READ ONLY on PostgreSQL, a read transaction on its
+   * own connection on SQLite): a backup sees one consistent catalog however long it runs.
+   */
+  openSnapshot(): Promise<CatalogSnapshot>;
+  /** Row count of every dumped table. */
+  tableCounts(): Promise<Record<DumpTable, number>>;
+  /**
+   * Imports dumped rows, ids included, in ONE transaction: all of them or none. With
+   * `replace`, every dumped table is emptied first in the same transaction. Serial counters
+   * continue after the highest imported id. `events` are appended after the import.
+   */
+  importTables(tables: Iterable<TableImport>, opts: { replace: boolean; events?: readonly EventRecord[] }): Promise<Record<DumpTable, number>>;
 }
 
 /** Iterates every file in path byte order, a page at a time, so memory stays flat. */

@@ -4,10 +4,12 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, jobs, runs, schema } from './schema/pg.ts';
 import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
 import type {
   CatalogAggregates,
+  CatalogSnapshot,
   EventRecord,
   FileGroup,
   FilePageQuery,
@@ -17,6 +19,7 @@ import type {
   NewFile,
   NewJob,
   RunRecord,
+  TableImport,
 } from './types.ts';
 import { redactUrl } from './url.ts';
 
@@ -210,5 +213,85 @@ export class PgCatalog implements Catalog {
     await this.db.transaction(async (tx) => {
       for (const part of chunk(list, BATCH)) await tx.insert(events).values([...part]);
     });
+  }
+
+  // backup and restore
+  async openSnapshot(): Promise<CatalogSnapshot> {
+    const client = await this.pool.connect();
+    let open = true;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The snapshot is taken at the first query, not at BEGIN.
+      await client.query('select count(*) from files');
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    const db = drizzle(client, { schema });
+    return {
+      async *tableRows(table: DumpTable, pageSize = 2000) {
+        const t = schema[table] as typeof files;
+        let after: unknown;
+        for (;;) {
+          const page = (await db
+            .select()
+            .from(t)
+            .where(after === undefined ? undefined : gt(t.id, after as number))
+            .orderBy(asc(t.id))
+            .limit(pageSize)) as DumpRow[];
+          if (page.length) yield page;
+          if (page.length < pageSize) return;
+          after = page[page.length - 1]!.id;
+        }
+      },
+      async filePage(q: FilePageQuery) {
+        const where = and(
+          q.states ? inArray(files.state, [...q.states]) : undefined,
+          q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+        );
+        return db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+      },
+      async close() {
+        if (!open) return;
+        open = false;
+        try {
+          await client.query('COMMIT');
+          client.release();
+        } catch (err) {
+          client.release(err as Error);
+        }
+      },
+    };
+  }
+
+  async tableCounts(): Promise<Record<DumpTable, number>> {
+    const out = {} as Record<DumpTable, number>;
+    for (const t of DUMP_TABLES) out[t] = Number((await this.pool.query(`select count(*) as n from "${t}"`)).rows[0].n);
+    return out;
+  }
+
+  async importTables(
+    tables: Iterable<TableImport>,
+    opts: { replace: boolean; events?: readonly EventRecord[] },
+  ): Promise<Record<DumpTable, number>> {
+    const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
+    await this.db.transaction(async (tx) => {
+      if (opts.replace) await tx.execute(sql.raw(`truncate ${DUMP_TABLES.map((t) => `"${t}"`).join(', ')}`));
+      for (const imp of tables) {
+        const t = schema[imp.table] as typeof files;
+        for (const batch of imp.batches) {
+          for (const part of chunk(batch, BATCH)) await tx.insert(t).values(part as (typeof files.$inferInsert)[]);
+          counts[imp.table] += batch.length;
+        }
+      }
+      // Ids were imported as they were: serial counters continue after the highest.
+      for (const t of DUMP_TABLES) {
+        const serial = await tx.execute(sql`select pg_get_serial_sequence(${t}, 'id') as seq`);
+        const seq = (serial.rows[0] as { seq: string | null }).seq;
+        if (seq) await tx.execute(sql.raw(`select setval('${seq}', coalesce((select max(id) from "${t}"), 0) + 1, false)`));
+      }
+      if (opts.events?.length) await tx.insert(events).values([...opts.events]);
+    });
+    return counts;
   }
 }

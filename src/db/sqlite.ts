@@ -6,10 +6,12 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, jobs, runs, schema } from './schema/sqlite.ts';
 import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
 import type {
   CatalogAggregates,
+  CatalogSnapshot,
   EventRecord,
   FileGroup,
   FilePageQuery,
@@ -20,6 +22,7 @@ import type {
   NewFile,
   NewJob,
   RunRecord,
+  TableImport,
 } from './types.ts';
 
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
@@ -201,5 +204,73 @@ export class SqliteCatalog implements Catalog {
     this.db.transaction((tx) => {
       for (const part of chunk(list, BATCH)) tx.insert(events).values([...part]).run();
     });
+  }
+
+  // backup and restore
+  async openSnapshot(): Promise<CatalogSnapshot> {
+    // Its own read-only connection: the read transaction pins one WAL snapshot for as long as
+    // the backup runs, while this connection stays free for other work.
+    const conn = new Database(this.location, { readonly: true, fileMustExist: true });
+    conn.pragma('busy_timeout = 10000');
+    const db = drizzle(conn, { schema });
+    conn.exec('BEGIN');
+    conn.prepare('select count(*) from files').get();
+    const close = async () => {
+      if (!conn.open) return;
+      if (conn.inTransaction) conn.exec('COMMIT');
+      conn.close();
+    };
+    return {
+      async *tableRows(table: DumpTable, pageSize = 2000) {
+        const t = schema[table] as typeof files;
+        let after: unknown;
+        for (;;) {
+          const page = db
+            .select()
+            .from(t)
+            .where(after === undefined ? undefined : gt(t.id, after as number))
+            .orderBy(asc(t.id))
+            .limit(pageSize)
+            .all() as DumpRow[];
+          if (page.length) yield page;
+          if (page.length < pageSize) return;
+          after = page[page.length - 1]!.id;
+        }
+      },
+      async filePage(q: FilePageQuery) {
+        const where = and(
+          q.states ? inArray(files.state, [...q.states]) : undefined,
+          q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+        );
+        return db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+      },
+      close,
+    };
+  }
+
+  async tableCounts(): Promise<Record<DumpTable, number>> {
+    const out = {} as Record<DumpTable, number>;
+    for (const t of DUMP_TABLES) out[t] = (this.raw.prepare(`select count(*) as n from "${t}"`).get() as { n: number }).n;
+    return out;
+  }
+
+  async importTables(
+    tables: Iterable<TableImport>,
+    opts: { replace: boolean; events?: readonly EventRecord[] },
+  ): Promise<Record<DumpTable, number>> {
+    const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
+    // One synchronous transaction: the rows are read from staged files synchronously inside it.
+    this.db.transaction((tx) => {
+      if (opts.replace) for (const t of [...DUMP_TABLES].reverse()) tx.delete(schema[t]).run();
+      for (const imp of tables) {
+        const t = schema[imp.table] as typeof files;
+        for (const batch of imp.batches) {
+          for (const part of chunk(batch, BATCH)) tx.insert(t).values(part as (typeof files.$inferInsert)[]).run();
+          counts[imp.table] += batch.length;
+        }
+      }
+      if (opts.events?.length) tx.insert(events).values([...opts.events]).run();
+    });
+    return counts;
   }
 }

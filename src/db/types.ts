@@ -1,3 +1,5 @@
+import type { DumpRow, DumpTable } from './dump.ts';
+
 // Domain types of the catalog. No drizzle types here: commands and operations depend on
 // these, and test/schema-parity.test.ts checks both drizzle schemas produce them.
 
@@ -142,4 +144,21 @@ export interface FilePageQuery {
   states?: readonly string[];
   afterPath?: string;
   limit: number;
+}
+
+// backup and restore
+/** A consistent read view of the catalog: every read through it sees the same state. */
+export interface CatalogSnapshot {
+  /** Rows of a dumped table in primary-key order, a page at a time (memory stays flat). */
+  tableRows(table: DumpTable, pageSize?: number): AsyncGenerator<DumpRow[]>;
+  /** One keyset page of files in path byte order, as Catalog.filePage, inside the snapshot. */
+  filePage(query: FilePageQuery): Promise<FileRecord[]>;
+  /** Ends the snapshot (read transaction); safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Rows for one table, in batches, read lazily (synchronously: SQLite imports in one sync transaction). */
+export interface TableImport {
+  table: DumpTable;
+  batches: Iterable<DumpRow[]>;
 }
