@@ -1,8 +1,10 @@
 // The command registry. Command files are light (commander options and rendering); each
 // imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
 import type { CommandSpec } from './define.ts';
+import backup from './backup.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
+import restore from './restore.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, backup, restore];
