@@ -177,7 +177,7 @@ async function readEntries(archive: string): Promise<RawEntry[]> {
 async function writeTarGz(file: string, entries: RawEntry[]): Promise<void> {
   const pack = tarStream.pack();
   const out = fs.createWriteStream(file);
-  const done = new Promise((resolve, reject) => out.on('finish', resolve).on('error', reject));
+  const done = new Promise<void>((resolve, reject) => out.on('finish', () => resolve()).on('error', reject));
   pack.pipe(zlib.createGzip()).pipe(out);
   for (const e of entries) {
     if (e.type && e.type !== 'file') pack.entry({ name: e.name, type: e.type, linkname: e.linkname });
@@ -253,7 +253,7 @@ for (const d of DIALECTS) {
       const entries = await readEntries(archive);
       const fileIdx = entries.findIndex((e) => e.name.endsWith('front.png'));
       const cases: [string, (es: RawEntry[]) => void][] = [
-        ['flipped byte in a file', (es) => void (es[fileIdx]!.data[10] ^= 0xff)],
+        ['flipped byte in a file', (es) => void (es[fileIdx]!.data[10] = es[fileIdx]!.data[10]! ^ 0xff)],
         [
           'manifest that disagrees',
           (es) => {
@@ -301,7 +301,8 @@ for (const d of DIALECTS) {
       fs.writeFileSync(truncated, raw.subarray(0, raw.length - 300));
       const flipped = path.join(work, 'flipped.tar.gz');
       const f = Buffer.from(raw);
-      f[Math.floor(f.length / 2)]! ^= 0x01;
+      const mid = Math.floor(f.length / 2);
+      f[mid] = f[mid]! ^ 0x01;
       fs.writeFileSync(flipped, f);
       for (const bad of [truncated, flipped]) {
         const r = await restore(target, bad);
