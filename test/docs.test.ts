@@ -59,3 +59,12 @@ test('package.json installs the man page and the bin', () => {
   assert.deepEqual(pkg.man, ['man/storectl.1']);
   assert.equal(pkg.bin.storectl, 'bin/storectl');
 });
+
+test('the README documents every command and the exit codes, and its Quick start is two commands', () => {
+  const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+  for (const c of COMMANDS) assert.match(readme, new RegExp(`^### ${c.name}$`, 'm'), `README lacks a section for ${c.name}`);
+  for (const e of EXIT_CODES) assert.match(readme, new RegExp(`^\\| ${e.code} \\| `, 'm'), `README lacks exit code ${e.code}`);
+  const quick = readme.split('## Quick start')[1]!.split('\n## ')[0]!;
+  const blocks = [...quick.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+  assert.deepEqual(blocks, ['npm ci && npx storectl generate --sample 200 && npx storectl stats', 'npm test']);
+});
