@@ -122,3 +122,18 @@ test('--log-file appends JSON lines with the command and run id, also recorded i
   assert.equal(again.json.recentRuns[0].id, done.runId);
   fs.rmSync(dir, { recursive: true });
 });
+
+test('bin runs the dist bundle when it is fresh, and the sources through tsx otherwise', () => {
+  const hooks = path.join(REPO, 'test/helpers/trace-imports.mjs');
+  const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, ['--import', hooks, BIN, '--version'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const src = run({ STORECTL_FROM_SOURCE: '1' });
+  assert.equal(src.status, 0, src.stderr);
+  assert.match(src.stderr, /import: file:.*\/src\/main\.ts/);
+  // After `npm ci` (CI) the prepare script has built dist/ from these very sources.
+  if (process.env.CI || fs.existsSync(path.join(REPO, 'dist/main.js'))) {
+    const fast = run({});
+    assert.equal(fast.status, 0, fast.stderr);
+    assert.match(fast.stderr, /import: file:.*\/dist\/main\.js/);
+    assert.doesNotMatch(fast.stderr, /tsx/);
+  }
+});

@@ -24,7 +24,8 @@ type Reply = { id: number; files?: { role: RenderedFile['role']; contentType: st
  * Processes rather than threads: libvips renders text under a process-wide lock.
  */
 export function workerRenderer(size: number): CardRenderer {
-  const script = fileURLToPath(new URL('./worker.mjs', import.meta.url));
+  // From src/ the worker loads TypeScript through tsx; the bundle has its own worker entry.
+  const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.mjs' : './render-worker.js', import.meta.url));
   const pending = new Map<number, Pending & { worker: ChildProcess }>();
   let nextId = 0;
   let closing = false;
