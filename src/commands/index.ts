@@ -2,9 +2,11 @@
 // imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
 import type { CommandSpec } from './define.ts';
 import backup from './backup.ts';
+import completion from './completion.ts';
+import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate, backup, restore];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, backup, restore, config, completion];

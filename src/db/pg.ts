@@ -6,7 +6,7 @@ import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, jobs, runs, schema } from './schema/pg.ts';
-import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import { bucketColumns, chunk, fileValues, jobValues, presentEdges, unpivotBuckets } from './shared.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -158,18 +158,16 @@ export class PgCatalog implements Catalog {
   }
 
   async aggregates(now: Date): Promise<CatalogAggregates> {
-    const age = sql`extract(epoch from (${now.toISOString()}::timestamptz - ${files.createdAt}))`;
-    const fileGroups = await this.db
+    const grouped = await this.db
       .select({
         state: files.state,
         category: files.category,
         owner: files.owner,
-        ageBucket: sql<FileGroup['ageBucket']>`${ageBucketSql(age, 86_400)}`,
-        files: sql<number>`count(*)`.mapWith(Number),
-        bytes: sql<number>`coalesce(sum(${files.size}), 0)`.mapWith(Number),
+        ...bucketColumns(files.createdAt, files.size, now, (ms) => new Date(ms).toISOString()),
       })
       .from(files)
-      .groupBy(sql`1, 2, 3, 4`);
+      .groupBy(files.state, files.category, files.owner);
+    const fileGroups = unpivotBuckets(grouped);
     const jobGroups = await this.db
       .select({
         kind: jobs.kind,
@@ -179,16 +177,19 @@ export class PgCatalog implements Catalog {
       })
       .from(jobs)
       .groupBy(jobs.kind, jobs.status, jobs.filesState);
-    const edge = async (dir: 'asc' | 'desc') => {
+    // The oldest and newest present files: their times come from the aggregate, their
+    // paths from a point lookup on files_created_idx.
+    const edges = presentEdges(grouped);
+    const at = async (t: unknown) => {
       const rows = await this.db
         .select({ path: files.path, createdAt: files.createdAt })
         .from(files)
-        .where(eq(files.state, 'present'))
-        .orderBy(dir === 'asc' ? asc(files.createdAt) : desc(files.createdAt))
+        .where(and(eq(files.createdAt, t instanceof Date ? t : new Date(String(t))), eq(files.state, 'present')))
+        .orderBy(asc(files.path))
         .limit(1);
       return rows[0] ?? null;
     };
-    return { fileGroups, jobGroups, oldestFile: await edge('asc'), newestFile: await edge('desc') };
+    return { fileGroups, jobGroups, oldestFile: edges ? await at(edges.min) : null, newestFile: edges ? await at(edges.max) : null };
   }
 
   async startRun(run: RunRecord): Promise<void> {

@@ -4,11 +4,12 @@ import Database from 'better-sqlite3';
 import { and, asc, desc, eq, getTableColumns, gt, inArray, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { ensureDir } from '../storage/atomic.ts';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, jobs, runs, schema } from './schema/sqlite.ts';
-import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import { bucketColumns, chunk, fileValues, jobValues, presentEdges, unpivotBuckets } from './shared.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -36,7 +37,8 @@ export class SqliteCatalog implements Catalog {
 
   constructor(file: string) {
     this.location = file;
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    // not mkdirSync({recursive}): it spins forever under /proc on Node 20
+    ensureDir(path.dirname(file));
     this.raw = new Database(file);
     this.raw.pragma('journal_mode = WAL');
     this.raw.pragma('synchronous = NORMAL');
@@ -150,35 +152,34 @@ export class SqliteCatalog implements Catalog {
   }
 
   async aggregates(now: Date): Promise<CatalogAggregates> {
-    const nowMs = now.getTime();
-    const fileGroups = this.db
+    const grouped = this.db
       .select({
         state: files.state,
         category: files.category,
         owner: files.owner,
-        ageBucket: sql<FileGroup['ageBucket']>`${ageBucketSql(sql`(${nowMs} - ${files.createdAt})`, 86_400_000)}`,
-        files: sql<number>`count(*)`,
-        bytes: sql<number>`coalesce(sum(${files.size}), 0)`,
+        ...bucketColumns(files.createdAt, files.size, now, (ms) => ms),
       })
       .from(files)
-      .groupBy(sql`1, 2, 3, 4`)
+      .groupBy(files.state, files.category, files.owner)
       .all();
+    const fileGroups = unpivotBuckets(grouped);
     const jobGroups: JobGroup[] = this.db
       .select({ kind: jobs.kind, status: jobs.status, filesState: jobs.filesState, jobs: sql<number>`count(*)` })
       .from(jobs)
       .groupBy(jobs.kind, jobs.status, jobs.filesState)
       .all();
-    const edge = (dir: 'asc' | 'desc') => {
-      const row = this.db
+    // The oldest and newest present files: their times come from the aggregate, their
+    // paths from a point lookup on files_created_idx (an ORDER BY would sort every row).
+    const edges = presentEdges(grouped);
+    const at = (ms: unknown) =>
+      this.db
         .select({ path: files.path, createdAt: files.createdAt })
         .from(files)
-        .where(eq(files.state, 'present'))
-        .orderBy(dir === 'asc' ? asc(files.createdAt) : desc(files.createdAt))
+        .where(and(eq(files.createdAt, new Date(Number(ms))), eq(files.state, 'present')))
+        .orderBy(asc(files.path))
         .limit(1)
-        .get();
-      return row ?? null;
-    };
-    return { fileGroups, jobGroups, oldestFile: edge('asc'), newestFile: edge('desc') };
+        .get() ?? null;
+    return { fileGroups, jobGroups, oldestFile: edges ? at(edges.min) : null, newestFile: edges ? at(edges.max) : null };
   }
 
   async startRun(run: RunRecord): Promise<void> {
