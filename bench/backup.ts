@@ -70,10 +70,16 @@ async function main(): Promise<void> {
   const backupZip = timed('storectl backup --format zip', process.execPath, [BIN, '--root', root, '--json', 'backup', '--output', path.join(work, 'backup.zip')]);
   const verify = timed('storectl restore --verify-only', process.execPath, [BIN, '--json', 'restore', '--verify-only', path.join(work, 'backup.tar.gz')]);
 
+  // Creating 200k files is bound by the file system and by whatever else the machine does:
+  // `tar xf` runs before and after the restores, and the ratio uses their mean.
   const xdir = path.join(work, 'x-tar');
-  fs.mkdirSync(xdir);
-  const tarXf = timed('tar xf', 'tar', ['xf', path.join(work, 'tree.tar'), '-C', xdir]);
-  rmTree(xdir);
+  const tarXfOnce = (label: string) => {
+    fs.mkdirSync(xdir);
+    const m = timed(label, 'tar', ['xf', path.join(work, 'tree.tar'), '-C', xdir]);
+    rmTree(xdir);
+    return m;
+  };
+  const tarXf1 = tarXfOnce('tar xf (before)');
   const rroot = path.join(work, 'restored');
   const restore = timed('storectl restore (tar.gz)', process.execPath, [BIN, '--root', rroot, '--json', 'restore', path.join(work, 'backup.tar.gz')]);
   const restored = JSON.parse(restore.out!);
@@ -81,6 +87,8 @@ async function main(): Promise<void> {
   rmTree(rroot);
   const restoreZip = timed('storectl restore (zip)', process.execPath, [BIN, '--root', rroot, '--json', 'restore', path.join(work, 'backup.zip')]);
   rmTree(rroot);
+  const tarXf2 = tarXfOnce('tar xf (after)');
+  const tarXf: Measure = { what: 'tar xf', seconds: (tarXf1.seconds + tarXf2.seconds) / 2, rssMb: Math.max(tarXf1.rssMb, tarXf2.rssMb) };
 
   const ratio = (a: Measure, b: Measure) => (a.seconds / b.seconds).toFixed(2);
   const rows: [string, Measure, string, string][] = [
@@ -89,7 +97,7 @@ async function main(): Promise<void> {
     ['`storectl backup` (tar.gz)', backup, `${sizeMb(path.join(work, 'backup.tar.gz'))} MB`, `${ratio(backup, tarCzf)}x tar czf, ${ratio(backup, tarCf)}x tar cf`],
     ['`storectl backup --format zip`', backupZip, `${sizeMb(path.join(work, 'backup.zip'))} MB`, `${ratio(backupZip, tarCzf)}x tar czf, ${ratio(backupZip, tarCf)}x tar cf`],
     ['`storectl restore --verify-only`', verify, '', `${ratio(verify, tarXf)}x tar xf`],
-    ['`tar xf`', tarXf, '', ''],
+    [`\`tar xf\` (mean of ${tarXf1.seconds.toFixed(1)} s before and ${tarXf2.seconds.toFixed(1)} s after)`, tarXf, '', ''],
     ['`storectl restore` (tar.gz, verifies every SHA-256)', restore, '', `${ratio(restore, tarXf)}x tar xf`],
     ['`storectl restore` (zip)', restoreZip, '', `${ratio(restoreZip, tarXf)}x tar xf`],
   ];
