@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     ['`storectl restore` (zip)', restoreZip, '', `${ratio(restoreZip, tarXf)}x tar xf`],
   ];
   const out: string[] = [];
-  out.push(`## backup / restore: ${built.files.toLocaleString('en-US')} files, ${(built.bytes / 1e9).toFixed(2)} GB (${os.cpus().length} cores, node ${process.version})`);
+  out.push(`### backup / restore: ${built.files.toLocaleString('en-US')} files, ${(built.bytes / 1e9).toFixed(2)} GB (${os.cpus().length} cores, node ${process.version})`);
   out.push('');
   out.push('| what | wall s | peak RSS MB | archive | ratio |');
   out.push('|---|---|---|---|---|');
