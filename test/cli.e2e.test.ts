@@ -106,7 +106,7 @@ test('--log-file appends JSON lines with the command and run id, also recorded i
   const dir = tmpDir();
   const root = path.join(dir, 'store');
   const log = path.join(dir, 'storectl.jsonl');
-  const r = await runCli(['--root', root, '--log-file', log, '--json', 'generate', '--sample', '2', '--workers', '1']);
+  const r = await runCli(['--root', root, '--log-file', log, '--json', 'generate', '--sample', '2', '--seed', '1', '--workers', '1']);
   assert.equal(r.code, 0, r.stderr);
   const again = await runCli(['--root', root, '--json', 'stats'], { env: { STORECTL_LOG_FILE: log } });
   assert.equal(again.code, 0);
