@@ -130,7 +130,10 @@ test('bin runs the dist bundle when it is fresh, and the sources through tsx oth
   assert.equal(src.status, 0, src.stderr);
   assert.match(src.stderr, /import: file:.*\/src\/main\.ts/);
   // After `npm ci` (CI) the prepare script has built dist/ from these very sources.
-  if (process.env.CI || fs.existsSync(path.join(REPO, 'dist/main.js'))) {
+  const newest = (dir: string): number =>
+    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((d) => (d.isDirectory() ? newest(path.join(dir, d.name)) : fs.statSync(path.join(dir, d.name)).mtimeMs)));
+  const built = fs.statSync(path.join(REPO, 'dist/main.js'), { throwIfNoEntry: false });
+  if (process.env.CI || (built && built.mtimeMs >= newest(path.join(REPO, 'src')))) {
     const fast = run({});
     assert.equal(fast.status, 0, fast.stderr);
     assert.match(fast.stderr, /import: file:.*\/dist\/main\.js/);
