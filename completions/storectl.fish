@@ -19,7 +19,7 @@ complete -c storectl -n '__fish_seen_subcommand_from generate' -l jobs -r -F -d 
 complete -c storectl -n '__fish_seen_subcommand_from generate' -l pending -d 'render every card job whose files were never generated'
 complete -c storectl -n '__fish_seen_subcommand_from generate' -l sample -x -d 'create and render N realistic demo jobs'
 complete -c storectl -n '__fish_seen_subcommand_from generate' -l days -x -d 'with --sample: spread jobs over the past D days'
-complete -c storectl -n '__fish_seen_subcommand_from generate' -l seed -x -d 'with --sample: random seed (same seed, same store)'
+complete -c storectl -n '__fish_seen_subcommand_from generate' -l seed -x -d 'with --sample: random seed; the same seed and --days on the same day give the same jobs (default: a new seed each run)'
 complete -c storectl -n '__fish_seen_subcommand_from generate' -l workers -x -d 'jobs rendered in parallel (default: number of cores)'
 complete -c storectl -n '__fish_seen_subcommand_from stats' -l check-disk -d 'walk the tree and compare it with the catalog; exit 4 on drift'
 complete -c storectl -n '__fish_seen_subcommand_from migrate' -l status -d 'list applied and pending migrations; change nothing'

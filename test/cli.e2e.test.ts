@@ -106,7 +106,7 @@ test('--log-file appends JSON lines with the command and run id, also recorded i
   const dir = tmpDir();
   const root = path.join(dir, 'store');
   const log = path.join(dir, 'storectl.jsonl');
-  const r = await runCli(['--root', root, '--log-file', log, '--json', 'generate', '--sample', '2', '--workers', '1']);
+  const r = await runCli(['--root', root, '--log-file', log, '--json', 'generate', '--sample', '2', '--seed', '1', '--workers', '1']);
   assert.equal(r.code, 0, r.stderr);
   const again = await runCli(['--root', root, '--json', 'stats'], { env: { STORECTL_LOG_FILE: log } });
   assert.equal(again.code, 0);
@@ -130,7 +130,10 @@ test('bin runs the dist bundle when it is fresh, and the sources through tsx oth
   assert.equal(src.status, 0, src.stderr);
   assert.match(src.stderr, /import: file:.*\/src\/main\.ts/);
   // After `npm ci` (CI) the prepare script has built dist/ from these very sources.
-  if (process.env.CI || fs.existsSync(path.join(REPO, 'dist/main.js'))) {
+  const newest = (dir: string): number =>
+    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((d) => (d.isDirectory() ? newest(path.join(dir, d.name)) : fs.statSync(path.join(dir, d.name)).mtimeMs)));
+  const built = fs.statSync(path.join(REPO, 'dist/main.js'), { throwIfNoEntry: false });
+  if (process.env.CI || (built && built.mtimeMs >= newest(path.join(REPO, 'src')))) {
     const fast = run({});
     assert.equal(fast.status, 0, fast.stderr);
     assert.match(fast.stderr, /import: file:.*\/dist\/main\.js/);
