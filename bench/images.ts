@@ -169,7 +169,7 @@ async function main() {
   const ips = (r: Row) => r.images / r.seconds;
   const pil = (w: number) => rows.find((r) => r.tool.startsWith('Python') && r.workers === w);
   const out: string[] = [];
-  out.push(`## migrate-images-to-db: ${files.length} photo-like ${WIDTH}x${HEIGHT} JPEGs (${(inputBytes / 1048576).toFixed(0)} MiB), ${os.availableParallelism()} cores, best of ${ROUNDS} round(s)\n`);
+  out.push(`### migrate-images-to-db: ${files.length} photo-like ${WIDTH}x${HEIGHT} JPEGs (${(inputBytes / 1048576).toFixed(0)} MiB), ${os.availableParallelism()} cores, best of ${ROUNDS} round(s)\n`);
   out.push('| tool | workers | wall s | images/s | vs Pillow 1 worker | vs Pillow same workers | CPU ms/image | peak RSS MB | avg WebP KB |');
   out.push('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
@@ -182,7 +182,7 @@ async function main() {
   out.push('\nstorectl wall time includes CLI start-up, opening the catalog, decoding each result again to verify it, and committing the bytes to SQLite.');
   out.push('Pillow with 2 workers is two Python processes on half the list each; peak RSS is the largest single process.');
   out.push(`CPU ms/image is user+sys CPU of the whole run divided by images: it does not depend on other load on the machine (load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}).\n`);
-  out.push(`### Running sharp in parallel (compression only, in-process, ${probeFiles.length} images, best of ${ROUNDS})\n`);
+  out.push(`#### Running sharp in parallel (compression only, in-process, ${probeFiles.length} images, best of ${ROUNDS})\n`);
   out.push('| how | images/s | peak RSS MB |');
   out.push('|---|---|---|');
   for (const p of probeRows) out.push(`| ${p.label} | ${p.ips.toFixed(2)} | ${p.rssMb} |`);

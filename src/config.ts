@@ -1,6 +1,7 @@
 // Effective configuration: flags > environment > config file > defaults.
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { UsageError, errorMessage } from './errors.ts';
 import { redactUrl } from './db/url.ts';
 
@@ -31,15 +32,14 @@ export interface ResolvedConfig {
   sections: Record<string, unknown>;
 }
 
-export const DEFAULT_CONFIG_NAME = 'storectl.config.json';
+/** Looked for in the working directory, in this order, when no file is named. */
+export const DEFAULT_CONFIG_NAMES = ['storectl.config.json', 'storectl.config.yaml', 'storectl.config.yml'];
 
 export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: string): ResolvedConfig {
   const explicit = flags.config ?? env.STORECTL_CONFIG;
   const configFile = explicit
     ? path.resolve(cwd, explicit)
-    : fs.existsSync(path.join(cwd, DEFAULT_CONFIG_NAME))
-      ? path.join(cwd, DEFAULT_CONFIG_NAME)
-      : undefined;
+    : DEFAULT_CONFIG_NAMES.map((n) => path.join(cwd, n)).find((f) => fs.existsSync(f));
   const file = configFile ? readConfigFile(configFile, Boolean(explicit)) : {};
   const fileDir = configFile ? path.dirname(configFile) : cwd;
 
@@ -71,14 +71,15 @@ function readConfigFile(file: string, explicit: boolean): Record<string, unknown
   } catch (err) {
     throw new UsageError(`cannot read config file ${file}: ${errorMessage(err)}`, explicit ? 'check --config / STORECTL_CONFIG' : undefined, 'config');
   }
+  const yaml = /\.ya?ml$/i.test(file);
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`config file ${file} is not valid JSON: ${errorMessage(err)}`, undefined, 'config');
+    throw new UsageError(`config file ${file} is not valid ${yaml ? 'YAML' : 'JSON'}: ${errorMessage(err).split('\n')[0]}`, undefined, 'config');
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new UsageError(`config file ${file} must hold a JSON object`, undefined, 'config');
+    throw new UsageError(`config file ${file} must hold an object (a mapping of keys)`, undefined, 'config');
   }
   for (const [key, v] of Object.entries(value)) {
     if (!(CONFIG_SECTIONS as readonly string[]).includes(key)) {

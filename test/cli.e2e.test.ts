@@ -87,3 +87,56 @@ test('config shows each value and its source, password redacted; a bad key is ex
   assert.match(bad.stderr, /unknown key "rooot"/);
   fs.rmSync(dir, { recursive: true });
 });
+
+test('a YAML config file works the same; invalid YAML is exit 2', async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'storectl.config.yaml'), 'root: yroot\ndatabase: postgres://carol:hush@db/x\n');
+  const r = await runCli(['--json', 'config'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.json.root.value, path.join(dir, 'yroot'));
+  assert.equal(r.json.database.value, 'postgres://carol:***@db/x');
+  fs.writeFileSync(path.join(dir, 'storectl.config.yaml'), 'root: [unclosed\n');
+  const bad = await runCli(['config'], { cwd: dir });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /not valid YAML/);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('--log-file appends JSON lines with the command and run id, also recorded in runs', async () => {
+  const dir = tmpDir();
+  const root = path.join(dir, 'store');
+  const log = path.join(dir, 'storectl.jsonl');
+  const r = await runCli(['--root', root, '--log-file', log, '--json', 'generate', '--sample', '2', '--seed', '1', '--workers', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  const again = await runCli(['--root', root, '--json', 'stats'], { env: { STORECTL_LOG_FILE: log } });
+  assert.equal(again.code, 0);
+  const lines = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const gen = lines.filter((l) => l.command === 'generate');
+  assert.ok(gen.length >= 1, 'generate logged');
+  assert.ok(lines.some((l) => l.command === 'stats'), 'stats logged through STORECTL_LOG_FILE');
+  for (const l of lines) {
+    assert.ok(l.time && l.level && l.message && l.runId, JSON.stringify(l));
+  }
+  const done = gen.find((l) => l.message === 'done')!;
+  assert.equal(done.files, 10);
+  assert.equal(again.json.recentRuns[0].id, done.runId);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('bin runs the dist bundle when it is fresh, and the sources through tsx otherwise', () => {
+  const hooks = path.join(REPO, 'test/helpers/trace-imports.mjs');
+  const run = (env: NodeJS.ProcessEnv) => spawnSync(process.execPath, ['--import', hooks, BIN, '--version'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const src = run({ STORECTL_FROM_SOURCE: '1' });
+  assert.equal(src.status, 0, src.stderr);
+  assert.match(src.stderr, /import: file:.*\/src\/main\.ts/);
+  // After `npm ci` (CI) the prepare script has built dist/ from these very sources.
+  const newest = (dir: string): number =>
+    Math.max(0, ...fs.readdirSync(dir, { withFileTypes: true }).map((d) => (d.isDirectory() ? newest(path.join(dir, d.name)) : fs.statSync(path.join(dir, d.name)).mtimeMs)));
+  const built = fs.statSync(path.join(REPO, 'dist/main.js'), { throwIfNoEntry: false });
+  if (process.env.CI || (built && built.mtimeMs >= newest(path.join(REPO, 'src')))) {
+    const fast = run({});
+    assert.equal(fast.status, 0, fast.stderr);
+    assert.match(fast.stderr, /import: file:.*\/dist\/main\.js/);
+    assert.doesNotMatch(fast.stderr, /tsx/);
+  }
+});

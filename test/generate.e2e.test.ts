@@ -50,6 +50,10 @@ for (const d of DIALECTS) {
       assert.equal(check.code, 0, check.stdout);
       assert.equal(check.json.drift.orphanFiles, 0);
       assert.equal(check.json.drift.missingFiles, 0);
+      // a second sample run adds new jobs (a new seed each run) instead of colliding
+      const more = await runCli([...store.args, '--json', 'generate', '--sample', '3', '--workers', '1']);
+      assert.equal(more.code, 0, more.stderr + more.stdout);
+      assert.equal(more.json.jobs.created, 3);
     });
 
     test('--jobs: renders into cards/YYYY/MM/DD/<id>/ and a reprint gives identical SHA-256s', async () => {

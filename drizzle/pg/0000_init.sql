@@ -88,10 +88,11 @@ CREATE INDEX "events_run_idx" ON "events" USING btree ("run_id");--> statement-b
 CREATE INDEX "events_path_idx" ON "events" USING btree ("path");--> statement-breakpoint
 CREATE UNIQUE INDEX "files_path_uq" ON "files" USING btree ("path");--> statement-breakpoint
 CREATE INDEX "files_job_idx" ON "files" USING btree ("job_id");--> statement-breakpoint
-CREATE INDEX "files_state_idx" ON "files" USING btree ("state","category");--> statement-breakpoint
+CREATE INDEX "files_stats_idx" ON "files" USING btree ("state","category","owner","created_at","size");--> statement-breakpoint
 CREATE INDEX "files_created_idx" ON "files" USING btree ("created_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "images_source_uq" ON "images" USING btree ("source","source_key","source_index");--> statement-breakpoint
 CREATE INDEX "jobs_status_updated_idx" ON "jobs" USING btree ("status","updated_at");--> statement-breakpoint
 CREATE INDEX "jobs_created_idx" ON "jobs" USING btree ("created_at");--> statement-breakpoint
 CREATE INDEX "jobs_files_state_idx" ON "jobs" USING btree ("files_state");--> statement-breakpoint
+CREATE INDEX "jobs_stats_idx" ON "jobs" USING btree ("kind","status","files_state");--> statement-breakpoint
 CREATE INDEX "runs_started_idx" ON "runs" USING btree ("started_at");

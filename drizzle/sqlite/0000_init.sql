@@ -31,7 +31,7 @@ CREATE TABLE `files` (
 --> statement-breakpoint
 CREATE UNIQUE INDEX `files_path_uq` ON `files` (`path`);--> statement-breakpoint
 CREATE INDEX `files_job_idx` ON `files` (`job_id`);--> statement-breakpoint
-CREATE INDEX `files_state_idx` ON `files` (`state`,`category`);--> statement-breakpoint
+CREATE INDEX `files_stats_idx` ON `files` (`state`,`category`,`owner`,`created_at`,`size`);--> statement-breakpoint
 CREATE INDEX `files_created_idx` ON `files` (`created_at`);--> statement-breakpoint
 CREATE TABLE `images` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -70,6 +70,7 @@ CREATE TABLE `jobs` (
 CREATE INDEX `jobs_status_updated_idx` ON `jobs` (`status`,`updated_at`);--> statement-breakpoint
 CREATE INDEX `jobs_created_idx` ON `jobs` (`created_at`);--> statement-breakpoint
 CREATE INDEX `jobs_files_state_idx` ON `jobs` (`files_state`);--> statement-breakpoint
+CREATE INDEX `jobs_stats_idx` ON `jobs` (`kind`,`status`,`files_state`);--> statement-breakpoint
 CREATE TABLE `locks` (
 	`name` text PRIMARY KEY NOT NULL,
 	`pid` integer NOT NULL,

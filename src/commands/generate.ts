@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { defineCommand } from './define.ts';
 import { intOption } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
@@ -25,7 +26,7 @@ export default defineCommand({
       .option('--pending', 'render every card job whose files were never generated')
       .option('--sample <n>', 'create and render N realistic demo jobs', intOption(1, 1_000_000))
       .option('--days <d>', 'with --sample: spread jobs over the past D days', intOption(1, 3650), 30)
-      .option('--seed <n>', 'with --sample: random seed (same seed, same store)', intOption(0, 2 ** 31), 1)
+      .option('--seed <n>', 'with --sample: random seed; the same seed and --days on the same day give the same jobs (default: a new seed each run)', intOption(0, 2 ** 31))
       .option('--workers <n>', 'jobs rendered in parallel (default: number of cores)', intOption(1, 64)),
   async run(args, opts, env) {
     const sources = [opts.jobs !== undefined, args.length > 0, Boolean(opts.pending), opts.sample !== undefined].filter(Boolean).length;
@@ -36,7 +37,7 @@ export default defineCommand({
     const now = new Date();
     // Input is read and validated before the store is opened: bad input writes nothing.
     const newJobs = opts.jobs !== undefined ? parseJobs(await readInput(String(opts.jobs), env.ui.io), String(opts.jobs), now) : undefined;
-    const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), Number(opts.days), now, Number(opts.seed)) : undefined;
+    const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), Number(opts.days), now, opts.seed === undefined ? randomInt(2 ** 31) : Number(opts.seed)) : undefined;
     const ctx = await env.openContext({ createRoot: true, createCatalog: true });
     const report = await runGenerate(ctx, {
       newJobs: newJobs ?? sample?.jobs,

@@ -1,11 +1,13 @@
 // The command registry. Command files are light (commander options and rendering); each
 // imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
 import type { CommandSpec } from './define.ts';
+import backup from './backup.ts';
 import completion from './completion.ts';
 import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import restore from './restore.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate, migrateImagesToDb, config, completion];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, migrateImagesToDb, backup, restore, config, completion];

@@ -1,5 +1,7 @@
+import type { DumpTable } from './dump.ts';
 import type {
   CatalogAggregates,
+  CatalogSnapshot,
   Dialect,
   EventRecord,
   FilePageQuery,
@@ -15,6 +17,7 @@ import type {
   UserRowImages,
   UserTableShape,
   UserTableTarget,
+  TableImport,
 } from './types.ts';
 
 /**
@@ -89,6 +92,21 @@ export interface Catalog {
   countPendingReferences(target: UserTableTarget, shape: UserTableShape, pathValue: string): Promise<number>;
   /** SHA-256 of the bytes stored in these rows' data column (array elements by index). */
   storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]>;
+
+  // backup and restore
+  /**
+   * Opens a read snapshot (REPEATABLE READ READ ONLY on PostgreSQL, a read transaction on its
+   * own connection on SQLite): a backup sees one consistent catalog however long it runs.
+   */
+  openSnapshot(): Promise<CatalogSnapshot>;
+  /** Row count of every dumped table. */
+  tableCounts(): Promise<Record<DumpTable, number>>;
+  /**
+   * Imports dumped rows, ids included, in ONE transaction: all of them or none. With
+   * `replace`, every dumped table is emptied first in the same transaction. Serial counters
+   * continue after the highest imported id. `events` are appended after the import.
+   */
+  importTables(tables: Iterable<TableImport>, opts: { replace: boolean; events?: readonly EventRecord[] }): Promise<Record<DumpTable, number>>;
 }
 
 /** Iterates every file in path byte order, a page at a time, so memory stays flat. */

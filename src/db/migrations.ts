@@ -1,10 +1,11 @@
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { packageRoot } from '../package-root.ts';
 import type { Dialect, MigrationState } from './types.ts';
 
 /** The migration folders ship with the package, beside src/. */
 export function migrationsFolder(dialect: Dialect): string {
-  return fileURLToPath(new URL(`../../drizzle/${dialect === 'sqlite' ? 'sqlite' : 'pg'}`, import.meta.url));
+  return path.join(packageRoot(), 'drizzle', dialect === 'sqlite' ? 'sqlite' : 'pg');
 }
 
 export const MIGRATIONS_TABLE = '__storectl_migrations';

@@ -4,11 +4,13 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
-import { ageBucketSql, chunk, fileValues, jobValues, sha256Hex } from './shared.ts';
+import { bucketColumns, chunk, fileValues, jobValues, presentEdges, sha256Hex, unpivotBuckets } from './shared.ts';
 import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
+  CatalogSnapshot,
   EventRecord,
   FileGroup,
   FilePageQuery,
@@ -24,6 +26,7 @@ import type {
   UserRowImages,
   UserTableShape,
   UserTableTarget,
+  TableImport,
 } from './types.ts';
 import { redactUrl } from './url.ts';
 
@@ -162,18 +165,16 @@ export class PgCatalog implements Catalog {
   }
 
   async aggregates(now: Date): Promise<CatalogAggregates> {
-    const age = sql`extract(epoch from (${now.toISOString()}::timestamptz - ${files.createdAt}))`;
-    const fileGroups = await this.db
+    const grouped = await this.db
       .select({
         state: files.state,
         category: files.category,
         owner: files.owner,
-        ageBucket: sql<FileGroup['ageBucket']>`${ageBucketSql(age, 86_400)}`,
-        files: sql<number>`count(*)`.mapWith(Number),
-        bytes: sql<number>`coalesce(sum(${files.size}), 0)`.mapWith(Number),
+        ...bucketColumns(files.createdAt, files.size, now, (ms) => new Date(ms).toISOString()),
       })
       .from(files)
-      .groupBy(sql`1, 2, 3, 4`);
+      .groupBy(files.state, files.category, files.owner);
+    const fileGroups = unpivotBuckets(grouped);
     const jobGroups = await this.db
       .select({
         kind: jobs.kind,
@@ -183,16 +184,19 @@ export class PgCatalog implements Catalog {
       })
       .from(jobs)
       .groupBy(jobs.kind, jobs.status, jobs.filesState);
-    const edge = async (dir: 'asc' | 'desc') => {
+    // The oldest and newest present files: their times come from the aggregate, their
+    // paths from a point lookup on files_created_idx.
+    const edges = presentEdges(grouped);
+    const at = async (t: unknown) => {
       const rows = await this.db
         .select({ path: files.path, createdAt: files.createdAt })
         .from(files)
-        .where(eq(files.state, 'present'))
-        .orderBy(dir === 'asc' ? asc(files.createdAt) : desc(files.createdAt))
+        .where(and(eq(files.createdAt, t instanceof Date ? t : new Date(String(t))), eq(files.state, 'present')))
+        .orderBy(asc(files.path))
         .limit(1);
       return rows[0] ?? null;
     };
-    return { fileGroups, jobGroups, oldestFile: await edge('asc'), newestFile: await edge('desc') };
+    return { fileGroups, jobGroups, oldestFile: edges ? await at(edges.min) : null, newestFile: edges ? await at(edges.max) : null };
   }
 
   async startRun(run: RunRecord): Promise<void> {
@@ -336,5 +340,85 @@ export class PgCatalog implements Catalog {
       }
     }
     return out;
+  }
+
+  // backup and restore
+  async openSnapshot(): Promise<CatalogSnapshot> {
+    const client = await this.pool.connect();
+    let open = true;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // The snapshot is taken at the first query, not at BEGIN.
+      await client.query('select count(*) from files');
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    const db = drizzle(client, { schema });
+    return {
+      async *tableRows(table: DumpTable, pageSize = 2000) {
+        const t = schema[table] as typeof files;
+        let after: unknown;
+        for (;;) {
+          const page = (await db
+            .select()
+            .from(t)
+            .where(after === undefined ? undefined : gt(t.id, after as number))
+            .orderBy(asc(t.id))
+            .limit(pageSize)) as DumpRow[];
+          if (page.length) yield page;
+          if (page.length < pageSize) return;
+          after = page[page.length - 1]!.id;
+        }
+      },
+      async filePage(q: FilePageQuery) {
+        const where = and(
+          q.states ? inArray(files.state, [...q.states]) : undefined,
+          q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+        );
+        return db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+      },
+      async close() {
+        if (!open) return;
+        open = false;
+        try {
+          await client.query('COMMIT');
+          client.release();
+        } catch (err) {
+          client.release(err as Error);
+        }
+      },
+    };
+  }
+
+  async tableCounts(): Promise<Record<DumpTable, number>> {
+    const out = {} as Record<DumpTable, number>;
+    for (const t of DUMP_TABLES) out[t] = Number((await this.pool.query(`select count(*) as n from "${t}"`)).rows[0].n);
+    return out;
+  }
+
+  async importTables(
+    tables: Iterable<TableImport>,
+    opts: { replace: boolean; events?: readonly EventRecord[] },
+  ): Promise<Record<DumpTable, number>> {
+    const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
+    await this.db.transaction(async (tx) => {
+      if (opts.replace) await tx.execute(sql.raw(`truncate ${DUMP_TABLES.map((t) => `"${t}"`).join(', ')}`));
+      for (const imp of tables) {
+        const t = schema[imp.table] as typeof files;
+        for (const batch of imp.batches) {
+          for (const part of chunk(batch, BATCH)) await tx.insert(t).values(part as (typeof files.$inferInsert)[]);
+          counts[imp.table] += batch.length;
+        }
+      }
+      // Ids were imported as they were: serial counters continue after the highest.
+      for (const t of DUMP_TABLES) {
+        const serial = await tx.execute(sql`select pg_get_serial_sequence(${t}, 'id') as seq`);
+        const seq = (serial.rows[0] as { seq: string | null }).seq;
+        if (seq) await tx.execute(sql.raw(`select setval('${seq}', coalesce((select max(id) from "${t}"), 0) + 1, false)`));
+      }
+      if (opts.events?.length) await tx.insert(events).values([...opts.events]);
+    });
+    return counts;
   }
 }

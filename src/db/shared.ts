@@ -1,7 +1,7 @@
 // Pieces both catalog implementations use: value normalisation and dialect-neutral SQL.
 import { createHash } from 'node:crypto';
-import { sql, type SQL } from 'drizzle-orm';
-import type { NewFile, NewJob } from './types.ts';
+import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { AGE_BUCKETS, type FileGroup, type NewFile, type NewJob } from './types.ts';
 
 export function* chunk<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
@@ -42,9 +42,54 @@ export function fileValues(f: NewFile) {
   };
 }
 
-/** Maps an age expression (in the unit `day` is expressed in) to the stats age bucket. */
-export function ageBucketSql(age: SQL, day: number): SQL {
-  return sql`case when ${age} < ${day} then '<1d' when ${age} < ${7 * day} then '1-7d' when ${age} < ${30 * day} then '7-30d' when ${age} < ${90 * day} then '30-90d' else '>90d' end`;
+const DAY = 86_400_000;
+/** Upper age bounds of the stats buckets, in ms; the last bucket is open. */
+const BUCKET_BOUNDS = [DAY, 7 * DAY, 30 * DAY, 90 * DAY];
+
+/**
+ * Per-bucket file counts and byte sums as columns (c0, b0, ... c4, b4), so the files
+ * aggregate groups by (state, category, owner) only: a prefix of files_stats_idx, which
+ * SQLite then streams in order without a sort. `at(ms)` binds a point in time as the
+ * dialect stores created_at.
+ */
+export function bucketColumns(createdAt: SQL | AnyColumn, size: SQL | AnyColumn, now: Date, at: (ms: number) => unknown): Record<string, SQL<number>> {
+  const edge = (ms: number) => at(now.getTime() - ms);
+  const cols: Record<string, SQL<number>> = {};
+  AGE_BUCKETS.forEach((_, i) => {
+    // Bucket i holds ages in [BUCKET_BOUNDS[i-1], BUCKET_BOUNDS[i]): created after now - upper
+    // bound, and at or before now - lower bound.
+    const conds: SQL[] = [];
+    if (i < BUCKET_BOUNDS.length) conds.push(sql`${createdAt} > ${edge(BUCKET_BOUNDS[i]!)}`);
+    if (i > 0) conds.push(sql`${createdAt} <= ${edge(BUCKET_BOUNDS[i - 1]!)}`);
+    const inBucket = sql.join(conds, sql` and `);
+    cols[`c${i}`] = sql<number>`sum(case when ${inBucket} then 1 else 0 end)`.mapWith(Number);
+    cols[`b${i}`] = sql<number>`sum(case when ${inBucket} then ${size} else 0 end)`.mapWith(Number);
+  });
+  cols.minCreated = sql<number>`min(${createdAt})`;
+  cols.maxCreated = sql<number>`max(${createdAt})`;
+  return cols;
+}
+
+/** Oldest and newest creation time of present files, from the grouped rows. */
+export function presentEdges(rows: Array<{ state: string } & Record<string, unknown>>): { min: unknown; max: unknown } | null {
+  const present = rows.filter((r) => r.state === 'present' && r.minCreated !== null && r.minCreated !== undefined);
+  if (!present.length) return null;
+  const key = (v: unknown) => (v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : Number(v));
+  const min = present.reduce((a, r) => (key(r.minCreated) < key(a.minCreated) ? r : a)).minCreated;
+  const max = present.reduce((a, r) => (key(r.maxCreated) > key(a.maxCreated) ? r : a)).maxCreated;
+  return { min, max };
+}
+
+/** Unpivots rows of (state, category, owner, c0..c4, b0..b4) into FileGroups. */
+export function unpivotBuckets(rows: Array<{ state: string; category: string; owner: string } & Record<string, unknown>>): FileGroup[] {
+  const out: FileGroup[] = [];
+  for (const r of rows) {
+    AGE_BUCKETS.forEach((ageBucket, i) => {
+      const files = Number(r[`c${i}`] ?? 0);
+      if (files > 0) out.push({ state: r.state, category: r.category, owner: r.owner, ageBucket, files, bytes: Number(r[`b${i}`] ?? 0) });
+    });
+  }
+  return out;
 }
 
 export function sha256Hex(data: Uint8Array): string {

@@ -1,17 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/sqlite.ts';
-import { ageBucketSql, chunk, fileValues, jobValues, sha256Hex } from './shared.ts';
+import { bucketColumns, chunk, fileValues, jobValues, presentEdges, sha256Hex, unpivotBuckets } from './shared.ts';
 import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
+  CatalogSnapshot,
   EventRecord,
   FileGroup,
   FilePageQuery,
@@ -28,6 +30,7 @@ import type {
   UserRowImages,
   UserTableShape,
   UserTableTarget,
+  TableImport,
 } from './types.ts';
 
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
@@ -156,35 +159,34 @@ export class SqliteCatalog implements Catalog {
   }
 
   async aggregates(now: Date): Promise<CatalogAggregates> {
-    const nowMs = now.getTime();
-    const fileGroups = this.db
+    const grouped = this.db
       .select({
         state: files.state,
         category: files.category,
         owner: files.owner,
-        ageBucket: sql<FileGroup['ageBucket']>`${ageBucketSql(sql`(${nowMs} - ${files.createdAt})`, 86_400_000)}`,
-        files: sql<number>`count(*)`,
-        bytes: sql<number>`coalesce(sum(${files.size}), 0)`,
+        ...bucketColumns(files.createdAt, files.size, now, (ms) => ms),
       })
       .from(files)
-      .groupBy(sql`1, 2, 3, 4`)
+      .groupBy(files.state, files.category, files.owner)
       .all();
+    const fileGroups = unpivotBuckets(grouped);
     const jobGroups: JobGroup[] = this.db
       .select({ kind: jobs.kind, status: jobs.status, filesState: jobs.filesState, jobs: sql<number>`count(*)` })
       .from(jobs)
       .groupBy(jobs.kind, jobs.status, jobs.filesState)
       .all();
-    const edge = (dir: 'asc' | 'desc') => {
-      const row = this.db
+    // The oldest and newest present files: their times come from the aggregate, their
+    // paths from a point lookup on files_created_idx (an ORDER BY would sort every row).
+    const edges = presentEdges(grouped);
+    const at = (ms: unknown) =>
+      this.db
         .select({ path: files.path, createdAt: files.createdAt })
         .from(files)
-        .where(eq(files.state, 'present'))
-        .orderBy(dir === 'asc' ? asc(files.createdAt) : desc(files.createdAt))
+        .where(and(eq(files.createdAt, new Date(Number(ms))), eq(files.state, 'present')))
+        .orderBy(asc(files.path))
         .limit(1)
-        .get();
-      return row ?? null;
-    };
-    return { fileGroups, jobGroups, oldestFile: edge('asc'), newestFile: edge('desc') };
+        .get() ?? null;
+    return { fileGroups, jobGroups, oldestFile: edges ? at(edges.min) : null, newestFile: edges ? at(edges.max) : null };
   }
 
   async startRun(run: RunRecord): Promise<void> {
@@ -313,5 +315,104 @@ export class SqliteCatalog implements Catalog {
       for (const r of rows) if (r.d) out.push({ sourceKey: String(r.k), sourceIndex: 0, sha256: sha256Hex(r.d) });
     }
     return out;
+  }
+
+  // backup and restore
+  async openSnapshot(): Promise<CatalogSnapshot> {
+    // Its own read-only connection: the read transaction pins one WAL snapshot for as long as
+    // the backup runs, while this connection stays free for other work.
+    const conn = new Database(this.location, { readonly: true, fileMustExist: true });
+    conn.pragma('busy_timeout = 10000');
+    const db = drizzle(conn, { schema });
+    conn.exec('BEGIN');
+    conn.prepare('select count(*) from files').get();
+    const close = async () => {
+      if (!conn.open) return;
+      if (conn.inTransaction) conn.exec('COMMIT');
+      conn.close();
+    };
+    return {
+      async *tableRows(table: DumpTable, pageSize = 2000) {
+        const t = schema[table] as typeof files;
+        let after: unknown;
+        for (;;) {
+          const page = db
+            .select()
+            .from(t)
+            .where(after === undefined ? undefined : gt(t.id, after as number))
+            .orderBy(asc(t.id))
+            .limit(pageSize)
+            .all() as DumpRow[];
+          if (page.length) yield page;
+          if (page.length < pageSize) return;
+          after = page[page.length - 1]!.id;
+        }
+      },
+      async filePage(q: FilePageQuery) {
+        const where = and(
+          q.states ? inArray(files.state, [...q.states]) : undefined,
+          q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+        );
+        return db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+      },
+      close,
+    };
+  }
+
+  async tableCounts(): Promise<Record<DumpTable, number>> {
+    const out = {} as Record<DumpTable, number>;
+    for (const t of DUMP_TABLES) out[t] = (this.raw.prepare(`select count(*) as n from "${t}"`).get() as { n: number }).n;
+    return out;
+  }
+
+  async importTables(
+    tables: Iterable<TableImport>,
+    opts: { replace: boolean; events?: readonly EventRecord[] },
+  ): Promise<Record<DumpTable, number>> {
+    const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
+    // One synchronous transaction: the rows are read from staged files synchronously inside it.
+    // Prepared statements rather than drizzle's insert builder: measured 5x faster on 10,000
+    // rows, and a restore imports every row of the store.
+    const statements = new Map<string, { stmt: Database.Statement; convert: ((v: unknown) => unknown)[] }>();
+    const insert = (table: DumpTable, row: DumpRow) => {
+      const keys = Object.keys(row);
+      const sig = `${table}:${keys.join(',')}`;
+      let s = statements.get(sig);
+      if (!s) {
+        const cols = getTableColumns(schema[table]) as Record<string, { name: string }>;
+        const kinds = columnKinds(table)!;
+        s = {
+          stmt: this.raw.prepare(`insert into "${table}" (${keys.map((k) => `"${cols[k]!.name}"`).join(', ')}) values (${keys.map(() => '?').join(', ')})`),
+          convert: keys.map((k) => toSqliteValue(kinds.get(k)!)),
+        };
+        statements.set(sig, s);
+      }
+      s.stmt.run(keys.map((k, i) => s.convert[i]!(row[k])));
+    };
+    this.raw.transaction(() => {
+      if (opts.replace) for (const t of [...DUMP_TABLES].reverse()) this.raw.prepare(`delete from "${t}"`).run();
+      for (const imp of tables) {
+        for (const batch of imp.batches) {
+          for (const row of batch) insert(imp.table, row);
+          counts[imp.table] += batch.length;
+        }
+      }
+      if (opts.events?.length) this.db.insert(events).values([...opts.events]).run();
+    })();
+    return counts;
+  }
+}
+
+/** A domain value as better-sqlite3 stores it, the way drizzle's column modes do. */
+function toSqliteValue(kind: ColumnKind): (v: unknown) => unknown {
+  switch (kind) {
+    case 'date':
+      return (v) => (v == null ? null : (v as Date).getTime());
+    case 'json':
+      return (v) => (v == null ? null : JSON.stringify(v));
+    case 'bool':
+      return (v) => (v == null ? null : v ? 1 : 0);
+    default:
+      return (v) => (v === undefined ? null : v);
   }
 }

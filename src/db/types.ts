@@ -1,3 +1,5 @@
+import type { DumpRow, DumpTable } from './dump.ts';
+
 // Domain types of the catalog. No drizzle types here: commands and operations depend on
 // these, and test/schema-parity.test.ts checks both drizzle schemas produce them.
 
@@ -201,4 +203,21 @@ export interface UserRow {
 export interface UserRowImages {
   key: string | number;
   images: NewImage[];
+}
+
+// backup and restore
+/** A consistent read view of the catalog: every read through it sees the same state. */
+export interface CatalogSnapshot {
+  /** Rows of a dumped table in primary-key order, a page at a time (memory stays flat). */
+  tableRows(table: DumpTable, pageSize?: number): AsyncGenerator<DumpRow[]>;
+  /** One keyset page of files in path byte order, as Catalog.filePage, inside the snapshot. */
+  filePage(query: FilePageQuery): Promise<FileRecord[]>;
+  /** Ends the snapshot (read transaction); safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Rows for one table, in batches, read lazily (synchronously: SQLite imports in one sync transaction). */
+export interface TableImport {
+  table: DumpTable;
+  batches: Iterable<DumpRow[]>;
 }

@@ -9,13 +9,14 @@ export function roff(text: string): string {
   return text
     .replace(/\\/g, '\\e')
     .replace(/-/g, '\\-')
+    .replace(/[^\x00-\x7f]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`)
     .split('\n')
     .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
     .join('\n');
 }
 
 function optionItem(o: OptionDoc): string {
-  const flags = o.flags.replace(/<([^>]+)>/g, (_m, v: string) => `\\fI${v}\\fR`).replace(/-/g, '\\-');
+  const flags = o.flags.replace(/-/g, '\\-').replace(/<([^>]+)>/g, (_m, v: string) => `\\fI${v}\\fR`);
   const def = o.defaultValue !== undefined && o.defaultValue !== false && o.defaultValue !== true ? ` (default: ${roff(String(o.defaultValue))})` : '';
   return `.TP\n.B ${flags}\n${roff(o.description)}${def}\n`;
 }

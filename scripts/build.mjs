@@ -1,0 +1,19 @@
+// Bundles src/ into dist/ with esbuild (code splitting keeps the lazy imports lazy), so the
+// installed CLI starts without compiling TypeScript. bin/storectl falls back to tsx when
+// dist/ is missing or older than src/.
+import { build } from 'esbuild';
+import fs from 'node:fs';
+
+fs.rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: { main: 'src/main.ts', 'render-worker': 'src/render/worker-entry.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+});

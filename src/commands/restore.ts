@@ -1,0 +1,89 @@
+import path from 'node:path';
+import { defineCommand } from './define.ts';
+import { FailedError } from '../errors.ts';
+import type { RestoreReport } from '../ops/backup/restore.ts';
+import type { VerifyResult } from '../ops/backup/verify.ts';
+import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
+import { renderPairs } from '../ui/table.ts';
+
+export default defineCommand({
+  name: 'restore',
+  args: '<archive>',
+  summary: 'Verify a backup archive and restore it into an empty store (SQLite or PostgreSQL)',
+  description:
+    "Read the archive once, verifying everything (entry order, names, the manifest, every file's size and SHA-256, every catalog table) while staging it under <root>/.storectl/; then move the files into place (files 0600, directories 0750) and import the catalog in one transaction. Entries with '..', absolute paths, symlinks, hard links or devices are refused; a corrupt or truncated archive exits 4 with the target untouched. The target must be empty (root and database) unless --force, which replaces it. A restore killed after it began to commit is finished by running it again. The archive may come from SQLite or PostgreSQL: this is how a store moves from one to the other. An archive of an older schema is restored and brought to this schema; a newer one is refused.",
+  examples: [
+    'storectl restore /backups/store.tar.gz --verify-only',
+    'storectl --root /srv/new restore /backups/store.tar.gz',
+    'storectl --root /srv/store --database postgres://storectl@db/storectl restore store.tar.gz   # SQLite -> PostgreSQL',
+    'storectl restore store.zip --dry-run --json',
+  ],
+  options: (cmd) =>
+    cmd
+      .option('--verify-only', 'verify the archive and stop: exit 0 good, 4 bad (the store is not opened)')
+      .option('--dry-run', 'verify and list what would be restored; change nothing')
+      .option('--force', 'replace a store that is not empty (asks for confirmation; --yes without a TTY)'),
+  async run(args, opts, env) {
+    const archive = path.resolve(env.ui.io.cwd, args[0]!);
+    // A dry run into a store that does not exist yet opens nothing (and creates nothing).
+    const { existsSync } = await import('node:fs');
+    const { parseDatabaseUrl } = await import('../db/url.ts');
+    const cfg = env.config();
+    const target = parseDatabaseUrl(cfg.databaseUrl, cfg.root);
+    const noStoreYet = target.dialect === 'sqlite' && !existsSync(target.file);
+    if (opts.verifyOnly || (opts.dryRun && noStoreYet)) {
+      const { verifyArchive } = await import('../ops/backup/verify.ts');
+      const { schemaVersion } = await import('../db/migrations.ts');
+      const fs = await import('node:fs');
+      const os = await import('node:os');
+      if (!fs.existsSync(archive)) throw new FailedError(`no archive at ${archive}`);
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-verify-'));
+      try {
+        const progress = env.ui.progress('verify');
+        const v = await verifyArchive(archive, { schemaVersion: schemaVersion(), stage: { dir: work, writeTree: false }, progress });
+        progress.done();
+        const report = { archive, ok: true, dryRun: Boolean(opts.dryRun), format: v.format, head: v.head, files: v.files, bytes: v.bytes, tables: v.tables, skippedAtBackup: v.summary.skipped };
+        return { report, text: () => renderVerify(v) + (opts.dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun: Boolean(opts.dryRun) };
+      } finally {
+        fs.rmSync(work, { recursive: true, force: true });
+      }
+    }
+    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never' });
+    const { inspectTarget, runRestore } = await import('../ops/backup/restore.ts');
+    const state = await inspectTarget(ctx);
+    if (!state.empty && opts.force && !opts.dryRun && !state.pending) {
+      const ok = await env.confirm(
+        `Replace the store at ${state.root} (${state.treeEntries} entries on disk; ${state.rows.jobs} jobs and ${state.rows.files} files in ${state.catalog}) with ${archive}?`,
+      );
+      if (!ok) throw new FailedError('restore cancelled; nothing was changed');
+    }
+    const report = await runRestore(ctx, { archive, dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }, state);
+    return { report, text: () => renderRestore(report), dryRun: report.dryRun };
+  },
+});
+
+function renderVerify(v: VerifyResult): string {
+  return renderPairs([
+    ['archive', `${v.archive} (${v.format})`],
+    ['verdict', 'good: every entry, size and SHA-256 matches the manifest'],
+    ['created', `${v.head.createdAt} by storectl ${v.head.tool.version} from ${v.head.source.dialect}`],
+    ['files', `${formatCount(v.files)} (${formatBytes(v.bytes)})`],
+    ['catalog rows', Object.entries(v.tables).map(([t, n]) => `${t} ${formatCount(n)}`).join(', ')],
+    ['not archived at backup', formatCount(v.summary.skipped.length)],
+  ]);
+}
+
+function renderRestore(r: RestoreReport): string {
+  const pairs: [string, string | number][] = [
+    ['archive', `${r.archive} (${r.format})`],
+    [r.dryRun ? 'would restore' : 'restored', `${formatCount(r.files)} files (${formatBytes(r.bytes)})`],
+    ['catalog rows', Object.entries(r.tables).map(([t, n]) => `${t} ${formatCount(n)}`).join(', ')],
+    ['source', `${r.source.dialect}, backup of ${r.source.createdAt} (schema ${r.source.schemaVersion})`],
+  ];
+  if (r.migratedFrom !== null) pairs.push(['schema', `migrated from ${r.migratedFrom} to ${r.schemaVersion}`]);
+  if (r.resumed) pairs.push(['resumed', 'finished an interrupted restore']);
+  if (r.replaced) pairs.push(['replaced', 'the previous store was replaced']);
+  if (r.skippedAtBackup.length) pairs.push(['not in archive', `${r.skippedAtBackup.length} files were not archived at backup (their rows are restored)`]);
+  pairs.push(['duration', formatDuration(r.durationMs)]);
+  return renderPairs(pairs) + (r.dryRun ? 'dry run: nothing was changed\n' : '');
+}

@@ -1,0 +1,296 @@
+// `storectl backup`: one archive of the catalog (one snapshot) and the files of every present
+// row, each file read once, hashed while read and checked against its row.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { VERSION } from '../../cli.ts';
+import type { Context } from '../../context.ts';
+import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
+import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
+import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { ensureDir } from '../../storage/atomic.ts';
+import { checkRelPath, UnsafePathError } from '../../storage/paths.ts';
+import { createArchiveWriter, isCompressible, type ArchiveFormat, type ArchiveWriter } from './archive-writer.ts';
+import { LineWriter } from './lines.ts';
+import {
+  ARCHIVE_FORMAT,
+  CATALOG_PREFIX,
+  FILES_PREFIX,
+  MANIFEST,
+  MANIFEST_FILES,
+  MANIFEST_SUMMARY,
+  fileLine,
+  type ManifestHead,
+  type ManifestSummary,
+  type SkippedFile,
+} from './manifest.ts';
+import { applyRetention, backupFileName } from './retention.ts';
+
+export interface BackupOptions {
+  /** Exact output path; or `dir` (a timestamped name inside it). */
+  output?: string;
+  dir?: string;
+  format: ArchiveFormat;
+  metadataOnly: boolean;
+  keep?: number;
+  pruneOlderThanMs?: number;
+}
+
+export interface BackupReport {
+  path: string;
+  format: ArchiveFormat;
+  bytes: number;
+  files: number;
+  fileBytes: number;
+  tables: Record<string, number>;
+  metadataOnly: boolean;
+  createdAt: string;
+  durationMs: number;
+  skipped: { count: number; vanished: number; mismatched: number; other: number; sample: SkippedFile[] };
+  pruned: string[];
+}
+
+/** Files up to this size are read whole, once; bigger ones are hashed, then copied. */
+const READ_WHOLE_LIMIT = 64 << 20;
+const PAGE = 2000;
+
+export async function runBackup(ctx: Context, opts: BackupOptions): Promise<BackupReport> {
+  const started = Date.now();
+  const now = ctx.clock();
+  const target = resolveTarget(opts, now);
+  ensureDir(path.dirname(target));
+  const base = path.basename(target);
+  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = path.join(path.dirname(target), `.${base}.tmp-${suffix}`);
+  const work = path.join(path.dirname(target), `.${base}.work-${suffix}`);
+  fs.mkdirSync(work, { mode: 0o700 });
+  // LEAD (issue 3): take the store lock here (catalog.acquireLock) once it has landed, so a
+  // cleanup cannot delete files between the snapshot and their archiving. Not invented here.
+  const migrations = await ctx.catalog.migrationStatus();
+  const snapshot = await ctx.catalog.openSnapshot();
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  let fdOpen = true;
+  try {
+    const writer = createArchiveWriter(opts.format, fd, work);
+    const head: ManifestHead = {
+      format: ARCHIVE_FORMAT,
+      tool: { name: 'storectl', version: VERSION },
+      createdAt: now.toISOString(),
+      source: { dialect: ctx.catalog.dialect },
+      schemaVersion: migrations.filter((m) => m.applied).length,
+      metadataOnly: opts.metadataOnly,
+      tables: [...DUMP_TABLES],
+    };
+    await writer.add(MANIFEST, Buffer.from(JSON.stringify(head, null, 2) + '\n'), { mtime: now, compressible: true });
+
+    const tables: ManifestSummary['tables'] = {};
+    for (const table of DUMP_TABLES) {
+      const spool = path.join(work, `${table}.ndjson`);
+      const out = new LineWriter(spool);
+      const sha = createHash('sha256');
+      let rows = 0;
+      try {
+        for await (const page of snapshot.tableRows(table, table === 'images' ? 100 : PAGE)) {
+          let text = '';
+          for (const row of page) text += encodeRow(table, row) + '\n';
+          sha.update(text);
+          out.write(text);
+          rows += page.length;
+        }
+      } finally {
+        out.close();
+      }
+      tables[table] = { rows, bytes: out.bytes, sha256: sha.digest('hex') };
+      await writer.addFromFile(`${CATALOG_PREFIX}${table}.ndjson`, spool, out.bytes, { mtime: now, compressible: true });
+      fs.rmSync(spool);
+    }
+
+    const list = new LineWriter(path.join(work, MANIFEST_FILES));
+    const listSha = createHash('sha256');
+    const skipped: SkippedFile[] = [];
+    let files = 0;
+    let fileBytes = 0;
+    try {
+      if (!opts.metadataOnly) {
+        const progress = ctx.progress('backup', tables.files!.rows);
+        const dirs: { last?: string } = {};
+        for await (const row of presentFiles(snapshot)) {
+          const outcome = await archiveFile(ctx, writer, row, work, dirs);
+          progress.tick();
+          if ('reason' in outcome) {
+            skipped.push(outcome);
+            ctx.log.warn(`not archived: ${row.path}: ${outcome.detail}`);
+            continue;
+          }
+          const line = fileLine({ path: row.path, size: outcome.size, sha256: outcome.sha256 });
+          listSha.update(line);
+          list.write(line);
+          files++;
+          fileBytes += outcome.size;
+        }
+        progress.done();
+      }
+    } finally {
+      list.close();
+    }
+    await writer.addFromFile(MANIFEST_FILES, list.file, list.bytes, { mtime: now, compressible: true });
+    const summary: ManifestSummary = {
+      format: ARCHIVE_FORMAT,
+      finishedAt: ctx.clock().toISOString(),
+      tables,
+      files: { count: files, bytes: fileBytes },
+      filesListSha256: listSha.digest('hex'),
+      skipped,
+    };
+    await writer.add(MANIFEST_SUMMARY, Buffer.from(JSON.stringify(summary, null, 2) + '\n'), { mtime: now, compressible: true });
+    await writer.finish();
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fdOpen = false;
+    fs.renameSync(tmp, target);
+    fsyncDir(path.dirname(target));
+    await snapshot.close();
+
+    const pruned = opts.dir ? applyRetention(opts.dir, target, { keep: opts.keep, olderThanMs: opts.pruneOlderThanMs, now }) : [];
+    const mismatched = skipped.filter((s) => s.reason === 'mismatch').length;
+    const vanished = skipped.filter((s) => s.reason === 'vanished').length;
+    return {
+      path: target,
+      format: opts.format,
+      bytes: fs.statSync(target).size,
+      files,
+      fileBytes,
+      tables: Object.fromEntries(Object.entries(tables).map(([t, v]) => [t, v.rows])),
+      metadataOnly: opts.metadataOnly,
+      createdAt: head.createdAt,
+      durationMs: Date.now() - started,
+      skipped: { count: skipped.length, vanished, mismatched, other: skipped.length - vanished - mismatched, sample: skipped.slice(0, 20) },
+      pruned,
+    };
+  } catch (err) {
+    if (fdOpen) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err instanceof UsageError || err instanceof FailedError ? err : new FailedError(`backup failed: ${errorMessage(err)}`, 'no archive was written');
+  } finally {
+    await snapshot.close().catch(() => {});
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function resolveTarget(opts: BackupOptions, now: Date): string {
+  if (opts.output) return path.resolve(opts.output);
+  const dir = path.resolve(opts.dir!);
+  let name = backupFileName(now, opts.format);
+  for (let i = 1; fs.existsSync(path.join(dir, name)); i++) name = backupFileName(now, opts.format, i);
+  return path.join(dir, name);
+}
+
+/**
+ * Present rows in path order. Pages are keyed on path alone and filtered here: with a state
+ * condition SQLite picks the (state, category) index and sorts every present row again for
+ * each page, which made a 200,000-file backup quadratic (measured: 48 s against 6 s for
+ * `tar cf`); the unique path index gives each page in order at once.
+ */
+async function* presentFiles(snapshot: CatalogSnapshot): AsyncGenerator<FileRecord> {
+  let afterPath: string | undefined;
+  for (;;) {
+    const page = await snapshot.filePage({ afterPath, limit: PAGE });
+    for (const row of page) if (row.state === 'present') yield row;
+    if (page.length < PAGE) return;
+    afterPath = page[page.length - 1]!.path;
+  }
+}
+
+/** Reads a file once, hashing it; archives it only when it matches its row. */
+async function archiveFile(
+  ctx: Context,
+  writer: ArchiveWriter,
+  row: FileRecord,
+  work: string,
+  dirs: { last?: string },
+): Promise<{ size: number; sha256: string } | SkippedFile> {
+  const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
+  let fd: number;
+  try {
+    fd = fs.openSync(resolveChecked(ctx, row.path, dirs), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof UnsafePathError) return skip('unsafe', err.message);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return skip('vanished', 'file is gone');
+    if (code === 'ELOOP') return skip('unsafe', 'file is a symlink');
+    return skip('unreadable', errorMessage(err));
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return skip('unsafe', 'not a regular file');
+    if (st.size !== row.size) return skip('mismatch', `size ${st.size} on disk, ${row.size} in the catalog`);
+    const name = `${FILES_PREFIX}${row.path}`;
+    const entry = { mtime: st.mtime, compressible: isCompressible(row.path) };
+    if (st.size <= READ_WHOLE_LIMIT) {
+      const data = Buffer.allocUnsafe(st.size);
+      let got = 0;
+      while (got < data.length) {
+        const n = fs.readSync(fd, data, got, data.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (got !== st.size) return skip('mismatch', `file shrank while read (${got} of ${st.size} bytes)`);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      if (sha256 !== row.sha256) return skip('mismatch', `SHA-256 ${sha256} on disk, ${row.sha256} in the catalog`);
+      await writer.add(name, data, entry);
+      return { size: got, sha256 };
+    }
+    // A big file: hash it first, then archive a private copy, so what is archived is what was hashed.
+    const copy = path.join(work, 'big-file');
+    const h = createHash('sha256');
+    const out = fs.openSync(copy, 'w', 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      let pos = 0;
+      for (;;) {
+        const n = fs.readSync(fd, buf, 0, buf.length, pos);
+        if (n === 0) break;
+        h.update(buf.subarray(0, n));
+        fs.writeSync(out, buf, 0, n);
+        pos += n;
+      }
+      if (pos !== st.size) return skip('mismatch', `file changed size while read (${pos} of ${st.size} bytes)`);
+    } finally {
+      fs.closeSync(out);
+    }
+    const sha256 = h.digest('hex');
+    if (sha256 !== row.sha256) {
+      fs.rmSync(copy, { force: true });
+      return skip('mismatch', `SHA-256 ${sha256} on disk, ${row.sha256} in the catalog`);
+    }
+    await writer.addFromFile(name, copy, st.size, entry);
+    fs.rmSync(copy, { force: true });
+    return { size: st.size, sha256 };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The absolute path of a row's file, refusing symlinked directories on the way. Rows come in
+ * path order, so a job's files share their directory: it is checked once, not once a file
+ * (five lstat calls saved a file). Whatever happens, a file is archived only if its bytes
+ * hash to its row's SHA-256.
+ */
+function resolveChecked(ctx: Context, rel: string, dirs: { last?: string }): string {
+  const slash = rel.lastIndexOf('/');
+  const dir = slash < 0 ? '' : rel.slice(0, slash);
+  if (dirs.last === dir) return path.join(ctx.blobs.root, ...checkRelPath(rel).split('/'));
+  const abs = ctx.blobs.abs(rel);
+  dirs.last = dir;
+  return abs;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,306 @@
+// `storectl restore`: verify the whole archive while staging it under <root>/.storectl/,
+// then move the staged tree into place and import the catalog in one transaction.
+//
+// Crash safety: nothing outside .storectl/ changes until the archive has been read whole and
+// every hash compared. The commit is recorded first in <root>/.storectl/restore.json; a run
+// that dies after that leaves the marker, and the next `restore` of the same archive finishes
+// the job from the staged copy (moves what is not moved yet, imports if not imported yet).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Context } from '../../context.ts';
+import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
+import { schemaVersion } from '../../db/migrations.ts';
+import type { TableImport } from '../../db/types.ts';
+import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { writeFileAtomicSync } from '../../storage/atomic.ts';
+import { RESERVED_DIR } from '../../storage/layout.ts';
+import { walkTree } from '../../storage/walk.ts';
+import type { ManifestHead, ManifestSummary, SkippedFile } from './manifest.ts';
+import { stagedRows, verifyArchive, type VerifyResult } from './verify.ts';
+
+export interface RestoreOptions {
+  archive: string;
+  dryRun: boolean;
+  /** Replace a store that is not empty. */
+  force: boolean;
+}
+
+export interface TargetState {
+  root: string;
+  catalog: string;
+  dialect: string;
+  empty: boolean;
+  /** Entries at the top of the data tree (not .storectl/). */
+  treeEntries: number;
+  /** A file found in the tree, to name in a refusal. */
+  treeSample: string | null;
+  rows: Record<string, number>;
+  /** An unfinished restore recorded in <root>/.storectl/restore.json. */
+  pending: RestoreMarker | null;
+}
+
+export interface RestoreReport {
+  archive: string;
+  format: string;
+  dryRun: boolean;
+  resumed: boolean;
+  replaced: boolean;
+  source: { dialect: string; createdAt: string; tool: string; schemaVersion: number };
+  schemaVersion: number;
+  /** Set when the archive's schema was older: the rows were brought to this schema on import. */
+  migratedFrom: number | null;
+  files: number;
+  bytes: number;
+  tables: Record<string, number>;
+  skippedAtBackup: SkippedFile[];
+  durationMs: number;
+}
+
+interface RestoreMarker {
+  archive: string;
+  archiveSize: number;
+  staging: string;
+  replace: boolean;
+  phase: 'replacing' | 'moving' | 'importing';
+  startedAt: string;
+}
+
+interface StagedResult {
+  format: VerifyResult['format'];
+  head: ManifestHead;
+  summary: ManifestSummary;
+  files: number;
+  bytes: number;
+  tables: Record<string, number>;
+}
+
+const markerPath = (root: string) => path.join(root, RESERVED_DIR, 'restore.json');
+const readyPath = (staging: string) => path.join(staging, 'READY.json');
+
+/** Test hook: die abruptly at a named point, as a power cut or `kill -9` would. */
+function crashPoint(name: string): void {
+  if (process.env.STORECTL_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+function readMarker(root: string): RestoreMarker | null {
+  try {
+    return JSON.parse(fs.readFileSync(markerPath(root), 'utf8')) as RestoreMarker;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new FailedError(`cannot read ${markerPath(root)}: ${errorMessage(err)}`);
+  }
+}
+
+function writeMarker(root: string, marker: RestoreMarker): void {
+  writeFileAtomicSync(markerPath(root), Buffer.from(JSON.stringify(marker, null, 2) + '\n'));
+}
+
+/** What is in the target root and catalog now. */
+export async function inspectTarget(ctx: Context): Promise<TargetState> {
+  const root = ctx.config.root;
+  let treeEntries = 0;
+  let treeSample: string | null = null;
+  if (fs.existsSync(root)) {
+    for (const d of fs.readdirSync(root)) if (d !== RESERVED_DIR) treeEntries++;
+    for (const e of walkTree(root)) {
+      treeSample = e.path;
+      break;
+    }
+  }
+  let rows: Record<string, number>;
+  try {
+    rows = await ctx.catalog.tableCounts();
+  } catch {
+    // No tables yet: a fresh database.
+    rows = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0]));
+  }
+  const empty = treeEntries === 0 && Object.values(rows).every((n) => n === 0);
+  return { root, catalog: ctx.catalog.location, dialect: ctx.catalog.dialect, empty, treeEntries, treeSample, rows, pending: readMarker(root) };
+}
+
+export async function runRestore(ctx: Context, opts: RestoreOptions, target?: TargetState): Promise<RestoreReport> {
+  const started = Date.now();
+  const archive = path.resolve(opts.archive);
+  if (!fs.existsSync(archive)) throw new UsageError(`no archive at ${archive}`, 'name a backup written by `storectl backup`', 'no_archive');
+  const state = target ?? (await inspectTarget(ctx));
+  const root = ctx.config.root;
+
+  if (state.pending && !opts.dryRun) {
+    if (state.pending.archive !== archive || state.pending.archiveSize !== fs.statSync(archive).size) {
+      throw new UsageError(
+        `an unfinished restore of ${state.pending.archive} is pending in ${root}`,
+        'rerun `storectl restore` with that archive to finish it',
+        'restore_pending',
+      );
+    }
+    return finish(ctx, state.pending, archive, started, true);
+  }
+  if (!state.empty && !opts.force && !opts.dryRun) {
+    throw new UsageError(
+      `the target store is not empty (${state.treeEntries} entries in ${root}${state.treeSample ? `, e.g. ${state.treeSample}` : ''}; ${state.rows.jobs ?? 0} jobs and ${state.rows.files ?? 0} files in ${state.catalog})`,
+      'restore into an empty root and database, or pass --force to replace this store',
+      'target_not_empty',
+    );
+  }
+
+  removeStaleStaging(root);
+  const staging = opts.dryRun
+    ? fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-restore-'))
+    : path.join(root, RESERVED_DIR, `restore-${ctx.runId}`);
+  fs.mkdirSync(staging, { recursive: true, mode: 0o750 });
+  let staged: StagedResult;
+  try {
+    const progress = ctx.progress('verify');
+    const v = await verifyArchive(archive, {
+      schemaVersion: schemaVersion(ctx.catalog.dialect),
+      stage: { dir: staging, writeTree: !opts.dryRun },
+      progress,
+    });
+    progress.done();
+    staged = { format: v.format, head: v.head, summary: v.summary, files: v.files, bytes: v.bytes, tables: v.tables };
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  if (opts.dryRun) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    return report(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
+  }
+  fs.writeFileSync(readyPath(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
+  crashPoint('staged');
+  const marker: RestoreMarker = {
+    archive,
+    archiveSize: fs.statSync(archive).size,
+    staging,
+    replace: !state.empty,
+    phase: state.empty ? 'moving' : 'replacing',
+    startedAt: new Date(started).toISOString(),
+  };
+  writeMarker(root, marker);
+  return finish(ctx, marker, archive, started, false);
+}
+
+/** The commit: every step can be repeated after a crash, guided by the marker's phase. */
+async function finish(ctx: Context, marker: RestoreMarker, archive: string, started: number, resumed: boolean): Promise<RestoreReport> {
+  const root = ctx.config.root;
+  const staging = marker.staging;
+  let staged: StagedResult;
+  try {
+    staged = JSON.parse(fs.readFileSync(readyPath(staging), 'utf8')) as StagedResult;
+  } catch (err) {
+    throw new FailedError(`the staged restore in ${staging} is unreadable: ${errorMessage(err)}`, `remove ${markerPath(root)} and ${staging}, then restore again`);
+  }
+  const tree = path.join(staging, 'tree');
+  const replaced = path.join(staging, 'replaced');
+
+  if (marker.phase === 'replacing') {
+    // The old data goes aside first (inside .storectl/, same file system: renames).
+    fs.mkdirSync(replaced, { recursive: true, mode: 0o750 });
+    for (const name of fs.readdirSync(root)) {
+      if (name === RESERVED_DIR) continue;
+      fs.renameSync(path.join(root, name), path.join(replaced, name));
+    }
+    marker.phase = 'moving';
+    writeMarker(root, marker);
+  }
+
+  if (marker.phase === 'moving') {
+    if (fs.existsSync(tree)) {
+      for (const name of fs.readdirSync(tree)) {
+        fs.renameSync(path.join(tree, name), path.join(root, name));
+        crashPoint('moved-one');
+      }
+    }
+    marker.phase = 'importing';
+    writeMarker(root, marker);
+  }
+  crashPoint('moved');
+
+  if (!(await alreadyImported(ctx, staged))) {
+    const imports: TableImport[] = staged.head.tables
+      .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
+      .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
+    if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    const event = {
+      runId: ctx.runId,
+      at: ctx.clock(),
+      action: 'restore',
+      path: null,
+      jobId: null,
+      bytes: staged.bytes,
+      reason: `restored ${staged.files} files from ${path.basename(archive)} (backup of ${staged.head.createdAt})`,
+    };
+    try {
+      await ctx.catalog.importTables(imports, { replace: marker.replace, events: [event] });
+    } catch (err) {
+      // The transaction rolled back: put the files back too, so the target is as it was.
+      rollBackMoves(root, tree, replaced, marker.replace);
+      fs.rmSync(markerPath(root), { force: true });
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
+    }
+  }
+  crashPoint('imported');
+  fs.rmSync(markerPath(root), { force: true });
+  fs.rmSync(staging, { recursive: true, force: true });
+  return report(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });
+}
+
+async function catalogNeedsSchema(ctx: Context): Promise<boolean> {
+  return (await ctx.catalog.migrationStatus()).some((m) => !m.applied);
+}
+
+/** After a crash between the import's commit and the cleanup: the rows are there already. */
+async function alreadyImported(ctx: Context, staged: StagedResult): Promise<boolean> {
+  let rows: Record<string, number>;
+  try {
+    rows = await ctx.catalog.tableCounts();
+  } catch {
+    return false;
+  }
+  return DUMP_TABLES.every((t) => rows[t] === (staged.tables[t] ?? 0) + (t === 'events' ? 1 : 0));
+}
+
+function rollBackMoves(root: string, tree: string, replaced: string, replace: boolean): void {
+  fs.mkdirSync(tree, { recursive: true, mode: 0o750 });
+  for (const name of fs.readdirSync(root)) {
+    if (name !== RESERVED_DIR) fs.renameSync(path.join(root, name), path.join(tree, name));
+  }
+  if (replace && fs.existsSync(replaced)) {
+    for (const name of fs.readdirSync(replaced)) fs.renameSync(path.join(replaced, name), path.join(root, name));
+  }
+}
+
+/** Staging directories no marker points to are what a run killed before its commit left. */
+function removeStaleStaging(root: string): void {
+  const dir = path.join(root, RESERVED_DIR);
+  if (!fs.existsSync(dir)) return;
+  for (const name of fs.readdirSync(dir)) {
+    if (name.startsWith('restore-')) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function report(
+  ctx: Context,
+  archive: string,
+  s: StagedResult,
+  o: { dryRun: boolean; resumed: boolean; replaced: boolean; started: number },
+): RestoreReport {
+  const current = schemaVersion(ctx.catalog.dialect);
+  return {
+    archive,
+    format: s.format,
+    dryRun: o.dryRun,
+    resumed: o.resumed,
+    replaced: o.replaced,
+    source: { dialect: s.head.source.dialect, createdAt: s.head.createdAt, tool: s.head.tool.version, schemaVersion: s.head.schemaVersion },
+    schemaVersion: current,
+    migratedFrom: s.head.schemaVersion < current ? s.head.schemaVersion : null,
+    files: s.files,
+    bytes: s.bytes,
+    tables: s.tables,
+    skippedAtBackup: s.summary.skipped,
+    durationMs: Date.now() - o.started,
+  };
+}
