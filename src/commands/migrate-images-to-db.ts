@@ -30,7 +30,7 @@ export default defineCommand({
       .option('--dry-run', 'compress and report what would be migrated and the estimated savings; write nothing')
       .option('--limit <n>', 'stop after N rows (table mode) or files (store mode): a trial run', intOption(1))
       .option('--delete-originals', 'delete each original file after its row is committed and the stored bytes verified')
-      .option('--workers <n>', 'images compressed in parallel (default: number of cores)', intOption(1, 64))
+      .option('--workers <n>', 'images compressed in parallel (default: number of cores + 1)', intOption(1, 64))
       .option('--batch-size <n>', 'rows or files committed per transaction', intOption(1, 10_000))
       .option('--max-pixels <n>', 'refuse images with more pixels than N (decompression bombs; default 100000000)', intOption(1))
       .option('--effort <n>', 'WebP encoder effort 0-6: lower is faster, slightly larger files (default 4, as cwebp and Pillow)', intOption(0, 6)),
