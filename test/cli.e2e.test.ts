@@ -140,3 +140,9 @@ test('bin runs the dist bundle when it is fresh, and the sources through tsx oth
     assert.doesNotMatch(fast.stderr, /tsx/);
   }
 });
+
+test('a closed pipe on stdout is not a crash (storectl --help | head -1)', () => {
+  const r = spawnSync('bash', ['-c', `"${process.execPath}" "${BIN}" --help | head -1; exit \${PIPESTATUS[0]}`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE|Error/);
+});

@@ -8,6 +8,12 @@ export interface IO {
 }
 
 export function processIO(): IO {
+  // A reader that goes away (`storectl --help | head`) is not an error: drop further output.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   return {
     stdout: process.stdout,
     stderr: process.stderr,
