@@ -1,14 +1,19 @@
 import type {
   CatalogAggregates,
+  DeletionOutcome,
   Dialect,
   EventRecord,
   FilePageQuery,
   FileRecord,
   Job,
+  JobPageQuery,
+  LockOptions,
   MigrationState,
   NewFile,
   NewJob,
+  ReleaseLock,
   RunRecord,
+  StuckJob,
 } from './types.ts';
 
 /**
@@ -55,7 +60,50 @@ export interface Catalog {
   finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void>;
   recentRuns(limit: number, command?: string): Promise<RunRecord[]>;
   addEvents(events: readonly EventRecord[]): Promise<void>;
+
+  // lifecycle (cleanup-expired, cleanup-orphaned) and the store lock
+  /**
+   * Takes the named store-wide lock, so that one destructive run at a time works on a store.
+   * Every destructive command (cleanup, restore, migrate-images, ...) takes the same name,
+   * `STORE_LOCK`, before it plans, and releases it in a `finally`:
+   *
+   *     const release = await ctx.catalog.acquireLock(STORE_LOCK, { waitMs, holder, onStaleLock });
+   *     try { ... } finally { await release(); }
+   *
+   * A held lock is polled until `waitMs` has passed (0: no wait), then LockedError (exit 75)
+   * names the holder (command, pid, host, since).
+   * - SQLite: a `locks` row (pid, host, command, run id, acquired_at) written in an immediate
+   *   transaction. A row whose process is dead on this host (kill -9, crash, power loss) is
+   *   broken and `onStaleLock` called; a row from another host is never broken automatically.
+   * - PostgreSQL: a session advisory lock on a dedicated connection (freed by the server when
+   *   the process dies), plus the `locks` row for information only.
+   * Not re-entrant: a second acquire of the same name waits even in the same process.
+   */
+  acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock>;
+  /** One keyset page of jobs in id order. */
+  jobPage(query: JobPageQuery): Promise<Job[]>;
+  /** The files of these jobs in the given states (all states when omitted), by job id then path. */
+  filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]>;
+  /** One keyset page, in path byte order, of files that belong to no job (temp files, uploads). */
+  looseFilePage(query: FilePageQuery): Promise<FileRecord[]>;
+  filesByIds(ids: readonly number[]): Promise<FileRecord[]>;
+  /** Rows (any state) with these paths. */
+  filesByPaths(paths: readonly string[]): Promise<FileRecord[]>;
+  /**
+   * The committed intent of the delete protocol: marks these rows 'deleting' with `reason`,
+   * only where they are still 'present'; returns the rows it marked (as they are now).
+   */
+  markDeleting(ids: readonly number[], reason: string): Promise<FileRecord[]>;
+  /** Ends a batch of deletions in one transaction (tombstones, restores, events, jobs). */
+  finishDeletions(outcome: DeletionOutcome): Promise<void>;
+  /** Marks stuck jobs failed, each only if its status and updated_at are as planned; returns the ids marked. */
+  markJobsFailed(jobs: readonly StuckJob[], reason: string, at: Date): Promise<string[]>;
+  /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
+  markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
 }
+
+/** The lock name every destructive command takes: one run at a time per store. */
+export const STORE_LOCK = 'store';
 
 /** Iterates every file in path byte order, a page at a time, so memory stays flat. */
 export async function* iterateFiles(

@@ -1,22 +1,29 @@
-import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { events, files, jobs, runs, schema } from './schema/pg.ts';
-import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import { LOCK_POLL_MS, ageBucketSql, chunk, fileValues, jobValues, lockedError, sleep } from './shared.ts';
 import type {
   CatalogAggregates,
+  DeletionOutcome,
   EventRecord,
   FileGroup,
   FilePageQuery,
   FileRecord,
   Job,
+  JobPageQuery,
+  LockInfo,
+  LockOptions,
   MigrationState,
   NewFile,
   NewJob,
+  ReleaseLock,
   RunRecord,
+  StuckJob,
 } from './types.ts';
 import { redactUrl } from './url.ts';
 
@@ -32,8 +39,10 @@ export class PgCatalog implements Catalog {
   readonly location: string;
   readonly pool: pg.Pool;
   readonly db: NodePgDatabase<typeof schema>;
+  readonly #url: string;
 
   constructor(url: string) {
+    this.#url = url;
     this.location = redactUrl(url);
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
     // An idle client losing its server must not crash the process; the next query reports it.
@@ -211,4 +220,168 @@ export class PgCatalog implements Catalog {
       for (const part of chunk(list, BATCH)) await tx.insert(events).values([...part]);
     });
   }
+
+  // lifecycle
+
+  async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
+    const started = Date.now();
+    const key = advisoryKey(name);
+    // A dedicated session: the advisory lock lives as long as this connection, and the server
+    // frees it when the process dies, so a PostgreSQL lock is never stale.
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      for (;;) {
+        const r = await client.query('select pg_try_advisory_lock($1::bigint) as ok', [key]);
+        if (r.rows[0].ok) break;
+        if (Date.now() - started >= (opts.waitMs ?? 0)) throw lockedError(name, await this.lockRow(client, name), Date.now() - started);
+        await sleep(LOCK_POLL_MS);
+      }
+      const h = opts.holder;
+      await client.query(
+        `insert into locks (name, pid, host, command, run_id, acquired_at) values ($1, $2, $3, $4, $5, now())
+         on conflict (name) do update set pid = excluded.pid, host = excluded.host, command = excluded.command,
+           run_id = excluded.run_id, acquired_at = excluded.acquired_at`,
+        [name, h.pid, h.host, h.command, h.runId],
+      );
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      try {
+        await client.query('delete from locks where name = $1 and run_id = $2', [name, opts.holder.runId]);
+        await client.query('select pg_advisory_unlock($1::bigint)', [key]);
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+  }
+
+  private async lockRow(client: pg.Client, name: string): Promise<LockInfo | null> {
+    const r = await client.query('select * from locks where name = $1', [name]);
+    const row = r.rows[0];
+    if (!row) return null;
+    return { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.run_id ?? '', acquiredAt: new Date(row.acquired_at) };
+  }
+
+  async jobPage(q: JobPageQuery): Promise<Job[]> {
+    const where = and(
+      q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
+      q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
+      q.afterId !== undefined ? sql`${jobs.id} collate "C" > ${q.afterId}` : undefined,
+    );
+    // Job ids compared in byte order, as on SQLite.
+    return this.db.select().from(jobs).where(where).orderBy(sql`${jobs.id} collate "C"`).limit(q.limit);
+  }
+
+  async filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const where = and(inArray(files.jobId, part), states ? inArray(files.state, [...states]) : undefined);
+      out.push(...(await this.db.select().from(files).where(where).orderBy(sql`${files.jobId} collate "C"`, asc(files.path))));
+    }
+    return out;
+  }
+
+  async looseFilePage(q: FilePageQuery): Promise<FileRecord[]> {
+    const where = and(
+      isNull(files.jobId),
+      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+    );
+    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+  }
+
+  async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(ids, BATCH)) out.push(...(await this.db.select().from(files).where(inArray(files.id, part))));
+    return out;
+  }
+
+  async filesByPaths(paths: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(paths, BATCH)) out.push(...(await this.db.select().from(files).where(inArray(files.path, part))));
+    return out;
+  }
+
+  async markDeleting(ids: readonly number[], reason: string): Promise<FileRecord[]> {
+    return this.db.transaction(async (tx) => {
+      const out: FileRecord[] = [];
+      for (const part of chunk(ids, BATCH)) {
+        out.push(
+          ...(await tx
+            .update(files)
+            .set({ state: 'deleting', deleteReason: reason })
+            .where(and(inArray(files.id, part), eq(files.state, 'present')))
+            .returning()),
+        );
+      }
+      return out;
+    });
+  }
+
+  async finishDeletions(o: DeletionOutcome): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const part of chunk(o.deleted, BATCH * 5)) {
+        const rows = JSON.stringify(part.map((d) => ({ id: d.id, at: d.at.toISOString(), reason: d.reason })));
+        await tx.execute(sql`update files set state = 'deleted', deleted_at = v.at, delete_reason = v.reason
+          from jsonb_to_recordset(${rows}::jsonb) as v(id bigint, at timestamptz, reason text)
+          where files.id = v.id and files.state = 'deleting'`);
+      }
+      for (const part of chunk(o.restored, BATCH * 5)) {
+        await tx.execute(sql`update files set state = 'present', delete_reason = null
+          where id = any(${`{${part.join(',')}}`}::bigint[]) and state = 'deleting'`);
+      }
+      for (const part of chunk(o.events, BATCH)) await tx.insert(events).values(part);
+      for (const part of chunk(o.jobs, BATCH * 5)) {
+        const rows = JSON.stringify(part);
+        await tx.execute(sql`update jobs set
+            files_state = case when exists (select 1 from files f where f.job_id = jobs.id and f.state in ('present', 'deleting'))
+              then 'partial' else 'deleted' end,
+            generation = coalesce(jobs.generation, '{}'::jsonb) || v.patch
+          from jsonb_to_recordset(${rows}::jsonb) as v(id text, patch jsonb)
+          where jobs.id = v.id`);
+      }
+    });
+  }
+
+  async markJobsFailed(list: readonly StuckJob[], reason: string, at: Date): Promise<string[]> {
+    if (!list.length) return [];
+    const rows = JSON.stringify(list.map((j) => ({ id: j.id, status: j.status, updated_at: j.updatedAt.toISOString() })));
+    const r = await this.pool.query(
+      `update jobs set status = 'failed', failure_reason = $2, updated_at = $3
+       from jsonb_to_recordset($1::jsonb) as v(id text, status text, updated_at timestamptz)
+       where jobs.id = v.id and jobs.status = v.status and jobs.updated_at = v.updated_at
+       returning jobs.id`,
+      [rows, reason, at],
+    );
+    return r.rows.map((x) => x.id as string);
+  }
+
+  async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const marked = new Set<string>();
+      for (const part of chunk(ids, BATCH)) {
+        const rows = await tx
+          .update(files)
+          .set({ state: 'missing' })
+          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .returning({ path: files.path });
+        for (const r of rows) marked.add(r.path);
+      }
+      const ev = list.filter((e) => e.path !== null && marked.has(e.path));
+      for (const part of chunk(ev, BATCH)) await tx.insert(events).values(part);
+      return marked.size;
+    });
+  }
+}
+
+/** A stable signed 64-bit advisory lock key per lock name. */
+function advisoryKey(name: string): string {
+  return createHash('sha256').update(`storectl:lock:${name}`).digest().readBigInt64BE(0).toString();
 }

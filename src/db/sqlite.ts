@@ -1,25 +1,32 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { events, files, jobs, runs, schema } from './schema/sqlite.ts';
-import { ageBucketSql, chunk, fileValues, jobValues } from './shared.ts';
+import { events, files, jobs, locks, runs, schema } from './schema/sqlite.ts';
+import { LOCK_POLL_MS, ageBucketSql, chunk, fileValues, isProcessAlive, jobValues, lockedError, sleep } from './shared.ts';
 import type {
   CatalogAggregates,
+  DeletionOutcome,
   EventRecord,
   FileGroup,
   FilePageQuery,
   FileRecord,
   Job,
   JobGroup,
+  JobPageQuery,
+  LockInfo,
+  LockOptions,
   MigrationState,
   NewFile,
   NewJob,
+  ReleaseLock,
   RunRecord,
+  StuckJob,
 } from './types.ts';
 
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
@@ -200,6 +207,140 @@ export class SqliteCatalog implements Catalog {
     if (!list.length) return;
     this.db.transaction((tx) => {
       for (const part of chunk(list, BATCH)) tx.insert(events).values([...part]).run();
+    });
+  }
+
+  // lifecycle
+
+  async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
+    const started = Date.now();
+    const host = os.hostname();
+    let stale: LockInfo | null = null;
+    // Immediate transaction: read and write under SQLite's write lock, so two runs cannot both insert.
+    const tryTake = this.raw.transaction((): LockInfo | null => {
+      const row = this.db.select().from(locks).where(eq(locks.name, name)).get();
+      if (row) {
+        const info: LockInfo = { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.runId ?? '', acquiredAt: row.acquiredAt };
+        if (info.host !== host || isProcessAlive(info.pid)) return info;
+        this.db.delete(locks).where(eq(locks.name, name)).run();
+        stale = info;
+      }
+      const h = opts.holder;
+      this.db.insert(locks).values({ name, pid: h.pid, host: h.host, command: h.command, runId: h.runId, acquiredAt: new Date() }).run();
+      return null;
+    });
+    for (;;) {
+      const held = tryTake.immediate();
+      if (!held) break;
+      if (Date.now() - started >= (opts.waitMs ?? 0)) throw lockedError(name, held, Date.now() - started);
+      await sleep(LOCK_POLL_MS);
+    }
+    if (stale) opts.onStaleLock?.(stale);
+    let released = false;
+    return async () => {
+      if (released || !this.raw.open) return;
+      released = true;
+      this.db
+        .delete(locks)
+        .where(and(eq(locks.name, name), eq(locks.pid, opts.holder.pid), eq(locks.runId, opts.holder.runId)))
+        .run();
+    };
+  }
+
+  async jobPage(q: JobPageQuery): Promise<Job[]> {
+    const where = and(
+      q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
+      q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
+      q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
+    );
+    return this.db.select().from(jobs).where(where).orderBy(asc(jobs.id)).limit(q.limit).all();
+  }
+
+  async filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const where = and(inArray(files.jobId, part), states ? inArray(files.state, [...states]) : undefined);
+      out.push(...this.db.select().from(files).where(where).orderBy(asc(files.jobId), asc(files.path)).all());
+    }
+    return out;
+  }
+
+  async looseFilePage(q: FilePageQuery): Promise<FileRecord[]> {
+    const where = and(
+      isNull(files.jobId),
+      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+    );
+    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+  }
+
+  async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(ids, BATCH)) out.push(...this.db.select().from(files).where(inArray(files.id, part)).all());
+    return out;
+  }
+
+  async filesByPaths(paths: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(paths, BATCH)) out.push(...this.db.select().from(files).where(inArray(files.path, part)).all());
+    return out;
+  }
+
+  async markDeleting(ids: readonly number[], reason: string): Promise<FileRecord[]> {
+    return this.db.transaction((tx) => {
+      const out: FileRecord[] = [];
+      for (const part of chunk(ids, BATCH)) {
+        out.push(
+          ...tx
+            .update(files)
+            .set({ state: 'deleting', deleteReason: reason })
+            .where(and(inArray(files.id, part), eq(files.state, 'present')))
+            .returning()
+            .all(),
+        );
+      }
+      return out;
+    });
+  }
+
+  async finishDeletions(o: DeletionOutcome): Promise<void> {
+    const tombstone = this.raw.prepare(`update files set state = 'deleted', deleted_at = ?, delete_reason = ? where id = ? and state = 'deleting'`);
+    const restore = this.raw.prepare(`update files set state = 'present', delete_reason = null where id = ? and state = 'deleting'`);
+    const job = this.raw.prepare(
+      `update jobs set files_state = case when exists (select 1 from files f where f.job_id = jobs.id and f.state in ('present', 'deleting'))
+         then 'partial' else 'deleted' end,
+         generation = json_patch(coalesce(generation, '{}'), ?) where id = ?`,
+    );
+    this.db.transaction((tx) => {
+      for (const d of o.deleted) tombstone.run(d.at.getTime(), d.reason, d.id);
+      for (const id of o.restored) restore.run(id);
+      for (const part of chunk(o.events, BATCH)) tx.insert(events).values(part).run();
+      for (const j of o.jobs) job.run(JSON.stringify(j.patch), j.id);
+    });
+  }
+
+  async markJobsFailed(list: readonly StuckJob[], reason: string, at: Date): Promise<string[]> {
+    const stmt = this.raw.prepare(
+      `update jobs set status = 'failed', failure_reason = ?, updated_at = ? where id = ? and status = ? and updated_at = ?`,
+    );
+    return this.raw.transaction(() => list.filter((j) => stmt.run(reason, at.getTime(), j.id, j.status, j.updatedAt.getTime()).changes > 0).map((j) => j.id))();
+  }
+
+  async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.db.transaction((tx) => {
+      const marked = new Set<string>();
+      for (const part of chunk(ids, BATCH)) {
+        const rows = tx
+          .update(files)
+          .set({ state: 'missing' })
+          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .returning({ path: files.path })
+          .all();
+        for (const r of rows) marked.add(r.path);
+      }
+      const ev = list.filter((e) => e.path !== null && marked.has(e.path));
+      for (const part of chunk(ev, BATCH)) tx.insert(events).values(part).run();
+      return marked.size;
     });
   }
 }
