@@ -1,8 +1,10 @@
 // The command registry. Command files are light (commander options and rendering); each
 // imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
 import type { CommandSpec } from './define.ts';
+import cleanupExpired from './cleanup-expired.ts';
+import cleanupOrphaned from './cleanup-orphaned.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, cleanupExpired, cleanupOrphaned];

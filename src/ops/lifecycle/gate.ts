@@ -1,0 +1,155 @@
+// The one gate every deletion in the lifecycle commands passes: it refuses in dry-run mode,
+// re-checks the file just before acting, never follows a symlink and never leaves the root.
+import fs from 'node:fs';
+import path from 'node:path';
+import { FailedError, errorMessage } from '../../errors.ts';
+import { checkRelPath } from '../../storage/paths.ts';
+
+/** What is on disk at a catalog path, by lstat. */
+export type DiskState =
+  | { kind: 'file'; size: number; mtimeMs: number }
+  | { kind: 'gone' }
+  | { kind: 'symlink' | 'other' }
+  | { kind: 'unsafe'; reason: string };
+
+/** What the plan saw: the re-check compares the disk with it. */
+export interface Expected {
+  size: number;
+  mtimeMs: number;
+}
+
+export type GateResult =
+  | { outcome: 'deleted' | 'moved' }
+  | { outcome: 'gone' }
+  | { outcome: 'changed'; reason: string }
+  | { outcome: 'failed'; reason: string };
+
+export class DeleteGate {
+  /** Directories already checked to be real directories (no symlink) under the root, this batch. */
+  readonly #safeDirs = new Set<string>();
+
+  constructor(
+    readonly root: string,
+    readonly dryRun: boolean,
+  ) {}
+
+  /** Forget checked directories (call between batches, so a swapped-in symlink is seen). */
+  forget(): void {
+    this.#safeDirs.clear();
+  }
+
+  /**
+   * Absolute path of a catalog path, refusing '..', absolute paths and any symlinked or
+   * non-directory component on the way (cached per batch, not re-lstat'ed for every file).
+   */
+  resolve(rel: string): string {
+    checkRelPath(rel);
+    const segs = rel.split('/');
+    let cur = '';
+    for (let i = 0; i < segs.length - 1; i++) {
+      cur = cur ? `${cur}/${segs[i]}` : segs[i]!;
+      if (this.#safeDirs.has(cur)) continue;
+      const st = fs.lstatSync(path.join(this.root, cur), { throwIfNoEntry: false });
+      if (!st) break; // missing: the file is gone
+      if (st.isSymbolicLink()) throw new Error(`${cur} is a symlink`);
+      if (!st.isDirectory()) throw new Error(`${cur} is not a directory`);
+      this.#safeDirs.add(cur);
+    }
+    return path.join(this.root, ...segs);
+  }
+
+  /** Looks without touching: allowed in dry-run mode (the plan records what it saw). */
+  inspect(rel: string): DiskState {
+    let abs: string;
+    try {
+      abs = this.resolve(rel);
+    } catch (err) {
+      return { kind: 'unsafe', reason: errorMessage(err) };
+    }
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) return { kind: 'gone' };
+    if (st.isSymbolicLink()) return { kind: 'symlink' };
+    if (!st.isFile()) return { kind: 'other' };
+    return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs };
+  }
+
+  #recheck(rel: string, expect: Expected): { abs: string } | GateResult {
+    const now = this.inspect(rel);
+    if (now.kind === 'gone') return { outcome: 'gone' };
+    if (now.kind === 'unsafe') return { outcome: 'changed', reason: now.reason };
+    if (now.kind !== 'file') return { outcome: 'changed', reason: `now a ${now.kind}, not a regular file` };
+    if (now.size !== expect.size) return { outcome: 'changed', reason: `size changed (${expect.size} -> ${now.size})` };
+    if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };
+    return { abs: path.join(this.root, ...rel.split('/')) };
+  }
+
+  #refuseDryRun(rel: string): void {
+    if (this.dryRun) throw new FailedError(`internal: refusing to delete ${rel} in a dry run`);
+  }
+
+  /** Re-checks, then unlinks. Never throws for one file: the outcome says what happened. */
+  async remove(rel: string, expect: Expected): Promise<GateResult> {
+    this.#refuseDryRun(rel);
+    const r = this.#recheck(rel, expect);
+    if ('outcome' in r) return r;
+    try {
+      await fs.promises.unlink(r.abs);
+      return { outcome: 'deleted' };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'gone' };
+      return { outcome: 'failed', reason: errorMessage(err) };
+    }
+  }
+
+  /** Re-checks, then moves the file to quarantineDir/<rel> (copy + unlink across devices). */
+  async moveAside(rel: string, expect: Expected, quarantineDir: string): Promise<GateResult> {
+    this.#refuseDryRun(rel);
+    const r = this.#recheck(rel, expect);
+    if ('outcome' in r) return r;
+    const dest = path.join(quarantineDir, ...rel.split('/'));
+    try {
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true, mode: 0o750 });
+      try {
+        await fs.promises.rename(r.abs, dest);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        await fs.promises.copyFile(r.abs, dest, fs.constants.COPYFILE_EXCL);
+        await fs.promises.unlink(r.abs);
+      }
+      return { outcome: 'moved' };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'gone' };
+      return { outcome: 'failed', reason: errorMessage(err) };
+    }
+  }
+
+  /**
+   * Removes the directories a batch emptied, walking up from each file's directory and
+   * stopping below the top-level category directory (cards/, exports/, temp/ stay).
+   */
+  pruneEmptied(relFiles: Iterable<string>): number {
+    this.#refuseDryRun('directories');
+    const dirs = new Set<string>();
+    for (const rel of relFiles) {
+      const i = rel.lastIndexOf('/');
+      if (i > 0) dirs.add(rel.slice(0, i));
+    }
+    let removed = 0;
+    const tried = new Set<string>();
+    for (const start of [...dirs].sort((a, b) => b.length - a.length)) {
+      let dir = start;
+      while (dir.includes('/') && !tried.has(dir)) {
+        tried.add(dir);
+        try {
+          const abs = this.resolve(`${dir}/x`);
+          fs.rmdirSync(path.dirname(abs));
+          removed++;
+        } catch {
+          break; // not empty (or not ours): its parents are not empty either
+        }
+        dir = dir.slice(0, dir.lastIndexOf('/'));
+      }
+    }
+    return removed;
+  }
+}
