@@ -341,8 +341,8 @@ export class PgCatalog implements Catalog {
       for (const part of chunk(o.jobs, BATCH * 5)) {
         const rows = JSON.stringify(part);
         await tx.execute(sql`update jobs set
-            files_state = case when exists (select 1 from files f where f.job_id = jobs.id and f.state in ('present', 'deleting'))
-              then 'partial' else 'deleted' end,
+            files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and f.state in ('present', 'deleting'))
+              then 'deleted' else 'partial' end,
             generation = coalesce(jobs.generation, '{}'::jsonb) || v.patch
           from jsonb_to_recordset(${rows}::jsonb) as v(id text, patch jsonb)
           where jobs.id = v.id`);

@@ -194,7 +194,7 @@ export interface DeletionOutcome {
   restored: number[];
   /** One per deleted file. */
   events: EventRecord[];
-  /** Jobs touched: files_state recomputed from their rows, generation patched. */
+  /** Jobs that lost files: files_state recomputed from their rows ('deleted' or 'partial'), generation patched. */
   jobs: JobCleanupUpdate[];
 }
 

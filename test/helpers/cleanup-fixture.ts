@@ -95,3 +95,10 @@ export async function buildCleanupStore(root: string, catalog: Catalog, now = Da
 export function exists(root: string, rel: string): boolean {
   return fs.existsSync(path.join(root, rel));
 }
+
+/** Runs a read-only SQL query on either dialect (tests only: events have no reader method). */
+export async function sqlRows<T = Record<string, unknown>>(c: Catalog, query: string): Promise<T[]> {
+  const anyC = c as unknown as { raw?: { prepare(q: string): { all(): unknown[] } }; pool?: { query(q: string): Promise<{ rows: unknown[] }> } };
+  if (anyC.raw) return anyC.raw.prepare(query).all() as T[];
+  return (await anyC.pool!.query(query)).rows as T[];
+}

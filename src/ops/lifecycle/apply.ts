@@ -148,7 +148,7 @@ async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored
       (r.outcome === 'failed' ? tally.failed : tally.changed).push({ path: w.row.path, jobId: w.group.jobId, reason: 'reason' in r ? r.reason : r.outcome });
     }
   });
-  const jobs: JobCleanupUpdate[] = [...perJob].map(([id, j]) => ({
+  const jobs: JobCleanupUpdate[] = [...perJob].filter(([, j]) => j.files > 0).map(([id, j]) => ({
     id,
     patch: {
       filesDeletedAt: now.toISOString(),
