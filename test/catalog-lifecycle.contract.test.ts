@@ -88,7 +88,8 @@ for (const d of DIALECTS) {
       assert.equal(rows.length, 3);
       const marked = await c.markDeleting(rows.map((r) => r.id), 'rule:test');
       assert.deepEqual(marked.map((r) => r.path).sort(), ['cards/a/j1/back.png', 'cards/a/j1/front.png']);
-      assert.ok(marked.every((r) => r.state === 'deleting' && r.deleteReason === 'rule:test'));
+      assert.ok(marked.every((r) => r.state === 'deleting' && r.jobId === 'j1'));
+      assert.ok((await c.filesByIds(marked.map((r) => r.id))).every((r) => r.deleteReason === 'rule:test'));
       // a second intent on the same rows marks nothing: no file is deleted twice
       assert.deepEqual(await c.markDeleting(rows.map((r) => r.id), 'rule:test'), []);
       const [front, back] = [marked.find((r) => r.path.endsWith('front.png'))!, marked.find((r) => r.path.endsWith('back.png'))!];

@@ -6,11 +6,13 @@ import type {
   FilePageQuery,
   FileRecord,
   Job,
+  JobHead,
   JobPageQuery,
   LockOptions,
   MigrationState,
   NewFile,
   NewJob,
+  PathRow,
   ReleaseLock,
   RunRecord,
   StuckJob,
@@ -80,8 +82,8 @@ export interface Catalog {
    * Not re-entrant: a second acquire of the same name waits even in the same process.
    */
   acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock>;
-  /** One keyset page of jobs in id order. */
-  jobPage(query: JobPageQuery): Promise<Job[]>;
+  /** One keyset page of jobs (rule-relevant columns only) in id byte order. */
+  jobPage(query: JobPageQuery): Promise<JobHead[]>;
   /** The files of these jobs in the given states (all states when omitted), by job id then path. */
   filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]>;
   /** One keyset page, in path byte order, of files that belong to no job (temp files, uploads). */
@@ -93,13 +95,17 @@ export interface Catalog {
    * The committed intent of the delete protocol: marks these rows 'deleting' with `reason`,
    * only where they are still 'present'; returns the rows it marked (as they are now).
    */
-  markDeleting(ids: readonly number[], reason: string): Promise<FileRecord[]>;
+  markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]>;
   /** Ends a batch of deletions in one transaction (tombstones, restores, events, jobs). */
   finishDeletions(outcome: DeletionOutcome): Promise<void>;
   /** Marks stuck jobs failed, each only if its status and updated_at are as planned; returns the ids marked. */
   markJobsFailed(jobs: readonly StuckJob[], reason: string, at: Date): Promise<string[]>;
   /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
   markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
+  /** Like filePage, with only the columns the tree/catalog merge needs (several times faster). */
+  pathPage(query: FilePageQuery): Promise<PathRow[]>;
+  /** Lean rows of these jobs' files in the given states, by job id then path. */
+  pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]>;
 }
 
 /** The lock name every destructive command takes: one run at a time per store. */
@@ -117,5 +123,16 @@ export async function* iterateFiles(
     yield* page;
     if (page.length < pageSize) return;
     afterPath = page[page.length - 1]!.path;
+  }
+}
+
+/** Iterates lean rows in path byte order, a page at a time; the next page is fetched while this one is consumed. */
+export async function* iteratePaths(catalog: Catalog, states?: readonly string[], pageSize = 10_000): AsyncGenerator<PathRow> {
+  let next = catalog.pathPage({ states, limit: pageSize });
+  for (;;) {
+    const page = await next;
+    if (page.length === pageSize) next = catalog.pathPage({ states, afterPath: page[page.length - 1]!.path, limit: pageSize });
+    yield* page;
+    if (page.length < pageSize) return;
   }
 }

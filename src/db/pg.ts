@@ -15,12 +15,14 @@ import type {
   FilePageQuery,
   FileRecord,
   Job,
+  JobHead,
   JobPageQuery,
   LockInfo,
   LockOptions,
   MigrationState,
   NewFile,
   NewJob,
+  PathRow,
   ReleaseLock,
   RunRecord,
   StuckJob,
@@ -269,14 +271,19 @@ export class PgCatalog implements Catalog {
     return { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.run_id ?? '', acquiredAt: new Date(row.acquired_at) };
   }
 
-  async jobPage(q: JobPageQuery): Promise<Job[]> {
+  async jobPage(q: JobPageQuery): Promise<JobHead[]> {
     const where = and(
       q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
       q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
       q.afterId !== undefined ? sql`${jobs.id} collate "C" > ${q.afterId}` : undefined,
     );
     // Job ids compared in byte order, as on SQLite.
-    return this.db.select().from(jobs).where(where).orderBy(sql`${jobs.id} collate "C"`).limit(q.limit);
+    return this.db
+      .select({ id: jobs.id, kind: jobs.kind, owner: jobs.owner, status: jobs.status, createdAt: jobs.createdAt, updatedAt: jobs.updatedAt, completedAt: jobs.completedAt, filesState: jobs.filesState })
+      .from(jobs)
+      .where(where)
+      .orderBy(sql`${jobs.id} collate "C"`)
+      .limit(q.limit);
   }
 
   async filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]> {
@@ -309,17 +316,16 @@ export class PgCatalog implements Catalog {
     return out;
   }
 
-  async markDeleting(ids: readonly number[], reason: string): Promise<FileRecord[]> {
+  async markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]> {
     return this.db.transaction(async (tx) => {
-      const out: FileRecord[] = [];
-      for (const part of chunk(ids, BATCH)) {
-        out.push(
-          ...(await tx
-            .update(files)
-            .set({ state: 'deleting', deleteReason: reason })
-            .where(and(inArray(files.id, part), eq(files.state, 'present')))
-            .returning()),
+      const out: PathRow[] = [];
+      for (const part of chunk(ids, BATCH * 5)) {
+        const r = await tx.execute<{ id: number; path: string; size: number; state: string; job_id: string | null }>(
+          sql`update files set state = 'deleting', delete_reason = ${reason}
+              where id = any(${`{${part.join(',')}}`}::bigint[]) and state = 'present'
+              returning id, path, size, state, job_id`,
         );
+        for (const row of r.rows) out.push({ id: Number(row.id), path: row.path, size: Number(row.size), state: row.state, jobId: row.job_id });
       }
       return out;
     });
@@ -337,7 +343,12 @@ export class PgCatalog implements Catalog {
         await tx.execute(sql`update files set state = 'present', delete_reason = null
           where id = any(${`{${part.join(',')}}`}::bigint[]) and state = 'deleting'`);
       }
-      for (const part of chunk(o.events, BATCH)) await tx.insert(events).values(part);
+      for (const part of chunk(o.events, BATCH * 5)) {
+        const rows = JSON.stringify(part.map((e) => ({ ...e, at: e.at.toISOString() })));
+        await tx.execute(sql`insert into events (run_id, at, action, path, job_id, bytes, reason)
+          select "runId", at, action, path, "jobId", bytes, reason
+          from jsonb_to_recordset(${rows}::jsonb) as v("runId" text, at timestamptz, action text, path text, "jobId" text, bytes bigint, reason text)`);
+      }
       for (const part of chunk(o.jobs, BATCH * 5)) {
         const rows = JSON.stringify(part);
         await tx.execute(sql`update jobs set
@@ -378,6 +389,34 @@ export class PgCatalog implements Catalog {
       for (const part of chunk(ev, BATCH)) await tx.insert(events).values(part);
       return marked.size;
     });
+  }
+
+  async pathPage(q: FilePageQuery): Promise<PathRow[]> {
+    const params: unknown[] = [q.limit];
+    let where = '';
+    if (q.states) {
+      params.push([...q.states]);
+      where += ` and state = any($${params.length}::text[])`;
+    }
+    if (q.afterPath !== undefined) {
+      params.push(q.afterPath);
+      where += ` and path > $${params.length}`;
+    }
+    const r = await this.pool.query({ text: `select id, path, size, state, job_id from files where true${where} order by path limit $1`, values: params, rowMode: 'array' });
+    return (r.rows as [number, string, number, string, string | null][]).map(([id, path, size, state, jobId]) => ({ id: Number(id), path, size: Number(size), state, jobId }));
+  }
+
+  async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {
+    const out: PathRow[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const r = await this.pool.query({
+        text: `select id, path, size, state, job_id from files where job_id = any($1::text[]) and state = any($2::text[]) order by job_id collate "C", path`,
+        values: [part, [...states]],
+        rowMode: 'array',
+      });
+      for (const [id, path, size, state, jobId] of r.rows as [number, string, number, string, string][]) out.push({ id: Number(id), path, size: Number(size), state, jobId });
+    }
+    return out;
   }
 }
 

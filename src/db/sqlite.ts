@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { Catalog } from './catalog.ts';
@@ -18,16 +19,37 @@ import type {
   FileRecord,
   Job,
   JobGroup,
+  JobHead,
   JobPageQuery,
   LockInfo,
   LockOptions,
   MigrationState,
   NewFile,
   NewJob,
+  PathRow,
   ReleaseLock,
   RunRecord,
   StuckJob,
 } from './types.ts';
+
+/**
+ * `+column in (...)`: the unary plus keeps SQLite's planner off the column's index, so keyset
+ * pages walk the path / id index in order instead of sorting every matching row for each page.
+ */
+function notIndexed(column: SQLiteColumn, values: readonly string[]): SQL {
+  return sql`+${column} in (${sql.join(values.map((v) => sql`${v}`), sql`, `)})`;
+}
+
+const JOB_HEAD = {
+  id: jobs.id,
+  kind: jobs.kind,
+  owner: jobs.owner,
+  status: jobs.status,
+  createdAt: jobs.createdAt,
+  updatedAt: jobs.updatedAt,
+  completedAt: jobs.completedAt,
+  filesState: jobs.filesState,
+};
 
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
 const BATCH = 500;
@@ -137,7 +159,7 @@ export class SqliteCatalog implements Catalog {
 
   async filePage(q: FilePageQuery): Promise<FileRecord[]> {
     const where = and(
-      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.states ? notIndexed(files.state, q.states) : undefined,
       q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
     );
     return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
@@ -247,19 +269,19 @@ export class SqliteCatalog implements Catalog {
     };
   }
 
-  async jobPage(q: JobPageQuery): Promise<Job[]> {
+  async jobPage(q: JobPageQuery): Promise<JobHead[]> {
     const where = and(
-      q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
-      q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
+      q.filesStates ? notIndexed(jobs.filesState, q.filesStates) : undefined,
+      q.statuses ? notIndexed(jobs.status, q.statuses) : undefined,
       q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
     );
-    return this.db.select().from(jobs).where(where).orderBy(asc(jobs.id)).limit(q.limit).all();
+    return this.db.select(JOB_HEAD).from(jobs).where(where).orderBy(asc(jobs.id)).limit(q.limit).all();
   }
 
   async filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]> {
     const out: FileRecord[] = [];
     for (const part of chunk(jobIds, BATCH)) {
-      const where = and(inArray(files.jobId, part), states ? inArray(files.state, [...states]) : undefined);
+      const where = and(inArray(files.jobId, part), states ? notIndexed(files.state, states) : undefined);
       out.push(...this.db.select().from(files).where(where).orderBy(asc(files.jobId), asc(files.path)).all());
     }
     return out;
@@ -267,8 +289,8 @@ export class SqliteCatalog implements Catalog {
 
   async looseFilePage(q: FilePageQuery): Promise<FileRecord[]> {
     const where = and(
-      isNull(files.jobId),
-      q.states ? inArray(files.state, [...q.states]) : undefined,
+      sql`+${files.jobId} is null`,
+      q.states ? notIndexed(files.state, q.states) : undefined,
       q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
     );
     return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
@@ -286,21 +308,21 @@ export class SqliteCatalog implements Catalog {
     return out;
   }
 
-  async markDeleting(ids: readonly number[], reason: string): Promise<FileRecord[]> {
-    return this.db.transaction((tx) => {
-      const out: FileRecord[] = [];
+  async markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]> {
+    return this.raw.transaction(() => {
+      const out: PathRow[] = [];
       for (const part of chunk(ids, BATCH)) {
-        out.push(
-          ...tx
-            .update(files)
-            .set({ state: 'deleting', deleteReason: reason })
-            .where(and(inArray(files.id, part), eq(files.state, 'present')))
-            .returning()
-            .all(),
-        );
+        const rows = this.raw
+          .prepare(
+            `update files set state = 'deleting', delete_reason = ? where id in (${part.map(() => '?').join(', ')}) and state = 'present'
+             returning id, path, size, state, job_id`,
+          )
+          .raw()
+          .all(reason, ...part) as [number, string, number, string, string | null][];
+        for (const [id, path, size, state, jobId] of rows) out.push({ id, path, size, state, jobId });
       }
       return out;
-    });
+    })();
   }
 
   async finishDeletions(o: DeletionOutcome): Promise<void> {
@@ -311,12 +333,13 @@ export class SqliteCatalog implements Catalog {
          then 'deleted' else 'partial' end,
          generation = json_patch(coalesce(generation, '{}'), ?) where id = ?`,
     );
-    this.db.transaction((tx) => {
+    const event = this.raw.prepare(`insert into events (run_id, at, action, path, job_id, bytes, reason) values (?, ?, ?, ?, ?, ?, ?)`);
+    this.raw.transaction(() => {
       for (const d of o.deleted) tombstone.run(d.at.getTime(), d.reason, d.id);
       for (const id of o.restored) restore.run(id);
-      for (const part of chunk(o.events, BATCH)) tx.insert(events).values(part).run();
+      for (const e of o.events) event.run(e.runId, e.at.getTime(), e.action, e.path, e.jobId, e.bytes, e.reason);
       for (const j of o.jobs) job.run(JSON.stringify(j.patch), j.id);
-    });
+    })();
   }
 
   async markJobsFailed(list: readonly StuckJob[], reason: string, at: Date): Promise<string[]> {
@@ -342,5 +365,31 @@ export class SqliteCatalog implements Catalog {
       for (const part of chunk(ev, BATCH)) tx.insert(events).values(part).run();
       return marked.size;
     });
+  }
+
+  async pathPage(q: FilePageQuery): Promise<PathRow[]> {
+    const states = q.states ?? [];
+    const sqlText =
+      `select id, path, size, state, job_id from files where 1 = 1` +
+      (states.length ? ` and +state in (${states.map(() => '?').join(', ')})` : '') +
+      (q.afterPath !== undefined ? ' and path > ?' : '') +
+      ' order by path limit ?';
+    const params: unknown[] = [...states, ...(q.afterPath !== undefined ? [q.afterPath] : []), q.limit];
+    const rows = this.raw.prepare(sqlText).raw().all(...params) as [number, string, number, string, string | null][];
+    return rows.map(([id, path, size, state, jobId]) => ({ id, path, size, state, jobId }));
+  }
+
+  async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {
+    const out: PathRow[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const stmt = this.raw.prepare(
+        `select id, path, size, state, job_id from files where job_id in (${part.map(() => '?').join(', ')})
+         and +state in (${states.map(() => '?').join(', ')}) order by job_id, path`,
+      );
+      for (const [id, path, size, state, jobId] of stmt.raw().all(...part, ...states) as [number, string, number, string, string][]) {
+        out.push({ id, path, size, state, jobId });
+      }
+    }
+    return out;
   }
 }

@@ -204,3 +204,15 @@ export interface StuckJob {
   status: string;
   updatedAt: Date;
 }
+
+/** The columns the tree/catalog merge needs: lean rows, so a million stream fast. */
+export interface PathRow {
+  id: number;
+  path: string;
+  size: number;
+  state: string;
+  jobId: string | null;
+}
+
+/** What lifecycle rules look at in a job (no data or generation JSON to parse). */
+export type JobHead = Pick<Job, 'id' | 'kind' | 'owner' | 'status' | 'createdAt' | 'updatedAt' | 'completedAt' | 'filesState'>;

@@ -3,9 +3,9 @@
 // metadata in one transaction per batch. A crash anywhere leaves 'deleting' rows that the next
 // run finishes (recoverInterrupted), never a 'present' row without its file.
 import type { Context } from '../../context.ts';
-import type { EventRecord, FileRecord, JobCleanupUpdate } from '../../db/types.ts';
+import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
 import { mapPool } from '../pool.ts';
-import type { DeleteGate, Expected, GateResult } from './gate.ts';
+import { compare, type DeleteGate, type Expected, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
 
 /** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
@@ -33,7 +33,7 @@ export const reasonOf = (rule: string) => `expired: rule ${rule}`;
 
 interface Work {
   group: PlannedGroup;
-  row: FileRecord;
+  row: PathRow;
   expect: Expected | null;
 }
 
@@ -69,27 +69,26 @@ export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedG
     return false;
   });
   // Intent, committed: rows still 'present' become 'deleting'.
-  const marked = new Map<number, FileRecord>();
+  const marked = new Map<number, PathRow>();
   for (const rule of new Set(eligible.map((g) => g.rule))) {
     const ids = eligible.filter((g) => g.rule === rule).flatMap((g) => g.files.map((f) => f.id));
     for (const r of await ctx.catalog.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
   }
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
-  // is as planned; otherwise the group goes back to 'present' untouched.
+  // is as planned (lstat, many in flight); otherwise the group goes back to 'present' untouched.
+  const planned = eligible.flatMap((g) => g.files);
+  const disk = await mapPool(planned, UNLINK_CONCURRENCY, (f) => (marked.has(f.id) ? gate.inspectAsync(f.path) : Promise.resolve(null)));
+  const diskOf = new Map(planned.map((f, i) => [f.id, disk[i]]));
   const work: Work[] = [];
   const restored: number[] = [];
   for (const g of eligible) {
     let problem: string | undefined;
     for (const f of g.files) {
       const row = marked.get(f.id);
-      if (!row) problem ??= 'catalog row changed since planning';
+      const now = diskOf.get(f.id);
+      if (!row || !now) problem ??= 'catalog row changed since planning';
       else if (row.size !== f.size) problem ??= 'catalog size changed since planning';
-      else {
-        const now = gate.inspect(f.path);
-        if (f.disk === null ? now.kind !== 'gone' : now.kind !== 'file' || now.size !== f.disk.size || now.mtimeMs !== f.disk.mtimeMs) {
-          problem ??= now.kind === 'gone' ? undefined : `${f.path} changed on disk since planning`;
-        }
-      }
+      else if (f.disk === null ? now.kind !== 'gone' : now.kind !== 'gone' && compare(now, f.disk) !== null) problem ??= `${f.path} changed on disk since planning`;
     }
     if (problem) {
       changed(g, problem);
@@ -156,7 +155,7 @@ async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored
     },
   }));
   await ctx.catalog.finishDeletions({ deleted, restored, events, jobs });
-  tally.dirsRemoved += gate.pruneEmptied(removedPaths);
+  tally.dirsRemoved += await gate.pruneEmptied(removedPaths, UNLINK_CONCURRENCY);
   gate.forget();
 }
 

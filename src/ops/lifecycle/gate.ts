@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FailedError, errorMessage } from '../../errors.ts';
 import { checkRelPath } from '../../storage/paths.ts';
+import { mapPool } from '../pool.ts';
 
 /** What is on disk at a catalog path, by lstat. */
 export type DiskState =
@@ -66,21 +67,28 @@ export class DeleteGate {
     } catch (err) {
       return { kind: 'unsafe', reason: errorMessage(err) };
     }
-    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-    if (!st) return { kind: 'gone' };
-    if (st.isSymbolicLink()) return { kind: 'symlink' };
-    if (!st.isFile()) return { kind: 'other' };
-    return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs };
+    return stateOf(fs.lstatSync(abs, { throwIfNoEntry: false }));
   }
 
-  #recheck(rel: string, expect: Expected): { abs: string } | GateResult {
-    const now = this.inspect(rel);
-    if (now.kind === 'gone') return { outcome: 'gone' };
-    if (now.kind === 'unsafe') return { outcome: 'changed', reason: now.reason };
-    if (now.kind !== 'file') return { outcome: 'changed', reason: `now a ${now.kind}, not a regular file` };
-    if (now.size !== expect.size) return { outcome: 'changed', reason: `size changed (${expect.size} -> ${now.size})` };
-    if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };
-    return { abs: path.join(this.root, ...rel.split('/')) };
+  /** inspect, with the file's own lstat off the main thread (many in flight). */
+  async inspectAsync(rel: string): Promise<DiskState> {
+    let abs: string;
+    try {
+      abs = this.resolve(rel);
+    } catch (err) {
+      return { kind: 'unsafe', reason: errorMessage(err) };
+    }
+    try {
+      return stateOf(await fs.promises.lstat(abs));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return { kind: 'gone' };
+      throw err;
+    }
+  }
+
+  async #recheck(rel: string, expect: Expected): Promise<{ abs: string } | GateResult> {
+    const now = await this.inspectAsync(rel);
+    return compare(now, expect) ?? { abs: path.join(this.root, ...rel.split('/')) };
   }
 
   #refuseDryRun(rel: string): void {
@@ -90,7 +98,7 @@ export class DeleteGate {
   /** Re-checks, then unlinks. Never throws for one file: the outcome says what happened. */
   async remove(rel: string, expect: Expected): Promise<GateResult> {
     this.#refuseDryRun(rel);
-    const r = this.#recheck(rel, expect);
+    const r = await this.#recheck(rel, expect);
     if ('outcome' in r) return r;
     try {
       await fs.promises.unlink(r.abs);
@@ -104,7 +112,7 @@ export class DeleteGate {
   /** Re-checks, then moves the file to quarantineDir/<rel> (copy + unlink across devices). */
   async moveAside(rel: string, expect: Expected, quarantineDir: string): Promise<GateResult> {
     this.#refuseDryRun(rel);
-    const r = this.#recheck(rel, expect);
+    const r = await this.#recheck(rel, expect);
     if ('outcome' in r) return r;
     const dest = path.join(quarantineDir, ...rel.split('/'));
     try {
@@ -124,32 +132,53 @@ export class DeleteGate {
   }
 
   /**
-   * Removes the directories a batch emptied, walking up from each file's directory and
-   * stopping below the top-level category directory (cards/, exports/, temp/ stay).
+   * Removes the directories a batch emptied, deepest first (many in flight), walking up from
+   * each file's directory and stopping below the top-level category directory (cards/, temp/ stay).
    */
-  pruneEmptied(relFiles: Iterable<string>): number {
+  async pruneEmptied(relFiles: Iterable<string>, concurrency: number): Promise<number> {
     this.#refuseDryRun('directories');
-    const dirs = new Set<string>();
+    let level = new Set<string>();
     for (const rel of relFiles) {
       const i = rel.lastIndexOf('/');
-      if (i > 0) dirs.add(rel.slice(0, i));
+      if (i > 0) level.add(rel.slice(0, i));
     }
     let removed = 0;
-    const tried = new Set<string>();
-    for (const start of [...dirs].sort((a, b) => b.length - a.length)) {
-      let dir = start;
-      while (dir.includes('/') && !tried.has(dir)) {
-        tried.add(dir);
+    while (level.size) {
+      const next = new Set<string>();
+      const deepest = Math.max(...[...level].map((d) => d.split('/').length));
+      const now = [...level].filter((d) => d.split('/').length === deepest);
+      for (const d of level) if (d.split('/').length !== deepest) next.add(d);
+      await mapPool(now, concurrency, async (dir) => {
+        let abs: string;
         try {
-          const abs = this.resolve(`${dir}/x`);
-          fs.rmdirSync(path.dirname(abs));
-          removed++;
+          abs = path.dirname(this.resolve(`${dir}/x`));
+          await fs.promises.rmdir(abs);
         } catch {
-          break; // not empty (or not ours): its parents are not empty either
+          return; // not empty, or not ours: its parents are not empty either
         }
-        dir = dir.slice(0, dir.lastIndexOf('/'));
-      }
+        removed++;
+        const parent = dir.slice(0, dir.lastIndexOf('/'));
+        if (parent.includes('/')) next.add(parent);
+      });
+      level = next;
     }
     return removed;
   }
+}
+
+function stateOf(st: fs.Stats | undefined): DiskState {
+  if (!st) return { kind: 'gone' };
+  if (st.isSymbolicLink()) return { kind: 'symlink' };
+  if (!st.isFile()) return { kind: 'other' };
+  return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs };
+}
+
+/** null when the disk matches what was planned; else why the file is not deleted. */
+export function compare(now: DiskState, expect: Expected): GateResult | null {
+  if (now.kind === 'gone') return { outcome: 'gone' };
+  if (now.kind === 'unsafe') return { outcome: 'changed', reason: now.reason };
+  if (now.kind !== 'file') return { outcome: 'changed', reason: `now a ${now.kind}, not a regular file` };
+  if (now.size !== expect.size) return { outcome: 'changed', reason: `size changed (${expect.size} -> ${now.size})` };
+  if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };
+  return null;
 }

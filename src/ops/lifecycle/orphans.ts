@@ -211,7 +211,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
       else report.changed.push({ path: x.path, reason: 'gone before it was deleted' });
     });
     await ctx.catalog.addEvents(events);
-    result.dirsRemoved += gate.pruneEmptied(removed);
+    result.dirsRemoved += await gate.pruneEmptied(removed, UNLINK_CONCURRENCY);
     gate.forget();
     applied.tick(batch.length);
   }

@@ -1,8 +1,9 @@
 // Planning cleanup-expired: the one function both a dry run and a real run use, so a real run
 // deletes exactly what its dry run listed. Streams the catalog a page at a time.
 import type { Context } from '../../context.ts';
-import type { FileRecord, Job } from '../../db/types.ts';
-import type { DeleteGate, Expected } from './gate.ts';
+import type { JobHead, PathRow } from '../../db/types.ts';
+import { mapPool } from '../pool.ts';
+import type { DeleteGate, DiskState, Expected } from './gate.ts';
 import { deleteRuleForJob, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
 
 export interface PlannedFile {
@@ -43,6 +44,7 @@ export interface PlanSkip {
 export type PlanItem = { type: 'group'; group: PlannedGroup } | { type: 'mark'; mark: PlannedMark } | { type: 'skip'; skip: PlanSkip };
 
 const PAGE = 1000;
+const INSPECT_CONCURRENCY = 32;
 
 /**
  * Every action cleanup-expired would take at `asOf`, in a stable order: job groups (by job id),
@@ -57,7 +59,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
       const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'] });
       if (!page.length) break;
       afterId = page[page.length - 1]!.id;
-      const due = new Map<string, { job: Job; rule: Rule; dueAt: Date }>();
+      const due = new Map<string, { job: JobHead; rule: Rule; dueAt: Date }>();
       for (const job of page) {
         const rule = deleteRuleForJob(rules, job);
         if (!rule) continue;
@@ -65,17 +67,21 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         if (dueAt <= asOf) due.set(job.id, { job, rule, dueAt });
       }
       if (!due.size) continue;
-      const rows = await ctx.catalog.filesOfJobs([...due.keys()], ['present']);
-      const byJob = new Map<string, FileRecord[]>();
+      const rows = await ctx.catalog.pathsOfJobs([...due.keys()], ['present']);
+      const byJob = new Map<string, PathRow[]>();
       for (const r of rows) {
         const list = byJob.get(r.jobId!) ?? [];
         list.push(r);
         byJob.set(r.jobId!, list);
       }
+      // lstat every file of the page's due jobs, many in flight, before grouping.
+      const disk = new Map<number, DiskState>();
+      const states = await mapPool(rows, INSPECT_CONCURRENCY, (r) => gate.inspectAsync(r.path));
+      rows.forEach((r, i) => disk.set(r.id, states[i]!));
       for (const [jobId, { job, rule, dueAt }] of due) {
         const files = byJob.get(jobId);
         if (!files?.length) continue;
-        yield planGroup(gate, rule, job, dueAt, files);
+        yield planGroup(rule, job, dueAt, files, disk);
       }
     }
   }
@@ -90,7 +96,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         const rule = fileRules.find((r) => fileMatches(r, f));
         if (!rule) continue;
         const dueAt = fileDueAt(rule, f);
-        if (dueAt <= asOf) yield planGroup(gate, rule, null, dueAt, [f]);
+        if (dueAt <= asOf) yield planGroup(rule, null, dueAt, [f], new Map([[f.id, gate.inspect(f.path)]]));
       }
     }
   }
@@ -114,10 +120,10 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
   }
 }
 
-function planGroup(gate: DeleteGate, rule: Rule, job: Job | null, dueAt: Date, rows: FileRecord[]): PlanItem {
+function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
   const files: PlannedFile[] = [];
   for (const r of rows) {
-    const disk = gate.inspect(r.path);
+    const disk = seen.get(r.id)!;
     let problem: string | undefined;
     if (disk.kind === 'unsafe') problem = `unsafe path: ${disk.reason}`;
     else if (disk.kind === 'symlink' || disk.kind === 'other') problem = `not a regular file (${disk.kind})`;
