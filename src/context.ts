@@ -7,6 +7,7 @@ import { parseDatabaseUrl } from './db/url.ts';
 import { FailedError, UsageError, errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ResolvedConfig } from './config.ts';
+import { ensureDir } from './storage/atomic.ts';
 import { LocalBlobStore } from './storage/blobstore.ts';
 import type { ProgressFactory } from './ui/progress.ts';
 
@@ -38,7 +39,7 @@ export function checkRoot(root: string, create: boolean): void {
   if (!st) {
     if (!create) return;
     try {
-      fs.mkdirSync(root, { recursive: true, mode: 0o750 });
+      ensureDir(root);
     } catch (err) {
       throw new FailedError(`cannot create root ${root}: ${errorMessage(err)}`, undefined, 'bad_root');
     }

@@ -3,8 +3,10 @@
 import type { CommandSpec } from './define.ts';
 import cleanupExpired from './cleanup-expired.ts';
 import cleanupOrphaned from './cleanup-orphaned.ts';
+import completion from './completion.ts';
+import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate, cleanupExpired, cleanupOrphaned];
+export const COMMANDS: CommandSpec[] = [generate, stats, migrate, config, completion, cleanupExpired, cleanupOrphaned];

@@ -6,6 +6,7 @@ import { and, asc, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { ensureDir } from '../storage/atomic.ts';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { events, files, jobs, locks, runs, schema } from './schema/sqlite.ts';
@@ -62,7 +63,8 @@ export class SqliteCatalog implements Catalog {
 
   constructor(file: string) {
     this.location = file;
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o750 });
+    // not mkdirSync({recursive}): it spins forever under /proc on Node 20
+    ensureDir(path.dirname(file));
     this.raw = new Database(file);
     this.raw.pragma('journal_mode = WAL');
     this.raw.pragma('synchronous = NORMAL');

@@ -3,7 +3,8 @@ import os from 'node:os';
 import type { Context } from '../context.ts';
 import type { Job, NewFile, NewJob } from '../db/types.ts';
 import { UsageError } from '../errors.ts';
-import { GENERATOR_VERSION, RenderError, renderCard, type CardData } from '../render/card.ts';
+import { GENERATOR_VERSION, RenderError, type CardData } from '../render/card.ts';
+import { inlineRenderer, workerRenderer, type CardRenderer } from '../render/pool.ts';
 import { renderExport } from '../render/export.ts';
 import { sha256 } from '../storage/hash.ts';
 import { cardFilePath, exportPath } from '../storage/layout.ts';
@@ -86,10 +87,10 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
     rendered: [],
   };
   const progress = ctx.progress('generating', opts.pending ? undefined : ids.length);
-  const work = async (job: Job) => {
+  const work = async (job: Job, renderer: CardRenderer) => {
     report.jobs.requested++;
     try {
-      const done = await renderJob(ctx, job, opts);
+      const done = await renderJob(ctx, job, opts, renderer);
       report.jobs.rendered++;
       report.files += done.files;
       report.bytes += done.bytes;
@@ -103,7 +104,14 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
       progress.tick();
     }
   };
-  await mapPool(jobsToRender(ctx, ids, Boolean(opts.pending)), opts.workers, work);
+  // One worker renders inline; more use worker threads, with two jobs each in flight so
+  // rendering overlaps the writes and the catalog round trips.
+  const renderer = opts.workers > 1 ? workerRenderer(opts.workers) : inlineRenderer();
+  try {
+    await mapPool(jobsToRender(ctx, ids, Boolean(opts.pending)), opts.workers * 2, (job) => work(job, renderer));
+  } finally {
+    await renderer.close();
+  }
   if (opts.tempFiles?.length) await writeTempFiles(ctx, opts.tempFiles);
   progress.done();
   report.rendered.sort((a, b) => (a.jobId < b.jobId ? -1 : 1));
@@ -126,7 +134,7 @@ async function* jobsToRender(ctx: Context, ids: string[], pending: boolean): Asy
   }
 }
 
-async function renderJob(ctx: Context, job: Job, opts: GenerateOptions): Promise<GeneratedJob> {
+async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer: CardRenderer): Promise<GeneratedJob> {
   const at = opts.simulateHistory ? new Date(job.createdAt.getTime() + 30_000) : ctx.clock();
   const outputs =
     job.kind === 'export'
@@ -134,7 +142,7 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions): Promise
           const e = renderExport(job.id, job.data);
           return { path: exportPath(e.exportType, job.id, job.createdAt, e.ext), role: e.role, contentType: e.contentType, category: 'exports', bytes: e.bytes };
         })()]
-      : (await renderCard(job.data as unknown as CardData, { baseDir: opts.baseDir })).map((f) => ({
+      : (await renderer.render(job.data as unknown as CardData, opts.baseDir)).map((f) => ({
           path: cardFilePath(job.id, job.createdAt, f.role),
           role: f.role,
           contentType: f.contentType,
@@ -143,8 +151,8 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions): Promise
         }));
   // Files first (atomic writes), rows after in one transaction: a crash in between leaves
   // unreferenced files for cleanup-orphaned, never a row without its file.
-  const files: NewFile[] = outputs.map((o) => {
-    const st = ctx.blobs.put(o.path, o.bytes);
+  const stats = await ctx.blobs.putMany(outputs.map((o) => ({ rel: o.path, data: o.bytes })));
+  const files: NewFile[] = outputs.map((o, i) => {
     if (opts.simulateHistory) fs.utimesSync(ctx.blobs.abs(o.path), at, at);
     return {
       jobId: job.id,
@@ -153,9 +161,9 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions): Promise
       owner: job.owner,
       path: o.path,
       contentType: o.contentType,
-      size: st.size,
+      size: stats[i]!.size,
       sha256: sha256(o.bytes),
-      mtime: opts.simulateHistory ? at : st.mtime,
+      mtime: opts.simulateHistory ? at : stats[i]!.mtime,
       createdAt: at,
     };
   });

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { CardData } from './card-data.ts';
 import { ISSUER_CODE, mrzLines } from './mrz.ts';
-import { overlay, textLayer } from './text.ts';
+import { Canvas } from './raster.ts';
+import type { RawLayer, Rgb } from './raster.ts';
+import { textLayer } from './text.ts';
 import type { TextLayer, TextOptions } from './text.ts';
 
 /** CR80 at 300 dpi. */
@@ -104,6 +107,30 @@ function frontSvg(hasPhoto: boolean): Buffer {
   );
 }
 
+/** A PDF417-looking block; the bars come from a hash of the card data, so they are stable but carry nothing. */
+function barcode(seed: string, width: number, rows: number, rowH: number, module: number): RawLayer {
+  const start = '11111111010101000';
+  const stop = '111111101000101001';
+  const modules = Math.floor(width / module);
+  const w = modules * module;
+  const data = Buffer.alloc(w * rows * rowH * 4);
+  const ink = [0x11, 0x1a, 0x2b, 0xff];
+  for (let r = 0; r < rows; r++) {
+    let bits = '';
+    for (let k = 0; bits.length < modules; k++) {
+      for (const byte of createHash('sha256').update(`${seed}/${r}/${k}`).digest()) bits += byte.toString(2).padStart(8, '0');
+    }
+    const row = start + bits.slice(0, modules - start.length - stop.length) + stop;
+    for (let m = 0; m < modules; m++) {
+      if (row[m] !== '1') continue;
+      for (let y = r * rowH; y < (r + 1) * rowH; y++) {
+        for (let x = m * module; x < (m + 1) * module; x++) data.set(ink, (y * w + x) * 4);
+      }
+    }
+  }
+  return { data, width: w, height: rows * rowH };
+}
+
 interface BackTable {
   x: number;
   width: number;
@@ -113,31 +140,60 @@ interface BackTable {
   rows: number;
 }
 
-function backSvg(t: BackTable, mrzTop: number): Buffer {
-  let rows = '';
-  for (let i = 0; i < t.rows; i++) {
-    const y = t.top + t.headerH + i * t.rowH;
-    rows += `<rect x="${t.x}" y="${y}" width="${t.width}" height="${t.rowH}" fill="${i % 2 ? '#e6eef7' : WHITE}" fill-opacity="0.85"/>`;
-  }
-  const tableH = t.headerH + t.rows * t.rowH;
+const MRZ_TOP = 470;
+const PANEL = { x: 620, top: 94, width: 352, height: MRZ_TOP - 94 - 18 } as const;
+const BARCODE_TOP = 372;
+
+function backSvg(): Buffer {
   return svgDoc(
     waves(14, 96, 27, 2, '#cbd9e8') +
       `<rect width="${CARD_W}" height="72" fill="url(#band)"/>` +
       `<rect y="72" width="${CARD_W}" height="5" fill="${GOLD}"/>` +
-      `<rect x="${t.x}" y="${t.top}" width="${t.width}" height="${t.headerH}" fill="${NAVY}"/>` +
-      rows +
-      `<rect x="${t.x}" y="${t.top}" width="${t.width}" height="${tableH}" fill="none" stroke="#8aa2bd" stroke-width="1.5"/>` +
-      `<rect x="620" y="${t.top}" width="352" height="${mrzTop - t.top - 18}" rx="8" fill="${WHITE}" fill-opacity="0.6" stroke="#b8c8d9" stroke-width="1.5"/>` +
-      `<rect y="${mrzTop}" width="${CARD_W}" height="${CARD_H - mrzTop}" fill="#f8f6ef"/>` +
-      `<rect y="${mrzTop}" width="${CARD_W}" height="2" fill="#b8c8d9"/>`,
+      `<rect x="${PANEL.x}" y="${PANEL.top}" width="${PANEL.width}" height="${PANEL.height}" rx="8" fill="${WHITE}" fill-opacity="0.6" stroke="#b8c8d9" stroke-width="1.5"/>` +
+      `<rect y="${MRZ_TOP}" width="${CARD_W}" height="${CARD_H - MRZ_TOP}" fill="#f8f6ef"/>` +
+      `<rect y="${MRZ_TOP}" width="${CARD_W}" height="2" fill="#b8c8d9"/>`,
   );
 }
 
-function encode(svg: Buffer, overlays: sharp.OverlayOptions[]): Promise<Buffer> {
-  return sharp(svg).composite(overlays).removeAlpha().png(PNG_OPTIONS).toBuffer();
+function hex(color: string): Rgb {
+  const n = Number.parseInt(color.slice(1), 16);
+  return [n >> 16, (n >> 8) & 0xff, n & 0xff];
 }
 
-const label = (s: string, color = LABEL) => textLayer(s, { font: 'sans', size: 15, color });
+function drawTable(c: Canvas, t: BackTable): void {
+  c.fillRect(t.x, t.top, t.width, t.headerH, hex(NAVY));
+  for (let i = 0; i < t.rows; i++) {
+    c.fillRect(t.x, t.top + t.headerH + i * t.rowH, t.width, t.rowH, hex(i % 2 ? '#e6eef7' : WHITE), 0.85);
+  }
+  const h = t.headerH + t.rows * t.rowH;
+  const border = hex('#8aa2bd');
+  c.fillRect(t.x - 1, t.top - 1, t.width + 2, 2, border);
+  c.fillRect(t.x - 1, t.top + h - 1, t.width + 2, 2, border);
+  c.fillRect(t.x - 1, t.top - 1, 2, h + 2, border);
+  c.fillRect(t.x + t.width - 1, t.top - 1, 2, h + 2, border);
+}
+
+const backgrounds = new Map<string, Promise<Buffer>>();
+
+/** The static artwork is rasterised once per process and kept as raw RGB (about 2 MB each). */
+function background(key: string, svg: () => Buffer): Promise<Buffer> {
+  let bg = backgrounds.get(key);
+  if (!bg) {
+    bg = sharp(svg()).removeAlpha().raw().toBuffer();
+    backgrounds.set(key, bg);
+    bg.catch(() => backgrounds.delete(key));
+  }
+  return bg;
+}
+
+function encode(canvas: Canvas): Promise<Buffer> {
+  return sharp(canvas.data, { raw: { width: CARD_W, height: CARD_H, channels: 3 } })
+    .withDensity(300)
+    .png(PNG_OPTIONS)
+    .toBuffer();
+}
+
+const label = (s: string) => textLayer(s, { font: 'sans', size: 15, color: LABEL });
 
 /** Shrinks a single line down to `min` px, then wraps at that size. */
 async function fitted(s: string, o: TextOptions, maxWidth: number, min: number): Promise<TextLayer> {
@@ -150,6 +206,12 @@ async function fitted(s: string, o: TextOptions, maxWidth: number, min: number):
   return layer.width > maxWidth ? textLayer(s, { ...o, size: min, wrap: maxWidth }) : layer;
 }
 
+/** Wrapped text that drops to `min` px when it needs more than `maxLines` lines. */
+async function fittedLines(s: string, o: TextOptions, maxLines: number, min: number): Promise<TextLayer> {
+  const layer = await textLayer(s, o);
+  return layer.lines > maxLines ? textLayer(s, { ...o, size: min }) : layer;
+}
+
 export async function drawFront(d: CardData, photo: Photo | undefined): Promise<Buffer> {
   const x0 = 340;
   const maxW = CARD_W - x0 - 36;
@@ -157,6 +219,7 @@ export async function drawFront(d: CardData, photo: Photo | undefined): Promise<
   const value = (s: string, o: Partial<TextOptions> = {}) =>
     textLayer(s, { font: 'bold', size: 30, color: INK, ...o });
   const cats = d.categories.join('  ');
+  const base = background(photo ? 'front' : 'front-placeholder', () => frontSvg(photo !== undefined));
 
   const [title, subtitle, emblem, footer, nameL, name, dobL, dob, issL, iss, expL, exp, numL, num, catL, cat] =
     await Promise.all([
@@ -178,25 +241,18 @@ export async function drawFront(d: CardData, photo: Photo | undefined): Promise<
       value(cats, { size: cats.length > 36 ? 24 : 30, wrap: maxW }),
     ]);
 
-  const out: sharp.OverlayOptions[] = [];
-  if (photo) {
-    out.push({
-      input: photo.data,
-      raw: { width: photo.width, height: photo.height, channels: 3 },
-      left: PHOTO_BOX.left,
-      top: PHOTO_BOX.top,
-    });
-  }
-  out.push(
-    overlay(title, 40, 20),
-    overlay(subtitle, 42, 70),
-    overlay(emblem, 948 - emblem.width / 2, 52 - emblem.lineHeight / 2),
-    overlay(footer, 20, CARD_H - 27),
-  );
+  const canvas = new Canvas(CARD_W, CARD_H, await base);
+  if (photo) canvas.blit(photo.data, photo.width, photo.height, PHOTO_BOX.left, PHOTO_BOX.top);
+  const put = (layer: RawLayer, left: number, top: number) => canvas.draw(layer, left, top);
+  put(title, 40, 20);
+  put(subtitle, 42, 70);
+  put(emblem, 948 - emblem.width / 2, 52 - emblem.lineHeight / 2);
+  put(footer, 20, CARD_H - 27);
   const block = (l: TextLayer) => l.lines * l.lineHeight;
   let y = 134;
   const field = (l: TextLayer, v: TextLayer, x = x0) => {
-    out.push(overlay(l, x, y), overlay(v, x, y + block(l) + 2));
+    put(l, x, y);
+    put(v, x, y + block(l) + 2);
     return block(l) + 2 + block(v) + 12;
   };
   y += field(nameL, name);
@@ -205,18 +261,18 @@ export async function drawFront(d: CardData, photo: Photo | undefined): Promise<
   y += field(issL, iss);
   y += field(numL, num);
   field(catL, cat);
-  return encode(frontSvg(photo !== undefined), out);
+  return encode(canvas);
 }
 
 export async function drawBack(d: CardData): Promise<Buffer> {
-  const mrzTop = 470;
+  const base = background('back', backSvg);
   const n = d.categories.length;
-  const table: BackTable = { x: 36, width: 560, top: 94, headerH: 34, rowH: 0, rows: n };
-  table.rowH = Math.min(36, Math.floor((mrzTop - 18 - table.top - table.headerH) / n));
-  const fs = Math.max(12, Math.min(20, Math.round(table.rowH * 0.58)));
+  const table: BackTable = { x: 36, width: 560, top: PANEL.top, headerH: 34, rowH: 0, rows: n };
+  table.rowH = Math.min(36, Math.floor((PANEL.height - table.headerH) / n));
+  const fs = Math.max(12, Math.min(20, Math.round(table.rowH * 0.68)));
   const cols = [table.x + 20, table.x + 150, table.x + 360];
-  const panelX = 640;
-  const panelW = 312;
+  const panelX = PANEL.x + 20;
+  const panelW = PANEL.width - 40;
 
   const head = (s: string) => textLayer(s, { font: 'bold', size: 14, color: WHITE });
   const cell = (s: string, font: 'bold' | 'sans') => textLayer(s, { font, size: fs, color: INK });
@@ -230,31 +286,34 @@ export async function drawBack(d: CardData): Promise<Buffer> {
     cell(displayDate(d.expiryDate), 'sans'),
     Promise.all(d.categories.map((c) => cell(c, 'bold'))),
     d.address ? label('8. ADDRESS') : undefined,
-    d.address ? textLayer(d.address, { font: 'sans', size: 20, color: INK, wrap: panelW }) : undefined,
+    d.address ? fittedLines(d.address, { font: 'sans', size: 20, color: INK, wrap: panelW }, 4, 16) : undefined,
     label('1/2. HOLDER'),
-    textLayer(d.holderName, { font: 'bold', size: 20, color: INK, wrap: panelW }),
+    fittedLines(d.holderName, { font: 'bold', size: 20, color: INK, wrap: panelW }, 2, 16),
     textLayer(mrzLines(d).join('\n'), { font: 'mono', size: 36, color: '#1a1a1a' }),
   ]);
 
-  const out: sharp.OverlayOptions[] = [
-    overlay(title, 40, 20),
-    overlay(number, Math.max(CARD_W - 40 - number.width, 40 + title.width + 24), 23),
-  ];
+  const canvas = new Canvas(CARD_W, CARD_H, await base);
+  drawTable(canvas, table);
+  const put = (layer: RawLayer, left: number, top: number) => canvas.draw(layer, left, top);
+  put(title, 40, 20);
+  put(number, Math.max(CARD_W - 40 - number.width, 40 + title.width + 24), 23);
   const headY = table.top + (table.headerH - h1.lineHeight) / 2;
-  out.push(overlay(h1, cols[0]!, headY), overlay(h2, cols[1]!, headY), overlay(h3, cols[2]!, headY));
+  [h1, h2, h3].forEach((h, i) => put(h, cols[i]!, headY));
   catCells.forEach((c, i) => {
     const y = table.top + table.headerH + i * table.rowH + (table.rowH - c.lineHeight) / 2;
-    out.push(overlay(c, cols[0]!, y), overlay(from, cols[1]!, y), overlay(until, cols[2]!, y));
+    [c, from, until].forEach((l, j) => put(l, cols[j]!, y));
   });
 
   let y = table.top + 12;
   const field = (l: TextLayer, v: TextLayer) => {
-    out.push(overlay(l, panelX, y), overlay(v, panelX, y + l.lineHeight + 2));
+    put(l, panelX, y);
+    put(v, panelX, y + l.lineHeight + 2);
     y += l.lineHeight + 2 + v.lines * v.lineHeight + 14;
   };
   if (addrL && addr) field(addrL, addr);
   field(holderL, holder);
 
-  out.push(overlay(mrz, (CARD_W - mrz.width) / 2, mrzTop + (CARD_H - mrzTop - mrz.lines * mrz.lineHeight) / 2));
-  return encode(backSvg(table, mrzTop), out);
+  put(mrz, (CARD_W - mrz.width) / 2, MRZ_TOP + (CARD_H - MRZ_TOP - mrz.lines * mrz.lineHeight) / 2);
+  put(barcode(`${d.licenceNumber}\n${d.holderName}\n${d.issueDate}`, panelW, 6, 11, 2), panelX, BARCODE_TOP);
+  return encode(canvas);
 }

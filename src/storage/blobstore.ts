@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { writeFileAtomicSync, ensureDir } from './atomic.ts';
+import { writeFileAtomicSync, writeFilesAtomic, ensureDir } from './atomic.ts';
 import { sha256FileSync } from './hash.ts';
 import { resolveNoSymlinks } from './paths.ts';
 import { walkTree, type TreeEntry } from './walk.ts';
@@ -40,6 +40,12 @@ export class LocalBlobStore implements BlobStore {
   put(rel: string, data: Uint8Array): BlobStat {
     const st = writeFileAtomicSync(this.abs(rel), data);
     return { size: st.size, mtime: st.mtime };
+  }
+
+  /** Writes a set of files (one job's) atomically, fsyncs overlapping; see writeFilesAtomic. */
+  async putMany(items: { rel: string; data: Uint8Array }[]): Promise<BlobStat[]> {
+    const stats = await writeFilesAtomic(items.map((i) => ({ abs: this.abs(i.rel), data: i.data })));
+    return stats.map((st) => ({ size: st.size, mtime: st.mtime }));
   }
 
   stat(rel: string) {

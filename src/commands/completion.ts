@@ -1,0 +1,24 @@
+import { defineCommand } from './define.ts';
+import { UsageError } from '../errors.ts';
+
+export default defineCommand({
+  name: 'completion',
+  args: '<shell>',
+  summary: 'Print the shell completion script (bash, zsh or fish)',
+  description:
+    'Print the completion script for bash, zsh or fish on stdout. The scripts are generated from the command tree, so they always match the real commands and flags.',
+  examples: [
+    'source <(storectl completion bash)',
+    'storectl completion zsh > "${fpath[1]}/_storectl"',
+    'storectl completion fish > ~/.config/fish/completions/storectl.fish',
+  ],
+  options: (cmd) => cmd,
+  async run(args, _opts, env) {
+    const { SHELLS, completionScript } = await import('../docs/completion.ts');
+    const shell = args[0] as (typeof SHELLS)[number];
+    if (!SHELLS.includes(shell)) throw new UsageError(`unknown shell ${JSON.stringify(args[0])}`, `use one of ${SHELLS.join(', ')}`);
+    const { programDoc } = await import('../docs/index.ts');
+    const script = completionScript(shell, programDoc());
+    return { report: { shell, script }, text: () => script };
+  },
+});

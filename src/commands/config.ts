@@ -1,0 +1,30 @@
+import { defineCommand } from './define.ts';
+import { renderTable } from '../ui/table.ts';
+
+export default defineCommand({
+  name: 'config',
+  summary: 'Print the effective configuration and where each value came from',
+  description:
+    'Print the effective configuration (root, database, log file, config file and its sections) and the source of each value: flag, env, file or default. Passwords in database URLs are redacted.',
+  examples: ['storectl config', 'storectl --database postgres://u:secret@db/storectl config --json'],
+  options: (cmd) => cmd,
+  async run(_args, _opts, env) {
+    const { describeConfig } = await import('../config.ts');
+    const report = describeConfig(env.config());
+    return {
+      report,
+      text: () =>
+        renderTable(
+          ['setting', 'value', 'source'],
+          [
+            ['root', report.root.value, report.root.source],
+            ['database', report.database.value, report.database.source],
+            ['logFile', report.logFile.value ?? '-', report.logFile.source],
+            ['configFile', report.configFile ?? '-', report.configFile ? 'found' : 'none'],
+            ...Object.keys(report.sections).map((k) => [k, JSON.stringify(report.sections[k]), 'file']),
+          ],
+          { tty: env.ui.stdoutTTY },
+        ),
+    };
+  },
+});
