@@ -138,6 +138,12 @@ for (const d of DIALECTS) {
       assert.deepEqual(loose.map((f) => f.path), ['temp/x/1.tmp']);
       assert.deepEqual((await c.looseFilePage({ limit: 5, afterPath: 'temp/x/1.tmp' })).map((f) => f.path), ['temp/x/2.tmp']);
       assert.deepEqual((await c.filesByPaths(['temp/x/2.tmp', 'nope'])).map((f) => f.path), ['temp/x/2.tmp']);
+      // lean pages: same order and keyset as filePage
+      const lean = await c.pathPage({ states: ['present'], afterPath: 'cards/a/j1/back.png', limit: 2 });
+      const full = await c.filePage({ states: ['present'], afterPath: 'cards/a/j1/back.png', limit: 2 });
+      assert.deepEqual(lean, full.map((f) => ({ id: f.id, path: f.path, size: f.size, state: f.state, jobId: f.jobId })));
+      const ofJobs = await c.pathsOfJobs(['j2', 'j1'], ['deleted']);
+      assert.deepEqual(ofJobs.map((r) => r.path), ['cards/a/j1/back.png', 'cards/a/j1/front.pdf', 'cards/a/j1/front.png']);
     });
 
     test('markJobsFailed only touches jobs still as planned', async () => {
