@@ -128,11 +128,12 @@ for (const d of DIALECTS) {
       await c.insertJobs([
         { id: 'k-b', status: 'failed', data: {}, createdAt: T0, filesState: 'on_disk' },
         { id: 'k-a', status: 'queued', data: {}, createdAt: T0, filesState: 'none' },
-        { id: 'k-C', status: 'failed', data: {}, createdAt: T0, filesState: 'on_disk' },
+        { id: 'k-c', status: 'failed', data: {}, createdAt: T0, filesState: 'on_disk' },
       ]);
       const page = await c.jobPage({ limit: 10, statuses: ['failed'], afterId: 'k' });
-      assert.deepEqual(page.map((j) => j.id), ['k-C', 'k-b']); // byte order: 'C' < 'b'
-      assert.deepEqual((await c.jobPage({ limit: 10, afterId: 'k-C', statuses: ['failed', 'queued'] })).map((j) => j.id), ['k-a', 'k-b']);
+      assert.deepEqual(page.map((j) => j.id), ['k-b', 'k-c']);
+      assert.deepEqual((await c.jobPage({ limit: 10, afterId: 'k-a', statuses: ['failed', 'queued'] })).map((j) => j.id), ['k-b', 'k-c']);
+      assert.deepEqual((await c.jobPage({ limit: 1, filesStates: ['on_disk'], afterId: 'k' })).map((j) => j.id), ['k-b']);
       await c.insertFiles([file('temp/x/1.tmp', { jobId: null, category: 'temp' }), file('temp/x/2.tmp', { jobId: null, category: 'temp' })]);
       const loose = await c.looseFilePage({ limit: 1, states: ['present'] });
       assert.deepEqual(loose.map((f) => f.path), ['temp/x/1.tmp']);

@@ -30,6 +30,8 @@ import type {
 import { redactUrl } from './url.ts';
 
 const BATCH = 1000;
+
+
 /** Advisory lock key that serialises `migrate` across processes ("stctlmig"). */
 const MIGRATE_LOCK = 0x737463746c6d6967n;
 
@@ -42,6 +44,7 @@ export class PgCatalog implements Catalog {
   readonly pool: pg.Pool;
   readonly db: NodePgDatabase<typeof schema>;
   readonly #url: string;
+  #statisticsChecked = false;
 
   constructor(url: string) {
     this.#url = url;
@@ -271,18 +274,35 @@ export class PgCatalog implements Catalog {
     return { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.run_id ?? '', acquiredAt: new Date(row.acquired_at) };
   }
 
+  /**
+   * Keyset pages (ORDER BY path / id LIMIT n) are only walked in index order when the planner
+   * knows how many rows the state filter keeps; right after a bulk load (restore, import) the
+   * tables may never have been analyzed and every page would sort the table. Analyze them once
+   * then; without the right to, carry on.
+   */
+  private async ensureStatistics(): Promise<void> {
+    if (this.#statisticsChecked) return;
+    this.#statisticsChecked = true;
+    const r = await this.pool.query(
+      `select relname from pg_stat_user_tables where schemaname = current_schema() and relname in ('files', 'jobs')
+       and last_analyze is null and last_autoanalyze is null and n_mod_since_analyze > 1000`,
+    );
+    for (const row of r.rows) await this.pool.query(`analyze ${row.relname === 'files' ? 'files' : 'jobs'}`).catch(() => {});
+  }
+
   async jobPage(q: JobPageQuery): Promise<JobHead[]> {
     const where = and(
       q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
       q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
-      q.afterId !== undefined ? sql`${jobs.id} collate "C" > ${q.afterId}` : undefined,
+      q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
     );
-    // Job ids compared in byte order, as on SQLite.
+    await this.ensureStatistics();
+    // Keyset on the primary key in its own collation: the index serves both the filter and the order.
     return this.db
       .select({ id: jobs.id, kind: jobs.kind, owner: jobs.owner, status: jobs.status, createdAt: jobs.createdAt, updatedAt: jobs.updatedAt, completedAt: jobs.completedAt, filesState: jobs.filesState })
       .from(jobs)
       .where(where)
-      .orderBy(sql`${jobs.id} collate "C"`)
+      .orderBy(asc(jobs.id))
       .limit(q.limit);
   }
 
@@ -352,7 +372,8 @@ export class PgCatalog implements Catalog {
       for (const part of chunk(o.jobs, BATCH * 5)) {
         const rows = JSON.stringify(part);
         await tx.execute(sql`update jobs set
-            files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and f.state in ('present', 'deleting'))
+            -- (f.state || ''): look the job's rows up by job_id alone (see pathsOfJobs)
+            files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and (f.state || '') in ('present', 'deleting'))
               then 'deleted' else 'partial' end,
             generation = coalesce(jobs.generation, '{}'::jsonb) || v.patch
           from jsonb_to_recordset(${rows}::jsonb) as v(id text, patch jsonb)
@@ -392,6 +413,7 @@ export class PgCatalog implements Catalog {
   }
 
   async pathPage(q: FilePageQuery): Promise<PathRow[]> {
+    await this.ensureStatistics();
     const params: unknown[] = [q.limit];
     let where = '';
     if (q.states) {
@@ -407,10 +429,12 @@ export class PgCatalog implements Catalog {
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {
+    // (state || ''): no index covers it, so the planner looks rows up by job_id alone instead of
+    // AND-ing a bitmap over most of the state index (which it does with stale statistics).
     const out: PathRow[] = [];
     for (const part of chunk(jobIds, BATCH)) {
       const r = await this.pool.query({
-        text: `select id, path, size, state, job_id from files where job_id = any($1::text[]) and state = any($2::text[]) order by job_id collate "C", path`,
+        text: `select id, path, size, state, job_id from files where job_id = any($1::text[]) and (state || '') = any($2::text[]) order by job_id, path`,
         values: [part, [...states]],
         rowMode: 'array',
       });

@@ -331,7 +331,7 @@ export class SqliteCatalog implements Catalog {
     const tombstone = this.raw.prepare(`update files set state = 'deleted', deleted_at = ?, delete_reason = ? where id = ? and state = 'deleting'`);
     const restore = this.raw.prepare(`update files set state = 'present', delete_reason = null where id = ? and state = 'deleting'`);
     const job = this.raw.prepare(
-      `update jobs set files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and f.state in ('present', 'deleting'))
+      `update jobs set files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and +f.state in ('present', 'deleting'))
          then 'deleted' else 'partial' end,
          generation = json_patch(coalesce(generation, '{}'), ?) where id = ?`,
     );
