@@ -5,7 +5,7 @@
 import type { Context } from '../../context.ts';
 import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
 import { mapPool } from '../pool.ts';
-import { compare, type DeleteGate, type Expected, type GateResult } from './gate.ts';
+import { compare, type DeleteGate, type DiskState, type Expected, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
 
 /** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
@@ -35,6 +35,8 @@ interface Work {
   group: PlannedGroup;
   row: PathRow;
   expect: Expected | null;
+  /** The batch's re-check of this file (lstat), when it made one. */
+  checked?: DiskState;
 }
 
 /** Groups whole jobs into batches of about BATCH_FILES files. */
@@ -95,7 +97,7 @@ export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedG
       for (const f of g.files) if (marked.has(f.id)) restored.push(f.id);
       continue;
     }
-    for (const f of g.files) work.push({ group: g, row: marked.get(f.id)!, expect: f.disk });
+    for (const f of g.files) work.push({ group: g, row: marked.get(f.id)!, expect: f.disk, checked: diskOf.get(f.id) ?? undefined });
   }
   await finishWork(ctx, gate, work, restored, tally);
 }
@@ -104,7 +106,7 @@ export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedG
 async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
   const now = ctx.clock();
   const results = await mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> =>
-    w.expect === null ? { outcome: 'gone' } : gate.remove(w.row.path, w.expect),
+    w.expect === null ? { outcome: 'gone' } : gate.remove(w.row.path, w.expect, w.checked),
   );
   const deleted: { id: number; at: Date; reason: string }[] = [];
   const events: EventRecord[] = [];

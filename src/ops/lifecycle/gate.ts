@@ -95,10 +95,14 @@ export class DeleteGate {
     if (this.dryRun) throw new FailedError(`internal: refusing to delete ${rel} in a dry run`);
   }
 
-  /** Re-checks, then unlinks. Never throws for one file: the outcome says what happened. */
-  async remove(rel: string, expect: Expected): Promise<GateResult> {
+  /**
+   * Re-checks (or takes the re-check the caller just made for the whole batch), then unlinks.
+   * Never throws for one file: the outcome says what happened.
+   */
+  async remove(rel: string, expect: Expected, checked?: DiskState): Promise<GateResult> {
     this.#refuseDryRun(rel);
-    const r = await this.#recheck(rel, expect);
+    // `checked`: the caller's re-check of this batch, made just before (an lstat per file saved).
+    const r = checked ? (compare(checked, expect) ?? { abs: path.join(this.root, ...rel.split('/')) }) : await this.#recheck(rel, expect);
     if ('outcome' in r) return r;
     try {
       await fs.promises.unlink(r.abs);
