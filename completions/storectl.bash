@@ -4,11 +4,11 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats migrate migrate-images-to-db backup restore config completion"
+  local commands="generate stats cleanup-expired cleanup-orphaned backup restore migrate-images-to-db migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --version"
   case "$prev" in
-    --root|--config|--log-file|--jobs|--base-dir|--from-dir|--output|--dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort|--format|--keep|--prune-older-than) COMPREPLY=(); return ;;
+    --root|--config|--log-file|--jobs|--quarantine|--output|--dir|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    --database|--sample|--days|--seed|--workers|--as-of|--explain|--retention-hours|--max-delete|--wait|--min-age|--format|--keep|--prune-older-than|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -21,10 +21,12 @@ _storectl() {
   case "$cmd" in
     generate) opts="--jobs --pending --sample --days --seed --workers --help" ;;
     stats) opts="--check-disk --help" ;;
-    migrate) opts="--status --help" ;;
-    migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --help" ;;
+    cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
+    cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --help" ;;
     restore) opts="--verify-only --dry-run --force --help" ;;
+    migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --help" ;;
+    migrate) opts="--status --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;
     *) opts="" ;;

@@ -2,6 +2,8 @@
 // imports its operation, the catalog drivers and sharp lazily, so --help stays instant.
 import type { CommandSpec } from './define.ts';
 import backup from './backup.ts';
+import cleanupExpired from './cleanup-expired.ts';
+import cleanupOrphaned from './cleanup-orphaned.ts';
 import completion from './completion.ts';
 import config from './config.ts';
 import generate from './generate.ts';
@@ -10,4 +12,15 @@ import migrateImagesToDb from './migrate-images-to-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 
-export const COMMANDS: CommandSpec[] = [generate, stats, migrate, migrateImagesToDb, backup, restore, config, completion];
+export const COMMANDS: CommandSpec[] = [
+  generate,
+  stats,
+  cleanupExpired,
+  cleanupOrphaned,
+  backup,
+  restore,
+  migrateImagesToDb,
+  migrate,
+  config,
+  completion,
+];

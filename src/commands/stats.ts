@@ -58,6 +58,15 @@ function renderStats(r: StatsReport, tty: boolean): string {
       ),
     );
   }
+  if (r.cleanupHistory.length) {
+    out.push(
+      renderTable(
+        ['cleanup run', 'command', 'status', 'files freed', 'bytes freed'],
+        r.cleanupHistory.map((x) => [x.startedAt.replace(/\.\d+Z$/, 'Z'), x.command, x.status, x.filesDeleted, formatBytes(x.bytesFreed)]),
+        { tty },
+      ),
+    );
+  }
   if (r.drift) {
     const d = r.drift;
     out.push(

@@ -2,15 +2,21 @@ import type { DumpTable } from './dump.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
+  DeletionOutcome,
   Dialect,
   EventRecord,
   FilePageQuery,
   FileRecord,
   Job,
+  JobHead,
+  JobPageQuery,
+  LockOptions,
   MigrationState,
   NewFile,
   NewImage,
   NewJob,
+  PathRow,
+  ReleaseLock,
   RunRecord,
   StoredDigest,
   UserRow,
@@ -18,6 +24,7 @@ import type {
   UserTableShape,
   UserTableTarget,
   TableImport,
+  StuckJob,
 } from './types.ts';
 
 /**
@@ -107,7 +114,53 @@ export interface Catalog {
    * continue after the highest imported id. `events` are appended after the import.
    */
   importTables(tables: Iterable<TableImport>, opts: { replace: boolean; events?: readonly EventRecord[] }): Promise<Record<DumpTable, number>>;
+  // lifecycle (cleanup-expired, cleanup-orphaned) and the store lock
+  /**
+   * Takes the named store-wide lock, so that one destructive run at a time works on a store.
+   * Every destructive command (cleanup, restore, migrate-images, ...) takes the same name,
+   * `STORE_LOCK`, before it plans, and releases it in a `finally`:
+   *
+   *     const release = await ctx.catalog.acquireLock(STORE_LOCK, { waitMs, holder, onStaleLock });
+   *     try { ... } finally { await release(); }
+   *
+   * A held lock is polled until `waitMs` has passed (0: no wait), then LockedError (exit 75)
+   * names the holder (command, pid, host, since).
+   * - SQLite: a `locks` row (pid, host, command, run id, acquired_at) written in an immediate
+   *   transaction. A row whose process is dead on this host (kill -9, crash, power loss) is
+   *   broken and `onStaleLock` called; a row from another host is never broken automatically.
+   * - PostgreSQL: a session advisory lock on a dedicated connection (freed by the server when
+   *   the process dies), plus the `locks` row for information only.
+   * Not re-entrant: a second acquire of the same name waits even in the same process.
+   */
+  acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock>;
+  /** One keyset page of jobs (rule-relevant columns only) in id byte order. */
+  jobPage(query: JobPageQuery): Promise<JobHead[]>;
+  /** The files of these jobs in the given states (all states when omitted), by job id then path. */
+  filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]>;
+  /** One keyset page, in path byte order, of files that belong to no job (temp files, uploads). */
+  looseFilePage(query: FilePageQuery): Promise<FileRecord[]>;
+  filesByIds(ids: readonly number[]): Promise<FileRecord[]>;
+  /** Rows (any state) with these paths. */
+  filesByPaths(paths: readonly string[]): Promise<FileRecord[]>;
+  /**
+   * The committed intent of the delete protocol: marks these rows 'deleting' with `reason`,
+   * only where they are still 'present'; returns the rows it marked (as they are now).
+   */
+  markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]>;
+  /** Ends a batch of deletions in one transaction (tombstones, restores, events, jobs). */
+  finishDeletions(outcome: DeletionOutcome): Promise<void>;
+  /** Marks stuck jobs failed, each only if its status and updated_at are as planned; returns the ids marked. */
+  markJobsFailed(jobs: readonly StuckJob[], reason: string, at: Date): Promise<string[]>;
+  /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
+  markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
+  /** Like filePage, with only the columns the tree/catalog merge needs (several times faster). */
+  pathPage(query: FilePageQuery): Promise<PathRow[]>;
+  /** Lean rows of these jobs' files in the given states, by job id then path. */
+  pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]>;
 }
+
+/** The lock name every destructive command takes: one run at a time per store. */
+export const STORE_LOCK = 'store';
 
 /** Iterates every file in path byte order, a page at a time, so memory stays flat. */
 export async function* iterateFiles(
@@ -121,5 +174,16 @@ export async function* iterateFiles(
     yield* page;
     if (page.length < pageSize) return;
     afterPath = page[page.length - 1]!.path;
+  }
+}
+
+/** Iterates lean rows in path byte order, a page at a time; the next page is fetched while this one is consumed. */
+export async function* iteratePaths(catalog: Catalog, states?: readonly string[], pageSize = 10_000): AsyncGenerator<PathRow> {
+  let next = catalog.pathPage({ states, limit: pageSize });
+  for (;;) {
+    const page = await next;
+    if (page.length === pageSize) next = catalog.pathPage({ states, afterPath: page[page.length - 1]!.path, limit: pageSize });
+    yield* page;
+    if (page.length < pageSize) return;
   }
 }

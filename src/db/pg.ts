@@ -1,4 +1,5 @@
-import { and, asc, desc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -6,22 +7,30 @@ import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
-import { bucketColumns, chunk, fileValues, jobValues, presentEdges, sha256Hex, unpivotBuckets } from './shared.ts';
+import { LOCK_POLL_MS, bucketColumns, chunk, fileValues, jobValues, lockedError, presentEdges, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
 import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
+  DeletionOutcome,
   EventRecord,
   FileGroup,
   FilePageQuery,
   FileRecord,
   Job,
+  JobHead,
+  JobPageQuery,
+  LockInfo,
+  LockOptions,
   MigrationState,
   NewFile,
   NewImage,
   NewJob,
+  PathRow,
+  ReleaseLock,
   RunRecord,
   StoredDigest,
+  StuckJob,
   UserRow,
   UserRowImages,
   UserTableShape,
@@ -31,6 +40,8 @@ import type {
 import { redactUrl } from './url.ts';
 
 const BATCH = 1000;
+
+
 /** Advisory lock key that serialises `migrate` across processes ("stctlmig"). */
 const MIGRATE_LOCK = 0x737463746c6d6967n;
 
@@ -42,8 +53,11 @@ export class PgCatalog implements Catalog {
   readonly location: string;
   readonly pool: pg.Pool;
   readonly db: NodePgDatabase<typeof schema>;
+  readonly #url: string;
+  #statisticsChecked = false;
 
   constructor(url: string) {
+    this.#url = url;
     this.location = redactUrl(url);
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
     // An idle client losing its server must not crash the process; the next query reports it.
@@ -421,4 +435,225 @@ export class PgCatalog implements Catalog {
     });
     return counts;
   }
+  // lifecycle
+
+  async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
+    const started = Date.now();
+    const key = advisoryKey(name);
+    // A dedicated session: the advisory lock lives as long as this connection, and the server
+    // frees it when the process dies, so a PostgreSQL lock is never stale.
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      for (;;) {
+        const r = await client.query('select pg_try_advisory_lock($1::bigint) as ok', [key]);
+        if (r.rows[0].ok) break;
+        if (Date.now() - started >= (opts.waitMs ?? 0)) throw lockedError(name, await this.lockRow(client, name), Date.now() - started);
+        await sleep(LOCK_POLL_MS);
+      }
+      const h = opts.holder;
+      await client.query(
+        `insert into locks (name, pid, host, command, run_id, acquired_at) values ($1, $2, $3, $4, $5, now())
+         on conflict (name) do update set pid = excluded.pid, host = excluded.host, command = excluded.command,
+           run_id = excluded.run_id, acquired_at = excluded.acquired_at`,
+        [name, h.pid, h.host, h.command, h.runId],
+      );
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      try {
+        await client.query('delete from locks where name = $1 and run_id = $2', [name, opts.holder.runId]);
+        await client.query('select pg_advisory_unlock($1::bigint)', [key]);
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+  }
+
+  private async lockRow(client: pg.Client, name: string): Promise<LockInfo | null> {
+    const r = await client.query('select * from locks where name = $1', [name]);
+    const row = r.rows[0];
+    if (!row) return null;
+    return { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.run_id ?? '', acquiredAt: new Date(row.acquired_at) };
+  }
+
+  /**
+   * Keyset pages (ORDER BY path / id LIMIT n) are only walked in index order when the planner
+   * knows how many rows the state filter keeps; right after a bulk load (restore, import) the
+   * tables may never have been analyzed and every page would sort the table. Analyze them once
+   * then; without the right to, carry on.
+   */
+  private async ensureStatistics(): Promise<void> {
+    if (this.#statisticsChecked) return;
+    this.#statisticsChecked = true;
+    const r = await this.pool.query(
+      `select relname from pg_stat_user_tables where schemaname = current_schema() and relname in ('files', 'jobs')
+       and last_analyze is null and last_autoanalyze is null and n_mod_since_analyze > 1000`,
+    );
+    for (const row of r.rows) await this.pool.query(`analyze ${row.relname === 'files' ? 'files' : 'jobs'}`).catch(() => {});
+  }
+
+  async jobPage(q: JobPageQuery): Promise<JobHead[]> {
+    const where = and(
+      q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
+      q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
+      q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
+    );
+    await this.ensureStatistics();
+    // Keyset on the primary key in its own collation: the index serves both the filter and the order.
+    return this.db
+      .select({ id: jobs.id, kind: jobs.kind, owner: jobs.owner, status: jobs.status, createdAt: jobs.createdAt, updatedAt: jobs.updatedAt, completedAt: jobs.completedAt, filesState: jobs.filesState })
+      .from(jobs)
+      .where(where)
+      .orderBy(asc(jobs.id))
+      .limit(q.limit);
+  }
+
+  async filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const where = and(inArray(files.jobId, part), states ? inArray(files.state, [...states]) : undefined);
+      out.push(...(await this.db.select().from(files).where(where).orderBy(sql`${files.jobId} collate "C"`, asc(files.path))));
+    }
+    return out;
+  }
+
+  async looseFilePage(q: FilePageQuery): Promise<FileRecord[]> {
+    const where = and(
+      isNull(files.jobId),
+      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+    );
+    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+  }
+
+  async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(ids, BATCH)) out.push(...(await this.db.select().from(files).where(inArray(files.id, part))));
+    return out;
+  }
+
+  async filesByPaths(paths: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(paths, BATCH)) out.push(...(await this.db.select().from(files).where(inArray(files.path, part))));
+    return out;
+  }
+
+  async markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]> {
+    return this.db.transaction(async (tx) => {
+      const out: PathRow[] = [];
+      for (const part of chunk(ids, BATCH * 5)) {
+        const r = await tx.execute<{ id: number; path: string; size: number; state: string; job_id: string | null }>(
+          sql`update files set state = 'deleting', delete_reason = ${reason}
+              where id = any(${`{${part.join(',')}}`}::bigint[]) and state = 'present'
+              returning id, path, size, state, job_id`,
+        );
+        for (const row of r.rows) out.push({ id: Number(row.id), path: row.path, size: Number(row.size), state: row.state, jobId: row.job_id });
+      }
+      return out;
+    });
+  }
+
+  async finishDeletions(o: DeletionOutcome): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      for (const part of chunk(o.deleted, BATCH * 5)) {
+        const rows = JSON.stringify(part.map((d) => ({ id: d.id, at: d.at.toISOString(), reason: d.reason })));
+        await tx.execute(sql`update files set state = 'deleted', deleted_at = v.at, delete_reason = v.reason
+          from jsonb_to_recordset(${rows}::jsonb) as v(id bigint, at timestamptz, reason text)
+          where files.id = v.id and files.state = 'deleting'`);
+      }
+      for (const part of chunk(o.restored, BATCH * 5)) {
+        await tx.execute(sql`update files set state = 'present', delete_reason = null
+          where id = any(${`{${part.join(',')}}`}::bigint[]) and state = 'deleting'`);
+      }
+      for (const part of chunk(o.events, BATCH * 5)) {
+        const rows = JSON.stringify(part.map((e) => ({ ...e, at: e.at.toISOString() })));
+        await tx.execute(sql`insert into events (run_id, at, action, path, job_id, bytes, reason)
+          select "runId", at, action, path, "jobId", bytes, reason
+          from jsonb_to_recordset(${rows}::jsonb) as v("runId" text, at timestamptz, action text, path text, "jobId" text, bytes bigint, reason text)`);
+      }
+      for (const part of chunk(o.jobs, BATCH * 5)) {
+        const rows = JSON.stringify(part);
+        await tx.execute(sql`update jobs set
+            -- (f.state || ''): look the job's rows up by job_id alone (see pathsOfJobs)
+            files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and (f.state || '') in ('present', 'deleting'))
+              then 'deleted' else 'partial' end,
+            generation = coalesce(jobs.generation, '{}'::jsonb) || v.patch
+          from jsonb_to_recordset(${rows}::jsonb) as v(id text, patch jsonb)
+          where jobs.id = v.id`);
+      }
+    });
+  }
+
+  async markJobsFailed(list: readonly StuckJob[], reason: string, at: Date): Promise<string[]> {
+    if (!list.length) return [];
+    const rows = JSON.stringify(list.map((j) => ({ id: j.id, status: j.status, updated_at: j.updatedAt.toISOString() })));
+    const r = await this.pool.query(
+      `update jobs set status = 'failed', failure_reason = $2, updated_at = $3
+       from jsonb_to_recordset($1::jsonb) as v(id text, status text, updated_at timestamptz)
+       where jobs.id = v.id and jobs.status = v.status and jobs.updated_at = v.updated_at
+       returning jobs.id`,
+      [rows, reason, at],
+    );
+    return r.rows.map((x) => x.id as string);
+  }
+
+  async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const marked = new Set<string>();
+      for (const part of chunk(ids, BATCH)) {
+        const rows = await tx
+          .update(files)
+          .set({ state: 'missing' })
+          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .returning({ path: files.path });
+        for (const r of rows) marked.add(r.path);
+      }
+      const ev = list.filter((e) => e.path !== null && marked.has(e.path));
+      for (const part of chunk(ev, BATCH)) await tx.insert(events).values(part);
+      return marked.size;
+    });
+  }
+
+  async pathPage(q: FilePageQuery): Promise<PathRow[]> {
+    await this.ensureStatistics();
+    const params: unknown[] = [q.limit];
+    let where = '';
+    if (q.states) {
+      params.push([...q.states]);
+      where += ` and state = any($${params.length}::text[])`;
+    }
+    if (q.afterPath !== undefined) {
+      params.push(q.afterPath);
+      where += ` and path > $${params.length}`;
+    }
+    const r = await this.pool.query({ text: `select id, path, size, state, job_id from files where true${where} order by path limit $1`, values: params, rowMode: 'array' });
+    return (r.rows as [number, string, number, string, string | null][]).map(([id, path, size, state, jobId]) => ({ id: Number(id), path, size: Number(size), state, jobId }));
+  }
+
+  async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {
+    // (state || ''): no index covers it, so the planner looks rows up by job_id alone instead of
+    // AND-ing a bitmap over most of the state index (which it does with stale statistics).
+    const out: PathRow[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const r = await this.pool.query({
+        text: `select id, path, size, state, job_id from files where job_id = any($1::text[]) and (state || '') = any($2::text[]) order by job_id, path`,
+        values: [part, [...states]],
+        rowMode: 'array',
+      });
+      for (const [id, path, size, state, jobId] of r.rows as [number, string, number, string, string][]) out.push({ id: Number(id), path, size: Number(size), state, jobId });
+    }
+    return out;
+  }
+}
+
+/** A stable signed 64-bit advisory lock key per lock name. */
+function advisoryKey(name: string): string {
+  return createHash('sha256').update(`storectl:lock:${name}`).digest().readBigInt64BE(0).toString();
 }

@@ -1,7 +1,8 @@
 // Pieces both catalog implementations use: value normalisation and dialect-neutral SQL.
 import { createHash } from 'node:crypto';
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
-import { AGE_BUCKETS, type FileGroup, type NewFile, type NewJob } from './types.ts';
+import { LockedError } from '../errors.ts';
+import { AGE_BUCKETS, type FileGroup, type LockInfo, type NewFile, type NewJob } from './types.ts';
 
 export function* chunk<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
@@ -95,3 +96,28 @@ export function unpivotBuckets(rows: Array<{ state: string; category: string; ow
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+// lifecycle: pieces of the store lock both implementations share
+
+/** Is this process alive on this host? EPERM means alive but not ours to signal. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function lockedError(name: string, holder: LockInfo | null, waitedMs: number): LockedError {
+  const who = holder
+    ? `${holder.command || 'a run'} (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt.toISOString().replace(/\.\d{3}Z$/, 'Z')})`
+    : 'another run';
+  const waited = waitedMs > 0 ? ` after waiting ${Math.round(waitedMs / 1000)} s` : '';
+  return new LockedError(`the store is locked by ${who}${waited} (lock "${name}")`, 'try again later, or pass --wait [SECONDS] to wait for it');
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** How often a waiting run polls a held lock. */
+export const LOCK_POLL_MS = 200;

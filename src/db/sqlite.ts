@@ -1,37 +1,78 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableColumns, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, sql, type SQL } from 'drizzle-orm';
+import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
-import { events, files, images, jobs, runs, schema } from './schema/sqlite.ts';
-import { bucketColumns, chunk, fileValues, jobValues, presentEdges, sha256Hex, unpivotBuckets } from './shared.ts';
+import { events, files, images, jobs, locks, runs, schema } from './schema/sqlite.ts';
+import {
+  LOCK_POLL_MS,
+  bucketColumns,
+  chunk,
+  fileValues,
+  isProcessAlive,
+  jobValues,
+  lockedError,
+  presentEdges,
+  sha256Hex,
+  sleep,
+  unpivotBuckets,
+} from './shared.ts';
 import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
+  DeletionOutcome,
   EventRecord,
   FileGroup,
   FilePageQuery,
   FileRecord,
   Job,
   JobGroup,
+  JobHead,
+  JobPageQuery,
+  LockInfo,
+  LockOptions,
   MigrationState,
   NewFile,
   NewImage,
   NewJob,
+  PathRow,
+  ReleaseLock,
   RunRecord,
   StoredDigest,
+  StuckJob,
   UserRow,
   UserRowImages,
   UserTableShape,
   UserTableTarget,
   TableImport,
 } from './types.ts';
+
+/**
+ * `+column in (...)`: the unary plus keeps SQLite's planner off the column's index, so keyset
+ * pages walk the path / id index in order instead of sorting every matching row for each page.
+ */
+function notIndexed(column: SQLiteColumn, values: readonly string[]): SQL {
+  return sql`+${column} in (${sql.join(values.map((v) => sql`${v}`), sql`, `)})`;
+}
+
+const JOB_HEAD = {
+  id: jobs.id,
+  kind: jobs.kind,
+  owner: jobs.owner,
+  status: jobs.status,
+  createdAt: jobs.createdAt,
+  updatedAt: jobs.updatedAt,
+  completedAt: jobs.completedAt,
+  filesState: jobs.filesState,
+};
 
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
 const BATCH = 500;
@@ -142,7 +183,7 @@ export class SqliteCatalog implements Catalog {
 
   async filePage(q: FilePageQuery): Promise<FileRecord[]> {
     const where = and(
-      q.states ? inArray(files.state, [...q.states]) : undefined,
+      q.states ? notIndexed(files.state, q.states) : undefined,
       q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
     );
     return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
@@ -400,6 +441,167 @@ export class SqliteCatalog implements Catalog {
       if (opts.events?.length) this.db.insert(events).values([...opts.events]).run();
     })();
     return counts;
+  }
+
+  // lifecycle
+
+  async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
+    const started = Date.now();
+    const host = os.hostname();
+    let stale: LockInfo | null = null;
+    // Immediate transaction: read and write under SQLite's write lock, so two runs cannot both insert.
+    const tryTake = this.raw.transaction((): LockInfo | null => {
+      const row = this.db.select().from(locks).where(eq(locks.name, name)).get();
+      if (row) {
+        const info: LockInfo = { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.runId ?? '', acquiredAt: row.acquiredAt };
+        if (info.host !== host || isProcessAlive(info.pid)) return info;
+        this.db.delete(locks).where(eq(locks.name, name)).run();
+        stale = info;
+      }
+      const h = opts.holder;
+      this.db.insert(locks).values({ name, pid: h.pid, host: h.host, command: h.command, runId: h.runId, acquiredAt: new Date() }).run();
+      return null;
+    });
+    for (;;) {
+      const held = tryTake.immediate();
+      if (!held) break;
+      if (Date.now() - started >= (opts.waitMs ?? 0)) throw lockedError(name, held, Date.now() - started);
+      await sleep(LOCK_POLL_MS);
+    }
+    if (stale) opts.onStaleLock?.(stale);
+    let released = false;
+    return async () => {
+      if (released || !this.raw.open) return;
+      released = true;
+      this.db
+        .delete(locks)
+        .where(and(eq(locks.name, name), eq(locks.pid, opts.holder.pid), eq(locks.runId, opts.holder.runId)))
+        .run();
+    };
+  }
+
+  async jobPage(q: JobPageQuery): Promise<JobHead[]> {
+    const where = and(
+      q.filesStates ? notIndexed(jobs.filesState, q.filesStates) : undefined,
+      q.statuses ? notIndexed(jobs.status, q.statuses) : undefined,
+      q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
+    );
+    return this.db.select(JOB_HEAD).from(jobs).where(where).orderBy(asc(jobs.id)).limit(q.limit).all();
+  }
+
+  async filesOfJobs(jobIds: readonly string[], states?: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const where = and(inArray(files.jobId, part), states ? notIndexed(files.state, states) : undefined);
+      out.push(...this.db.select().from(files).where(where).orderBy(asc(files.jobId), asc(files.path)).all());
+    }
+    return out;
+  }
+
+  async looseFilePage(q: FilePageQuery): Promise<FileRecord[]> {
+    const where = and(
+      sql`+${files.jobId} is null`,
+      q.states ? notIndexed(files.state, q.states) : undefined,
+      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
+    );
+    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+  }
+
+  async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(ids, BATCH)) out.push(...this.db.select().from(files).where(inArray(files.id, part)).all());
+    return out;
+  }
+
+  async filesByPaths(paths: readonly string[]): Promise<FileRecord[]> {
+    const out: FileRecord[] = [];
+    for (const part of chunk(paths, BATCH)) out.push(...this.db.select().from(files).where(inArray(files.path, part)).all());
+    return out;
+  }
+
+  async markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]> {
+    return this.raw.transaction(() => {
+      const out: PathRow[] = [];
+      for (const part of chunk(ids, BATCH)) {
+        const rows = this.raw
+          .prepare(
+            `update files set state = 'deleting', delete_reason = ? where id in (${part.map(() => '?').join(', ')}) and state = 'present'
+             returning id, path, size, state, job_id`,
+          )
+          .raw()
+          .all(reason, ...part) as [number, string, number, string, string | null][];
+        for (const [id, path, size, state, jobId] of rows) out.push({ id, path, size, state, jobId });
+      }
+      return out;
+    })();
+  }
+
+  async finishDeletions(o: DeletionOutcome): Promise<void> {
+    const tombstone = this.raw.prepare(`update files set state = 'deleted', deleted_at = ?, delete_reason = ? where id = ? and state = 'deleting'`);
+    const restore = this.raw.prepare(`update files set state = 'present', delete_reason = null where id = ? and state = 'deleting'`);
+    const job = this.raw.prepare(
+      `update jobs set files_state = case when not exists (select 1 from files f where f.job_id = jobs.id and +f.state in ('present', 'deleting'))
+         then 'deleted' else 'partial' end,
+         generation = json_patch(coalesce(generation, '{}'), ?) where id = ?`,
+    );
+    const event = this.raw.prepare(`insert into events (run_id, at, action, path, job_id, bytes, reason) values (?, ?, ?, ?, ?, ?, ?)`);
+    this.raw.transaction(() => {
+      for (const d of o.deleted) tombstone.run(d.at.getTime(), d.reason, d.id);
+      for (const id of o.restored) restore.run(id);
+      for (const e of o.events) event.run(e.runId, e.at.getTime(), e.action, e.path, e.jobId, e.bytes, e.reason);
+      for (const j of o.jobs) job.run(JSON.stringify(j.patch), j.id);
+    })();
+  }
+
+  async markJobsFailed(list: readonly StuckJob[], reason: string, at: Date): Promise<string[]> {
+    const stmt = this.raw.prepare(
+      `update jobs set status = 'failed', failure_reason = ?, updated_at = ? where id = ? and status = ? and updated_at = ?`,
+    );
+    return this.raw.transaction(() => list.filter((j) => stmt.run(reason, at.getTime(), j.id, j.status, j.updatedAt.getTime()).changes > 0).map((j) => j.id))();
+  }
+
+  async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.db.transaction((tx) => {
+      const marked = new Set<string>();
+      for (const part of chunk(ids, BATCH)) {
+        const rows = tx
+          .update(files)
+          .set({ state: 'missing' })
+          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .returning({ path: files.path })
+          .all();
+        for (const r of rows) marked.add(r.path);
+      }
+      const ev = list.filter((e) => e.path !== null && marked.has(e.path));
+      for (const part of chunk(ev, BATCH)) tx.insert(events).values(part).run();
+      return marked.size;
+    });
+  }
+
+  async pathPage(q: FilePageQuery): Promise<PathRow[]> {
+    const states = q.states ?? [];
+    const sqlText =
+      `select id, path, size, state, job_id from files where 1 = 1` +
+      (states.length ? ` and +state in (${states.map(() => '?').join(', ')})` : '') +
+      (q.afterPath !== undefined ? ' and path > ?' : '') +
+      ' order by path limit ?';
+    const params: unknown[] = [...states, ...(q.afterPath !== undefined ? [q.afterPath] : []), q.limit];
+    const rows = this.raw.prepare(sqlText).raw().all(...params) as [number, string, number, string, string | null][];
+    return rows.map(([id, path, size, state, jobId]) => ({ id, path, size, state, jobId }));
+  }
+
+  async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {
+    const out: PathRow[] = [];
+    for (const part of chunk(jobIds, BATCH)) {
+      const stmt = this.raw.prepare(
+        `select id, path, size, state, job_id from files where job_id in (${part.map(() => '?').join(', ')})
+         and +state in (${states.map(() => '?').join(', ')}) order by job_id, path`,
+      );
+      for (const [id, path, size, state, jobId] of stmt.raw().all(...part, ...states) as [number, string, number, string, string][]) {
+        out.push({ id, path, size, state, jobId });
+      }
+    }
+    return out;
   }
 }
 

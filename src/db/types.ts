@@ -221,3 +221,75 @@ export interface TableImport {
   table: DumpTable;
   batches: Iterable<DumpRow[]>;
 }
+// lifecycle
+
+/** Who holds (or wants) a store lock: recorded with the lock and named when a run is refused. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  command: string;
+  runId: string;
+}
+
+export interface LockInfo extends LockHolder {
+  name: string;
+  acquiredAt: Date;
+}
+
+export interface LockOptions {
+  /** How long to wait for a held lock before giving up with LockedError; 0 (default) means do not wait. */
+  waitMs?: number;
+  holder: LockHolder;
+  /** Called when a stale lock (its process dead on this host) is broken, so the caller can warn. */
+  onStaleLock?: (stale: LockInfo) => void;
+}
+
+/** Releases a lock; safe to call twice. */
+export type ReleaseLock = () => Promise<void>;
+
+/** A page of jobs in id order (keyset), for streaming rules over the whole catalog. */
+export interface JobPageQuery {
+  afterId?: string;
+  limit: number;
+  /** Only jobs whose files_state is one of these. */
+  filesStates?: readonly string[];
+  /** Only jobs whose status is one of these. */
+  statuses?: readonly string[];
+}
+
+/** A job whose files a cleanup run touched: its generation metadata gets `patch` merged in. */
+export interface JobCleanupUpdate {
+  id: string;
+  patch: Record<string, unknown>;
+}
+
+/** How a batch of deletions ended; written in one transaction. */
+export interface DeletionOutcome {
+  /** Rows whose file is gone now: tombstoned (state 'deleted', deleted_at, delete_reason). */
+  deleted: { id: number; at: Date; reason: string }[];
+  /** Rows whose file was not deleted (changed, failed): back to 'present'. */
+  restored: number[];
+  /** One per deleted file. */
+  events: EventRecord[];
+  /** Jobs that lost files: files_state recomputed from their rows ('deleted' or 'partial'), generation patched. */
+  jobs: JobCleanupUpdate[];
+}
+
+/** A stuck job to mark failed, with the status and updated_at it was planned with (re-checked). */
+export interface StuckJob {
+  id: string;
+  status: string;
+  updatedAt: Date;
+}
+
+/** The columns the tree/catalog merge needs: lean rows, so a million stream fast. */
+export interface PathRow {
+  id: number;
+  path: string;
+  size: number;
+  state: string;
+  jobId: string | null;
+}
+
+/** What lifecycle rules look at in a job (no data or generation JSON to parse). */
+export type JobHead = Pick<Job, 'id' | 'kind' | 'owner' | 'status' | 'createdAt' | 'updatedAt' | 'completedAt' | 'filesState'>;

@@ -1,14 +1,14 @@
-import { iterateFiles } from '../db/catalog.ts';
-import type { FileRecord } from '../db/types.ts';
+import { iteratePaths } from '../db/catalog.ts';
+import type { PathRow } from '../db/types.ts';
 import type { Context } from '../context.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { TreeEntry } from '../storage/walk.ts';
 
 /** What merging the sorted tree walk with the catalog's sorted rows finds, one item at a time. */
 export type DriftItem =
-  | { type: 'match'; entry: TreeEntry; row: FileRecord }
+  | { type: 'match'; entry: TreeEntry; row: PathRow }
   | { type: 'orphan'; entry: TreeEntry }
-  | { type: 'missing'; row: FileRecord };
+  | { type: 'missing'; row: PathRow };
 
 /**
  * Merges the tree (walked in byte order) with the catalog's live rows (streamed in byte
@@ -18,7 +18,7 @@ export type DriftItem =
  */
 export async function* compareTreeWithCatalog(ctx: Context): AsyncGenerator<DriftItem> {
   const walk = ctx.blobs.walk({ sorted: true });
-  const rows = iterateFiles(ctx.catalog, ['present', 'deleting']);
+  const rows = iteratePaths(ctx.catalog, ['present', 'deleting']);
   let e = walk.next();
   let r = await rows.next();
   while (!e.done || !r.done) {

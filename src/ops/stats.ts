@@ -34,7 +34,38 @@ export interface StatsReport {
   oldestFile: { path: string; createdAt: string } | null;
   newestFile: { path: string; createdAt: string } | null;
   recentRuns: { id: string; command: string; startedAt: string; status: string; dryRun: boolean; totals: Record<string, unknown> | null }[];
+  /** The last real cleanup runs (newest first): files and bytes each freed. */
+  cleanupHistory: CleanupRun[];
   drift?: DriftSummary;
+}
+
+export interface CleanupRun {
+  id: string;
+  command: string;
+  startedAt: string;
+  status: string;
+  filesDeleted: number;
+  bytesFreed: number;
+}
+
+const CLEANUP_COMMANDS = ['cleanup-expired', 'cleanup-orphaned'];
+
+/** Real (not dry) cleanup runs that recorded what they freed, newest first. */
+async function cleanupHistory(ctx: Context, limit: number): Promise<CleanupRun[]> {
+  const runs: RunRecord[] = [];
+  for (const command of CLEANUP_COMMANDS) runs.push(...(await ctx.catalog.recentRuns(limit * 3, command)));
+  return runs
+    .filter((r) => !r.dryRun && typeof r.totals?.filesDeleted === 'number')
+    .sort((a, b) => b.startedAt.getTime() - a.startedAt.getTime())
+    .slice(0, limit)
+    .map((r) => ({
+      id: r.id,
+      command: r.command,
+      startedAt: r.startedAt.toISOString(),
+      status: r.status,
+      filesDeleted: Number(r.totals!.filesDeleted ?? 0) + Number(r.totals!.filesMoved ?? 0),
+      bytesFreed: Number(r.totals!.bytesFreed ?? 0),
+    }));
 }
 
 function fold(groups: CatalogAggregates['fileGroups'], key: (g: CatalogAggregates['fileGroups'][number]) => string): Breakdown[] {
@@ -50,7 +81,7 @@ function fold(groups: CatalogAggregates['fileGroups'], key: (g: CatalogAggregate
 }
 
 /** Usage from SQL aggregates (small groups folded here, never a scan of rows in JS). */
-export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number }): Promise<StatsReport> {
+export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number; cleanupRuns?: number }): Promise<StatsReport> {
   const now = ctx.clock();
   const agg = await ctx.catalog.aggregates(now);
   const present = agg.fileGroups.filter((g) => g.state === 'present');
@@ -98,6 +129,7 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
       dryRun: r.dryRun,
       totals: r.totals,
     })),
+    cleanupHistory: await cleanupHistory(ctx, opts.cleanupRuns ?? 10),
   };
   if (opts.checkDisk) report.drift = await summariseDrift(ctx);
   return report;

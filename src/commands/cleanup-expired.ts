@@ -1,0 +1,119 @@
+import { defineCommand } from './define.ts';
+import { intOption } from '../cli.ts';
+import { EXIT, UsageError } from '../errors.ts';
+import type { ExplainReport, ExpiredReport } from '../ops/lifecycle/expired.ts';
+import { formatBytes, formatCount } from '../ui/format.ts';
+import { renderPairs, renderTable } from '../ui/table.ts';
+import { parseAsOf, waitMs } from './lifecycle-options.ts';
+
+export default defineCommand({
+  name: 'cleanup-expired',
+  summary: 'Delete the files of jobs past their retention, by lifecycle rules',
+  description:
+    "Apply the lifecycle rules (config file section `cleanup`): delete the files of completed card jobs, of exports 24 h after completion (failed: 1 h), of failed jobs after 7 days and temp files after 1 day; mark jobs stuck in queued/processing for 24 h as failed. A job's files go together. Deletion is crash-safe (intent recorded, unlink, tombstone + event per file); rows are kept as tombstones. --dry-run shows exactly what a real run would do. One destructive run at a time per store (exit 75, or --wait).",
+  examples: [
+    'storectl cleanup-expired --dry-run',
+    'storectl cleanup-expired --dry-run --list --as-of +7d   # what will next week\'s run delete?',
+    'storectl cleanup-expired --explain card-20261120-1a2b3c4d',
+    'storectl cleanup-expired --yes --max-delete 5% --json   # from cron',
+  ],
+  recordRun: true,
+  options: (cmd) =>
+    cmd
+      .option('--dry-run', 'print the plan; change nothing')
+      .option('--list', 'list every path with the rule that selects it and when it became due')
+      .option('--as-of <time>', 'evaluate the rules at TIME (ISO 8601, or +7d / -12h from now); later than now needs --dry-run')
+      .option('--explain <job_id>', 'show which rule applies to one job and when its files are due')
+      .option('--retention-hours <n>', 'hours completed exports are kept (rule completed-exports; default 24)', intOption(0, 1_000_000))
+      .option('--max-delete <n>', 'refuse to delete more than N files or N% of the present files')
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)')
+      .option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files'),
+  async run(_args, opts, env) {
+    const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
+    const config = loadCleanupConfig(env.config().sections.cleanup, { retentionHours: opts.retentionHours as number | undefined });
+    const now = new Date();
+    const asOf = parseAsOf(opts.asOf as string | undefined, now);
+    const dryRun = Boolean(opts.dryRun);
+    if (asOf.getTime() > now.getTime() + 1000 && !dryRun && opts.explain === undefined) {
+      throw new UsageError('--as-of later than now deletes files before they are due', 'add --dry-run to see what that run would do');
+    }
+    const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : config.maxDelete;
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    if (opts.explain !== undefined) {
+      const { explainJob } = await import('../ops/lifecycle/expired.ts');
+      const report = await explainJob(ctx, String(opts.explain), config.rules, asOf);
+      return { report, text: () => renderExplain(report) };
+    }
+    const { runCleanupExpired } = await import('../ops/lifecycle/expired.ts');
+    const report = await runCleanupExpired(ctx, {
+      dryRun,
+      asOf,
+      rules: config.rules,
+      list: Boolean(opts.list),
+      maxDelete,
+      waitMs: waitMs(opts.wait),
+      allowEmptyRoot: Boolean(opts.allowEmptyRoot),
+      confirm: (p) =>
+        env.confirm(`Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs${p.markFailed ? ` and mark ${p.markFailed} stuck jobs failed` : ''}?`),
+    });
+    const r = report.result;
+    return {
+      report,
+      dryRun,
+      text: () => renderExpired(report, env.ui.stdoutTTY),
+      exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
+      totals: r
+        ? { jobs: r.jobs, filesDeleted: r.files, bytesFreed: r.bytes, alreadyGone: r.alreadyGone, markedFailed: r.markedFailed, recovered: r.recovered, changed: report.changed.length, failed: report.failed.length }
+        : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, markFailed: report.plan.markFailed },
+    };
+  },
+});
+
+function renderExpired(r: ExpiredReport, tty: boolean): string {
+  const out: string[] = [];
+  const rows = (r.result?.byRule ?? r.plan.byRule).filter((x) => x.jobs || x.files);
+  const head = r.dryRun ? ['rule', 'action', 'jobs', 'files', 'size'] : ['rule', 'action', 'jobs', 'files deleted', 'freed'];
+  if (rows.length) out.push(renderTable(head, rows.map((x) => [x.rule, x.action, x.jobs, x.files, formatBytes(x.bytes)]), { tty }));
+  for (const x of r.list ?? []) out.push(`${x.outcome ?? 'delete'}  ${x.path}  rule=${x.rule}${x.dueAt ? `  due=${x.dueAt.replace(/\.\d{3}Z$/, 'Z')}` : ''}\n`);
+  for (const m of r.markFailed ?? []) out.push(`mark-failed  ${m.jobId}  (${m.status} since ${new Date(m.updatedAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z')})  rule=${m.rule}\n`);
+  for (const s of r.skipped) out.push(`skipped  ${s.jobId ?? s.path}: ${s.reason}\n`);
+  for (const c of r.changed) out.push(`changed  ${c.path || c.jobId}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(`failed   ${f.path}: ${f.reason}\n`);
+  const asOf = r.asOf.replace(/\.\d{3}Z$/, 'Z');
+  if (r.dryRun) {
+    out.push(
+      `dry run as of ${asOf}: would delete ${formatCount(r.plan.files)} files (${formatBytes(r.plan.bytes)}) of ${formatCount(r.plan.jobs)} jobs` +
+        (r.plan.alreadyGone ? `, ${r.plan.alreadyGone} already gone` : '') +
+        (r.plan.markFailed ? `, mark ${r.plan.markFailed} stuck jobs failed` : '') +
+        (r.interrupted ? `; ${r.interrupted} files left 'deleting' by an interrupted run will be finished` : '') +
+        '; nothing changed\n',
+    );
+  } else if (r.result) {
+    const x = r.result;
+    out.push(
+      renderPairs([
+        ['deleted', `${formatCount(x.files)} files (${formatBytes(x.bytes)}) of ${formatCount(x.jobs)} jobs${x.alreadyGone ? `, ${x.alreadyGone} already gone` : ''}`],
+        ['marked failed', formatCount(x.markedFailed)],
+        ['finished from an interrupted run', formatCount(x.recovered)],
+        ['directories removed', formatCount(x.dirsRemoved)],
+        ['changed since planning (kept)', formatCount(r.changed.length)],
+        ['failed (kept)', formatCount(r.failed.length)],
+      ]),
+    );
+  }
+  return out.join('');
+}
+
+function renderExplain(r: ExplainReport): string {
+  const rule = (x: ExplainReport['deleteRule']) => (x ? `${x.id}: ${x.description || x.action} (from ${x.ageFrom}, age ${x.age}); due ${x.dueAt}${x.due ? ' (due)' : ''}` : '-');
+  return renderPairs([
+    ['job', `${r.job.id} (${r.job.kind}, ${r.job.status}, owner ${r.job.owner || '-'})`],
+    ['files', `${r.files.present} present (${formatBytes(r.files.bytes)}), files_state ${r.job.filesState}`],
+    ['created / updated', `${r.job.createdAt} / ${r.job.updatedAt}`],
+    ['completed', r.job.completedAt ?? '-'],
+    ['delete rule', rule(r.deleteRule)],
+    ['mark rule', rule(r.markRule)],
+    ['as of', r.asOf],
+    ['verdict', r.verdict],
+  ]);
+}

@@ -1,0 +1,88 @@
+import { defineCommand } from './define.ts';
+import { EXIT } from '../errors.ts';
+import type { OrphanReport } from '../ops/lifecycle/orphans.ts';
+import { formatBytes, formatCount } from '../ui/format.ts';
+import { renderPairs } from '../ui/table.ts';
+import { durationOption, waitMs } from './lifecycle-options.ts';
+
+export default defineCommand({
+  name: 'cleanup-orphaned',
+  summary: 'Delete files that have no catalog row; mark rows whose file is gone as missing',
+  description:
+    "Walk the data tree and the catalog together (both in byte order, neither held in memory). Files with no catalog row, older than --min-age and not inside the directory of a job still being produced, are deleted (or moved with --quarantine DIR); present rows whose file is gone are marked missing (rows are kept); directories emptied are removed. Symlinks are never followed or deleted: they are reported as anomalies. Refuses (exit 2) when the catalog is empty beside a full tree, the root is empty beside a full catalog, or more than --max-delete (default 10% of the files walked) would go.",
+  examples: [
+    'storectl cleanup-orphaned --dry-run',
+    'storectl cleanup-orphaned --yes --min-age 6h',
+    'storectl cleanup-orphaned --yes --quarantine /var/quarantine/storectl',
+    'storectl cleanup-orphaned --yes --max-delete 25% --wait 600 --json',
+  ],
+  recordRun: true,
+  options: (cmd) =>
+    cmd
+      .option('--dry-run', 'list what would be done; change nothing')
+      .option('--list', 'list every path (a dry run always does)')
+      .option('--min-age <duration>', 'leave orphans younger than this alone (default 1h)', durationOption)
+      .option('--quarantine <dir>', 'move orphans under DIR (outside the data tree) instead of deleting them')
+      .option('--max-delete <n>', 'refuse to delete more than N files or N% of the files walked (default 10%)')
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)')
+      .option('--allow-empty-catalog', 'proceed although the catalog has no rows beside a tree with files')
+      .option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files'),
+  async run(_args, opts, env) {
+    const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
+    const config = loadCleanupConfig(env.config().sections.cleanup);
+    const dryRun = Boolean(opts.dryRun);
+    const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : (config.orphans.maxDelete ?? '10%');
+    const quarantine = opts.quarantine !== undefined ? (await import('node:path')).resolve(env.ui.io.cwd, String(opts.quarantine)) : undefined;
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const { runCleanupOrphaned } = await import('../ops/lifecycle/orphans.ts');
+    const report = await runCleanupOrphaned(ctx, {
+      dryRun,
+      minAgeMs: (opts.minAge as number | undefined) ?? config.orphans.minAgeMs ?? 3_600_000,
+      maxDelete,
+      quarantine,
+      waitMs: waitMs(opts.wait),
+      list: Boolean(opts.list),
+      allowEmptyCatalog: Boolean(opts.allowEmptyCatalog),
+      allowEmptyRoot: Boolean(opts.allowEmptyRoot),
+      confirm: (p) =>
+        env.confirm(`${quarantine ? 'Move' : 'Delete'} ${formatCount(p.orphans)} orphan files (${formatBytes(p.bytes)}) and mark ${formatCount(p.missing)} missing rows?`),
+    });
+    const r = report.result;
+    return {
+      report,
+      dryRun,
+      text: () => renderOrphans(report),
+      exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
+      totals: r
+        ? { filesDeleted: r.deleted, filesMoved: r.moved, bytesFreed: r.bytes, markedMissing: r.markedMissing, changed: report.changed.length, failed: report.failed.length }
+        : { orphanFiles: report.orphans.files, orphanBytes: report.orphans.bytes, missingFiles: report.missing.files },
+    };
+  },
+});
+
+function renderOrphans(r: OrphanReport): string {
+  const out: string[] = [];
+  const verb = r.quarantine ? 'move' : 'delete';
+  for (const p of r.orphans.paths) out.push(`orphan   ${p}\n`);
+  for (const p of r.missing.paths) out.push(`missing  ${p}\n`);
+  for (const p of r.anomalies) out.push(`anomaly  ${p}\n`);
+  for (const c of r.changed) out.push(`changed  ${c.path}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(`failed   ${f.path}: ${f.reason}\n`);
+  if (!r.listsComplete && (r.orphans.paths.length < r.orphans.files || r.missing.paths.length < r.missing.files)) out.push('(first paths only: --list shows all)\n');
+  const pairs: [string, string][] = [
+    ['files walked', formatCount(r.walkedFiles)],
+    ['orphan files', `${formatCount(r.orphans.files)} (${formatBytes(r.orphans.bytes)})`],
+    ['younger than min-age (kept)', formatCount(r.young)],
+    ['in a job being produced (kept)', formatCount(r.inProgress)],
+    ['missing files', `${formatCount(r.missing.files)} (${formatBytes(r.missing.bytes)})`],
+    ['anomalies', formatCount(r.anomalies.length)],
+  ];
+  if (r.result) {
+    pairs.push([r.quarantine ? 'moved' : 'deleted', `${formatCount(r.result.deleted + r.result.moved)} (${formatBytes(r.result.bytes)})`]);
+    pairs.push(['marked missing', formatCount(r.result.markedMissing)]);
+    pairs.push(['directories removed', formatCount(r.result.dirsRemoved)]);
+  }
+  out.push(renderPairs(pairs));
+  if (r.dryRun) out.push(`dry run: would ${verb} ${formatCount(r.orphans.files)} orphan files and mark ${formatCount(r.missing.files)} rows missing; nothing changed\n`);
+  return out.join('');
+}

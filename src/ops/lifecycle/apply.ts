@@ -1,0 +1,190 @@
+// Carrying out a cleanup-expired plan with the delete protocol: intent committed ('deleting'),
+// re-check and unlink through the gate (many in flight), then tombstones, events and job
+// metadata in one transaction per batch. A crash anywhere leaves 'deleting' rows that the next
+// run finishes (recoverInterrupted), never a 'present' row without its file.
+import type { Context } from '../../context.ts';
+import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
+import { mapPool } from '../pool.ts';
+import { compare, type DeleteGate, type DiskState, type Expected, type GateResult } from './gate.ts';
+import type { PlannedGroup } from './plan.ts';
+
+/** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
+export const UNLINK_CONCURRENCY = 64;
+/** Files per batch: one intent transaction and one finishing transaction each. */
+export const BATCH_FILES = 2000;
+
+export interface ApplyTally {
+  jobs: number;
+  files: number;
+  bytes: number;
+  alreadyGone: number;
+  byRule: Map<string, { jobs: number; files: number; bytes: number }>;
+  changed: { path: string; jobId: string | null; reason: string }[];
+  failed: { path: string; jobId: string | null; reason: string }[];
+  deletedPaths?: { path: string; rule: string; jobId: string | null; outcome: string }[];
+  dirsRemoved: number;
+}
+
+export function newTally(list: boolean): ApplyTally {
+  return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0 };
+}
+
+export const reasonOf = (rule: string) => `expired: rule ${rule}`;
+
+interface Work {
+  group: PlannedGroup;
+  row: PathRow;
+  expect: Expected | null;
+  /** The batch's re-check of this file (lstat), when it made one. */
+  checked?: DiskState;
+}
+
+/** Groups whole jobs into batches of about BATCH_FILES files. */
+export async function* batches(groups: AsyncIterable<PlannedGroup>): AsyncGenerator<PlannedGroup[]> {
+  let batch: PlannedGroup[] = [];
+  let n = 0;
+  for await (const g of groups) {
+    batch.push(g);
+    n += g.files.length;
+    if (n >= BATCH_FILES) {
+      yield batch;
+      batch = [];
+      n = 0;
+    }
+  }
+  if (batch.length) yield batch;
+}
+
+/** Applies one batch of planned groups; each group (a job's files) is re-checked whole. */
+export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<void> {
+  const changed = (g: PlannedGroup, reason: string) => {
+    for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
+  };
+  // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped.
+  const jobIds = batch.filter((g) => g.jobId).map((g) => g.jobId!);
+  const jobs = new Map((await ctx.catalog.getJobs(jobIds)).map((j) => [j.id, j]));
+  const eligible = batch.filter((g) => {
+    if (!g.jobId) return true;
+    const j = jobs.get(g.jobId);
+    if (j && j.status === g.status && j.updatedAt.getTime() === g.updatedAtMs) return true;
+    changed(g, j ? `job changed since planning (now ${j.status})` : 'job removed since planning');
+    return false;
+  });
+  // Intent, committed: rows still 'present' become 'deleting'.
+  const marked = new Map<number, PathRow>();
+  for (const rule of new Set(eligible.map((g) => g.rule))) {
+    const ids = eligible.filter((g) => g.rule === rule).flatMap((g) => g.files.map((f) => f.id));
+    for (const r of await ctx.catalog.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
+  }
+  // Re-check 2: every row of the group was marked with the planned size, and every file on disk
+  // is as planned (lstat, many in flight); otherwise the group goes back to 'present' untouched.
+  const planned = eligible.flatMap((g) => g.files);
+  const disk = await mapPool(planned, UNLINK_CONCURRENCY, (f) => (marked.has(f.id) ? gate.inspectAsync(f.path) : Promise.resolve(null)));
+  const diskOf = new Map(planned.map((f, i) => [f.id, disk[i]]));
+  const work: Work[] = [];
+  const restored: number[] = [];
+  for (const g of eligible) {
+    let problem: string | undefined;
+    for (const f of g.files) {
+      const row = marked.get(f.id);
+      const now = diskOf.get(f.id);
+      if (!row || !now) problem ??= 'catalog row changed since planning';
+      else if (row.size !== f.size) problem ??= 'catalog size changed since planning';
+      else if (f.disk === null ? now.kind !== 'gone' : now.kind !== 'gone' && compare(now, f.disk) !== null) problem ??= `${f.path} changed on disk since planning`;
+    }
+    if (problem) {
+      changed(g, problem);
+      for (const f of g.files) if (marked.has(f.id)) restored.push(f.id);
+      continue;
+    }
+    for (const f of g.files) work.push({ group: g, row: marked.get(f.id)!, expect: f.disk, checked: diskOf.get(f.id) ?? undefined });
+  }
+  await finishWork(ctx, gate, work, restored, tally);
+}
+
+/** Unlinks (many in flight), then writes tombstones, events and job metadata in one transaction. */
+async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
+  const now = ctx.clock();
+  const results = await mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> =>
+    w.expect === null ? { outcome: 'gone' } : gate.remove(w.row.path, w.expect, w.checked),
+  );
+  const deleted: { id: number; at: Date; reason: string }[] = [];
+  const events: EventRecord[] = [];
+  const perJob = new Map<string, { rule: string; files: number; bytes: number; failed: number; gone: number }>();
+  const perGroup = new Set<PlannedGroup>();
+  const removedPaths: string[] = [];
+  work.forEach((w, i) => {
+    const r = results[i]!;
+    const rule = w.group.rule;
+    const reason = reasonOf(rule);
+    const job = w.group.jobId ? (perJob.get(w.group.jobId) ?? { rule, files: 0, bytes: 0, failed: 0, gone: 0 }) : undefined;
+    if (w.group.jobId && job) perJob.set(w.group.jobId, job);
+    if (r.outcome === 'deleted' || r.outcome === 'gone') {
+      const gone = r.outcome === 'gone';
+      deleted.push({ id: w.row.id, at: now, reason: gone ? `${reason} (file already gone)` : reason });
+      events.push({ runId: ctx.runId, at: now, action: gone ? 'delete_missing' : 'delete', path: w.row.path, jobId: w.row.jobId, bytes: gone ? 0 : w.row.size, reason });
+      const bytes = gone ? 0 : w.row.size;
+      tally.files++;
+      tally.bytes += bytes;
+      if (gone) tally.alreadyGone++;
+      const br = tally.byRule.get(rule) ?? { jobs: 0, files: 0, bytes: 0 };
+      br.files++;
+      br.bytes += bytes;
+      if (!perGroup.has(w.group)) {
+        perGroup.add(w.group);
+        br.jobs++;
+        tally.jobs++;
+      }
+      tally.byRule.set(rule, br);
+      if (job) {
+        job.files++;
+        job.bytes += bytes;
+        if (gone) job.gone++;
+      }
+      if (!gone) removedPaths.push(w.row.path);
+      tally.deletedPaths?.push({ path: w.row.path, rule, jobId: w.group.jobId, outcome: gone ? 'already_gone' : 'deleted' });
+    } else {
+      restored.push(w.row.id);
+      if (job) job.failed++;
+      (r.outcome === 'failed' ? tally.failed : tally.changed).push({ path: w.row.path, jobId: w.group.jobId, reason: 'reason' in r ? r.reason : r.outcome });
+    }
+  });
+  const jobs: JobCleanupUpdate[] = [...perJob].filter(([, j]) => j.files > 0).map(([id, j]) => ({
+    id,
+    patch: {
+      filesDeletedAt: now.toISOString(),
+      cleanup: { rule: j.rule, runId: ctx.runId, at: now.toISOString(), filesDeleted: j.files, bytesFreed: j.bytes, alreadyGone: j.gone, failed: j.failed },
+    },
+  }));
+  await ctx.catalog.finishDeletions({ deleted, restored, events, jobs });
+  tally.dirsRemoved += await gate.pruneEmptied(removedPaths, UNLINK_CONCURRENCY);
+  gate.forget();
+}
+
+/**
+ * Finishes what an interrupted run left: rows in 'deleting' (intent committed, file maybe
+ * unlinked). A file still there with its row's size is unlinked; one that differs goes back
+ * to 'present' and is reported. Returns how many rows it finished.
+ */
+export async function recoverInterrupted(ctx: Context, gate: DeleteGate, tally: ApplyTally): Promise<number> {
+  let done = 0;
+  for (;;) {
+    const rows = await ctx.catalog.filePage({ states: ['deleting'], limit: BATCH_FILES });
+    if (!rows.length) return done;
+    const work: Work[] = [];
+    const restored: number[] = [];
+    for (const row of rows) {
+      const rule = row.deleteReason?.replace(/^expired: rule /, '') ?? 'interrupted';
+      const group: PlannedGroup = { rule, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
+      const disk = gate.inspect(row.path);
+      if (disk.kind === 'gone') work.push({ group, row, expect: null });
+      else if (disk.kind === 'file' && disk.size === row.size) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs } });
+      else {
+        restored.push(row.id);
+        tally.changed.push({ path: row.path, jobId: row.jobId, reason: `left 'deleting' by an interrupted run, but ${disk.kind === 'file' ? 'its size changed' : `it is ${disk.kind}`}: kept` });
+      }
+    }
+    await finishWork(ctx, gate, work, restored, tally);
+    done += rows.length;
+  }
+}

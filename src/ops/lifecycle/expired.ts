@@ -1,0 +1,214 @@
+// cleanup-expired: plan (shared by dry and real runs), guard, confirm, apply.
+import type { Context } from '../../context.ts';
+import { FailedError, UsageError } from '../../errors.ts';
+import { applyBatch, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
+import { DeleteGate } from './gate.ts';
+import { guardCap, guardUnmountedRoot } from './guards.ts';
+import { withStoreLock } from './lock.ts';
+import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
+import { describeRule, type Rule } from './rules.ts';
+import { Spool } from './spool.ts';
+
+export interface ExpiredOptions {
+  dryRun: boolean;
+  asOf: Date;
+  rules: Rule[];
+  list: boolean;
+  maxDelete?: string;
+  waitMs: number;
+  allowEmptyRoot: boolean;
+  /** Asked once the plan is known, before anything changes; false cancels. */
+  confirm: (plan: PlanTotals) => Promise<boolean>;
+}
+
+export interface RuleTotals {
+  rule: string;
+  action: string;
+  jobs: number;
+  files: number;
+  bytes: number;
+}
+
+export interface PlanTotals {
+  jobs: number;
+  files: number;
+  bytes: number;
+  alreadyGone: number;
+  markFailed: number;
+  skipped: number;
+}
+
+export interface ExpiredReport {
+  dryRun: boolean;
+  asOf: string;
+  rules: ReturnType<typeof describeRule>[];
+  plan: PlanTotals & { byRule: RuleTotals[] };
+  /** Files left 'deleting' by an interrupted run: a real run finishes them first. */
+  interrupted: number;
+  skipped: PlanSkip[];
+  /** With --list: every path (dry run: planned; real run: what happened to it). */
+  list?: { path: string; rule: string; jobId: string | null; dueAt?: string; bytes?: number; outcome?: string }[];
+  markFailed?: PlannedMark[];
+  result?: {
+    jobs: number;
+    files: number;
+    bytes: number;
+    alreadyGone: number;
+    markedFailed: number;
+    recovered: number;
+    dirsRemoved: number;
+    byRule: RuleTotals[];
+  };
+  changed: { path: string; jobId: string | null; reason: string }[];
+  failed: { path: string; jobId: string | null; reason: string }[];
+}
+
+export async function runCleanupExpired(ctx: Context, o: ExpiredOptions): Promise<ExpiredReport> {
+  if (o.dryRun) return plan(ctx, o, null);
+  return withStoreLock(ctx, 'cleanup-expired', o.waitMs, async () => {
+    const spool = new Spool<PlannedGroup>();
+    try {
+      return await plan(ctx, o, spool);
+    } finally {
+      spool.dispose();
+    }
+  });
+}
+
+async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
+  const counts = await ctx.catalog.counts();
+  guardUnmountedRoot(ctx.config.root, counts.presentFiles, o.allowEmptyRoot);
+  const gate = new DeleteGate(ctx.config.root, o.dryRun);
+  const tally = newTally(o.list);
+  let recovered = 0;
+  if (spool) recovered = await recoverInterrupted(ctx, gate, tally);
+  const report: ExpiredReport = {
+    dryRun: o.dryRun,
+    asOf: o.asOf.toISOString(),
+    rules: o.rules.map(describeRule),
+    plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, markFailed: 0, skipped: 0, byRule: o.rules.map((r) => ({ rule: r.id, action: r.action, jobs: 0, files: 0, bytes: 0 })) },
+    interrupted: spool ? 0 : (await ctx.catalog.filePage({ states: ['deleting'], limit: 10_000 })).length,
+    skipped: [],
+    changed: [],
+    failed: [],
+    ...(o.list ? { list: [], markFailed: [] } : {}),
+  };
+  const marks: PlannedMark[] = [];
+  const progress = ctx.progress('planning');
+  for await (const item of planExpired(ctx, o.rules, o.asOf, gate)) {
+    progress.tick();
+    if (item.type === 'skip') {
+      report.skipped.push(item.skip);
+      report.plan.skipped++;
+      continue;
+    }
+    const rt = report.plan.byRule.find((r) => r.rule === (item.type === 'group' ? item.group.rule : item.mark.rule))!;
+    if (item.type === 'mark') {
+      marks.push(item.mark);
+      report.markFailed?.push(item.mark);
+      rt.jobs++;
+      report.plan.markFailed++;
+      continue;
+    }
+    const g = item.group;
+    spool?.push(g);
+    rt.jobs++;
+    report.plan.jobs++;
+    for (const f of g.files) {
+      const bytes = f.disk ? f.size : 0;
+      rt.files++;
+      rt.bytes += bytes;
+      report.plan.files++;
+      report.plan.bytes += bytes;
+      if (!f.disk) report.plan.alreadyGone++;
+      if (o.dryRun) report.list?.push({ path: f.path, rule: g.rule, jobId: g.jobId, dueAt: g.dueAt, bytes, outcome: f.disk ? 'delete' : 'already_gone' });
+    }
+  }
+  progress.done();
+  guardCap('files', report.plan.files - report.plan.alreadyGone, o.maxDelete, counts.presentFiles, 'present files');
+  if (!spool) return report;
+
+  const nothing = report.plan.files === 0 && marks.length === 0;
+  if (!nothing && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
+  let markedFailed = 0;
+  for (const key of new Set(marks.map((m) => `${m.rule}\0${m.status}`))) {
+    const [rule, status] = key.split('\0') as [string, string];
+    const group = marks.filter((m) => m.rule === rule && m.status === status);
+    const reason = `stuck in ${status}: not updated since the rule's age (rule ${rule}); marked failed by cleanup-expired`;
+    const done = await ctx.catalog.markJobsFailed(group.map((m) => ({ id: m.jobId, status: m.status, updatedAt: new Date(m.updatedAtMs) })), reason, ctx.clock());
+    markedFailed += done.length;
+    const doneSet = new Set(done);
+    for (const m of group) if (!doneSet.has(m.jobId)) tally.changed.push({ path: '', jobId: m.jobId, reason: 'job changed since planning: not marked failed' });
+  }
+  const progressApply = ctx.progress('deleting', report.plan.files);
+  for await (const batch of batches(spool.read())) {
+    await applyBatch(ctx, gate, batch, tally);
+    progressApply.tick(batch.reduce((a, g) => a + g.files.length, 0));
+  }
+  progressApply.done();
+  finishReport(report, tally, recovered, markedFailed, o.rules);
+  return report;
+}
+
+function finishReport(report: ExpiredReport, t: ApplyTally, recovered: number, markedFailed: number, rules: Rule[]): void {
+  report.result = {
+    jobs: t.jobs,
+    files: t.files,
+    bytes: t.bytes,
+    alreadyGone: t.alreadyGone,
+    markedFailed,
+    recovered,
+    dirsRemoved: t.dirsRemoved,
+    byRule: rules.map((r) => ({ rule: r.id, action: r.action, ...(t.byRule.get(r.id) ?? { jobs: 0, files: 0, bytes: 0 }) })),
+  };
+  if (report.list) report.list = t.deletedPaths ?? [];
+  report.changed = t.changed;
+  report.failed = t.failed;
+}
+
+export interface ExplainReport {
+  job: { id: string; kind: string; owner: string; status: string; filesState: string; createdAt: string; updatedAt: string; completedAt: string | null };
+  asOf: string;
+  files: { present: number; bytes: number };
+  deleteRule: (ReturnType<typeof describeRule> & { dueAt: string; due: boolean }) | null;
+  markRule: (ReturnType<typeof describeRule> & { dueAt: string; due: boolean }) | null;
+  verdict: string;
+}
+
+/** Which rule governs one job, and when its files are (or were) due. */
+export async function explainJob(ctx: Context, jobId: string, rules: Rule[], asOf: Date): Promise<ExplainReport> {
+  const { deleteRuleForJob, markRuleForJob, jobDueAt } = await import('./rules.ts');
+  const [job] = await ctx.catalog.getJobs([jobId]);
+  if (!job) throw new UsageError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id (storectl stats shows the catalog in use)', 'not_found');
+  const present = (await ctx.catalog.filesOfJob(jobId)).filter((f) => f.state === 'present');
+  const dr = deleteRuleForJob(rules, job);
+  const mr = markRuleForJob(rules, job);
+  const withDue = (r: Rule) => {
+    const dueAt = jobDueAt(r, job);
+    return { ...describeRule(r), dueAt: dueAt.toISOString(), due: dueAt <= asOf };
+  };
+  const deleteRule = dr ? withDue(dr) : null;
+  const markRule = mr ? withDue(mr) : null;
+  let verdict: string;
+  if (!present.length) verdict = `no present files (files_state ${job.filesState}): nothing to delete`;
+  else if (!deleteRule) verdict = `no delete rule applies to a ${job.kind} job in status ${job.status}: its files are kept`;
+  else verdict = deleteRule.due ? `due since ${deleteRule.dueAt}: the next run deletes its ${present.length} files (rule ${deleteRule.id})` : `due at ${deleteRule.dueAt} (rule ${deleteRule.id})`;
+  if (markRule) verdict += markRule.due ? `; stuck: the next run marks it failed (rule ${markRule.id})` : `; would be marked failed at ${markRule.dueAt} if not updated (rule ${markRule.id})`;
+  return {
+    job: {
+      id: job.id,
+      kind: job.kind,
+      owner: job.owner,
+      status: job.status,
+      filesState: job.filesState,
+      createdAt: job.createdAt.toISOString(),
+      updatedAt: job.updatedAt.toISOString(),
+      completedAt: job.completedAt?.toISOString() ?? null,
+    },
+    asOf: asOf.toISOString(),
+    files: { present: present.length, bytes: present.reduce((a, f) => a + f.size, 0) },
+    deleteRule,
+    markRule,
+    verdict,
+  };
+}

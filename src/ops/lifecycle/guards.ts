@@ -1,0 +1,58 @@
+// Mass-deletion guards: refuse (exit 2) when the store looks wrong, or a run would delete too much.
+import fs from 'node:fs';
+import { UsageError } from '../../errors.ts';
+import { RESERVED_DIR } from '../../storage/layout.ts';
+import { walkTree } from '../../storage/walk.ts';
+
+/** Does the root hold any data file (anything but .storectl/)? Stops at the first. */
+export function rootHasFiles(root: string): boolean {
+  for (const _ of walkTree(root)) return true;
+  return false;
+}
+
+function rootIsEmpty(root: string): boolean {
+  const st = fs.statSync(root, { throwIfNoEntry: false });
+  if (!st) return true;
+  return fs.readdirSync(root).filter((n) => n !== RESERVED_DIR).length === 0;
+}
+
+/** An empty or missing root beside a catalog with present rows: an unmounted volume. */
+export function guardUnmountedRoot(root: string, presentRows: number, allow: boolean): void {
+  if (allow || presentRows === 0 || !rootIsEmpty(root)) return;
+  throw new UsageError(
+    `refusing: the root ${root} is missing or empty, but the catalog has ${presentRows} present file rows (an unmounted volume?)`,
+    'check --root and the mount; pass --allow-empty-root if the files are really gone',
+    'guard_empty_root',
+  );
+}
+
+/** A catalog without any row beside a tree with files: a wrong database URL. */
+export function guardEmptyCatalog(root: string, catalogRows: number, allow: boolean): void {
+  if (allow || catalogRows > 0 || !rootHasFiles(root)) return;
+  throw new UsageError(
+    `refusing: the catalog has no file rows, but the tree under ${root} has files (a wrong --database?)`,
+    'check --database / STORECTL_DATABASE_URL; pass --allow-empty-catalog if every file really is unreferenced',
+    'guard_empty_catalog',
+  );
+}
+
+/** The cap as a number of files: 'N' or 'N%' of `base`. */
+export function capOf(maxDelete: string, base: number): number {
+  return maxDelete.endsWith('%') ? Math.floor((Number(maxDelete.slice(0, -1)) / 100) * base) : Number(maxDelete);
+}
+
+export function guardCap(what: string, count: number, maxDelete: string | undefined, base: number, baseName: string): void {
+  if (maxDelete === undefined) return;
+  const cap = capOf(maxDelete, base);
+  if (count <= cap) return;
+  throw new UsageError(
+    `refusing: this run would delete ${count} ${what}, over the cap of ${cap} (--max-delete ${maxDelete} of ${base} ${baseName})`,
+    'check the plan with --dry-run --list; pass a higher --max-delete N or N% to proceed',
+    'guard_max_delete',
+  );
+}
+
+export function parseMaxDelete(v: string): string {
+  if (!/^\d+(\.\d+)?%$|^\d+$/.test(v)) throw new UsageError(`bad --max-delete ${JSON.stringify(v)}`, 'give a number of files (5000) or a percentage (10%)');
+  return v;
+}

@@ -1,0 +1,20 @@
+import { STORE_LOCK } from '../../db/catalog.ts';
+import type { Context } from '../../context.ts';
+import { whoAmI } from '../../context.ts';
+import { formatTime } from '../../ui/format.ts';
+
+/** Runs fn holding the store lock (one destructive run at a time per store). */
+export async function withStoreLock<T>(ctx: Context, command: string, waitMs: number, fn: () => Promise<T>): Promise<T> {
+  const me = whoAmI();
+  const release = await ctx.catalog.acquireLock(STORE_LOCK, {
+    waitMs,
+    holder: { pid: me.pid, host: me.host, command, runId: ctx.runId },
+    onStaleLock: (s) =>
+      ctx.log.warn(`broke a stale store lock held by ${s.command || 'a run'} (pid ${s.pid} on ${s.host} since ${formatTime(s.acquiredAt)}): that process is gone`),
+  });
+  try {
+    return await fn();
+  } finally {
+    await release().catch((err) => ctx.log.warn(`could not release the store lock: ${(err as Error).message}`));
+  }
+}

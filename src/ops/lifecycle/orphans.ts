@@ -1,0 +1,245 @@
+// cleanup-orphaned: files on disk without a catalog row, and present rows without their file.
+// The sorted walk and the sorted catalog stream are merged (drift.ts); neither is held whole.
+import path from 'node:path';
+import type { Context } from '../../context.ts';
+import { IN_PROGRESS_STATUSES, type EventRecord } from '../../db/types.ts';
+import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { isSafeRelPath } from '../../storage/paths.ts';
+import { WalkError } from '../../storage/walk.ts';
+import { compareTreeWithCatalog } from '../drift.ts';
+import { mapPool } from '../pool.ts';
+import { BATCH_FILES, UNLINK_CONCURRENCY } from './apply.ts';
+import { DeleteGate, type GateResult } from './gate.ts';
+import { guardCap, guardEmptyCatalog, guardUnmountedRoot } from './guards.ts';
+import { withStoreLock } from './lock.ts';
+import { Spool } from './spool.ts';
+
+export interface OrphanOptions {
+  dryRun: boolean;
+  minAgeMs: number;
+  /** 'N' or 'N%' of the files walked. */
+  maxDelete: string;
+  /** Move orphans under this directory instead of deleting them. */
+  quarantine?: string;
+  waitMs: number;
+  list: boolean;
+  allowEmptyCatalog: boolean;
+  allowEmptyRoot: boolean;
+  confirm: (plan: { orphans: number; bytes: number; missing: number }) => Promise<boolean>;
+}
+
+interface Orphan {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+interface Missing {
+  id: number;
+  path: string;
+  size: number;
+  jobId: string | null;
+}
+
+export interface OrphanReport {
+  dryRun: boolean;
+  minAge: string;
+  quarantine: string | null;
+  walkedFiles: number;
+  orphans: { files: number; bytes: number; paths: string[] };
+  /** Orphans younger than --min-age: may be being written; left alone. */
+  young: number;
+  /** Unreferenced files inside the directory of a job still being produced: left alone. */
+  inProgress: number;
+  missing: { files: number; bytes: number; paths: string[] };
+  /** Symlinks and other non-files in the tree: never followed, never deleted. */
+  anomalies: string[];
+  /** Lists are complete with --dry-run or --list, else the first few. */
+  listsComplete: boolean;
+  result?: { deleted: number; moved: number; bytes: number; markedMissing: number; dirsRemoved: number };
+  changed: { path: string; reason: string }[];
+  failed: { path: string; reason: string }[];
+}
+
+const SAMPLE = 20;
+
+export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promise<OrphanReport> {
+  const root = ctx.config.root;
+  if (o.quarantine) {
+    const q = path.resolve(o.quarantine);
+    const rel = path.relative(root, q);
+    if (!rel.startsWith('..') && !path.isAbsolute(rel) && !(rel === '.storectl' || rel.startsWith(`.storectl${path.sep}`))) {
+      throw new UsageError(`--quarantine ${q} is inside the data tree`, 'choose a directory outside the root (or under its .storectl/)');
+    }
+  }
+  const counts = await ctx.catalog.counts();
+  guardEmptyCatalog(root, counts.files, o.allowEmptyCatalog);
+  guardUnmountedRoot(root, counts.presentFiles, o.allowEmptyRoot);
+  const run = async () => {
+    const orphans = new Spool<Orphan>();
+    const missing = new Spool<Missing>();
+    try {
+      return await planAndApply(ctx, o, orphans, missing);
+    } finally {
+      orphans.dispose();
+      missing.dispose();
+    }
+  };
+  return o.dryRun ? run() : withStoreLock(ctx, 'cleanup-orphaned', o.waitMs, run);
+}
+
+/** Directory segments that may name a job (cards/Y/M/D/<job>/f, temp/<job>/f): all but category and file. */
+function jobDirCandidates(rel: string): string[] {
+  return rel.split('/').slice(1, -1);
+}
+
+/** The orphans among `list` inside the directory of a job still being produced. */
+async function inProgressOrphans(ctx: Context, list: Orphan[]): Promise<Set<string>> {
+  const ids = [...new Set(list.flatMap((x) => jobDirCandidates(x.path)))];
+  if (!ids.length) return new Set();
+  const live = new Set((await ctx.catalog.getJobs(ids)).filter((j) => IN_PROGRESS_STATUSES.includes(j.status)).map((j) => j.id));
+  return new Set(list.filter((x) => jobDirCandidates(x.path).some((s) => live.has(s))).map((x) => x.path));
+}
+
+async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orphan>, missing: Spool<Missing>): Promise<OrphanReport> {
+  const complete = o.dryRun || o.list;
+  const report: OrphanReport = {
+    dryRun: o.dryRun,
+    minAge: `${Math.round(o.minAgeMs / 1000)}s`,
+    quarantine: o.quarantine ? path.resolve(o.quarantine) : null,
+    walkedFiles: 0,
+    orphans: { files: 0, bytes: 0, paths: [] },
+    young: 0,
+    inProgress: 0,
+    missing: { files: 0, bytes: 0, paths: [] },
+    anomalies: [],
+    listsComplete: complete,
+    changed: [],
+    failed: [],
+  };
+  const gate = new DeleteGate(ctx.config.root, o.dryRun);
+  const now = ctx.clock().getTime();
+  let pending: Orphan[] = [];
+  const flush = async () => {
+    const live = await inProgressOrphans(ctx, pending);
+    for (const x of pending) {
+      if (live.has(x.path)) {
+        report.inProgress++;
+        continue;
+      }
+      orphans.push(x);
+      report.orphans.files++;
+      report.orphans.bytes += x.size;
+      if (complete || report.orphans.paths.length < SAMPLE) report.orphans.paths.push(x.path);
+    }
+    pending = [];
+  };
+  const progress = ctx.progress('walking');
+  try {
+    for await (const item of compareTreeWithCatalog(ctx)) {
+      if (item.type === 'missing') {
+        if (item.row.state !== 'present') continue; // 'deleting': cleanup-expired finishes it
+        if (!isSafeRelPath(item.row.path)) {
+          report.anomalies.push(`${item.row.path} (catalog row with an unsafe path: left alone)`);
+          continue;
+        }
+        missing.push({ id: item.row.id, path: item.row.path, size: item.row.size, jobId: item.row.jobId });
+        report.missing.files++;
+        report.missing.bytes += item.row.size;
+        if (complete || report.missing.paths.length < SAMPLE) report.missing.paths.push(item.row.path);
+        continue;
+      }
+      progress.tick();
+      if (item.entry.kind !== 'file') {
+        report.anomalies.push(`${item.entry.path} (${item.entry.kind})`);
+        continue;
+      }
+      report.walkedFiles++;
+      if (item.type === 'match') continue;
+      const disk = gate.inspect(item.entry.path);
+      if (disk.kind !== 'file') {
+        report.anomalies.push(`${item.entry.path} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
+        continue;
+      }
+      if (now - disk.mtimeMs < o.minAgeMs) {
+        report.young++;
+        continue;
+      }
+      pending.push({ path: item.entry.path, size: disk.size, mtimeMs: disk.mtimeMs });
+      if (pending.length >= 1000) await flush();
+    }
+    await flush();
+  } catch (err) {
+    // Fail closed: a tree or catalog we could not read completely deletes nothing.
+    if (err instanceof WalkError) throw new FailedError(`${err.message}: nothing was deleted`, 'fix the permission or I/O problem and run again', 'walk_failed');
+    throw new FailedError(`cannot compare the tree with the catalog: ${errorMessage(err)}: nothing was deleted`, undefined, 'plan_failed');
+  }
+  progress.done();
+  guardCap('orphan files', report.orphans.files, o.maxDelete, report.walkedFiles, 'files walked');
+  if (o.dryRun) return report;
+  if (report.orphans.files + report.missing.files === 0) {
+    report.result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
+    return report;
+  }
+  if (!(await o.confirm({ orphans: report.orphans.files, bytes: report.orphans.bytes, missing: report.missing.files }))) {
+    throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
+  }
+  const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
+  const applied = ctx.progress(o.quarantine ? 'moving' : 'deleting', report.orphans.files);
+  for await (const batch of chunks(orphans.read(), BATCH_FILES)) {
+    // Re-check: still without a row, still not inside a live job's directory, unchanged on disk.
+    const rows = new Set((await ctx.catalog.filesByPaths(batch.map((x) => x.path))).map((r) => r.path));
+    const live = await inProgressOrphans(ctx, batch);
+    const results = await mapPool(batch, UNLINK_CONCURRENCY, async (x): Promise<GateResult> => {
+      if (rows.has(x.path)) return { outcome: 'changed', reason: 'now has a catalog row' };
+      if (live.has(x.path)) return { outcome: 'changed', reason: 'its job is being produced now' };
+      const expect = { size: x.size, mtimeMs: x.mtimeMs };
+      return o.quarantine ? gate.moveAside(x.path, expect, path.resolve(o.quarantine)) : gate.remove(x.path, expect);
+    });
+    const at = ctx.clock();
+    const events: EventRecord[] = [];
+    const removed: string[] = [];
+    batch.forEach((x, i) => {
+      const r = results[i]!;
+      if (r.outcome === 'deleted' || r.outcome === 'moved') {
+        if (r.outcome === 'deleted') result.deleted++;
+        else result.moved++;
+        result.bytes += x.size;
+        removed.push(x.path);
+        events.push({ runId: ctx.runId, at, action: r.outcome === 'deleted' ? 'delete_orphan' : 'quarantine_orphan', path: x.path, jobId: null, bytes: x.size, reason: o.quarantine ? `orphan: moved to ${path.resolve(o.quarantine)}` : 'orphan: no catalog row' });
+      } else if (r.outcome === 'failed') report.failed.push({ path: x.path, reason: r.reason });
+      else if (r.outcome === 'changed') report.changed.push({ path: x.path, reason: r.reason });
+      else report.changed.push({ path: x.path, reason: 'gone before it was deleted' });
+    });
+    await ctx.catalog.addEvents(events);
+    result.dirsRemoved += await gate.pruneEmptied(removed, UNLINK_CONCURRENCY);
+    gate.forget();
+    applied.tick(batch.length);
+  }
+  applied.done();
+  for await (const batch of chunks(missing.read(), BATCH_FILES)) {
+    const at = ctx.clock();
+    const still = batch.filter((m) => {
+      const d = gate.inspect(m.path);
+      if (d.kind !== 'gone') report.changed.push({ path: m.path, reason: 'the file is back: not marked missing' });
+      return d.kind === 'gone';
+    });
+    result.markedMissing += await ctx.catalog.markMissing(
+      still.map((m) => m.id),
+      still.map((m) => ({ runId: ctx.runId, at, action: 'mark_missing', path: m.path, jobId: m.jobId, bytes: m.size, reason: 'file not on disk' })),
+    );
+  }
+  report.result = result;
+  return report;
+}
+
+async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+  let batch: T[] = [];
+  for await (const x of items) {
+    batch.push(x);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}

@@ -1,0 +1,148 @@
+// Planning cleanup-expired: the one function both a dry run and a real run use, so a real run
+// deletes exactly what its dry run listed. Streams the catalog a page at a time.
+import type { Context } from '../../context.ts';
+import type { JobHead, PathRow } from '../../db/types.ts';
+import { mapPool } from '../pool.ts';
+import type { DeleteGate, DiskState, Expected } from './gate.ts';
+import { deleteRuleForJob, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
+
+export interface PlannedFile {
+  id: number;
+  path: string;
+  /** Size in the catalog row (bytes freed). */
+  size: number;
+  /** What the plan saw on disk; null: the file is already gone (its row is tombstoned). */
+  disk: Expected | null;
+}
+
+/** A unit of deletion: all present files of one job, or one file that belongs to no job. */
+export interface PlannedGroup {
+  rule: string;
+  jobId: string | null;
+  /** The job's status and updated_at when planned: a job changed since is skipped whole. */
+  status: string | null;
+  updatedAtMs: number | null;
+  dueAt: string;
+  files: PlannedFile[];
+}
+
+export interface PlannedMark {
+  rule: string;
+  jobId: string;
+  status: string;
+  updatedAtMs: number;
+  dueAt: string;
+}
+
+export interface PlanSkip {
+  rule: string;
+  jobId: string | null;
+  path: string;
+  reason: string;
+}
+
+export type PlanItem = { type: 'group'; group: PlannedGroup } | { type: 'mark'; mark: PlannedMark } | { type: 'skip'; skip: PlanSkip };
+
+const PAGE = 1000;
+const INSPECT_CONCURRENCY = 32;
+
+/**
+ * Every action cleanup-expired would take at `asOf`, in a stable order: job groups (by job id),
+ * then loose files (by path), then stuck jobs to mark failed. Each file of a due job is looked
+ * at on disk (lstat, through the gate): a job with an unsafe path, a symlink or a size that
+ * disagrees with its row is skipped whole and reported, never half deleted.
+ */
+export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: Date, gate: DeleteGate): AsyncGenerator<PlanItem> {
+  if (rules.some((r) => r.scope === 'jobs' && r.action === 'delete')) {
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'] });
+      if (!page.length) break;
+      afterId = page[page.length - 1]!.id;
+      const due = new Map<string, { job: JobHead; rule: Rule; dueAt: Date }>();
+      for (const job of page) {
+        const rule = deleteRuleForJob(rules, job);
+        if (!rule) continue;
+        const dueAt = jobDueAt(rule, job);
+        if (dueAt <= asOf) due.set(job.id, { job, rule, dueAt });
+      }
+      if (!due.size) continue;
+      const rows = await ctx.catalog.pathsOfJobs([...due.keys()], ['present']);
+      const byJob = new Map<string, PathRow[]>();
+      for (const r of rows) {
+        const list = byJob.get(r.jobId!) ?? [];
+        list.push(r);
+        byJob.set(r.jobId!, list);
+      }
+      // lstat every file of the page's due jobs, many in flight, before grouping.
+      const disk = new Map<number, DiskState>();
+      const states = await mapPool(rows, INSPECT_CONCURRENCY, (r) => gate.inspectAsync(r.path));
+      rows.forEach((r, i) => disk.set(r.id, states[i]!));
+      for (const [jobId, { job, rule, dueAt }] of due) {
+        const files = byJob.get(jobId);
+        if (!files?.length) continue;
+        yield planGroup(rule, job, dueAt, files, disk);
+      }
+    }
+  }
+  const fileRules = rules.filter((r) => r.scope === 'files' && r.action === 'delete');
+  if (fileRules.length) {
+    let afterPath: string | undefined;
+    for (;;) {
+      const page = await ctx.catalog.looseFilePage({ afterPath, limit: PAGE, states: ['present'] });
+      if (!page.length) break;
+      afterPath = page[page.length - 1]!.path;
+      for (const f of page) {
+        const rule = fileRules.find((r) => fileMatches(r, f));
+        if (!rule) continue;
+        const dueAt = fileDueAt(rule, f);
+        if (dueAt <= asOf) yield planGroup(rule, null, dueAt, [f], new Map([[f.id, gate.inspect(f.path)]]));
+      }
+    }
+  }
+  const markRules = rules.filter((r) => r.action === 'mark_failed');
+  const markStatuses = [...new Set(markRules.flatMap((r) => r.statuses ?? []))];
+  if (markStatuses.length) {
+    let afterId: string | undefined;
+    for (;;) {
+      const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, statuses: markStatuses });
+      if (!page.length) break;
+      afterId = page[page.length - 1]!.id;
+      for (const job of page) {
+        const rule = markRuleForJob(markRules, job);
+        if (!rule) continue;
+        const dueAt = jobDueAt(rule, job);
+        if (dueAt <= asOf) {
+          yield { type: 'mark', mark: { rule: rule.id, jobId: job.id, status: job.status, updatedAtMs: job.updatedAt.getTime(), dueAt: dueAt.toISOString() } };
+        }
+      }
+    }
+  }
+}
+
+function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
+  const files: PlannedFile[] = [];
+  for (const r of rows) {
+    const disk = seen.get(r.id)!;
+    let problem: string | undefined;
+    if (disk.kind === 'unsafe') problem = `unsafe path: ${disk.reason}`;
+    else if (disk.kind === 'symlink' || disk.kind === 'other') problem = `not a regular file (${disk.kind})`;
+    else if (disk.kind === 'file' && disk.size !== r.size) problem = `size on disk ${disk.size} differs from the catalog's ${r.size}`;
+    if (problem) {
+      const reason = job ? `${problem} (${r.path}); the job's files are kept together` : problem;
+      return { type: 'skip', skip: { rule: rule.id, jobId: job?.id ?? null, path: r.path, reason } };
+    }
+    files.push({ id: r.id, path: r.path, size: r.size, disk: disk.kind === 'file' ? { size: disk.size, mtimeMs: disk.mtimeMs } : null });
+  }
+  return {
+    type: 'group',
+    group: {
+      rule: rule.id,
+      jobId: job?.id ?? null,
+      status: job?.status ?? null,
+      updatedAtMs: job?.updatedAt.getTime() ?? null,
+      dueAt: dueAt.toISOString(),
+      files,
+    },
+  };
+}

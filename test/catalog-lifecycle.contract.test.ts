@@ -1,0 +1,177 @@
+// Catalog behaviours of the lifecycle area (store lock, delete protocol), on SQLite and PostgreSQL.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { STORE_LOCK, type Catalog } from '../src/db/catalog.ts';
+import type { EventRecord, NewFile } from '../src/db/types.ts';
+import { LockedError } from '../src/errors.ts';
+import { DIALECTS, type Store } from './helpers/env.ts';
+
+const T0 = new Date('2026-11-01T10:00:00.000Z');
+
+function file(path: string, over: Partial<NewFile> = {}): NewFile {
+  return { jobId: 'j1', role: path.split('/').pop()!, category: path.split('/')[0]!, path, contentType: 'image/png', size: 100, sha256: 'ab'.repeat(32), createdAt: T0, ...over };
+}
+const holder = (runId: string, pid = process.pid) => ({ pid, host: os.hostname(), command: 'test', runId });
+
+/** A pid that is certainly dead: a child that has exited. */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', '0']);
+  return r.pid!;
+}
+
+for (const d of DIALECTS) {
+  describe(`catalog lifecycle contract: ${d.name}`, { skip: d.skip }, () => {
+    let store: Store;
+    let c: Catalog;
+    let c2: Catalog;
+    before(async () => {
+      store = await d.makeStore();
+      c = await store.open();
+      c2 = await store.open();
+    });
+    after(async () => {
+      await c?.close();
+      await c2?.close();
+      await store?.dispose();
+    });
+
+    test('the store lock: one holder; the second gets LockedError naming it; released, it can be taken', async () => {
+      const release = await c.acquireLock(STORE_LOCK, { holder: holder('run-a') });
+      await assert.rejects(c2.acquireLock(STORE_LOCK, { holder: holder('run-b') }), (err: Error) => {
+        assert.ok(err instanceof LockedError);
+        assert.equal(err.exitCode, 75);
+        assert.match(err.message, /locked by test \(pid \d+ on /);
+        return true;
+      });
+      // another name is another lock
+      const other = await c2.acquireLock('other', { holder: holder('run-b') });
+      await other();
+      await release();
+      await release(); // twice is harmless
+      const again = await c2.acquireLock(STORE_LOCK, { holder: holder('run-b') });
+      await again();
+    });
+
+    test('--wait: a waiting run gets the lock once the holder releases it', async () => {
+      const release = await c.acquireLock(STORE_LOCK, { holder: holder('run-c') });
+      setTimeout(() => void release(), 300);
+      const t = Date.now();
+      const second = await c2.acquireLock(STORE_LOCK, { holder: holder('run-d'), waitMs: 5000 });
+      assert.ok(Date.now() - t >= 250);
+      await second();
+    });
+
+    if (d.name === 'sqlite') {
+      test('a lock whose process is dead on this host is broken, with a warning', async () => {
+        const dead = deadPid();
+        await c.acquireLock(STORE_LOCK, { holder: holder('run-dead', dead) });
+        let stale: { pid: number } | undefined;
+        const release = await c2.acquireLock(STORE_LOCK, { holder: holder('run-e'), onStaleLock: (s) => (stale = s) });
+        assert.equal(stale?.pid, dead);
+        await release();
+      });
+
+      test('a lock held on another host is never broken', async () => {
+        const dead = deadPid();
+        await c.acquireLock(STORE_LOCK, { holder: { ...holder('run-far', dead), host: 'elsewhere' } });
+        await assert.rejects(c2.acquireLock(STORE_LOCK, { holder: holder('run-f') }), LockedError);
+        (c as unknown as { raw: { prepare(s: string): { run(): void } } }).raw.prepare(`delete from locks`).run();
+      });
+    }
+
+    test('delete protocol: intent only on present rows, tombstones + events + job metadata in one go', async () => {
+      await c.insertJobs([{ id: 'j1', status: 'completed', data: {}, createdAt: T0, completedAt: T0, filesState: 'on_disk', generation: { totalBytes: 300 } }]);
+      await c.insertFiles([file('cards/a/j1/front.png'), file('cards/a/j1/back.png'), file('cards/a/j1/front.pdf', { state: 'deleted' })]);
+      const rows = await c.filesOfJobs(['j1']);
+      assert.equal(rows.length, 3);
+      const marked = await c.markDeleting(rows.map((r) => r.id), 'rule:test');
+      assert.deepEqual(marked.map((r) => r.path).sort(), ['cards/a/j1/back.png', 'cards/a/j1/front.png']);
+      assert.ok(marked.every((r) => r.state === 'deleting' && r.jobId === 'j1'));
+      assert.ok((await c.filesByIds(marked.map((r) => r.id))).every((r) => r.deleteReason === 'rule:test'));
+      // a second intent on the same rows marks nothing: no file is deleted twice
+      assert.deepEqual(await c.markDeleting(rows.map((r) => r.id), 'rule:test'), []);
+      const [front, back] = [marked.find((r) => r.path.endsWith('front.png'))!, marked.find((r) => r.path.endsWith('back.png'))!];
+      const ev: EventRecord = { runId: 'r1', at: T0, action: 'delete', path: front.path, jobId: 'j1', bytes: 100, reason: 'rule:test' };
+      await c.finishDeletions({
+        deleted: [{ id: front.id, at: T0, reason: 'rule:test' }],
+        restored: [back.id],
+        events: [ev],
+        jobs: [{ id: 'j1', patch: { cleanup: { filesDeleted: 1, bytesFreed: 100 } } }],
+      });
+      const after1 = await c.filesOfJobs(['j1']);
+      assert.equal(after1.find((r) => r.id === front.id)!.state, 'deleted');
+      assert.equal(after1.find((r) => r.id === front.id)!.deletedAt!.getTime(), T0.getTime());
+      assert.equal(after1.find((r) => r.id === back.id)!.state, 'present');
+      assert.equal(after1.find((r) => r.id === back.id)!.deleteReason, null);
+      let [j1] = await c.getJobs(['j1']);
+      assert.equal(j1!.filesState, 'partial');
+      assert.deepEqual(j1!.generation, { totalBytes: 300, cleanup: { filesDeleted: 1, bytesFreed: 100 } });
+      // the rest of the job goes: files_state becomes deleted
+      await c.markDeleting([back.id], 'rule:test');
+      await c.finishDeletions({ deleted: [{ id: back.id, at: T0, reason: 'rule:test' }], restored: [], events: [{ ...ev, path: back.path }], jobs: [{ id: 'j1', patch: { cleanup: { filesDeleted: 1, bytesFreed: 100 } } }] });
+      [j1] = await c.getJobs(['j1']);
+      assert.equal(j1!.filesState, 'deleted');
+    });
+
+    test('finishDeletions rolls back whole when one part fails', async () => {
+      await c.insertFiles([file('cards/b/j2/front.png', { jobId: 'j2' })]);
+      const [row] = await c.filesOfJobs(['j2']);
+      await c.markDeleting([row!.id], 'rule:test');
+      const bad = { runId: 'r1', at: T0, action: null as unknown as string, path: row!.path, jobId: 'j2', bytes: 1, reason: null };
+      await assert.rejects(c.finishDeletions({ deleted: [{ id: row!.id, at: T0, reason: 'x' }], restored: [], events: [bad], jobs: [] }));
+      assert.equal((await c.filesByIds([row!.id]))[0]!.state, 'deleting');
+    });
+
+    test('jobPage and looseFilePage stream in keyset order with filters', async () => {
+      await c.insertJobs([
+        { id: 'k-b', status: 'failed', data: {}, createdAt: T0, filesState: 'on_disk' },
+        { id: 'k-a', status: 'queued', data: {}, createdAt: T0, filesState: 'none' },
+        { id: 'k-c', status: 'failed', data: {}, createdAt: T0, filesState: 'on_disk' },
+      ]);
+      const page = await c.jobPage({ limit: 10, statuses: ['failed'], afterId: 'k' });
+      assert.deepEqual(page.map((j) => j.id), ['k-b', 'k-c']);
+      assert.deepEqual((await c.jobPage({ limit: 10, afterId: 'k-a', statuses: ['failed', 'queued'] })).map((j) => j.id), ['k-b', 'k-c']);
+      assert.deepEqual((await c.jobPage({ limit: 1, filesStates: ['on_disk'], afterId: 'k' })).map((j) => j.id), ['k-b']);
+      await c.insertFiles([file('temp/x/1.tmp', { jobId: null, category: 'temp' }), file('temp/x/2.tmp', { jobId: null, category: 'temp' })]);
+      const loose = await c.looseFilePage({ limit: 1, states: ['present'] });
+      assert.deepEqual(loose.map((f) => f.path), ['temp/x/1.tmp']);
+      assert.deepEqual((await c.looseFilePage({ limit: 5, afterPath: 'temp/x/1.tmp' })).map((f) => f.path), ['temp/x/2.tmp']);
+      assert.deepEqual((await c.filesByPaths(['temp/x/2.tmp', 'nope'])).map((f) => f.path), ['temp/x/2.tmp']);
+      // lean pages: same order and keyset as filePage
+      const lean = await c.pathPage({ states: ['present'], afterPath: 'cards/a/j1/back.png', limit: 2 });
+      const full = await c.filePage({ states: ['present'], afterPath: 'cards/a/j1/back.png', limit: 2 });
+      assert.deepEqual(lean, full.map((f) => ({ id: f.id, path: f.path, size: f.size, state: f.state, jobId: f.jobId })));
+      const ofJobs = await c.pathsOfJobs(['j2', 'j1'], ['deleted']);
+      assert.deepEqual(ofJobs.map((r) => r.path), ['cards/a/j1/back.png', 'cards/a/j1/front.pdf', 'cards/a/j1/front.png']);
+    });
+
+    test('markJobsFailed only touches jobs still as planned', async () => {
+      const [a] = await c.getJobs(['k-a']);
+      const at = new Date(T0.getTime() + 1000);
+      const marked = await c.markJobsFailed(
+        [
+          { id: 'k-a', status: 'queued', updatedAt: a!.updatedAt },
+          { id: 'k-b', status: 'queued', updatedAt: a!.updatedAt },
+        ],
+        'stuck',
+        at,
+      );
+      assert.deepEqual(marked, ['k-a']);
+      const [a2] = await c.getJobs(['k-a']);
+      assert.equal(a2!.status, 'failed');
+      assert.equal(a2!.failureReason, 'stuck');
+      assert.equal(a2!.updatedAt.getTime(), at.getTime());
+    });
+
+    test('markMissing marks present rows only and writes their events', async () => {
+      const [t1, t2] = (await c.filesByPaths(['temp/x/1.tmp', 'temp/x/2.tmp'])).sort((x, y) => x.id - y.id);
+      await c.markDeleting([t2!.id], 'x');
+      const ev = (p: string): EventRecord => ({ runId: 'r2', at: T0, action: 'mark_missing', path: p, jobId: null, bytes: 100, reason: 'gone' });
+      assert.equal(await c.markMissing([t1!.id, t2!.id], [ev(t1!.path), ev(t2!.path)]), 1);
+      const [m] = await c.filesByIds([t1!.id]);
+      assert.equal(m!.state, 'missing');
+    });
+  });
+}
