@@ -23,9 +23,9 @@ _storectl() {
     stats) opts="--check-disk --help" ;;
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
-    backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --help" ;;
+    backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --wait --help" ;;
     restore) opts="--verify-only --dry-run --force --help" ;;
-    migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --help" ;;
+    migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
     migrate) opts="--status --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;

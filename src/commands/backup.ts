@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { defineCommand } from './define.ts';
+import { waitMs } from './common-options.ts';
 import { intOption, Option } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { BackupReport } from '../ops/backup/backup.ts';
@@ -24,7 +25,8 @@ export default defineCommand({
       .addOption(new Option('--format <format>', 'archive format').choices(['tar.gz', 'zip']))
       .option('--metadata-only', 'archive the catalog only, no files')
       .option('--keep <n>', 'with --dir: keep the N newest backups, delete older ones', intOption(1, 100_000))
-      .option('--prune-older-than <age>', 'with --dir: delete backups older than AGE (e.g. 30d, 12h, 2w)'),
+      .option('--prune-older-than <age>', 'with --dir: delete backups older than AGE (e.g. 30d, 12h, 2w)')
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(_args, opts, env) {
     const { parseAge } = await import('../ops/backup/retention.ts');
     const output = opts.output as string | undefined;
@@ -43,14 +45,16 @@ export default defineCommand({
     // No runs row: it would be written before the snapshot and travel in the archive as 'running'.
     const ctx = await env.openContext({ createRoot: false, createCatalog: false });
     const { runBackup } = await import('../ops/backup/backup.ts');
-    const report = await runBackup(ctx, {
+    const { withStoreLock } = await import('../ops/store-lock.ts');
+    // The store lock keeps cleanups from deleting files between the snapshot and their archiving.
+    const report = await withStoreLock(ctx, 'backup', waitMs(opts.wait), () => runBackup(ctx, {
       output: output ? path.resolve(base, output) : undefined,
       dir: dir ? path.resolve(base, dir) : undefined,
       format,
       metadataOnly: Boolean(opts.metadataOnly),
       keep: opts.keep as number | undefined,
       pruneOlderThanMs,
-    });
+    }));
     const exitCode = report.skipped.mismatched ? EXIT.INTEGRITY : report.skipped.count ? EXIT.PARTIAL : EXIT.OK;
     return { report, text: () => renderBackup(report), exitCode };
   },

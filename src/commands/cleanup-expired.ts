@@ -4,7 +4,7 @@ import { EXIT, UsageError } from '../errors.ts';
 import type { ExplainReport, ExpiredReport } from '../ops/lifecycle/expired.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
-import { parseAsOf, waitMs } from './lifecycle-options.ts';
+import { parseAsOf, waitMs } from './common-options.ts';
 
 export default defineCommand({
   name: 'cleanup-expired',

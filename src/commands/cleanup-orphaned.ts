@@ -3,7 +3,7 @@ import { EXIT } from '../errors.ts';
 import type { OrphanReport } from '../ops/lifecycle/orphans.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
-import { durationOption, waitMs } from './lifecycle-options.ts';
+import { durationOption, waitMs } from './common-options.ts';
 
 export default defineCommand({
   name: 'cleanup-orphaned',

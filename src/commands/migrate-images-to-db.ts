@@ -1,6 +1,7 @@
 import { defineCommand } from './define.ts';
+import { waitMs } from './common-options.ts';
 import { intOption } from '../cli.ts';
-import { EXIT } from '../errors.ts';
+import { EXIT, FailedError } from '../errors.ts';
 import type { MigrateImagesReport } from '../ops/images/run.ts';
 import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
@@ -33,7 +34,8 @@ export default defineCommand({
       .option('--workers <n>', 'images compressed in parallel (default: number of cores + 1)', intOption(1, 64))
       .option('--batch-size <n>', 'rows or files committed per transaction', intOption(1, 10_000))
       .option('--max-pixels <n>', 'refuse images with more pixels than N (decompression bombs; default 100000000)', intOption(1))
-      .option('--effort <n>', 'WebP encoder effort 0-6: lower is faster, slightly larger files (default 4, as cwebp and Pillow)', intOption(0, 6)),
+      .option('--effort <n>', 'WebP encoder effort 0-6: lower is faster, slightly larger files (default 4, as cwebp and Pillow)', intOption(0, 6))
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(_args, opts, env) {
     const { parseMigrateImagesConfig, resolveTargets, openSources } = await import('../ops/images/targets.ts');
     const { migrateImages, DEFAULTS } = await import('../ops/images/run.ts');
@@ -58,26 +60,28 @@ export default defineCommand({
     if (deleteOriginals && !dryRun) {
       const what = targets.map((t) => (t.kind === 'store' ? 'the store' : t.kind === 'dir' ? t.dir : `${t.target.table}.${t.target.pathColumn}`)).join(', ');
       const ok = await env.confirm(`Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows/files)` : ''}?`);
-      if (!ok) return { report: { cancelled: true }, text: () => 'cancelled\n', exitCode: EXIT.USAGE };
+      if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
     const ctx = await env.openContext({ createRoot: false, createCatalog: !dryRun && !targets.every((t) => t.kind === 'store') });
-    // LEAD (merge with issue 3): a real run must hold the store lock. Once catalog.acquireLock and
-    // src/ops/lifecycle/lock.ts are on main, wrap the two calls below for non-dry runs in
-    // withStoreLock(ctx, 'migrate-images-to-db', waitMs, ...) and add the shared --wait option.
-    const sources = await openSources(ctx, targets);
-    const report = await migrateImages(ctx, sources, {
-      dryRun,
-      limit: opts.limit as number | undefined,
-      deleteOriginals: deleteOriginals && !dryRun,
-      workers: (opts.workers as number | undefined) ?? section.workers ?? DEFAULTS.workers,
-      batchSize: (opts.batchSize as number | undefined) ?? section.batchSize ?? DEFAULTS.batchSize,
-      maxFileBytes: DEFAULTS.maxFileBytes,
-      compress: {
-        ...DEFAULT_COMPRESS,
-        maxInputPixels: (opts.maxPixels as number | undefined) ?? section.maxPixels ?? DEFAULT_COMPRESS.maxInputPixels,
-        effort: (opts.effort as number | undefined) ?? section.effort ?? DEFAULT_COMPRESS.effort,
-      },
-    });
+    const { withStoreLock } = await import('../ops/store-lock.ts');
+    const run = async () => {
+      const sources = await openSources(ctx, targets);
+      return migrateImages(ctx, sources, {
+        dryRun,
+        limit: opts.limit as number | undefined,
+        deleteOriginals: deleteOriginals && !dryRun,
+        workers: (opts.workers as number | undefined) ?? section.workers ?? DEFAULTS.workers,
+        batchSize: (opts.batchSize as number | undefined) ?? section.batchSize ?? DEFAULTS.batchSize,
+        maxFileBytes: DEFAULTS.maxFileBytes,
+        compress: {
+          ...DEFAULT_COMPRESS,
+          maxInputPixels: (opts.maxPixels as number | undefined) ?? section.maxPixels ?? DEFAULT_COMPRESS.maxInputPixels,
+          effort: (opts.effort as number | undefined) ?? section.effort ?? DEFAULT_COMPRESS.effort,
+        },
+      });
+    };
+    // A real run writes the catalog (and may delete originals): one such run at a time.
+    const report = dryRun ? await run() : await withStoreLock(ctx, 'migrate-images-to-db', waitMs(opts.wait), run);
     return {
       report,
       text: () => renderReport(report, env.ui.stdoutTTY),

@@ -55,7 +55,7 @@ export default defineCommand({
       const ok = await env.confirm(
         `Replace the store at ${state.root} (${state.treeEntries} entries on disk; ${state.rows.jobs} jobs and ${state.rows.files} files in ${state.catalog}) with ${archive}?`,
       );
-      if (!ok) throw new FailedError('restore cancelled; nothing was changed');
+      if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
     const report = await runRestore(ctx, { archive, dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }, state);
     return { report, text: () => renderRestore(report), dryRun: report.dryRun };

@@ -64,8 +64,6 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   const tmp = path.join(path.dirname(target), `.${base}.tmp-${suffix}`);
   const work = path.join(path.dirname(target), `.${base}.work-${suffix}`);
   fs.mkdirSync(work, { mode: 0o700 });
-  // LEAD (issue 3): take the store lock here (catalog.acquireLock) once it has landed, so a
-  // cleanup cannot delete files between the snapshot and their archiving. Not invented here.
   const migrations = await ctx.catalog.migrationStatus();
   const snapshot = await ctx.catalog.openSnapshot();
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);

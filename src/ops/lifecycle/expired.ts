@@ -4,7 +4,7 @@ import { FailedError, UsageError } from '../../errors.ts';
 import { applyBatch, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
 import { DeleteGate } from './gate.ts';
 import { guardCap, guardUnmountedRoot } from './guards.ts';
-import { withStoreLock } from './lock.ts';
+import { withStoreLock } from '../store-lock.ts';
 import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
 import { describeRule, type Rule } from './rules.ts';
 import { Spool } from './spool.ts';

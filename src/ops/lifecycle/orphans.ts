@@ -11,7 +11,7 @@ import { mapPool } from '../pool.ts';
 import { BATCH_FILES, UNLINK_CONCURRENCY } from './apply.ts';
 import { DeleteGate, type GateResult } from './gate.ts';
 import { guardCap, guardEmptyCatalog, guardUnmountedRoot } from './guards.ts';
-import { withStoreLock } from './lock.ts';
+import { withStoreLock } from '../store-lock.ts';
 import { Spool } from './spool.ts';
 
 export interface OrphanOptions {
