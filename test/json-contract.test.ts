@@ -1,0 +1,62 @@
+// The --json contract: every command prints one parseable document on stdout (no colour, no
+// progress), with `version` and `command`, and the README documents each of its keys.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { COMMANDS } from '../src/commands/index.ts';
+import { REPO, runCli, tmpDir } from './helpers/env.ts';
+
+const README = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+function section(name: string): string {
+  const start = README.indexOf(`\n### ${name}\n`);
+  assert.ok(start >= 0, `README has a section for ${name}`);
+  const next = README.slice(start + 5).search(/\n### |\n## /);
+  return README.slice(start, next < 0 ? undefined : start + 5 + next);
+}
+
+describe('--json on every command', () => {
+  let dir: string;
+  let args: string[];
+  before(async () => {
+    dir = tmpDir();
+    args = ['--root', path.join(dir, 'store'), '--json'];
+    fs.mkdirSync(path.join(dir, 'photos'));
+    await sharp({ create: { width: 40, height: 30, channels: 3, background: '#884422' } }).png().toFile(path.join(dir, 'photos/p.png'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const runs: [string, string[]][] = [
+    ['generate', ['generate', '--sample', '4', '--seed', '5', '--workers', '1']],
+    ['stats', ['stats']],
+    ['cleanup-expired', ['cleanup-expired', '--dry-run']],
+    ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
+    ['backup', ['backup', '--output', 'BACKUP']],
+    ['restore', ['restore', 'BACKUP', '--verify-only']],
+    ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
+    ['migrate', ['migrate']],
+    ['config', ['config']],
+    ['completion', ['completion', 'bash']],
+  ];
+
+  test('the list covers every command', () => {
+    assert.deepEqual(runs.map((r) => r[0]).sort(), COMMANDS.map((c) => c.name).sort());
+  });
+
+  for (const [name, argv] of runs) {
+    test(`${name} --json: one document, version and command, keys documented`, async () => {
+      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x));
+      const r = await runCli([...args, ...a]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.ok(r.json, `stdout parses as JSON: ${r.stdout.slice(0, 200)}`);
+      assert.doesNotMatch(r.stdout, /\x1b\[/, 'no escape codes on stdout');
+      assert.equal(r.json.version, 1);
+      assert.equal(r.json.command, name);
+      // Documented: the key appears as a word inside a `code span` of the command's section.
+      const words = new Set((section(name).replace(/```[\s\S]*?```/g, '').match(/`[^`]+`/g) ?? []).flatMap((span) => span.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []));
+      const undocumented = Object.keys(r.json).filter((k) => k !== 'version' && k !== 'command' && !words.has(k));
+      assert.deepEqual(undocumented, [], `README section "${name}" does not document ${undocumented.join(', ')}`);
+    });
+  }
+});
