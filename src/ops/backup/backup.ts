@@ -8,7 +8,7 @@ import type { Context } from '../../context.ts';
 import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
 import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
-import { ensureDir } from '../../storage/atomic.ts';
+import { ensureDir, fsyncDir } from '../../storage/atomic.ts';
 import { checkRelPath, UnsafePathError } from '../../storage/paths.ts';
 import { createArchiveWriter, isCompressible, type ArchiveFormat, type ArchiveWriter } from './archive-writer.ts';
 import { LineWriter } from './lines.ts';
@@ -284,11 +284,3 @@ function resolveChecked(ctx: Context, rel: string, dirs: { last?: string }): str
   return abs;
 }
 
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}

@@ -72,6 +72,45 @@ async function unlinkFiles(files: string[]): Promise<{ deleted: string[]; bytes:
   return { deleted, bytes, failed };
 }
 
+/** Pages of units, leaving out those already stored under `name` (a rerun skips them). */
+async function* unstoredPages(ctx: Context, name: string, units: AsyncIterable<Unit> | Iterable<Unit>, pageSize: number) {
+  let page: Unit[] = [];
+  const flush = async () => {
+    const done = new Set(await ctx.catalog.storedImageKeys(name, page.map((u) => String(u.key))));
+    const kept = page.filter((u) => !done.has(String(u.key)));
+    const out = { units: kept, skipped: page.length - kept.length };
+    page = [];
+    return out;
+  };
+  for await (const u of units) {
+    page.push(u);
+    if (page.length >= pageSize) yield await flush();
+  }
+  if (page.length) yield await flush();
+}
+
+async function* storeUnits(ctx: Context): AsyncGenerator<Unit> {
+  for await (const f of iterateFiles(ctx.catalog, ['present'])) {
+    if (!isImagePath(f.path)) continue;
+    let abs: string | null = null;
+    let problem: string | undefined;
+    try {
+      abs = ctx.blobs.abs(f.path);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    yield { key: f.path, owner: f.owner, files: [{ abs, original: f.path, problem }] };
+  }
+}
+
+function* dirUnits(root: string): Generator<Unit> {
+  for (const e of walkTree(root, { sorted: true })) {
+    if (e.kind !== 'file' || !isImagePath(e.path)) continue;
+    const abs = path.join(root, ...e.path.split('/'));
+    yield { key: e.path, owner: '', files: [{ abs, original: abs }] };
+  }
+}
+
 /** The image files the catalog lists as present in the store, keyed by store path. */
 export function storeSource(ctx: Context): ImageSource {
   const name = 'store';
@@ -81,27 +120,7 @@ export function storeSource(ctx: Context): ImageSource {
       return null;
     },
     async *pages(pageSize) {
-      let page: Unit[] = [];
-      const flush = async () => {
-        const done = new Set(await ctx.catalog.storedImageKeys(name, page.map((u) => String(u.key))));
-        const units = page.filter((u) => !done.has(String(u.key)));
-        const out = { units, skipped: page.length - units.length };
-        page = [];
-        return out;
-      };
-      for await (const f of iterateFiles(ctx.catalog, ['present'])) {
-        if (!isImagePath(f.path)) continue;
-        let abs: string | null = null;
-        let problem: string | undefined;
-        try {
-          abs = ctx.blobs.abs(f.path);
-        } catch (err) {
-          problem = (err as Error).message;
-        }
-        page.push({ key: f.path, owner: f.owner, files: [{ abs, original: f.path, problem }] });
-        if (page.length >= pageSize) yield await flush();
-      }
-      if (page.length) yield await flush();
+      yield* unstoredPages(ctx, name, storeUnits(ctx), pageSize);
     },
     async write(units) {
       const images = units.flatMap((u) => u.images);
@@ -134,20 +153,7 @@ export function dirSource(ctx: Context, dir: string): ImageSource {
       return null;
     },
     async *pages(pageSize) {
-      let page: Unit[] = [];
-      const flush = async () => {
-        const done = new Set(await ctx.catalog.storedImageKeys(name, page.map((u) => String(u.key))));
-        const units = page.filter((u) => !done.has(String(u.key)));
-        const out = { units, skipped: page.length - units.length };
-        page = [];
-        return out;
-      };
-      for (const e of walkTree(root, { sorted: true })) {
-        if (e.kind !== 'file' || !isImagePath(e.path)) continue;
-        page.push({ key: e.path, owner: '', files: [{ abs: path.join(root, ...e.path.split('/')), original: path.join(root, ...e.path.split('/')) }] });
-        if (page.length >= pageSize) yield await flush();
-      }
-      if (page.length) yield await flush();
+      yield* unstoredPages(ctx, name, dirUnits(root), pageSize);
     },
     async write(units) {
       await ctx.catalog.insertImages(units.flatMap((u) => u.images));
