@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -40,6 +40,11 @@ import type {
 import { redactUrl } from './url.ts';
 
 const BATCH = 1000;
+
+/** The keyset condition of a file page, shared by the catalog and its snapshots. */
+function filePageWhere(q: FilePageQuery): SQL | undefined {
+  return and(q.states ? inArray(files.state, [...q.states]) : undefined, q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined);
+}
 
 
 /** Advisory lock key that serialises `migrate` across processes ("stctlmig"). */
@@ -163,11 +168,7 @@ export class PgCatalog implements Catalog {
   }
 
   async filePage(q: FilePageQuery): Promise<FileRecord[]> {
-    const where = and(
-      q.states ? inArray(files.state, [...q.states]) : undefined,
-      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
-    );
-    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+    return this.db.select().from(files).where(filePageWhere(q)).orderBy(asc(files.path)).limit(q.limit);
   }
 
   async counts(): Promise<{ jobs: number; files: number; presentFiles: number }> {
@@ -386,11 +387,7 @@ export class PgCatalog implements Catalog {
         }
       },
       async filePage(q: FilePageQuery) {
-        const where = and(
-          q.states ? inArray(files.state, [...q.states]) : undefined,
-          q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
-        );
-        return db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
+        return db.select().from(files).where(filePageWhere(q)).orderBy(asc(files.path)).limit(q.limit);
       },
       async close() {
         if (!open) return;

@@ -77,6 +77,11 @@ const JOB_HEAD = {
 // SQLite allows 32766 bound parameters; 16 columns a row keeps a batch well under.
 const BATCH = 500;
 
+/** The keyset condition of a file page, shared by the catalog and its snapshots. */
+function filePageWhere(q: FilePageQuery): SQL | undefined {
+  return and(q.states ? notIndexed(files.state, q.states) : undefined, q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined);
+}
+
 export class SqliteCatalog implements Catalog {
   readonly dialect = 'sqlite' as const;
   readonly location: string;
@@ -182,11 +187,7 @@ export class SqliteCatalog implements Catalog {
   }
 
   async filePage(q: FilePageQuery): Promise<FileRecord[]> {
-    const where = and(
-      q.states ? notIndexed(files.state, q.states) : undefined,
-      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
-    );
-    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+    return this.db.select().from(files).where(filePageWhere(q)).orderBy(asc(files.path)).limit(q.limit).all();
   }
 
   async counts(): Promise<{ jobs: number; files: number; presentFiles: number }> {
@@ -390,11 +391,7 @@ export class SqliteCatalog implements Catalog {
         }
       },
       async filePage(q: FilePageQuery) {
-        const where = and(
-          q.states ? inArray(files.state, [...q.states]) : undefined,
-          q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
-        );
-        return db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+        return db.select().from(files).where(filePageWhere(q)).orderBy(asc(files.path)).limit(q.limit).all();
       },
       close,
     };

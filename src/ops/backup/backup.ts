@@ -183,17 +183,12 @@ function resolveTarget(opts: BackupOptions, now: Date): string {
   return path.join(dir, name);
 }
 
-/**
- * Present rows in path order. Pages are keyed on path alone and filtered here: with a state
- * condition SQLite picks the (state, category) index and sorts every present row again for
- * each page, which made a 200,000-file backup quadratic (measured: 48 s against 6 s for
- * `tar cf`); the unique path index gives each page in order at once.
- */
+/** Present rows in path order, a keyset page at a time (the catalog keeps pages on the path index). */
 async function* presentFiles(snapshot: CatalogSnapshot): AsyncGenerator<FileRecord> {
   let afterPath: string | undefined;
   for (;;) {
-    const page = await snapshot.filePage({ afterPath, limit: PAGE });
-    for (const row of page) if (row.state === 'present') yield row;
+    const page = await snapshot.filePage({ states: ['present'], afterPath, limit: PAGE });
+    yield* page;
     if (page.length < PAGE) return;
     afterPath = page[page.length - 1]!.path;
   }
