@@ -77,10 +77,10 @@ export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedG
     for (const r of await ctx.catalog.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
   }
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
-  // is as planned (lstat, many in flight); otherwise the group goes back to 'present' untouched.
-  const planned = eligible.flatMap((g) => g.files);
-  const disk = await mapPool(planned, UNLINK_CONCURRENCY, (f) => (marked.has(f.id) ? gate.inspectAsync(f.path) : Promise.resolve(null)));
-  const diskOf = new Map(planned.map((f, i) => [f.id, disk[i]]));
+  // is as planned (lstat, synchronous: cheaper than a thread-pool round trip); otherwise the
+  // group goes back to 'present' untouched.
+  const diskOf = new Map<number, DiskState | null>();
+  for (const g of eligible) for (const f of g.files) diskOf.set(f.id, marked.has(f.id) ? gate.inspect(f.path) : null);
   const work: Work[] = [];
   const restored: number[] = [];
   for (const g of eligible) {
@@ -169,7 +169,7 @@ async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored
 export async function recoverInterrupted(ctx: Context, gate: DeleteGate, tally: ApplyTally): Promise<number> {
   let done = 0;
   for (;;) {
-    const rows = await ctx.catalog.filePage({ states: ['deleting'], limit: BATCH_FILES });
+    const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES);
     if (!rows.length) return done;
     const work: Work[] = [];
     const restored: number[] = [];

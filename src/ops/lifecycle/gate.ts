@@ -70,25 +70,8 @@ export class DeleteGate {
     return stateOf(fs.lstatSync(abs, { throwIfNoEntry: false }));
   }
 
-  /** inspect, with the file's own lstat off the main thread (many in flight). */
-  async inspectAsync(rel: string): Promise<DiskState> {
-    let abs: string;
-    try {
-      abs = this.resolve(rel);
-    } catch (err) {
-      return { kind: 'unsafe', reason: errorMessage(err) };
-    }
-    try {
-      return stateOf(await fs.promises.lstat(abs));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return { kind: 'gone' };
-      throw err;
-    }
-  }
-
-  async #recheck(rel: string, expect: Expected): Promise<{ abs: string } | GateResult> {
-    const now = await this.inspectAsync(rel);
-    return compare(now, expect) ?? { abs: path.join(this.root, ...rel.split('/')) };
+  #recheck(rel: string, expect: Expected): { abs: string } | GateResult {
+    return compare(this.inspect(rel), expect) ?? { abs: path.join(this.root, ...rel.split('/')) };
   }
 
   #refuseDryRun(rel: string): void {
@@ -102,7 +85,7 @@ export class DeleteGate {
   async remove(rel: string, expect: Expected, checked?: DiskState): Promise<GateResult> {
     this.#refuseDryRun(rel);
     // `checked`: the caller's re-check of this batch, made just before (an lstat per file saved).
-    const r = checked ? (compare(checked, expect) ?? { abs: path.join(this.root, ...rel.split('/')) }) : await this.#recheck(rel, expect);
+    const r = checked ? (compare(checked, expect) ?? { abs: path.join(this.root, ...rel.split('/')) }) : this.#recheck(rel, expect);
     if ('outcome' in r) return r;
     try {
       await fs.promises.unlink(r.abs);
@@ -116,7 +99,7 @@ export class DeleteGate {
   /** Re-checks, then moves the file to quarantineDir/<rel> (copy + unlink across devices). */
   async moveAside(rel: string, expect: Expected, quarantineDir: string): Promise<GateResult> {
     this.#refuseDryRun(rel);
-    const r = await this.#recheck(rel, expect);
+    const r = this.#recheck(rel, expect);
     if ('outcome' in r) return r;
     const dest = path.join(quarantineDir, ...rel.split('/'));
     try {
