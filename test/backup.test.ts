@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
 import type { Catalog } from '../src/db/catalog.ts';
 import { openCatalog } from '../src/db/connect.ts';
+import { schemaVersion } from '../src/db/migrations.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
 import { LocalBlobStore } from '../src/storage/blobstore.ts';
 import { cardFilePath, contentTypeOf } from '../src/storage/layout.ts';
@@ -444,7 +445,7 @@ describe('backup options and archive versions', () => {
     const target = await newStore(sqlite, false);
     for (const [field, value, pattern] of [
       ['format', 99, /backup format 99 .* reads format 1 and older/],
-      ['schemaVersion', 42, /schema version 42; this storectl .* knows schema version 1/],
+      ['schemaVersion', 42, new RegExp(`schema version 42; this storectl .* knows schema version ${schemaVersion('sqlite')}`)],
     ] as const) {
       const copy = entries.map((e) => ({ ...e }));
       const head = JSON.parse(copy[0]!.data.toString());

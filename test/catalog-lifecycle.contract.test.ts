@@ -37,6 +37,10 @@ for (const d of DIALECTS) {
       await store?.dispose();
     });
 
+    test('hasFiles on a catalog without file rows', async () => {
+      assert.deepEqual(await c.hasFiles(), { any: false, present: false });
+    });
+
     test('the store lock: one holder; the second gets LockedError naming it; released, it can be taken', async () => {
       const release = await c.acquireLock(STORE_LOCK, { holder: holder('run-a') });
       await assert.rejects(c2.acquireLock(STORE_LOCK, { holder: holder('run-b') }), (err: Error) => {
@@ -139,10 +143,24 @@ for (const d of DIALECTS) {
       assert.deepEqual(loose.map((f) => f.path), ['temp/x/1.tmp']);
       assert.deepEqual((await c.looseFilePage({ limit: 5, afterPath: 'temp/x/1.tmp' })).map((f) => f.path), ['temp/x/2.tmp']);
       assert.deepEqual((await c.filesByPaths(['temp/x/2.tmp', 'nope'])).map((f) => f.path), ['temp/x/2.tmp']);
-      // lean pages: same order and keyset as filePage
-      const lean = await c.pathPage({ states: ['present'], afterPath: 'cards/a/j1/back.png', limit: 2 });
-      const full = await c.filePage({ states: ['present'], afterPath: 'cards/a/j1/back.png', limit: 2 });
-      assert.deepEqual(lean, full.map((f) => ({ id: f.id, path: f.path, size: f.size, state: f.state, jobId: f.jobId })));
+      // live paths: the paths of filePage over present and deleting rows, same order and keyset
+      const [someone] = await c.filePage({ states: ['present'], limit: 1 });
+      await c.markDeleting([someone!.id], 'rule:test');
+      const live = await c.filePage({ states: ['present', 'deleting'], limit: 1000 });
+      assert.ok(live.some((f) => f.state === 'deleting') && live.length >= 3);
+      assert.deepEqual(await c.livePaths({ limit: 1000 }), live.map((f) => f.path));
+      assert.deepEqual(await c.livePaths({ afterPath: live[0]!.path, limit: 2 }), live.slice(1, 3).map((f) => f.path));
+      const tombstones = await c.filePage({ states: ['deleted'], limit: 1000 });
+      assert.ok(tombstones.length > 0);
+      assert.ok(!(await c.livePaths({ limit: 1000 })).includes(tombstones[0]!.path));
+      // rows in one state, any order
+      const inState = (await c.filesInState('deleting', 1000)).map((f) => f.id).sort((x, y) => x - y);
+      const deleting = live.filter((f) => f.state === 'deleting').map((f) => f.id).sort((x, y) => x - y);
+      assert.deepEqual(inState, deleting);
+      assert.ok(inState.includes(someone!.id));
+      assert.equal((await c.filesInState('deleted', 1)).length, 1);
+      assert.deepEqual(await c.hasFiles(), { any: true, present: true });
+      await c.finishDeletions({ deleted: [], restored: [someone!.id], events: [], jobs: [] });
       const ofJobs = await c.pathsOfJobs(['j2', 'j1'], ['deleted']);
       assert.deepEqual(ofJobs.map((r) => r.path), ['cards/a/j1/back.png', 'cards/a/j1/front.pdf', 'cards/a/j1/front.png']);
     });

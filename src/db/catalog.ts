@@ -153,8 +153,16 @@ export interface Catalog {
   markJobsFailed(jobs: readonly StuckJob[], reason: string, at: Date): Promise<string[]>;
   /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
   markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
-  /** Like filePage, with only the columns the tree/catalog merge needs (several times faster). */
-  pathPage(query: FilePageQuery): Promise<PathRow[]>;
+  /**
+   * One keyset page of live paths ('present' or 'deleting') in byte order, read from the live
+   * path index alone: all the tree/catalog merge needs (rows of the few paths missing from
+   * disk are fetched afterwards with filesByPaths).
+   */
+  livePaths(query: { afterPath?: string; limit: number }): Promise<string[]>;
+  /** Up to `limit` rows in one state, in no order, through the state index ('deleting' after a crash). */
+  filesInState(state: string, limit: number): Promise<FileRecord[]>;
+  /** Whether any file row, and any present one, exists: index probes, where counts() would count every row. */
+  hasFiles(): Promise<{ any: boolean; present: boolean }>;
   /** Lean rows of these jobs' files in the given states, by job id then path. */
   pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]>;
 }
@@ -177,13 +185,13 @@ export async function* iterateFiles(
   }
 }
 
-/** Iterates lean rows in path byte order, a page at a time; the next page is fetched while this one is consumed. */
-export async function* iteratePaths(catalog: Catalog, states?: readonly string[], pageSize = 10_000): AsyncGenerator<PathRow> {
-  let next = catalog.pathPage({ states, limit: pageSize });
+/** Iterates live paths in byte order, a page at a time; the next page is fetched while this one is consumed. */
+export async function* iterateLivePaths(catalog: Catalog, pageSize = 20_000): AsyncGenerator<string[]> {
+  let next = catalog.livePaths({ limit: pageSize });
   for (;;) {
     const page = await next;
-    if (page.length === pageSize) next = catalog.pathPage({ states, afterPath: page[page.length - 1]!.path, limit: pageSize });
-    yield* page;
+    if (page.length === pageSize) next = catalog.livePaths({ afterPath: page[page.length - 1]!, limit: pageSize });
+    if (page.length) yield page;
     if (page.length < pageSize) return;
   }
 }

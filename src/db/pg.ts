@@ -618,20 +618,25 @@ export class PgCatalog implements Catalog {
     });
   }
 
-  async pathPage(q: FilePageQuery): Promise<PathRow[]> {
+  async livePaths(q: { afterPath?: string; limit: number }): Promise<string[]> {
+    // The condition is spelled as files_live_path_idx's, with literals, so the planner can use that index.
     await this.ensureStatistics();
-    const params: unknown[] = [q.limit];
-    let where = '';
-    if (q.states) {
-      params.push([...q.states]);
-      where += ` and state = any($${params.length}::text[])`;
-    }
-    if (q.afterPath !== undefined) {
-      params.push(q.afterPath);
-      where += ` and path > $${params.length}`;
-    }
-    const r = await this.pool.query({ text: `select id, path, size, state, job_id from files where true${where} order by path limit $1`, values: params, rowMode: 'array' });
-    return (r.rows as [number, string, number, string, string | null][]).map(([id, path, size, state, jobId]) => ({ id: Number(id), path, size: Number(size), state, jobId }));
+    const after = q.afterPath !== undefined;
+    const r = await this.pool.query({
+      text: `select path from files where state in ('present', 'deleting')${after ? ' and path > $2' : ''} order by path limit $1`,
+      values: after ? [q.limit, q.afterPath] : [q.limit],
+      rowMode: 'array',
+    });
+    return (r.rows as [string][]).map((row) => row[0]);
+  }
+
+  async filesInState(state: string, limit: number): Promise<FileRecord[]> {
+    return this.db.select().from(files).where(eq(files.state, state)).limit(limit);
+  }
+
+  async hasFiles(): Promise<{ any: boolean; present: boolean }> {
+    const r = await this.pool.query(`select exists (select 1 from files) as "any", exists (select 1 from files where state = 'present') as present`);
+    return { any: r.rows[0].any === true, present: r.rows[0].present === true };
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

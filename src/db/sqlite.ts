@@ -7,6 +7,7 @@ import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
+import { compareBytewise } from '../storage/paths.ts';
 import type { Catalog } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
@@ -496,12 +497,22 @@ export class SqliteCatalog implements Catalog {
   }
 
   async looseFilePage(q: FilePageQuery): Promise<FileRecord[]> {
-    const where = and(
-      sql`+${files.jobId} is null`,
-      q.states ? notIndexed(files.state, q.states) : undefined,
-      q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
-    );
-    return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit).all();
+    // Without statistics SQLite prefers files_job_idx and sorts every loose row for each page;
+    // the partial index gives them in path order (INDEXED BY fails loudly if it ever cannot).
+    // Drizzle cannot say INDEXED BY: the page's ids come from raw SQL, the rows from drizzle.
+    const states = q.states ?? [];
+    const after = q.afterPath !== undefined;
+    const ids = this.raw
+      .prepare(
+        `select id from files indexed by files_loose_path_idx where job_id is null` +
+          (states.length ? ` and +state in (${states.map(() => '?').join(', ')})` : '') +
+          (after ? ' and path > ?' : '') +
+          ' order by path limit ?',
+      )
+      .pluck()
+      .all(...states, ...(after ? [q.afterPath] : []), q.limit) as number[];
+    if (!ids.length) return [];
+    return (await this.filesByIds(ids)).sort((a, b) => compareBytewise(a.path, b.path));
   }
 
   async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
@@ -522,7 +533,7 @@ export class SqliteCatalog implements Catalog {
       for (const part of chunk(ids, BATCH)) {
         const rows = this.raw
           .prepare(
-            `update files set state = 'deleting', delete_reason = ? where id in (${part.map(() => '?').join(', ')}) and state = 'present'
+            `update files set state = 'deleting', delete_reason = ? where id in (${part.map(() => '?').join(', ')}) and +state = 'present'
              returning id, path, size, state, job_id`,
           )
           .raw()
@@ -564,7 +575,7 @@ export class SqliteCatalog implements Catalog {
         const rows = tx
           .update(files)
           .set({ state: 'missing' })
-          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .where(and(inArray(files.id, part), notIndexed(files.state, ['present'])))
           .returning({ path: files.path })
           .all();
         for (const r of rows) marked.add(r.path);
@@ -575,16 +586,24 @@ export class SqliteCatalog implements Catalog {
     });
   }
 
-  async pathPage(q: FilePageQuery): Promise<PathRow[]> {
-    const states = q.states ?? [];
-    const sqlText =
-      `select id, path, size, state, job_id from files where 1 = 1` +
-      (states.length ? ` and +state in (${states.map(() => '?').join(', ')})` : '') +
-      (q.afterPath !== undefined ? ' and path > ?' : '') +
-      ' order by path limit ?';
-    const params: unknown[] = [...states, ...(q.afterPath !== undefined ? [q.afterPath] : []), q.limit];
-    const rows = this.raw.prepare(sqlText).raw().all(...params) as [number, string, number, string, string | null][];
-    return rows.map(([id, path, size, state, jobId]) => ({ id, path, size, state, jobId }));
+  async livePaths(q: { afterPath?: string; limit: number }): Promise<string[]> {
+    // Read from files_live_path_idx alone (the condition spelled as the index's, with literals).
+    // Without statistics SQLite would pick files_stats_idx and sort; INDEXED BY fails loudly if
+    // the index could ever not serve.
+    const after = q.afterPath !== undefined;
+    const stmt = this.raw.prepare(`select path from files indexed by files_live_path_idx where state in ('present', 'deleting')${after ? ' and path > ?' : ''} order by path limit ?`).pluck();
+    return (after ? stmt.all(q.afterPath, q.limit) : stmt.all(q.limit)) as string[];
+  }
+
+  async filesInState(state: string, limit: number): Promise<FileRecord[]> {
+    return this.db.select().from(files).where(eq(files.state, state)).limit(limit).all();
+  }
+
+  async hasFiles(): Promise<{ any: boolean; present: boolean }> {
+    const r = this.raw
+      .prepare(`select exists (select 1 from files) as "any", exists (select 1 from files where state = 'present') as present`)
+      .get() as { any: number; present: number };
+    return { any: r.any === 1, present: r.present === 1 };
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

@@ -1,38 +1,80 @@
-import { iteratePaths } from '../db/catalog.ts';
-import type { PathRow } from '../db/types.ts';
+import { iterateLivePaths } from '../db/catalog.ts';
 import type { Context } from '../context.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { TreeEntry } from '../storage/walk.ts';
+import { KIND_OF, walkTreeChunks, type TreeChunk } from '../storage/walk-chunks.ts';
 
-/** What merging the sorted tree walk with the catalog's sorted rows finds, one item at a time. */
-export type DriftItem =
-  | { type: 'match'; entry: TreeEntry; row: PathRow }
-  | { type: 'orphan'; entry: TreeEntry }
-  | { type: 'missing'; row: PathRow };
+/** What merging the sorted tree walk with the catalog's sorted live paths found, one stretch at a time. */
+export interface DriftChunk {
+  /** Regular files walked in this stretch (matched or not). */
+  files: number;
+  /** Regular files with no live catalog row. */
+  orphans: string[];
+  /** Live catalog paths ('present' or 'deleting') with nothing in the tree. */
+  missing: string[];
+  /** Symlinks and other non-files in the tree, with or without a row: never followed, never deleted. */
+  anomalies: TreeEntry[];
+}
+
+const equalOrCompare = (a: string, b: string) => (a === b ? 0 : compareBytewise(a, b));
 
 /**
- * Merges the tree (walked in byte order) with the catalog's live rows (streamed in byte
- * order): neither side is held in memory. `present` and `deleting` rows count as live;
- * tombstones do not. Symlinks and other non-files come out as orphans with their kind, for
- * the caller to report as anomalies (never to delete through).
+ * Merges the tree (walked in byte order on a worker thread) with the catalog's live paths
+ * (streamed in byte order): neither side is held in memory, and the merge itself is a plain
+ * loop over two arrays, one stretch per tree chunk. Tombstones do not count as live.
  */
-export async function* compareTreeWithCatalog(ctx: Context): AsyncGenerator<DriftItem> {
-  const walk = ctx.blobs.walk({ sorted: true });
-  const rows = iteratePaths(ctx.catalog, ['present', 'deleting']);
-  let e = walk.next();
-  let r = await rows.next();
-  while (!e.done || !r.done) {
-    if (r.done || (!e.done && compareBytewise(e.value.path, r.value.path) < 0)) {
-      yield { type: 'orphan', entry: (e as IteratorYieldResult<TreeEntry>).value };
-      e = walk.next();
-    } else if (e.done || compareBytewise(e.value.path, r.value.path) > 0) {
-      yield { type: 'missing', row: r.value };
-      r = await rows.next();
-    } else {
-      yield { type: 'match', entry: e.value, row: r.value };
-      e = walk.next();
-      r = await rows.next();
+export async function* compareTreeWithCatalog(ctx: Context): AsyncGenerator<DriftChunk> {
+  const tree = walkTreeChunks(ctx.blobs.root)[Symbol.asyncIterator]();
+  const rows = iterateLivePaths(ctx.catalog)[Symbol.asyncIterator]();
+  let t: TreeChunk | null = null;
+  let ti = 0;
+  let r: string[] | null = null;
+  let ri = 0;
+  try {
+    const [t0, r0] = await Promise.all([tree.next(), rows.next()]);
+    t = t0.done ? null : t0.value;
+    r = r0.done ? null : r0.value;
+    while (t || r) {
+      const out: DriftChunk = { files: 0, orphans: [], missing: [], anomalies: [] };
+      const tc: TreeChunk | null = t;
+      const rc: string[] | null = r;
+      if (tc && rc) {
+        const { paths, kinds } = tc;
+        while (ti < paths.length && ri < rc.length) {
+          const p = paths[ti]!;
+          const c = equalOrCompare(p, rc[ri]!);
+          if (c > 0) {
+            out.missing.push(rc[ri++]!);
+            continue;
+          }
+          if (kinds[ti] !== 0) out.anomalies.push({ path: p, kind: KIND_OF[kinds[ti]!]! });
+          else {
+            out.files++;
+            if (c < 0) out.orphans.push(p);
+          }
+          ti++;
+          if (c === 0) ri++;
+        }
+      } else if (tc) {
+        for (; ti < tc.paths.length; ti++) {
+          if (tc.kinds[ti] !== 0) out.anomalies.push({ path: tc.paths[ti]!, kind: KIND_OF[tc.kinds[ti]!]! });
+          else {
+            out.files++;
+            out.orphans.push(tc.paths[ti]!);
+          }
+        }
+      } else if (rc) {
+        for (; ri < rc.length; ri++) out.missing.push(rc[ri]!);
+      }
+      yield out;
+      // Refill whichever side ran out (both at once when both did).
+      const [nt, nr] = await Promise.all([tc && ti >= tc.paths.length ? tree.next() : null, rc && ri >= rc.length ? rows.next() : null]);
+      if (nt) [t, ti] = [nt.done ? null : nt.value, 0];
+      if (nr) [r, ri] = [nr.done ? null : nr.value, 0];
     }
+  } finally {
+    await tree.return?.(undefined);
+    await rows.return?.(undefined);
   }
 }
 
@@ -58,25 +100,25 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
     sample: { orphans: [], missing: [], anomalies: [] },
   };
   const progress = ctx.progress('checking disk');
-  for await (const item of compareTreeWithCatalog(ctx)) {
-    if (item.type === 'missing') {
-      s.missingFiles++;
-      s.missingBytes += item.row.size;
-      if (s.sample.missing.length < sampleSize) s.sample.missing.push(item.row.path);
-      continue;
-    }
-    progress.tick();
-    if (item.entry.kind !== 'file') {
-      s.anomalies++;
-      if (s.sample.anomalies.length < sampleSize) s.sample.anomalies.push(`${item.entry.path} (${item.entry.kind})`);
-      continue;
-    }
-    s.walkedFiles++;
-    if (item.type === 'orphan') {
+  for await (const chunk of compareTreeWithCatalog(ctx)) {
+    progress.tick(chunk.files + chunk.anomalies.length);
+    s.walkedFiles += chunk.files;
+    s.anomalies += chunk.anomalies.length;
+    for (const a of chunk.anomalies) if (s.sample.anomalies.length < sampleSize) s.sample.anomalies.push(`${a.path} (${a.kind})`);
+    for (const p of chunk.orphans) {
       s.orphanFiles++;
       // Only orphans are stat'ed: stat of every file would double the walk's cost.
-      s.orphanBytes += ctx.blobs.stat(item.entry.path)?.size ?? 0;
-      if (s.sample.orphans.length < sampleSize) s.sample.orphans.push(item.entry.path);
+      s.orphanBytes += ctx.blobs.stat(p)?.size ?? 0;
+      if (s.sample.orphans.length < sampleSize) s.sample.orphans.push(p);
+    }
+    if (chunk.missing.length) {
+      // Sizes of the (few) rows whose file is gone, as they are now; a row gone meanwhile counts no longer.
+      for (const row of await ctx.catalog.filesByPaths(chunk.missing)) {
+        if (row.state !== 'present' && row.state !== 'deleting') continue;
+        s.missingFiles++;
+        s.missingBytes += row.size;
+        if (s.sample.missing.length < sampleSize) s.sample.missing.push(row.path);
+      }
     }
   }
   progress.done();

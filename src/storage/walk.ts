@@ -16,7 +16,7 @@ export class WalkError extends Error {
     readonly relPath: string,
     cause: unknown,
   ) {
-    super(`cannot read ${relPath || '.'}: ${(cause as Error).message ?? String(cause)}`);
+    super(`cannot read ${relPath || '.'}: ${(cause as Error).message ?? String(cause)}`, { cause });
   }
 }
 
@@ -32,23 +32,39 @@ export function* walkTree(root: string, opts: { sorted?: boolean } = {}): Genera
   yield* walkDir(root, '', opts.sorted ?? false);
 }
 
-function* walkDir(root: string, rel: string, sorted: boolean): Generator<TreeEntry> {
+/** One directory's entries (not `.storectl/` at the root), in walk order when `sorted`. */
+export function readDirEntries(root: string, rel: string, sorted: boolean): fs.Dirent[] {
   let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
   } catch (err) {
-    if (rel === '' && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (rel === '' && (err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new WalkError(rel, err);
   }
+  if (rel === '') entries = entries.filter((d) => d.name !== RESERVED_DIR);
   if (sorted) {
     const key = (d: fs.Dirent) => (d.isDirectory() ? `${d.name}/` : d.name);
     entries.sort((a, b) => compareBytewise(key(a), key(b)));
   }
-  for (const d of entries) {
-    if (rel === '' && d.name === RESERVED_DIR) continue;
+  return entries;
+}
+
+export const kindOf = (d: fs.Dirent): EntryKind => (d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other');
+
+function* walkDir(root: string, rel: string, sorted: boolean): Generator<TreeEntry> {
+  for (const d of readDirEntries(root, rel, sorted)) {
     const p = rel ? `${rel}/${d.name}` : d.name;
     if (d.isDirectory()) yield* walkDir(root, p, sorted);
-    else yield { path: p, kind: d.isFile() ? 'file' : d.isSymbolicLink() ? 'symlink' : 'other' };
+    else yield { path: p, kind: kindOf(d) };
+  }
+}
+
+/** walkTree below one directory, as a plain recursion with a callback (no generator per level). */
+export function visitSubtree(root: string, rel: string, sorted: boolean, visit: (path: string, kind: EntryKind) => void): void {
+  for (const d of readDirEntries(root, rel, sorted)) {
+    const p = rel ? `${rel}/${d.name}` : d.name;
+    if (d.isDirectory()) visitSubtree(root, p, sorted, visit);
+    else visit(p, kindOf(d));
   }
 }
 

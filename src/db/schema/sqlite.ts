@@ -1,6 +1,7 @@
 // SQLite schema. Keep in step with ./pg.ts: same tables, columns and row types
 // (test/schema-parity.test.ts holds them equal).
 
+import { sql } from 'drizzle-orm';
 import { blob, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const ts = (name: string) => integer(name, { mode: 'timestamp_ms' });
@@ -55,6 +56,11 @@ export const files = sqliteTable(
     // Covering index for stats: the aggregate streams it in group order, no sort, no table reads.
     index('files_stats_idx').on(t.state, t.category, t.owner, t.createdAt, t.size),
     index('files_created_idx').on(t.createdAt),
+    // Partial indexes the lifecycle commands read in path order without touching the table:
+    // the live paths (the tree/catalog merge) and the files of no job (the temp-file rule).
+    // Queries must spell the same condition, with literals, for the planner to pick them.
+    index('files_live_path_idx').on(t.path).where(sql`state in ('present', 'deleting')`),
+    index('files_loose_path_idx').on(t.path).where(sql`job_id is null`),
   ],
 );
 

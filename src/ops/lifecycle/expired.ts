@@ -76,8 +76,8 @@ export async function runCleanupExpired(ctx: Context, o: ExpiredOptions): Promis
 }
 
 async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
-  const counts = await ctx.catalog.counts();
-  guardUnmountedRoot(ctx.config.root, counts.presentFiles, o.allowEmptyRoot);
+  const has = await ctx.catalog.hasFiles();
+  await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const tally = newTally(o.list);
   let recovered = 0;
@@ -87,7 +87,7 @@ async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> 
     asOf: o.asOf.toISOString(),
     rules: o.rules.map(describeRule),
     plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, markFailed: 0, skipped: 0, byRule: o.rules.map((r) => ({ rule: r.id, action: r.action, jobs: 0, files: 0, bytes: 0 })) },
-    interrupted: spool ? 0 : (await ctx.catalog.filePage({ states: ['deleting'], limit: 10_000 })).length,
+    interrupted: spool ? 0 : (await ctx.catalog.filesInState('deleting', 10_000)).length,
     skipped: [],
     changed: [],
     failed: [],
@@ -125,7 +125,9 @@ async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> 
     }
   }
   progress.done();
-  guardCap('files', report.plan.files - report.plan.alreadyGone, o.maxDelete, counts.presentFiles, 'present files');
+  // A cap in % needs the number of present files; counting them is skipped otherwise.
+  const presentFiles = o.maxDelete?.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
+  guardCap('files', report.plan.files - report.plan.alreadyGone, o.maxDelete, presentFiles, 'present files');
   if (!spool) return report;
 
   const nothing = report.plan.files === 0 && marks.length === 0;

@@ -1,5 +1,6 @@
 // Mass-deletion guards: refuse (exit 2) when the store looks wrong, or a run would delete too much.
 import fs from 'node:fs';
+import type { Catalog } from '../../db/catalog.ts';
 import { UsageError } from '../../errors.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { walkTree } from '../../storage/walk.ts';
@@ -16,19 +17,23 @@ function rootIsEmpty(root: string): boolean {
   return fs.readdirSync(root).filter((n) => n !== RESERVED_DIR).length === 0;
 }
 
-/** An empty or missing root beside a catalog with present rows: an unmounted volume. */
-export function guardUnmountedRoot(root: string, presentRows: number, allow: boolean): void {
-  if (allow || presentRows === 0 || !rootIsEmpty(root)) return;
+/**
+ * An empty or missing root beside a catalog with present rows: an unmounted volume. The rows
+ * are only counted (for the message) when the guard fires.
+ */
+export async function guardUnmountedRoot(root: string, hasPresentRows: boolean, allow: boolean, catalog: Pick<Catalog, 'counts'>): Promise<void> {
+  if (allow || !hasPresentRows || !rootIsEmpty(root)) return;
+  const { presentFiles } = await catalog.counts();
   throw new UsageError(
-    `refusing: the root ${root} is missing or empty, but the catalog has ${presentRows} present file rows (an unmounted volume?)`,
+    `refusing: the root ${root} is missing or empty, but the catalog has ${presentFiles} present file rows (an unmounted volume?)`,
     'check --root and the mount; pass --allow-empty-root if the files are really gone',
     'guard_empty_root',
   );
 }
 
-/** A catalog without any row beside a tree with files: a wrong database URL. */
-export function guardEmptyCatalog(root: string, catalogRows: number, allow: boolean): void {
-  if (allow || catalogRows > 0 || !rootHasFiles(root)) return;
+/** A catalog without any file row beside a tree with files: a wrong database URL. */
+export function guardEmptyCatalog(root: string, hasRows: boolean, allow: boolean): void {
+  if (allow || hasRows || !rootHasFiles(root)) return;
   throw new UsageError(
     `refusing: the catalog has no file rows, but the tree under ${root} has files (a wrong --database?)`,
     'check --database / STORECTL_DATABASE_URL; pass --allow-empty-catalog if every file really is unreferenced',
@@ -46,7 +51,7 @@ export function guardCap(what: string, count: number, maxDelete: string | undefi
   const cap = capOf(maxDelete, base);
   if (count <= cap) return;
   throw new UsageError(
-    `refusing: this run would delete ${count} ${what}, over the cap of ${cap} (--max-delete ${maxDelete} of ${base} ${baseName})`,
+    `refusing: this run would delete ${count} ${what}, over the cap of ${cap} (--max-delete ${maxDelete}${maxDelete.endsWith('%') ? ` of ${base} ${baseName}` : ''})`,
     'check the plan with --dry-run --list; pass a higher --max-delete N or N% to proceed',
     'guard_max_delete',
   );

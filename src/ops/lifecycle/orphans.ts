@@ -71,9 +71,9 @@ export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promis
       throw new UsageError(`--quarantine ${q} is inside the data tree`, 'choose a directory outside the root (or under its .storectl/)');
     }
   }
-  const counts = await ctx.catalog.counts();
-  guardEmptyCatalog(root, counts.files, o.allowEmptyCatalog);
-  guardUnmountedRoot(root, counts.presentFiles, o.allowEmptyRoot);
+  const has = await ctx.catalog.hasFiles();
+  guardEmptyCatalog(root, has.any, o.allowEmptyCatalog);
+  await guardUnmountedRoot(root, has.present, o.allowEmptyRoot, ctx.catalog);
   const run = async () => {
     const orphans = new Spool<Orphan>();
     const missing = new Spool<Missing>();
@@ -135,37 +135,37 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   };
   const progress = ctx.progress('walking');
   try {
-    for await (const item of compareTreeWithCatalog(ctx)) {
-      if (item.type === 'missing') {
-        if (item.row.state !== 'present') continue; // 'deleting': cleanup-expired finishes it
-        if (!isSafeRelPath(item.row.path)) {
-          report.anomalies.push(`${item.row.path} (catalog row with an unsafe path: left alone)`);
+    for await (const chunk of compareTreeWithCatalog(ctx)) {
+      progress.tick(chunk.files + chunk.anomalies.length);
+      report.walkedFiles += chunk.files;
+      for (const a of chunk.anomalies) report.anomalies.push(`${a.path} (${a.kind})`);
+      if (chunk.missing.length) {
+        // The rows of the few paths missing from disk, as they are now.
+        for (const row of await ctx.catalog.filesByPaths(chunk.missing)) {
+          if (row.state !== 'present') continue; // 'deleting': cleanup-expired finishes it
+          if (!isSafeRelPath(row.path)) {
+            report.anomalies.push(`${row.path} (catalog row with an unsafe path: left alone)`);
+            continue;
+          }
+          missing.push({ id: row.id, path: row.path, size: row.size, jobId: row.jobId });
+          report.missing.files++;
+          report.missing.bytes += row.size;
+          if (complete || report.missing.paths.length < SAMPLE) report.missing.paths.push(row.path);
+        }
+      }
+      for (const p of chunk.orphans) {
+        const disk = gate.inspect(p);
+        if (disk.kind !== 'file') {
+          report.anomalies.push(`${p} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
           continue;
         }
-        missing.push({ id: item.row.id, path: item.row.path, size: item.row.size, jobId: item.row.jobId });
-        report.missing.files++;
-        report.missing.bytes += item.row.size;
-        if (complete || report.missing.paths.length < SAMPLE) report.missing.paths.push(item.row.path);
-        continue;
+        if (now - disk.mtimeMs < o.minAgeMs) {
+          report.young++;
+          continue;
+        }
+        pending.push({ path: p, size: disk.size, mtimeMs: disk.mtimeMs });
+        if (pending.length >= 1000) await flush();
       }
-      progress.tick();
-      if (item.entry.kind !== 'file') {
-        report.anomalies.push(`${item.entry.path} (${item.entry.kind})`);
-        continue;
-      }
-      report.walkedFiles++;
-      if (item.type === 'match') continue;
-      const disk = gate.inspect(item.entry.path);
-      if (disk.kind !== 'file') {
-        report.anomalies.push(`${item.entry.path} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
-        continue;
-      }
-      if (now - disk.mtimeMs < o.minAgeMs) {
-        report.young++;
-        continue;
-      }
-      pending.push({ path: item.entry.path, size: disk.size, mtimeMs: disk.mtimeMs });
-      if (pending.length >= 1000) await flush();
     }
     await flush();
   } catch (err) {
