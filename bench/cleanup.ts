@@ -1,17 +1,19 @@
 // Benchmark of the lifecycle commands against the pipelines an operator would use instead.
-//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres]
+//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R]
 // 1. cleanup-orphaned --dry-run over the whole store vs a path list exported from the catalog
 //    (sqlite3 / psql) + `find | LC_ALL=C sort | comm -23`.
 // 2. cleanup-expired deleting ~10% of the files vs `find -type f -delete` of the same files
 //    (copies of them in a separate tree: same count, sizes and layout, same file system).
 // The due files are moved aside to keep/ and copied back before each run, so every unlink on
 // both sides removes a file's last link (as a real cleanup does).
+// This machine's speed swings between runs (shared cores), so each storectl run is paired with
+// a baseline run made just before it, and the table gives each round's ratio and their median.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import pg from 'pg';
-import { BIN, arg, flag, measure, table } from './lib/measure.ts';
+import { BIN, arg, flag, measure, median, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 
 const quick = flag('--quick');
@@ -20,6 +22,7 @@ const JOBS = Math.ceil(FILES / 5);
 const ORPHANS = Math.round(FILES / 100);
 const PG_ADMIN = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NOW = new Date();
+const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 3));
 
 interface Timed {
   wall: number;
@@ -119,50 +122,82 @@ async function main() {
     // Warm the page cache for both sides alike.
     sh(`find ${root} -type f | wc -l`);
 
-    // 1. orphan detection
+    // 1. orphan detection: storectl, then the pipeline, ROUNDS times
+    const known = path.join(work, 'known.txt');
     for (const d of dialects) {
-      log(`${d.name}: cleanup-orphaned --dry-run`);
-      const s = timed(process.execPath, [BIN, ...d.args, '--json', 'cleanup-orphaned', '--dry-run', '--max-delete', '100%']);
-      const found = JSON.parse(s.stdout).orphans.files as number;
-      const known = path.join(work, 'known.txt');
-      const ex = sh(`${d.exportCmd} > ${known}`);
-      const pipe = sh(`cd ${root} && find . -path ./.storectl -prune -o -type f -printf '%P\\n' | LC_ALL=C sort | LC_ALL=C comm -23 - ${known} | wc -l`);
-      const baseFound = Number(pipe.stdout.trim());
-      if (found !== baseFound) log(`  note: storectl found ${found} orphans, the pipeline ${baseFound}`);
-      const base = ex.wall + pipe.wall;
-      rows.push([d.name, `cleanup-orphaned --dry-run (${FILES.toLocaleString('en-US')} files, ${found.toLocaleString('en-US')} orphans)`, s.wall.toFixed(2), String(s.rssMb), `export + find \\| sort \\| comm`, `${base.toFixed(2)} (${ex.wall.toFixed(2)} + ${pipe.wall.toFixed(2)})`, String(Math.max(ex.rssMb, pipe.rssMb)), (s.wall / base).toFixed(2)]);
+      const runs: { s: Timed; ex: Timed; pipe: Timed }[] = [];
+      let found = 0;
+      for (let round = 0; round < ROUNDS; round++) {
+        log(`${d.name}: cleanup-orphaned --dry-run, round ${round + 1}`);
+        const s = timed(process.execPath, [BIN, ...d.args, '--json', 'cleanup-orphaned', '--dry-run', '--max-delete', '100%']);
+        found = JSON.parse(s.stdout).orphans.files as number;
+        const ex = sh(`${d.exportCmd} > ${known}`);
+        const pipe = sh(`cd ${root} && find . -path ./.storectl -prune -o -type f -printf '%P\\n' | LC_ALL=C sort | LC_ALL=C comm -23 - ${known} | wc -l`);
+        const baseFound = Number(pipe.stdout.trim());
+        if (found !== baseFound) log(`  note: storectl found ${found} orphans, the pipeline ${baseFound}`);
+        runs.push({ s, ex, pipe });
+      }
+      const ratios = runs.map((r) => r.s.wall / (r.ex.wall + r.pipe.wall));
+      rows.push([
+        d.name,
+        `cleanup-orphaned --dry-run (${FILES.toLocaleString('en-US')} files, ${found.toLocaleString('en-US')} orphans)`,
+        runs.map((r) => r.s.wall.toFixed(2)).join(' / '),
+        String(Math.max(...runs.map((r) => r.s.rssMb))),
+        'export + find \\| sort \\| comm',
+        runs.map((r) => `${(r.ex.wall + r.pipe.wall).toFixed(2)} (${r.ex.wall.toFixed(2)} + ${r.pipe.wall.toFixed(2)})`).join(' / '),
+        String(Math.max(...runs.map((r) => Math.max(r.ex.rssMb, r.pipe.rssMb)))),
+        ratios.map((x) => x.toFixed(2)).join(' / '),
+        `**${median(ratios).toFixed(2)}**`,
+      ]);
     }
 
-    // 2. deletion of ~10% of the files
+    // 2. deletion of ~10% of the files: per round and catalog, find -delete of a copy of the
+    //    due files, then storectl deleting them from the store
     const cfg = path.join(work, 'bench.config.json');
     fs.writeFileSync(cfg, JSON.stringify({ cleanup: { replaceDefaults: true, rules: [{ id: 'bench', kind: 'card', statuses: ['completed'], owner: ['acme'], ageFrom: 'completed_at', age: '0' }] } }));
     if (dialects.length) {
       const first = dialects[0]!;
       const dry = timed(process.execPath, [BIN, ...first.args, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list']);
       const due = (JSON.parse(dry.stdout).list as { path: string }[]).map((x) => x.path);
-      log(`${due.length} files due; preparing keep/ and baseline/ trees`);
+      log(`${due.length} files due; moving them to keep/`);
       const keep = path.join(work, 'keep');
       const baseline = path.join(work, 'baseline');
       moveTree(root, due, keep);
-      copyMissing(keep, due, baseline);
-      sh(`find ${baseline} -type f | wc -l`);
-      const base = sh(`find ${baseline} -type f -delete`);
-      // The last run repeats the first catalog's with a larger libuv pool set from outside the
-      // process (setting it inside, after the module loader has started the pool, has no effect).
-      const runs = [...dialects.map((d) => ({ d, env: {} as NodeJS.ProcessEnv, note: '' })), { d: first, env: { UV_THREADPOOL_SIZE: '16' }, note: ', UV_THREADPOOL_SIZE=16' }];
-      for (const { d, env, note } of runs) {
-        const copied = copyMissing(keep, due, root);
-        log(`  copied ${copied} due files back for ${d.name}${note}`);
-        if (copied && note) {
-          // the first run tombstoned these rows: make them present again for the repeat
-          const reset = `update files set state = 'present', deleted_at = null, delete_reason = null where delete_reason like 'expired:%'`;
-          sh(d.name === 'sqlite' ? `sqlite3 ${path.join(root, '.storectl', 'catalog.db')} "${reset}; update jobs set files_state = 'on_disk';"` : `psql '${d.args[3]}' -qc "${reset}; update jobs set files_state = 'on_disk';"`);
+      const results = new Map<string, { s: Timed; base: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const d of dialects) {
+          copyMissing(keep, due, baseline);
+          sh('sync');
+          log(`baseline: find -type f -delete of ${due.length} files (round ${round + 1}, before ${d.name})`);
+          const base = sh(`find ${baseline} -type f -delete`);
+          const copied = copyMissing(keep, due, root);
+          if (round > 0) {
+            // the previous round tombstoned these rows: make them present again
+            const reset = `update files set state = 'present', deleted_at = null, delete_reason = null where delete_reason like 'expired:%'`;
+            sh(d.name === 'sqlite' ? `sqlite3 ${path.join(root, '.storectl', 'catalog.db')} "${reset}; update jobs set files_state = 'on_disk';"` : `psql '${d.args[3]}' -qc "${reset}; update jobs set files_state = 'on_disk';"`);
+          }
+          sh('sync');
+          log(`${d.name}: cleanup-expired deleting ${due.length} files (copied back ${copied}), round ${round + 1}`);
+          const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired']);
+          const deleted = JSON.parse(s.stdout).result.files as number;
+          if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
+          results.get(d.name)!.push({ s, base, deleted });
         }
-        log(`${d.name}: cleanup-expired deleting ${due.length} files${note}`);
-        const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired'], env);
-        const deleted = JSON.parse(s.stdout).result.files as number;
-        if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
-        rows.push([d.name, `cleanup-expired (${deleted.toLocaleString('en-US')} files deleted${note})`, s.wall.toFixed(2), String(s.rssMb), 'find -type f -delete', base.wall.toFixed(2), String(base.rssMb), (s.wall / base.wall).toFixed(2)]);
+      }
+      for (const d of dialects) {
+        const runs = results.get(d.name)!;
+        const ratios = runs.map((r) => r.s.wall / r.base.wall);
+        rows.push([
+          d.name,
+          `cleanup-expired (${runs[0]!.deleted.toLocaleString('en-US')} files deleted, ${due.length / 5} job directories removed)`,
+          runs.map((r) => r.s.wall.toFixed(2)).join(' / '),
+          String(Math.max(...runs.map((r) => r.s.rssMb))),
+          'find -type f -delete',
+          runs.map((r) => r.base.wall.toFixed(2)).join(' / '),
+          String(Math.max(...runs.map((r) => r.base.rssMb))),
+          ratios.map((x) => x.toFixed(2)).join(' / '),
+          `**${median(ratios).toFixed(2)}**`,
+        ]);
       }
     }
   } finally {
@@ -170,8 +205,8 @@ async function main() {
     log(`removing ${work}`);
     execFileSync('rm', ['-rf', work]);
   }
-  const head = ['catalog', 'task', 'storectl s', 'storectl RSS MB', 'baseline', 'baseline s', 'baseline RSS MB', 'ratio (storectl / baseline)'];
-  console.log(`\n### cleanup (${FILES.toLocaleString('en-US')} files, ${os.cpus().length} cores, ${NOW.toISOString().slice(0, 10)})\n`);
+  const head = ['catalog', 'task', 'storectl s (per round)', 'storectl peak RSS MB', 'baseline', 'baseline s (per round)', 'baseline RSS MB', 'ratio per round', 'median ratio (storectl / baseline)'];
+  console.log(`\n### cleanup (${FILES.toLocaleString('en-US')} files, ${ROUNDS} rounds, ${os.cpus().length} cores, ${NOW.toISOString().slice(0, 10)})\n`);
   console.log(table(head, rows));
 }
 

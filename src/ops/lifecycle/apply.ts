@@ -55,8 +55,32 @@ export async function* batches(groups: AsyncIterable<PlannedGroup>): AsyncGenera
   if (batch.length) yield batch;
 }
 
-/** Applies one batch of planned groups; each group (a job's files) is re-checked whole. */
-export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<void> {
+/**
+ * Applies batches of planned groups. The next batch's re-checks and committed intent overlap
+ * this batch's unlinks (thread pool) and its catalog writes: the main thread and the disk
+ * work at once, never more than two batches in hand. Reports each batch's file count.
+ */
+export async function applyBatches(ctx: Context, gate: DeleteGate, source: AsyncIterable<PlannedGroup[]>, tally: ApplyTally, onBatch: (files: number) => void): Promise<void> {
+  let previous: Promise<void> = Promise.resolve();
+  try {
+    for await (const batch of source) {
+      const { work, restored } = await prepareBatch(ctx, gate, batch, tally);
+      await previous;
+      const files = batch.reduce((a, g) => a + g.files.length, 0);
+      previous = finishWork(ctx, gate, work, restored, tally).then(() => onBatch(files));
+    }
+  } finally {
+    // Whatever happened, the batch in flight ends before this returns (or throws).
+    await previous.catch(() => {});
+  }
+  await previous;
+}
+
+/**
+ * Re-checks one batch (each group, a job's files, whole) and commits the intent: returns the
+ * files to unlink and the rows to put back to 'present'.
+ */
+async function prepareBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
   const changed = (g: PlannedGroup, reason: string) => {
     for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
   };
@@ -99,7 +123,7 @@ export async function applyBatch(ctx: Context, gate: DeleteGate, batch: PlannedG
     }
     for (const f of g.files) work.push({ group: g, row: marked.get(f.id)!, expect: f.disk, checked: diskOf.get(f.id) ?? undefined });
   }
-  await finishWork(ctx, gate, work, restored, tally);
+  return { work, restored };
 }
 
 /** Unlinks (many in flight), then writes tombstones, events and job metadata in one transaction. */

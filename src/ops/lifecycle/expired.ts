@@ -1,7 +1,7 @@
 // cleanup-expired: plan (shared by dry and real runs), guard, confirm, apply.
 import type { Context } from '../../context.ts';
 import { FailedError, UsageError } from '../../errors.ts';
-import { applyBatch, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
+import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
 import { DeleteGate } from './gate.ts';
 import { guardCap, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -143,10 +143,7 @@ async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> 
     for (const m of group) if (!doneSet.has(m.jobId)) tally.changed.push({ path: '', jobId: m.jobId, reason: 'job changed since planning: not marked failed' });
   }
   const progressApply = ctx.progress('deleting', report.plan.files);
-  for await (const batch of batches(spool.read())) {
-    await applyBatch(ctx, gate, batch, tally);
-    progressApply.tick(batch.reduce((a, g) => a + g.files.length, 0));
-  }
+  await applyBatches(ctx, gate, batches(spool.read()), tally, (files) => progressApply.tick(files));
   progressApply.done();
   finishReport(report, tally, recovered, markedFailed, o.rules);
   return report;
