@@ -559,6 +559,10 @@ export class PgCatalog implements Catalog {
 
   async finishDeletions(o: DeletionOutcome): Promise<void> {
     await this.db.transaction(async (tx) => {
+      // No wait for the WAL flush: should the server lose this commit in a crash, the rows are
+      // still 'deleting' (that intent was committed durably) and the next cleanup-expired run
+      // finishes them, as after any interrupted run.
+      await tx.execute(sql`set local synchronous_commit = off`);
       for (const part of chunk(o.deleted, BATCH * 5)) {
         const rows = JSON.stringify(part.map((d) => ({ id: d.id, at: d.at.toISOString(), reason: d.reason })));
         await tx.execute(sql`update files set state = 'deleted', deleted_at = v.at, delete_reason = v.reason

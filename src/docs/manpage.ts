@@ -28,6 +28,7 @@ const ENVIRONMENT: [string, string][] = [
   ['STORECTL_CONFIG', 'Config file, when --config is not given.'],
   ['STORECTL_LOG_FILE', 'JSON-lines log file, when --log-file is not given.'],
   ['NO_COLOR', 'When set (to anything), no colours.'],
+  ['UV_THREADPOOL_SIZE', 'Size of the libuv thread pool that unlinks, lstats and fsyncs queue on; storectl sets 16 before node starts it unless this is set.'],
 ];
 
 export function manPage(p: ProgramDoc): string {

@@ -42,9 +42,11 @@ export function readDirEntries(root: string, rel: string, sorted: boolean): fs.D
     throw new WalkError(rel, err);
   }
   if (rel === '') entries = entries.filter((d) => d.name !== RESERVED_DIR);
-  if (sorted) {
-    const key = (d: fs.Dirent) => (d.isDirectory() ? `${d.name}/` : d.name);
-    entries.sort((a, b) => compareBytewise(key(a), key(b)));
+  if (sorted && entries.length > 1) {
+    // Keys made once per entry, not once per comparison: this runs for every directory.
+    const keyed = entries.map((d) => ({ d, key: d.isDirectory() ? `${d.name}/` : d.name }));
+    keyed.sort((a, b) => compareBytewise(a.key, b.key));
+    entries = keyed.map((x) => x.d);
   }
   return entries;
 }

@@ -40,7 +40,7 @@ interface Work {
 }
 
 /** Groups whole jobs into batches of about BATCH_FILES files. */
-export async function* batches(groups: AsyncIterable<PlannedGroup>): AsyncGenerator<PlannedGroup[]> {
+export async function* batches(groups: Iterable<PlannedGroup> | AsyncIterable<PlannedGroup>): AsyncGenerator<PlannedGroup[]> {
   let batch: PlannedGroup[] = [];
   let n = 0;
   for await (const g of groups) {
@@ -56,24 +56,30 @@ export async function* batches(groups: AsyncIterable<PlannedGroup>): AsyncGenera
 }
 
 /**
- * Applies batches of planned groups. The next batch's re-checks and committed intent overlap
- * this batch's unlinks (thread pool) and its catalog writes: the main thread and the disk
- * work at once, never more than two batches in hand. Reports each batch's file count.
+ * Applies batches of planned groups as a pipeline: while one batch's files are unlinked (thread
+ * pool), the next batch is re-checked and its intent committed, and the batch before writes its
+ * tombstones and removes its directories. The order that makes the protocol crash safe holds
+ * for every batch: intent committed, then unlinks, then tombstones. At most three batches are
+ * in hand. Reports each batch's file count once it is recorded.
  */
 export async function applyBatches(ctx: Context, gate: DeleteGate, source: AsyncIterable<PlannedGroup[]>, tally: ApplyTally, onBatch: (files: number) => void): Promise<void> {
-  let previous: Promise<void> = Promise.resolve();
+  let unlinking: Promise<unknown> = Promise.resolve();
+  const recording: Promise<void>[] = [];
   try {
     for await (const batch of source) {
       const { work, restored } = await prepareBatch(ctx, gate, batch, tally);
-      await previous;
+      await unlinking; // one batch's unlinks at a time (each with many in flight)
       const files = batch.reduce((a, g) => a + g.files.length, 0);
-      previous = finishWork(ctx, gate, work, restored, tally).then(() => onBatch(files));
+      const unlinked = unlinkWork(gate, work);
+      unlinking = unlinked;
+      recording.push(unlinked.then((results) => recordWork(ctx, gate, work, results, restored, tally)).then(() => onBatch(files)));
+      if (recording.length > 1) await recording.shift();
     }
+    while (recording.length) await recording.shift();
   } finally {
-    // Whatever happened, the batch in flight ends before this returns (or throws).
-    await previous.catch(() => {});
+    // Whatever happened, nothing is left running when this returns or throws.
+    await Promise.allSettled([unlinking, ...recording]);
   }
-  await previous;
 }
 
 /**
@@ -126,12 +132,19 @@ async function prepareBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[
   return { work, restored };
 }
 
-/** Unlinks (many in flight), then writes tombstones, events and job metadata in one transaction. */
+/** Unlinks (many in flight) through the gate; a file already gone needs no unlink. */
+function unlinkWork(gate: DeleteGate, work: Work[]): Promise<GateResult[]> {
+  return mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> => (w.expect === null ? { outcome: 'gone' } : gate.remove(w.row.path, w.expect, w.checked)));
+}
+
+/** Unlinks, then records: see recordWork. */
 async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
+  await recordWork(ctx, gate, work, await unlinkWork(gate, work), restored, tally);
+}
+
+/** Writes tombstones, events and job metadata of unlinked files in one transaction, then removes emptied directories. */
+async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], results: GateResult[], restored: number[], tally: ApplyTally): Promise<void> {
   const now = ctx.clock();
-  const results = await mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> =>
-    w.expect === null ? { outcome: 'gone' } : gate.remove(w.row.path, w.expect, w.checked),
-  );
   const deleted: { id: number; at: Date; reason: string }[] = [];
   const events: EventRecord[] = [];
   const perJob = new Map<string, { rule: string; files: number; bytes: number; failed: number; gone: number }>();

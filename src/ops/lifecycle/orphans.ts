@@ -232,7 +232,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   return report;
 }
 
-async function* chunks<T>(items: AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
+async function* chunks<T>(items: Iterable<T> | AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
   let batch: T[] = [];
   for await (const x of items) {
     batch.push(x);
