@@ -119,7 +119,9 @@ async function main() {
         dialects.push({ name: 'postgres', args: ['--root', root, '--database', db.url], exportCmd: `psql '${db.url}' -Atc "select path from files where state in ('present','deleting') order by path"`, drop: db.drop });
       }
     }
-    // Warm the page cache for both sides alike.
+    // Let the new tree reach the disk (writeback would run under the first measurements), then
+    // warm the page cache for both sides alike.
+    sh('sync');
     sh(`find ${root} -type f | wc -l`);
 
     // 1. orphan detection: storectl, then the pipeline, ROUNDS times
