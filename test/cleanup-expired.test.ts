@@ -67,8 +67,17 @@ for (const d of DIALECTS) {
       assert.equal(dry.json.plan.markFailed, 1);
       for (const p of planned) assert.ok(exists(store.root, p), 'a dry run deletes nothing');
 
+      // A file nobody planned keeps its directory; top-level directories always stay.
+      const doneDir = path.dirname(paths.get('c-done')![0]!);
+      const otherDir = planned.map((p: string) => path.posix.dirname(p)).find((d: string) => d.includes('/') && d !== doneDir)!;
+      assert.ok(otherDir, 'a second planned directory');
+      fs.writeFileSync(path.join(store.root, otherDir, 'unplanned.txt'), 'keep me');
+
       const real = await cli('--yes', '--list');
       assert.equal(real.code, 0, real.stderr);
+      assert.ok(exists(store.root, `${otherDir}/unplanned.txt`), 'an unplanned file is never deleted');
+      for (const top of new Set(planned.map((p: string) => p.split('/')[0]))) assert.ok(fs.statSync(path.join(store.root, top as string)).isDirectory(), `${top}/ stays`);
+      fs.rmSync(path.join(store.root, otherDir, 'unplanned.txt'));
       const deleted = real.json.list.map((x: { path: string }) => x.path).sort();
       assert.deepEqual(deleted, planned);
       assert.equal(real.json.result.files, planned.length);

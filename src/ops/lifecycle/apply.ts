@@ -72,7 +72,7 @@ export async function applyBatches(ctx: Context, gate: DeleteGate, source: Async
       const files = batch.reduce((a, g) => a + g.files.length, 0);
       const unlinked = unlinkWork(gate, work);
       unlinking = unlinked;
-      recording.push(unlinked.then((results) => recordWork(ctx, gate, work, results, restored, tally)).then(() => onBatch(files)));
+      recording.push(unlinked.then((u) => recordWork(ctx, gate, work, u, restored, tally)).then(() => onBatch(files)));
       if (recording.length > 1) await recording.shift();
     }
     while (recording.length) await recording.shift();
@@ -132,9 +132,34 @@ async function prepareBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[
   return { work, restored };
 }
 
-/** Unlinks (many in flight) through the gate; a file already gone needs no unlink. */
-function unlinkWork(gate: DeleteGate, work: Work[]): Promise<GateResult[]> {
-  return mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> => (w.expect === null ? { outcome: 'gone' } : gate.remove(w.row.path, w.expect, w.checked)));
+interface Unlinked {
+  results: GateResult[];
+  /** Directories removed once their last planned file was gone (usually a job's directory). */
+  dirsRemoved: string[];
+}
+
+const dirOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+
+/**
+ * Unlinks (many in flight) through the gate; a file already gone needs no unlink. When the
+ * last planned file of a directory is gone, the directory is removed right there, among the
+ * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
+ */
+async function unlinkWork(gate: DeleteGate, work: Work[]): Promise<Unlinked> {
+  const left = new Map<string, number>();
+  for (const w of work) left.set(dirOf(w.row.path), (left.get(dirOf(w.row.path)) ?? 0) + 1);
+  const kept = new Set<string>();
+  const dirsRemoved: string[] = [];
+  const results = await mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> => {
+    const r = w.expect === null ? ({ outcome: 'gone' } as const) : await gate.remove(w.row.path, w.expect, w.checked);
+    const dir = dirOf(w.row.path);
+    if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
+    const n = left.get(dir)! - 1;
+    left.set(dir, n);
+    if (n === 0 && !kept.has(dir) && (await gate.removeDirIfEmpty(dir))) dirsRemoved.push(dir);
+    return r;
+  });
+  return { results, dirsRemoved };
 }
 
 /** Unlinks, then records: see recordWork. */
@@ -142,14 +167,17 @@ async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored
   await recordWork(ctx, gate, work, await unlinkWork(gate, work), restored, tally);
 }
 
-/** Writes tombstones, events and job metadata of unlinked files in one transaction, then removes emptied directories. */
-async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], results: GateResult[], restored: number[], tally: ApplyTally): Promise<void> {
+/**
+ * Writes tombstones, events and job metadata of unlinked files in one transaction, then
+ * removes the parents the batch emptied (day, month and year directories).
+ */
+async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
+  const { results } = unlinked;
   const now = ctx.clock();
   const deleted: { id: number; at: Date; reason: string }[] = [];
   const events: EventRecord[] = [];
   const perJob = new Map<string, { rule: string; files: number; bytes: number; failed: number; gone: number }>();
   const perGroup = new Set<PlannedGroup>();
-  const removedPaths: string[] = [];
   work.forEach((w, i) => {
     const r = results[i]!;
     const rule = w.group.rule;
@@ -178,7 +206,6 @@ async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], results:
         job.bytes += bytes;
         if (gone) job.gone++;
       }
-      if (!gone) removedPaths.push(w.row.path);
       tally.deletedPaths?.push({ path: w.row.path, rule, jobId: w.group.jobId, outcome: gone ? 'already_gone' : 'deleted' });
     } else {
       restored.push(w.row.id);
@@ -194,7 +221,8 @@ async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], results:
     },
   }));
   await ctx.catalog.finishDeletions({ deleted, restored, events, jobs });
-  tally.dirsRemoved += await gate.pruneEmptied(removedPaths, UNLINK_CONCURRENCY);
+  // Each removed directory stands in for its files: pruning starts at its parent.
+  tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
   gate.forget();
 }
 

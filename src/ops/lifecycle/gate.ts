@@ -130,6 +130,21 @@ export class DeleteGate {
   }
 
   /**
+   * Removes one directory if it is empty (never a top-level one, never through a symlink).
+   * False when it is not empty, gone, or not ours to remove.
+   */
+  async removeDirIfEmpty(rel: string): Promise<boolean> {
+    this.#refuseDryRun(rel);
+    if (!rel.includes('/')) return false;
+    try {
+      await fs.promises.rmdir(path.dirname(this.resolve(`${rel}/x`)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Removes the directories a batch emptied, deepest first (many in flight), walking up from
    * each file's directory and stopping below the top-level category directory (cards/, temp/ stay).
    */
@@ -137,8 +152,8 @@ export class DeleteGate {
     this.#refuseDryRun('directories');
     let level = new Set<string>();
     for (const rel of relFiles) {
-      const i = rel.lastIndexOf('/');
-      if (i > 0) level.add(rel.slice(0, i));
+      const dir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+      if (dir.includes('/')) level.add(dir); // never a top-level directory
     }
     let removed = 0;
     while (level.size) {
