@@ -60,6 +60,9 @@ export class IntegrityError extends StorectlError {
 }
 
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  // drizzle wraps a driver's error as "Failed query: <SQL>", with the reason only in `cause`.
+  const cause = (err as { cause?: unknown }).cause;
+  if (err.message.startsWith('Failed query:') && cause instanceof Error) return `catalog query failed: ${cause.message}`;
+  return err.message;
 }

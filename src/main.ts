@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { buildProgram, type RunState } from './cli.ts';
 import { redactText } from './db/url.ts';
-import { StorectlError, EXIT } from './errors.ts';
+import { StorectlError, EXIT, errorMessage } from './errors.ts';
 import { processIO, type IO } from './ui/io.ts';
 import { JSON_VERSION } from './ui/ui.ts';
 
@@ -31,7 +31,7 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
   const known = err instanceof StorectlError;
   const exitCode = known ? err.exitCode : EXIT.FAILED;
   const code = known ? err.code : 'internal';
-  const message = redactText(err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  const message = redactText(errorMessage(err)).split('\n')[0]!;
   const hint = known ? err.hint : undefined;
   if (json) {
     writeJsonError(io, code, message, exitCode, hint);

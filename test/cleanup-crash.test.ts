@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { buildSyntheticStore } from '../bench/lib/synth.ts';
 import { STORE_LOCK, iterateFiles, type Catalog } from '../src/db/catalog.ts';
 import { BIN, DIALECTS, REPO, runCli, type Store } from './helpers/env.ts';
-import { sqlRows } from './helpers/cleanup-fixture.ts';
+import { sqlExec, sqlRows } from './helpers/cleanup-fixture.ts';
 
 async function syntheticStore(d: (typeof DIALECTS)[number], jobs: number): Promise<{ store: Store; c: Catalog }> {
   const store = await d.makeStore();
@@ -79,6 +79,38 @@ for (const d of DIALECTS) {
       for await (const f of iterateFiles(c)) {
         const onDisk = fs.existsSync(path.join(store.root, f.path));
         assert.equal(onDisk, !plannedSet.has(f.path), `${f.path}: ${plannedSet.has(f.path) ? 'planned but still there' : 'unexpired but gone'}`);
+      }
+    });
+
+    test('a catalog failure while batches are in flight: exit 1 with the error, the catalog never claims a deletion, a rerun finishes', async () => {
+      const { store, c } = await syntheticStore(d, 1600);
+      cleanups.push(async () => {
+        await c.close();
+        await store.dispose();
+      });
+      const planned = await plannedPaths(store);
+      assert.ok(planned.length > 4500, `needs three batches or more: ${planned.length}`);
+      // The second batch's tombstone transaction fails while the third batch is being prepared.
+      const fail = `(select count(*) from events where action = 'delete') >= 2500`;
+      if (d.name === 'sqlite') {
+        await sqlExec(c, `create trigger fail_events before insert on events when ${fail} begin select raise(abort, 'injected failure'); end`);
+      } else {
+        await sqlExec(c, `create function fail_events() returns trigger language plpgsql as $$ begin if ${fail} then raise exception 'injected failure'; end if; return null; end $$`);
+        await sqlExec(c, `create trigger fail_events before insert on events for each statement execute function fail_events()`);
+      }
+      const r = await runCli([...store.args, '--json', '--yes', 'cleanup-expired']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.json.error.message, /injected failure/);
+      await checkConsistent(store, c, { finished: false });
+
+      await sqlExec(c, d.name === 'sqlite' ? 'drop trigger fail_events' : 'drop trigger fail_events on events');
+      const rerun = await runCli([...store.args, '--json', '--yes', 'cleanup-expired']);
+      assert.equal(rerun.code, 0, rerun.stderr);
+      assert.ok(rerun.json.result.recovered > 0, 'the rows left deleting are finished first');
+      await checkConsistent(store, c, { finished: true });
+      const plannedSet = new Set(planned);
+      for await (const f of iterateFiles(c)) {
+        assert.equal(fs.existsSync(path.join(store.root, f.path)), !plannedSet.has(f.path), f.path);
       }
     });
 

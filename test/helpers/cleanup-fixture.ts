@@ -102,3 +102,10 @@ export async function sqlRows<T = Record<string, unknown>>(c: Catalog, query: st
   if (anyC.raw) return anyC.raw.prepare(query).all() as T[];
   return (await anyC.pool!.query(query)).rows as T[];
 }
+
+/** Runs a statement that returns no rows (DDL) on either dialect. */
+export async function sqlExec(c: Catalog, statement: string): Promise<void> {
+  const anyC = c as unknown as { raw?: { exec(q: string): unknown }; pool?: { query(q: string): Promise<unknown> } };
+  if (anyC.raw) anyC.raw.exec(statement);
+  else await anyC.pool!.query(statement);
+}

@@ -72,7 +72,12 @@ export async function applyBatches(ctx: Context, gate: DeleteGate, source: Async
       const files = batch.reduce((a, g) => a + g.files.length, 0);
       const unlinked = unlinkWork(gate, work);
       unlinking = unlinked;
-      recording.push(unlinked.then((u) => recordWork(ctx, gate, work, u, restored, tally)).then(() => onBatch(files)));
+      const recorded = unlinked.then((u) => recordWork(ctx, gate, work, u, restored, tally)).then(() => onBatch(files));
+      // A failure surfaces where the promise is awaited below; until then it must not count as
+      // unhandled (node would end the process before the error could be reported).
+      unlinked.catch(() => {});
+      recorded.catch(() => {});
+      recording.push(recorded);
       if (recording.length > 1) await recording.shift();
     }
     while (recording.length) await recording.shift();
