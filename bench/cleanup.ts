@@ -15,6 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { BIN, arg, flag, measure, median, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
+import { createScratchDatabase } from './lib/scratch-db.ts';
 
 const quick = flag('--quick');
 const FILES = Number(arg('--files') ?? (quick ? 20_000 : 1_000_000));
@@ -48,26 +49,6 @@ async function pgReachable(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function createPgDb(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `storectl_bench_${process.pid}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN });
-  await admin.connect();
-  await admin.query(`drop database if exists "${name}" with (force)`);
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const u = new URL(PG_ADMIN);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_ADMIN });
-      await c.connect();
-      await c.query(`drop database if exists "${name}" with (force)`);
-      await c.end();
-    },
-  };
 }
 
 function moveTree(root: string, paths: string[], destRoot: string): void {
@@ -111,7 +92,7 @@ async function main() {
     if (wanted.includes('postgres')) {
       if (!(await pgReachable())) log(`PostgreSQL at ${PG_ADMIN} unreachable: skipping it`);
       else {
-        const db = await createPgDb();
+        const db = await createScratchDatabase(PG_ADMIN, `storectl_bench_${process.pid}`);
         t = Date.now();
         // Same seed and clock: the same rows (paths, sizes, statuses) as the tree on disk.
         await buildSyntheticStore({ root, databaseUrl: db.url, jobs: JOBS, seed: 7, now: NOW, days: 120, withFiles: false });

@@ -3,7 +3,7 @@
 //   node --import tsx bench/foundation.ts [--quick] [--rows N] [--cards N]
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import { createScratchDatabase } from './lib/scratch-db.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 import { arg, flag, fmt, medianOf, REPO, shell, storectl, table } from './lib/measure.ts';
 
@@ -14,14 +14,7 @@ const work = path.join(REPO, 'bench/.work/foundation');
 const pgAdmin = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function freshPgDatabase(name: string): Promise<string> {
-  const c = new pg.Client({ connectionString: pgAdmin });
-  await c.connect();
-  await c.query(`drop database if exists ${name} with (force)`);
-  await c.query(`create database ${name}`);
-  await c.end();
-  const u = new URL(pgAdmin);
-  u.pathname = `/${name}`;
-  return u.toString();
+  return (await createScratchDatabase(pgAdmin, name)).url;
 }
 
 async function statsBench(): Promise<string> {

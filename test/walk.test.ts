@@ -7,13 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { compareBytewise } from '../src/storage/paths.ts';
 import { walkTree, type TreeEntry } from '../src/storage/walk.ts';
-import { planUnits, walkTreeChunks, KIND_OF } from '../src/storage/walk-chunks.ts';
+import { planUnits, walkTreeChunks, KIND_BY_CODE } from '../src/storage/walk-chunks.ts';
 
 async function collect(root: string, opts: Parameters<typeof walkTreeChunks>[1]): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
   for await (const c of walkTreeChunks(root, opts)) {
     assert.ok(c.paths.length > 0, 'no empty chunks');
-    c.paths.forEach((p, i) => out.push({ path: p, kind: KIND_OF[c.kinds[i]!]! }));
+    c.paths.forEach((p, i) => out.push({ path: p, kind: KIND_BY_CODE[c.kinds[i]!]! }));
   }
   return out;
 }

@@ -2,7 +2,7 @@ import { iterateLivePaths } from '../db/catalog.ts';
 import type { Context } from '../context.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { TreeEntry } from '../storage/walk.ts';
-import { KIND_OF, walkTreeChunks, type TreeChunk } from '../storage/walk-chunks.ts';
+import { KIND_BY_CODE, walkTreeChunks, type TreeChunk } from '../storage/walk-chunks.ts';
 
 /** What merging the sorted tree walk with the catalog's sorted live paths found, one stretch at a time. */
 export interface DriftChunk {
@@ -38,33 +38,22 @@ export async function* compareTreeWithCatalog(ctx: Context): AsyncGenerator<Drif
       const out: DriftChunk = { files: 0, orphans: [], missing: [], anomalies: [] };
       const tc: TreeChunk | null = t;
       const rc: string[] | null = r;
-      if (tc && rc) {
-        const { paths, kinds } = tc;
-        while (ti < paths.length && ri < rc.length) {
-          const p = paths[ti]!;
-          const c = equalOrCompare(p, rc[ri]!);
-          if (c > 0) {
-            out.missing.push(rc[ri++]!);
-            continue;
-          }
-          if (kinds[ti] !== 0) out.anomalies.push({ path: p, kind: KIND_OF[kinds[ti]!]! });
-          else {
-            out.files++;
-            if (c < 0) out.orphans.push(p);
-          }
-          ti++;
-          if (c === 0) ri++;
+      // One stretch: until the current chunk of either side runs out. A side that has ended
+      // compares as greater than everything, so the other side's entries come out unmatched.
+      while ((!tc || ti < tc.paths.length) && (!rc || ri < rc.length)) {
+        const c = !tc ? 1 : !rc ? -1 : equalOrCompare(tc.paths[ti]!, rc[ri]!);
+        if (c > 0) {
+          out.missing.push(rc![ri++]!);
+          continue;
         }
-      } else if (tc) {
-        for (; ti < tc.paths.length; ti++) {
-          if (tc.kinds[ti] !== 0) out.anomalies.push({ path: tc.paths[ti]!, kind: KIND_OF[tc.kinds[ti]!]! });
-          else {
-            out.files++;
-            out.orphans.push(tc.paths[ti]!);
-          }
+        const kind = tc!.kinds[ti]!;
+        if (kind !== 0) out.anomalies.push({ path: tc!.paths[ti]!, kind: KIND_BY_CODE[kind]! });
+        else {
+          out.files++;
+          if (c < 0) out.orphans.push(tc!.paths[ti]!);
         }
-      } else if (rc) {
-        for (; ri < rc.length; ri++) out.missing.push(rc[ri]!);
+        ti++;
+        if (c === 0) ri++;
       }
       yield out;
       // Refill whichever side ran out (both at once when both did).

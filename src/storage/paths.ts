@@ -27,6 +27,11 @@ export function checkRelPath(rel: string): string {
   return rel;
 }
 
+/** The directory part of a '/'-separated relative path ('' for a top-level name). */
+export function parentDir(rel: string): string {
+  return rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+}
+
 export function isSafeRelPath(rel: string): boolean {
   try {
     checkRelPath(rel);

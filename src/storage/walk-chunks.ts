@@ -6,10 +6,10 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { WalkError, kindOf, readDirEntries, type EntryKind } from './walk.ts';
+import { WalkError, kindOf, readDirEntries, type EntryKind, type TreeEntry } from './walk.ts';
 
 export const KIND_CODE: Record<EntryKind, number> = { file: 0, symlink: 1, other: 2 };
-export const KIND_OF: readonly EntryKind[] = ['file', 'symlink', 'other'];
+export const KIND_BY_CODE: readonly EntryKind[] = ['file', 'symlink', 'other'];
 
 export interface WalkWorkerData {
   root: string;
@@ -37,7 +37,7 @@ const MIN_UNITS = 64;
 /** Never expand deeper than this to find units: deeper trees are walked as they are. */
 const MAX_PLAN_DEPTH = 6;
 
-type PlanItem = { unit: string } | { path: string; kind: EntryKind };
+type PlanItem = { unit: string } | TreeEntry;
 
 /**
  * The top of the tree in walk order, expanded a level at a time until it holds MIN_UNITS
@@ -143,22 +143,21 @@ export async function* walkTreeChunks(root: string, opts: { threads?: number; ch
       }),
   );
   try {
-    let loose: TreeChunk = { paths: [], kinds: new Uint8Array(chunkSize) };
+    // Entries the plan met above the units (files at the top of the tree), handed out in order.
+    let loose: TreeEntry[] = [];
+    const takeLoose = (): TreeChunk => {
+      const chunk = { paths: loose.map((e) => e.path), kinds: Uint8Array.from(loose, (e) => KIND_CODE[e.kind]) };
+      loose = [];
+      return chunk;
+    };
     let unitIndex = 0;
     for (const item of plan) {
       if (!('unit' in item)) {
-        loose.kinds[loose.paths.length] = KIND_CODE[item.kind];
-        loose.paths.push(item.path);
-        if (loose.paths.length === chunkSize) {
-          yield loose;
-          loose = { paths: [], kinds: new Uint8Array(chunkSize) };
-        }
+        loose.push(item);
+        if (loose.length === chunkSize) yield takeLoose();
         continue;
       }
-      if (loose.paths.length) {
-        yield { paths: loose.paths, kinds: loose.kinds.subarray(0, loose.paths.length) };
-        loose = { paths: [], kinds: new Uint8Array(chunkSize) };
-      }
+      if (loose.length) yield takeLoose();
       const stream = streams[unitIndex++ % threads]!;
       for (;;) {
         const { chunk, end } = await stream.next();
@@ -166,7 +165,7 @@ export async function* walkTreeChunks(root: string, opts: { threads?: number; ch
         if (end) break;
       }
     }
-    if (loose.paths.length) yield { paths: loose.paths, kinds: loose.kinds.subarray(0, loose.paths.length) };
+    if (loose.length) yield takeLoose();
   } finally {
     await Promise.all(streams.map((s) => s.close()));
   }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { createScratchDatabase } from '../../bench/lib/scratch-db.ts';
 import type { Catalog } from '../../src/db/catalog.ts';
 import { openCatalog } from '../../src/db/connect.ts';
 import { parseDatabaseUrl } from '../../src/db/url.ts';
@@ -40,23 +40,8 @@ export interface DialectFixture {
   makeStore(opts?: { migrate?: boolean }): Promise<Store>;
 }
 
-async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `storectl_t_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database "${name}"`);
-  await admin.end();
-  const u = new URL(PG_URL!);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists "${name}" with (force)`);
-      await c.end();
-    },
-  };
+function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  return createScratchDatabase(PG_URL!, `storectl_t_${process.pid}_${randomBytes(4).toString('hex')}`);
 }
 
 export const DIALECTS: DialectFixture[] = [

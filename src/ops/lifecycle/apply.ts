@@ -4,6 +4,7 @@
 // run finishes (recoverInterrupted), never a 'present' row without its file.
 import type { Context } from '../../context.ts';
 import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
+import { parentDir } from '../../storage/paths.ts';
 import { mapPool } from '../pool.ts';
 import { compare, type DeleteGate, type DiskState, type Expected, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
@@ -143,8 +144,6 @@ interface Unlinked {
   dirsRemoved: string[];
 }
 
-const dirOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
-
 /**
  * Unlinks (many in flight) through the gate; a file already gone needs no unlink. When the
  * last planned file of a directory is gone, the directory is removed right there, among the
@@ -152,12 +151,15 @@ const dirOf = (rel: string) => rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
  */
 async function unlinkWork(gate: DeleteGate, work: Work[]): Promise<Unlinked> {
   const left = new Map<string, number>();
-  for (const w of work) left.set(dirOf(w.row.path), (left.get(dirOf(w.row.path)) ?? 0) + 1);
+  for (const w of work) {
+    const dir = parentDir(w.row.path);
+    left.set(dir, (left.get(dir) ?? 0) + 1);
+  }
   const kept = new Set<string>();
   const dirsRemoved: string[] = [];
   const results = await mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> => {
     const r = w.expect === null ? ({ outcome: 'gone' } as const) : await gate.remove(w.row.path, w.expect, w.checked);
-    const dir = dirOf(w.row.path);
+    const dir = parentDir(w.row.path);
     if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
     const n = left.get(dir)! - 1;
     left.set(dir, n);

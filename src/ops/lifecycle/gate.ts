@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FailedError, errorMessage } from '../../errors.ts';
-import { checkRelPath } from '../../storage/paths.ts';
+import { checkRelPath, parentDir } from '../../storage/paths.ts';
 import { mapPool } from '../pool.ts';
 
 /** What is on disk at a catalog path, by lstat. */
@@ -28,11 +28,15 @@ export type GateResult =
 export class DeleteGate {
   /** Directories already checked to be real directories (no symlink) under the root, this batch. */
   readonly #safeDirs = new Set<string>();
+  /** The root with one trailing '/': a checked relative path is appended to it. */
+  readonly #prefix: string;
 
   constructor(
     readonly root: string,
     readonly dryRun: boolean,
-  ) {}
+  ) {
+    this.#prefix = root.endsWith('/') ? root : `${root}/`;
+  }
 
   /** Forget checked directories (call between batches, so a swapped-in symlink is seen). */
   forget(): void {
@@ -45,9 +49,9 @@ export class DeleteGate {
    */
   resolve(rel: string): string {
     checkRelPath(rel);
-    const slash = rel.lastIndexOf('/');
+    const dir = parentDir(rel);
     // Most files share a directory already checked this batch: one lookup instead of one per level.
-    if (slash > 0 && !this.#safeDirs.has(rel.slice(0, slash))) this.#checkDirs(rel);
+    if (dir && !this.#safeDirs.has(dir)) this.#checkDirs(rel);
     return this.abs(rel);
   }
 
@@ -67,7 +71,7 @@ export class DeleteGate {
 
   /** The absolute path of a checked relative path (no '.', '..' or empty segments: a join is a concatenation). */
   abs(rel: string): string {
-    return path.sep === '/' ? `${this.root.endsWith('/') ? this.root : `${this.root}/`}${rel}` : path.join(this.root, ...rel.split('/'));
+    return path.sep === '/' ? this.#prefix + rel : path.join(this.root, ...rel.split('/'));
   }
 
   /** Looks without touching: allowed in dry-run mode (the plan records what it saw). */
@@ -152,7 +156,7 @@ export class DeleteGate {
     this.#refuseDryRun('directories');
     let level = new Set<string>();
     for (const rel of relFiles) {
-      const dir = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+      const dir = parentDir(rel);
       if (dir.includes('/')) level.add(dir); // never a top-level directory
     }
     let removed = 0;
@@ -162,15 +166,10 @@ export class DeleteGate {
       const now = [...level].filter((d) => d.split('/').length === deepest);
       for (const d of level) if (d.split('/').length !== deepest) next.add(d);
       await mapPool(now, concurrency, async (dir) => {
-        let abs: string;
-        try {
-          abs = path.dirname(this.resolve(`${dir}/x`));
-          await fs.promises.rmdir(abs);
-        } catch {
-          return; // not empty, or not ours: its parents are not empty either
-        }
+        // Not removed (not empty, or not ours): its parents are not empty either.
+        if (!(await this.removeDirIfEmpty(dir))) return;
         removed++;
-        const parent = dir.slice(0, dir.lastIndexOf('/'));
+        const parent = parentDir(dir);
         if (parent.includes('/')) next.add(parent);
       });
       level = next;
