@@ -165,6 +165,66 @@ for (const d of DIALECTS) {
       assert.deepEqual(ofJobs.map((r) => r.path), ['cards/a/j1/back.png', 'cards/a/j1/front.pdf', 'cards/a/j1/front.png']);
     });
 
+    test('jobPage with due clauses: only jobs due under one of them (status, kind, owner, age timestamp)', async () => {
+      const H = 3_600_000;
+      const at = (h: number) => new Date(T0.getTime() + h * H);
+      await c.insertJobs([
+        { id: 'd-1', kind: 'card', owner: 'acme', status: 'completed', data: {}, createdAt: at(0), completedAt: at(1), filesState: 'on_disk' },
+        { id: 'd-2', kind: 'card', owner: 'acme', status: 'completed', data: {}, createdAt: at(0), completedAt: at(5), filesState: 'on_disk' },
+        // no completed_at: counts from updated_at (4 h)
+        { id: 'd-3', kind: 'card', owner: 'acme', status: 'completed', data: {}, createdAt: at(0), updatedAt: at(4), filesState: 'on_disk' },
+        { id: 'd-4', kind: 'card', owner: 'globex', status: 'completed', data: {}, createdAt: at(0), completedAt: at(1), filesState: 'on_disk' },
+        { id: 'd-5', kind: 'export', owner: 'acme', status: 'failed', data: {}, createdAt: at(0), updatedAt: at(2), filesState: 'on_disk' },
+        { id: 'd-6', kind: 'card', owner: 'acme', status: 'qa_failed', data: {}, createdAt: at(0), completedAt: at(1), filesState: 'on_disk' },
+      ]);
+      const ids = async (due: Parameters<Catalog['jobPage']>[0]['due']) => (await c.jobPage({ limit: 100, afterId: 'd-', due })).map((j) => j.id).filter((id) => id.startsWith('d-'));
+      const cards = { statuses: ['completed'], kinds: ['card'], owners: ['acme'], ageFrom: 'completed_at' as const };
+      // the boundary is inclusive: due at exactly `before`
+      assert.deepEqual(await ids([{ ...cards, before: at(4) }]), ['d-1', 'd-3']);
+      assert.deepEqual(await ids([{ ...cards, before: at(5) }]), ['d-1', 'd-2', 'd-3']);
+      assert.deepEqual(await ids([{ ...cards, owners: undefined, before: at(1) }]), ['d-1', 'd-4']);
+      assert.deepEqual(
+        await ids([
+          { ...cards, before: at(1) },
+          { statuses: ['failed'], ageFrom: 'updated_at', before: at(2) },
+          { statuses: ['qa_failed'], ageFrom: 'created_at', before: at(0) },
+        ]),
+        ['d-1', 'd-5', 'd-6'],
+      );
+      assert.deepEqual(await ids([{ statuses: ['failed'], ageFrom: 'updated_at', before: at(1.9) }]), []);
+      assert.deepEqual(await ids([]), []);
+    });
+
+    test('the deletion lane: re-check reads, intents and tombstones of the catalog (SQLite: from its own thread)', async () => {
+      await c.insertJobs([{ id: 'lane-1', status: 'completed', data: {}, createdAt: T0, completedAt: T0, filesState: 'on_disk' }]);
+      await c.insertFiles([file('cards/l/lane-1/front.png', { jobId: 'lane-1' }), file('cards/l/lane-1/back.png', { jobId: 'lane-1' })]);
+      const rows = await c.filesOfJobs(['lane-1']);
+      const lane = await c.openDeletionLane();
+      try {
+        assert.deepEqual((await lane.getJobs(['lane-1'])).map((j) => [j.id, j.status, j.completedAt?.getTime()]), [['lane-1', 'completed', T0.getTime()]]);
+        const marked = await lane.markDeleting(rows.map((r) => r.id), 'rule:lane');
+        assert.equal(marked.length, 2);
+        // what the lane committed, the catalog sees
+        assert.ok((await c.filesByIds(rows.map((r) => r.id))).every((r) => r.state === 'deleting'));
+        await lane.finishDeletions({
+          deleted: marked.map((r) => ({ id: r.id, at: T0, reason: 'rule:lane' })),
+          restored: [],
+          events: marked.map((r) => ({ runId: 'lane', at: T0, action: 'delete', path: r.path, jobId: 'lane-1', bytes: r.size, reason: 'rule:lane' })),
+          jobs: [{ id: 'lane-1', patch: { cleanup: { filesDeleted: 2 } } }],
+        });
+        assert.ok((await c.filesByIds(rows.map((r) => r.id))).every((r) => r.state === 'deleted' && r.deletedAt?.getTime() === T0.getTime()));
+        assert.equal((await c.getJobs(['lane-1']))[0]!.filesState, 'deleted');
+        // a failing call rejects with the driver's reason, and the lane goes on serving
+        const bad = { runId: 'lane', at: T0, action: null as unknown as string, path: 'x', jobId: null, bytes: 1, reason: null };
+        await assert.rejects(lane.finishDeletions({ deleted: [], restored: [], events: [bad], jobs: [] }), /null|not-null|NOT NULL/i);
+        assert.deepEqual(await lane.markDeleting(rows.map((r) => r.id), 'rule:lane'), []);
+      } finally {
+        await lane.close();
+      }
+      // the catalog itself is still open and usable
+      assert.equal((await c.getJobs(['lane-1'])).length, 1);
+    });
+
     test('markJobsFailed only touches jobs still as planned', async () => {
       const [a] = await c.getJobs(['k-a']);
       const at = new Date(T0.getTime() + 1000);

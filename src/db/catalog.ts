@@ -165,6 +165,17 @@ export interface Catalog {
   hasFiles(): Promise<{ any: boolean; present: boolean }>;
   /** Lean rows of these jobs' files in the given states, by job id then path. */
   pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]>;
+  /**
+   * The catalog calls of a long deletion run, made where they hold up the calling thread
+   * least: on PostgreSQL the server does the work already (this catalog serves them); on
+   * SQLite they run on a second connection in a worker thread. Close it when done.
+   */
+  openDeletionLane(): Promise<DeletionLane>;
+}
+
+/** The re-check reads, intents and tombstones of a deletion run (see Catalog.openDeletionLane). */
+export interface DeletionLane extends Pick<Catalog, 'getJobs' | 'markDeleting' | 'finishDeletions'> {
+  close(): Promise<void>;
 }
 
 /** The lock name every destructive command takes: one run at a time per store. */

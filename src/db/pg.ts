@@ -3,11 +3,11 @@ import { and, asc, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import type { Catalog } from './catalog.ts';
+import type { Catalog, DeletionLane } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
-import { LOCK_POLL_MS, bucketColumns, chunk, fileValues, jobValues, lockedError, presentEdges, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
+import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, presentEdges, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
 import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
@@ -500,6 +500,7 @@ export class PgCatalog implements Catalog {
     const where = and(
       q.filesStates ? inArray(jobs.filesState, [...q.filesStates]) : undefined,
       q.statuses ? inArray(jobs.status, [...q.statuses]) : undefined,
+      q.due ? dueCondition(jobs, q.due, (col, values) => inArray(col, [...values]), (d) => d.toISOString()) : undefined,
       q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
     );
     await this.ensureStatistics();
@@ -641,6 +642,25 @@ export class PgCatalog implements Catalog {
   async hasFiles(): Promise<{ any: boolean; present: boolean }> {
     const r = await this.pool.query(`select exists (select 1 from files) as "any", exists (select 1 from files where state = 'present') as present`);
     return { any: r.rows[0].any === true, present: r.rows[0].present === true };
+  }
+
+  async openDeletionLane(): Promise<DeletionLane> {
+    // One call at a time, in the order made, as on SQLite's lane: a batch's tombstones are
+    // written before the intent of a batch queued after them.
+    let queue: Promise<unknown> = Promise.resolve();
+    const inTurn = <T>(call: () => Promise<T>): Promise<T> => {
+      const p = queue.then(call);
+      queue = p.catch(() => {});
+      return p;
+    };
+    return {
+      getJobs: (ids) => inTurn(() => this.getJobs(ids)),
+      markDeleting: (ids, reason) => inTurn(() => this.markDeleting(ids, reason)),
+      finishDeletions: (outcome) => inTurn(() => this.finishDeletions(outcome)),
+      close: async () => {
+        await queue;
+      },
+    };
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

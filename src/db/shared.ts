@@ -1,8 +1,8 @@
 // Pieces both catalog implementations use: value normalisation and dialect-neutral SQL.
 import { createHash } from 'node:crypto';
-import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { or, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { LockedError } from '../errors.ts';
-import { AGE_BUCKETS, type FileGroup, type LockInfo, type NewFile, type NewJob } from './types.ts';
+import { AGE_BUCKETS, type DueClause, type FileGroup, type LockInfo, type NewFile, type NewJob } from './types.ts';
 
 export function* chunk<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
@@ -69,6 +69,30 @@ export function bucketColumns(createdAt: SQL | AnyColumn, size: SQL | AnyColumn,
   cols.minCreated = sql<number>`min(${createdAt})`;
   cols.maxCreated = sql<number>`max(${createdAt})`;
   return cols;
+}
+
+interface JobColumns {
+  kind: AnyColumn;
+  owner: AnyColumn;
+  status: AnyColumn;
+  createdAt: AnyColumn;
+  updatedAt: AnyColumn;
+  completedAt: AnyColumn;
+}
+
+/**
+ * The due clauses as one condition (any of them), so only due jobs leave the database.
+ * `inList` is the dialect's membership test; `at` binds a point in time as the dialect stores it.
+ */
+export function dueCondition(t: JobColumns, clauses: readonly DueClause[], inList: (col: AnyColumn, values: readonly string[]) => SQL, at: (d: Date) => unknown): SQL | undefined {
+  if (!clauses.length) return sql`1 = 0`;
+  return or(
+    ...clauses.map((c) => {
+      const from = c.ageFrom === 'completed_at' ? sql`coalesce(${t.completedAt}, ${t.updatedAt})` : sql`${c.ageFrom === 'created_at' ? t.createdAt : t.updatedAt}`;
+      const parts = [inList(t.status, c.statuses), c.kinds ? inList(t.kind, c.kinds) : undefined, c.owners ? inList(t.owner, c.owners) : undefined, sql`${from} <= ${at(c.before)}`];
+      return sql`(${sql.join(parts.filter((x): x is SQL => x !== undefined), sql` and `)})`;
+    }),
+  );
 }
 
 /** Oldest and newest creation time of present files, from the grouped rows. */

@@ -2,13 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableColumns, gt, inArray, sql, type SQL } from 'drizzle-orm';
-import type { SQLiteColumn } from 'drizzle-orm/sqlite-core';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
 import { compareBytewise } from '../storage/paths.ts';
-import type { Catalog } from './catalog.ts';
+import type { Catalog, DeletionLane } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, locks, runs, schema } from './schema/sqlite.ts';
@@ -16,6 +15,7 @@ import {
   LOCK_POLL_MS,
   bucketColumns,
   chunk,
+  dueCondition,
   fileValues,
   isProcessAlive,
   jobValues,
@@ -60,7 +60,7 @@ import type {
  * `+column in (...)`: the unary plus keeps SQLite's planner off the column's index, so keyset
  * pages walk the path / id index in order instead of sorting every matching row for each page.
  */
-function notIndexed(column: SQLiteColumn, values: readonly string[]): SQL {
+function notIndexed(column: AnyColumn, values: readonly string[]): SQL {
   return sql`+${column} in (${sql.join(values.map((v) => sql`${v}`), sql`, `)})`;
 }
 
@@ -485,6 +485,7 @@ export class SqliteCatalog implements Catalog {
     const where = and(
       q.filesStates ? notIndexed(jobs.filesState, q.filesStates) : undefined,
       q.statuses ? notIndexed(jobs.status, q.statuses) : undefined,
+      q.due ? dueCondition(jobs, q.due, notIndexed, (d) => d.getTime()) : undefined,
       q.afterId !== undefined ? gt(jobs.id, q.afterId) : undefined,
     );
     return this.db.select(JOB_HEAD).from(jobs).where(where).orderBy(asc(jobs.id)).limit(q.limit).all();
@@ -607,6 +608,11 @@ export class SqliteCatalog implements Catalog {
       .prepare(`select exists (select 1 from files) as "any", exists (select 1 from files where state = 'present') as present`)
       .get() as { any: number; present: number };
     return { any: r.any === 1, present: r.present === 1 };
+  }
+
+  async openDeletionLane(): Promise<DeletionLane> {
+    const { openSqliteThread } = await import('./sqlite-thread.ts');
+    return openSqliteThread(this.location);
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

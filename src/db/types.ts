@@ -255,6 +255,20 @@ export interface JobPageQuery {
   filesStates?: readonly string[];
   /** Only jobs whose status is one of these. */
   statuses?: readonly string[];
+  /** Only jobs that match at least one of these (the lifecycle rules' due conditions, pushed into the query). */
+  due?: readonly DueClause[];
+}
+
+/**
+ * A job is due under a clause when its status (and kind and owner, when given) is listed and
+ * the clause's timestamp is at or before `before`; a null completed_at counts as updated_at.
+ */
+export interface DueClause {
+  statuses: readonly string[];
+  kinds?: readonly string[];
+  owners?: readonly string[];
+  ageFrom: 'completed_at' | 'updated_at' | 'created_at';
+  before: Date;
 }
 
 /** A job whose files a cleanup run touched: its generation metadata gets `patch` merged in. */

@@ -31,3 +31,39 @@ export async function mapPool<T, R>(items: Iterable<T> | AsyncIterable<T>, limit
   if (failure) throw failure.error;
   return results;
 }
+
+/**
+ * At most `limit` tasks running at once, across every caller, started in the order they were
+ * queued. Unlike one mapPool per batch, consecutive batches share the slots: the next batch's
+ * tasks start as soon as the last ones of this batch are all that is left, with no drain between.
+ */
+export class Limiter {
+  #running = 0;
+  readonly #queue: (() => void)[] = [];
+  #head = 0;
+
+  constructor(readonly limit: number) {}
+
+  async run<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.#running >= this.limit) await new Promise<void>((resolve) => this.#queue.push(resolve));
+    else this.#running++;
+    try {
+      return await fn();
+    } finally {
+      this.#next();
+    }
+  }
+
+  #next(): void {
+    if (this.#head < this.#queue.length) {
+      // The slot passes straight to the next task: #running stays the same.
+      const resolve = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = undefined as unknown as () => void;
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue.splice(0, this.#head);
+        this.#head = 0;
+      }
+      resolve();
+    } else this.#running--;
+  }
+}

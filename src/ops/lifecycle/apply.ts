@@ -3,9 +3,10 @@
 // metadata in one transaction per batch. A crash anywhere leaves 'deleting' rows that the next
 // run finishes (recoverInterrupted), never a 'present' row without its file.
 import type { Context } from '../../context.ts';
+import type { DeletionLane } from '../../db/catalog.ts';
 import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
 import { parentDir } from '../../storage/paths.ts';
-import { mapPool } from '../pool.ts';
+import { Limiter } from '../pool.ts';
 import { compare, type DeleteGate, type DiskState, type Expected, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
 
@@ -13,6 +14,8 @@ import type { PlannedGroup } from './plan.ts';
 export const UNLINK_CONCURRENCY = 64;
 /** Files per batch: one intent transaction and one finishing transaction each. */
 export const BATCH_FILES = 2000;
+/** Files re-checked (lstat, on the main thread) between two looks at the unlinks in flight. */
+const RECHECK_SLICE = 256;
 
 export interface ApplyTally {
   jobs: number;
@@ -58,33 +61,46 @@ export async function* batches(groups: Iterable<PlannedGroup> | AsyncIterable<Pl
 
 /**
  * Applies batches of planned groups as a pipeline: while one batch's files are unlinked (thread
- * pool), the next batch is re-checked and its intent committed, and the batch before writes its
- * tombstones and removes its directories. The order that makes the protocol crash safe holds
- * for every batch: intent committed, then unlinks, then tombstones. At most three batches are
- * in hand. Reports each batch's file count once it is recorded.
+ * pool), the next batch is re-checked and its intent committed, and the batches before write
+ * their tombstones and remove their directories. The catalog calls go through the deletion
+ * lane, off the main thread on SQLite, so a transaction never stalls the unlinks. The order
+ * that makes the protocol crash safe holds for every batch: intent committed, then unlinks,
+ * then tombstones. A few batches are in hand at most. Reports each batch's file count once
+ * it is recorded.
  */
-export async function applyBatches(ctx: Context, gate: DeleteGate, source: AsyncIterable<PlannedGroup[]>, tally: ApplyTally, onBatch: (files: number) => void): Promise<void> {
-  let unlinking: Promise<unknown> = Promise.resolve();
+export async function applyBatches(
+  ctx: Context,
+  lane: DeletionLane,
+  gate: DeleteGate,
+  source: AsyncIterable<PlannedGroup[]>,
+  tally: ApplyTally,
+  onBatch: (files: number) => void,
+): Promise<void> {
+  // One set of unlink slots for the whole run: a batch's unlinks queue behind the previous
+  // batch's and start as its last ones finish, so the disk never waits for a batch boundary.
+  const slots = new Limiter(UNLINK_CONCURRENCY);
+  const unlinking: Promise<unknown>[] = [];
   const recording: Promise<void>[] = [];
   try {
     for await (const batch of source) {
-      const { work, restored } = await prepareBatch(ctx, gate, batch, tally);
-      await unlinking; // one batch's unlinks at a time (each with many in flight)
+      const { work, restored } = await prepareBatch(lane, gate, batch, tally);
       const files = batch.reduce((a, g) => a + g.files.length, 0);
-      const unlinked = unlinkWork(gate, work);
-      unlinking = unlinked;
-      const recorded = unlinked.then((u) => recordWork(ctx, gate, work, u, restored, tally)).then(() => onBatch(files));
+      const unlinked = unlinkWork(gate, work, slots);
+      const recorded = unlinked.then((u) => recordWork(ctx, lane, gate, work, u, restored, tally)).then(() => onBatch(files));
       // A failure surfaces where the promise is awaited below; until then it must not count as
       // unhandled (node would end the process before the error could be reported).
       unlinked.catch(() => {});
       recorded.catch(() => {});
+      unlinking.push(unlinked);
       recording.push(recorded);
-      if (recording.length > 1) await recording.shift();
+      // Two batches queued for unlinking at most: the next is prepared while they run.
+      if (unlinking.length > 1) await unlinking.shift()!;
+      if (recording.length > 2) await recording.shift()!;
     }
     while (recording.length) await recording.shift();
   } finally {
     // Whatever happened, nothing is left running when this returns or throws.
-    await Promise.allSettled([unlinking, ...recording]);
+    await Promise.allSettled([...unlinking, ...recording]);
   }
 }
 
@@ -92,13 +108,13 @@ export async function applyBatches(ctx: Context, gate: DeleteGate, source: Async
  * Re-checks one batch (each group, a job's files, whole) and commits the intent: returns the
  * files to unlink and the rows to put back to 'present'.
  */
-async function prepareBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
+async function prepareBatch(lane: DeletionLane, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
   const changed = (g: PlannedGroup, reason: string) => {
     for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
   };
   // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped.
   const jobIds = batch.filter((g) => g.jobId).map((g) => g.jobId!);
-  const jobs = new Map((await ctx.catalog.getJobs(jobIds)).map((j) => [j.id, j]));
+  const jobs = new Map((await lane.getJobs(jobIds)).map((j) => [j.id, j]));
   const eligible = batch.filter((g) => {
     if (!g.jobId) return true;
     const j = jobs.get(g.jobId);
@@ -110,13 +126,21 @@ async function prepareBatch(ctx: Context, gate: DeleteGate, batch: PlannedGroup[
   const marked = new Map<number, PathRow>();
   for (const rule of new Set(eligible.map((g) => g.rule))) {
     const ids = eligible.filter((g) => g.rule === rule).flatMap((g) => g.files.map((f) => f.id));
-    for (const r of await ctx.catalog.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
+    for (const r of await lane.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
   }
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
   // is as planned (lstat, synchronous: cheaper than a thread-pool round trip); otherwise the
-  // group goes back to 'present' untouched.
+  // group goes back to 'present' untouched. In slices, so the unlinks in flight of the batches
+  // before are refilled in between.
   const diskOf = new Map<number, DiskState | null>();
-  for (const g of eligible) for (const f of g.files) diskOf.set(f.id, marked.has(f.id) ? gate.inspect(f.path) : null);
+  let n = 0;
+  for (const g of eligible) {
+    for (const f of g.files) diskOf.set(f.id, marked.has(f.id) ? gate.inspect(f.path) : null);
+    if ((n += g.files.length) >= RECHECK_SLICE) {
+      n = 0;
+      await new Promise(setImmediate);
+    }
+  }
   const work: Work[] = [];
   const restored: number[] = [];
   for (const g of eligible) {
@@ -149,7 +173,7 @@ interface Unlinked {
  * last planned file of a directory is gone, the directory is removed right there, among the
  * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
  */
-async function unlinkWork(gate: DeleteGate, work: Work[]): Promise<Unlinked> {
+async function unlinkWork(gate: DeleteGate, work: Work[], slots: Limiter): Promise<Unlinked> {
   const left = new Map<string, number>();
   for (const w of work) {
     const dir = parentDir(w.row.path);
@@ -157,28 +181,32 @@ async function unlinkWork(gate: DeleteGate, work: Work[]): Promise<Unlinked> {
   }
   const kept = new Set<string>();
   const dirsRemoved: string[] = [];
-  const results = await mapPool(work, UNLINK_CONCURRENCY, async (w): Promise<GateResult> => {
-    const r = w.expect === null ? ({ outcome: 'gone' } as const) : await gate.remove(w.row.path, w.expect, w.checked);
-    const dir = parentDir(w.row.path);
-    if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
-    const n = left.get(dir)! - 1;
-    left.set(dir, n);
-    if (n === 0 && !kept.has(dir) && (await gate.removeDirIfEmpty(dir))) dirsRemoved.push(dir);
-    return r;
-  });
+  const results = await Promise.all(
+    work.map((w) =>
+      slots.run(async (): Promise<GateResult> => {
+        const r = w.expect === null ? ({ outcome: 'gone' } as const) : await gate.remove(w.row.path, w.expect, w.checked);
+        const dir = parentDir(w.row.path);
+        if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
+        const n = left.get(dir)! - 1;
+        left.set(dir, n);
+        if (n === 0 && !kept.has(dir) && (await gate.removeDirIfEmpty(dir))) dirsRemoved.push(dir);
+        return r;
+      }),
+    ),
+  );
   return { results, dirsRemoved };
 }
 
 /** Unlinks, then records: see recordWork. */
-async function finishWork(ctx: Context, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
-  await recordWork(ctx, gate, work, await unlinkWork(gate, work), restored, tally);
+async function finishWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
+  await recordWork(ctx, lane, gate, work, await unlinkWork(gate, work, new Limiter(UNLINK_CONCURRENCY)), restored, tally);
 }
 
 /**
  * Writes tombstones, events and job metadata of unlinked files in one transaction, then
  * removes the parents the batch emptied (day, month and year directories).
  */
-async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
+async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
   const { results } = unlinked;
   const now = ctx.clock();
   const deleted: { id: number; at: Date; reason: string }[] = [];
@@ -227,7 +255,7 @@ async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], unlinked
       cleanup: { rule: j.rule, runId: ctx.runId, at: now.toISOString(), filesDeleted: j.files, bytesFreed: j.bytes, alreadyGone: j.gone, failed: j.failed },
     },
   }));
-  await ctx.catalog.finishDeletions({ deleted, restored, events, jobs });
+  await lane.finishDeletions({ deleted, restored, events, jobs });
   // Each removed directory stands in for its files: pruning starts at its parent.
   tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
   gate.forget();
@@ -238,7 +266,7 @@ async function recordWork(ctx: Context, gate: DeleteGate, work: Work[], unlinked
  * unlinked). A file still there with its row's size is unlinked; one that differs goes back
  * to 'present' and is reported. Returns how many rows it finished.
  */
-export async function recoverInterrupted(ctx: Context, gate: DeleteGate, tally: ApplyTally): Promise<number> {
+export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeleteGate, tally: ApplyTally): Promise<number> {
   let done = 0;
   for (;;) {
     const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES);
@@ -256,7 +284,7 @@ export async function recoverInterrupted(ctx: Context, gate: DeleteGate, tally: 
         tally.changed.push({ path: row.path, jobId: row.jobId, reason: `left 'deleting' by an interrupted run, but ${disk.kind === 'file' ? 'its size changed' : `it is ${disk.kind}`}: kept` });
       }
     }
-    await finishWork(ctx, gate, work, restored, tally);
+    await finishWork(ctx, lane, gate, work, restored, tally);
     done += rows.length;
   }
 }

@@ -1,5 +1,6 @@
 // cleanup-expired: plan (shared by dry and real runs), guard, confirm, apply.
 import type { Context } from '../../context.ts';
+import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError, UsageError } from '../../errors.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
 import { DeleteGate } from './gate.ts';
@@ -67,21 +68,31 @@ export async function runCleanupExpired(ctx: Context, o: ExpiredOptions): Promis
   if (o.dryRun) return plan(ctx, o, null);
   return withStoreLock(ctx, 'cleanup-expired', o.waitMs, async () => {
     const spool = new Spool<PlannedGroup>();
+    // Opened now, so it is ready (a thread started, on SQLite) by the time the plan is.
+    const lane = ctx.catalog.openDeletionLane();
+    lane.catch(() => {});
     try {
-      return await plan(ctx, o, spool);
+      return await plan(ctx, o, { spool, lane });
     } finally {
       spool.dispose();
+      await (await lane.catch(() => null))?.close();
     }
   });
 }
 
-async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
+interface Apply {
+  spool: Spool<PlannedGroup>;
+  lane: Promise<DeletionLane>;
+}
+
+async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promise<ExpiredReport> {
+  const spool = apply?.spool ?? null;
   const has = await ctx.catalog.hasFiles();
   await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const tally = newTally(o.list);
   let recovered = 0;
-  if (spool) recovered = await recoverInterrupted(ctx, gate, tally);
+  if (apply) recovered = await recoverInterrupted(ctx, await apply.lane, gate, tally);
   const report: ExpiredReport = {
     dryRun: o.dryRun,
     asOf: o.asOf.toISOString(),
@@ -128,7 +139,7 @@ async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> 
   // A cap in % needs the number of present files; counting them is skipped otherwise.
   const presentFiles = o.maxDelete?.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
   guardCap('files', report.plan.files - report.plan.alreadyGone, o.maxDelete, presentFiles, 'present files');
-  if (!spool) return report;
+  if (!apply) return report;
 
   const nothing = report.plan.files === 0 && marks.length === 0;
   if (!nothing && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
@@ -143,7 +154,7 @@ async function plan(ctx: Context, o: ExpiredOptions, spool: Spool<PlannedGroup> 
     for (const m of group) if (!doneSet.has(m.jobId)) tally.changed.push({ path: '', jobId: m.jobId, reason: 'job changed since planning: not marked failed' });
   }
   const progressApply = ctx.progress('deleting', report.plan.files);
-  await applyBatches(ctx, gate, batches(spool.read()), tally, (files) => progressApply.tick(files));
+  await applyBatches(ctx, await apply.lane, gate, batches(apply.spool.read()), tally, (files) => progressApply.tick(files));
   progressApply.done();
   finishReport(report, tally, recovered, markedFailed, o.rules);
   return report;

@@ -3,7 +3,7 @@
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
-import { deleteRuleForJob, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
+import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
 
 export interface PlannedFile {
   id: number;
@@ -52,20 +52,22 @@ const PAGE = 1000;
  */
 export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: Date, gate: DeleteGate): AsyncGenerator<PlanItem> {
   if (rules.some((r) => r.scope === 'jobs' && r.action === 'delete')) {
+    // Only due jobs leave the catalog; which rule governs each is still decided here.
+    const due = dueClauses(rules, asOf);
     let afterId: string | undefined;
     for (;;) {
-      const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'] });
+      const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'], due });
       if (!page.length) break;
       afterId = page[page.length - 1]!.id;
-      const due = new Map<string, { job: JobHead; rule: Rule; dueAt: Date }>();
+      const dueJobs = new Map<string, { job: JobHead; rule: Rule; dueAt: Date }>();
       for (const job of page) {
         const rule = deleteRuleForJob(rules, job);
         if (!rule) continue;
         const dueAt = jobDueAt(rule, job);
-        if (dueAt <= asOf) due.set(job.id, { job, rule, dueAt });
+        if (dueAt <= asOf) dueJobs.set(job.id, { job, rule, dueAt });
       }
-      if (!due.size) continue;
-      const rows = await ctx.catalog.pathsOfJobs([...due.keys()], ['present']);
+      if (!dueJobs.size) continue;
+      const rows = await ctx.catalog.pathsOfJobs([...dueJobs.keys()], ['present']);
       const byJob = new Map<string, PathRow[]>();
       for (const r of rows) {
         const list = byJob.get(r.jobId!) ?? [];
@@ -76,7 +78,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
       // inode cached it costs a few microseconds, a round trip through the thread pool several times that.
       const disk = new Map<number, DiskState>();
       for (const r of rows) disk.set(r.id, gate.inspect(r.path));
-      for (const [jobId, { job, rule, dueAt }] of due) {
+      for (const [jobId, { job, rule, dueAt }] of dueJobs) {
         const files = byJob.get(jobId);
         if (!files?.length) continue;
         yield planGroup(rule, job, dueAt, files, disk);

@@ -1,7 +1,7 @@
 // Lifecycle rules: what cleanup-expired deletes (or marks failed), and when. Defaults reproduce
 // the card system's cleanup; the config file's `cleanup` section overrides and extends them.
 import { UsageError } from '../../errors.ts';
-import { IN_PROGRESS_STATUSES, JOB_STATUSES, type FileRecord, type Job } from '../../db/types.ts';
+import { IN_PROGRESS_STATUSES, JOB_STATUSES, type DueClause, type FileRecord, type Job } from '../../db/types.ts';
 import { formatAge, parseDuration } from './duration.ts';
 
 export type RuleAction = 'delete' | 'mark_failed';
@@ -189,6 +189,16 @@ export function jobDueAt(rule: Rule, job: Pick<Job, 'completedAt' | 'updatedAt' 
 
 export function fileDueAt(rule: Rule, f: Pick<FileRecord, 'createdAt'>): Date {
   return new Date(f.createdAt.getTime() + rule.ageMs);
+}
+
+/**
+ * The delete rules' due conditions at `asOf`, for the catalog to filter jobs with: every job
+ * due under its governing rule matches one (the planner still decides which rule governs).
+ */
+export function dueClauses(rules: readonly Rule[], asOf: Date): DueClause[] {
+  return rules
+    .filter((r) => r.scope === 'jobs' && r.action === 'delete')
+    .map((r) => ({ statuses: r.statuses ?? [], kinds: r.kinds, owners: r.owners, ageFrom: r.ageFrom, before: new Date(asOf.getTime() - r.ageMs) }));
 }
 
 /** The delete rule that governs a job: the first whose filter matches (due or not). */
