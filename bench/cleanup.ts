@@ -1,9 +1,10 @@
 // Benchmark of the lifecycle commands against the pipelines an operator would use instead.
-//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R]
+//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R] [--shuffled]
 // 1. cleanup-orphaned --dry-run over the whole store vs a path list exported from the catalog
 //    (sqlite3 / psql) + `find | LC_ALL=C sort | comm -23`.
 // 2. cleanup-expired deleting ~10% of the files vs `find -type f -delete` of the same files
-//    (copies of them in a separate tree: same count, sizes and layout, same file system).
+//    (copies of them in a separate tree: same count, sizes and layout, same file system), and vs
+//    `find -mindepth 5 -delete`, which also removes the job directories, as storectl does.
 // The due files are moved aside to keep/ and copied back before each run, so every unlink on
 // both sides removes a file's last link (as a real cleanup does).
 // This machine's speed swings between runs (shared cores), so each storectl run is paired with
@@ -24,6 +25,8 @@ const ORPHANS = Math.round(FILES / 100);
 const PG_ADMIN = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NOW = new Date();
 const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 3));
+// --shuffled: creation times at random, unrelated to job ids and row order (the layout before 2026-12).
+const TIME_ORDERED = !flag('--shuffled');
 
 interface Timed {
   wall: number;
@@ -83,7 +86,7 @@ async function main() {
   try {
     log(`building ${FILES} files (${JOBS} jobs, ${ORPHANS} orphans) under ${root}`);
     let t = Date.now();
-    const built = await buildSyntheticStore({ root, jobs: JOBS, orphans: ORPHANS, seed: 7, now: NOW, days: 120, onProgress: (n) => n % 20000 === 0 && log(`  ${n} jobs`) });
+    const built = await buildSyntheticStore({ root, jobs: JOBS, orphans: ORPHANS, seed: 7, now: NOW, days: 120, timeOrdered: TIME_ORDERED, onProgress: (n) => n % 20000 === 0 && log(`  ${n} jobs`) });
     log(`built ${built.files} files + ${built.orphans} orphans in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     if (wanted.includes('sqlite')) {
       const db = path.join(root, '.storectl', 'catalog.db');
@@ -95,7 +98,7 @@ async function main() {
         const db = await createScratchDatabase(PG_ADMIN, `storectl_bench_${process.pid}`);
         t = Date.now();
         // Same seed and clock: the same rows (paths, sizes, statuses) as the tree on disk.
-        await buildSyntheticStore({ root, databaseUrl: db.url, jobs: JOBS, seed: 7, now: NOW, days: 120, withFiles: false });
+        await buildSyntheticStore({ root, databaseUrl: db.url, jobs: JOBS, seed: 7, now: NOW, days: 120, timeOrdered: TIME_ORDERED, withFiles: false });
         log(`loaded ${built.files} PostgreSQL rows in ${((Date.now() - t) / 1000).toFixed(1)} s`);
         dialects.push({ name: 'postgres', args: ['--root', root, '--database', db.url], exportCmd: `psql '${db.url}' -Atc "select path from files where state in ('present','deleting') order by path"`, drop: db.drop });
       }
@@ -146,13 +149,22 @@ async function main() {
       const keep = path.join(work, 'keep');
       const baseline = path.join(work, 'baseline');
       moveTree(root, due, keep);
-      const results = new Map<string, { s: Timed; base: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
+      const results = new Map<string, { s: Timed; base: Timed; base2: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
       for (let round = 0; round < ROUNDS; round++) {
         for (const d of dialects) {
           copyMissing(keep, due, baseline);
           sh('sync');
           log(`baseline: find -type f -delete of ${due.length} files (round ${round + 1}, before ${d.name})`);
           const base = sh(`find ${baseline} -type f -delete`);
+          // The same work as storectl on disk: the files and the job directories they empty
+          // (baseline/cards/YYYY/MM/DD/<job>/<file>: depths 5 and 6). Made after the storectl
+          // run, so the two baselines bracket it.
+          const sameWork = () => {
+            copyMissing(keep, due, baseline);
+            sh('sync');
+            log(`baseline: find -mindepth 5 -delete of ${due.length} files and their job directories (round ${round + 1}, after ${d.name})`);
+            return sh(`find ${baseline} -mindepth 5 -delete`);
+          };
           const copied = copyMissing(keep, due, root);
           if (round > 0) {
             // the previous round tombstoned these rows: make them present again
@@ -164,22 +176,34 @@ async function main() {
           const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired']);
           const deleted = JSON.parse(s.stdout).result.files as number;
           if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
-          results.get(d.name)!.push({ s, base, deleted });
+          results.get(d.name)!.push({ s, base, base2: sameWork(), deleted });
         }
       }
       for (const d of dialects) {
         const runs = results.get(d.name)!;
         const ratios = runs.map((r) => r.s.wall / r.base.wall);
+        const ratios2 = runs.map((r) => r.s.wall / r.base2.wall);
+        const task = `cleanup-expired (${runs[0]!.deleted.toLocaleString('en-US')} files deleted, ${due.length / 5} job directories removed)`;
+        const storectl = [runs.map((r) => r.s.wall.toFixed(2)).join(' / '), String(Math.max(...runs.map((r) => r.s.rssMb)))];
         rows.push([
           d.name,
-          `cleanup-expired (${runs[0]!.deleted.toLocaleString('en-US')} files deleted, ${due.length / 5} job directories removed)`,
-          runs.map((r) => r.s.wall.toFixed(2)).join(' / '),
-          String(Math.max(...runs.map((r) => r.s.rssMb))),
-          'find -type f -delete',
+          task,
+          ...storectl,
+          'find -type f -delete (files only, before)',
           runs.map((r) => r.base.wall.toFixed(2)).join(' / '),
           String(Math.max(...runs.map((r) => r.base.rssMb))),
           ratios.map((x) => x.toFixed(2)).join(' / '),
           `**${median(ratios).toFixed(2)}**`,
+        ]);
+        rows.push([
+          d.name,
+          task,
+          ...storectl,
+          'find -mindepth 5 -delete (files and job directories, after)',
+          runs.map((r) => r.base2.wall.toFixed(2)).join(' / '),
+          String(Math.max(...runs.map((r) => r.base2.rssMb))),
+          ratios2.map((x) => x.toFixed(2)).join(' / '),
+          `**${median(ratios2).toFixed(2)}**`,
         ]);
       }
     }
@@ -189,7 +213,7 @@ async function main() {
     execFileSync('rm', ['-rf', work]);
   }
   const head = ['catalog', 'task', 'storectl s (per round)', 'storectl peak RSS MB', 'baseline', 'baseline s (per round)', 'baseline RSS MB', 'ratio per round', 'median ratio (storectl / baseline)'];
-  console.log(`\n### cleanup (${FILES.toLocaleString('en-US')} files, ${ROUNDS} rounds, ${os.cpus().length} cores, ${NOW.toISOString().slice(0, 10)})\n`);
+  console.log(`\n### cleanup (${FILES.toLocaleString('en-US')} files${TIME_ORDERED ? '' : ', shuffled creation times'}, ${ROUNDS} rounds, ${os.cpus().length} cores, ${NOW.toISOString().slice(0, 10)})\n`);
   console.log(table(head, rows));
 }
 

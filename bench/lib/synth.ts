@@ -23,6 +23,12 @@ export interface SynthOptions {
   /** false: catalog rows only (stats at 1M rows needs no files). */
   withFiles?: boolean;
   now?: Date;
+  /**
+   * true (default): jobs are created in id order over the period, so ids, rows and dated
+   * paths follow creation time, as in the card system (its ids carry the date and rows are
+   * written as jobs are generated). false: creation times at random, unrelated to ids and rows.
+   */
+  timeOrdered?: boolean;
   onProgress?: (done: number) => void;
 }
 
@@ -43,6 +49,7 @@ export async function buildSyntheticStore(o: SynthOptions): Promise<{ jobs: numb
   const days = o.days ?? 120;
   const now = o.now ?? new Date();
   const withFiles = o.withFiles ?? true;
+  const timeOrdered = o.timeOrdered ?? true;
   const rnd = prng(o.seed ?? 1);
   fs.mkdirSync(o.root, { recursive: true, mode: 0o750 });
   const catalog = await openCatalog(parseDatabaseUrl(o.databaseUrl, o.root), { create: true, migrate: 'never' });
@@ -58,7 +65,9 @@ export async function buildSyntheticStore(o: SynthOptions): Promise<{ jobs: numb
       const jobs: NewJob[] = [];
       const rows: NewFile[] = [];
       for (let i = start; i < Math.min(o.jobs, start + BATCH_JOBS); i++) {
-        const createdAt = new Date(now.getTime() - Math.floor(rnd() * days * 86_400_000) - 3_600_000);
+        const span = days * 86_400_000;
+        const at = timeOrdered ? ((i + rnd()) / o.jobs) * span : (1 - rnd()) * span;
+        const createdAt = new Date(now.getTime() - span + Math.floor(at) - 3_600_000);
         const total = STATUSES.reduce((a, [, w]) => a + w, 0);
         let r = rnd() * total;
         const status = STATUSES.find(([, w]) => (r -= w) < 0)?.[0] ?? 'completed';

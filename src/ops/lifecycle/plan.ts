@@ -54,11 +54,14 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
   if (rules.some((r) => r.scope === 'jobs' && r.action === 'delete')) {
     // Only due jobs leave the catalog; which rule governs each is still decided here.
     const due = dueClauses(rules, asOf);
-    let afterId: string | undefined;
-    for (;;) {
+    interface Page {
+      last: string | undefined;
+      full: boolean;
+      dueJobs: Map<string, { job: JobHead; rule: Rule; dueAt: Date }>;
+      rows: PathRow[];
+    }
+    const fetch = async (afterId: string | undefined): Promise<Page> => {
       const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'], due });
-      if (!page.length) break;
-      afterId = page[page.length - 1]!.id;
       const dueJobs = new Map<string, { job: JobHead; rule: Rule; dueAt: Date }>();
       for (const job of page) {
         const rule = deleteRuleForJob(rules, job);
@@ -66,23 +69,37 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         const dueAt = jobDueAt(rule, job);
         if (dueAt <= asOf) dueJobs.set(job.id, { job, rule, dueAt });
       }
-      if (!dueJobs.size) continue;
-      const rows = await ctx.catalog.pathsOfJobs([...dueJobs.keys()], ['present']);
-      const byJob = new Map<string, PathRow[]>();
-      for (const r of rows) {
-        const list = byJob.get(r.jobId!) ?? [];
-        list.push(r);
-        byJob.set(r.jobId!, list);
+      const rows = dueJobs.size ? await ctx.catalog.pathsOfJobs([...dueJobs.keys()], ['present']) : [];
+      return { last: page[page.length - 1]?.id, full: page.length === PAGE, dueJobs, rows };
+    };
+    // The next page is asked for before this one is looked at on disk: on PostgreSQL the server
+    // reads it meanwhile.
+    let next: Promise<Page> | undefined = fetch(undefined);
+    try {
+      while (next) {
+        const page: Page = await next;
+        const { dueJobs, rows } = page;
+        next = page.full ? fetch(page.last) : undefined;
+        next?.catch(() => {});
+        const byJob = new Map<string, PathRow[]>();
+        for (const r of rows) {
+          const list = byJob.get(r.jobId!) ?? [];
+          list.push(r);
+          byJob.set(r.jobId!, list);
+        }
+        // lstat every file of the page's due jobs before grouping. Synchronous on purpose: with the
+        // inode cached it costs a few microseconds, a round trip through the thread pool several times that.
+        const disk = new Map<number, DiskState>();
+        for (const r of rows) disk.set(r.id, gate.inspect(r.path));
+        for (const [jobId, { job, rule, dueAt }] of dueJobs) {
+          const files = byJob.get(jobId);
+          if (!files?.length) continue;
+          yield planGroup(rule, job, dueAt, files, disk);
+        }
       }
-      // lstat every file of the page's due jobs before grouping. Synchronous on purpose: with the
-      // inode cached it costs a few microseconds, a round trip through the thread pool several times that.
-      const disk = new Map<number, DiskState>();
-      for (const r of rows) disk.set(r.id, gate.inspect(r.path));
-      for (const [jobId, { job, rule, dueAt }] of dueJobs) {
-        const files = byJob.get(jobId);
-        if (!files?.length) continue;
-        yield planGroup(rule, job, dueAt, files, disk);
-      }
+    } finally {
+      // Stopped early (an error downstream): nothing is left reading the catalog.
+      await next?.catch(() => {});
     }
   }
   const fileRules = rules.filter((r) => r.scope === 'files' && r.action === 'delete');
