@@ -3,6 +3,7 @@
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
+import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
 
 export interface PlannedFile {
@@ -43,6 +44,8 @@ export interface PlanSkip {
 export type PlanItem = { type: 'group'; group: PlannedGroup } | { type: 'mark'; mark: PlannedMark } | { type: 'skip'; skip: PlanSkip };
 
 const PAGE = 1000;
+/** Files of a page worth handing to the inspect thread (below, starting it costs more). */
+const INSPECT_THREAD_MIN = 1000;
 
 /**
  * Every action cleanup-expired would take at `asOf`, in a stable order: job groups (by job id),
@@ -75,22 +78,29 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
     // The next page is asked for before this one is looked at on disk: on PostgreSQL the server
     // reads it meanwhile.
     let next: Promise<Page> | undefined = fetch(undefined);
+    let inspector: Inspector | undefined;
     try {
       while (next) {
         const page: Page = await next;
         const { dueJobs, rows } = page;
+        // lstat every file of the page's due jobs before grouping: for a large page on a thread
+        // of its own (synchronous calls there, a thread-pool round trip costs more than the call),
+        // while this thread reads the next page; a small page right here.
+        const paths = rows.map((r) => r.path);
+        if (rows.length >= INSPECT_THREAD_MIN) inspector ??= openInspector(gate.root);
+        const looking = inspector && rows.length >= INSPECT_THREAD_MIN ? inspector.inspect(paths) : undefined;
+        looking?.catch(() => {});
         next = page.full ? fetch(page.last) : undefined;
         next?.catch(() => {});
+        const states = looking ? await looking : paths.map((p) => gate.inspect(p));
+        const disk = new Map<number, DiskState>();
+        rows.forEach((r, i) => disk.set(r.id, states[i]!));
         const byJob = new Map<string, PathRow[]>();
         for (const r of rows) {
           const list = byJob.get(r.jobId!) ?? [];
           list.push(r);
           byJob.set(r.jobId!, list);
         }
-        // lstat every file of the page's due jobs before grouping. Synchronous on purpose: with the
-        // inode cached it costs a few microseconds, a round trip through the thread pool several times that.
-        const disk = new Map<number, DiskState>();
-        for (const r of rows) disk.set(r.id, gate.inspect(r.path));
         for (const [jobId, { job, rule, dueAt }] of dueJobs) {
           const files = byJob.get(jobId);
           if (!files?.length) continue;
@@ -100,6 +110,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
     } finally {
       // Stopped early (an error downstream): nothing is left reading the catalog.
       await next?.catch(() => {});
+      await inspector?.close();
     }
   }
   const fileRules = rules.filter((r) => r.scope === 'files' && r.action === 'delete');
