@@ -62,3 +62,31 @@ test('mapPool: results by index, at most `limit` in flight, the first error thro
     /two/,
   );
 });
+
+test('LaneQueue: one call at a time; urgent calls before waiting ones, each kind in order; drained() waits for all', async () => {
+  const { LaneQueue } = await import('../src/db/shared.ts');
+  const lane = new LaneQueue();
+  const order: string[] = [];
+  let running = 0;
+  const call = (name: string, ms = 2) => async () => {
+    running++;
+    assert.equal(running, 1);
+    order.push(name);
+    await tick(ms);
+    running--;
+    if (name === 'bad') throw new Error('bad call');
+    return name;
+  };
+  const first = lane.run(false, call('t1')); // starts at once
+  const t2 = lane.run(false, call('t2'));
+  const bad = lane.run(false, call('bad'));
+  const i1 = lane.run(true, call('i1'));
+  const i2 = lane.run(true, call('i2'));
+  assert.equal(await i2, 'i2');
+  await assert.rejects(bad, /bad call/);
+  await lane.drained();
+  assert.deepEqual(await Promise.all([first, t2, i1]), ['t1', 't2', 'i1']);
+  assert.deepEqual(order, ['t1', 'i1', 'i2', 't2', 'bad']);
+  // after a failure the lane goes on
+  assert.equal(await lane.run(true, call('after')), 'after');
+});

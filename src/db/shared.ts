@@ -145,3 +145,35 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** How often a waiting run polls a held lock. */
 export const LOCK_POLL_MS = 200;
+
+/**
+ * The calls of a deletion lane, one at a time as on one connection. Urgent calls (the re-check
+ * reads and intents that feed the unlinks) go before waiting tombstones: a tombstone can wait,
+ * an unlink waiting for its intent leaves the disk idle. Calls of one kind keep their order.
+ */
+export class LaneQueue {
+  readonly #urgent: (() => Promise<void>)[] = [];
+  readonly #later: (() => Promise<void>)[] = [];
+  #running: Promise<void> | null = null;
+
+  run<T>(urgent: boolean, call: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      (urgent ? this.#urgent : this.#later).push(() => call().then(resolve, reject));
+      this.#running ??= this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    for (;;) {
+      const next = this.#urgent.shift() ?? this.#later.shift();
+      if (!next) break;
+      await next();
+    }
+    this.#running = null;
+  }
+
+  /** Resolves once every call queued so far has settled. */
+  async drained(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+}

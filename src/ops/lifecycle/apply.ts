@@ -14,6 +14,8 @@ import type { PlannedGroup } from './plan.ts';
 export const UNLINK_CONCURRENCY = 64;
 /** Files per batch: one intent transaction and one finishing transaction each. */
 export const BATCH_FILES = 2000;
+/** Batches with their intent committed and their unlinks queued, at most. */
+const BATCHES_AHEAD = 3;
 /** Files re-checked (lstat, on the main thread) between two looks at the unlinks in flight. */
 const RECHECK_SLICE = 256;
 
@@ -93,9 +95,10 @@ export async function applyBatches(
       recorded.catch(() => {});
       unlinking.push(unlinked);
       recording.push(recorded);
-      // Two batches queued for unlinking at most: the next is prepared while they run.
-      if (unlinking.length > 1) await unlinking.shift()!;
-      if (recording.length > 2) await recording.shift()!;
+      // A few batches queued for unlinking: the next is prepared while they run, and a slow
+      // catalog call (a checkpoint's fsync on a busy disk) does not leave the unlinks idle.
+      if (unlinking.length >= BATCHES_AHEAD) await unlinking.shift()!;
+      if (recording.length > BATCHES_AHEAD) await recording.shift()!;
     }
     while (recording.length) await recording.shift();
   } finally {
