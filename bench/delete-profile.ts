@@ -1,0 +1,136 @@
+// Where a 1M-file cleanup-expired run spends its time on this machine's disk: per second, the
+// device's writes, discards and busy time, and the CPU of each thread of the process. Not part
+// of `npm run bench` (it reports a profile, not a ratio); used to explain bench/results/cleanup.md.
+//   node --import tsx bench/delete-profile.ts build [--work DIR] [--files N]   (a store kept in DIR)
+//   node --import tsx bench/delete-profile.ts storectl [--work DIR] [--dialect sqlite|postgres]
+//   node --import tsx bench/delete-profile.ts find [--work DIR] [--files-only]
+//     (find -mindepth 5 -delete of copies of the due files: files and job directories, as
+//     storectl; --files-only: find -type f -delete)
+//   node --import tsx bench/delete-profile.ts clean [--work DIR]
+// Each storectl/find run copies the due files back first (as bench/cleanup.ts does), so every
+// unlink removes a file's last link. Linux only (/proc/diskstats, /proc/PID/task).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { BIN, arg, flag } from './lib/measure.ts';
+import { buildSyntheticStore } from './lib/synth.ts';
+
+const W = arg('--work') ?? path.join(os.tmpdir(), 'storectl-delete-profile');
+const root = path.join(W, 'store');
+const PG_ADMIN = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const PG_DB = 'storectl_delete_profile';
+const pgUrl = PG_ADMIN.replace(/\/[^/]*$/, `/${PG_DB}`);
+const cfg = path.join(W, 'bench.config.json');
+const psql = (url: string, sql: string) => execFileSync('psql', [url, '-qc', sql], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+/** The device under `root` (its whole-disk name in /proc/diskstats). */
+function deviceOf(dir: string): string {
+  const dev = fs.statSync(dir).dev;
+  const name = path.basename(fs.realpathSync(`/sys/dev/block/${Math.floor(dev / 256)}:${dev % 256}`));
+  return fs.existsSync(`/sys/block/${name}`) ? name : path.basename(path.dirname(fs.realpathSync(`/sys/class/block/${name}`)));
+}
+
+function diskCounters(dev: string) {
+  const f = fs.readFileSync('/proc/diskstats', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((l) => l[2] === dev)!;
+  // fields: 7 writes completed, 9 sectors written, 12 ms busy, 14 discards completed, 17 ms discarding
+  return { writes: +f[7]!, mbWritten: +f[9]! / 2048, busyMs: +f[12]!, discards: +f[14]! };
+}
+
+function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      const s = fs.readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const name = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      out.set(`${name}#${t}`, +f[11]! + +f[12]!); // utime + stime, in clock ticks (1/100 s)
+    }
+  } catch {
+    // the process has exited
+  }
+  return out;
+}
+
+async function profile(cmd: string, args: string[]): Promise<string> {
+  const dev = deviceOf(W);
+  const d0 = diskCounters(dev);
+  const t0 = Date.now();
+  const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b));
+  let prevDisk = d0;
+  let prevTicks = new Map<string, number>();
+  const timer = setInterval(() => {
+    const d = diskCounters(dev);
+    const ticks = threadTicks(child.pid!);
+    const busy = [...ticks].map(([k, v]) => [k, v - (prevTicks.get(k) ?? 0)] as const).filter(([, v]) => v >= 5);
+    console.log(
+      `${((Date.now() - t0) / 1000).toFixed(0).padStart(3)} s  written ${(d.mbWritten - prevDisk.mbWritten).toFixed(0).padStart(4)} MB` +
+        `  discards ${String(d.discards - prevDisk.discards).padStart(5)}  device busy ${String(d.busyMs - prevDisk.busyMs).padStart(4)} ms` +
+        `  | CPU % by thread: ${busy.map(([k, v]) => `${k.split('#')[0]} ${v}`).join(', ')}`,
+    );
+    prevDisk = d;
+    prevTicks = ticks;
+  }, 1000);
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  clearInterval(timer);
+  const d1 = diskCounters(dev);
+  const secs = (Date.now() - t0) / 1000;
+  console.log(
+    `== ${path.basename(cmd)}: exit ${code}, ${secs.toFixed(2)} s; device: ${(d1.mbWritten - d0.mbWritten).toFixed(0)} MB written in ${d1.writes - d0.writes} writes, ` +
+      `${d1.discards - d0.discards} discards (${((d1.discards - d0.discards) / secs).toFixed(0)}/s), busy ${((d1.busyMs - d0.busyMs) / 1000).toFixed(1)} s`,
+  );
+  if (code !== 0) throw new Error(`${cmd} exited ${code}`);
+  return stdout;
+}
+
+const dueList = () => fs.readFileSync(path.join(W, 'due.txt'), 'utf8').split('\n');
+function copyBack(to: string): void {
+  for (const p of dueList()) {
+    const dest = path.join(to, p);
+    if (fs.existsSync(dest)) continue;
+    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o750 });
+    fs.copyFileSync(path.join(W, 'keep', p), dest);
+  }
+  execFileSync('sync');
+}
+
+const what = process.argv[2];
+if (what === 'build') {
+  const jobs = Math.ceil(Number(arg('--files') ?? 1_000_000) / 5);
+  fs.rmSync(W, { recursive: true, force: true });
+  psql(PG_ADMIN, `drop database if exists ${PG_DB}`);
+  psql(PG_ADMIN, `create database ${PG_DB}`);
+  const now = new Date();
+  await buildSyntheticStore({ root, jobs, orphans: jobs / 20, seed: 7, now, days: 120 });
+  await buildSyntheticStore({ root, databaseUrl: pgUrl, jobs, seed: 7, now, days: 120, withFiles: false });
+  // the rule of bench/cleanup.ts: every completed job of one owner in five
+  fs.writeFileSync(cfg, JSON.stringify({ cleanup: { replaceDefaults: true, rules: [{ id: 'bench', kind: 'card', statuses: ['completed'], owner: ['acme'], ageFrom: 'completed_at', age: '0' }] } }));
+  const dry = execFileSync(process.execPath, [BIN, '--root', root, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list'], { maxBuffer: 1 << 30 }).toString();
+  const due = (JSON.parse(dry).list as { path: string }[]).map((x) => x.path);
+  fs.writeFileSync(path.join(W, 'due.txt'), due.join('\n'));
+  for (const p of due) {
+    const dest = path.join(W, 'keep', p);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.renameSync(path.join(root, p), dest);
+  }
+  console.log(`${due.length} due files kept in ${path.join(W, 'keep')}`);
+} else if (what === 'storectl') {
+  const dialect = arg('--dialect') ?? 'sqlite';
+  copyBack(root);
+  const reset = `update files set state = 'present', deleted_at = null, delete_reason = null where delete_reason like 'expired:%'; update jobs set files_state = 'on_disk';`;
+  if (dialect === 'sqlite') execFileSync('sqlite3', [path.join(root, '.storectl', 'catalog.db'), reset]);
+  else psql(pgUrl, reset);
+  const out = await profile(process.execPath, [BIN, '--root', root, ...(dialect === 'postgres' ? ['--database', pgUrl] : []), '--config', cfg, '--json', '--yes', 'cleanup-expired']);
+  console.log(`${JSON.parse(out).result.files} files deleted`);
+} else if (what === 'find') {
+  copyBack(path.join(W, 'baseline'));
+  await profile('find', [path.join(W, 'baseline'), ...(flag('--files-only') ? ['-type', 'f'] : ['-mindepth', '5']), '-delete']);
+} else if (what === 'clean') {
+  fs.rmSync(W, { recursive: true, force: true });
+  psql(PG_ADMIN, `drop database if exists ${PG_DB} with (force)`);
+} else {
+  console.error('usage: delete-profile.ts build|storectl|find|clean [--work DIR] [--files N] [--dialect sqlite|postgres]');
+  process.exit(2);
+}
