@@ -17,6 +17,7 @@ import pg from 'pg';
 import { BIN, arg, flag, measure, median, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 import { createScratchDatabase } from './lib/scratch-db.ts';
+import { BENCH_CLEANUP_CONFIG, RESET_TOMBSTONES_SQL, copyMissing, moveTree } from './lib/expired-fixture.ts';
 
 const quick = flag('--quick');
 const FILES = Number(arg('--files') ?? (quick ? 20_000 : 1_000_000));
@@ -52,27 +53,6 @@ async function pgReachable(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function moveTree(root: string, paths: string[], destRoot: string): void {
-  for (const p of paths) {
-    const dest = path.join(destRoot, p);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.renameSync(path.join(root, p), dest);
-  }
-}
-
-/** Copies (new inodes, one link each) the files missing under root from keepRoot. */
-function copyMissing(keepRoot: string, paths: string[], root: string): number {
-  let n = 0;
-  for (const p of paths) {
-    const dest = path.join(root, p);
-    if (fs.existsSync(dest)) continue;
-    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o750 });
-    fs.copyFileSync(path.join(keepRoot, p), dest);
-    n++;
-  }
-  return n;
 }
 
 const log = (s: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${s}\n`);
@@ -140,7 +120,7 @@ async function main() {
     // 2. deletion of ~10% of the files: per round and catalog, find -delete of a copy of the
     //    due files, then storectl deleting them from the store
     const cfg = path.join(work, 'bench.config.json');
-    fs.writeFileSync(cfg, JSON.stringify({ cleanup: { replaceDefaults: true, rules: [{ id: 'bench', kind: 'card', statuses: ['completed'], owner: ['acme'], ageFrom: 'completed_at', age: '0' }] } }));
+    fs.writeFileSync(cfg, JSON.stringify(BENCH_CLEANUP_CONFIG));
     if (dialects.length) {
       const first = dialects[0]!;
       const dry = timed(process.execPath, [BIN, ...first.args, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list']);
@@ -168,8 +148,7 @@ async function main() {
           const copied = copyMissing(keep, due, root);
           if (round > 0) {
             // the previous round tombstoned these rows: make them present again
-            const reset = `update files set state = 'present', deleted_at = null, delete_reason = null where delete_reason like 'expired:%'`;
-            sh(d.name === 'sqlite' ? `sqlite3 ${path.join(root, '.storectl', 'catalog.db')} "${reset}; update jobs set files_state = 'on_disk';"` : `psql '${d.args[3]}' -qc "${reset}; update jobs set files_state = 'on_disk';"`);
+            sh(d.name === 'sqlite' ? `sqlite3 ${path.join(root, '.storectl', 'catalog.db')} "${RESET_TOMBSTONES_SQL}"` : `psql '${d.args[3]}' -qc "${RESET_TOMBSTONES_SQL}"`);
           }
           sh('sync');
           log(`${d.name}: cleanup-expired deleting ${due.length} files (copied back ${copied}), round ${round + 1}`);
@@ -181,30 +160,25 @@ async function main() {
       }
       for (const d of dialects) {
         const runs = results.get(d.name)!;
-        const ratios = runs.map((r) => r.s.wall / r.base.wall);
-        const ratios2 = runs.map((r) => r.s.wall / r.base2.wall);
         const task = `cleanup-expired (${runs[0]!.deleted.toLocaleString('en-US')} files deleted, ${due.length / 5} job directories removed)`;
         const storectl = [runs.map((r) => r.s.wall.toFixed(2)).join(' / '), String(Math.max(...runs.map((r) => r.s.rssMb)))];
-        rows.push([
-          d.name,
-          task,
-          ...storectl,
-          'find -type f -delete (files only, before)',
-          runs.map((r) => r.base.wall.toFixed(2)).join(' / '),
-          String(Math.max(...runs.map((r) => r.base.rssMb))),
-          ratios.map((x) => x.toFixed(2)).join(' / '),
-          `**${median(ratios).toFixed(2)}**`,
-        ]);
-        rows.push([
-          d.name,
-          task,
-          ...storectl,
-          'find -mindepth 5 -delete (files and job directories, after)',
-          runs.map((r) => r.base2.wall.toFixed(2)).join(' / '),
-          String(Math.max(...runs.map((r) => r.base2.rssMb))),
-          ratios2.map((x) => x.toFixed(2)).join(' / '),
-          `**${median(ratios2).toFixed(2)}**`,
-        ]);
+        const baselines = [
+          ['find -type f -delete (files only, before)', runs.map((r) => r.base)],
+          ['find -mindepth 5 -delete (files and job directories, after)', runs.map((r) => r.base2)],
+        ] as const;
+        for (const [name, base] of baselines) {
+          const ratios = runs.map((r, i) => r.s.wall / base[i]!.wall);
+          rows.push([
+            d.name,
+            task,
+            ...storectl,
+            name,
+            base.map((b) => b.wall.toFixed(2)).join(' / '),
+            String(Math.max(...base.map((b) => b.rssMb))),
+            ratios.map((x) => x.toFixed(2)).join(' / '),
+            `**${median(ratios).toFixed(2)}**`,
+          ]);
+        }
       }
     }
   } finally {

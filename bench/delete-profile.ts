@@ -15,6 +15,7 @@ import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { BIN, arg, flag } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
+import { BENCH_CLEANUP_CONFIG, RESET_TOMBSTONES_SQL, copyMissing, moveTree } from './lib/expired-fixture.ts';
 
 const W = arg('--work') ?? path.join(os.tmpdir(), 'storectl-delete-profile');
 const root = path.join(W, 'store');
@@ -87,12 +88,7 @@ async function profile(cmd: string, args: string[]): Promise<string> {
 
 const dueList = () => fs.readFileSync(path.join(W, 'due.txt'), 'utf8').split('\n');
 function copyBack(to: string): void {
-  for (const p of dueList()) {
-    const dest = path.join(to, p);
-    if (fs.existsSync(dest)) continue;
-    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o750 });
-    fs.copyFileSync(path.join(W, 'keep', p), dest);
-  }
+  copyMissing(path.join(W, 'keep'), dueList(), to);
   execFileSync('sync');
 }
 
@@ -105,23 +101,17 @@ if (what === 'build') {
   const now = new Date();
   await buildSyntheticStore({ root, jobs, orphans: jobs / 20, seed: 7, now, days: 120 });
   await buildSyntheticStore({ root, databaseUrl: pgUrl, jobs, seed: 7, now, days: 120, withFiles: false });
-  // the rule of bench/cleanup.ts: every completed job of one owner in five
-  fs.writeFileSync(cfg, JSON.stringify({ cleanup: { replaceDefaults: true, rules: [{ id: 'bench', kind: 'card', statuses: ['completed'], owner: ['acme'], ageFrom: 'completed_at', age: '0' }] } }));
+  fs.writeFileSync(cfg, JSON.stringify(BENCH_CLEANUP_CONFIG));
   const dry = execFileSync(process.execPath, [BIN, '--root', root, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list'], { maxBuffer: 1 << 30 }).toString();
   const due = (JSON.parse(dry).list as { path: string }[]).map((x) => x.path);
   fs.writeFileSync(path.join(W, 'due.txt'), due.join('\n'));
-  for (const p of due) {
-    const dest = path.join(W, 'keep', p);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.renameSync(path.join(root, p), dest);
-  }
+  moveTree(root, due, path.join(W, 'keep'));
   console.log(`${due.length} due files kept in ${path.join(W, 'keep')}`);
 } else if (what === 'storectl') {
   const dialect = arg('--dialect') ?? 'sqlite';
   copyBack(root);
-  const reset = `update files set state = 'present', deleted_at = null, delete_reason = null where delete_reason like 'expired:%'; update jobs set files_state = 'on_disk';`;
-  if (dialect === 'sqlite') execFileSync('sqlite3', [path.join(root, '.storectl', 'catalog.db'), reset]);
-  else psql(pgUrl, reset);
+  if (dialect === 'sqlite') execFileSync('sqlite3', [path.join(root, '.storectl', 'catalog.db'), RESET_TOMBSTONES_SQL]);
+  else psql(pgUrl, RESET_TOMBSTONES_SQL);
   const out = await profile(process.execPath, [BIN, '--root', root, ...(dialect === 'postgres' ? ['--database', pgUrl] : []), '--config', cfg, '--json', '--yes', 'cleanup-expired']);
   console.log(`${JSON.parse(out).result.files} files deleted`);
 } else if (what === 'find') {

@@ -7,7 +7,7 @@ import type { Catalog, DeletionLane } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
-import { LOCK_POLL_MS, LaneQueue, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, presentEdges, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
+import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
 import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
@@ -645,14 +645,8 @@ export class PgCatalog implements Catalog {
   }
 
   async openDeletionLane(): Promise<DeletionLane> {
-    // One call at a time, as on SQLite's lane; intents go before waiting tombstones.
-    const lane = new LaneQueue();
-    return {
-      getJobs: (ids) => lane.run(true, () => this.getJobs(ids)),
-      markDeleting: (ids, reason) => lane.run(true, () => this.markDeleting(ids, reason)),
-      finishDeletions: (outcome) => lane.run(false, () => this.finishDeletions(outcome)),
-      close: () => lane.drained(),
-    };
+    // The server does the work already: the lane only queues the calls, as SQLite's thread does.
+    return queuedLane(this);
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

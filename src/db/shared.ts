@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { or, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { LockedError } from '../errors.ts';
+import type { DeletionLane } from './catalog.ts';
 import { AGE_BUCKETS, type DueClause, type FileGroup, type LockInfo, type NewFile, type NewJob } from './types.ts';
 
 export function* chunk<T>(items: readonly T[], size: number): Generator<T[]> {
@@ -176,4 +177,15 @@ export class LaneQueue {
   async drained(): Promise<void> {
     while (this.#running) await this.#running;
   }
+}
+
+/** A deletion lane over a catalog's own methods, their calls queued by a LaneQueue. */
+export function queuedLane(c: Omit<DeletionLane, 'close'>): DeletionLane {
+  const q = new LaneQueue();
+  return {
+    getJobs: (ids) => q.run(true, () => c.getJobs(ids)),
+    markDeleting: (ids, reason) => q.run(true, () => c.markDeleting(ids, reason)),
+    finishDeletions: (outcome) => q.run(false, () => c.finishDeletions(outcome)),
+    close: () => q.drained(),
+  };
 }

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { RenderError, renderCard, type CardData, type RenderedFile } from './card.ts';
+import { workerScript } from '../threads.ts';
 
 export interface CardRenderer {
   render(data: CardData, baseDir: string): Promise<RenderedFile[]>;
@@ -24,8 +24,7 @@ type Reply = { id: number; files?: { role: RenderedFile['role']; contentType: st
  * Processes rather than threads: libvips renders text under a process-wide lock.
  */
 export function workerRenderer(size: number): CardRenderer {
-  // From src/ the worker loads TypeScript through tsx; the bundle has its own worker entry.
-  const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.mjs' : './render-worker.js', import.meta.url));
+  const script = workerScript(import.meta.url, './worker.mjs', './render-worker.js');
   const pending = new Map<number, Pending & { worker: ChildProcess }>();
   let nextId = 0;
   let closing = false;

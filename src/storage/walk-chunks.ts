@@ -5,8 +5,8 @@
 // reads the catalog and merges. No async step per file.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { WalkError, kindOf, readDirEntries, type EntryKind, type TreeEntry } from './walk.ts';
+import { workerScript } from '../threads.ts';
 
 export const KIND_CODE: Record<EntryKind, number> = { file: 0, symlink: 1, other: 2 };
 export const KIND_BY_CODE: readonly EntryKind[] = ['file', 'symlink', 'other'];
@@ -129,8 +129,7 @@ export async function* walkTreeChunks(root: string, opts: { threads?: number; ch
   const plan = planUnits(root);
   const units = plan.flatMap((i) => ('unit' in i ? [i.unit] : []));
   const threads = Math.max(1, Math.min(opts.threads ?? Math.min(2, os.availableParallelism()), units.length));
-  // From src/ the thread loads TypeScript through tsx; the bundle has its own entry.
-  const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './walk-worker.mjs' : './walk-worker.js', import.meta.url));
+  const script = workerScript(import.meta.url, './walk-worker.mjs', './walk-worker.js');
   const streams = Array.from(
     { length: units.length ? threads : 0 },
     (_, t) =>

@@ -1,6 +1,6 @@
 // Inspect thread body: lstat through its own gate (dry: it can only look), a page at a time.
 import { parentPort, workerData } from 'node:worker_threads';
-import { errorMessage } from '../../errors.ts';
+import { errorReply } from '../../threads.ts';
 import { DeleteGate } from './gate.ts';
 import { DISK_KINDS, type InspectReply, type InspectRequest } from './inspect-thread.ts';
 
@@ -26,6 +26,6 @@ parentPort!.on('message', (m: InspectRequest) => {
     });
     parentPort!.postMessage({ id: m.id, kinds, sizes, mtimes, reasons } satisfies InspectReply, [kinds.buffer, sizes.buffer, mtimes.buffer]);
   } catch (err) {
-    parentPort!.postMessage({ id: m.id, kinds: new Uint8Array(), sizes: new Float64Array(), mtimes: new Float64Array(), reasons: {}, error: errorMessage(err) } satisfies InspectReply);
+    parentPort!.postMessage(errorReply(m.id, err));
   }
 });

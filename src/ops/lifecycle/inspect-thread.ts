@@ -2,7 +2,7 @@
 // is a second of system calls on the main thread, which meanwhile could be reading the next
 // page of the catalog: a worker thread makes them while the main thread reads.
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+import { threadCaller, workerScript, type ThreadReply } from '../../threads.ts';
 import type { DiskState } from './gate.ts';
 
 /** DiskState kinds as numbers, so a page of answers crosses the thread boundary as arrays. */
@@ -14,14 +14,12 @@ export interface InspectRequest {
   paths: string;
 }
 
-export interface InspectReply {
-  id: number;
+export interface InspectReply extends ThreadReply {
   kinds: Uint8Array;
   sizes: Float64Array;
   mtimes: Float64Array;
   /** Why a path is unsafe, by index. */
   reasons: Record<number, string>;
-  error?: string;
 }
 
 export function decodeStates(r: InspectReply): DiskState[] {
@@ -40,35 +38,10 @@ export interface Inspector {
 }
 
 export function openInspector(root: string): Inspector {
-  const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './inspect-thread.mjs' : './inspect-thread.js', import.meta.url));
-  const worker = new Worker(script, { workerData: { root }, stdout: false, stderr: false });
-  const pending = new Map<number, { resolve: (v: DiskState[]) => void; reject: (e: Error) => void }>();
-  let seq = 0;
-  let dead: Error | undefined;
-  const failAll = (err: Error) => {
-    dead ??= err;
-    for (const p of pending.values()) p.reject(err);
-    pending.clear();
-  };
-  worker.on('message', (m: InspectReply) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (m.error) p.reject(new Error(m.error));
-    else p.resolve(decodeStates(m));
-  });
-  worker.on('error', (err) => failAll(new Error(`inspect thread failed: ${err.message}`)));
-  worker.on('exit', (code) => failAll(new Error(`inspect thread exited (code ${code})`)));
+  const worker = new Worker(workerScript(import.meta.url, './inspect-thread.mjs', './inspect-thread.js'), { workerData: { root }, stdout: false, stderr: false });
+  const thread = threadCaller<Omit<InspectRequest, 'id'>, InspectReply, DiskState[]>(worker, 'inspect', decodeStates);
   return {
-    inspect(paths) {
-      if (dead) return Promise.reject(dead);
-      if (!paths.length) return Promise.resolve([]);
-      const id = ++seq;
-      return new Promise<DiskState[]>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, paths: paths.join('\0') } satisfies InspectRequest);
-      });
-    },
+    inspect: (paths) => (paths.length ? thread.call({ paths: paths.join('\0') }) : Promise.resolve([])),
     async close() {
       await worker.terminate();
     },

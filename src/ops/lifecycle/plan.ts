@@ -87,8 +87,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         // of its own (synchronous calls there, a thread-pool round trip costs more than the call),
         // while this thread reads the next page; a small page right here.
         const paths = rows.map((r) => r.path);
-        if (rows.length >= INSPECT_THREAD_MIN) inspector ??= openInspector(gate.root);
-        const looking = inspector && rows.length >= INSPECT_THREAD_MIN ? inspector.inspect(paths) : undefined;
+        const looking = rows.length >= INSPECT_THREAD_MIN ? (inspector ??= openInspector(gate.root)).inspect(paths) : undefined;
         looking?.catch(() => {});
         next = page.full ? fetch(page.last) : undefined;
         next?.catch(() => {});
