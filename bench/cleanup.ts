@@ -1,10 +1,13 @@
 // Benchmark of the lifecycle commands against the pipelines an operator would use instead.
-//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R] [--shuffled]
+//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R]
+//     [--layouts oldest,one-owner] [--shuffled]
 // 1. cleanup-orphaned --dry-run over the whole store vs a path list exported from the catalog
 //    (sqlite3 / psql) + `find | LC_ALL=C sort | comm -23`.
-// 2. cleanup-expired deleting ~10% of the files vs `find -type f -delete` of the same files
-//    (copies of them in a separate tree: same count, sizes and layout, same file system), and vs
-//    `find -mindepth 5 -delete`, which also removes the job directories, as storectl does.
+// 2. cleanup-expired deleting a tenth of the files (100,000 of 1M) vs `find -type f -delete` of
+//    the same files (copies of them in a separate tree: same count, sizes and layout, same file
+//    system), and vs `find -mindepth 5 -delete`, which also removes the job directories, as
+//    storectl does. Once per layout of the due files (expired-fixture.ts): the oldest completed
+//    jobs (contiguous, as a retention rule finds them) and one owner's (spread over the store).
 // The due files are moved aside to keep/ and copied back before each run, so every unlink on
 // both sides removes a file's last link (as a real cleanup does).
 // This machine's speed swings between runs (shared cores), so each storectl run is paired with
@@ -17,7 +20,7 @@ import pg from 'pg';
 import { BIN, arg, flag, measure, median, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 import { createScratchDatabase } from './lib/scratch-db.ts';
-import { BENCH_CLEANUP_CONFIG, RESET_TOMBSTONES_SQL, copyMissing, moveTree } from './lib/expired-fixture.ts';
+import { DUE_LAYOUTS, RESET_TOMBSTONES_SQL, ageForOldestJobs, benchCleanupConfig, copyMissing, moveTree, type DueLayout } from './lib/expired-fixture.ts';
 
 const quick = flag('--quick');
 const FILES = Number(arg('--files') ?? (quick ? 20_000 : 1_000_000));
@@ -26,6 +29,10 @@ const ORPHANS = Math.round(FILES / 100);
 const PG_ADMIN = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NOW = new Date();
 const ROUNDS = Number(arg('--rounds') ?? (quick ? 1 : 3));
+// cleanup-expired deletes a tenth of the files: whole jobs of five files each
+const DUE_FILES = Math.round(FILES / 50) * 5;
+const layouts = (arg('--layouts') ?? DUE_LAYOUTS.join(',')).split(',') as DueLayout[];
+for (const l of layouts) if (!DUE_LAYOUTS.includes(l)) throw new Error(`--layouts: unknown layout ${l} (${DUE_LAYOUTS.join(', ')})`);
 // --shuffled: creation times at random, unrelated to job ids and row order (the layout before 2026-12).
 const TIME_ORDERED = !flag('--shuffled');
 
@@ -44,6 +51,96 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Timed 
 
 const sh = (script: string) => timed('bash', ['-c', `set -o pipefail; ${script}`]);
 
+interface Dialect {
+  name: string;
+  args: string[];
+  exportCmd: string;
+  resetSql: (sql: string) => string;
+  drop?: () => Promise<void>;
+}
+
+/**
+ * cleanup-expired rounds in one layout of due files; returns two table rows per dialect (one
+ * per baseline). The store is left as it was found: due files copied back, rows present again.
+ */
+function expiredRounds(layout: DueLayout, dialects: Dialect[], work: string, root: string): string[][] {
+  const first = dialects[0]!;
+  const cfg = path.join(work, `bench-${layout}.config.json`);
+  const asOf = ['--as-of', NOW.toISOString()];
+  const dryList = () => {
+    const dry = timed(process.execPath, [BIN, ...first.args, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list', ...asOf]);
+    return JSON.parse(dry.stdout).list as { path: string; jobId: string | null; dueAt?: string }[];
+  };
+  // every candidate first (age 0), then the age that makes the oldest DUE_FILES / 5 jobs due
+  fs.writeFileSync(cfg, JSON.stringify(benchCleanupConfig(layout)));
+  const age = ageForOldestJobs(dryList(), DUE_FILES / 5, NOW);
+  fs.writeFileSync(cfg, JSON.stringify(benchCleanupConfig(layout, age)));
+  const due = dryList().map((x) => x.path);
+  if (due.length !== DUE_FILES) throw new Error(`${layout}: ${due.length} files due, ${DUE_FILES} wanted`);
+  log(`${layout}: ${due.length} files due (rule age ${age}); moving them to keep/`);
+  const keep = path.join(work, 'keep');
+  const baseline = path.join(work, 'baseline');
+  const resetCatalog = (d: Dialect) => sh(d.resetSql(RESET_TOMBSTONES_SQL));
+  moveTree(root, due, keep);
+  const results = new Map<string, { s: Timed; base: Timed; base2: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const d of dialects) {
+      copyMissing(keep, due, baseline);
+      sh('sync');
+      log(`baseline: find -type f -delete of ${due.length} files (${layout}, round ${round + 1}, before ${d.name})`);
+      const base = sh(`find ${baseline} -type f -delete`);
+      // The same work as storectl on disk: the files and the job directories they empty
+      // (baseline/cards/YYYY/MM/DD/<job>/<file>: depths 5 and 6). Made after the storectl
+      // run, so the two baselines bracket it.
+      const sameWork = () => {
+        copyMissing(keep, due, baseline);
+        sh('sync');
+        log(`baseline: find -mindepth 5 -delete of ${due.length} files and their job directories (${layout}, round ${round + 1}, after ${d.name})`);
+        return sh(`find ${baseline} -mindepth 5 -delete`);
+      };
+      const copied = copyMissing(keep, due, root);
+      // a previous round or layout may have tombstoned these rows: make them present again
+      resetCatalog(d);
+      sh('sync');
+      log(`${d.name}: cleanup-expired deleting ${due.length} files (${layout}, copied back ${copied}), round ${round + 1}`);
+      const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired', ...asOf]);
+      const deleted = JSON.parse(s.stdout).result.files as number;
+      if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
+      results.get(d.name)!.push({ s, base, base2: sameWork(), deleted });
+    }
+  }
+  // leave the store whole for the next layout
+  copyMissing(keep, due, root);
+  for (const d of dialects) resetCatalog(d);
+  fs.rmSync(keep, { recursive: true, force: true });
+  fs.rmSync(baseline, { recursive: true, force: true });
+
+  const rows: string[][] = [];
+  for (const d of dialects) {
+    const runs = results.get(d.name)!;
+    const task = `cleanup-expired, ${layout} (${runs[0]!.deleted.toLocaleString('en-US')} files deleted, ${(due.length / 5).toLocaleString('en-US')} job directories removed)`;
+    const storectl = [runs.map((r) => r.s.wall.toFixed(2)).join(' / '), String(Math.max(...runs.map((r) => r.s.rssMb)))];
+    const baselines = [
+      ['find -type f -delete (files only, before)', runs.map((r) => r.base)],
+      ['find -mindepth 5 -delete (files and job directories, after)', runs.map((r) => r.base2)],
+    ] as const;
+    for (const [name, base] of baselines) {
+      const ratios = runs.map((r, i) => r.s.wall / base[i]!.wall);
+      rows.push([
+        d.name,
+        task,
+        ...storectl,
+        name,
+        base.map((b) => b.wall.toFixed(2)).join(' / '),
+        String(Math.max(...base.map((b) => b.rssMb))),
+        ratios.map((x) => x.toFixed(2)).join(' / '),
+        `**${median(ratios).toFixed(2)}**`,
+      ]);
+    }
+  }
+  return rows;
+}
+
 async function pgReachable(): Promise<boolean> {
   const c = new pg.Client({ connectionString: PG_ADMIN, connectionTimeoutMillis: 3000 });
   try {
@@ -61,7 +158,7 @@ async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-cleanup-'));
   const root = path.join(work, 'store');
   const wanted = (arg('--dialects') ?? 'sqlite,postgres').split(',');
-  const dialects: { name: string; args: string[]; exportCmd: string; drop?: () => Promise<void> }[] = [];
+  const dialects: Dialect[] = [];
   const rows: string[][] = [];
   try {
     log(`building ${FILES} files (${JOBS} jobs, ${ORPHANS} orphans) under ${root}`);
@@ -70,7 +167,7 @@ async function main() {
     log(`built ${built.files} files + ${built.orphans} orphans in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     if (wanted.includes('sqlite')) {
       const db = path.join(root, '.storectl', 'catalog.db');
-      dialects.push({ name: 'sqlite', args: ['--root', root], exportCmd: `sqlite3 ${db} "select path from files where state in ('present','deleting') order by path"` });
+      dialects.push({ name: 'sqlite', args: ['--root', root], exportCmd: `sqlite3 ${db} "select path from files where state in ('present','deleting') order by path"`, resetSql: (sql) => `sqlite3 ${db} "${sql}"` });
     }
     if (wanted.includes('postgres')) {
       if (!(await pgReachable())) log(`PostgreSQL at ${PG_ADMIN} unreachable: skipping it`);
@@ -80,7 +177,7 @@ async function main() {
         // Same seed and clock: the same rows (paths, sizes, statuses) as the tree on disk.
         await buildSyntheticStore({ root, databaseUrl: db.url, jobs: JOBS, seed: 7, now: NOW, days: 120, timeOrdered: TIME_ORDERED, withFiles: false });
         log(`loaded ${built.files} PostgreSQL rows in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-        dialects.push({ name: 'postgres', args: ['--root', root, '--database', db.url], exportCmd: `psql '${db.url}' -Atc "select path from files where state in ('present','deleting') order by path"`, drop: db.drop });
+        dialects.push({ name: 'postgres', args: ['--root', root, '--database', db.url], exportCmd: `psql '${db.url}' -Atc "select path from files where state in ('present','deleting') order by path"`, resetSql: (sql) => `psql '${db.url}' -qc "${sql}"`, drop: db.drop });
       }
     }
     // Let the new tree reach the disk (writeback would run under the first measurements), then
@@ -117,70 +214,9 @@ async function main() {
       ]);
     }
 
-    // 2. deletion of ~10% of the files: per round and catalog, find -delete of a copy of the
-    //    due files, then storectl deleting them from the store
-    const cfg = path.join(work, 'bench.config.json');
-    fs.writeFileSync(cfg, JSON.stringify(BENCH_CLEANUP_CONFIG));
-    if (dialects.length) {
-      const first = dialects[0]!;
-      const dry = timed(process.execPath, [BIN, ...first.args, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list']);
-      const due = (JSON.parse(dry.stdout).list as { path: string }[]).map((x) => x.path);
-      log(`${due.length} files due; moving them to keep/`);
-      const keep = path.join(work, 'keep');
-      const baseline = path.join(work, 'baseline');
-      moveTree(root, due, keep);
-      const results = new Map<string, { s: Timed; base: Timed; base2: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const d of dialects) {
-          copyMissing(keep, due, baseline);
-          sh('sync');
-          log(`baseline: find -type f -delete of ${due.length} files (round ${round + 1}, before ${d.name})`);
-          const base = sh(`find ${baseline} -type f -delete`);
-          // The same work as storectl on disk: the files and the job directories they empty
-          // (baseline/cards/YYYY/MM/DD/<job>/<file>: depths 5 and 6). Made after the storectl
-          // run, so the two baselines bracket it.
-          const sameWork = () => {
-            copyMissing(keep, due, baseline);
-            sh('sync');
-            log(`baseline: find -mindepth 5 -delete of ${due.length} files and their job directories (round ${round + 1}, after ${d.name})`);
-            return sh(`find ${baseline} -mindepth 5 -delete`);
-          };
-          const copied = copyMissing(keep, due, root);
-          if (round > 0) {
-            // the previous round tombstoned these rows: make them present again
-            sh(d.name === 'sqlite' ? `sqlite3 ${path.join(root, '.storectl', 'catalog.db')} "${RESET_TOMBSTONES_SQL}"` : `psql '${d.args[3]}' -qc "${RESET_TOMBSTONES_SQL}"`);
-          }
-          sh('sync');
-          log(`${d.name}: cleanup-expired deleting ${due.length} files (copied back ${copied}), round ${round + 1}`);
-          const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired']);
-          const deleted = JSON.parse(s.stdout).result.files as number;
-          if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
-          results.get(d.name)!.push({ s, base, base2: sameWork(), deleted });
-        }
-      }
-      for (const d of dialects) {
-        const runs = results.get(d.name)!;
-        const task = `cleanup-expired (${runs[0]!.deleted.toLocaleString('en-US')} files deleted, ${due.length / 5} job directories removed)`;
-        const storectl = [runs.map((r) => r.s.wall.toFixed(2)).join(' / '), String(Math.max(...runs.map((r) => r.s.rssMb)))];
-        const baselines = [
-          ['find -type f -delete (files only, before)', runs.map((r) => r.base)],
-          ['find -mindepth 5 -delete (files and job directories, after)', runs.map((r) => r.base2)],
-        ] as const;
-        for (const [name, base] of baselines) {
-          const ratios = runs.map((r, i) => r.s.wall / base[i]!.wall);
-          rows.push([
-            d.name,
-            task,
-            ...storectl,
-            name,
-            base.map((b) => b.wall.toFixed(2)).join(' / '),
-            String(Math.max(...base.map((b) => b.rssMb))),
-            ratios.map((x) => x.toFixed(2)).join(' / '),
-            `**${median(ratios).toFixed(2)}**`,
-          ]);
-        }
-      }
-    }
+    // 2. deletion of a tenth of the files, in each layout: per round and catalog, find -delete
+    //    of a copy of the due files, then storectl deleting them from the store
+    for (const layout of layouts) if (dialects.length) rows.push(...expiredRounds(layout, dialects, work, root));
   } finally {
     for (const d of dialects) await d.drop?.().catch(() => {});
     log(`removing ${work}`);

@@ -1,7 +1,8 @@
 // Where a 1M-file cleanup-expired run spends its time on this machine's disk: per second, the
 // device's writes, discards and busy time, and the CPU of each thread of the process. Not part
 // of `npm run bench` (it reports a profile, not a ratio); used to explain bench/results/cleanup.md.
-//   node --import tsx bench/delete-profile.ts build [--work DIR] [--files N]   (a store kept in DIR)
+//   node --import tsx bench/delete-profile.ts build [--work DIR] [--files N] [--layout oldest|one-owner]
+//     (a store kept in DIR, a tenth of its files due in that layout: see expired-fixture.ts)
 //   node --import tsx bench/delete-profile.ts storectl [--work DIR] [--dialect sqlite|postgres]
 //   node --import tsx bench/delete-profile.ts find [--work DIR] [--files-only]
 //     (find -mindepth 5 -delete of copies of the due files: files and job directories, as
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { BIN, arg, flag } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
-import { BENCH_CLEANUP_CONFIG, RESET_TOMBSTONES_SQL, copyMissing, moveTree } from './lib/expired-fixture.ts';
+import { RESET_TOMBSTONES_SQL, ageForOldestJobs, benchCleanupConfig, copyMissing, moveTree, type DueLayout } from './lib/expired-fixture.ts';
 
 const W = arg('--work') ?? path.join(os.tmpdir(), 'storectl-delete-profile');
 const root = path.join(W, 'store');
@@ -23,6 +24,8 @@ const PG_ADMIN = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres
 const PG_DB = 'storectl_delete_profile';
 const pgUrl = PG_ADMIN.replace(/\/[^/]*$/, `/${PG_DB}`);
 const cfg = path.join(W, 'bench.config.json');
+// the rules are evaluated at the build's clock, so later runs find the same files due
+const asOfFile = path.join(W, 'as-of.txt');
 const psql = (url: string, sql: string) => execFileSync('psql', [url, '-qc', sql], { stdio: ['ignore', 'ignore', 'inherit'] });
 
 /** The device under `root` (its whole-disk name in /proc/diskstats). */
@@ -94,25 +97,32 @@ function copyBack(to: string): void {
 
 const what = process.argv[2];
 if (what === 'build') {
-  const jobs = Math.ceil(Number(arg('--files') ?? 1_000_000) / 5);
+  const files = Number(arg('--files') ?? 1_000_000);
+  const jobs = Math.ceil(files / 5);
+  const layout = (arg('--layout') ?? 'oldest') as DueLayout;
   fs.rmSync(W, { recursive: true, force: true });
   psql(PG_ADMIN, `drop database if exists ${PG_DB}`);
   psql(PG_ADMIN, `create database ${PG_DB}`);
   const now = new Date();
   await buildSyntheticStore({ root, jobs, orphans: jobs / 20, seed: 7, now, days: 120 });
   await buildSyntheticStore({ root, databaseUrl: pgUrl, jobs, seed: 7, now, days: 120, withFiles: false });
-  fs.writeFileSync(cfg, JSON.stringify(BENCH_CLEANUP_CONFIG));
-  const dry = execFileSync(process.execPath, [BIN, '--root', root, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list'], { maxBuffer: 1 << 30 }).toString();
-  const due = (JSON.parse(dry).list as { path: string }[]).map((x) => x.path);
+  fs.writeFileSync(asOfFile, now.toISOString());
+  const dryList = () => {
+    const dry = execFileSync(process.execPath, [BIN, '--root', root, '--config', cfg, '--json', 'cleanup-expired', '--dry-run', '--list', '--as-of', now.toISOString()], { maxBuffer: 1 << 30 }).toString();
+    return JSON.parse(dry).list as { path: string; jobId: string | null; dueAt?: string }[];
+  };
+  fs.writeFileSync(cfg, JSON.stringify(benchCleanupConfig(layout)));
+  fs.writeFileSync(cfg, JSON.stringify(benchCleanupConfig(layout, ageForOldestJobs(dryList(), Math.round(files / 50), now))));
+  const due = dryList().map((x) => x.path);
   fs.writeFileSync(path.join(W, 'due.txt'), due.join('\n'));
   moveTree(root, due, path.join(W, 'keep'));
-  console.log(`${due.length} due files kept in ${path.join(W, 'keep')}`);
+  console.log(`${due.length} due files (${layout}) kept in ${path.join(W, 'keep')}`);
 } else if (what === 'storectl') {
   const dialect = arg('--dialect') ?? 'sqlite';
   copyBack(root);
   if (dialect === 'sqlite') execFileSync('sqlite3', [path.join(root, '.storectl', 'catalog.db'), RESET_TOMBSTONES_SQL]);
   else psql(pgUrl, RESET_TOMBSTONES_SQL);
-  const out = await profile(process.execPath, [BIN, '--root', root, ...(dialect === 'postgres' ? ['--database', pgUrl] : []), '--config', cfg, '--json', '--yes', 'cleanup-expired']);
+  const out = await profile(process.execPath, [BIN, '--root', root, ...(dialect === 'postgres' ? ['--database', pgUrl] : []), '--config', cfg, '--json', '--yes', 'cleanup-expired', '--as-of', fs.readFileSync(asOfFile, 'utf8')]);
   console.log(`${JSON.parse(out).result.files} files deleted`);
 } else if (what === 'find') {
   copyBack(path.join(W, 'baseline'));
@@ -121,6 +131,6 @@ if (what === 'build') {
   fs.rmSync(W, { recursive: true, force: true });
   psql(PG_ADMIN, `drop database if exists ${PG_DB} with (force)`);
 } else {
-  console.error('usage: delete-profile.ts build|storectl|find|clean [--work DIR] [--files N] [--dialect sqlite|postgres]');
+  console.error('usage: delete-profile.ts build|storectl|find|clean [--work DIR] [--files N] [--layout oldest|one-owner] [--dialect sqlite|postgres]');
   process.exit(2);
 }
