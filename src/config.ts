@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError, errorMessage } from './errors.ts';
-import { redactUrl } from './db/url.ts';
+import { redactUrl, redactValue, registerUrlSecrets } from './redact.ts';
 
 export type Source = 'flag' | 'env' | 'file' | 'default';
 
@@ -49,6 +49,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
   const [rootRaw, rootSrc] = pick(flags.root, env.STORECTL_ROOT || undefined, file.root as string | undefined);
   const [db, dbSrc] = pick(flags.database, env.STORECTL_DATABASE_URL || env.DATABASE_URL || undefined, file.database as string | undefined);
   const [logFile, logSrc] = pick(flags.logFile, env.STORECTL_LOG_FILE || undefined, file.logFile as string | undefined);
+  registerUrlSecrets(db);
   const base = rootSrc === 'file' ? fileDir : cwd;
   const sections: Record<string, unknown> = { ...file };
   delete sections.root;
@@ -102,6 +103,6 @@ export function describeConfig(c: ResolvedConfig) {
     },
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     configFile: c.configFile ?? null,
-    sections: c.sections,
+    sections: redactValue(c.sections),
   };
 }

@@ -66,3 +66,14 @@ export function errorMessage(err: unknown): string {
   if (err.message.startsWith('Failed query:') && cause instanceof Error) return `catalog query failed: ${cause.message}`;
   return err.message;
 }
+
+/** What an error means for the caller: exit code, code word, one line of message, hint. */
+export function describeError(err: unknown): { exitCode: number; code: string; message: string; hint?: string } {
+  const known = err instanceof StorectlError;
+  return {
+    exitCode: known ? err.exitCode : EXIT.FAILED,
+    code: known ? err.code : 'internal',
+    message: errorMessage(err).split('\n')[0]!,
+    ...(known && err.hint ? { hint: err.hint } : {}),
+  };
+}

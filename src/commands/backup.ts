@@ -56,7 +56,8 @@ export default defineCommand({
       pruneOlderThanMs,
     }));
     const exitCode = report.skipped.mismatched ? EXIT.INTEGRITY : report.skipped.count ? EXIT.PARTIAL : EXIT.OK;
-    return { report, text: () => renderBackup(report), exitCode };
+    const logFields = { path: report.path, bytes: report.bytes, files: report.files, fileBytes: report.fileBytes, notArchived: report.skipped.count, pruned: report.pruned };
+    return { report, text: () => renderBackup(report), exitCode, logFields };
   },
 });
 
