@@ -8,7 +8,7 @@ _storectl() {
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --version"
   case "$prev" in
     --root|--config|--log-file|--jobs|--quarantine|--output|--dir|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--as-of|--explain|--retention-hours|--max-delete|--wait|--min-age|--format|--keep|--prune-older-than|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort) COMPREPLY=(); return ;;
+    --database|--sample|--days|--seed|--workers|--as-of|--explain|--retention-hours|--max-delete|--wait|--min-age|--format|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -23,7 +23,7 @@ _storectl() {
     stats) opts="--check-disk --help" ;;
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
-    backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --wait --help" ;;
+    backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
     restore) opts="--verify-only --dry-run --force --help" ;;
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
     migrate) opts="--status --help" ;;

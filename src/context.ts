@@ -29,6 +29,8 @@ export interface ContextOptions {
   createCatalog: boolean;
   /** 'never' for `migrate` itself; otherwise a stale embedded catalog is brought up to date. */
   migrate?: 'auto' | 'never';
+  /** restore (which checks the target itself: empty, --force, or an interrupted restore): the catalog may be created beside an existing tree. */
+  adoptTree?: boolean;
 }
 
 export function checkRoot(root: string, create: boolean): void {
@@ -62,7 +64,7 @@ export async function openContext(
   checkRoot(config.root, opts.createRoot);
   const target = parseDatabaseUrl(config.databaseUrl, config.root);
   if (target.dialect === 'sqlite' && !config.databaseUrl && opts.createCatalog) checkRoot(config.root, true);
-  const catalog: Catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto' });
+  const catalog: Catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: config.root, adoptTree: opts.adoptTree });
   return {
     catalog,
     blobs: new LocalBlobStore(config.root),

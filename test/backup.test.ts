@@ -13,32 +13,11 @@ import { parseDatabaseUrl } from '../src/db/url.ts';
 import { LocalBlobStore } from '../src/storage/blobstore.ts';
 import { cardFilePath, contentTypeOf } from '../src/storage/layout.ts';
 import { readArchive } from '../src/ops/backup/archive-reader.ts';
-import { main } from '../src/main.ts';
 import { DIALECTS, REPO, runCli as runBin, tmpDir, type CliResult, type DialectFixture, type Store } from './helpers/env.ts';
+import { runMain } from './helpers/run-main.ts';
 
-/**
- * Runs storectl's real entry point in this process (no TTY): the same code as bin/storectl
- * without paying a process start per call. The round trip and the crash tests spawn the bin.
- */
-async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  if (opts.env) return runBin(args, opts);
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: { write: (t: string) => (stdout += t), isTTY: false },
-    stderr: { write: (t: string) => (stderr += t), isTTY: false },
-    stdinIsTTY: false,
-    env: { NO_COLOR: '1' },
-    cwd: REPO,
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(stdout);
-  } catch {
-    json = undefined;
-  }
-  return { code, stdout, stderr, json };
-}
+/** In process (the round trip and the crash tests spawn the bin). */
+const runCli = runMain;
 
 const T0 = new Date('2026-10-01T08:00:00.000Z');
 const sqlite = DIALECTS.find((d) => d.name === 'sqlite')!;

@@ -48,7 +48,7 @@ export default defineCommand({
         fs.rmSync(work, { recursive: true, force: true });
       }
     }
-    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never' });
+    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never', adoptTree: true });
     const { inspectTarget, runRestore } = await import('../ops/backup/restore.ts');
     const state = await inspectTarget(ctx);
     if (!state.empty && opts.force && !opts.dryRun && !state.pending) {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { FailedError, UsageError, errorMessage } from '../errors.ts';
+import { walkTree } from '../storage/walk.ts';
 import type { Catalog } from './catalog.ts';
 import { redactText, redactUrl, type CatalogTarget } from './url.ts';
 
@@ -12,11 +13,27 @@ export interface OpenOptions {
    * by `storectl migrate` (CI migration steps), so a stale one is an error.
    */
   migrate: 'auto' | 'never';
+  /**
+   * The store root beside a SQLite catalog: an empty (0-byte or schema-less) or missing catalog
+   * beside a root that holds files is refused, never initialised (a lost or replaced catalog
+   * must not become an empty store that backups and cleanups trust).
+   */
+  storeRoot?: string;
+  /** restore --force rebuilds a store over an existing tree: it may create the catalog there. */
+  adoptTree?: boolean;
 }
 
 /** Opens the catalog a target names, loading only that dialect's driver. */
 export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Promise<Catalog> {
   const catalog = target.dialect === 'sqlite' ? await openSqlite(target.file, opts) : await openPg(target.url);
+  try {
+    if (target.dialect === 'sqlite' && opts.storeRoot && !opts.adoptTree && !(await catalog.migrationStatus()).some((m) => m.applied)) {
+      refuseEmptyCatalog(target.file, opts.storeRoot, 'is empty');
+    }
+  } catch (err) {
+    await catalog.close().catch(() => {});
+    throw err;
+  }
   if (opts.migrate === 'never') return catalog;
   try {
     const pending = (await catalog.migrationStatus()).filter((m) => !m.applied);
@@ -36,8 +53,34 @@ export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Pro
   }
 }
 
+/** Data files under root (not .storectl/), counted only when a catalog looks empty. */
+function countStoreFiles(root: string): number {
+  let n = 0;
+  try {
+    for (const e of walkTree(root)) if (e.kind === 'file') n++;
+  } catch {
+    /* an unreadable part: the files counted so far are reason enough */
+  }
+  return n;
+}
+
+export function refuseEmptyCatalog(file: string, root: string, what: string): void {
+  const n = countStoreFiles(root);
+  if (n === 0) return;
+  throw new UsageError(
+    `the catalog ${file} ${what} but the store ${root} holds ${n} file${n === 1 ? '' : 's'}: refusing to start an empty catalog beside them`,
+    'check --root and --database; to rebuild the catalog, restore a backup (`storectl restore ARCHIVE --force`); nothing was changed',
+    'empty_catalog',
+  );
+}
+
 async function openSqlite(file: string, opts: OpenOptions): Promise<Catalog> {
-  if (!opts.create && !fs.existsSync(file)) {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (opts.storeRoot && !opts.adoptTree) {
+    if (st && st.isFile() && st.size === 0) refuseEmptyCatalog(file, opts.storeRoot, 'is empty (0 bytes)');
+    else if (!st && opts.create) refuseEmptyCatalog(file, opts.storeRoot, 'does not exist');
+  }
+  if (!opts.create && !st) {
     throw new UsageError(
       `no catalog at ${file}`,
       'check --root / --database, or create a store with `storectl migrate` or `storectl generate`',
