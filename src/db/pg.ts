@@ -8,7 +8,7 @@ import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migration
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
 import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
-import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
+import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -282,12 +282,7 @@ export class PgCatalog implements Catalog {
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
-    const [schemaName, table] = target.table.includes('.') ? target.table.split('.') : [null, target.table];
-    const r = await this.pool.query(
-      `select column_name as name, data_type as type, udt_name as udt from information_schema.columns
-        where table_schema = coalesce($1, current_schema()) and table_name = $2 order by ordinal_position`,
-      [schemaName, table],
-    );
+    const r = await this.pool.query(COLUMNS_SQL.postgres, splitTableName('postgres', target.table));
     return { ...checkColumns('postgres', target, r.rows), source: tableSource(target) };
   }
 
