@@ -4,6 +4,7 @@
 // values are bound parameters. The connection is the application's database (by default the
 // catalog's), opened here on its own so clearing runs in the application's own transaction.
 import { UsageError } from '../errors.ts';
+import { pgTransaction } from './shared.ts';
 import type { Dialect } from './types.ts';
 import { COLUMNS_SQL, checkIdentifier, quoteIdent, splitTableName, type ColumnInfo } from './user-tables.ts';
 import { redactUrl, type CatalogTarget } from './url.ts';
@@ -153,17 +154,9 @@ async function openPg(url: string, spec: SourceSpec): Promise<SourceRows> {
       async clear(rows) {
         const cleared: (string | number)[] = [];
         if (!rows.length) return cleared;
-        const client = await pool.connect();
-        try {
-          await client.query('begin');
+        await pgTransaction(pool, async (client) => {
           for (const row of rows) if (((await client.query(clearSql, [row.key, row.guard])).rowCount ?? 0) > 0) cleared.push(row.key);
-          await client.query('commit');
-        } catch (err) {
-          await client.query('rollback').catch(() => {});
-          throw err;
-        } finally {
-          client.release();
-        }
+        });
         return cleared;
       },
       close: () => pool.end(),
