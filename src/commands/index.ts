@@ -9,6 +9,7 @@ import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import importFromDb from './import-from-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 
@@ -20,6 +21,7 @@ export const COMMANDS: CommandSpec[] = [
   backup,
   restore,
   migrateImagesToDb,
+  importFromDb,
   migrate,
   config,
   completion,
