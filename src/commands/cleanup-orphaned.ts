@@ -54,7 +54,7 @@ export default defineCommand({
       text: () => renderOrphans(report),
       exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
       totals: r
-        ? { filesDeleted: r.deleted, filesMoved: r.moved, bytesFreed: r.bytes, markedMissing: r.markedMissing, changed: report.changed.length, failed: report.failed.length }
+        ? { filesDeleted: r.deleted, filesMoved: r.moved, bytesFreed: r.bytes, markedMissing: r.markedMissing, revived: r.revived, changed: report.changed.length, failed: report.failed.length }
         : { orphanFiles: report.orphans.files, orphanBytes: report.orphans.bytes, missingFiles: report.missing.files },
     };
   },
@@ -65,6 +65,7 @@ function renderOrphans(r: OrphanReport): string {
   const verb = r.quarantine ? 'move' : 'delete';
   for (const p of r.orphans.paths) out.push(`orphan   ${p}\n`);
   for (const p of r.missing.paths) out.push(`missing  ${p}\n`);
+  for (const p of r.revived.paths) out.push(`back     ${p}\n`);
   for (const p of r.anomalies) out.push(`anomaly  ${p}\n`);
   for (const c of r.changed) out.push(`changed  ${c.path}: ${c.reason}\n`);
   for (const f of r.failed) out.push(`failed   ${f.path}: ${f.reason}\n`);
@@ -75,11 +76,13 @@ function renderOrphans(r: OrphanReport): string {
     ['younger than min-age (kept)', formatCount(r.young)],
     ['in a job being produced (kept)', formatCount(r.inProgress)],
     ['missing files', `${formatCount(r.missing.files)} (${formatBytes(r.missing.bytes)})`],
+    ['files back (missing -> present)', `${formatCount(r.revived.files)} (${formatBytes(r.revived.bytes)})`],
     ['anomalies', formatCount(r.anomalies.length)],
   ];
   if (r.result) {
     pairs.push([r.quarantine ? 'moved' : 'deleted', `${formatCount(r.result.deleted + r.result.moved)} (${formatBytes(r.result.bytes)})`]);
     pairs.push(['marked missing', formatCount(r.result.markedMissing)]);
+    pairs.push(['marked present again', formatCount(r.result.revived)]);
     pairs.push(['directories removed', formatCount(r.result.dirsRemoved)]);
   }
   out.push(renderPairs(pairs));

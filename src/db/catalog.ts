@@ -154,6 +154,11 @@ export interface Catalog {
   /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
   markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
   /**
+   * Marks 'missing' rows 'present' again (their file came back with the row's size and SHA-256,
+   * checked by the caller), only where they are still 'missing', with their events; returns how many.
+   */
+  reviveMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
+  /**
    * One keyset page of live paths ('present' or 'deleting') in byte order, read from the live
    * path index alone: all the tree/catalog merge needs (rows of the few paths missing from
    * disk are fetched afterwards with filesByPaths).

@@ -17,6 +17,7 @@ import type {
   FileGroup,
   FilePageQuery,
   FileRecord,
+  FileState,
   Job,
   JobHead,
   JobPageQuery,
@@ -594,13 +595,22 @@ export class PgCatalog implements Catalog {
   }
 
   async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'present', 'missing', list);
+  }
+
+  async reviveMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'missing', 'present', list);
+  }
+
+  /** Moves rows from one file state to another where they still are in it, with the events of the rows moved. */
+  private async moveFileState(ids: readonly number[], from: FileState, to: FileState, list: readonly EventRecord[]): Promise<number> {
     return this.db.transaction(async (tx) => {
       const marked = new Set<string>();
       for (const part of chunk(ids, BATCH)) {
         const rows = await tx
           .update(files)
-          .set({ state: 'missing' })
-          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .set({ state: to })
+          .where(and(inArray(files.id, part), eq(files.state, from)))
           .returning({ path: files.path });
         for (const r of rows) marked.add(r.path);
       }
@@ -609,6 +619,7 @@ export class PgCatalog implements Catalog {
       return marked.size;
     });
   }
+
 
   async livePaths(q: { afterPath?: string; limit: number }): Promise<string[]> {
     // The condition is spelled as files_live_path_idx's, with literals, so the planner can use that index.

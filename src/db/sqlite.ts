@@ -34,6 +34,7 @@ import type {
   FileGroup,
   FilePageQuery,
   FileRecord,
+  FileState,
   Job,
   JobGroup,
   JobHead,
@@ -572,13 +573,22 @@ export class SqliteCatalog implements Catalog {
   }
 
   async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'present', 'missing', list);
+  }
+
+  async reviveMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'missing', 'present', list);
+  }
+
+  /** Moves rows from one file state to another where they still are in it, with the events of the rows moved. */
+  private async moveFileState(ids: readonly number[], from: FileState, to: FileState, list: readonly EventRecord[]): Promise<number> {
     return this.db.transaction((tx) => {
       const marked = new Set<string>();
       for (const part of chunk(ids, BATCH)) {
         const rows = tx
           .update(files)
-          .set({ state: 'missing' })
-          .where(and(inArray(files.id, part), notIndexed(files.state, ['present'])))
+          .set({ state: to })
+          .where(and(inArray(files.id, part), notIndexed(files.state, [from])))
           .returning({ path: files.path })
           .all();
         for (const r of rows) marked.add(r.path);
@@ -588,6 +598,7 @@ export class SqliteCatalog implements Catalog {
       return marked.size;
     });
   }
+
 
   async livePaths(q: { afterPath?: string; limit: number }): Promise<string[]> {
     // Read from files_live_path_idx alone (the condition spelled as the index's, with literals).
