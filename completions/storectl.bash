@@ -24,7 +24,7 @@ _storectl() {
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
-    restore) opts="--verify-only --dry-run --force --help" ;;
+    restore) opts="--verify-only --dry-run --force --wait --help" ;;
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
     migrate) opts="--status --help" ;;

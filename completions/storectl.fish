@@ -59,6 +59,7 @@ complete -c storectl -n '__fish_seen_subcommand_from backup' -l wait -x -d 'wait
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l verify-only -d 'verify the archive and stop: exit 0 good, 4 bad (the store is not opened)'
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l dry-run -d 'verify and list what would be restored; change nothing'
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l force -d 'replace a store that is not empty (asks for confirmation; --yes without a TTY)'
+complete -c storectl -n '__fish_seen_subcommand_from restore' -l wait -x -d 'wait for another run holding the store lock (as long as it takes without SECONDS)'
 complete -c storectl -n '__fish_seen_subcommand_from migrate-images-to-db' -l table -x -d 'table mode: the table whose rows name image files (letters, digits, _; optionally schema.table)'
 complete -c storectl -n '__fish_seen_subcommand_from migrate-images-to-db' -l key -x -d 'table mode: unique key column, for batching and linking (default id)'
 complete -c storectl -n '__fish_seen_subcommand_from migrate-images-to-db' -l path-column -x -d 'table mode: column holding the file path (text; text[] on PostgreSQL; a JSON array on SQLite)'

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -388,6 +388,12 @@ export class PgCatalog implements Catalog {
         }
       },
     };
+  }
+
+  async foreignTables(): Promise<string[]> {
+    const r = await this.pool.query(`select table_name as name from information_schema.tables where table_schema = current_schema() order by table_name`);
+    const own = new Set([...Object.values(schema).map((t) => getTableName(t)), MIGRATIONS_TABLE]);
+    return (r.rows as { name: string }[]).map((x) => x.name).filter((n) => !own.has(n));
   }
 
   async tableCounts(): Promise<Record<DumpTable, number>> {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableColumns, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, getTableName, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
@@ -56,6 +56,11 @@ import type {
   UserTableTarget,
   TableImport,
 } from './types.ts';
+
+/** storectl's own tables: the schema's and the migrations journal. */
+function ownTableNames(): Set<string> {
+  return new Set([...Object.values(schema).map((t) => getTableName(t)), MIGRATIONS_TABLE]);
+}
 
 /**
  * `+column in (...)`: the unary plus keeps SQLite's planner off the column's index, so keyset
@@ -399,6 +404,11 @@ export class SqliteCatalog implements Catalog {
       },
       close,
     };
+  }
+
+  async foreignTables(): Promise<string[]> {
+    const names = this.raw.prepare(`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`).pluck().all() as string[];
+    return names.filter((n) => !ownTableNames().has(n));
   }
 
   async tableCounts(): Promise<Record<DumpTable, number>> {
