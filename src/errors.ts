@@ -73,7 +73,7 @@ export function describeError(err: unknown): { exitCode: number; code: string; m
   return {
     exitCode: known ? err.exitCode : EXIT.FAILED,
     code: known ? err.code : 'internal',
-    message: errorMessage(err).split('\n')[0]!,
+    message: known ? errorMessage(err) : errorMessage(err).split('\n')[0]!,
     ...(known && err.hint ? { hint: err.hint } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { errorMessage } from './errors.ts';
 import { redactText, redactValue } from './redact.ts';
+import { visible } from './visible.ts';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -38,7 +39,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     if (level === 'debug' && !opts.verbose) return;
     if (opts.quiet && (level === 'info' || level === 'debug')) return;
     const prefix = level === 'info' ? '' : `${level}: `;
-    const text = `${prefix}${message}`;
+    const text = `${prefix}${visible(message)}`;
     opts.stderr.write(`${opts.paint ? opts.paint(level, text) : text}\n`);
   };
   return {

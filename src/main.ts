@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import path from 'node:path';
 import { buildProgram, logOutcome, type RunState } from './cli.ts';
 import { createLogger } from './log.ts';
+import { visible } from './visible.ts';
 import { redactText, registerSecret, registerUrlSecrets } from './redact.ts';
 import { StorectlError, EXIT, UsageError, errorMessage } from './errors.ts';
 import { processIO, type IO } from './ui/io.ts';
@@ -50,12 +51,13 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
   const known = err instanceof StorectlError;
   const exitCode = known ? err.exitCode : EXIT.FAILED;
   const code = known ? err.code : 'internal';
-  const message = redactText(errorMessage(err)).split('\n')[0]!;
+  // Our own messages are kept whole (a newline in a path is shown escaped); a driver's, first line only.
+  const message = known ? redactText(errorMessage(err)) : redactText(errorMessage(err)).split('\n')[0]!;
   const hint = known && err.hint ? redactText(err.hint) : undefined;
   if (json) {
     writeJsonError(io, code, message, exitCode, hint);
   } else {
-    io.stderr.write(`storectl: error: ${message}${hint ? ` (${hint})` : ''}\n`);
+    io.stderr.write(`storectl: error: ${visible(message)}${hint ? ` (${visible(hint)})` : ''}\n`);
   }
   if (verbose && err instanceof Error && err.stack) io.stderr.write(redactText(err.stack) + '\n');
   return exitCode;

@@ -5,7 +5,7 @@ import { intOption, Option } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { BackupReport, PruneReport } from '../ops/backup/backup.ts';
 import type { RetentionRules } from '../ops/backup/retention.ts';
-import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
+import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 
 export default defineCommand({
@@ -92,8 +92,8 @@ function renderBackup(r: BackupReport): string {
   if (r.retentionSkipped) pairs.push(['not pruned', r.retentionSkipped]);
   if (r.leftoversRemoved.length) pairs.push(['cleaned up', `${r.leftoversRemoved.length} leftover(s) of dead backup runs`]);
   let out = renderPairs(pairs);
-  for (const s of r.skipped.sample) out += `not archived  ${s.path}: ${s.detail}\n`;
-  if (r.skipped.count > r.skipped.sample.length) out += `... and ${r.skipped.count - r.skipped.sample.length} more (see --json)\n`;
+  for (const s of r.skipped.sample) out += safe`not archived  ${s.path}: ${s.detail}\n`;
+  if (r.skipped.count > r.skipped.sample.length) out += safe`... and ${r.skipped.count - r.skipped.sample.length} more (see --json)\n`;
   return out;
 }
 
@@ -117,7 +117,7 @@ const hasAnyRule = (r: RetentionRules) => Object.values(r).some((v) => v !== und
 function renderPrune(r: PruneReport): string {
   const rows = r.decisions.map((d) => [d.name, d.action === 'keep' ? 'keep' : r.dryRun ? 'would remove' : 'removed', d.reasons.join(', ')]);
   let out = rows.length ? renderTable(['backup', 'action', 'why'], rows, { tty: false }) : `no good backups in ${r.dir}\n`;
-  if (r.partial.length) out += `${r.partial.length} partial backup(s) (files left out) are not counted and not pruned\n`;
+  if (r.partial.length) out += safe`${r.partial.length} partial backup(s) (files left out) are not counted and not pruned\n`;
   if (r.dryRun) out += 'dry run: nothing was deleted\n';
   return out;
 }

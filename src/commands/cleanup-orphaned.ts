@@ -1,7 +1,7 @@
 import { defineCommand } from './define.ts';
 import { EXIT } from '../errors.ts';
 import type { OrphanReport } from '../ops/lifecycle/orphans.ts';
-import { formatBytes, formatCount } from '../ui/format.ts';
+import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 import { durationOption, waitMs } from './common-options.ts';
 
@@ -63,12 +63,12 @@ export default defineCommand({
 function renderOrphans(r: OrphanReport): string {
   const out: string[] = [];
   const verb = r.quarantine ? 'move' : 'delete';
-  for (const p of r.orphans.paths) out.push(`orphan   ${p}\n`);
-  for (const p of r.missing.paths) out.push(`missing  ${p}\n`);
-  for (const p of r.revived.paths) out.push(`back     ${p}\n`);
-  for (const p of r.anomalies) out.push(`anomaly  ${p}\n`);
-  for (const c of r.changed) out.push(`changed  ${c.path}: ${c.reason}\n`);
-  for (const f of r.failed) out.push(`failed   ${f.path}: ${f.reason}\n`);
+  for (const p of r.orphans.paths) out.push(safe`orphan   ${p}\n`);
+  for (const p of r.missing.paths) out.push(safe`missing  ${p}\n`);
+  for (const p of r.revived.paths) out.push(safe`back     ${p}\n`);
+  for (const p of r.anomalies) out.push(safe`anomaly  ${p}\n`);
+  for (const c of r.changed) out.push(safe`changed  ${c.path}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(safe`failed   ${f.path}: ${f.reason}\n`);
   if (!r.listsComplete && (r.orphans.paths.length < r.orphans.files || r.missing.paths.length < r.missing.files)) out.push('(first paths only: --list shows all)\n');
   const pairs: [string, string][] = [
     ['files walked', formatCount(r.walkedFiles)],
@@ -86,6 +86,6 @@ function renderOrphans(r: OrphanReport): string {
     pairs.push(['directories removed', formatCount(r.result.dirsRemoved)]);
   }
   out.push(renderPairs(pairs));
-  if (r.dryRun) out.push(`dry run: would ${verb} ${formatCount(r.orphans.files)} orphan files and mark ${formatCount(r.missing.files)} rows missing; nothing changed\n`);
+  if (r.dryRun) out.push(safe`dry run: would ${verb} ${formatCount(r.orphans.files)} orphan files and mark ${formatCount(r.missing.files)} rows missing; nothing changed\n`);
   return out.join('');
 }

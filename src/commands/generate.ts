@@ -3,7 +3,7 @@ import { defineCommand } from './define.ts';
 import { intOption } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { GenerateReport } from '../ops/generate.ts';
-import { formatBytes, formatDuration } from '../ui/format.ts';
+import { formatBytes, formatDuration, safe } from '../ui/format.ts';
 import { renderTable } from '../ui/table.ts';
 
 export default defineCommand({
@@ -62,8 +62,8 @@ function renderGenerate(r: GenerateReport, tty: boolean): string {
   if (r.rendered.length <= 20 && r.rendered.length > 0) {
     out += renderTable(['job', 'directory', 'files', 'size'], r.rendered.map((j) => [j.jobId, j.dir, j.files, formatBytes(j.bytes)]), { tty });
   }
-  for (const f of r.failures) out += `failed  ${f.jobId}: ${f.reason}\n`;
-  out += `rendered ${r.jobs.rendered} job(s), ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${r.jobsPerSecond} jobs/s, ${r.workers} workers)`;
-  if (r.jobs.failed) out += `; ${r.jobs.failed} failed`;
+  for (const f of r.failures) out += safe`failed  ${f.jobId}: ${f.reason}\n`;
+  out += safe`rendered ${r.jobs.rendered} job(s), ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${r.jobsPerSecond} jobs/s, ${r.workers} workers)`;
+  if (r.jobs.failed) out += safe`; ${r.jobs.failed} failed`;
   return out + '\n';
 }

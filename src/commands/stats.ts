@@ -1,7 +1,7 @@
 import { defineCommand } from './define.ts';
 import { EXIT } from '../errors.ts';
 import type { StatsReport } from '../ops/stats.ts';
-import { formatBytes, formatCount } from '../ui/format.ts';
+import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 
 export default defineCommand({
@@ -77,9 +77,9 @@ function renderStats(r: StatsReport, tty: boolean): string {
         ['anomalies', formatCount(d.anomalies)],
       ]),
     );
-    for (const p of d.sample.orphans) out.push(`orphan   ${p}\n`);
-    for (const p of d.sample.missing) out.push(`missing  ${p}\n`);
-    for (const p of d.sample.anomalies) out.push(`anomaly  ${p}\n`);
+    for (const p of d.sample.orphans) out.push(safe`orphan   ${p}\n`);
+    for (const p of d.sample.missing) out.push(safe`missing  ${p}\n`);
+    for (const p of d.sample.anomalies) out.push(safe`anomaly  ${p}\n`);
   }
   return out.join('\n');
 }
