@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 import type { CommandEnv, CommandSpec } from './commands/define.ts';
-import { resolveConfig, type GlobalFlags, type ResolvedConfig } from './config.ts';
+import { backupSettings, generateSettings, resolveConfig, type GlobalFlags, type ResolvedConfig } from './config.ts';
 import { openContext, whoAmI, type Context } from './context.ts';
 import path from 'node:path';
 import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
@@ -126,6 +126,7 @@ async function runCommand(
   let runRecorded = false;
   try {
     if (configError) throw configError;
+    await validateSections(getConfig(), io.cwd);
     const outcome = await spec.run(args, opts, {
       ...env,
       openContext: async (o) => {
@@ -200,6 +201,20 @@ export function logOutcome(
   const verdict = exitCode === EXIT.OK ? 'done' : exitCode === EXIT.PARTIAL ? 'done, some items failed' : exitCode === EXIT.INTEGRITY ? 'found an integrity problem' : 'failed';
   const code = exitCode === EXIT.OK ? 'ok' : exitCode === EXIT.PARTIAL ? 'partial' : exitCode === EXIT.INTEGRITY ? 'integrity' : 'failed';
   log.record?.(level, `${name} ${verdict}${o.dryRun ? ' (dry run)' : ''}`, { exitCode, code, ...(o.dryRun ? { dryRun: true } : {}), ...(o.counts ?? {}) });
+}
+
+/**
+ * Every section of the config file is checked before any command runs, whichever command it is:
+ * an unknown or ill-typed key is exit 2 naming it (the parsers of the sections that need more
+ * than the config module are loaded only when the section is there).
+ */
+async function validateSections(c: ResolvedConfig, cwd: string): Promise<void> {
+  generateSettings(c);
+  backupSettings(c);
+  if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup);
+  if (c.sections.migrateImages !== undefined) {
+    (await import('./ops/images/targets.ts')).parseMigrateImagesConfig(c.sections.migrateImages, c.configFile ? path.dirname(c.configFile) : cwd);
+  }
 }
 
 /** A report's numbers (top level and one level down), for the log line of commands without totals. */

@@ -37,9 +37,17 @@ export default defineCommand({
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(_args, opts, env) {
     const { parseAge } = await import('../ops/backup/retention.ts');
+    const { backupSettings } = await import('../config.ts');
+    // The config file's backup section gives defaults: flags win; its dir and rules apply unless --output is given.
+    const settings = backupSettings(env.config());
     const output = opts.output as string | undefined;
-    const dir = opts.dir as string | undefined;
-    if (Boolean(output) === Boolean(dir)) throw new UsageError('give exactly one of --output PATH or --dir DIR', 'see `storectl backup --help`');
+    const dir = (opts.dir as string | undefined) ?? (output ? undefined : settings.dir);
+    if (!output) {
+      for (const k of ['keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan'] as const) opts[k] ??= settings[k];
+    }
+    opts.format ??= settings.format;
+    opts.metadataOnly ??= settings.metadataOnly;
+    if (Boolean(output) === Boolean(dir)) throw new UsageError('give exactly one of --output PATH or --dir DIR (or backup.dir in the config file)', 'see `storectl backup --help`');
     const retention = retentionRules(opts, parseAge);
     if (!dir && (hasAnyRule(retention) || opts.prune)) {
       throw new UsageError('--keep, --keep-daily/weekly/monthly, --prune-older-than and --prune work with --dir only');
