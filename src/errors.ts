@@ -59,12 +59,16 @@ export class IntegrityError extends StorectlError {
   }
 }
 
+/** node-postgres' and the server's words for a connection that went away mid-run. */
+const CONNECTION_LOST = /Client has encountered a connection error|Connection terminated|terminating connection due to|server closed the connection unexpectedly|read ECONNRESET|Client was closed and is not queryable/;
+
 export function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   // drizzle wraps a driver's error as "Failed query: <SQL>", with the reason only in `cause`.
   const cause = (err as { cause?: unknown }).cause;
-  if (err.message.startsWith('Failed query:') && cause instanceof Error) return `catalog query failed: ${cause.message}`;
-  return err.message;
+  const message = err.message.startsWith('Failed query:') && cause instanceof Error ? cause.message : err.message;
+  if (CONNECTION_LOST.test(message)) return `the connection to the PostgreSQL catalog was lost (${message})`;
+  return message === err.message ? message : `catalog query failed: ${message}`;
 }
 
 /** What an error means for the caller: exit code, code word, one line of message, hint. */

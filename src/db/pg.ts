@@ -66,8 +66,11 @@ export class PgCatalog implements Catalog {
     this.#url = url;
     this.location = redactUrl(url);
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
-    // An idle client losing its server must not crash the process; the next query reports it.
+    // A client losing its server must not crash the process with an unhandled 'error' event,
+    // whether idle in the pool or checked out (a backup's snapshot between pages); the next query
+    // on it rejects, and that is what is reported.
     this.pool.on('error', () => {});
+    this.pool.on('connect', (client) => client.on('error', () => {}));
     this.db = drizzle(this.pool, { schema });
   }
 

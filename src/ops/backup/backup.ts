@@ -30,6 +30,7 @@ import {
 } from './manifest.ts';
 import { applyRetention, backupFileName, hasRules, parseBackupName, planRetention, type RetentionDecision, type RetentionRules } from './retention.ts';
 import { verifyArchive } from './verify.ts';
+import { pausePoint } from '../../test-hooks.ts';
 
 export interface BackupOptions {
   /** Exact output path; or `dir` (a timestamped name inside it). */
@@ -132,6 +133,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
         for await (const row of presentFiles(snapshot)) {
           const outcome = await archiveFile(ctx, writer, row, work, dirs);
           progress.tick();
+          if (files === 0) await pausePoint('backup-files');
           if ('reason' in outcome) {
             skipped.push(outcome);
             ctx.log.warn(`not archived: ${row.path}: ${outcome.detail}`);
