@@ -29,12 +29,19 @@ export interface ContextOptions {
   createCatalog: boolean;
   /** 'never' for `migrate` itself; otherwise a stale embedded catalog is brought up to date. */
   migrate?: 'auto' | 'never';
+  /** The command only reads (stats, dry runs, backup): it can run against a read-only store. */
+  readOnly?: boolean;
   /** restore (which checks the target itself: empty, --force, or an interrupted restore): the catalog may be created beside an existing tree. */
   adoptTree?: boolean;
 }
 
 export function checkRoot(root: string, create: boolean): void {
-  const st = fs.statSync(root, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(root, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new UsageError(`root ${root}: ${errorMessage(err)}`, 'pass --root DIR naming a directory; nothing was read or changed', 'bad_root');
+  }
   if (st && !st.isDirectory()) {
     throw new UsageError(`root ${root} is not a directory`, 'pass --root DIR naming a directory', 'bad_root');
   }
@@ -64,7 +71,7 @@ export async function openContext(
   checkRoot(config.root, opts.createRoot);
   const target = parseDatabaseUrl(config.databaseUrl, config.root);
   if (target.dialect === 'sqlite' && !config.databaseUrl && opts.createCatalog) checkRoot(config.root, true);
-  const catalog: Catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: config.root, adoptTree: opts.adoptTree });
+  const catalog: Catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: config.root, adoptTree: opts.adoptTree, readOnly: opts.readOnly });
   return {
     catalog,
     blobs: new LocalBlobStore(config.root),

@@ -38,7 +38,7 @@ export default defineCommand({
       throw new UsageError('--as-of later than now deletes files before they are due', 'add --dry-run to see what that run would do');
     }
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : config.maxDelete;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun || opts.explain !== undefined });
     if (opts.explain !== undefined) {
       const { explainJob } = await import('../ops/lifecycle/expired.ts');
       const report = await explainJob(ctx, String(opts.explain), config.rules, asOf);

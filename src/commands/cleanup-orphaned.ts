@@ -33,7 +33,7 @@ export default defineCommand({
     const dryRun = Boolean(opts.dryRun);
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : (config.orphans.maxDelete ?? '10%');
     const quarantine = opts.quarantine !== undefined ? (await import('node:path')).resolve(env.ui.io.cwd, String(opts.quarantine)) : undefined;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun });
     const { runCleanupOrphaned } = await import('../ops/lifecycle/orphans.ts');
     const report = await runCleanupOrphaned(ctx, {
       dryRun,

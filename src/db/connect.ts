@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { FailedError, UsageError, errorMessage } from '../errors.ts';
 import { walkTree } from '../storage/walk.ts';
 import type { Catalog } from './catalog.ts';
@@ -21,6 +23,8 @@ export interface OpenOptions {
   storeRoot?: string;
   /** restore --force rebuilds a store over an existing tree: it may create the catalog there. */
   adoptTree?: boolean;
+  /** The command only reads: a SQLite catalog on a read-only mount is read from a private copy. */
+  readOnly?: boolean;
 }
 
 /** Opens the catalog a target names, loading only that dialect's driver. */
@@ -91,7 +95,53 @@ async function openSqlite(file: string, opts: OpenOptions): Promise<Catalog> {
   try {
     return new SqliteCatalog(file);
   } catch (err) {
-    throw new FailedError(`cannot open SQLite catalog ${file}: ${errorMessage(err)}`);
+    if (opts.readOnly && st && cannotWriteBeside(err, file)) return openPrivateCopy(file, SqliteCatalog);
+    throw new FailedError(
+      `cannot open SQLite catalog ${file}: ${errorMessage(err)}`,
+      cannotWriteBeside(err, file) ? 'the store is read-only here: commands that change it cannot run; stats, dry runs and backup can' : undefined,
+      'catalog_unavailable',
+    );
+  }
+}
+
+/** SQLite in WAL mode needs to write beside its file (-shm, -wal): on a read-only mount it cannot open it. */
+function cannotWriteBeside(err: unknown, file: string): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  if (code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY') && code !== 'EROFS' && code !== 'EACCES') return false;
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+    // access(2) says writable, but a read-only mount still refuses: probe.
+    const probe = path.join(path.dirname(file), `.storectl-probe-${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A read-only store (a read-only mount) for a command that only reads: the catalog is read from
+ * a private copy (its -wal too, if a crash left one), removed when the catalog closes. Nothing
+ * such a command records (its runs row) is kept.
+ */
+function openPrivateCopy(file: string, SqliteCatalog: typeof import('./sqlite.ts').SqliteCatalog): Catalog {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-readonly-'));
+  const copy = path.join(dir, 'catalog.db');
+  try {
+    fs.copyFileSync(file, copy);
+    if (fs.existsSync(`${file}-wal`)) fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+    const catalog = new SqliteCatalog(copy);
+    catalog.location = `${file} (read-only: read from a private copy)`;
+    const close = catalog.close.bind(catalog);
+    catalog.close = async () => {
+      await close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    return catalog;
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new FailedError(`cannot read the read-only SQLite catalog ${file}: ${errorMessage(err)}`, undefined, 'catalog_unavailable');
   }
 }
 

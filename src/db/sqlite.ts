@@ -91,12 +91,16 @@ function filePageWhere(q: FilePageQuery): SQL | undefined {
 
 export class SqliteCatalog implements Catalog {
   readonly dialect = 'sqlite' as const;
-  readonly location: string;
+  /** What messages call the catalog (its file, unless opened from a copy). */
+  location: string;
+  /** The file this catalog's connections open. */
+  readonly file: string;
   readonly raw: Database.Database;
   readonly db: BetterSQLite3Database<typeof schema>;
 
   constructor(file: string) {
     this.location = file;
+    this.file = file;
     // not mkdirSync({recursive}): it spins forever under /proc on Node 20
     ensureDir(path.dirname(file));
     this.raw = new Database(file);
@@ -372,7 +376,7 @@ export class SqliteCatalog implements Catalog {
   async openSnapshot(): Promise<CatalogSnapshot> {
     // Its own read-only connection: the read transaction pins one WAL snapshot for as long as
     // the backup runs, while this connection stays free for other work.
-    const conn = new Database(this.location, { readonly: true, fileMustExist: true });
+    const conn = new Database(this.file, { readonly: true, fileMustExist: true });
     conn.pragma('busy_timeout = 10000');
     const db = drizzle(conn, { schema });
     conn.exec('BEGIN');
@@ -632,7 +636,7 @@ export class SqliteCatalog implements Catalog {
 
   async openDeletionLane(): Promise<DeletionLane> {
     const { openSqliteThread } = await import('./sqlite-thread.ts');
-    return openSqliteThread(this.location);
+    return openSqliteThread(this.file);
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

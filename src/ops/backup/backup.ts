@@ -9,7 +9,7 @@ import { VERSION } from '../../cli.ts';
 import type { Context } from '../../context.ts';
 import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
 import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
-import { FailedError, IntegrityError, StorectlError, UsageError, errorMessage } from '../../errors.ts';
+import { FailedError, IntegrityError, StorectlError, UsageError, errorMessage, isFault } from '../../errors.ts';
 import { refuseEmptyCatalog } from '../../db/connect.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import { ensureDir, fsyncDir } from '../../storage/atomic.ts';
@@ -208,7 +208,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   } catch (err) {
     if (fdOpen) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    throw err instanceof StorectlError ? err : new FailedError(`backup failed: ${errorMessage(err)}`, 'no archive was written');
+    throw err instanceof StorectlError ? err : new FailedError(`backup to ${target} failed: ${errorMessage(err)}`, 'no archive was written; its temp file was removed', isFault(err) ? 'io_failed' : 'failed');
   } finally {
     await snapshot.close().catch(() => {});
     fs.rmSync(work, { recursive: true, force: true });
@@ -217,7 +217,12 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
 
 /** --output must be a regular file or not exist: never a device, a directory, a FIFO or a symlink. */
 export function checkOutputPath(output: string): void {
-  const st = fs.lstatSync(output, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(output, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new UsageError(`--output ${output}: ${errorMessage(err)}`, 'name a writable path; nothing was written', 'bad_output');
+  }
   if (!st || st.isFile()) return;
   const kind = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file';
   throw new UsageError(`--output ${output} exists and is ${kind}: refusing to replace it`, 'name a new file or an existing regular file (or use --dir DIR); nothing was written', 'bad_output');

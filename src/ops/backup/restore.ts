@@ -12,7 +12,7 @@ import type { Context } from '../../context.ts';
 import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import type { TableImport } from '../../db/types.ts';
-import { FailedError, IntegrityError, UsageError, errorMessage } from '../../errors.ts';
+import { FailedError, IntegrityError, UsageError, errorMessage, isFault } from '../../errors.ts';
 import { openCatalog } from '../../db/connect.ts';
 import type { Progress } from '../../ui/progress.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -172,6 +172,13 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
     await trialImport(archive, staging, v.head);
   } catch (err) {
     fs.rmSync(staging, { recursive: true, force: true });
+    if (isFault(err)) {
+      throw new FailedError(
+        `restore stopped while staging ${archive} in ${staging}: ${errorMessage(err)}; nothing was restored and the staged copy was removed`,
+        'free space (the staging copy needs about the size of the files) or fix the mount, then restore again',
+        'io_failed',
+      );
+    }
     throw err;
   }
   if (opts.dryRun) {
