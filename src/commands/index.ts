@@ -11,6 +11,7 @@ import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
+import verify from './verify.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -19,6 +20,7 @@ export const COMMANDS: CommandSpec[] = [
   cleanupOrphaned,
   backup,
   restore,
+  verify,
   migrateImagesToDb,
   migrate,
   config,

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
-import { writeFileAtomicSync, writeFilesAtomic, ensureDir } from './atomic.ts';
+import path from 'node:path';
+import { writeFileAtomicSync, writeFilesAtomic, ensureDir, fsyncDir, FILE_MODE } from './atomic.ts';
+import { openHashPool, type HashPool } from './hash-pool.ts';
 import { sha256FileSync } from './hash.ts';
 import { resolveNoSymlinks } from './paths.ts';
 import { walkTree, type TreeEntry } from './walk.ts';
@@ -78,5 +80,37 @@ export class LocalBlobStore implements BlobStore {
 
   walk(opts?: { sorted?: boolean }) {
     return walkTree(this.root, opts);
+  }
+
+  /** Threads that read files back and hash them (verify, dedup); close it when done. */
+  hashPool(threads?: number): HashPool {
+    return openHashPool(this.root, threads);
+  }
+
+  /** A private directory under <root>/.storectl/ on the store's file system, for staging. */
+  stagingDir(prefix: string): string {
+    const base = path.join(this.root, '.storectl', 'staging');
+    ensureDir(base);
+    return fs.mkdtempSync(path.join(base, `${prefix}-`));
+  }
+
+  /**
+   * Moves a complete file (staged on the store's file system) to rel atomically: fsync, 0600,
+   * rename over whatever is there, fsync the directory. Readers see the old file or the new one.
+   */
+  adopt(rel: string, staged: string): BlobStat {
+    const abs = this.abs(rel);
+    const fd = fs.openSync(staged, 'r+');
+    try {
+      fs.fchmodSync(fd, FILE_MODE);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    ensureDir(path.dirname(abs));
+    fs.renameSync(staged, abs);
+    fsyncDir(path.dirname(abs));
+    const st = fs.lstatSync(abs);
+    return { size: st.size, mtime: st.mtime };
   }
 }
