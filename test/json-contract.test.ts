@@ -34,6 +34,7 @@ describe('--json on every command', () => {
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],
     ['restore', ['restore', 'BACKUP', '--verify-only']],
+    ['verify', ['verify']],
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
     ['migrate', ['migrate']],
     ['config', ['config']],
