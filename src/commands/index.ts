@@ -12,6 +12,7 @@ import migrateImagesToDb from './migrate-images-to-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
+import put from './put.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -21,6 +22,7 @@ export const COMMANDS: CommandSpec[] = [
   backup,
   restore,
   verify,
+  put,
   migrateImagesToDb,
   migrate,
   config,

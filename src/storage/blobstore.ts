@@ -95,6 +95,37 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /**
+   * Makes rel a new name of the file at `existing` (a hard link: the content is shared, not
+   * copied), atomically: link to a temp name beside rel, then rename over rel. Throws when
+   * existing is not a regular file in the store.
+   */
+  linkFrom(rel: string, existing: string): BlobStat {
+    const src = this.abs(existing);
+    const st0 = fs.lstatSync(src);
+    if (!st0.isFile()) throw new Error(`${existing} is not a regular file`);
+    const abs = this.abs(rel);
+    const dir = path.dirname(abs);
+    ensureDir(dir);
+    const tmp = path.join(dir, `.${path.basename(abs)}.tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+    fs.linkSync(src, tmp);
+    try {
+      fs.renameSync(tmp, abs);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    fsyncDir(dir);
+    const st = fs.lstatSync(abs);
+    return { size: st.size, mtime: st.mtime };
+  }
+
+  /** The identity of a file's content on disk (device and inode), or null when missing. */
+  contentId(rel: string): string | null {
+    const st = fs.lstatSync(this.abs(rel), { throwIfNoEntry: false, bigint: true });
+    return st && st.isFile() ? `${st.dev}:${st.ino}` : null;
+  }
+
+  /**
    * Moves a complete file (staged on the store's file system) to rel atomically: fsync, 0600,
    * rename over whatever is there, fsync the directory. Readers see the old file or the new one.
    */

@@ -24,6 +24,22 @@ export function cardDir(jobId: string, createdAt: Date): string {
   return `cards/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${checkJobId(jobId)}`;
 }
 
+const ROLE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A file name within a job's directory: letters, digits, '.', '_' and '-', not starting with a dot. */
+export function checkRole(role: string): string {
+  if (!ROLE.test(role) || role.includes('..')) {
+    throw new UsageError(`invalid role ${JSON.stringify(role)}: use 1-128 letters, digits, '.', '_' or '-', not starting with a dot`);
+  }
+  return role;
+}
+
+/** <category>/YYYY/MM/DD/<job_id>/<role>, dated by the job's creation in UTC (cards, uploads, temp). */
+export function jobFilePath(category: string, jobId: string, createdAt: Date, role: string): string {
+  const d = createdAt;
+  return `${category}/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${checkJobId(jobId)}/${checkRole(role)}`;
+}
+
 export function cardFilePath(jobId: string, createdAt: Date, role: string): string {
   return `${cardDir(jobId, createdAt)}/${role}`;
 }
