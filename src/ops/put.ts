@@ -61,6 +61,7 @@ export async function runPut(ctx: Context, items: readonly PutItem[], opts: { on
   const report: PutReport = { onDuplicate: opts.onDuplicate, added: [], skipped: [], checksumMismatch: [], nameMismatch: [], failed: [], jobsCreated: [] };
   return withStoreLock(ctx, 'put', opts.waitMs, async () => {
     const ic = integrityCatalog(ctx.catalog);
+    ctx.blobs.clearStaging();
     const staging = ctx.blobs.stagingDir('put');
     const jobs = new Map<string, { job: Job | NewJob; isNew: boolean }>();
     const progress = ctx.progress('adding', items.length);
@@ -171,7 +172,7 @@ async function putOne(
       return;
     }
     const link = original !== null && mode === 'link';
-    const st = link ? ctx.blobs.linkFrom(rel, original!.path) : ctx.blobs.adopt(rel, staged.file);
+    const st = link ? ctx.blobs.linkFrom(rel, original!.path, staging) : ctx.blobs.adopt(rel, staged.file);
     placed = rel;
     const events: EventRecord[] = [{ runId: ctx.runId, at: now, action: link ? 'put-link' : 'put', path: rel, jobId: job.id, bytes: staged.size, reason: link ? `shares the content of ${original!.path}` : `from ${source}` }];
     await ic.recordPut(

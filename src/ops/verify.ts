@@ -272,6 +272,7 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
   }
   if (!wanted.size) return report;
   if (!fs.existsSync(archive)) throw new UsageError(`no archive at ${archive}`, 'give --repair-from the path of a backup archive');
+  ctx.blobs.clearStaging();
   const work = ctx.blobs.stagingDir('repair');
   try {
     const progress = ctx.progress('reading archive');

@@ -96,17 +96,16 @@ export class LocalBlobStore implements BlobStore {
 
   /**
    * Makes rel a new name of the file at `existing` (a hard link: the content is shared, not
-   * copied), atomically: link to a temp name beside rel, then rename over rel. Throws when
-   * existing is not a regular file in the store.
+   * copied), atomically: link into `staging` (a stagingDir), then rename over rel, so rel has
+   * its old content or the shared one at every moment, and a crash leaves at worst a name under
+   * .storectl/. Throws when existing is not a regular file.
    */
-  linkFrom(rel: string, existing: string): BlobStat {
+  linkFrom(rel: string, existing: string, staging: string): BlobStat {
     const src = this.abs(existing);
-    const st0 = fs.lstatSync(src);
-    if (!st0.isFile()) throw new Error(`${existing} is not a regular file`);
+    if (!fs.lstatSync(src).isFile()) throw new Error(`${existing} is not a regular file`);
     const abs = this.abs(rel);
-    const dir = path.dirname(abs);
-    ensureDir(dir);
-    const tmp = path.join(dir, `.${path.basename(abs)}.tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+    ensureDir(path.dirname(abs));
+    const tmp = path.join(staging, `link-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
     fs.linkSync(src, tmp);
     try {
       fs.renameSync(tmp, abs);
@@ -114,9 +113,32 @@ export class LocalBlobStore implements BlobStore {
       fs.rmSync(tmp, { force: true });
       throw err;
     }
-    fsyncDir(dir);
+    fsyncDir(path.dirname(abs));
     const st = fs.lstatSync(abs);
     return { size: st.size, mtime: st.mtime };
+  }
+
+  /**
+   * Like linkFrom, with a reflink (copy-on-write clone: the extents are shared, the files stay
+   * independent). Throws an error with code 'EOPNOTSUPP' or similar where the file system has none.
+   */
+  reflinkFrom(rel: string, existing: string, staging: string): BlobStat {
+    const src = this.abs(existing);
+    if (!fs.lstatSync(src).isFile()) throw new Error(`${existing} is not a regular file`);
+    const tmp = path.join(staging, `clone-${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+    fs.copyFileSync(src, tmp, fs.constants.COPYFILE_FICLONE_FORCE);
+    try {
+      fs.chmodSync(tmp, FILE_MODE);
+      return this.adopt(rel, tmp);
+    } catch (err) {
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Removes what interrupted runs left in staging; call holding the store lock. */
+  clearStaging(): void {
+    fs.rmSync(path.join(this.root, '.storectl', 'staging'), { recursive: true, force: true });
   }
 
   /** The identity of a file's content on disk (device and inode), or null when missing. */
