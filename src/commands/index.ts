@@ -9,6 +9,7 @@ import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import importFromDb from './import-from-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
@@ -24,6 +25,7 @@ export const COMMANDS: CommandSpec[] = [
   verify,
   put,
   migrateImagesToDb,
+  importFromDb,
   migrate,
   config,
   completion,

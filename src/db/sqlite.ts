@@ -25,7 +25,7 @@ import {
   sleep,
   unpivotBuckets,
 } from './shared.ts';
-import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
+import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -305,9 +305,8 @@ export class SqliteCatalog implements Catalog {
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
-    const [schemaName, table] = target.table.includes('.') ? target.table.split('.') : ['main', target.table];
-    const cols = this.raw.prepare(`select name, type from pragma_table_info(?, ?)`).all(table, schemaName) as { name: string; type: string }[];
-    const info: ColumnInfo[] = cols.map((c) => ({ name: c.name, type: c.type, udt: c.type }));
+    const [schemaName, table] = splitTableName('sqlite', target.table);
+    const info = this.raw.prepare(COLUMNS_SQL.sqlite).all(table, schemaName) as ColumnInfo[];
     return { ...checkColumns('sqlite', target, info), source: tableSource(target) };
   }
 

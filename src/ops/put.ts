@@ -10,7 +10,7 @@ import type { EventRecord, Job, NewJob } from '../db/types.ts';
 import { StorectlError, UsageError } from '../errors.ts';
 import { stageCopy, SourceError } from '../storage/ingest.ts';
 import { CATEGORIES, checkJobId, contentTypeOf, exportPath, jobFilePath } from '../storage/layout.ts';
-import { extensionOf, looksLikeText, sniffContentType } from '../storage/sniff.ts';
+import { looksLikeText, sniffType } from '../storage/sniff.ts';
 import { withStoreLock } from './store-lock.ts';
 
 export type DuplicateMode = 'link' | 'skip' | 'copy';
@@ -142,7 +142,8 @@ async function putOne(
     }
     const name = item.role ?? path.basename(String(item.source));
     const claimed = contentTypeOf(name);
-    const sniffed = sniffContentType(staged.head);
+    const type = await sniffType(staged.head);
+    const sniffed = type?.mime ?? null;
     const textual = claimed.startsWith('text/') || claimed === 'application/json';
     const contentType = sniffed ?? (textual && looksLikeText(staged.head) ? claimed : 'application/octet-stream');
     if (sniffed && claimed !== 'application/octet-stream' && claimed !== sniffed) report.nameMismatch.push({ source, claimed, detected: sniffed });
@@ -151,7 +152,7 @@ async function putOne(
     let rel: string;
     if (category === 'exports') {
       const nameExt = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1).toLowerCase() : '';
-      const ext = nameExt && contentTypeOf(`x.${nameExt}`) === contentType ? nameExt : extensionOf(contentType);
+      const ext = nameExt && contentTypeOf(`x.${nameExt}`) === contentType ? nameExt : (type?.ext ?? (nameExt || 'bin'));
       const exportType = item.exportType ?? String((job.data as Record<string, unknown>)?.export_type ?? job.kind ?? 'export');
       rel = exportPath(exportType, job.id, now, ext);
     } else {

@@ -5,9 +5,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FILE_MODE } from './atomic.ts';
+import { SNIFF_BYTES } from './sniff.ts';
 
 const CHUNK = 1 << 20;
-const HEAD = 4096;
+const HEAD = SNIFF_BYTES;
 
 export interface StagedCopy {
   /** The staged file (on the store's file system). */
