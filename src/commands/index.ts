@@ -12,6 +12,8 @@ import migrateImagesToDb from './migrate-images-to-db.ts';
 import importFromDb from './import-from-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
+import verify from './verify.ts';
+import put from './put.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -20,6 +22,8 @@ export const COMMANDS: CommandSpec[] = [
   cleanupOrphaned,
   backup,
   restore,
+  verify,
+  put,
   migrateImagesToDb,
   importFromDb,
   migrate,

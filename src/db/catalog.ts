@@ -161,7 +161,7 @@ export interface Catalog {
    */
   reviveMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
   /**
-   * One keyset page of live paths ('present' or 'deleting') in byte order, read from the live
+   * One keyset page of live paths ('present', 'deleting' or 'corrupt') in byte order, read from the live
    * path index alone: all the tree/catalog merge needs (rows of the few paths missing from
    * disk are fetched afterwards with filesByPaths).
    */
