@@ -9,6 +9,7 @@ import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import quota from './quota.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 
@@ -20,6 +21,7 @@ export const COMMANDS: CommandSpec[] = [
   backup,
   restore,
   migrateImagesToDb,
+  quota,
   migrate,
   config,
   completion,
