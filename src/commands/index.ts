@@ -9,9 +9,12 @@ import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import importFromDb from './import-from-db.ts';
 import quota from './quota.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
+import verify from './verify.ts';
+import put from './put.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -20,8 +23,11 @@ export const COMMANDS: CommandSpec[] = [
   cleanupOrphaned,
   backup,
   restore,
+  verify,
+  put,
   migrateImagesToDb,
   quota,
+  importFromDb,
   migrate,
   config,
   completion,

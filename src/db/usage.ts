@@ -1,6 +1,6 @@
 // The usage role of the catalog: per-owner quotas, the usage ledger and usage history.
 //
-// The ledger itself is written by triggers on `files` (drizzle/*/0002_usage_quotas.sql), so
+// The ledger itself is written by triggers on `files` (drizzle/*/0003_usage_quotas.sql), so
 // every command that adds, deletes or re-states file rows changes usage in the same
 // transaction, and a write that would grow an owner past its hard quota fails inside that
 // transaction (SQLite: RAISE(ABORT) in a BEFORE trigger, under the single writer lock;
