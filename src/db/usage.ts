@@ -68,6 +68,8 @@ export interface UsageCatalog {
   snapshots(since: Date): Promise<UsageSnapshot[]>;
   /** The newest snapshot that recorded a disk check (stats --check-disk), if any. */
   lastCheck(): Promise<UsageSnapshot | null>;
+  /** Lock rows as recorded (for metrics: a row exists while a run holds the lock). */
+  lockRows(): Promise<{ name: string; command: string | null; host: string; pid: number; acquiredAt: Date }[]>;
 }
 
 /** Whether a catalog error is the quota trigger refusing a write (either dialect). */
@@ -236,6 +238,12 @@ export function usageCatalog(r: SqlRunner): UsageCatalog {
     async snapshots(since) {
       const rows = await r.all<SnapshotRow>('select * from usage_snapshots where taken_at >= ? order by taken_at, id', [bindDate(r, since)]);
       return rows.map(toSnapshot);
+    },
+    async lockRows() {
+      const rows = await r.all<{ name: string; command: string | null; host: string; pid: unknown; acquired_at: unknown }>(
+        'select name, command, host, pid, acquired_at from locks order by name',
+      );
+      return rows.map((x) => ({ name: x.name, command: x.command, host: x.host, pid: num(x.pid), acquiredAt: readDate(x.acquired_at) }));
     },
     async lastCheck() {
       const rows = await r.all<SnapshotRow>('select * from usage_snapshots where orphan_files is not null order by taken_at desc, id desc limit 1');
