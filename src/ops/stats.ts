@@ -224,7 +224,13 @@ function groupFiles(groups: CatalogAggregates['fileGroups']): StatsReport['group
     e.bytes += g.bytes;
     m.set(k, e);
   }
-  return [...m.values()];
+  const sortKey = (x: StatsReport['groups'][number]) => [x.state, x.category, x.owner];
+  return [...m.values()].sort((a, b) => {
+    const ka = sortKey(a);
+    const kb = sortKey(b);
+    for (let i = 0; i < 3; i++) if (ka[i] !== kb[i]) return Buffer.compare(Buffer.from(ka[i]!), Buffer.from(kb[i]!));
+    return 0;
+  });
 }
 
 export function hasDrift(r: StatsReport): boolean {
