@@ -110,6 +110,25 @@ for (const d of DIALECTS) {
       await noDrift();
     });
 
+    test('put: a file that would pass the quota fails alone (exit 3), nothing left at its path; another owner\'s goes in', async () => {
+      const dir = tmpDir();
+      try {
+        const big = path.join(dir, 'big.bin');
+        fs.writeFileSync(big, Buffer.alloc(4 * 1024 * 1024, 7));
+        const small = path.join(dir, 'small.bin');
+        fs.writeFileSync(small, 'hello');
+        const r = await cli(['put', big, '--job', 'upload-q', '--owner', 'acme', '--category', 'uploads']);
+        assert.equal(r.code, 3, r.stderr + r.stdout);
+        assert.match(r.json.failed[0].reason, /^quota exceeded: owner acme/);
+        assert.ok(!fs.existsSync(path.join(store.root, 'uploads')) || !(fs.readdirSync(path.join(store.root, 'uploads'), { recursive: true }) as string[]).some((p) => p.endsWith('big.bin')));
+        const ok = await cli(['put', small, '--job', 'upload-b', '--owner', 'beta', '--category', 'uploads']);
+        assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+        await noDrift();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     test('usage equals the recount after cleanup-expired and after a restore', async () => {
       assert.equal((await cli(['quota', 'unset', 'acme'])).code, 0);
       const clean = await cli(['cleanup-expired', '--yes', '--max-delete', '100%']);
