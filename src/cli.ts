@@ -160,6 +160,13 @@ async function runCommand(
         finishedAt: new Date(),
         totals: outcome.totals ? redactValue(outcome.totals) : null,
       });
+      if (!opts.dryRun) {
+        // usage history: every run that changed the store leaves a snapshot (stats --history)
+        const { recordUsageSnapshot } = await import('./ops/usage-history.ts');
+        await recordUsageSnapshot(contexts[0]!, { command: spec.name, runId: contexts[0]!.runId }).catch((err) =>
+          ui.log.debug('usage snapshot not recorded', { error: String(err) }),
+        );
+      }
     }
     logOutcome(ui.log, spec.name, { exitCode, dryRun: outcome.dryRun, counts: outcome.logFields ?? outcome.totals ?? countsOf(outcome.report) });
     ui.result(spec.name, outcome.report, outcome.text);

@@ -4,6 +4,8 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { pgRunner } from './sql-runner.ts';
+import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
@@ -59,6 +61,7 @@ export class PgCatalog implements Catalog {
   readonly location: string;
   readonly pool: pg.Pool;
   readonly db: NodePgDatabase<typeof schema>;
+  readonly usage: UsageCatalog;
   readonly #url: string;
   #statisticsChecked = false;
 
@@ -72,6 +75,7 @@ export class PgCatalog implements Catalog {
     this.pool.on('error', () => {});
     this.pool.on('connect', (client) => client.on('error', () => {}));
     this.db = drizzle(this.pool, { schema });
+    this.usage = usageCatalog(pgRunner(this.pool));
   }
 
   async ping(): Promise<void> {
