@@ -4,11 +4,11 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats cleanup-expired cleanup-orphaned backup restore migrate-images-to-db import-from-db migrate config completion"
+  local commands="generate stats show get cleanup-expired cleanup-orphaned backup restore migrate-images-to-db import-from-db migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --version"
   case "$prev" in
-    --root|--config|--log-file|--jobs|--quarantine|--output|--dir|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--as-of|--explain|--retention-hours|--max-delete|--wait|--min-age|--format|--keep|--prune-older-than|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort|--shape|--role-map|--kind|--category|--status|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
+    --root|--config|--log-file|--jobs|--output|--path|--quarantine|--dir|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    --database|--sample|--days|--seed|--workers|--as-of|--image|--table|--key|--data-column|--path-column|--index|--explain|--retention-hours|--max-delete|--wait|--min-age|--format|--keep|--prune-older-than|--limit|--batch-size|--max-pixels|--effort|--shape|--role-map|--kind|--category|--status|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -21,6 +21,8 @@ _storectl() {
   case "$cmd" in
     generate) opts="--jobs --pending --sample --days --seed --workers --help" ;;
     stats) opts="--check-disk --help" ;;
+    show) opts="--ndjson --as-of --help" ;;
+    get) opts="--output -o --path --image --table --key --data-column --path-column --index --help" ;;
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --wait --help" ;;

@@ -11,11 +11,15 @@ import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
 import importFromDb from './import-from-db.ts';
 import restore from './restore.ts';
+import show from './show.ts';
+import get from './get.ts';
 import stats from './stats.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
   stats,
+  show,
+  get,
   cleanupExpired,
   cleanupOrphaned,
   backup,
