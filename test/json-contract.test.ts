@@ -49,6 +49,8 @@ describe('--json on every command', () => {
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],
     ['restore', ['restore', 'BACKUP', '--verify-only']],
+    ['verify', ['verify']],
+    ['put', ['put', 'PHOTO', '--job', 'upload-1', '--owner', 'acme']],
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
     ['migrate', ['migrate']],
@@ -62,7 +64,7 @@ describe('--json on every command', () => {
 
   for (const [name, argv] of runs) {
     test(`${name} --json: one document, version and command, keys documented`, async () => {
-      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x));
+      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x));
       const r = await runCli([...args, ...a]);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.ok(r.json, `stdout parses as JSON: ${r.stdout.slice(0, 200)}`);

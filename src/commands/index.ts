@@ -14,6 +14,8 @@ import restore from './restore.ts';
 import show from './show.ts';
 import get from './get.ts';
 import stats from './stats.ts';
+import verify from './verify.ts';
+import put from './put.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -24,6 +26,8 @@ export const COMMANDS: CommandSpec[] = [
   cleanupOrphaned,
   backup,
   restore,
+  verify,
+  put,
   migrateImagesToDb,
   importFromDb,
   migrate,

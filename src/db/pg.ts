@@ -639,7 +639,7 @@ export class PgCatalog implements Catalog {
     await this.ensureStatistics();
     const after = q.afterPath !== undefined;
     const r = await this.pool.query({
-      text: `select path from files where state in ('present', 'deleting')${after ? ' and path > $2' : ''} order by path limit $1`,
+      text: `select path from files where state in ('present', 'deleting', 'corrupt')${after ? ' and path > $2' : ''} order by path limit $1`,
       values: after ? [q.limit, q.afterPath] : [q.limit],
       rowMode: 'array',
     });

@@ -57,6 +57,9 @@ export function fileValues(f: NewFile) {
     deletedAt: f.deletedAt ?? null,
     deleteReason: f.deleteReason ?? null,
     state: f.state ?? 'present',
+    verifiedAt: f.verifiedAt ?? null,
+    verifyResult: f.verifyResult ?? null,
+    contentGroup: f.contentGroup ?? null,
   };
 }
 

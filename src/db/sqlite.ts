@@ -618,7 +618,7 @@ export class SqliteCatalog implements Catalog {
     // Without statistics SQLite would pick files_stats_idx and sort; INDEXED BY fails loudly if
     // the index could ever not serve.
     const after = q.afterPath !== undefined;
-    const stmt = this.raw.prepare(`select path from files indexed by files_live_path_idx where state in ('present', 'deleting')${after ? ' and path > ?' : ''} order by path limit ?`).pluck();
+    const stmt = this.raw.prepare(`select path from files indexed by files_live_path_idx where state in ('present', 'deleting', 'corrupt')${after ? ' and path > ?' : ''} order by path limit ?`).pluck();
     return (after ? stmt.all(q.afterPath, q.limit) : stmt.all(q.limit)) as string[];
   }
 

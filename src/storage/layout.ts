@@ -37,6 +37,19 @@ export function isRoleName(role: string): boolean {
   return ROLE.test(role) && !role.includes('..');
 }
 
+/** A role, checked: a UsageError naming the rule when it is not one. */
+export function checkRole(role: string): string {
+  if (!isRoleName(role)) {
+    throw new UsageError(`invalid role ${JSON.stringify(role)}: use 1-128 letters, digits, '.', '_' or '-', not starting with a dot`);
+  }
+  return role;
+}
+
+/** <category>/YYYY/MM/DD/<job_id>/<role>, dated by the job's creation in UTC (cards, uploads, temp). */
+export function jobFilePath(category: string, jobId: string, createdAt: Date, role: string): string {
+  return `${jobDir(category, jobId, createdAt)}/${checkRole(role)}`;
+}
+
 export function cardFilePath(jobId: string, createdAt: Date, role: string): string {
   return `${cardDir(jobId, createdAt)}/${role}`;
 }

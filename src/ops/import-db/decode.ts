@@ -1,11 +1,11 @@
 // Turning one row's data value into the files of a job: the shapes of the column, strict
 // base64, the role mapping, and the content type read from the bytes (file-type's magic
 // numbers), checked against what the role's name says. A row that fails decodes to a reason.
-import { fileTypeFromBuffer } from 'file-type';
 import type { SourceShape } from '../../db/source-rows.ts';
 import { UsageError } from '../../errors.ts';
 import { sha256 } from '../../storage/hash.ts';
 import { contentTypeOf, isRoleName } from '../../storage/layout.ts';
+import { sniffType } from '../../storage/sniff.ts';
 
 /** The card system's `card_files_data` keys and the files they become. */
 export const DEFAULT_ROLE_MAP: Readonly<Record<string, string>> = {
@@ -95,14 +95,6 @@ export function decodeBase64(text: string): Buffer | { problem: string } {
 const TYPE_NAMES: Record<string, string> = { 'image/png': 'PNG', 'application/pdf': 'PDF', 'image/jpeg': 'JPEG', 'image/webp': 'WebP' };
 const typeName = (mime: string) => TYPE_NAMES[mime] ?? mime;
 
-/** Content type and extension of some bytes from their magic numbers (null: not recognised). */
-export async function sniffType(bytes: Uint8Array): Promise<{ mime: string; ext: string } | null> {
-  const t = await fileTypeFromBuffer(bytes);
-  if (!t) return null;
-  // An Illustrator file is a PDF with private data: for a .pdf role it is a PDF.
-  if (t.ext === 'ai') return { mime: 'application/pdf', ext: 'pdf' };
-  return { mime: t.mime, ext: t.ext };
-}
 
 /** One part's bytes as a file of a role: the role's type must be what the bytes are. */
 async function toFile(part: string, role: string | undefined, fallback: string, bytes: Buffer): Promise<DecodedFile | { problem: string }> {
