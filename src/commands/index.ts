@@ -13,6 +13,7 @@ import importFromDb from './import-from-db.ts';
 import restore from './restore.ts';
 import show from './show.ts';
 import get from './get.ts';
+import url from './url.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
@@ -22,6 +23,7 @@ export const COMMANDS: CommandSpec[] = [
   stats,
   show,
   get,
+  url,
   cleanupExpired,
   cleanupOrphaned,
   backup,
