@@ -46,6 +46,7 @@ describe('--json on every command', () => {
     ['show', ['show', 'JOB']],
     ['get', ['get', 'JOB', 'front.png', '-o', 'OUTFILE']],
     ['url', ['url', '--nginx-config']],
+    ['export', ['export', 'JOB', '--output', 'EXPORTFILE']],
     ['cleanup-expired', ['cleanup-expired', '--dry-run']],
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],
@@ -65,7 +66,7 @@ describe('--json on every command', () => {
 
   for (const [name, argv] of runs) {
     test(`${name} --json: one document, version and command, keys documented`, async () => {
-      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x));
+      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x === 'EXPORTFILE' ? path.join(dir, 'export.zip') : x));
       const r = await runCli([...args, ...a], { env: { STORECTL_URL_BASE: 'http://127.0.0.1:8080/files', STORECTL_URL_SECRET: 'contract-secret-0123456789' } });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.ok(r.json, `stdout parses as JSON: ${r.stdout.slice(0, 200)}`);

@@ -14,6 +14,7 @@ import restore from './restore.ts';
 import show from './show.ts';
 import get from './get.ts';
 import url from './url.ts';
+import exportCmd from './export.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
@@ -24,6 +25,7 @@ export const COMMANDS: CommandSpec[] = [
   show,
   get,
   url,
+  exportCmd,
   cleanupExpired,
   cleanupOrphaned,
   backup,
