@@ -47,6 +47,7 @@ describe('--json on every command', () => {
     ['get', ['get', 'JOB', 'front.png', '-o', 'OUTFILE']],
     ['url', ['url', '--nginx-config']],
     ['export', ['export', 'JOB', '--output', 'EXPORTFILE']],
+    ['delete', ['delete', 'JOB', '--dry-run']],
     ['cleanup-expired', ['cleanup-expired', '--dry-run']],
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],

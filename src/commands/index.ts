@@ -15,6 +15,7 @@ import show from './show.ts';
 import get from './get.ts';
 import url from './url.ts';
 import exportCmd from './export.ts';
+import deleteCmd from './delete.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
@@ -26,6 +27,7 @@ export const COMMANDS: CommandSpec[] = [
   get,
   url,
   exportCmd,
+  deleteCmd,
   cleanupExpired,
   cleanupOrphaned,
   backup,
