@@ -43,17 +43,7 @@ export async function showJob(ctx: Context, jobId: string, rules: Rule[], asOf: 
   const rows = await ctx.catalog.filesOfJob(jobId);
   const explain = await explainJob(ctx, jobId, rules, asOf);
   return {
-    job: {
-      id: job.id,
-      kind: job.kind,
-      owner: job.owner,
-      status: job.status,
-      filesState: job.filesState,
-      createdAt: job.createdAt.toISOString(),
-      updatedAt: job.updatedAt.toISOString(),
-      completedAt: job.completedAt?.toISOString() ?? null,
-      failureReason: job.failureReason,
-    },
+    job: { ...explain.job, failureReason: job.failureReason },
     files: rows.map((f) => ({
       role: f.role,
       category: f.category,
