@@ -8,6 +8,7 @@ export const EXIT = {
   INTEGRITY: 4,
   NOT_FOUND: 5,
   GONE: 6,
+  QUOTA: 7,
   LOCKED: 75,
 } as const;
 
@@ -20,6 +21,7 @@ export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT.INTEGRITY, meaning: 'integrity problem found (checksum mismatch, drift with --check-disk)' },
   { code: EXIT.NOT_FOUND, meaning: 'not found: no such job, path or image, or the job never had that file (HTTP 404)' },
   { code: EXIT.GONE, meaning: 'gone: the file was deleted; its row is a tombstone saying when, why and by which rule (HTTP 410)' },
+  { code: EXIT.QUOTA, meaning: 'quota check: an owner is over its quota (with --warn: or past its warning level)' },
   { code: EXIT.LOCKED, meaning: 'another run holds the store lock (try again, or pass --wait)' },
 ];
 

@@ -10,6 +10,7 @@ import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
 import importFromDb from './import-from-db.ts';
+import quota from './quota.ts';
 import restore from './restore.ts';
 import show from './show.ts';
 import get from './get.ts';
@@ -35,6 +36,7 @@ export const COMMANDS: CommandSpec[] = [
   verify,
   put,
   migrateImagesToDb,
+  quota,
   importFromDb,
   migrate,
   config,
