@@ -259,3 +259,48 @@ describe('local tree only: the safeties it had before', () => {
     }
   });
 });
+
+describe('S3 store across a server crash', () => {
+  test('kill -9 of the server: one-line endpoint error, then the same objects after a restart', async (t) => {
+    const fx = await startS3();
+    try {
+      if (!fx.server) {
+        t.diagnostic('a real endpoint cannot be killed from here');
+        return;
+      }
+      const store = await openBlobStore(await fx.newRoot(), () => ({ ...fx.settings(), maxAttempts: 1 }));
+      await store.put('cards/x/front.png', Buffer.from('survives'));
+      await fx.server.kill();
+      const err = await store.stat('cards/x/front.png').then(
+        () => assert.fail('stat succeeded with the server down'),
+        (e: Error & { exitCode?: number }) => e,
+      );
+      assert.match(err.message, /^cannot reach the S3 endpoint for s3:\/\/t-[^ ]+\/store\/cards\/x\/front\.png: (ECONNREFUSED|ECONNRESET|EPIPE)$/);
+      assert.equal(err.exitCode, 2);
+      await fx.server.start();
+      assert.equal((await buffer(await store.get('cards/x/front.png'))).toString(), 'survives');
+      await store.close();
+    } finally {
+      await fx.dispose();
+    }
+  });
+
+  test('wrong secret, unknown key id, missing bucket: one line each, exit 2', async () => {
+    const fx = await startS3();
+    try {
+      const root = await fx.newRoot();
+      const bad = await openBlobStore(root, () => ({ ...fx.settings(), secretAccessKey: 'wrong-secret' }), { probe: false });
+      // GET carries the server's error code; HEAD has no body, so a 403 there reads as access denied.
+      await assert.rejects(bad.get('a'), (e: Error & { exitCode?: number; code?: string }) => e.exitCode === 2 && e.code === 's3_credentials' && !e.message.includes('\n') && !e.message.includes('wrong-secret'));
+      await assert.rejects(bad.stat('a'), (e: Error & { exitCode?: number; code?: string }) => e.exitCode === 2 && e.code === 's3_access_denied');
+      const bucket = /^s3:\/\/([^/]+)/.exec(root)![1]!;
+      await assert.rejects(
+        openBlobStore(`s3://${bucket}x-none/p/`, () => fx.settings()),
+        (e: Error & { exitCode?: number; code?: string }) => e.exitCode === 2 && e.code === 's3_no_bucket' && e.message === `no such bucket: ${bucket}x-none`,
+      );
+      await bad.close();
+    } finally {
+      await fx.dispose();
+    }
+  });
+});

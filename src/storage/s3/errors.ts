@@ -50,7 +50,7 @@ export function describeS3Error(err: unknown, loc: S3Location, key?: string): St
     return new UsageError(`S3 credentials refused (${name}) for ${where}`, 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or s3.* in the config', 's3_credentials');
   }
   if (name === 'AccessDenied' || name === 'Forbidden' || status === 403) {
-    return new UsageError(`access denied to ${where}`, 'the credentials lack permission for this bucket or prefix', 's3_access_denied');
+    return new UsageError(`access denied to ${where}`, 'check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and their permission on this bucket and prefix', 's3_access_denied');
   }
   if (name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed' || status === 301) {
     return new UsageError(`wrong region or endpoint for bucket ${loc.bucket} (${name || status})`, 'set AWS_REGION / s3.region to the bucket\'s region', 's3_endpoint');
