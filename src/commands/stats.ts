@@ -14,7 +14,7 @@ export default defineCommand({
     cmd
       .option('--check-disk', 'walk the tree and compare it with the catalog; exit 4 on drift'),
   async run(_args, opts, env) {
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { runStats, hasDrift } = await import('../ops/stats.ts');
     const report = await runStats(ctx, { checkDisk: Boolean(opts.checkDisk) });
     return {

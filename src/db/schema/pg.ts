@@ -152,4 +152,11 @@ export const locks = pgTable('locks', {
   acquiredAt: ts('acquired_at').notNull(),
 });
 
-export const schema = { jobs, files, runs, events, images, locks };
+/** Facts about the store as a whole: `root_url` is where its files live (a directory or s3://BUCKET/PREFIX/). */
+export const storeMeta = pgTable('store_meta', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+export const schema = { jobs, files, runs, events, images, locks, storeMeta };
