@@ -39,9 +39,9 @@ test('an S3 root without --database: exit 2 saying so, nothing written to the bu
 test('a command not yet wired to the BlobStore refuses an S3 store (exit 2), it never writes a local dir', async () => {
   const dir = tmpDir();
   const root = await s3.newRoot();
-  const r = await runCli(['--root', root, '--database', `sqlite:${path.join(dir, 'c.db')}`, 'generate', '--sample', '2'], { cwd: dir, env: s3.env });
+  const r = await runCli(['--root', root, '--database', `sqlite:${path.join(dir, 'c.db')}`, 'cleanup-orphaned', '--dry-run'], { cwd: dir, env: s3.env });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /generate does not work on an S3 store yet/);
+  assert.match(r.stderr, /cleanup-orphaned does not work on an S3 store yet/);
   assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('s3')), []);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -80,6 +80,27 @@ for (const dialect of DIALECTS) {
         assert.equal(moved.code, 0, moved.stderr);
         assert.equal(await storeLocation(cat2).rootUrl(), other);
         await cat2.close();
+        // generate writes objects (with the catalog's SHA-256) and rows; --check-disk finds no drift.
+        const gen = await cli(['--root', other, '--database', db, '--json', 'generate', '--sample', '30', '--seed', '7', '--workers', '2']);
+        assert.equal(gen.code, 0, gen.stderr);
+        const check = await cli(['--root', other, '--database', db, '--json', 'stats', '--check-disk']);
+        assert.equal(check.code, 0, check.stderr);
+        assert.equal(check.json.drift.orphanFiles, 0);
+        assert.equal(check.json.drift.missingFiles, 0);
+        const cat3 = await openCatalog(parseDatabaseUrl(db, dir), { create: false, migrate: 'never' });
+        const bucketStore = await openBlobStore(other, () => s3.settings());
+        let objects = 0;
+        for await (const page of bucketStore.list()) objects += page.length;
+        assert.equal(objects, check.json.drift.walkedFiles);
+        assert.equal(objects, check.json.usage.files, 'one object per present file row');
+        // An object the catalog does not know is drift: exit 4.
+        await bucketStore.put('cards/stray.png', Buffer.from('stray'));
+        const drift = await cli(['--root', other, '--database', db, '--json', 'stats', '--check-disk']);
+        assert.equal(drift.code, 4, drift.stderr);
+        assert.equal(drift.json.drift.orphanFiles, 1);
+        assert.equal(drift.json.drift.orphanBytes, 5);
+        await bucketStore.close();
+        await cat3.close();
         // A local directory against the S3 store's catalog: refused too.
         const local = await cli(['--root', dir, '--database', db, 'stats']);
         assert.equal(local.code, 2, local.stderr);

@@ -3,3 +3,13 @@ CREATE TABLE "store_meta" (
 	"value" text NOT NULL,
 	"updated_at" timestamp (3) with time zone NOT NULL
 );
+--> statement-breakpoint
+CREATE TABLE "store_migration" (
+	"target" text NOT NULL,
+	"path" text NOT NULL,
+	"size" bigint NOT NULL,
+	"sha256" text NOT NULL,
+	"identity" text NOT NULL,
+	"verified_at" timestamp (3) with time zone NOT NULL,
+	PRIMARY KEY("target", "path")
+);

@@ -3,3 +3,13 @@ CREATE TABLE `store_meta` (
 	`value` text NOT NULL,
 	`updated_at` integer NOT NULL
 );
+--> statement-breakpoint
+CREATE TABLE `store_migration` (
+	`target` text NOT NULL,
+	`path` text NOT NULL,
+	`size` integer NOT NULL,
+	`sha256` text NOT NULL,
+	`identity` text NOT NULL,
+	`verified_at` integer NOT NULL,
+	PRIMARY KEY(`target`, `path`)
+);

@@ -146,4 +146,18 @@ export const storeMeta = sqliteTable('store_meta', {
   updatedAt: ts('updated_at').notNull(),
 });
 
-export const schema = { jobs, files, runs, events, images, locks, storeMeta };
+/** migrate-store's progress: each file copied to `target` and verified there (resume after a kill). */
+export const storeMigration = sqliteTable(
+  'store_migration',
+  {
+    target: text('target').notNull(),
+    path: text('path').notNull(),
+    size: integer('size').notNull(),
+    sha256: text('sha256').notNull(),
+    identity: text('identity').notNull(),
+    verifiedAt: ts('verified_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.target, t.path] })],
+);
+
+export const schema = { jobs, files, runs, events, images, locks, storeMeta, storeMigration };
