@@ -154,7 +154,7 @@ async function runCommand(
     }
     throw err;
   } finally {
-    for (const ctx of contexts) await ctx.catalog.close().catch(() => {});
+    for (const ctx of contexts) await Promise.all([ctx.catalog.close().catch(() => {}), ctx.store.close().catch(() => {})]);
   }
 }
 

@@ -64,7 +64,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
   delete sections.logFile;
   delete sections.s3;
   return {
-    root: rootRaw && isS3Url(rootRaw) ? s3Url(parseS3Url(rootRaw)) : path.resolve(base, rootRaw ?? 'storage'),
+    root: resolveRoot(rootRaw ?? 'storage', base),
     s3: resolveS3Settings(file.s3, env),
     allowRootChange: flags.allowRootChange ?? false,
     databaseUrl: db,
@@ -73,6 +73,11 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
     sources: { root: rootSrc, database: dbSrc, logFile: logSrc },
     sections,
   };
+}
+
+/** A root as the catalog records it: the canonical s3://BUCKET/PREFIX/, or an absolute directory. */
+export function resolveRoot(raw: string, base: string): string {
+  return isS3Url(raw) ? s3Url(parseS3Url(raw)) : path.resolve(base, raw);
 }
 
 function readConfigFile(file: string, explicit: boolean): Record<string, unknown> {

@@ -123,7 +123,8 @@ export async function openContext(
 /**
  * The catalog records where its store lives. A catalog of its own (--database) that names
  * another root refuses: a wrong bucket or an unmounted volume must never look like an empty
- * store. The embedded catalog lives inside its root and moves with it, so it just follows.
+ * store. The embedded catalog lives inside its root and moves with it, so it just follows
+ * (unless the store has moved to S3: then its old directory is no longer the store).
  */
 export async function checkStoreRoot(
   catalog: Catalog,
@@ -133,7 +134,7 @@ export async function checkStoreRoot(
   const loc = storeLocation(catalog);
   const recorded = await loc.rootUrl();
   if (recorded === url) return;
-  if (recorded !== null && !o.embedded) {
+  if (recorded !== null && (!o.embedded || isS3Url(recorded))) {
     if (!o.allowChange) {
       throw new UsageError(
         `the catalog belongs to the store at ${recorded}, not ${url}`,

@@ -10,6 +10,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -165,7 +166,7 @@ export const storeMigration = pgTable(
   {
     target: text('target').notNull(),
     path: text('path').notNull(),
-    size: bigint('size', { mode: 'number' }).notNull(),
+    size: int8('size').notNull(),
     sha256: text('sha256').notNull(),
     identity: text('identity').notNull(),
     verifiedAt: ts('verified_at').notNull(),
