@@ -11,7 +11,6 @@ import { ensureDir } from './storage/atomic.ts';
 import { LocalBlobStore } from './storage/blobstore.ts';
 import { isS3Url, type BlobStore } from './storage/blob.ts';
 import { openBlobStore } from './storage/open.ts';
-import { storeLocation } from './db/store-location.ts';
 import type { ProgressFactory } from './ui/progress.ts';
 
 /** What an operation works with. Operations never print: they log, report progress and return. */
@@ -131,6 +130,7 @@ export async function checkStoreRoot(
   url: string,
   o: { embedded: boolean; allowChange: boolean; at: Date; log: Logger },
 ): Promise<void> {
+  const { storeLocation } = await import('./db/store-location.ts');
   const loc = storeLocation(catalog);
   const recorded = await loc.rootUrl();
   if (recorded === url) return;

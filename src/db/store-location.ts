@@ -2,7 +2,6 @@
 // command run against another directory or bucket refuses instead of seeing an "empty" store.
 // Same SQL on both dialects through sqlExec; test/store-root.test.ts runs it on both.
 import type { Catalog } from './catalog.ts';
-import { chunk } from './shared.ts';
 import { placeholders, sqlExec, type SqlExec } from './sql-exec.ts';
 
 export interface StoreLocationCatalog {
@@ -46,7 +45,8 @@ class SqlStoreLocation implements StoreLocationCatalog {
 
   async migratedPaths(target: string, paths: readonly string[]): Promise<Map<string, MigratedFile>> {
     const out = new Map<string, MigratedFile>();
-    for (const part of chunk(paths, 500)) {
+    for (let i = 0; i < paths.length; i += 500) {
+      const part = paths.slice(i, i + 500);
       const rows = await this.db.all<{ path: string; size: number | string; sha256: string; identity: string }>(
         `SELECT path, size, sha256, identity FROM store_migration WHERE target = ? AND path IN ${placeholders(part.length)}`,
         [target, ...part],
