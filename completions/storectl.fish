@@ -109,7 +109,7 @@ complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l source-d
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l clear-source -d 'set each row\'s data column to NULL once all its files are verified in the store'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l dry-run -d 'decode and report rows, files, bytes and failures; write nothing'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l limit -x -d 'stop after N rows: a trial run'
-complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l batch-size -x -d 'rows read and committed together (default 16)'
+complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l batch-size -x -d 'rows read and committed together (default 8)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l workers -x -d 'rows whose files are written at once (default 4)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l wait -x -d 'wait for another run holding the store lock (as long as it takes without SECONDS)'
 complete -c storectl -n '__fish_seen_subcommand_from migrate' -l status -d 'list applied and pending migrations; change nothing'
