@@ -44,6 +44,7 @@ describe('--json on every command', () => {
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
     ['migrate-store', ['migrate-store', '--to', 'MOVED', '--dry-run']],
+    ['quota', ['quota', 'list']],
     ['migrate', ['migrate']],
     ['config', ['config']],
     ['completion', ['completion', 'bash']],

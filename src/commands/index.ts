@@ -11,6 +11,7 @@ import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
 import migrateStore from './migrate-store.ts';
 import importFromDb from './import-from-db.ts';
+import quota from './quota.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
@@ -27,6 +28,7 @@ export const COMMANDS: CommandSpec[] = [
   put,
   migrateImagesToDb,
   migrateStore,
+  quota,
   importFromDb,
   migrate,
   config,

@@ -153,6 +153,40 @@ export const locks = pgTable('locks', {
   acquiredAt: ts('acquired_at').notNull(),
 });
 
+/** Per-owner hard quotas (issue: usage). */
+export const quotas = pgTable('quotas', {
+  owner: text('owner').primaryKey(),
+  maxBytes: int8('max_bytes').notNull(),
+  maxFiles: int8('max_files'),
+  warnPercent: integer('warn_percent').notNull().default(80),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+/** The usage ledger: bytes and files of held content per owner, kept by triggers on files. */
+export const usage = pgTable('usage', {
+  owner: text('owner').primaryKey(),
+  bytes: int8('bytes').notNull().default(0),
+  files: int8('files').notNull().default(0),
+});
+
+/** Usage history: one row per stats run and per destructive run. */
+export const usageSnapshots = pgTable(
+  'usage_snapshots',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    takenAt: ts('taken_at').notNull(),
+    runId: text('run_id'),
+    command: text('command'),
+    bytes: int8('bytes').notNull(),
+    files: int8('files').notNull(),
+    orphanFiles: int8('orphan_files'),
+    missingFiles: int8('missing_files'),
+    anomalies: int8('anomalies'),
+    usageDrift: int8('usage_drift'),
+  },
+  (t) => [index('usage_snapshots_taken_idx').on(t.takenAt)],
+);
+
 /** Facts about the store as a whole: `root_url` is where its files live (a directory or s3://BUCKET/PREFIX/). */
 export const storeMeta = pgTable('store_meta', {
   key: text('key').primaryKey(),
@@ -174,4 +208,4 @@ export const storeMigration = pgTable(
   (t) => [primaryKey({ columns: [t.target, t.path] })],
 );
 
-export const schema = { jobs, files, runs, events, images, locks, storeMeta, storeMigration };
+export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots, storeMeta, storeMigration };
