@@ -35,7 +35,9 @@ export function newTally(list: boolean): ApplyTally {
   return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0 };
 }
 
-export const reasonOf = (rule: string) => `expired: rule ${rule}`;
+/** The rule id of a manual deletion (storectl delete): its tombstones say just `manual`. */
+export const MANUAL_RULE = 'manual';
+export const reasonOf = (rule: string) => (rule === MANUAL_RULE ? 'manual' : `expired: rule ${rule}`);
 
 interface Work {
   group: PlannedGroup;
