@@ -6,8 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
 import { iterateFiles } from '../../db/catalog.ts';
-import type { NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
+import type { EventRecord, NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
+import { ConfinementError } from '../../storage/confined.ts';
+import { checkRelPath } from '../../storage/paths.ts';
 import { walkTree } from '../../storage/walk.ts';
+import { DeleteGate, type GateBatch } from '../lifecycle/gate.ts';
 
 /** File extensions treated as images in store and directory mode. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif'];
@@ -23,6 +26,11 @@ export interface UnitFile {
   /** The path as the source names it (store path, row value). */
   original: string;
   problem?: string;
+  /**
+   * Opens the file for reading through its directory held open (store mode): set, it is used
+   * instead of `abs`, and the unit's `release` must be called once the unit is done.
+   */
+  open?: () => Promise<fs.promises.FileHandle>;
 }
 
 /** What is migrated and committed together: one store file, or one row with its paths. */
@@ -32,6 +40,10 @@ export interface Unit {
   files: UnitFile[];
   /** Set when the row itself cannot be migrated (e.g. its path value cannot be parsed). */
   problem?: string;
+  /** What was read of each file (fstat of the descriptor read), for the delete's re-check. */
+  read?: { size: number; mtimeMs: number }[];
+  /** Releases what the unit holds open (directories); called once it is done with. */
+  release?: () => void;
 }
 
 export interface EncodedUnit {
@@ -89,19 +101,59 @@ async function* unstoredPages(ctx: Context, name: string, units: AsyncIterable<U
   if (page.length) yield await flush();
 }
 
-async function* storeUnits(ctx: Context): AsyncGenerator<Unit> {
+/**
+ * The store's image files. Each unit holds its file's directories open (a gate batch of its
+ * own): the file is read and, once migrated, re-checked and unlinked through the same
+ * descriptors, so a directory swapped for a symlink meanwhile is never read nor deleted from.
+ */
+async function* storeUnits(ctx: Context, gate: DeleteGate, ids: Map<string, number>): AsyncGenerator<Unit> {
   for await (const f of iterateFiles(ctx.catalog, ['present'])) {
     if (!isImagePath(f.path)) continue;
-    let abs: string | null = null;
     let problem: string | undefined;
     try {
-      abs = ctx.blobs.abs(f.path);
+      checkRelPath(f.path);
     } catch (err) {
       problem = (err as Error).message;
     }
-    yield { key: f.path, owner: f.owner, files: [{ abs, original: f.path, problem }] };
+    if (problem) {
+      yield { key: f.path, owner: f.owner, files: [{ abs: null, original: f.path, problem }] };
+      continue;
+    }
+    const held = gate.batch();
+    const unit: Unit = {
+      key: f.path,
+      owner: f.owner,
+      files: [],
+      release: () => {
+        held.close();
+        heldBy.delete(unit);
+        ids.delete(f.path);
+      },
+    };
+    heldBy.set(unit, held);
+    ids.set(f.path, f.id);
+    unit.files.push({
+      abs: f.path,
+      original: f.path,
+      open: async () => {
+        let fh: fs.promises.FileHandle;
+        try {
+          fh = await held.scope.openRead(f.path);
+        } catch (err) {
+          if (err instanceof ConfinementError) throw new Error(`unsafe path: ${err.message} (not followed)`);
+          throw err;
+        }
+        const st = await fh.stat();
+        (unit.read ??= [])[0] = { size: st.size, mtimeMs: st.mtimeMs };
+        return fh;
+      },
+    });
+    yield unit;
   }
 }
+
+/** The gate batch each store unit holds (its directories open). */
+const heldBy = new WeakMap<Unit, GateBatch>();
 
 function* dirUnits(root: string): Generator<Unit> {
   for (const e of walkTree(root, { sorted: true })) {
@@ -114,13 +166,16 @@ function* dirUnits(root: string): Generator<Unit> {
 /** The image files the catalog lists as present in the store, keyed by store path. */
 export function storeSource(ctx: Context): ImageSource {
   const name = 'store';
+  const gate = new DeleteGate(ctx.config.root, false);
+  /** Catalog ids of the units in hand, by path. */
+  const ids = new Map<string, number>();
   return {
     name,
     async count() {
       return null;
     },
     async *pages(pageSize) {
-      yield* unstoredPages(ctx, name, storeUnits(ctx), pageSize);
+      yield* unstoredPages(ctx, name, storeUnits(ctx, gate, ids), pageSize);
     },
     async write(units) {
       const images = units.flatMap((u) => u.images);
@@ -130,17 +185,52 @@ export function storeSource(ctx: Context): ImageSource {
     },
     digests: (keys) => ctx.catalog.storedImageDigests(name, keys.map(String)),
     async deleteOriginals(units, runId) {
-      const paths = units.map((u) => String(u.key));
-      const at = ctx.clock();
-      await ctx.catalog.markFiles(paths, 'deleting', at, 'migrated-to-db');
-      const abs = new Map(units.map((u) => [u.files[0]!.abs!, String(u.key)]));
-      const r = await unlinkFiles([...abs.keys()]);
-      const gone = r.deleted.map((a) => abs.get(a)!);
-      await ctx.catalog.markFiles(gone, 'deleted', ctx.clock(), 'migrated-to-db');
-      await ctx.catalog.addEvents(gone.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: 'migrated-to-db' })));
-      return { deleted: gone.length, bytes: r.bytes, kept: 0, failed: r.failed };
+      return deleteStoreOriginals(ctx, units, ids, runId);
     },
   };
+}
+
+const MIGRATED = 'migrated-to-db';
+
+/**
+ * Store originals of verified units, through the delete protocol: intent ('deleting', reason
+ * migrated-to-db) committed, each file re-checked against what was read (size, mtime) and
+ * unlinked through its directory held open, then tombstones and events; a file not deleted
+ * goes back to 'present' with a delete_failed event saying why.
+ */
+async function deleteStoreOriginals(ctx: Context, units: readonly Unit[], ids: Map<string, number>, runId: string) {
+  const at = ctx.clock();
+  const byId = new Map<number, Unit>();
+  for (const u of units) {
+    const id = ids.get(String(u.key));
+    if (id !== undefined) byId.set(id, u);
+  }
+  const marked = await ctx.catalog.markDeleting([...byId.keys()], MIGRATED);
+  const failed: { path: string; reason: string }[] = [];
+  const deleted: { id: number; at: Date; reason: string }[] = [];
+  const restored: number[] = [];
+  const events: EventRecord[] = [];
+  let bytes = 0;
+  for (const row of marked) {
+    const u = byId.get(row.id)!;
+    const held = heldBy.get(u);
+    const read = u.read?.[0];
+    const r = held && read ? await held.remove(row.path, read) : ({ outcome: 'failed', reason: 'not read through the store' } as const);
+    const swapped = held?.swapped() ?? [];
+    if (r.outcome === 'deleted' || r.outcome === 'gone') {
+      deleted.push({ id: row.id, at, reason: MIGRATED });
+      events.push({ runId, at, action: r.outcome === 'gone' ? 'delete_missing' : 'delete', path: row.path, jobId: row.jobId, bytes: r.outcome === 'gone' ? 0 : row.size, reason: MIGRATED });
+      if (r.outcome === 'deleted') bytes += row.size;
+    } else {
+      const reason = `original not deleted: ${'reason' in r ? r.reason : r.outcome}`;
+      restored.push(row.id);
+      failed.push({ path: row.path, reason });
+      events.push({ runId, at, action: 'delete_failed', path: row.path, jobId: row.jobId, bytes: 0, reason: `${MIGRATED}: ${reason}` });
+    }
+    for (const dir of swapped) failed.push({ path: dir, reason: 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched' });
+  }
+  await ctx.catalog.finishDeletions({ deleted, restored, events, jobs: [] });
+  return { deleted: deleted.length, bytes, kept: 0, failed };
 }
 
 /** Image files under a directory (outside the catalog), keyed by their path relative to it. */

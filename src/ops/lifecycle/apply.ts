@@ -4,10 +4,10 @@
 // run finishes (recoverInterrupted), never a 'present' row without its file.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
-import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
+import type { EventRecord, FileRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
 import { parentDir } from '../../storage/paths.ts';
 import { Limiter } from '../pool.ts';
-import { compare, type DeleteGate, type DiskState, type Expected, type GateResult } from './gate.ts';
+import { compare, type DeleteGate, type DiskState, type Expected, type GateBatch, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
 
 /** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
@@ -29,11 +29,15 @@ export interface ApplyTally {
   failed: { path: string; jobId: string | null; reason: string }[];
   deletedPaths?: { path: string; rule: string; jobId: string | null; outcome: string }[];
   dirsRemoved: number;
+  /** Directories moved or swapped (for a symlink, say) while the run acted in them. */
+  swapped: string[];
 }
 
 export function newTally(list: boolean): ApplyTally {
-  return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0 };
+  return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0, swapped: [] };
 }
+
+export const SWAPPED_REASON = 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched';
 
 export const reasonOf = (rule: string) => `expired: rule ${rule}`;
 
@@ -85,10 +89,22 @@ export async function applyBatches(
   const recording: Promise<void>[] = [];
   try {
     for await (const batch of source) {
-      const { work, restored } = await prepareBatch(lane, gate, batch, tally);
+      // The batch holds the directories it re-checks open until its last rmdir.
+      const held = gate.batch();
+      let prepared: { work: Work[]; restored: number[] };
+      try {
+        prepared = await prepareBatch(lane, held, batch, tally);
+      } catch (err) {
+        held.close();
+        throw err;
+      }
+      const { work, restored } = prepared;
       const files = batch.reduce((a, g) => a + g.files.length, 0);
-      const unlinked = unlinkWork(gate, work, slots);
-      const recorded = unlinked.then((u) => recordWork(ctx, lane, gate, work, u, restored, tally)).then(() => onBatch(files));
+      const unlinked = unlinkWork(held, work, slots);
+      const recorded = unlinked
+        .then((u) => recordWork(ctx, lane, held, work, u, restored, tally))
+        .finally(() => held.close())
+        .then(() => onBatch(files));
       // A failure surfaces where the promise is awaited below; until then it must not count as
       // unhandled (node would end the process before the error could be reported).
       unlinked.catch(() => {});
@@ -111,7 +127,7 @@ export async function applyBatches(
  * Re-checks one batch (each group, a job's files, whole) and commits the intent: returns the
  * files to unlink and the rows to put back to 'present'.
  */
-async function prepareBatch(lane: DeletionLane, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
+async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
   const changed = (g: PlannedGroup, reason: string) => {
     for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
   };
@@ -176,7 +192,7 @@ interface Unlinked {
  * last planned file of a directory is gone, the directory is removed right there, among the
  * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
  */
-async function unlinkWork(gate: DeleteGate, work: Work[], slots: Limiter): Promise<Unlinked> {
+async function unlinkWork(gate: GateBatch, work: Work[], slots: Limiter): Promise<Unlinked> {
   const left = new Map<string, number>();
   for (const w of work) {
     const dir = parentDir(w.row.path);
@@ -201,7 +217,7 @@ async function unlinkWork(gate: DeleteGate, work: Work[], slots: Limiter): Promi
 }
 
 /** Unlinks, then records: see recordWork. */
-async function finishWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
+async function finishWork(ctx: Context, lane: DeletionLane, gate: GateBatch, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
   await recordWork(ctx, lane, gate, work, await unlinkWork(gate, work, new Limiter(UNLINK_CONCURRENCY)), restored, tally);
 }
 
@@ -209,7 +225,7 @@ async function finishWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, wo
  * Writes tombstones, events and job metadata of unlinked files in one transaction, then
  * removes the parents the batch emptied (day, month and year directories).
  */
-async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
+async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
   const { results } = unlinked;
   const now = ctx.clock();
   const deleted: { id: number; at: Date; reason: string }[] = [];
@@ -261,7 +277,10 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, wo
   await lane.finishDeletions({ deleted, restored, events, jobs });
   // Each removed directory stands in for its files: pruning starts at its parent.
   tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
-  gate.forget();
+  for (const dir of gate.swapped()) {
+    tally.swapped.push(dir);
+    tally.failed.push({ path: dir, jobId: null, reason: SWAPPED_REASON });
+  }
 }
 
 /**
@@ -274,6 +293,18 @@ export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate:
   for (;;) {
     const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES);
     if (!rows.length) return done;
+    const held = gate.batch();
+    try {
+      await recoverBatch(ctx, lane, held, rows, tally);
+    } finally {
+      held.close();
+    }
+    done += rows.length;
+  }
+}
+
+async function recoverBatch(ctx: Context, lane: DeletionLane, gate: GateBatch, rows: FileRecord[], tally: ApplyTally): Promise<void> {
+  {
     const work: Work[] = [];
     const restored: number[] = [];
     for (const row of rows) {
@@ -288,6 +319,5 @@ export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate:
       }
     }
     await finishWork(ctx, lane, gate, work, restored, tally);
-    done += rows.length;
   }
 }

@@ -91,6 +91,14 @@ async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promi
   await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const tally = newTally(o.list);
+  try {
+    return await planWith(ctx, o, apply, gate, tally, spool);
+  } finally {
+    gate.close();
+  }
+}
+
+async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, gate: DeleteGate, tally: ApplyTally, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
   let recovered = 0;
   if (apply) recovered = await recoverInterrupted(ctx, await apply.lane, gate, tally);
   const report: ExpiredReport = {

@@ -8,8 +8,8 @@ import { isSafeRelPath } from '../../storage/paths.ts';
 import { WalkError } from '../../storage/walk.ts';
 import { compareTreeWithCatalog } from '../drift.ts';
 import { mapPool } from '../pool.ts';
-import { BATCH_FILES, UNLINK_CONCURRENCY } from './apply.ts';
-import { DeleteGate, type GateResult } from './gate.ts';
+import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY } from './apply.ts';
+import { DeleteGate, QuarantineTarget, type GateResult } from './gate.ts';
 import { guardCap, guardEmptyCatalog, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { Spool } from './spool.ts';
@@ -185,7 +185,11 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   }
   const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
   const applied = ctx.progress(o.quarantine ? 'moving' : 'deleting', report.orphans.files);
+  const quarantine = o.quarantine ? new QuarantineTarget(path.resolve(o.quarantine)) : null;
+  try {
   for await (const batch of chunks(orphans.read(), BATCH_FILES)) {
+    const held = gate.batch();
+    try {
     // Re-check: still without a row, still not inside a live job's directory, unchanged on disk.
     const rows = new Set((await ctx.catalog.filesByPaths(batch.map((x) => x.path))).map((r) => r.path));
     const live = await inProgressOrphans(ctx, batch);
@@ -193,7 +197,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
       if (rows.has(x.path)) return { outcome: 'changed', reason: 'now has a catalog row' };
       if (live.has(x.path)) return { outcome: 'changed', reason: 'its job is being produced now' };
       const expect = { size: x.size, mtimeMs: x.mtimeMs };
-      return o.quarantine ? gate.moveAside(x.path, expect, path.resolve(o.quarantine)) : gate.remove(x.path, expect);
+      return quarantine ? held.moveAside(x.path, expect, quarantine) : held.remove(x.path, expect);
     });
     const at = ctx.clock();
     const events: EventRecord[] = [];
@@ -211,9 +215,17 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
       else report.changed.push({ path: x.path, reason: 'gone before it was deleted' });
     });
     await ctx.catalog.addEvents(events);
-    result.dirsRemoved += await gate.pruneEmptied(removed, UNLINK_CONCURRENCY);
-    gate.forget();
+    result.dirsRemoved += await held.pruneEmptied(removed, UNLINK_CONCURRENCY);
+    for (const dir of held.swapped()) report.failed.push({ path: dir, reason: SWAPPED_REASON });
+    } finally {
+      held.close();
+      quarantine?.renew();
+    }
     applied.tick(batch.length);
+  }
+  } finally {
+    quarantine?.close();
+    gate.close();
   }
   applied.done();
   for await (const batch of chunks(missing.read(), BATCH_FILES)) {
