@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import Database from 'better-sqlite3';
 import { COMMANDS } from '../src/commands/index.ts';
 import { REPO, runCli, tmpDir } from './helpers/env.ts';
 
@@ -24,6 +25,10 @@ describe('--json on every command', () => {
     args = ['--root', path.join(dir, 'store'), '--json'];
     fs.mkdirSync(path.join(dir, 'photos'));
     await sharp({ create: { width: 40, height: 30, channels: 3, background: '#884422' } }).png().toFile(path.join(dir, 'photos/p.png'));
+    const app = new Database(path.join(dir, 'app.db'));
+    app.exec('create table legacy (id text primary key, data blob)');
+    app.prepare('insert into legacy values (?, ?)').run('legacy-1', fs.readFileSync(path.join(dir, 'photos/p.png')));
+    app.close();
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -34,7 +39,10 @@ describe('--json on every command', () => {
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],
     ['restore', ['restore', 'BACKUP', '--verify-only']],
+    ['verify', ['verify']],
+    ['put', ['put', 'PHOTO', '--job', 'upload-1', '--owner', 'acme']],
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
+    ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
     ['migrate', ['migrate']],
     ['config', ['config']],
     ['completion', ['completion', 'bash']],
@@ -46,7 +54,7 @@ describe('--json on every command', () => {
 
   for (const [name, argv] of runs) {
     test(`${name} --json: one document, version and command, keys documented`, async () => {
-      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x));
+      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x));
       const r = await runCli([...args, ...a]);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.ok(r.json, `stdout parses as JSON: ${r.stdout.slice(0, 200)}`);

@@ -9,8 +9,11 @@ import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import importFromDb from './import-from-db.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
+import verify from './verify.ts';
+import put from './put.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -19,7 +22,10 @@ export const COMMANDS: CommandSpec[] = [
   cleanupOrphaned,
   backup,
   restore,
+  verify,
+  put,
   migrateImagesToDb,
+  importFromDb,
   migrate,
   config,
   completion,

@@ -32,6 +32,7 @@ function renderStats(r: StatsReport, tty: boolean): string {
       ['catalog', `${r.catalog.location} (${r.catalog.dialect})`],
       ['root', r.root],
       ['total size', `${formatBytes(r.usage.totalBytes)} (${formatCount(r.usage.totalBytes)} bytes)`],
+      ['on disk', r.disk.sharedFiles ? `${formatBytes(r.disk.bytes)} (${formatCount(r.disk.sharedFiles)} files share ${formatCount(r.disk.sharedGroups)} copies; ${formatBytes(r.disk.savedBytes)} saved)` : formatBytes(r.disk.bytes)],
       ['files', formatCount(r.usage.files)],
       ['jobs with files', formatCount(r.usage.jobsWithFiles)],
       ['average per job', formatBytes(r.usage.averageBytesPerJob)],
@@ -45,6 +46,18 @@ function renderStats(r: StatsReport, tty: boolean): string {
   );
   const breakdown = (title: string, rows: { key: string; files: number; bytes: number }[]) =>
     renderTable([title, 'files', 'bytes', 'size'], rows.map((b) => [b.key, b.files, b.bytes, formatBytes(b.bytes)]), { tty });
+  const v = r.verification;
+  const share = (x: { files: number; bytes: number }) => `${formatCount(x.files)} files (${formatBytes(x.bytes)}, ${v.files ? Math.round((100 * x.files) / v.files) : 0}%)`;
+  out.push(
+    renderPairs([
+      ['verified in 7 days', share(v.last7d)],
+      ['verified in 30 days', share(v.last30d)],
+      ['never verified', share(v.never)],
+      ['corrupt', share(v.corrupt)],
+      ['missing (found by verify or cleanup)', share(v.missing)],
+      ['oldest verification', v.oldestVerification ?? '-'],
+    ]),
+  );
   out.push(breakdown('category', r.byCategory));
   out.push(breakdown('owner', r.byOwner));
   out.push(breakdown('age', r.byAge));

@@ -154,7 +154,7 @@ export interface Catalog {
   /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
   markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
   /**
-   * One keyset page of live paths ('present' or 'deleting') in byte order, read from the live
+   * One keyset page of live paths ('present', 'deleting' or 'corrupt') in byte order, read from the live
    * path index alone: all the tree/catalog merge needs (rows of the few paths missing from
    * disk are fetched afterwards with filesByPaths).
    */

@@ -7,8 +7,8 @@ import type { Catalog, DeletionLane } from './catalog.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
-import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
-import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
+import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, pgTransaction, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
+import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -282,12 +282,7 @@ export class PgCatalog implements Catalog {
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
-    const [schemaName, table] = target.table.includes('.') ? target.table.split('.') : [null, target.table];
-    const r = await this.pool.query(
-      `select column_name as name, data_type as type, udt_name as udt from information_schema.columns
-        where table_schema = coalesce($1, current_schema()) and table_name = $2 order by ordinal_position`,
-      [schemaName, table],
-    );
+    const r = await this.pool.query(COLUMNS_SQL.postgres, splitTableName('postgres', target.table));
     return { ...checkColumns('postgres', target, r.rows), source: tableSource(target) };
   }
 
@@ -318,22 +313,14 @@ export class PgCatalog implements Catalog {
       return written;
     }
     const update = writeRowSql('postgres', target, shape.pathIsArray);
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    await pgTransaction(this.pool, async (client) => {
       for (const row of rows) {
         if (!shape.pathIsArray && row.images.length !== 1) throw new Error(`row ${row.key}: a data column holds one image, got ${row.images.length}`);
         const value = shape.pathIsArray ? row.images.map((i) => i.data) : row.images[0]!.data;
         const r = await client.query(update, [value, row.key]);
         if ((r.rowCount ?? 0) > 0) written.push(row.key);
       }
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     return written;
   }
 
@@ -628,7 +615,7 @@ export class PgCatalog implements Catalog {
     await this.ensureStatistics();
     const after = q.afterPath !== undefined;
     const r = await this.pool.query({
-      text: `select path from files where state in ('present', 'deleting')${after ? ' and path > $2' : ''} order by path limit $1`,
+      text: `select path from files where state in ('present', 'deleting', 'corrupt')${after ? ' and path > $2' : ''} order by path limit $1`,
       values: after ? [q.limit, q.afterPath] : [q.limit],
       rowMode: 'array',
     });

@@ -25,7 +25,7 @@ import {
   sleep,
   unpivotBuckets,
 } from './shared.ts';
-import { checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
+import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -305,9 +305,8 @@ export class SqliteCatalog implements Catalog {
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
-    const [schemaName, table] = target.table.includes('.') ? target.table.split('.') : ['main', target.table];
-    const cols = this.raw.prepare(`select name, type from pragma_table_info(?, ?)`).all(table, schemaName) as { name: string; type: string }[];
-    const info: ColumnInfo[] = cols.map((c) => ({ name: c.name, type: c.type, udt: c.type }));
+    const [schemaName, table] = splitTableName('sqlite', target.table);
+    const info = this.raw.prepare(COLUMNS_SQL.sqlite).all(table, schemaName) as ColumnInfo[];
     return { ...checkColumns('sqlite', target, info), source: tableSource(target) };
   }
 
@@ -595,7 +594,7 @@ export class SqliteCatalog implements Catalog {
     // Without statistics SQLite would pick files_stats_idx and sort; INDEXED BY fails loudly if
     // the index could ever not serve.
     const after = q.afterPath !== undefined;
-    const stmt = this.raw.prepare(`select path from files indexed by files_live_path_idx where state in ('present', 'deleting')${after ? ' and path > ?' : ''} order by path limit ?`).pluck();
+    const stmt = this.raw.prepare(`select path from files indexed by files_live_path_idx where state in ('present', 'deleting', 'corrupt')${after ? ' and path > ?' : ''} order by path limit ?`).pluck();
     return (after ? stmt.all(q.afterPath, q.limit) : stmt.all(q.limit)) as string[];
   }
 

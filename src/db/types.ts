@@ -7,8 +7,13 @@ export type Dialect = 'sqlite' | 'postgres';
 
 /** Where a job's artifact files stand as a whole. */
 export type FilesState = 'none' | 'on_disk' | 'partial' | 'deleted';
-/** Where one file stands: `deleting` is the committed intent before an unlink. */
-export type FileState = 'present' | 'deleting' | 'deleted' | 'missing';
+/**
+ * Where one file stands: `deleting` is the committed intent before an unlink; `corrupt`: verify
+ * read it back twice and its bytes disagree with the catalog (the file is kept, never deleted).
+ */
+export type FileState = 'present' | 'deleting' | 'deleted' | 'missing' | 'corrupt';
+/** States whose file is on disk and belongs to the catalog (never an orphan). */
+export const LIVE_STATES: readonly FileState[] = ['present', 'deleting', 'corrupt'];
 
 export const JOB_STATUSES = [
   'queued',
@@ -71,9 +76,17 @@ export interface FileRecord {
   deletedAt: Date | null;
   deleteReason: string | null;
   state: string;
+  /** When verify last read the file back, and what it found (ok, corrupt, missing, unreadable). */
+  verifiedAt: Date | null;
+  verifyResult: string | null;
+  /** Rows with the same group share one copy of their content (hard links); null: its own copy. */
+  contentGroup: number | null;
 }
 
-export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner'> & {
+export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup'> & {
+  verifiedAt?: Date | null;
+  verifyResult?: string | null;
+  contentGroup?: number | null;
   owner?: string;
   mtime?: Date | null;
   expiresAt?: Date | null;

@@ -42,6 +42,23 @@ export function tableSource(t: UserTableTarget): string {
   return `${t.table}.${t.pathColumn}`;
 }
 
+/**
+ * The columns of a table, as information_schema (PostgreSQL) or pragma_table_info (SQLite)
+ * lists them. Params: PostgreSQL $1 schema (null: the current one), $2 table; SQLite the
+ * table, then the schema. Use with splitTableName.
+ */
+export const COLUMNS_SQL: Record<Dialect, string> = {
+  postgres: `select column_name as name, data_type as type, udt_name as udt from information_schema.columns
+        where table_schema = coalesce($1, current_schema()) and table_name = $2 order by ordinal_position`,
+  sqlite: `select name, type, type as udt from pragma_table_info(?, ?)`,
+};
+
+/** `schema.table` -> [schema, table]; a bare table has the dialect's default schema (null: PostgreSQL's current one). */
+export function splitTableName(dialect: Dialect, table: string): [string | null, string] {
+  const [a, b] = table.split('.');
+  return b !== undefined ? [a!, b] : [dialect === 'sqlite' ? 'main' : null, a!];
+}
+
 export interface ColumnInfo {
   name: string;
   /** PostgreSQL: information_schema data_type ('ARRAY', 'bytea', 'text', ...); SQLite: declared type. */

@@ -1,4 +1,5 @@
 import { iterateLivePaths } from '../db/catalog.ts';
+import { LIVE_STATES, type FileState } from '../db/types.ts';
 import type { Context } from '../context.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { TreeEntry } from '../storage/walk.ts';
@@ -10,7 +11,7 @@ export interface DriftChunk {
   files: number;
   /** Regular files with no live catalog row. */
   orphans: string[];
-  /** Live catalog paths ('present' or 'deleting') with nothing in the tree. */
+  /** Live catalog paths ('present', 'deleting' or 'corrupt') with nothing in the tree. */
   missing: string[];
   /** Symlinks and other non-files in the tree, with or without a row: never followed, never deleted. */
   anomalies: TreeEntry[];
@@ -103,7 +104,7 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
     if (chunk.missing.length) {
       // Sizes of the (few) rows whose file is gone, as they are now; a row gone meanwhile counts no longer.
       for (const row of await ctx.catalog.filesByPaths(chunk.missing)) {
-        if (row.state !== 'present' && row.state !== 'deleting') continue;
+        if (!LIVE_STATES.includes(row.state as FileState)) continue;
         s.missingFiles++;
         s.missingBytes += row.size;
         if (s.sample.missing.length < sampleSize) s.sample.missing.push(row.path);

@@ -1,6 +1,7 @@
 import type { Context } from '../context.ts';
 import { AGE_BUCKETS, type CatalogAggregates, type RunRecord } from '../db/types.ts';
 import { percent } from '../ui/format.ts';
+import { integrityCatalog } from '../db/integrity.ts';
 import { summariseDrift, type DriftSummary } from './drift.ts';
 
 export interface Breakdown {
@@ -36,6 +37,19 @@ export interface StatsReport {
   recentRuns: { id: string; command: string; startedAt: string; status: string; dryRun: boolean; totals: Record<string, unknown> | null }[];
   /** The last real cleanup runs (newest first): files and bytes each freed. */
   cleanupHistory: CleanupRun[];
+  /** verify's coverage: files and bytes verified lately, never, found corrupt or missing. */
+  verification: {
+    files: number;
+    bytes: number;
+    last7d: { files: number; bytes: number };
+    last30d: { files: number; bytes: number };
+    never: { files: number; bytes: number };
+    corrupt: { files: number; bytes: number };
+    missing: { files: number; bytes: number };
+    oldestVerification: string | null;
+  };
+  /** Present bytes with content shared by hard links (put, dedup) counted once. */
+  disk: { bytes: number; sharedGroups: number; sharedFiles: number; savedBytes: number };
   drift?: DriftSummary;
 }
 
@@ -97,6 +111,9 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
   };
   const byAge = fold(present, (g) => g.ageBucket);
   const runs = await ctx.catalog.recentRuns(opts.runs ?? 5);
+  const ic = integrityCatalog(ctx.catalog);
+  const coverage = await ic.coverage(now);
+  const disk = await ic.diskUsage();
   const report: StatsReport = {
     catalog: { dialect: ctx.catalog.dialect, location: ctx.catalog.location },
     root: ctx.config.root,
@@ -130,6 +147,8 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
       totals: r.totals,
     })),
     cleanupHistory: await cleanupHistory(ctx, opts.cleanupRuns ?? 10),
+    verification: { ...coverage, oldestVerification: coverage.oldestVerification?.toISOString() ?? null },
+    disk: { bytes: disk.diskBytes, sharedGroups: disk.sharedGroups, sharedFiles: disk.sharedFiles, savedBytes: disk.logicalBytes - disk.diskBytes },
   };
   if (opts.checkDisk) report.drift = await summariseDrift(ctx);
   return report;

@@ -20,8 +20,34 @@ const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
 /** cards/YYYY/MM/DD/<job_id>, dated by the job's creation in UTC. */
 export function cardDir(jobId: string, createdAt: Date): string {
+  return jobDir('cards', jobId, createdAt);
+}
+
+/** <category>/YYYY/MM/DD/<job_id>: the card layout, for a job's files in any category. */
+export function jobDir(category: string, jobId: string, createdAt: Date): string {
+  if (!(CATEGORIES as readonly string[]).includes(category)) throw new UsageError(`unknown category ${JSON.stringify(category)}`, `use one of ${CATEGORIES.join(', ')}`);
   const d = createdAt;
-  return `cards/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${checkJobId(jobId)}`;
+  return `${category}/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/${checkJobId(jobId)}`;
+}
+
+const ROLE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** A role names a file in its job's directory: letters, digits, '.', '_' and '-', not starting with a dot. */
+export function isRoleName(role: string): boolean {
+  return ROLE.test(role) && !role.includes('..');
+}
+
+/** A role, checked: a UsageError naming the rule when it is not one. */
+export function checkRole(role: string): string {
+  if (!isRoleName(role)) {
+    throw new UsageError(`invalid role ${JSON.stringify(role)}: use 1-128 letters, digits, '.', '_' or '-', not starting with a dot`);
+  }
+  return role;
+}
+
+/** <category>/YYYY/MM/DD/<job_id>/<role>, dated by the job's creation in UTC (cards, uploads, temp). */
+export function jobFilePath(category: string, jobId: string, createdAt: Date, role: string): string {
+  return `${jobDir(category, jobId, createdAt)}/${checkRole(role)}`;
 }
 
 export function cardFilePath(jobId: string, createdAt: Date, role: string): string {

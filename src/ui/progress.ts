@@ -1,3 +1,4 @@
+import { formatDuration } from './format.ts';
 import type { IO } from './io.ts';
 
 /** Progress of one phase. Operations call it; the UI decides whether anything shows. */
@@ -25,7 +26,8 @@ export function ttyProgress(io: IO): ProgressFactory {
       if (total && total > 0) {
         const f = Math.min(1, count / total);
         const fill = Math.round(f * width);
-        line = `${label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${count}/${total} ${Math.round(rate)}/s`;
+        const eta = !final && count > 0 && count < total ? ` eta ${formatDuration(((total - count) / rate) * 1000)}` : '';
+        line = `${label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${count}/${total} ${Math.round(rate)}/s${eta}`;
       } else {
         line = `${label} ${count} ${Math.round(rate)}/s`;
       }

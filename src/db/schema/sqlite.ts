@@ -49,6 +49,12 @@ export const files = sqliteTable(
     deletedAt: ts('deleted_at'),
     deleteReason: text('delete_reason'),
     state: text('state').notNull().default('present'),
+    // verify: when the file was last read back and checked, and what it found (ok, corrupt, missing, unreadable).
+    verifiedAt: ts('verified_at'),
+    verifyResult: text('verify_result'),
+    // Rows sharing one copy of their content (hard links from put or dedup) carry the same
+    // group: the id of the row whose file the others were linked to. Null: a copy of its own.
+    contentGroup: integer('content_group'),
   },
   (t) => [
     uniqueIndex('files_path_uq').on(t.path),
@@ -59,8 +65,11 @@ export const files = sqliteTable(
     // Partial indexes the lifecycle commands read in path order without touching the table:
     // the live paths (the tree/catalog merge) and the files of no job (the temp-file rule).
     // Queries must spell the same condition, with literals, for the planner to pick them.
-    index('files_live_path_idx').on(t.path).where(sql`state in ('present', 'deleting')`),
+    index('files_live_path_idx').on(t.path).where(sql`state in ('present', 'deleting', 'corrupt')`),
     index('files_loose_path_idx').on(t.path).where(sql`job_id is null`),
+    // verify picks the least recently verified first; put and dedup find copies by content.
+    index('files_verify_idx').on(t.verifiedAt, t.id),
+    index('files_content_idx').on(t.sha256, t.size, t.owner).where(sql`state = 'present'`),
   ],
 );
 

@@ -40,6 +40,8 @@ export interface StageTarget {
   dir: string;
   /** Write files under dir/tree; false verifies only (files are hashed and dropped). */
   writeTree: boolean;
+  /** With writeTree, write only the files this accepts (verify --repair-from wants a few). */
+  only?: (rel: string) => boolean;
 }
 
 const IN_MEMORY_LIMIT = 64 << 20;
@@ -163,7 +165,7 @@ export async function verifyArchive(
         }
         if (lastPath !== undefined && compareBytewise(lastPath, rel) >= 0) throw corrupt(archive, `entry ${JSON.stringify(name)} is out of order or repeated`);
         lastPath = rel;
-        const { sha256, size } = await stageFile(entry, rel, treeDir, madeDirs);
+        const { sha256, size } = await stageFile(entry, rel, stage?.only && !stage.only(rel) ? undefined : treeDir, madeDirs);
         const line = canon(rel, size, sha256);
         observed.update(line);
         observedSpool?.write(line);

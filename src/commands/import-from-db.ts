@@ -1,0 +1,114 @@
+import { defineCommand } from './define.ts';
+import { waitMs } from './common-options.ts';
+import { intOption } from '../cli.ts';
+import { EXIT, FailedError } from '../errors.ts';
+import type { ImportReport } from '../ops/import-db/run.ts';
+import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
+import { renderPairs } from '../ui/table.ts';
+
+export default defineCommand({
+  name: 'import-from-db',
+  summary: "Move file contents kept in an application's table into the store (resumable)",
+  description:
+    "Read the rows of an application table by key, in batches, and write each row's files as a job's files in the store layout (<category>/YYYY/MM/DD/<job_id>/<role>): atomically, 0600 in 0750 directories, content type from the bytes, SHA-256 and a catalog row per file, and the job's generation metadata naming the table, column and key they came from. --shape says how the data column holds them: bytea (BYTEA/BLOB, one file a row), bytea-array (PostgreSQL bytea[], one file an element), base64 (text, one file a row), json-base64 (a JSON object of base64 strings whose keys name the roles; json, jsonb or text). The default --role-map for json-base64 is the card system's card_files_data: front_image -> front.png, back_image -> back.png, front_pdf -> front.pdf, back_pdf -> back.pdf, combined_pdf -> combined.pdf. A row whose job already has those files with the same SHA-256 is skipped, so a rerun after a kill adds nothing twice. A row with bad data (invalid base64, an empty value, bytes not of the type its role names) is listed with the reason, nothing is written for it, the others go on, and the exit status is 3. The source is never changed unless --clear-source, which sets a row's data column to NULL only after all its files are written, fsynced, recorded and read back with the right SHA-256, in one transaction of the application's database per batch.",
+  examples: [
+    'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --created-column created_at --dry-run',
+    'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --created-column created_at --json',
+    'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --clear-source --yes',
+    'storectl import-from-db --source-database sqlite:legacy.db --table scans --key id --data-column pages --shape bytea --role-map \'["scan.pdf"]\' --category uploads --kind scan',
+  ],
+  recordRun: true,
+  options: (cmd) =>
+    cmd
+      .requiredOption('--table <name>', 'the application table (letters, digits, _; optionally schema.table)')
+      .option('--key <column>', 'unique key column: rows are read in its order, and it is the job id unless --job-column (default id)')
+      .requiredOption('--data-column <column>', 'the column holding the file contents')
+      .option('--shape <shape>', 'how the column holds them: bytea, bytea-array, base64, json-base64 (default: from the column type: bytea/BLOB, bytea[], json/jsonb/JSON)')
+      .option('--role-map <json>', 'file names: a JSON object key -> name for json-base64 (default the card_files_data mapping), a JSON array of names by position otherwise (default file.<ext>, file-N.<ext>)')
+      .option('--kind <kind>', 'kind of the jobs created (default card)')
+      .option('--category <category>', 'top-level directory of the files: cards, uploads, temp, exports (default cards)')
+      .option('--status <status>', 'status of the jobs created (default completed)')
+      .option('--created-column <column>', "column with the row's creation time, dating its directory (default: now); a job already in the catalog keeps its date")
+      .option('--job-column <column>', 'column with the job id (default: the key)')
+      .option('--source-database <url>', "the application's database, when it is not the catalog's (postgres://... or sqlite:PATH)")
+      .option('--clear-source', "set each row's data column to NULL once all its files are verified in the store")
+      .option('--dry-run', 'decode and report rows, files, bytes and failures; write nothing')
+      .option('--limit <n>', 'stop after N rows: a trial run', intOption(1))
+      .option('--batch-size <n>', 'rows read and committed together (default 16)', intOption(1, 10_000))
+      .option('--workers <n>', 'rows whose files are written at once (default 4)', intOption(1, 64))
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
+  async run(_args, opts, env) {
+    const { checkSourceSpec } = await import('../db/source-rows.ts');
+    const { parseRoleMap } = await import('../ops/import-db/decode.ts');
+    const { importFromDb, openImportSource, IMPORT_DEFAULTS } = await import('../ops/import-db/run.ts');
+    const { CATEGORIES } = await import('../storage/layout.ts');
+    const { UsageError } = await import('../errors.ts');
+    // Every name is checked before anything is opened: a hostile --table runs nothing.
+    const spec = checkSourceSpec({
+      table: String(opts.table),
+      key: (opts.key as string | undefined) ?? 'id',
+      dataColumn: String(opts.dataColumn),
+      shape: opts.shape as never,
+      createdColumn: opts.createdColumn as string | undefined,
+      jobColumn: opts.jobColumn as string | undefined,
+    });
+    const category = (opts.category as string | undefined) ?? IMPORT_DEFAULTS.category;
+    if (!(CATEGORIES as readonly string[]).includes(category)) throw new UsageError(`unknown --category ${JSON.stringify(category)}`, `use one of ${CATEGORIES.join(', ')}`);
+    // A shape given now checks the role map before anything is opened; else once the column type says it.
+    if (spec.shape) parseRoleMap(opts.roleMap as string | undefined, spec.shape);
+    const dryRun = Boolean(opts.dryRun);
+    const clearSource = Boolean(opts.clearSource) && !dryRun;
+    if (clearSource) {
+      const ok = await env.confirm(`Set ${spec.table}.${spec.dataColumn} to NULL for each row once its files are verified in the store${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows)` : ''}?`);
+      if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
+    }
+    const ctx = await env.openContext({ createRoot: !dryRun, createCatalog: !dryRun });
+    const source = await openImportSource(ctx, spec, opts.sourceDatabase as string | undefined);
+    let report: ImportReport;
+    try {
+      const roleMap = parseRoleMap(opts.roleMap as string | undefined, source.spec.shape);
+      const run = () =>
+        importFromDb(ctx, source, {
+          dryRun,
+          clearSource,
+          limit: opts.limit as number | undefined,
+          batchSize: (opts.batchSize as number | undefined) ?? IMPORT_DEFAULTS.batchSize,
+          workers: (opts.workers as number | undefined) ?? IMPORT_DEFAULTS.workers,
+          kind: (opts.kind as string | undefined) ?? IMPORT_DEFAULTS.kind,
+          category,
+          status: (opts.status as string | undefined) ?? IMPORT_DEFAULTS.status,
+          roleMap,
+        });
+      const { withStoreLock } = await import('../ops/store-lock.ts');
+      report = dryRun ? await run() : await withStoreLock(ctx, 'import-from-db', waitMs(opts.wait), run);
+    } finally {
+      await source.close();
+    }
+    return {
+      report,
+      text: () => renderReport(report),
+      exitCode: report.failed ? EXIT.PARTIAL : EXIT.OK,
+      dryRun,
+      totals: { rows: report.rows, imported: report.imported, skipped: report.skipped, failed: report.failed, cleared: report.cleared, files: report.files, bytes: report.bytes },
+    };
+  },
+});
+
+function renderReport(r: ImportReport): string {
+  const out: string[] = [];
+  out.push(
+    renderPairs([
+      ['source', `${r.source.table}.${r.source.dataColumn} (${r.source.shape}) by ${r.source.key}, ${r.source.database}`],
+      ['rows', `${formatCount(r.rows)} of ${formatCount(r.total)} with data`],
+      [r.dryRun ? 'would import' : 'imported', `${formatCount(r.imported)} row(s): ${formatCount(r.files)} file(s), ${formatBytes(r.bytes)}`],
+      ['skipped (already in the store)', formatCount(r.skipped)],
+      ['failed', formatCount(r.failed)],
+      ...(r.clearSource ? [['source cleared', `${formatCount(r.cleared)} row(s)`] as [string, string]] : []),
+      ['time', `${formatDuration(r.elapsedMs)} (${r.rowsPerSecond} rows/s)`],
+      ...(r.limitReached ? [['limit', 'reached: run again to continue'] as [string, string]] : []),
+    ]),
+  );
+  for (const f of r.failures) out.push(`failed  key ${f.key}${f.jobId && f.jobId !== f.key ? ` (job ${f.jobId})` : ''}: ${f.reason}`);
+  if (r.failuresTruncated) out.push(`(more failures than listed: ${formatCount(r.failed)} in all)`);
+  return out.join('\n') + '\n';
+}

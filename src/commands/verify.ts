@@ -1,0 +1,93 @@
+import path from 'node:path';
+import { defineCommand } from './define.ts';
+import { intOption } from '../cli.ts';
+import { EXIT } from '../errors.ts';
+import type { VerifyReport } from '../ops/verify.ts';
+import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
+import { renderPairs } from '../ui/table.ts';
+import { durationOption, waitMs } from './common-options.ts';
+
+export default defineCommand({
+  name: 'verify',
+  summary: 'Read files back and check size and SHA-256 against the catalog; repair from a backup',
+  description:
+    "Read every selected file back (all by default; --job, --owner, --category narrow it) and compare its size and SHA-256 with the catalog, least recently verified first (never-verified first), recording per file when it was verified and the result. A mismatch is read a second time before anything is recorded; a confirmed one marks the row corrupt (the file is kept); a missing file marks it missing. --sample checks only N files or N% (nightly sampled runs cover the whole store over time); --max-time stops cleanly and the next run carries on. --repair-from replaces corrupt and missing files from a backup archive whose copy has the catalog's SHA-256 (the archive is verified first, as restore does; each replacement is written atomically and checked again). Exit 4 when corrupt or missing files remain (listed), 3 when some could not be read.",
+  examples: [
+    'storectl verify',
+    'storectl verify --sample 5% --max-time 30m   # nightly, from cron',
+    'storectl verify --job card-20261120-1a2b3c4d --json',
+    'storectl verify --repair-from /backups/store.tar.gz',
+  ],
+  recordRun: true,
+  options: (cmd) =>
+    cmd
+      .option('--job <ids...>', 'only the files of these jobs')
+      .option('--owner <owner>', "only this owner's files")
+      .option('--category <category>', 'only this category (cards, exports, uploads, temp)')
+      .option('--sample <n>', 'check N files, or N% of the selection, least recently verified first')
+      .option('--max-time <duration>', 'stop starting reads after DURATION (30m, 2h); the next run carries on', durationOption)
+      .option('--repair-from <archive>', 'replace corrupt and missing files from this backup archive (takes the store lock)')
+      .option('--threads <n>', 'reading threads (default: the cores, at most 4)', intOption(1, 64))
+      .option('--wait [seconds]', 'with --repair-from: wait for another run holding the store lock'),
+  async run(_args, opts, env) {
+    const { runVerify, parseSample } = await import('../ops/verify.ts');
+    const sample = opts.sample !== undefined ? parseSample(String(opts.sample)) : undefined;
+    const repairFrom = opts.repairFrom !== undefined ? path.resolve(env.ui.io.cwd, String(opts.repairFrom)) : undefined;
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const report = await runVerify(ctx, {
+      selection: {
+        jobIds: opts.job as string[] | undefined,
+        owner: opts.owner as string | undefined,
+        category: opts.category as string | undefined,
+      },
+      sample,
+      maxTimeMs: opts.maxTime as number | undefined,
+      repairFrom,
+      threads: opts.threads as number | undefined,
+      waitMs: waitMs(opts.wait),
+    });
+    return {
+      report,
+      text: () => renderVerify(report),
+      exitCode: verifyExitCode(report),
+      totals: {
+        checked: report.checked.files,
+        bytes: report.checked.bytes,
+        corrupt: report.corrupt,
+        missing: report.missing,
+        unreadable: report.unreadable,
+        repaired: report.repair?.repaired.length ?? 0,
+        stoppedByTime: report.stoppedByTime,
+      },
+    };
+  },
+});
+
+export function verifyExitCode(r: VerifyReport): number {
+  if (r.repair ? r.damagedLeft > 0 || r.repair.unrepairable.length > 0 : r.corrupt + r.missing > 0) return EXIT.INTEGRITY;
+  if (r.unreadable > 0) return EXIT.PARTIAL;
+  return EXIT.OK;
+}
+
+function renderVerify(r: VerifyReport): string {
+  const pairs: [string, string | number][] = [
+    ['selected', `${formatCount(r.selected.files)} files (${formatBytes(r.selected.bytes)})`],
+    ['checked', `${formatCount(r.checked.files)} of ${formatCount(r.target)} files (${formatBytes(r.checked.bytes)}) in ${formatDuration(r.durationMs)}`],
+    ['ok', formatCount(r.ok)],
+    ['corrupt', formatCount(r.corrupt)],
+    ['missing', formatCount(r.missing)],
+  ];
+  if (r.unreadable) pairs.push(['unreadable', formatCount(r.unreadable)]);
+  if (r.transient) pairs.push(['read twice, fine the second time', formatCount(r.transient)]);
+  if (r.revived) pairs.push(['corrupt or missing before, fine now', formatCount(r.revived)]);
+  if (r.stoppedByTime) pairs.push(['stopped', '--max-time reached; the next run carries on with the least recently verified']);
+  if (r.repair) {
+    pairs.push(['repaired', `${formatCount(r.repair.repaired.length)} from ${r.repair.archive}`]);
+    pairs.push(['unrepairable', formatCount(r.repair.unrepairable.length)]);
+  }
+  pairs.push(['corrupt or missing left', formatCount(r.damagedLeft)]);
+  const lines = r.problems.map((p) => `${p.kind.padEnd(10)} ${p.path}  (${p.detail})\n`);
+  for (const x of r.repair?.repaired ?? []) lines.push(`repaired   ${x.path}\n`);
+  for (const x of r.repair?.unrepairable ?? []) lines.push(`unrepairable ${x.path}  (${x.reason})\n`);
+  return renderPairs(pairs) + lines.join('');
+}

@@ -1,0 +1,363 @@
+// The integrity role of the catalog: what verify, put and dedup read and write (verification
+// times and results, the `corrupt` state, duplicate lookup, shared content). The SQL is the
+// same on both dialects and runs through sqlExec; test/catalog-integrity.contract.test.ts
+// runs it on SQLite and PostgreSQL.
+import type { Catalog } from './catalog.ts';
+import { chunk } from './shared.ts';
+import { placeholders, sqlExec, type SqlExec, type Statement } from './sql-exec.ts';
+import type { EventRecord, NewFile, NewJob } from './types.ts';
+
+/** Which files a verify run looks at. */
+export interface FileSelection {
+  jobIds?: readonly string[];
+  owner?: string;
+  category?: string;
+}
+
+/** A row as verify needs it. */
+export interface VerifyRow {
+  id: number;
+  path: string;
+  size: number;
+  sha256: string;
+  state: string;
+  jobId: string | null;
+  verifiedAt: Date | null;
+}
+
+/**
+ * Position in the verify order: never-verified rows first (by id from a starting pivot,
+ * wrapping around), then verified ones, least recently verified first.
+ */
+export interface VerifyCursor {
+  phase: 0 | 1 | 2;
+  afterId: number;
+  afterAt?: Date;
+}
+
+export type VerifyResultKind = 'ok' | 'corrupt' | 'missing' | 'unreadable';
+
+export interface VerifyOutcome {
+  id: number;
+  result: VerifyResultKind;
+}
+
+export interface Coverage {
+  files: number;
+  bytes: number;
+  last7d: { files: number; bytes: number };
+  last30d: { files: number; bytes: number };
+  never: { files: number; bytes: number };
+  corrupt: { files: number; bytes: number };
+  missing: { files: number; bytes: number };
+  oldestVerification: Date | null;
+}
+
+/** A group of present files with the same SHA-256 and size (and owner unless across owners). */
+export interface ContentGroup {
+  sha256: string;
+  size: number;
+  /** null when the group spans owners. */
+  owner: string | null;
+  files: number;
+  /** Separate copies on disk now (files already linked together count once). */
+  copies: number;
+  /** Bytes linking would free: (copies - 1) x size. */
+  freeable: number;
+}
+
+export interface ContentRow {
+  id: number;
+  path: string;
+  jobId: string | null;
+  owner: string;
+  size: number;
+  sha256: string;
+  contentGroup: number | null;
+}
+
+/** Files verify may look at: those the catalog says are on disk, or were. */
+export const VERIFIABLE_STATES = ['present', 'corrupt', 'missing'] as const;
+
+export interface IntegrityCatalog {
+  /** How many files (and bytes) a selection holds. */
+  countSelection(sel: FileSelection): Promise<{ files: number; bytes: number }>;
+  /** The smallest and largest file id (for the sampling pivot). */
+  idRange(): Promise<{ min: number; max: number } | null>;
+  /**
+   * The next page in verify order, skipping rows verified at or after `notSince` (this run's
+   * start: rows it verified move to the end and must not come round again).
+   */
+  verifyPage(sel: FileSelection, cursor: VerifyCursor, opts: { pivot: number; notSince: Date; limit: number }): Promise<{ rows: VerifyRow[]; next: VerifyCursor | null }>;
+  /**
+   * Records a batch of results in one transaction: verified_at and verify_result always; the
+   * state becomes 'corrupt' or 'missing' for those results, and 'present' again for `ok` (a
+   * corrupt or missing file that reads back exactly as catalogued). Rows not in a verifiable
+   * state any more (a cleanup marked them 'deleting' meanwhile) are left alone.
+   */
+  recordVerifications(outcomes: readonly VerifyOutcome[], at: Date, events: readonly EventRecord[]): Promise<void>;
+  /** Rows in 'corrupt' or 'missing' within a selection, by id. */
+  damagedPage(sel: FileSelection, afterId: number, limit: number): Promise<VerifyRow[]>;
+  coverage(now: Date): Promise<Coverage>;
+
+  /** A present file with this content and owner (the oldest), or null. */
+  findCopy(sha256: string, size: number, owner: string): Promise<ContentRow | null>;
+  /**
+   * Records put's files in one transaction: the job when it is new, the file rows, and the
+   * job's files_state 'on_disk'. `shareWith` rows are put into the new row's content group.
+   */
+  recordPut(job: { newJob?: NewJob; id: string; at: Date }, rows: readonly (NewFile & { shareWith?: number })[], events: readonly EventRecord[]): Promise<void>;
+
+  /** Groups of present files with the same content and more than one copy, largest first. */
+  contentGroups(opts: { owner?: string; acrossOwners: boolean }): Promise<ContentGroup[]>;
+  /** The present members of a group, oldest first. */
+  groupMembers(g: Pick<ContentGroup, 'sha256' | 'size' | 'owner'>): Promise<ContentRow[]>;
+  /** Records that these rows now share the content of `keeper` (one transaction). */
+  recordLinked(keeper: number, ids: readonly number[], events: readonly EventRecord[]): Promise<void>;
+  /** Present bytes counted once per shared copy, and what sharing saves. */
+  diskUsage(): Promise<{ logicalBytes: number; diskBytes: number; sharedGroups: number; sharedFiles: number }>;
+}
+
+export function integrityCatalog(catalog: Catalog): IntegrityCatalog {
+  return new SqlIntegrityCatalog(sqlExec(catalog));
+}
+
+const BATCH = 500;
+const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at';
+
+function selectionWhere(sel: FileSelection): { sql: string; params: unknown[] } {
+  const parts = [`state in ('present', 'corrupt', 'missing')`];
+  const params: unknown[] = [];
+  if (sel.jobIds?.length) {
+    parts.push(`job_id in ${placeholders(sel.jobIds.length)}`);
+    params.push(...sel.jobIds);
+  }
+  if (sel.owner !== undefined) {
+    parts.push('owner = ?');
+    params.push(sel.owner);
+  }
+  if (sel.category !== undefined) {
+    parts.push('category = ?');
+    params.push(sel.category);
+  }
+  return { sql: parts.join(' and '), params };
+}
+
+const num = (v: unknown) => Number(v ?? 0);
+
+class SqlIntegrityCatalog implements IntegrityCatalog {
+  constructor(readonly x: SqlExec) {}
+
+  #verifyRow = (r: Record<string, unknown>): VerifyRow => ({
+    id: num(r.id),
+    path: String(r.path),
+    size: num(r.size),
+    sha256: String(r.sha256),
+    state: String(r.state),
+    jobId: (r.job_id as string | null) ?? null,
+    verifiedAt: this.x.date(r.verified_at),
+  });
+
+  #contentRow = (r: Record<string, unknown>): ContentRow => ({
+    id: num(r.id),
+    path: String(r.path),
+    jobId: (r.job_id as string | null) ?? null,
+    owner: String(r.owner),
+    size: num(r.size),
+    sha256: String(r.sha256),
+    contentGroup: r.content_group === null || r.content_group === undefined ? null : num(r.content_group),
+  });
+
+  async countSelection(sel: FileSelection) {
+    const w = selectionWhere(sel);
+    const [r] = await this.x.all(`select count(*) as n, coalesce(sum(size), 0) as b from files where ${w.sql}`, w.params);
+    return { files: num(r?.n), bytes: num(r?.b) };
+  }
+
+  async idRange() {
+    const [r] = await this.x.all(`select min(id) as lo, max(id) as hi from files`);
+    return r?.lo === null || r?.lo === undefined ? null : { min: num(r.lo), max: num(r.hi) };
+  }
+
+  async verifyPage(sel: FileSelection, cursor: VerifyCursor, opts: { pivot: number; notSince: Date; limit: number }) {
+    const w = selectionWhere(sel);
+    let c: VerifyCursor | null = cursor;
+    const rows: VerifyRow[] = [];
+    while (c && rows.length < opts.limit) {
+      const want = opts.limit - rows.length;
+      let q: string;
+      let params: unknown[];
+      if (c.phase === 0) {
+        // never verified, ids from the pivot up
+        q = `select ${VERIFY_COLS} from files where verified_at is null and id > ? and id >= ? and ${w.sql} order by id limit ?`;
+        params = [c.afterId, opts.pivot, ...w.params, want];
+      } else if (c.phase === 1) {
+        // never verified, ids below the pivot
+        q = `select ${VERIFY_COLS} from files where verified_at is null and id > ? and id < ? and ${w.sql} order by id limit ?`;
+        params = [c.afterId, opts.pivot, ...w.params, want];
+      } else {
+        const after = c.afterAt ? `and (verified_at > ? or (verified_at = ? and id > ?))` : '';
+        const ap = c.afterAt ? [this.x.at(c.afterAt), this.x.at(c.afterAt), c.afterId] : [];
+        q = `select ${VERIFY_COLS} from files where verified_at is not null and verified_at < ? ${after} and ${w.sql} order by verified_at, id limit ?`;
+        params = [this.x.at(opts.notSince), ...ap, ...w.params, want];
+      }
+      const page = (await this.x.all(q, params)).map(this.#verifyRow);
+      rows.push(...page);
+      if (page.length === want) {
+        const last = page[page.length - 1]!;
+        c = c.phase === 2 ? { phase: 2, afterId: last.id, afterAt: last.verifiedAt! } : { phase: c.phase, afterId: last.id };
+      } else {
+        c = c.phase === 2 ? null : { phase: (c.phase + 1) as 1 | 2, afterId: c.phase === 0 ? 0 : 0 };
+      }
+    }
+    return { rows, next: c };
+  }
+
+  async recordVerifications(outcomes: readonly VerifyOutcome[], at: Date, events: readonly EventRecord[]) {
+    const stmts: Statement[] = [];
+    const byResult = new Map<VerifyResultKind, number[]>();
+    for (const o of outcomes) {
+      const list = byResult.get(o.result) ?? [];
+      list.push(o.id);
+      byResult.set(o.result, list);
+    }
+    const t = this.x.at(at);
+    for (const [result, ids] of byResult) {
+      const state = result === 'ok' ? `'present'` : result === 'corrupt' ? `'corrupt'` : result === 'missing' ? `'missing'` : 'state';
+      for (const part of chunk(ids, BATCH)) {
+        stmts.push({
+          sql: `update files set verified_at = ?, verify_result = ?, state = ${state} where id in ${placeholders(part.length)} and state in ('present', 'corrupt', 'missing')`,
+          params: [t, result, ...part],
+        });
+      }
+    }
+    for (const e of events) stmts.push(eventInsert(this.x, e));
+    if (stmts.length) await this.x.transaction(stmts);
+  }
+
+  async damagedPage(sel: FileSelection, afterId: number, limit: number) {
+    const w = selectionWhere(sel);
+    const rows = await this.x.all(`select ${VERIFY_COLS} from files where state in ('corrupt', 'missing') and id > ? and ${w.sql} order by id limit ?`, [afterId, ...w.params, limit]);
+    return rows.map(this.#verifyRow);
+  }
+
+  async coverage(now: Date): Promise<Coverage> {
+    const d7 = this.x.at(new Date(now.getTime() - 7 * 86_400_000));
+    const d30 = this.x.at(new Date(now.getTime() - 30 * 86_400_000));
+    const [r] = await this.x.all(
+      `select count(*) as n, coalesce(sum(size), 0) as b,
+        sum(case when verified_at >= ? then 1 else 0 end) as n7, coalesce(sum(case when verified_at >= ? then size else 0 end), 0) as b7,
+        sum(case when verified_at >= ? then 1 else 0 end) as n30, coalesce(sum(case when verified_at >= ? then size else 0 end), 0) as b30,
+        sum(case when verified_at is null then 1 else 0 end) as nn, coalesce(sum(case when verified_at is null then size else 0 end), 0) as bn,
+        sum(case when state = 'corrupt' then 1 else 0 end) as nc, coalesce(sum(case when state = 'corrupt' then size else 0 end), 0) as bc,
+        sum(case when state = 'missing' then 1 else 0 end) as nm, coalesce(sum(case when state = 'missing' then size else 0 end), 0) as bm,
+        min(verified_at) as oldest
+       from files where state in ('present', 'corrupt', 'missing')`,
+      [d7, d7, d30, d30],
+    );
+    const pair = (n: unknown, b: unknown) => ({ files: num(n), bytes: num(b) });
+    return {
+      files: num(r?.n),
+      bytes: num(r?.b),
+      last7d: pair(r?.n7, r?.b7),
+      last30d: pair(r?.n30, r?.b30),
+      never: pair(r?.nn, r?.bn),
+      corrupt: pair(r?.nc, r?.bc),
+      missing: pair(r?.nm, r?.bm),
+      oldestVerification: this.x.date(r?.oldest),
+    };
+  }
+
+  async findCopy(sha256: string, size: number, owner: string) {
+    const [r] = await this.x.all(
+      `select id, path, job_id, owner, size, sha256, content_group from files where sha256 = ? and size = ? and owner = ? and state = 'present' order by id limit 1`,
+      [sha256, size, owner],
+    );
+    return r ? this.#contentRow(r) : null;
+  }
+
+  async recordPut(job: { newJob?: NewJob; id: string; at: Date }, rows: readonly (NewFile & { shareWith?: number })[], events: readonly EventRecord[]) {
+    const x = this.x;
+    const stmts: Statement[] = [];
+    if (job.newJob) {
+      const j = job.newJob;
+      const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+      stmts.push({
+        sql: `insert into jobs (id, kind, owner, status, data, created_at, updated_at, completed_at, files_state, generation) values (?, ?, ?, ?, ?, ?, ?, ?, 'none', ?)`,
+        params: [j.id, j.kind ?? 'upload', j.owner ?? '', j.status, json(j.data), x.at(j.createdAt), x.at(j.updatedAt ?? j.createdAt), j.completedAt ? x.at(j.completedAt) : null, json(j.generation ?? null)],
+      });
+    }
+    for (const f of rows) {
+      if (f.shareWith !== undefined) {
+        // The original joins a group named after itself, unless it is in one already.
+        stmts.push({ sql: `update files set content_group = id where id = ? and content_group is null`, params: [f.shareWith] });
+      }
+      stmts.push({
+        sql: `insert into files (job_id, role, category, owner, path, content_type, size, sha256, mtime, created_at, expires_at, state, content_group)
+              values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'present', ${f.shareWith !== undefined ? '(select content_group from files where id = ?)' : '?'})`,
+        params: [f.jobId, f.role, f.category, f.owner ?? '', f.path, f.contentType, f.size, f.sha256, f.mtime ? x.at(f.mtime) : null, x.at(f.createdAt), f.expiresAt ? x.at(f.expiresAt) : null, f.shareWith ?? null],
+      });
+    }
+    stmts.push({ sql: `update jobs set files_state = 'on_disk', updated_at = ? where id = ?`, params: [x.at(job.at), job.id] });
+    for (const e of events) stmts.push(eventInsert(x, e));
+    await x.transaction(stmts);
+  }
+
+  async contentGroups(opts: { owner?: string; acrossOwners: boolean }): Promise<ContentGroup[]> {
+    const by = opts.acrossOwners ? 'sha256, size' : 'sha256, size, owner';
+    const where = opts.owner !== undefined ? `state = 'present' and owner = ?` : `state = 'present'`;
+    // Linked members share a content_group; unlinked ones count as a copy each.
+    const rows = await this.x.all(
+      `select sha256, size, ${opts.acrossOwners ? 'null' : 'owner'} as owner, count(*) as n,
+              count(distinct content_group) + sum(case when content_group is null then 1 else 0 end) as copies
+         from files where ${where} group by ${by} having count(*) > 1`,
+      opts.owner !== undefined ? [opts.owner] : [],
+    );
+    const groups: ContentGroup[] = [];
+    for (const r of rows) {
+      const copies = num(r.copies);
+      if (copies < 2) continue;
+      const size = num(r.size);
+      groups.push({ sha256: String(r.sha256), size, owner: r.owner === null ? null : String(r.owner), files: num(r.n), copies, freeable: (copies - 1) * size });
+    }
+    groups.sort((a, b) => b.freeable - a.freeable || (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0) || String(a.owner).localeCompare(String(b.owner)));
+    return groups;
+  }
+
+  async groupMembers(g: Pick<ContentGroup, 'sha256' | 'size' | 'owner'>) {
+    const rows = await this.x.all(
+      `select id, path, job_id, owner, size, sha256, content_group from files where sha256 = ? and size = ? and state = 'present'${g.owner !== null ? ' and owner = ?' : ''} order by id`,
+      g.owner !== null ? [g.sha256, g.size, g.owner] : [g.sha256, g.size],
+    );
+    return rows.map(this.#contentRow);
+  }
+
+  async recordLinked(keeper: number, ids: readonly number[], events: readonly EventRecord[]) {
+    const stmts: Statement[] = [{ sql: `update files set content_group = id where id = ? and content_group is null`, params: [keeper] }];
+    for (const part of chunk(ids, BATCH)) {
+      stmts.push({ sql: `update files set content_group = (select content_group from files where id = ?) where id in ${placeholders(part.length)}`, params: [keeper, ...part] });
+    }
+    for (const e of events) stmts.push(eventInsert(this.x, e));
+    await this.x.transaction(stmts);
+  }
+
+  async diskUsage() {
+    const [r] = await this.x.all(
+      `select coalesce(sum(size), 0) as logical,
+              coalesce(sum(case when content_group is null then size else 0 end), 0) as own,
+              sum(case when content_group is null then 0 else 1 end) as shared
+         from files where state = 'present'`,
+    );
+    const [g] = await this.x.all(
+      `select count(*) as groups, coalesce(sum(size), 0) as bytes from (select content_group, max(size) as size from files where state = 'present' and content_group is not null group by content_group) g`,
+    );
+    return { logicalBytes: num(r?.logical), diskBytes: num(r?.own) + num(g?.bytes), sharedGroups: num(g?.groups), sharedFiles: num(r?.shared) };
+  }
+}
+
+function eventInsert(x: SqlExec, e: EventRecord): Statement {
+  return {
+    sql: `insert into events (run_id, at, action, path, job_id, bytes, reason) values (?, ?, ?, ?, ?, ?, ?)`,
+    params: [e.runId, x.at(e.at), e.action, e.path, e.jobId, e.bytes, e.reason],
+  };
+}
