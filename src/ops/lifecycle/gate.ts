@@ -12,7 +12,9 @@ export type DiskState =
   | { kind: 'file'; size: number; mtimeMs: number }
   | { kind: 'gone' }
   | { kind: 'symlink' | 'other' }
-  | { kind: 'unsafe'; reason: string };
+  | { kind: 'unsafe'; reason: string }
+  /** The look itself failed (EACCES, EIO, ...): fail closed, nothing is known about the file. */
+  | { kind: 'error'; reason: string };
 
 /** What the plan saw: the re-check compares the disk with it. */
 export interface Expected {
@@ -82,13 +84,11 @@ export class DeleteGate {
    * Acting goes through a batch, which re-checks through directories held open.
    */
   inspect(rel: string): DiskState {
-    let abs: string;
     try {
-      abs = this.resolve(rel);
+      return stateOf(fs.lstatSync(this.resolve(rel), { throwIfNoEntry: false }));
     } catch (err) {
-      return { kind: 'unsafe', reason: errorMessage(err) };
+      return failedLook(err);
     }
-    return stateOf(fs.lstatSync(abs, { throwIfNoEntry: false }));
   }
 
   /**
@@ -158,7 +158,7 @@ export class GateBatch {
       checkRelPath(rel);
       return stateOf(this.scope.lstat(rel));
     } catch (err) {
-      return { kind: 'unsafe', reason: errorMessage(err) };
+      return failedLook(err);
     }
   }
 
@@ -350,6 +350,11 @@ async function copyInto(src: string, qs: DirScope, name: string): Promise<'place
   return 'placed';
 }
 
+/** A system call's error (it has an errno code): 'error'; a refusal (symlink, unsafe path): 'unsafe'. */
+function failedLook(err: unknown): DiskState {
+  return typeof (err as NodeJS.ErrnoException).code === 'string' ? { kind: 'error', reason: errorMessage(err) } : { kind: 'unsafe', reason: errorMessage(err) };
+}
+
 function stateOf(st: fs.Stats | undefined): DiskState {
   if (!st) return { kind: 'gone' };
   if (st.isSymbolicLink()) return { kind: 'symlink' };
@@ -361,6 +366,7 @@ function stateOf(st: fs.Stats | undefined): DiskState {
 export function compare(now: DiskState, expect: Expected): GateResult | null {
   if (now.kind === 'gone') return { outcome: 'gone' };
   if (now.kind === 'unsafe') return { outcome: 'changed', reason: now.reason };
+  if (now.kind === 'error') return { outcome: 'failed', reason: now.reason };
   if (now.kind !== 'file') return { outcome: 'changed', reason: `now a ${now.kind}, not a regular file` };
   if (now.size !== expect.size) return { outcome: 'changed', reason: `size changed (${expect.size} -> ${now.size})` };
   if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };

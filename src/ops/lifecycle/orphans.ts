@@ -155,6 +155,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
       }
       for (const p of chunk.orphans) {
         const disk = gate.inspect(p);
+        if (disk.kind === 'error') throw new WalkError(p, new Error(disk.reason));
         if (disk.kind !== 'file') {
           report.anomalies.push(`${p} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
           continue;
@@ -193,6 +194,14 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
     // Re-check: still without a row, still not inside a live job's directory, unchanged on disk.
     const rows = new Set((await ctx.catalog.filesByPaths(batch.map((x) => x.path))).map((r) => r.path));
     const live = await inProgressOrphans(ctx, batch);
+    // Recorded before they happen: a run killed (or cut off from the catalog) during the
+    // unlinks leaves an intent event for every orphan it may have removed.
+    const intentAt = ctx.clock();
+    await ctx.catalog.addEvents(
+      batch
+        .filter((x) => !rows.has(x.path) && !live.has(x.path))
+        .map((x) => ({ runId: ctx.runId, at: intentAt, action: quarantine ? 'quarantine_orphan_intent' : 'delete_orphan_intent', path: x.path, jobId: null, bytes: x.size, reason: quarantine ? `orphan: to be moved to ${quarantine.dir}` : 'orphan: no catalog row' })),
+    );
     const results = await mapPool(batch, UNLINK_CONCURRENCY, async (x): Promise<GateResult> => {
       if (rows.has(x.path)) return { outcome: 'changed', reason: 'now has a catalog row' };
       if (live.has(x.path)) return { outcome: 'changed', reason: 'its job is being produced now' };

@@ -2,6 +2,7 @@
 // deletes exactly what its dry run listed. Streams the catalog a page at a time.
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
+import { FailedError } from '../../errors.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
 import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
@@ -152,6 +153,9 @@ function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<Path
   for (const r of rows) {
     const disk = seen.get(r.id)!;
     let problem: string | undefined;
+    // Fail closed (design: an error while reading means no deletion in that run): a file that
+    // could not even be looked at ends the plan, so the real run deletes nothing at all.
+    if (disk.kind === 'error') throw new FailedError(`cannot look at ${r.path}: ${disk.reason}: nothing was deleted`, 'fix the permission or I/O problem and run again', 'read_failed');
     if (disk.kind === 'unsafe') problem = `unsafe path: ${disk.reason}`;
     else if (disk.kind === 'symlink' || disk.kind === 'other') problem = `not a regular file (${disk.kind})`;
     else if (disk.kind === 'file' && disk.size !== r.size) problem = `size on disk ${disk.size} differs from the catalog's ${r.size}`;
