@@ -205,6 +205,12 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
       bytesAfter: 0,
     };
     report.sources.push(sr);
+    if (opts.deleteOriginals && !opts.dryRun && src.recover) {
+      const d = await src.recover();
+      report.deletedOriginals += d.deleted;
+      report.deletedBytes += d.bytes;
+      for (const f of d.failed) addFailure(sr, { source: src.name, key: '', path: f.path, reason: f.reason });
+    }
     const progress = ctx.progress(`${opts.dryRun ? 'encoding (dry run)' : 'migrating'} ${src.name}`, counted ? Math.min(counted.pending, opts.limit ?? Infinity) : undefined);
     let pendingCommit: Encoded[] = [];
 

@@ -6,11 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
 import { iterateFiles } from '../../db/catalog.ts';
-import type { EventRecord, NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
+import type { NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
 import { ConfinementError } from '../../storage/confined.ts';
 import { checkRelPath } from '../../storage/paths.ts';
 import { walkTree } from '../../storage/walk.ts';
-import { DeleteGate, type GateBatch } from '../lifecycle/gate.ts';
+import { applyDeletion, finishInterrupted, planDeletion, type FileToDelete } from '../lifecycle/engine.ts';
+import { DeleteGate } from '../lifecycle/gate.ts';
 
 /** File extensions treated as images in store and directory mode. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif'];
@@ -61,6 +62,11 @@ export interface ImageSource {
   /** Writes units in one transaction; returns the keys actually written (the rest were there already). */
   write(units: readonly EncodedUnit[]): Promise<Set<string>>;
   digests(keys: readonly (string | number)[]): Promise<StoredDigest[]>;
+  /**
+   * Finishes the original deletions a killed run of this kind left 'deleting' (store mode:
+   * their images were verified before the intent). Called first when deleting originals.
+   */
+  recover?(): Promise<{ deleted: number; bytes: number; failed: { path: string; reason: string }[] }>;
   /** Deletes the originals of verified units; store files go through the delete protocol. */
   deleteOriginals(units: readonly Unit[], runId: string): Promise<{ deleted: number; bytes: number; kept: number; failed: { path: string; reason: string }[] }>;
 }
@@ -106,7 +112,13 @@ async function* unstoredPages(ctx: Context, name: string, units: AsyncIterable<U
  * own): the file is read and, once migrated, re-checked and unlinked through the same
  * descriptors, so a directory swapped for a symlink meanwhile is never read nor deleted from.
  */
-async function* storeUnits(ctx: Context, gate: DeleteGate, ids: Map<string, number>): AsyncGenerator<Unit> {
+interface StoreRow {
+  id: number;
+  size: number;
+  jobId: string | null;
+}
+
+async function* storeUnits(ctx: Context, gate: DeleteGate, rows: Map<string, StoreRow>): AsyncGenerator<Unit> {
   for await (const f of iterateFiles(ctx.catalog, ['present'])) {
     if (!isImagePath(f.path)) continue;
     let problem: string | undefined;
@@ -126,12 +138,10 @@ async function* storeUnits(ctx: Context, gate: DeleteGate, ids: Map<string, numb
       files: [],
       release: () => {
         held.close();
-        heldBy.delete(unit);
-        ids.delete(f.path);
+        rows.delete(f.path);
       },
     };
-    heldBy.set(unit, held);
-    ids.set(f.path, f.id);
+    rows.set(f.path, { id: f.id, size: f.size, jobId: f.jobId });
     unit.files.push({
       abs: f.path,
       original: f.path,
@@ -152,8 +162,7 @@ async function* storeUnits(ctx: Context, gate: DeleteGate, ids: Map<string, numb
   }
 }
 
-/** The gate batch each store unit holds (its directories open). */
-const heldBy = new WeakMap<Unit, GateBatch>();
+
 
 function* dirUnits(root: string): Generator<Unit> {
   for (const e of walkTree(root, { sorted: true })) {
@@ -167,15 +176,15 @@ function* dirUnits(root: string): Generator<Unit> {
 export function storeSource(ctx: Context): ImageSource {
   const name = 'store';
   const gate = new DeleteGate(ctx.config.root, false);
-  /** Catalog ids of the units in hand, by path. */
-  const ids = new Map<string, number>();
+  /** The catalog rows of the units in hand, by path. */
+  const rows = new Map<string, StoreRow>();
   return {
     name,
     async count() {
       return null;
     },
     async *pages(pageSize) {
-      yield* unstoredPages(ctx, name, storeUnits(ctx, gate, ids), pageSize);
+      yield* unstoredPages(ctx, name, storeUnits(ctx, gate, rows), pageSize);
     },
     async write(units) {
       const images = units.flatMap((u) => u.images);
@@ -184,53 +193,36 @@ export function storeSource(ctx: Context): ImageSource {
       return new Set(units.map((u) => String(u.unit.key)));
     },
     digests: (keys) => ctx.catalog.storedImageDigests(name, keys.map(String)),
-    async deleteOriginals(units, runId) {
-      return deleteStoreOriginals(ctx, units, ids, runId);
+    async recover() {
+      const r = await finishInterrupted(ctx, 'migrated-to-db');
+      return { deleted: r.files, bytes: r.bytes, failed: [...r.failed, ...r.changed].map((f) => ({ path: f.path, reason: `original not deleted: ${f.reason}` })) };
+    },
+    async deleteOriginals(units) {
+      return deleteStoreOriginals(ctx, units, rows);
     },
   };
 }
 
-const MIGRATED = 'migrated-to-db';
-
 /**
- * Store originals of verified units, through the delete protocol: intent ('deleting', reason
- * migrated-to-db) committed, each file re-checked against what was read (size, mtime) and
- * unlinked through its directory held open, then tombstones and events; a file not deleted
- * goes back to 'present' with a delete_failed event saying why.
+ * Store originals of verified units, through the deletion engine (reason migrated-to-db): each
+ * file is re-checked against what was read of it (size, mtime of the descriptor read) and
+ * unlinked through its directory held open; a file not deleted goes back to 'present' with a
+ * delete_failed event saying why.
  */
-async function deleteStoreOriginals(ctx: Context, units: readonly Unit[], ids: Map<string, number>, runId: string) {
-  const at = ctx.clock();
-  const byId = new Map<number, Unit>();
-  for (const u of units) {
-    const id = ids.get(String(u.key));
-    if (id !== undefined) byId.set(id, u);
-  }
-  const marked = await ctx.catalog.markDeleting([...byId.keys()], MIGRATED);
+async function deleteStoreOriginals(ctx: Context, units: readonly Unit[], rows: Map<string, StoreRow>) {
+  const files: FileToDelete[] = [];
   const failed: { path: string; reason: string }[] = [];
-  const deleted: { id: number; at: Date; reason: string }[] = [];
-  const restored: number[] = [];
-  const events: EventRecord[] = [];
-  let bytes = 0;
-  for (const row of marked) {
-    const u = byId.get(row.id)!;
-    const held = heldBy.get(u);
-    const read = u.read?.[0];
-    const r = held && read ? await held.remove(row.path, read) : ({ outcome: 'failed', reason: 'not read through the store' } as const);
-    const swapped = held?.swapped() ?? [];
-    if (r.outcome === 'deleted' || r.outcome === 'gone') {
-      deleted.push({ id: row.id, at, reason: MIGRATED });
-      events.push({ runId, at, action: r.outcome === 'gone' ? 'delete_missing' : 'delete', path: row.path, jobId: row.jobId, bytes: r.outcome === 'gone' ? 0 : row.size, reason: MIGRATED });
-      if (r.outcome === 'deleted') bytes += row.size;
-    } else {
-      const reason = `original not deleted: ${'reason' in r ? r.reason : r.outcome}`;
-      restored.push(row.id);
-      failed.push({ path: row.path, reason });
-      events.push({ runId, at, action: 'delete_failed', path: row.path, jobId: row.jobId, bytes: 0, reason: `${MIGRATED}: ${reason}` });
-    }
-    for (const dir of swapped) failed.push({ path: dir, reason: 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched' });
+  for (const u of units) {
+    const row = rows.get(String(u.key));
+    const seen = u.read?.[0];
+    if (!row || !seen) failed.push({ path: String(u.key), reason: 'original not deleted: not read through the store' });
+    else files.push({ ...row, path: String(u.key), seen });
   }
-  await ctx.catalog.finishDeletions({ deleted, restored, events, jobs: [] });
-  return { deleted: deleted.length, bytes, kept: 0, failed };
+  const plan = planDeletion(ctx, files, { kind: 'migrated-to-db' });
+  for (const s of plan.skipped) failed.push({ path: s.path, reason: `original not deleted: ${s.reason}` });
+  const r = await applyDeletion(ctx, plan);
+  for (const f of [...r.failed, ...r.changed]) failed.push({ path: f.path, reason: `original not deleted: ${f.reason}` });
+  return { deleted: r.files, bytes: r.bytes, kept: 0, failed };
 }
 
 /** Image files under a directory (outside the catalog), keyed by their path relative to it. */

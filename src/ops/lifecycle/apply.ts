@@ -9,6 +9,7 @@ import { parentDir } from '../../storage/paths.ts';
 import { Limiter } from '../pool.ts';
 import { compare, type DeleteGate, type DiskState, type Expected, type GateBatch, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
+import { decodeReason, encodeReason, reasonLabel, reasonPattern, type ReasonKind } from './reasons.ts';
 
 /** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
 export const UNLINK_CONCURRENCY = 64;
@@ -39,7 +40,6 @@ export function newTally(list: boolean): ApplyTally {
 
 export const SWAPPED_REASON = 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched';
 
-export const reasonOf = (rule: string) => `expired: rule ${rule}`;
 
 interface Work {
   group: PlannedGroup;
@@ -131,11 +131,12 @@ async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedG
   const changed = (g: PlannedGroup, reason: string) => {
     for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
   };
-  // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped.
-  const jobIds = batch.filter((g) => g.jobId).map((g) => g.jobId!);
-  const jobs = new Map((await lane.getJobs(jobIds)).map((j) => [j.id, j]));
+  // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped
+  // (a group planned without a job status, e.g. one file by name, is not tied to its job's state).
+  const jobIds = batch.filter((g) => g.jobId && g.status !== null).map((g) => g.jobId!);
+  const jobs = new Map(jobIds.length ? (await lane.getJobs(jobIds)).map((j) => [j.id, j]) : []);
   const eligible = batch.filter((g) => {
-    if (!g.jobId) return true;
+    if (!g.jobId || g.status === null) return true;
     const j = jobs.get(g.jobId);
     if (j && j.status === g.status && j.updatedAt.getTime() === g.updatedAtMs) return true;
     changed(g, j ? `job changed since planning (now ${j.status})` : 'job removed since planning');
@@ -143,9 +144,9 @@ async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedG
   });
   // Intent, committed: rows still 'present' become 'deleting'.
   const marked = new Map<number, PathRow>();
-  for (const rule of new Set(eligible.map((g) => g.rule))) {
-    const ids = eligible.filter((g) => g.rule === rule).flatMap((g) => g.files.map((f) => f.id));
-    for (const r of await lane.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
+  for (const reason of new Set(eligible.map((g) => encodeReason(g.reason)))) {
+    const ids = eligible.filter((g) => encodeReason(g.reason) === reason).flatMap((g) => g.files.map((f) => f.id));
+    for (const r of await lane.markDeleting(ids, reason)) marked.set(r.id, r);
   }
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
   // is as planned (lstat, synchronous: cheaper than a thread-pool round trip); otherwise the
@@ -235,7 +236,7 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, wor
   work.forEach((w, i) => {
     const r = results[i]!;
     const rule = w.group.rule;
-    const reason = reasonOf(rule);
+    const reason = encodeReason(w.group.reason);
     const job = w.group.jobId ? (perJob.get(w.group.jobId) ?? { rule, files: 0, bytes: 0, failed: 0, gone: 0 }) : undefined;
     if (w.group.jobId && job) perJob.set(w.group.jobId, job);
     if (r.outcome === 'deleted' || r.outcome === 'gone') {
@@ -264,6 +265,8 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, wor
     } else {
       restored.push(w.row.id);
       if (job) job.failed++;
+      // The failure is recorded with the row's history: back to 'present', never left 'deleting'.
+      if (r.outcome === 'failed') events.push({ runId: ctx.runId, at: now, action: 'delete_failed', path: w.row.path, jobId: w.row.jobId, bytes: 0, reason: `${reason}: ${r.reason}` });
       (r.outcome === 'failed' ? tally.failed : tally.changed).push({ path: w.row.path, jobId: w.group.jobId, reason: 'reason' in r ? r.reason : r.outcome });
     }
   });
@@ -284,14 +287,15 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, wor
 }
 
 /**
- * Finishes what an interrupted run left: rows in 'deleting' (intent committed, file maybe
- * unlinked). A file still there with its row's size is unlinked; one that differs goes back
- * to 'present' and is reported. Returns how many rows it finished.
+ * Finishes what an interrupted run of the same kind left: rows in 'deleting' whose reason is of
+ * `kind` (intent committed, file maybe unlinked); rows another kind of run left are not touched.
+ * A file still there with its row's size is unlinked; one that differs goes back to 'present'
+ * and is reported. Returns how many rows it finished.
  */
-export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeleteGate, tally: ApplyTally): Promise<number> {
+export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeleteGate, tally: ApplyTally, kind: ReasonKind = 'rule'): Promise<number> {
   let done = 0;
   for (;;) {
-    const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES);
+    const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES, reasonPattern(kind));
     if (!rows.length) return done;
     const held = gate.batch();
     try {
@@ -308,8 +312,8 @@ async function recoverBatch(ctx: Context, lane: DeletionLane, gate: GateBatch, r
     const work: Work[] = [];
     const restored: number[] = [];
     for (const row of rows) {
-      const rule = row.deleteReason?.replace(/^expired: rule /, '') ?? 'interrupted';
-      const group: PlannedGroup = { rule, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
+      const reason = decodeReason(row.deleteReason) ?? { kind: 'rule', rule: 'interrupted' };
+      const group: PlannedGroup = { rule: reasonLabel(reason), reason, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
       const disk = gate.inspect(row.path);
       if (disk.kind === 'gone') work.push({ group, row, expect: null });
       else if (disk.kind === 'file' && disk.size === row.size) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs } });

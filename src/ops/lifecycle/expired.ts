@@ -8,6 +8,7 @@ import { guardCap, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
 import { describeRule, type Rule } from './rules.ts';
+import { reasonPattern } from './reasons.ts';
 import { Spool } from './spool.ts';
 
 export interface ExpiredOptions {
@@ -106,7 +107,7 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
     asOf: o.asOf.toISOString(),
     rules: o.rules.map(describeRule),
     plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, markFailed: 0, skipped: 0, byRule: o.rules.map((r) => ({ rule: r.id, action: r.action, jobs: 0, files: 0, bytes: 0 })) },
-    interrupted: spool ? 0 : (await ctx.catalog.filesInState('deleting', 10_000)).length,
+    interrupted: spool ? 0 : (await ctx.catalog.filesInState('deleting', 10_000, reasonPattern('rule'))).length,
     skipped: [],
     changed: [],
     failed: [],

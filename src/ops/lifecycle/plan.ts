@@ -3,6 +3,7 @@
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import { FailedError } from '../../errors.ts';
+import type { DeletionReason } from './reasons.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
 import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
@@ -18,7 +19,10 @@ export interface PlannedFile {
 
 /** A unit of deletion: all present files of one job, or one file that belongs to no job. */
 export interface PlannedGroup {
+  /** How tallies group it: the rule id, or the reason's kind (reasonLabel). */
   rule: string;
+  /** Why it is deleted: recorded with the intent, the tombstone and the events. */
+  reason: DeletionReason;
   jobId: string | null;
   /** The job's status and updated_at when planned: a job changed since is skipped whole. */
   status: string | null;
@@ -169,6 +173,7 @@ function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<Path
     type: 'group',
     group: {
       rule: rule.id,
+      reason: { kind: 'rule', rule: rule.id },
       jobId: job?.id ?? null,
       status: job?.status ?? null,
       updatedAtMs: job?.updatedAt.getTime() ?? null,
