@@ -82,3 +82,27 @@ for (const d of DIALECTS) {
     });
   });
 }
+
+test('removeTreeIn and removeUntracked: a symlink inside is unlinked, never followed; nothing outside is touched', async () => {
+  const { removeTreeIn, removeUntracked } = await import('../src/ops/lifecycle/engine.ts');
+  const { tmpDir } = await import('./helpers/env.ts');
+  const base = tmpDir('storectl-tree-');
+  const outside = tmpDir('storectl-outside-');
+  try {
+    fs.writeFileSync(path.join(outside, 'keep.txt'), 'precious');
+    fs.mkdirSync(path.join(base, 'set-aside/cards/2026/j1'), { recursive: true });
+    fs.writeFileSync(path.join(base, 'set-aside/cards/2026/j1/front.png'), 'x');
+    fs.symlinkSync(outside, path.join(base, 'set-aside/cards/2026/j2'));
+    fs.symlinkSync(path.join(outside, 'keep.txt'), path.join(base, 'link.tar.gz'));
+    removeTreeIn(base, 'set-aside');
+    assert.equal(fs.existsSync(path.join(base, 'set-aside')), false);
+    assert.throws(() => removeUntracked(base, 'link.tar.gz'), /not a regular file/);
+    assert.equal(fs.readFileSync(path.join(outside, 'keep.txt'), 'utf8'), 'precious');
+    fs.writeFileSync(path.join(base, 'old.tar.gz'), 'old');
+    assert.equal(removeUntracked(base, 'old.tar.gz'), true);
+    assert.equal(removeUntracked(base, 'old.tar.gz'), false);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(outside, { recursive: true, force: true });
+  }
+});

@@ -190,6 +190,11 @@ export class DirScope {
     return p;
   }
 
+  /** Closes directory `rel` if held (none of the scope's calls may be using it). */
+  release(rel: string): void {
+    this.#forgetDir(rel);
+  }
+
   #forgetDir(rel: string): void {
     const d = this.#dirs.get(rel);
     if (d?.fd != null) fs.closeSync(d.fd);
@@ -221,4 +226,62 @@ function checkDirAt(parent: DirEntry, name: string): DirEntry {
   if (st.isSymbolicLink()) throw Object.assign(new Error('symlink'), { code: 'ELOOP' });
   if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   return { base: p, fd: null, dev: st.dev, ino: st.ino };
+}
+
+/**
+ * Unlinks one regular file under `dir` (a file no catalog tracks: a backup archive, say)
+ * through its directory held open; refuses a symlink on the way or at the file. False when it
+ * was already gone.
+ */
+export function unlinkFileIn(dir: string, rel: string): boolean {
+  const root = new ConfinedRoot(dir);
+  const scope = root.scope();
+  try {
+    const st = scope.lstat(rel);
+    if (!st) return false;
+    if (!st.isFile()) throw new ConfinementError(rel, 'is not a regular file: not deleted');
+    try {
+      fs.unlinkSync(scope.at(rel)!);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  } finally {
+    scope.close();
+    root.close();
+  }
+}
+
+/**
+ * Removes the directory `rel` under `dir` with everything in it, each directory opened without
+ * following symlinks and emptied through its descriptor: a symlink inside is unlinked, never
+ * followed, so nothing outside `dir` is touched whatever is swapped in meanwhile.
+ */
+export function removeTreeIn(dir: string, rel: string): void {
+  const root = new ConfinedRoot(dir);
+  try {
+    const scope = root.scope();
+    try {
+      const empty = (d: string) => {
+        const base = scope.dir(d);
+        if (!base) return;
+        for (const e of fs.readdirSync(base.base, { withFileTypes: true })) {
+          const child = `${d}/${e.name}`;
+          if (e.isDirectory()) {
+            empty(child);
+            scope.release(child);
+            fs.rmdirSync(scope.at(child)!);
+          } else fs.unlinkSync(scope.at(child)!);
+        }
+      };
+      empty(rel);
+      const p = scope.at(rel);
+      if (p && fs.lstatSync(p, { throwIfNoEntry: false })) fs.rmdirSync(p);
+    } finally {
+      scope.close();
+    }
+  } finally {
+    root.close();
+  }
 }

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { removeTreeIn } from '../../storage/confined.ts';
 import type { Context } from '../../context.ts';
 import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
@@ -160,11 +161,11 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
     progress.done();
     staged = { format: v.format, head: v.head, summary: v.summary, files: v.files, bytes: v.bytes, tables: v.tables };
   } catch (err) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeTreeIn(path.dirname(staging), path.basename(staging));
     throw err;
   }
   if (opts.dryRun) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeTreeIn(path.dirname(staging), path.basename(staging));
     return report(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
   }
   fs.writeFileSync(readyPath(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
@@ -237,13 +238,13 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
       // The transaction rolled back: put the files back too, so the target is as it was.
       rollBackMoves(root, tree, replaced, marker.replace);
       fs.rmSync(markerPath(root), { force: true });
-      fs.rmSync(staging, { recursive: true, force: true });
+      removeTreeIn(path.dirname(staging), path.basename(staging));
       throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
     }
   }
   crashPoint('imported');
   fs.rmSync(markerPath(root), { force: true });
-  fs.rmSync(staging, { recursive: true, force: true });
+  removeTreeIn(path.dirname(staging), path.basename(staging));
   return report(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });
 }
 

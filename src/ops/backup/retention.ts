@@ -1,5 +1,6 @@
 // Backup names in a --dir and the retention rules that prune them.
 import fs from 'node:fs';
+import { unlinkFileIn } from '../../storage/confined.ts';
 import path from 'node:path';
 import type { ArchiveFormat } from './archive-writer.ts';
 
@@ -38,7 +39,8 @@ export function applyRetention(dir: string, justWritten: string, rule: { keep?: 
     const beyondKeep = rule.keep !== undefined && i >= rule.keep;
     const tooOld = rule.olderThanMs !== undefined && b.stamp.time < rule.now.getTime() - rule.olderThanMs;
     if (beyondKeep || tooOld) {
-      fs.rmSync(abs, { force: true });
+      // Through the directory held open, never following a symlink (storage/confined.ts).
+      unlinkFileIn(dir, b.name);
       pruned.push(abs);
     }
   });

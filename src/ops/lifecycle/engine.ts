@@ -11,8 +11,9 @@
 //   finishInterrupted(ctx, kind)          -> DeletionResult rows a killed run of the same kind
 //                                                          left 'deleting', finished (or restored)
 //   removeUntracked(dir, rel)             -> boolean        one file the catalog does not track
-//                                                          (backup retention, restore --force),
-//                                                          unlinked through the same confinement
+//                                                          (backup retention), unlinked through
+//                                                          the same confinement; removeTreeIn
+//                                                          for restore --force's set-aside tree
 //
 // Reasons are typed (reasons.ts): { kind: 'rule', rule } | 'migrated-to-db' | 'manual' |
 // 'orphan' | 'dedup' | 'transition'; a rerun finishes only what its own kind started. Callers:
@@ -23,9 +24,7 @@
 // 1,000 keys and resolving each key's promise from the per-key results.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
-import { FailedError } from '../../errors.ts';
-import { ConfinedRoot } from '../../storage/confined.ts';
-import { checkRelPath } from '../../storage/paths.ts';
+import { removeTreeIn, unlinkFileIn } from '../../storage/confined.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
 import { DeleteGate, type Expected } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
@@ -139,27 +138,9 @@ export async function finishInterrupted(ctx: Context, kind: ReasonKind, opts: { 
 }
 
 /**
- * Unlinks one regular file the catalog does not track (a backup archive past retention, a file
- * restore --force replaces) through its directory held open, refusing symlinks on the way and
- * at the file. False when it was already gone.
+ * Unlinks one regular file the catalog does not track (a backup archive past retention)
+ * through its directory held open, refusing symlinks on the way and at the file; false when it
+ * was already gone. restore --force removes the tree it set aside with removeTreeIn.
  */
-export async function removeUntracked(dir: string, rel: string): Promise<boolean> {
-  checkRelPath(rel);
-  const root = new ConfinedRoot(dir);
-  const scope = root.scope();
-  try {
-    const st = scope.lstat(rel);
-    if (!st) return false;
-    if (!st.isFile()) throw new FailedError(`refusing to delete ${rel} under ${dir}: not a regular file`);
-    try {
-      await scope.unlink(rel);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-  } finally {
-    scope.close();
-    root.close();
-  }
-}
+export const removeUntracked = unlinkFileIn;
+export { removeTreeIn };
