@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import sharp from 'sharp';
+import Database from 'better-sqlite3';
 import { BIN, DIALECTS, runCli, type Store } from './helpers/env.ts';
 import { execSql, query } from './helpers/images.ts';
 
@@ -303,6 +304,34 @@ for (const d of DIALECTS) {
       assert.equal((await files(s)).length, 78);
       const check = await runCli([...s.args, 'stats', '--check-disk']);
       assert.equal(check.code, 0, check.stdout + check.stderr);
+    });
+
+    test('--source-database: the table in another database (SQLite), the catalog here; --job-column names the jobs', async () => {
+      const s = await newStore();
+      const file = path.join(s.root, '..', `${path.basename(s.root)}-app.db`);
+      const app = new Database(file);
+      app.exec(`create table scans (id integer primary key, ref text, created integer, pages BLOB)`);
+      const scans = [pdf(1), pdf(2), await png(3)];
+      scans.forEach((b, i) => app.prepare(`insert into scans values (?, ?, ?, ?)`).run(i + 1, `scan-${100 + i}`, Date.UTC(2024, 5, 1 + i) / 1000, b));
+      app.close();
+      try {
+        const r = await runCli([...s.args, '--json', CMD, '--source-database', `sqlite:${file}`, '--table', 'scans', '--data-column', 'pages', '--job-column', 'ref', '--created-column', 'created', '--role-map', '["scan.pdf"]', '--category', 'uploads', '--kind', 'scan', '--clear-source', '--yes']);
+        assert.equal(r.code, 3, r.stdout + r.stderr);
+        assert.deepEqual(r.json.failures, [{ key: '3', jobId: 'scan-102', reason: 'value: bytes are PNG, not PDF as scan.pdf says' }]);
+        assert.equal(r.json.cleared, 2);
+        const rows = await files(s);
+        assert.deepEqual(rows.map((x) => [x.path, x.sha256]), [
+          ['uploads/2024/06/01/scan-100/scan.pdf', sha(scans[0]!)],
+          ['uploads/2024/06/02/scan-101/scan.pdf', sha(scans[1]!)],
+        ]);
+        const left = new Database(file, { readonly: true });
+        assert.deepEqual(left.prepare(`select id from scans where pages is not null`).all(), [{ id: 3 }]);
+        left.close();
+        const jobsMade = await query<{ id: string; kind: string }>(s, `select id, kind from jobs order by id`);
+        assert.deepEqual(jobsMade.map((j) => [j.id, j.kind]), [['scan-100', 'scan'], ['scan-101', 'scan']]);
+      } finally {
+        for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
+      }
     });
 
     test('a hostile --table, --key or --data-column exits 2 and runs nothing', async () => {

@@ -34,7 +34,7 @@ export default defineCommand({
       .option('--clear-source', "set each row's data column to NULL once all its files are verified in the store")
       .option('--dry-run', 'decode and report rows, files, bytes and failures; write nothing')
       .option('--limit <n>', 'stop after N rows: a trial run', intOption(1))
-      .option('--batch-size <n>', 'rows read and committed together (default 16)', intOption(1, 10_000))
+      .option('--batch-size <n>', 'rows read and committed together (default 8)', intOption(1, 10_000))
       .option('--workers <n>', 'rows whose files are written at once (default 4)', intOption(1, 64))
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(_args, opts, env) {
@@ -63,7 +63,7 @@ export default defineCommand({
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
     const ctx = await env.openContext({ createRoot: !dryRun, createCatalog: !dryRun });
-    const source = await openImportSource(ctx, spec, opts.sourceDatabase as string | undefined);
+    const source = await openImportSource(ctx, spec, { sourceDatabase: opts.sourceDatabase as string | undefined, clearSource });
     let report: ImportReport;
     try {
       const roleMap = parseRoleMap(opts.roleMap as string | undefined, source.spec.shape);

@@ -28,7 +28,7 @@ export interface SourceRow {
   value: unknown;
   created?: unknown;
   job?: unknown;
-  /** What clear() compares so that a value changed since it was read is never cleared. */
+  /** What clear() compares so that a value changed since it was read is never cleared (read only when opened to clear). */
   guard: unknown;
 }
 
@@ -108,10 +108,13 @@ export function resolveShape(dialect: Dialect, spec: SourceSpec, columns: Column
   return bad(`is declared ${declared || 'without a type'}: say how it holds the files (--shape)`);
 }
 
-/** Opens the table's database (never creating one) and checks the spec against its columns. */
-export async function openSourceRows(target: CatalogTarget, spec: SourceSpec): Promise<SourceRows> {
+/**
+ * Opens the table's database (never creating one) and checks the spec against its columns.
+ * `forClearing`: rows carry the guard clear() needs (PostgreSQL computes an md5 per row for it).
+ */
+export async function openSourceRows(target: CatalogTarget, spec: SourceSpec, opts: { forClearing: boolean }): Promise<SourceRows> {
   checkSourceSpec(spec);
-  return target.dialect === 'postgres' ? openPg(target.url, spec) : openSqlite(target.file, spec);
+  return target.dialect === 'postgres' ? openPg(target.url, spec, opts.forClearing) : openSqlite(target.file, spec, opts.forClearing);
 }
 
 function selectList(spec: SourceSpec, guard?: string): string {
@@ -122,11 +125,12 @@ function selectList(spec: SourceSpec, guard?: string): string {
   return cols.join(', ');
 }
 
-function toRow(r: { k: string | number; d: unknown; g?: unknown; c?: unknown; j?: unknown }): SourceRow {
-  return { key: r.k, value: r.d, guard: 'g' in r ? r.g : r.d, created: r.c, job: r.j };
+/** A row as read; `guard`: the md5 PostgreSQL computed, or (SQLite, clearing) the value itself. */
+function toRow(r: { k: string | number; d: unknown; g?: unknown; c?: unknown; j?: unknown }, valueIsGuard = false): SourceRow {
+  return { key: r.k, value: r.d, guard: valueIsGuard ? r.d : r.g, created: r.c, job: r.j };
 }
 
-async function openPg(url: string, spec: SourceSpec): Promise<SourceRows> {
+async function openPg(url: string, spec: SourceSpec, forClearing: boolean): Promise<SourceRows> {
   const { default: pg } = await import('pg');
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   const location = redactUrl(url);
@@ -138,7 +142,7 @@ async function openPg(url: string, spec: SourceSpec): Promise<SourceRows> {
     const D = quoteIdent(spec.dataColumn);
     // md5 of the value as read: a row the application rewrote meanwhile is not cleared.
     const guard = shape === 'bytea' ? `md5(${D})` : `md5(${D}::text)`;
-    const select = (after: boolean) => `select ${selectList(spec, guard)} from ${T} where ${D} is not null${after ? ` and ${K} > $1` : ''} order by ${K} limit ${after ? '$2' : '$1'}`;
+    const select = (after: boolean) => `select ${selectList(spec, forClearing ? guard : undefined)} from ${T} where ${D} is not null${after ? ` and ${K} > $1` : ''} order by ${K} limit ${after ? '$2' : '$1'}`;
     const clearSql = `update ${T} set ${D} = null where ${K} = $1 and ${D} is not null and ${guard} = $2`;
     return {
       dialect: 'postgres',
@@ -149,11 +153,12 @@ async function openPg(url: string, spec: SourceSpec): Promise<SourceRows> {
       },
       async page(afterKey, limit) {
         const r = await pool.query(select(afterKey !== undefined), afterKey !== undefined ? [afterKey, limit] : [limit]);
-        return r.rows.map(toRow);
+        return r.rows.map((row) => toRow(row));
       },
       async clear(rows) {
         const cleared: (string | number)[] = [];
         if (!rows.length) return cleared;
+        if (!forClearing) throw new Error('source rows were not opened for clearing');
         await pgTransaction(pool, async (client) => {
           for (const row of rows) if (((await client.query(clearSql, [row.key, row.guard])).rowCount ?? 0) > 0) cleared.push(row.key);
         });
@@ -167,7 +172,7 @@ async function openPg(url: string, spec: SourceSpec): Promise<SourceRows> {
   }
 }
 
-async function openSqlite(file: string, spec: SourceSpec): Promise<SourceRows> {
+async function openSqlite(file: string, spec: SourceSpec, forClearing: boolean): Promise<SourceRows> {
   const { default: Database } = await import('better-sqlite3');
   let db: import('better-sqlite3').Database;
   try {
@@ -196,9 +201,10 @@ async function openSqlite(file: string, spec: SourceSpec): Promise<SourceRows> {
       },
       async page(afterKey, limit) {
         const rows = (afterKey === undefined ? first.all(limit) : next.all(afterKey, limit)) as Parameters<typeof toRow>[0][];
-        return rows.map(toRow);
+        return rows.map((r) => toRow(r, forClearing));
       },
       async clear(rows) {
+        if (rows.length && !forClearing) throw new Error('source rows were not opened for clearing');
         return rows.length ? clearAll.immediate(rows) : [];
       },
       async close() {

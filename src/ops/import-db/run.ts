@@ -28,7 +28,7 @@ export interface ImportOptions {
   roleMap: RoleMap;
 }
 
-export const IMPORT_DEFAULTS = { batchSize: 16, workers: 4, kind: 'card', category: 'cards', status: 'completed' };
+export const IMPORT_DEFAULTS = { batchSize: 8, workers: 4, kind: 'card', category: 'cards', status: 'completed' };
 
 export interface ImportFailure {
   key: string;
@@ -86,8 +86,8 @@ export function toTime(v: unknown): Date | null | { problem: string } {
 }
 
 /** Opens the application table: in --source-database, or the catalog's own database. */
-export function openImportSource(ctx: Context, spec: SourceSpec, sourceDatabase?: string): Promise<SourceRows> {
-  return openSourceRows(parseDatabaseUrl(sourceDatabase ?? ctx.config.databaseUrl, ctx.config.root), spec);
+export function openImportSource(ctx: Context, spec: SourceSpec, opts: { sourceDatabase?: string; clearSource: boolean }): Promise<SourceRows> {
+  return openSourceRows(parseDatabaseUrl(opts.sourceDatabase ?? ctx.config.databaseUrl, ctx.config.root), spec, { forClearing: opts.clearSource });
 }
 
 export async function importFromDb(ctx: Context, source: SourceRows, opts: ImportOptions): Promise<ImportReport> {
@@ -145,6 +145,8 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       createdAt = t;
     }
     const d = await decodeValue(row.value, spec.shape, opts.roleMap);
+    // The decoded bytes are what is kept: the raw value (base64 text, parsed JSON) can go now.
+    row.value = undefined;
     if (!d.ok) {
       fail(key, jobId, d.reason);
       return null;
@@ -152,19 +154,27 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
     return { row, key, jobId, createdAt, decoded: d.files };
   };
 
-  let after: string | number | undefined;
+  // The next page is read while this one is written: reading and writing overlap, two pages at most in memory.
   let looked = 0;
-  outer: for (;;) {
-    const want = opts.limit !== undefined ? Math.min(opts.batchSize, opts.limit - looked) : opts.batchSize;
-    if (want <= 0) {
+  const wantAfter = (n: number) => (opts.limit !== undefined ? Math.min(opts.batchSize, opts.limit - n) : opts.batchSize);
+  type Pending = { want: number; rows: Promise<SourceRow[] | null> };
+  const fetch = (after: string | number | undefined, want: number): Pending => {
+    const p: Promise<SourceRow[] | null> = want > 0 ? source.page(after, want) : Promise.resolve(null);
+    p.catch(() => {}); // awaited below; a run that stops early must not leave it unhandled
+    return { want, rows: p };
+  };
+  let next: Pending | null = fetch(undefined, wantAfter(0));
+  while (next) {
+    const want: number = next.want;
+    const rows: SourceRow[] | null = await next.rows;
+    if (rows === null) {
       report.limitReached = looked < total;
       break;
     }
-    const rows = await source.page(after, want);
     if (!rows.length) break;
-    after = rows[rows.length - 1]!.key;
     looked += rows.length;
     report.rows += rows.length;
+    next = rows.length < want ? null : fetch(rows[rows.length - 1]!.key, wantAfter(looked));
 
     const decoded = [];
     for (const row of rows) {
@@ -187,7 +197,6 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
         report.bytes += p.decoded.reduce((a, f) => a + f.bytes.length, 0);
       }
       progress.tick(rows.length);
-      if (rows.length < want) break outer;
       continue;
     }
 
@@ -285,7 +294,6 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       for (const p of verified) if (!cleared.has(p.key)) fail(p.key, p.jobId, 'the source value changed since it was read; not cleared (run again)');
     }
     progress.tick(rows.length);
-    if (rows.length < want) break;
   }
   progress.done();
   report.elapsedMs = Date.now() - started;
