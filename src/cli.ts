@@ -149,7 +149,7 @@ async function runCommand(
       }
     }
     ui.log.debug('done', { exitCode, ...(outcome.totals ?? {}) });
-    ui.result(spec.name, outcome.report, outcome.text);
+    ui.result(spec.name, outcome.report, outcome.text, outcome.json);
     return exitCode;
   } catch (err) {
     if (runRecorded) {

@@ -20,7 +20,7 @@ export interface GlobalFlags {
 }
 
 /** Top-level keys a config file may have; each section is validated by the code that uses it. */
-export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 'generate', 'cleanup', 'backup', 'migrateImages'] as const;
+export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
 
 export interface ResolvedConfig {
   root: string;
@@ -102,6 +102,13 @@ export function describeConfig(c: ResolvedConfig) {
     },
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     configFile: c.configFile ?? null,
-    sections: c.sections,
+    sections: hideUrlSecret(c.sections),
   };
+}
+
+/** url.secret is shown as *** (the link secret is never printed). */
+function hideUrlSecret(sections: Record<string, unknown>): Record<string, unknown> {
+  const url = sections.url as Record<string, unknown> | undefined;
+  if (!url || typeof url !== 'object' || url.secret === undefined) return sections;
+  return { ...sections, url: { ...url, secret: '***' } };
 }

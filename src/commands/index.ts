@@ -12,6 +12,11 @@ import migrateImagesToDb from './migrate-images-to-db.ts';
 import importFromDb from './import-from-db.ts';
 import quota from './quota.ts';
 import restore from './restore.ts';
+import show from './show.ts';
+import get from './get.ts';
+import url from './url.ts';
+import exportCmd from './export.ts';
+import deleteCmd from './delete.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
@@ -19,6 +24,11 @@ import put from './put.ts';
 export const COMMANDS: CommandSpec[] = [
   generate,
   stats,
+  show,
+  get,
+  url,
+  exportCmd,
+  deleteCmd,
   cleanupExpired,
   cleanupOrphaned,
   backup,

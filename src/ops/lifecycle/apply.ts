@@ -40,6 +40,7 @@ export function newTally(list: boolean): ApplyTally {
 
 export const SWAPPED_REASON = 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched';
 
+export { MANUAL_RULE } from './reasons.ts';
 
 interface Work {
   group: PlannedGroup;

@@ -3,7 +3,7 @@
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import { FailedError } from '../../errors.ts';
-import type { DeletionReason } from './reasons.ts';
+import { reasonOfRule, type DeletionReason } from './reasons.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
 import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
@@ -152,7 +152,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
   }
 }
 
-function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
+export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
   const files: PlannedFile[] = [];
   for (const r of rows) {
     const disk = seen.get(r.id)!;
@@ -173,7 +173,7 @@ function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<Path
     type: 'group',
     group: {
       rule: rule.id,
-      reason: { kind: 'rule', rule: rule.id },
+      reason: reasonOfRule(rule.id),
       jobId: job?.id ?? null,
       status: job?.status ?? null,
       updatedAtMs: job?.updatedAt.getTime() ?? null,
