@@ -23,6 +23,8 @@ export interface CommandOutcome {
   /** The text rendering for people. */
   text: () => string;
   exitCode?: number;
+  /** What the --log-file outcome line carries (default: totals, else the report's numbers). */
+  logFields?: Record<string, unknown>;
   /** Totals recorded in the `runs` row. */
   totals?: Record<string, unknown>;
   dryRun?: boolean;
