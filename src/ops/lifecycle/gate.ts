@@ -211,8 +211,9 @@ export class GateBatch {
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EEXIST') {
-            if (await sameFile(src, dest)) {
-              // A kill after the link: the earlier run's copy of this very file.
+            if ((await sameFile(src, dest)) || (await sameContent(src, dest))) {
+              // A kill after the link (or after a copy was linked in place, across file
+              // systems): the earlier run's copy of this very file.
               await this.scope.unlink(rel);
               return { outcome: 'moved', to: name };
             }
