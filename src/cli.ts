@@ -170,7 +170,7 @@ async function runCommand(
       }
     }
     logOutcome(ui.log, spec.name, { exitCode, dryRun: outcome.dryRun, counts: outcome.logFields ?? outcome.totals ?? countsOf(outcome.report) });
-    ui.result(spec.name, outcome.report, outcome.text);
+    ui.result(spec.name, outcome.report, outcome.text, outcome.json);
     return exitCode;
   } catch (err) {
     logOutcome(ui.log, spec.name, { error: err });

@@ -24,7 +24,7 @@ export interface GlobalFlags {
 }
 
 /** Top-level keys a config file may have; each section is validated by the code that uses it. */
-export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages'] as const;
+export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
 
 export interface ResolvedConfig {
   /** An absolute directory, or the canonical s3://BUCKET/PREFIX/ of an S3 store. */
@@ -184,6 +184,13 @@ export function describeConfig(c: ResolvedConfig) {
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
-    sections: redactValue(c.sections),
+    sections: hideUrlSecret(redactValue(c.sections) as Record<string, unknown>),
   };
+}
+
+/** url.secret is shown as *** (the link secret is never printed). */
+function hideUrlSecret(sections: Record<string, unknown>): Record<string, unknown> {
+  const url = sections.url as Record<string, unknown> | undefined;
+  if (!url || typeof url !== 'object' || url.secret === undefined) return sections;
+  return { ...sections, url: { ...url, secret: '***' } };
 }

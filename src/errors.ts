@@ -6,6 +6,8 @@ export const EXIT = {
   USAGE: 2,
   PARTIAL: 3,
   INTEGRITY: 4,
+  NOT_FOUND: 5,
+  GONE: 6,
   QUOTA: 7,
   LOCKED: 75,
 } as const;
@@ -17,6 +19,8 @@ export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT.USAGE, meaning: 'usage or configuration error (bad flag, bad input, refused without --yes)' },
   { code: EXIT.PARTIAL, meaning: 'done, but some items failed (they are listed)' },
   { code: EXIT.INTEGRITY, meaning: 'integrity problem found (checksum mismatch, drift with --check-disk)' },
+  { code: EXIT.NOT_FOUND, meaning: 'not found: no such job, path or image, or the job never had that file (HTTP 404)' },
+  { code: EXIT.GONE, meaning: 'gone: the file was deleted; its row is a tombstone saying when, why and by which rule (HTTP 410)' },
   { code: EXIT.QUOTA, meaning: 'quota check: an owner is over its quota (with --warn: or past its warning level)' },
   { code: EXIT.LOCKED, meaning: 'another run holds the store lock (try again, or pass --wait)' },
 ];
@@ -27,6 +31,8 @@ export class StorectlError extends Error {
     readonly exitCode: number,
     readonly code: string,
     readonly hint?: string,
+    /** Extra fields of the JSON error (e.g. when and why a file was deleted). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = new.target.name;
@@ -115,6 +121,20 @@ function sqliteSentence(err: Error & { code?: string }): string | undefined {
   if (code === 'SQLITE_CANTOPEN') return `the SQLite catalog cannot be opened: a read-only mount, or a missing or unwritable directory (${err.message})`;
   if (code.startsWith('SQLITE_READONLY')) return `the SQLite catalog is read-only here (${err.message})`;
   return undefined;
+}
+
+/** No such job, path or image, or the job never had that file: exit 5, code not_found. */
+export class NotFoundError extends StorectlError {
+  constructor(message: string, hint?: string, details?: Record<string, unknown>) {
+    super(message, EXIT.NOT_FOUND, 'not_found', hint, details);
+  }
+}
+
+/** The file was deleted (its row is a tombstone): exit 6, code gone. */
+export class GoneError extends StorectlError {
+  constructor(message: string, hint?: string, details?: Record<string, unknown>) {
+    super(message, EXIT.GONE, 'gone', hint, details);
+  }
 }
 
 export function errorMessage(err: unknown): string {

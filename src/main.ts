@@ -55,7 +55,7 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
   const message = known ? redactText(errorMessage(err)) : redactText(errorMessage(err)).split('\n')[0]!;
   const hint = known && err.hint ? redactText(err.hint) : undefined;
   if (json) {
-    writeJsonError(io, code, message, exitCode, hint);
+    writeJsonError(io, code, message, exitCode, hint, known ? err.details : undefined);
   } else {
     io.stderr.write(`storectl: error: ${visible(message)}${hint ? ` (${visible(hint)})` : ''}\n`);
   }
@@ -63,8 +63,8 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
   return exitCode;
 }
 
-function writeJsonError(io: IO, code: string, message: string, exitCode: number, hint?: string): void {
-  io.stdout.write(JSON.stringify({ version: JSON_VERSION, error: { code, message, exitCode, ...(hint ? { hint } : {}) } }, null, 2) + '\n');
+function writeJsonError(io: IO, code: string, message: string, exitCode: number, hint?: string, details?: Record<string, unknown>): void {
+  io.stdout.write(JSON.stringify({ version: JSON_VERSION, error: { code, message, exitCode, ...(hint ? { hint } : {}), ...(details ?? {}) } }, null, 2) + '\n');
 }
 
 /** Secrets this run may print by accident: database passwords and S3 credentials, from argv and the environment. */

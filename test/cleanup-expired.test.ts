@@ -57,7 +57,7 @@ for (const d of DIALECTS) {
       const kept = await cli('--explain', 'c-qa');
       assert.equal(kept.json.deleteRule, null);
       assert.match(kept.json.verdict, /kept/);
-      assert.equal((await cli('--explain', 'nope')).code, 2);
+      assert.equal((await cli('--explain', 'nope')).code, 5);
     });
 
     test('a dry run lists exactly what the real run then deletes; tombstones, events, job metadata', async () => {

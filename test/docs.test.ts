@@ -26,7 +26,8 @@ _storectl; printf '%s\\n' "\${COMPREPLY[@]}"`;
 }
 
 test('bash completion completes commands and their flags', () => {
-  assert.deepEqual(bashComplete('storectl ge'), ['generate']);
+  assert.deepEqual(bashComplete('storectl gen'), ['generate']);
+  assert.deepEqual(bashComplete('storectl ge'), ['generate', 'get']);
   assert.ok(bashComplete('storectl generate --sa').includes('--sample'));
   assert.ok(bashComplete('storectl --js').includes('--json'));
   assert.ok(bashComplete('storectl stats --check').includes('--check-disk'));

@@ -32,9 +32,22 @@ describe('--json on every command', () => {
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  const firstJob = () => {
+    const db = new Database(path.join(dir, 'store/.storectl/catalog.db'), { readonly: true });
+    try {
+      return (db.prepare(`select job_id from files where role = 'front.png' order by job_id limit 1`).get() as { job_id: string }).job_id;
+    } finally {
+      db.close();
+    }
+  };
   const runs: [string, string[]][] = [
     ['generate', ['generate', '--sample', '4', '--seed', '5', '--workers', '1']],
     ['stats', ['stats']],
+    ['show', ['show', 'JOB']],
+    ['get', ['get', 'JOB', 'front.png', '-o', 'OUTFILE']],
+    ['url', ['url', '--nginx-config']],
+    ['export', ['export', 'JOB', '--output', 'EXPORTFILE']],
+    ['delete', ['delete', 'JOB', '--dry-run']],
     ['cleanup-expired', ['cleanup-expired', '--dry-run']],
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],
@@ -56,8 +69,8 @@ describe('--json on every command', () => {
 
   for (const [name, argv] of runs) {
     test(`${name} --json: one document, version and command, keys documented`, async () => {
-      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'MOVED' ? path.join(dir, 'moved') : x));
-      const r = await runCli([...args, ...a]);
+      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x === 'EXPORTFILE' ? path.join(dir, 'export.zip') : x === 'MOVED' ? path.join(dir, 'moved') : x));
+      const r = await runCli([...args, ...a], { env: { STORECTL_URL_BASE: 'http://127.0.0.1:8080/files', STORECTL_URL_SECRET: 'contract-secret-0123456789' } });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.ok(r.json, `stdout parses as JSON: ${r.stdout.slice(0, 200)}`);
       assert.doesNotMatch(r.stdout, /\x1b\[/, 'no escape codes on stdout');

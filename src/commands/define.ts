@@ -22,6 +22,8 @@ export interface CommandOutcome {
   report: object;
   /** The text rendering for people. */
   text: () => string;
+  /** Replaces the one JSON document under --json (e.g. NDJSON: one line per item, then a summary line with `version`). */
+  json?: () => string;
   exitCode?: number;
   /** What the --log-file outcome line carries (default: totals, else the report's numbers). */
   logFields?: Record<string, unknown>;

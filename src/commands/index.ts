@@ -13,6 +13,11 @@ import migrateStore from './migrate-store.ts';
 import importFromDb from './import-from-db.ts';
 import quota from './quota.ts';
 import restore from './restore.ts';
+import show from './show.ts';
+import get from './get.ts';
+import url from './url.ts';
+import exportCmd from './export.ts';
+import deleteCmd from './delete.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
@@ -20,6 +25,11 @@ import put from './put.ts';
 export const COMMANDS: CommandSpec[] = [
   generate,
   stats,
+  show,
+  get,
+  url,
+  exportCmd,
+  deleteCmd,
   cleanupExpired,
   cleanupOrphaned,
   backup,

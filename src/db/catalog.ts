@@ -26,6 +26,8 @@ import type {
   UserTableTarget,
   TableImport,
   StuckJob,
+  PathEvent,
+  StoredImage,
 } from './types.ts';
 
 /**
@@ -33,7 +35,17 @@ import type {
  * dialect (sqlite.ts, pg.ts); test/catalog.contract.test.ts runs the same suite on both.
  * Each method is one transaction unless it says otherwise.
  */
-export interface Catalog {
+/** Reads of the access commands (show, get): who deleted a file, and images read back. */
+export interface AccessCatalog {
+  /** Events recorded on these paths, oldest first, each with the run that recorded it. */
+  eventsOfPaths(paths: readonly string[]): Promise<PathEvent[]>;
+  /** A stored image by (source, key, index), or by its original path (any source); null when none. */
+  readImage(q: { source: string; key: string; index: number } | { originalPath: string }): Promise<StoredImage | null>;
+  /** A user table's data column for one key (identifiers checked first): undefined when no such row, null when empty. */
+  readUserRowData(target: UserTableTarget, key: string): Promise<unknown>;
+}
+
+export interface Catalog extends AccessCatalog {
   readonly dialect: Dialect;
   /** Where the catalog lives, safe to print (password redacted). */
   readonly location: string;

@@ -10,6 +10,7 @@ import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migration
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
 import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, pgTransaction, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
+import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
 import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
   CatalogAggregates,
@@ -39,6 +40,8 @@ import type {
   UserTableShape,
   UserTableTarget,
   TableImport,
+  PathEvent,
+  StoredImage,
 } from './types.ts';
 import { redactUrl } from './url.ts';
 
@@ -350,6 +353,27 @@ export class PgCatalog implements Catalog {
       }
     }
     return out;
+  }
+
+  // access (show, get --image)
+  async eventsOfPaths(paths: readonly string[]): Promise<PathEvent[]> {
+    const out: PathEvent[] = [];
+    for (const part of chunk(paths, BATCH)) {
+      out.push(...(await this.pool.query(eventsOfPathsSql('postgres', part.length), [...part])).rows.map(toPathEvent));
+    }
+    return out.sort((a, b) => a.at.getTime() - b.at.getTime());
+  }
+
+  async readImage(q: { source: string; key: string; index: number } | { originalPath: string }): Promise<StoredImage | null> {
+    const r = 'originalPath' in q
+      ? await this.pool.query(imageByOriginalPathSql('postgres'), [q.originalPath])
+      : await this.pool.query(imageByKeySql('postgres'), [q.source, q.key, q.index]);
+    return r.rows[0] ? toStoredImage(r.rows[0]) : null;
+  }
+
+  async readUserRowData(target: UserTableTarget, key: string): Promise<unknown> {
+    const r = await this.pool.query(userRowDataSql('postgres', target), [key]);
+    return r.rows[0] === undefined ? undefined : (r.rows[0] as { d: unknown }).d;
   }
 
   // backup and restore

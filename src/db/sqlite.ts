@@ -27,6 +27,7 @@ import {
   sleep,
   unpivotBuckets,
 } from './shared.ts';
+import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
 import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql, type ColumnInfo } from './user-tables.ts';
 import type {
   CatalogAggregates,
@@ -57,6 +58,8 @@ import type {
   UserTableShape,
   UserTableTarget,
   TableImport,
+  PathEvent,
+  StoredImage,
 } from './types.ts';
 
 /** storectl's own tables: the schema's and the migrations journal. */
@@ -374,6 +377,27 @@ export class SqliteCatalog implements Catalog {
       for (const r of rows) if (r.d) out.push({ sourceKey: String(r.k), sourceIndex: 0, sha256: sha256Hex(r.d) });
     }
     return out;
+  }
+
+  // access (show, get --image)
+  async eventsOfPaths(paths: readonly string[]): Promise<PathEvent[]> {
+    const out: PathEvent[] = [];
+    for (const part of chunk(paths, BATCH)) {
+      out.push(...(this.raw.prepare(eventsOfPathsSql('sqlite', part.length)).all(...part) as Record<string, unknown>[]).map(toPathEvent));
+    }
+    return out.sort((a, b) => a.at.getTime() - b.at.getTime());
+  }
+
+  async readImage(q: { source: string; key: string; index: number } | { originalPath: string }): Promise<StoredImage | null> {
+    const row = ('originalPath' in q
+      ? this.raw.prepare(imageByOriginalPathSql('sqlite')).get(q.originalPath)
+      : this.raw.prepare(imageByKeySql('sqlite')).get(q.source, q.key, q.index)) as Record<string, unknown> | undefined;
+    return row ? toStoredImage(row) : null;
+  }
+
+  async readUserRowData(target: UserTableTarget, key: string): Promise<unknown> {
+    const row = this.raw.prepare(userRowDataSql('sqlite', target)).get(key) as { d: unknown } | undefined;
+    return row === undefined ? undefined : row.d;
   }
 
   // backup and restore

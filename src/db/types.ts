@@ -320,3 +320,24 @@ export interface PathRow {
 
 /** What lifecycle rules look at in a job (no data or generation JSON to parse). */
 export type JobHead = Pick<Job, 'id' | 'kind' | 'owner' | 'status' | 'createdAt' | 'updatedAt' | 'completedAt' | 'filesState'>;
+
+// access (show, get --image)
+
+/** An event on a file's path with the run that recorded it (null when the run row is gone). */
+export interface PathEvent extends EventRecord {
+  run: { command: string; user: string | null; host: string | null; startedAt: Date } | null;
+}
+
+/** An image read back from storectl's `images` table. */
+export interface StoredImage {
+  source: string;
+  sourceKey: string;
+  sourceIndex: number;
+  originalPath: string;
+  format: string;
+  width: number;
+  height: number;
+  bytes: number;
+  sha256: string;
+  data: Buffer;
+}

@@ -2,6 +2,8 @@
 export interface IO {
   stdout: { write(s: string): unknown; isTTY?: boolean };
   stderr: { write(s: string): unknown; isTTY?: boolean; columns?: number };
+  /** stdout as a byte stream (get, export -): process.stdout; tests may leave it out. */
+  stdoutStream?: NodeJS.WritableStream;
   stdinIsTTY: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;
@@ -17,6 +19,7 @@ export function processIO(): IO {
   return {
     stdout: process.stdout,
     stderr: process.stderr,
+    stdoutStream: process.stdout,
     stdinIsTTY: Boolean(process.stdin.isTTY),
     env: process.env,
     cwd: process.cwd(),

@@ -39,8 +39,10 @@ export class Ui {
   }
 
   /** Prints the result: one JSON document under --json, the text rendering otherwise. */
-  result(command: string, report: object, text: () => string): void {
-    if (this.opts.json) {
+  result(command: string, report: object, text: () => string, json?: () => string): void {
+    if (this.opts.json && json) {
+      this.io.stdout.write(json());
+    } else if (this.opts.json) {
       this.io.stdout.write(JSON.stringify({ version: JSON_VERSION, command, ...report }, null, 2) + '\n');
     } else if (!this.opts.quiet) {
       this.io.stdout.write(text());

@@ -294,7 +294,7 @@ async function* presentFiles(snapshot: CatalogSnapshot): AsyncGenerator<FileReco
 }
 
 /** Reads a file once, hashing it; archives it only when it matches its row. */
-async function archiveFile(
+export async function archiveFile(
   ctx: Context,
   writer: ArchiveWriter,
   row: FileRecord,

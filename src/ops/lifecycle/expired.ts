@@ -1,7 +1,7 @@
 // cleanup-expired: plan (shared by dry and real runs), guard, confirm, apply.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
-import { FailedError, UsageError } from '../../errors.ts';
+import { FailedError, NotFoundError, UsageError } from '../../errors.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
 import { DeleteGate } from './gate.ts';
 import { guardCap, guardUnmountedRoot } from './guards.ts';
@@ -198,7 +198,7 @@ export interface ExplainReport {
 export async function explainJob(ctx: Context, jobId: string, rules: Rule[], asOf: Date): Promise<ExplainReport> {
   const { deleteRuleForJob, markRuleForJob, jobDueAt } = await import('./rules.ts');
   const [job] = await ctx.catalog.getJobs([jobId]);
-  if (!job) throw new UsageError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id (storectl stats shows the catalog in use)', 'not_found');
+  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id (storectl stats shows the catalog in use)');
   const present = (await ctx.catalog.filesOfJob(jobId)).filter((f) => f.state === 'present');
   const dr = deleteRuleForJob(rules, job);
   const mr = markRuleForJob(rules, job);

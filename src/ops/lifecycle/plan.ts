@@ -152,7 +152,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
   }
 }
 
-function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
+export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
   const files: PlannedFile[] = [];
   for (const r of rows) {
     const disk = seen.get(r.id)!;

@@ -1,0 +1,164 @@
+// url: links that expire. Local store: nginx secure_link URLs, hashed exactly as the printed
+// `secure_link_md5` expression says; a link never outlives the file's lifecycle deletion.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Context } from '../../context.ts';
+import type { FileRecord, Job } from '../../db/types.ts';
+import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { deleteRuleForJob, fileDueAt, fileMatches, jobDueAt, type Rule } from '../lifecycle/rules.ts';
+import { resolveFile, type FileTarget } from './resolve.ts';
+
+/** nginx's own variables a secure_link_md5 expression may use here, plus $secret. */
+export const DEFAULT_EXPRESSION = '$secure_link_expires$uri $secret';
+const KNOWN_VARS = new Set(['secure_link_expires', 'uri', 'secret']);
+const MIN_SECRET = 16;
+
+export interface UrlConfig {
+  /** Where nginx serves the store root, e.g. https://files.example.com/store (no query). */
+  base: string;
+  secret: string;
+  expression: string;
+}
+
+/**
+ * url.base / url.secret / url.secretFile / url.expression from the config file, overridden by
+ * STORECTL_URL_BASE and STORECTL_URL_SECRET. No message here ever holds the secret.
+ */
+export function loadUrlConfig(section: unknown, env: NodeJS.ProcessEnv, configDir: string): UrlConfig {
+  const s = (section ?? {}) as Record<string, unknown>;
+  if (typeof s !== 'object' || Array.isArray(s)) throw new UsageError('config "url" must be an object {base, secret | secretFile, expression}', undefined, 'config');
+  for (const k of Object.keys(s)) {
+    if (!['base', 'secret', 'secretFile', 'expression'].includes(k)) throw new UsageError(`config url: unknown key "${k}"`, 'known keys: base, secret, secretFile, expression', 'config');
+  }
+  const str = (k: string) => {
+    if (s[k] !== undefined && typeof s[k] !== 'string') throw new UsageError(`config url.${k} must be a string`, undefined, 'config');
+    return s[k] as string | undefined;
+  };
+  const base = (env.STORECTL_URL_BASE || str('base'))?.replace(/\/+$/, '');
+  if (!base) throw new UsageError('no base URL for links', 'set url.base in the config file or STORECTL_URL_BASE (where nginx serves the store root)', 'config');
+  let parsed: URL;
+  try {
+    parsed = new URL(base);
+  } catch {
+    throw new UsageError(`url.base ${JSON.stringify(base)} is not a URL`, 'e.g. https://files.example.com/store', 'config');
+  }
+  if (!/^https?:$/.test(parsed.protocol) || parsed.search || parsed.hash || parsed.username || parsed.password) {
+    throw new UsageError(`url.base ${JSON.stringify(base)} must be an http(s) URL without query, fragment or credentials`, undefined, 'config');
+  }
+  let secret = env.STORECTL_URL_SECRET || str('secret');
+  const secretFile = str('secretFile');
+  if (!secret && secretFile) {
+    const file = path.resolve(configDir, secretFile);
+    try {
+      secret = fs.readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`cannot read url.secretFile ${file}: ${errorMessage(err)}`, undefined, 'config');
+    }
+  }
+  if (!secret) throw new UsageError('no secret for links', 'set url.secretFile (or url.secret) in the config file, or STORECTL_URL_SECRET', 'config');
+  if (secret.length < MIN_SECRET || /["\\$\s{};]/.test(secret)) {
+    throw new UsageError(`the url secret must be at least ${MIN_SECRET} characters without quotes, backslashes, $, braces, ; or white space (it goes into nginx's configuration)`, 'e.g. openssl rand -hex 32', 'config');
+  }
+  const expression = str('expression') ?? DEFAULT_EXPRESSION;
+  const vars = [...expression.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)].map((m) => m[1]!);
+  const unknown = vars.filter((v) => !KNOWN_VARS.has(v));
+  if (unknown.length) throw new UsageError(`url.expression uses $${unknown[0]}`, 'storectl can compute $secure_link_expires, $uri and $secret only', 'config');
+  if (!vars.includes('secret') || !vars.includes('secure_link_expires') || !vars.includes('uri')) {
+    throw new UsageError('url.expression must use $secure_link_expires, $uri and $secret', `the default is "${DEFAULT_EXPRESSION}"`, 'config');
+  }
+  return { base, secret, expression };
+}
+
+function expand(expression: string, vars: Record<string, string>): string {
+  return expression.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_m, v: string) => vars[v]!);
+}
+
+/** secure_link's md5: the binary MD5 of the expanded expression, base64url without padding. */
+export function secureLinkHash(expression: string, vars: { secure_link_expires: string; uri: string; secret: string }): string {
+  return createHash('md5').update(expand(expression, vars)).digest('base64url');
+}
+
+/** The decoded path nginx sees as $uri for a store path under the base. */
+function basePath(base: string): string {
+  return decodeURIComponent(new URL(base).pathname).replace(/\/+$/, '');
+}
+
+/** When a lifecycle rule deletes this file (the rule cleanup-expired would apply), or null. */
+export function deletionDue(rules: readonly Rule[], job: Job | undefined, f: FileRecord): { rule: string; dueAt: Date } | null {
+  if (job) {
+    const r = deleteRuleForJob(rules, job);
+    return r ? { rule: r.id, dueAt: jobDueAt(r, job) } : null;
+  }
+  const r = rules.find((x) => x.action === 'delete' && fileMatches(x, f));
+  return r ? { rule: r.id, dueAt: fileDueAt(r, f) } : null;
+}
+
+export interface UrlReport {
+  url: string;
+  backend: 'local' | 's3';
+  jobId: string | null;
+  role: string;
+  path: string;
+  expiresAt: string;
+  /** Set when the expiry was cut to the file's lifecycle deletion time. */
+  cutToDeletion: { rule: string; dueAt: string; asked: string } | null;
+}
+
+export async function makeUrl(ctx: Context, target: FileTarget, o: { expiresMs: number; rules: Rule[]; config: UrlConfig }): Promise<UrlReport> {
+  const row = await resolveFile(ctx.catalog, target);
+  const now = ctx.clock();
+  const asked = Math.floor((now.getTime() + o.expiresMs) / 1000);
+  let expires = asked;
+  let cut: UrlReport['cutToDeletion'] = null;
+  const [job] = row.jobId ? await ctx.catalog.getJobs([row.jobId]) : [];
+  const due = deletionDue(o.rules, job, row);
+  if (due && due.dueAt.getTime() < asked * 1000) {
+    if (due.dueAt.getTime() <= now.getTime() + 1000) {
+      throw new FailedError(`${row.path} is due for deletion since ${due.dueAt.toISOString()} (rule ${due.rule}): no link is made for it`, 'the next cleanup-expired run deletes it; storectl show tells why', 'due_for_deletion');
+    }
+    expires = Math.floor(due.dueAt.getTime() / 1000);
+    cut = { rule: due.rule, dueAt: due.dueAt.toISOString(), asked: new Date(asked * 1000).toISOString() };
+  }
+  const uri = `${basePath(o.config.base)}/${row.path}`;
+  const md5 = secureLinkHash(o.config.expression, { secure_link_expires: String(expires), uri, secret: o.config.secret });
+  const encoded = row.path.split('/').map(encodeURIComponent).join('/');
+  return {
+    url: `${o.config.base}/${encoded}?md5=${md5}&expires=${expires}`,
+    backend: 'local',
+    jobId: row.jobId,
+    role: row.role,
+    path: row.path,
+    expiresAt: new Date(expires * 1000).toISOString(),
+    cutToDeletion: cut,
+  };
+}
+
+/**
+ * The nginx location blocks that serve the store root at url.base's path and check links as
+ * makeUrl makes them. Holds the secret: it is configuration for nginx, not output to share.
+ */
+export function nginxLocation(config: UrlConfig, root: string): string {
+  const prefix = basePath(config.base);
+  const md5 = expand(config.expression, { secure_link_expires: '$secure_link_expires', uri: '$uri', secret: config.secret });
+  const re = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return [
+    `# storectl url: serves the store ${root} at ${prefix || '/'} through secure_link.`,
+    '# It holds the url secret: keep the file that includes it readable by root only.',
+    '# The store is 0750/0600: the workers must run as the store owner (the `user` directive).',
+    `location ~ "^${re}/(.*/)?\\." {`,
+    '    return 404;  # .storectl/ (catalog, locks) and temp files are never served',
+    '}',
+    `location ${prefix}/ {`,
+    '    secure_link $arg_md5,$arg_expires;',
+    `    secure_link_md5 "${md5}";`,
+    '    if ($secure_link = "") { return 403; }',
+    '    if ($secure_link = "0") { return 410; }',
+    `    alias "${root.replace(/\/+$/, '')}/";`,
+    '    autoindex off;',
+    '    disable_symlinks on;',
+    '    add_header Cache-Control "private, no-store" always;',
+    '}',
+    '',
+  ].join('\n');
+}
