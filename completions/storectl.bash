@@ -4,11 +4,11 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db import-from-db migrate config completion"
+  local commands="generate stats cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db quota import-from-db migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --version"
   case "$prev" in
-    --root|--config|--log-file|--jobs|--quarantine|--output|--dir|--repair-from|--from-list|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--as-of|--explain|--retention-hours|--max-delete|--wait|--min-age|--format|--keep|--prune-older-than|--job|--owner|--category|--max-time|--threads|--role|--kind|--export-type|--sha256|--on-duplicate|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort|--shape|--role-map|--status|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
+    --root|--config|--log-file|--jobs|--prometheus|--quarantine|--output|--dir|--repair-from|--from-list|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    --database|--sample|--days|--seed|--workers|--format|--since|--as-of|--explain|--retention-hours|--max-delete|--wait|--min-age|--keep|--prune-older-than|--job|--owner|--category|--max-time|--threads|--role|--kind|--export-type|--sha256|--on-duplicate|--table|--key|--path-column|--data-column|--limit|--batch-size|--max-pixels|--effort|--bytes|--files|--warn|--shape|--role-map|--status|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -20,7 +20,7 @@ _storectl() {
   fi
   case "$cmd" in
     generate) opts="--jobs --pending --sample --days --seed --workers --help" ;;
-    stats) opts="--check-disk --help" ;;
+    stats) opts="--check-disk --prometheus --format --history --since --help" ;;
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --wait --help" ;;
@@ -28,6 +28,7 @@ _storectl() {
     verify) opts="--job --owner --category --sample --max-time --repair-from --threads --wait --help" ;;
     put) opts="--job --role --kind --owner --category --export-type --sha256 --from-list --on-duplicate --wait --help" ;;
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
+    quota) opts="--bytes --files --warn --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
     migrate) opts="--status --help" ;;
     config) opts=" --help" ;;

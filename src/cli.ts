@@ -140,6 +140,13 @@ async function runCommand(
         finishedAt: new Date(),
         totals: outcome.totals ?? null,
       });
+      if (!opts.dryRun) {
+        // usage history: every run that changed the store leaves a snapshot (stats --history)
+        const { recordUsageSnapshot } = await import('./ops/usage-history.ts');
+        await recordUsageSnapshot(contexts[0]!, { command: spec.name, runId: contexts[0]!.runId }).catch((err) =>
+          ui.log.debug('usage snapshot not recorded', { error: String(err) }),
+        );
+      }
     }
     ui.log.debug('done', { exitCode, ...(outcome.totals ?? {}) });
     ui.result(spec.name, outcome.report, outcome.text);

@@ -6,6 +6,7 @@ export const EXIT = {
   USAGE: 2,
   PARTIAL: 3,
   INTEGRITY: 4,
+  QUOTA: 7,
   LOCKED: 75,
 } as const;
 
@@ -16,6 +17,7 @@ export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT.USAGE, meaning: 'usage or configuration error (bad flag, bad input, refused without --yes)' },
   { code: EXIT.PARTIAL, meaning: 'done, but some items failed (they are listed)' },
   { code: EXIT.INTEGRITY, meaning: 'integrity problem found (checksum mismatch, drift with --check-disk)' },
+  { code: EXIT.QUOTA, meaning: 'quota check: an owner is over its quota (with --warn: or past its warning level)' },
   { code: EXIT.LOCKED, meaning: 'another run holds the store lock (try again, or pass --wait)' },
 ];
 

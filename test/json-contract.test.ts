@@ -43,6 +43,7 @@ describe('--json on every command', () => {
     ['put', ['put', 'PHOTO', '--job', 'upload-1', '--owner', 'acme']],
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
+    ['quota', ['quota', 'list']],
     ['migrate', ['migrate']],
     ['config', ['config']],
     ['completion', ['completion', 'bash']],

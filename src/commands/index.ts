@@ -10,6 +10,7 @@ import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
 import importFromDb from './import-from-db.ts';
+import quota from './quota.ts';
 import restore from './restore.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
@@ -25,6 +26,7 @@ export const COMMANDS: CommandSpec[] = [
   verify,
   put,
   migrateImagesToDb,
+  quota,
   importFromDb,
   migrate,
   config,

@@ -1,5 +1,7 @@
 import { defineCommand } from './define.ts';
-import { EXIT } from '../errors.ts';
+import { EXIT, FailedError, UsageError } from '../errors.ts';
+import type { HistoryReport } from '../ops/usage-history.ts';
+import { durationOption } from './common-options.ts';
 import type { StatsReport } from '../ops/stats.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
@@ -9,21 +11,87 @@ export default defineCommand({
   summary: 'Show usage, cleanup rate, breakdowns and disk-vs-catalog drift',
   description:
     'Report storage usage from catalog aggregates: bytes and files on disk, jobs and their cleanup rate, breakdowns by category, owner and age, the oldest and newest file, and recent runs. With --check-disk, also walk the tree and report drift (orphan files, missing files, symlinks); exit 4 if there is any.',
-  examples: ['storectl stats', 'storectl stats --json | jq .usage', 'storectl stats --check-disk'],
+  examples: [
+    'storectl stats',
+    'storectl stats --json | jq .usage',
+    'storectl stats --check-disk',
+    'storectl stats --prometheus /var/lib/node_exporter/textfile/storectl.prom',
+    'storectl stats --history --since 30d',
+  ],
   options: (cmd) =>
     cmd
-      .option('--check-disk', 'walk the tree and compare it with the catalog; exit 4 on drift'),
+      .option('--check-disk', 'walk the tree and compare it with the catalog (and the usage ledger with the files table); exit 4 on drift')
+      .option('--prometheus <file>', 'also write the figures in the Prometheus text format to FILE, atomically (node_exporter textfile collector)')
+      .option('--format <format>', 'stdout format: text (default) or prometheus')
+      .option('--history', 'show usage history instead: bytes and files per day, growth rate, days until full')
+      .option('--since <duration>', 'with --history: how far back (default 30d)', durationOption),
   async run(_args, opts, env) {
+    const format = opts.format === undefined ? 'text' : String(opts.format);
+    if (format !== 'text' && format !== 'prometheus') throw new UsageError(`bad --format ${JSON.stringify(format)}`, 'use text or prometheus');
+    if (format === 'prometheus' && env.globals.json) throw new UsageError('--format prometheus and --json both choose stdout', 'pick one');
+    if (opts.since !== undefined && !opts.history) throw new UsageError('--since goes with --history');
     const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    if (opts.history) {
+      if (format === 'prometheus' || opts.prometheus) throw new UsageError('--history has no Prometheus form', 'run stats --prometheus without --history');
+      const { usageHistory } = await import('../ops/usage-history.ts');
+      const history = await usageHistory(ctx, { sinceMs: (opts.since as number | undefined) ?? 30 * 86_400_000 });
+      return { report: { history }, text: () => renderHistory(history, env.ui.stdoutTTY) };
+    }
     const { runStats, hasDrift } = await import('../ops/stats.ts');
     const report = await runStats(ctx, { checkDisk: Boolean(opts.checkDisk) });
+    let prometheus: string | undefined;
+    if (opts.prometheus !== undefined || format === 'prometheus') {
+      const { prometheusText, writePrometheusFile } = await import('../ops/metrics.ts');
+      prometheus = prometheusText(report);
+      if (opts.prometheus !== undefined) {
+        const file = (await import('node:path')).resolve(env.ui.io.cwd, String(opts.prometheus));
+        try {
+          writePrometheusFile(file, prometheus);
+        } catch (err) {
+          throw new FailedError(`cannot write metrics to ${file}: ${(err as Error).message}`, 'check that the directory exists and is writable');
+        }
+      }
+    }
     return {
       report,
-      text: () => renderStats(report, env.ui.stdoutTTY),
+      text: () => (format === 'prometheus' ? prometheus! : renderStats(report, env.ui.stdoutTTY)),
       exitCode: hasDrift(report) ? EXIT.INTEGRITY : EXIT.OK,
     };
   },
 });
+
+function renderHistory(h: HistoryReport, tty: boolean): string {
+  const out: string[] = [];
+  const rate = (v: number | null, f: (n: number) => string) => (v === null ? '- (needs two snapshots)' : `${v < 0 ? '-' : '+'}${f(Math.abs(v))} a day`);
+  out.push(
+    renderPairs([
+      ['since', h.since.replace(/\.\d+Z$/, 'Z')],
+      ['snapshots', formatCount(h.snapshots)],
+      ['growth', rate(h.growthBytesPerDay, formatBytes)],
+      ['file growth', rate(h.growthFilesPerDay, (n) => formatCount(Math.round(n)))],
+      ['free space', h.freeBytes === null ? '-' : formatBytes(h.freeBytes)],
+      ['full in', h.daysUntilFull === null ? '- (not growing, or free space unknown)' : `${formatCount(h.daysUntilFull)} days at this rate`],
+    ]),
+  );
+  if (!h.days.length) {
+    out.push('no usage snapshots in this window (each stats run and each cleanup records one)\n');
+    return out.join('\n');
+  }
+  const max = Math.max(1, ...h.days.map((d) => d.bytes));
+  const width = 40;
+  out.push(
+    renderTable(
+      tty ? ['day', 'bytes', 'files', ''] : ['day', 'bytes', 'files'],
+      h.days.map((d) => {
+        const row: (string | number)[] = [d.date, formatBytes(d.bytes), formatCount(d.files)];
+        if (tty) row.push('█'.repeat(Math.max(d.bytes > 0 ? 1 : 0, Math.round((d.bytes / max) * width))));
+        return row;
+      }),
+      { tty },
+    ),
+  );
+  return out.join('\n');
+}
 
 function renderStats(r: StatsReport, tty: boolean): string {
   const out: string[] = [];
@@ -79,6 +147,18 @@ function renderStats(r: StatsReport, tty: boolean): string {
         { tty },
       ),
     );
+  }
+  if (r.quotas.length) {
+    out.push(
+      renderTable(
+        ['owner', 'used', 'quota', 'used %', 'state'],
+        r.quotas.map((q) => [q.owner || '(none)', formatBytes(q.bytes), formatBytes(q.quota!.maxBytes), `${q.percent}%`, q.state]),
+        { tty },
+      ),
+    );
+  }
+  if (r.usageDrift?.length) {
+    for (const u of r.usageDrift) out.push(`usage drift  ${u.owner || '(none)'}: ledger ${formatBytes(u.recorded.bytes)} in ${u.recorded.files} files, files table ${formatBytes(u.actual.bytes)} in ${u.actual.files} (run \`storectl quota recount\`)\n`);
   }
   if (r.drift) {
     const d = r.drift;

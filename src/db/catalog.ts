@@ -1,4 +1,5 @@
 import type { DumpTable } from './dump.ts';
+import type { UsageCatalog } from './usage.ts';
 import type {
   CatalogAggregates,
   CatalogSnapshot,
@@ -36,6 +37,8 @@ export interface Catalog {
   readonly dialect: Dialect;
   /** Where the catalog lives, safe to print (password redacted). */
   readonly location: string;
+  /** Quotas, the usage ledger and usage history (src/db/usage.ts). */
+  readonly usage: UsageCatalog;
 
   /** Applies pending migrations; returns the tags it applied (empty when up to date). */
   migrate(): Promise<string[]>;

@@ -4,6 +4,8 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { pgRunner } from './sql-runner.ts';
+import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
@@ -58,6 +60,7 @@ export class PgCatalog implements Catalog {
   readonly location: string;
   readonly pool: pg.Pool;
   readonly db: NodePgDatabase<typeof schema>;
+  readonly usage: UsageCatalog;
   readonly #url: string;
   #statisticsChecked = false;
 
@@ -68,6 +71,7 @@ export class PgCatalog implements Catalog {
     // An idle client losing its server must not crash the process; the next query reports it.
     this.pool.on('error', () => {});
     this.db = drizzle(this.pool, { schema });
+    this.usage = usageCatalog(pgRunner(this.pool));
   }
 
   async ping(): Promise<void> {

@@ -8,6 +8,8 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { sqliteRunner } from './sql-runner.ts';
+import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, locks, runs, schema } from './schema/sqlite.ts';
@@ -88,6 +90,7 @@ export class SqliteCatalog implements Catalog {
   readonly location: string;
   readonly raw: Database.Database;
   readonly db: BetterSQLite3Database<typeof schema>;
+  readonly usage: UsageCatalog;
 
   constructor(file: string) {
     this.location = file;
@@ -106,6 +109,7 @@ export class SqliteCatalog implements Catalog {
       /* not ours to change: keep going */
     }
     this.db = drizzle(this.raw, { schema });
+    this.usage = usageCatalog(sqliteRunner(this.raw));
   }
 
   async migrate(): Promise<string[]> {

@@ -8,7 +8,9 @@ import { inlineRenderer, workerRenderer, type CardRenderer } from '../render/poo
 import { renderExport } from '../render/export.ts';
 import { sha256 } from '../storage/hash.ts';
 import { cardFilePath, exportPath } from '../storage/layout.ts';
+import { isQuotaExceeded } from '../db/usage.ts';
 import { mapPool } from './pool.ts';
+import { admissionRefusal } from './quota.ts';
 import { makeSample } from './sample.ts';
 
 export interface GenerateOptions {
@@ -96,7 +98,7 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
       report.bytes += done.bytes;
       report.rendered.push(done);
     } catch (err) {
-      if (!(err instanceof RenderError)) throw err;
+      if (!(err instanceof RenderError) && !(err instanceof QuotaRefusal)) throw err;
       report.jobs.failed++;
       report.failures.push({ jobId: job.id, reason: err.message });
       ctx.log.warn(`job ${job.id}: ${err.message}`);
@@ -134,6 +136,9 @@ async function* jobsToRender(ctx: Context, ids: string[], pending: boolean): Asy
   }
 }
 
+/** A job refused by its owner's quota: it fails alone, with nothing written. */
+export class QuotaRefusal extends Error {}
+
 async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer: CardRenderer): Promise<GeneratedJob> {
   const at = opts.simulateHistory ? new Date(job.createdAt.getTime() + 30_000) : ctx.clock();
   const outputs =
@@ -149,6 +154,13 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
           category: 'cards',
           bytes: f.bytes,
         }));
+  // Quota admission before anything is written (a reprint needs only what it adds).
+  const earlier = job.filesState === 'none' ? [] : (await ctx.catalog.filesOfJob(job.id)).filter((f) => f.state === 'present' || f.state === 'deleting');
+  const replaced = new Map(earlier.map((f) => [f.path, f.size]));
+  const needBytes = outputs.reduce((a, o) => a + o.bytes.length - (replaced.get(o.path) ?? 0), 0);
+  const needFiles = outputs.filter((o) => !replaced.has(o.path)).length;
+  const refusal = await admissionRefusal(ctx, job.owner, Math.max(0, needBytes), needFiles);
+  if (refusal) throw new QuotaRefusal(refusal);
   // Files first (atomic writes), rows after in one transaction: a crash in between leaves
   // unreferenced files for cleanup-orphaned, never a row without its file.
   const stats = await ctx.blobs.putMany(outputs.map((o) => ({ rel: o.path, data: o.bytes })));
@@ -168,18 +180,27 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
     };
   });
   const bytes = files.reduce((a, f) => a + f.size, 0);
-  await ctx.catalog.recordGeneration(
-    job.id,
-    files,
-    {
-      generatorVersion: GENERATOR_VERSION,
-      generatedAt: at.toISOString(),
-      files: Object.fromEntries(files.map((f) => [f.role, f.size])),
-      totalBytes: bytes,
-      filesOnDisk: files.length,
-    },
-    at,
-  );
+  try {
+    await ctx.catalog.recordGeneration(
+      job.id,
+      files,
+      {
+        generatorVersion: GENERATOR_VERSION,
+        generatedAt: at.toISOString(),
+        files: Object.fromEntries(files.map((f) => [f.role, f.size])),
+        totalBytes: bytes,
+        filesOnDisk: files.length,
+      },
+      at,
+    );
+  } catch (err) {
+    if (!isQuotaExceeded(err)) throw err;
+    // Another writer took the last bytes between admission and commit: the catalog refused
+    // the rows, so the files just written are removed (none of them had a row before).
+    for (const o of outputs) if (!replaced.has(o.path)) ctx.blobs.remove(o.path);
+    const again = await admissionRefusal(ctx, job.owner, Math.max(0, needBytes), needFiles);
+    throw new QuotaRefusal(again ?? `quota exceeded: owner ${job.owner || '(none)'} (refused by the catalog)`);
+  }
   return { jobId: job.id, kind: job.kind, dir: files[0]!.path.slice(0, files[0]!.path.lastIndexOf('/')), files: files.length, bytes };
 }
 

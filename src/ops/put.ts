@@ -12,6 +12,7 @@ import { stageCopy, SourceError } from '../storage/ingest.ts';
 import { CATEGORIES, checkJobId, contentTypeOf, exportPath, jobFilePath } from '../storage/layout.ts';
 import { looksLikeText, sniffType } from '../storage/sniff.ts';
 import { withStoreLock } from './store-lock.ts';
+import { isQuotaExceeded } from '../db/usage.ts';
 
 export type DuplicateMode = 'link' | 'skip' | 'copy';
 export const DUPLICATE_MODES: readonly DuplicateMode[] = ['link', 'skip', 'copy'];
@@ -72,6 +73,12 @@ export async function runPut(ctx: Context, items: readonly PutItem[], opts: { on
         } catch (err) {
           if (err instanceof SourceError || err instanceof ItemError || (err instanceof StorectlError && err.exitCode === 2)) {
             report.failed.push({ source: label(item.source), reason: err.message });
+          } else if (isQuotaExceeded(err)) {
+            // the catalog refused the row (the file placed for it was removed): this file fails alone
+            const owner = jobs.get(item.jobId)?.job.owner ?? item.owner ?? '';
+            const u = await ctx.catalog.usage.ownerUsage(owner);
+            const q = u.quota ? ` (uses ${u.bytes} of ${u.quota.maxBytes} bytes, ${u.files} files${u.quota.maxFiles !== null ? ` of ${u.quota.maxFiles}` : ''})` : '';
+            report.failed.push({ source: label(item.source), reason: `quota exceeded: owner ${owner || '(none)'}${q}` });
           } else throw err;
         }
         progress.tick();

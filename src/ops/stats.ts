@@ -3,6 +3,9 @@ import { AGE_BUCKETS, type CatalogAggregates, type RunRecord } from '../db/types
 import { percent } from '../ui/format.ts';
 import { integrityCatalog } from '../db/integrity.ts';
 import { summariseDrift, type DriftSummary } from './drift.ts';
+import type { UsageDrift } from '../db/usage.ts';
+import { quotaRow, type QuotaRow } from './quota.ts';
+import { recordUsageSnapshot } from './usage-history.ts';
 
 export interface Breakdown {
   key: string;
@@ -51,6 +54,29 @@ export interface StatsReport {
   /** Present bytes with content shared by hard links (put, dedup) counted once. */
   disk: { bytes: number; sharedGroups: number; sharedFiles: number; savedBytes: number };
   drift?: DriftSummary;
+  /** With --check-disk: owners whose usage ledger differs from the files table. */
+  usageDrift?: UsageDrift[];
+  /** Usage against quota, for owners with a quota. */
+  quotas: QuotaRow[];
+  /** Files and bytes by (state, category, owner): what the metrics export. */
+  groups: { state: string; category: string; owner: string; files: number; bytes: number }[];
+  /** The last run of each command that records runs (real or dry), newest first. */
+  lastRuns: LastRun[];
+  /** Lock rows: a run holds the store lock while its row is there. */
+  locks: { name: string; command: string | null; host: string; pid: number; since: string }[];
+  /** What the last disk check (stats --check-disk) found, when one ran. */
+  lastCheck: { at: string; orphanFiles: number; missingFiles: number; anomalies: number; usageDrift: number } | null;
+}
+
+export interface LastRun {
+  command: string;
+  startedAt: string;
+  durationMs: number | null;
+  exitCode: number | null;
+  status: string;
+  dryRun: boolean;
+  filesFreed: number;
+  bytesFreed: number;
 }
 
 export interface CleanupRun {
@@ -95,7 +121,7 @@ function fold(groups: CatalogAggregates['fileGroups'], key: (g: CatalogAggregate
 }
 
 /** Usage from SQL aggregates (small groups folded here, never a scan of rows in JS). */
-export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number; cleanupRuns?: number }): Promise<StatsReport> {
+export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number; cleanupRuns?: number; snapshot?: boolean }): Promise<StatsReport> {
   const now = ctx.clock();
   const agg = await ctx.catalog.aggregates(now);
   const present = agg.fileGroups.filter((g) => g.state === 'present');
@@ -149,11 +175,64 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
     cleanupHistory: await cleanupHistory(ctx, opts.cleanupRuns ?? 10),
     verification: { ...coverage, oldestVerification: coverage.oldestVerification?.toISOString() ?? null },
     disk: { bytes: disk.diskBytes, sharedGroups: disk.sharedGroups, sharedFiles: disk.sharedFiles, savedBytes: disk.logicalBytes - disk.diskBytes },
+    quotas: (await ctx.catalog.usage.owners()).filter((o) => o.quota).map(quotaRow),
+    groups: groupFiles(agg.fileGroups),
+    lastRuns: await lastRuns(ctx),
+    locks: (await ctx.catalog.usage.lockRows()).map((l) => ({ name: l.name, command: l.command, host: l.host, pid: l.pid, since: l.acquiredAt.toISOString() })),
+    lastCheck: await ctx.catalog.usage.lastCheck().then((c) =>
+      c ? { at: c.takenAt.toISOString(), orphanFiles: c.orphanFiles ?? 0, missingFiles: c.missingFiles ?? 0, anomalies: c.anomalies ?? 0, usageDrift: c.usageDrift ?? 0 } : null,
+    ),
   };
-  if (opts.checkDisk) report.drift = await summariseDrift(ctx);
+  if (opts.checkDisk) {
+    report.drift = await summariseDrift(ctx);
+    report.usageDrift = await ctx.catalog.usage.drift();
+  }
+  if (opts.snapshot !== false) {
+    // Usage history (stats --history); a read-only catalog still gets its stats.
+    await recordUsageSnapshot(ctx, { command: 'stats', drift: report.drift, usageDrift: report.usageDrift?.length }).catch((err) =>
+      ctx.log.debug('usage snapshot not recorded', { error: String(err) }),
+    );
+  }
   return report;
 }
 
+async function lastRuns(ctx: Context): Promise<LastRun[]> {
+  const seen = new Map<string, LastRun>();
+  for (const r of await ctx.catalog.recentRuns(500)) {
+    if (seen.has(r.command)) continue;
+    const t = r.totals ?? {};
+    seen.set(r.command, {
+      command: r.command,
+      startedAt: r.startedAt.toISOString(),
+      durationMs: r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
+      exitCode: r.exitCode,
+      status: r.status,
+      dryRun: r.dryRun,
+      filesFreed: Number(t.filesDeleted ?? 0) + Number(t.filesMoved ?? 0),
+      bytesFreed: Number(t.bytesFreed ?? 0),
+    });
+  }
+  return [...seen.values()];
+}
+
+function groupFiles(groups: CatalogAggregates['fileGroups']): StatsReport['groups'] {
+  const m = new Map<string, StatsReport['groups'][number]>();
+  for (const g of groups) {
+    const k = `${g.state}\0${g.category}\0${g.owner}`;
+    const e = m.get(k) ?? { state: g.state, category: g.category, owner: g.owner, files: 0, bytes: 0 };
+    e.files += g.files;
+    e.bytes += g.bytes;
+    m.set(k, e);
+  }
+  const sortKey = (x: StatsReport['groups'][number]) => [x.state, x.category, x.owner];
+  return [...m.values()].sort((a, b) => {
+    const ka = sortKey(a);
+    const kb = sortKey(b);
+    for (let i = 0; i < 3; i++) if (ka[i] !== kb[i]) return Buffer.compare(Buffer.from(ka[i]!), Buffer.from(kb[i]!));
+    return 0;
+  });
+}
+
 export function hasDrift(r: StatsReport): boolean {
-  return Boolean(r.drift && (r.drift.orphanFiles > 0 || r.drift.missingFiles > 0 || r.drift.anomalies > 0));
+  return Boolean(r.drift && (r.drift.orphanFiles > 0 || r.drift.missingFiles > 0 || r.drift.anomalies > 0)) || Boolean(r.usageDrift?.length);
 }

@@ -152,4 +152,38 @@ export const locks = pgTable('locks', {
   acquiredAt: ts('acquired_at').notNull(),
 });
 
-export const schema = { jobs, files, runs, events, images, locks };
+/** Per-owner hard quotas (issue: usage). */
+export const quotas = pgTable('quotas', {
+  owner: text('owner').primaryKey(),
+  maxBytes: int8('max_bytes').notNull(),
+  maxFiles: int8('max_files'),
+  warnPercent: integer('warn_percent').notNull().default(80),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+/** The usage ledger: bytes and files of held content per owner, kept by triggers on files. */
+export const usage = pgTable('usage', {
+  owner: text('owner').primaryKey(),
+  bytes: int8('bytes').notNull().default(0),
+  files: int8('files').notNull().default(0),
+});
+
+/** Usage history: one row per stats run and per destructive run. */
+export const usageSnapshots = pgTable(
+  'usage_snapshots',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    takenAt: ts('taken_at').notNull(),
+    runId: text('run_id'),
+    command: text('command'),
+    bytes: int8('bytes').notNull(),
+    files: int8('files').notNull(),
+    orphanFiles: int8('orphan_files'),
+    missingFiles: int8('missing_files'),
+    anomalies: int8('anomalies'),
+    usageDrift: int8('usage_drift'),
+  },
+  (t) => [index('usage_snapshots_taken_idx').on(t.takenAt)],
+);
+
+export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots };

@@ -139,4 +139,38 @@ export const locks = sqliteTable('locks', {
   acquiredAt: ts('acquired_at').notNull(),
 });
 
-export const schema = { jobs, files, runs, events, images, locks };
+/** Per-owner hard quotas (issue: usage). */
+export const quotas = sqliteTable('quotas', {
+  owner: text('owner').primaryKey(),
+  maxBytes: integer('max_bytes').notNull(),
+  maxFiles: integer('max_files'),
+  warnPercent: integer('warn_percent').notNull().default(80),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+/** The usage ledger: bytes and files of held content per owner, kept by triggers on files. */
+export const usage = sqliteTable('usage', {
+  owner: text('owner').primaryKey(),
+  bytes: integer('bytes').notNull().default(0),
+  files: integer('files').notNull().default(0),
+});
+
+/** Usage history: one row per stats run and per destructive run. */
+export const usageSnapshots = sqliteTable(
+  'usage_snapshots',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    takenAt: ts('taken_at').notNull(),
+    runId: text('run_id'),
+    command: text('command'),
+    bytes: integer('bytes').notNull(),
+    files: integer('files').notNull(),
+    orphanFiles: integer('orphan_files'),
+    missingFiles: integer('missing_files'),
+    anomalies: integer('anomalies'),
+    usageDrift: integer('usage_drift'),
+  },
+  (t) => [index('usage_snapshots_taken_idx').on(t.takenAt)],
+);
+
+export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots };

@@ -1,0 +1,109 @@
+// The usage ledger and quotas, on SQLite and PostgreSQL: the triggers keep usage equal to the
+// files table through every kind of write, and a write past a quota fails whole.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Catalog } from '../src/db/catalog.ts';
+import type { NewFile } from '../src/db/types.ts';
+import { isQuotaExceeded } from '../src/db/usage.ts';
+import { DIALECTS, type Store } from './helpers/env.ts';
+
+const T0 = new Date('2026-11-01T10:00:00.000Z');
+
+function file(path: string, owner: string, size: number, over: Partial<NewFile> = {}): NewFile {
+  return { jobId: null, role: 'x', category: 'temp', owner, path, contentType: 'application/octet-stream', size, sha256: 'ab'.repeat(32), createdAt: T0, ...over };
+}
+
+for (const d of DIALECTS) {
+  describe(`catalog usage contract: ${d.name}`, { skip: d.skip }, () => {
+    let store: Store;
+    let c: Catalog;
+    before(async () => {
+      store = await d.makeStore();
+      c = await store.open();
+    });
+    after(async () => {
+      await c?.close();
+      await store?.dispose();
+    });
+
+    const usageOf = async (owner: string) => {
+      const u = await c.usage.ownerUsage(owner);
+      return { bytes: u.bytes, files: u.files };
+    };
+
+    test('inserts, tombstones, missing marks and row deletes move the ledger; recount finds no drift', async () => {
+      await c.insertFiles([file('temp/a', 'acme', 100), file('temp/b', 'acme', 50), file('temp/c', 'beta', 7), file('temp/gone', 'acme', 999, { state: 'deleted' })]);
+      assert.deepEqual(await usageOf('acme'), { bytes: 150, files: 2 });
+      assert.deepEqual(await usageOf('beta'), { bytes: 7, files: 1 });
+      const [a] = await c.filesByPaths(['temp/a']);
+      // intent keeps the content counted; the tombstone releases it
+      await c.markDeleting([a!.id], 'manual');
+      assert.deepEqual(await usageOf('acme'), { bytes: 150, files: 2 });
+      await c.markFiles(['temp/a'], 'deleted', T0, 'manual');
+      assert.deepEqual(await usageOf('acme'), { bytes: 50, files: 1 });
+      const [b] = await c.filesByPaths(['temp/b']);
+      await c.markMissing([b!.id], []);
+      assert.deepEqual(await usageOf('acme'), { bytes: 0, files: 0 });
+      assert.deepEqual(await c.usage.drift(), []);
+      assert.deepEqual(await c.usage.totals(), { bytes: 7, files: 1 });
+    });
+
+    test('a reprint that replaces a row by path counts the new size once', async () => {
+      await c.insertJobs([{ id: 'rj', owner: 'gamma', status: 'completed', data: {}, createdAt: T0 }]);
+      const f = (size: number): NewFile => ({ ...file('cards/rj/front.png', 'gamma', size), jobId: 'rj', category: 'cards' });
+      await c.recordGeneration('rj', [f(300)], {}, T0);
+      await c.recordGeneration('rj', [f(120)], {}, T0);
+      assert.deepEqual(await usageOf('gamma'), { bytes: 120, files: 1 });
+      assert.deepEqual(await c.usage.drift(), []);
+    });
+
+    test('a write past the hard quota fails whole; the ledger and rows are unchanged', async () => {
+      await c.usage.setQuota({ owner: 'q', maxBytes: 1000, maxFiles: 3, warnPercent: 80 }, T0);
+      await c.insertFiles([file('temp/q1', 'q', 600)]);
+      await assert.rejects(c.insertFiles([file('temp/q2', 'q', 300), file('temp/q3', 'q', 200)]), (e) => isQuotaExceeded(e));
+      assert.deepEqual(await usageOf('q'), { bytes: 600, files: 1 });
+      assert.equal((await c.filesByPaths(['temp/q2', 'temp/q3'])).length, 0);
+      await c.insertFiles([file('temp/q2', 'q', 400)]);
+      assert.deepEqual(await usageOf('q'), { bytes: 1000, files: 2 });
+      // the file cap
+      await c.usage.setQuota({ owner: 'q', maxBytes: 10_000, maxFiles: 2, warnPercent: 80 }, T0);
+      await assert.rejects(c.insertFiles([file('temp/q4', 'q', 1)]), (e) => isQuotaExceeded(e));
+      // deletions are never refused, even over quota
+      await c.usage.setQuota({ owner: 'q', maxBytes: 10, maxFiles: null, warnPercent: 80 }, T0);
+      await c.markFiles(['temp/q1'], 'deleted', T0, 'manual');
+      assert.deepEqual(await usageOf('q'), { bytes: 400, files: 1 });
+      const u = await c.usage.ownerUsage('q');
+      assert.equal(u.quota?.maxBytes, 10);
+      assert.equal(await c.usage.unsetQuota('q'), true);
+      assert.equal(await c.usage.unsetQuota('q'), false);
+      await c.insertFiles([file('temp/q5', 'q', 5000)]);
+    });
+
+    test('recount rebuilds a ledger edited behind its back and reports the drift', async () => {
+      const before = await usageOf('beta');
+      const raw = c as unknown as { raw?: { prepare(s: string): { run(): void } }; pool?: { query(s: string): Promise<unknown> } };
+      if (raw.raw) raw.raw.prepare(`update usage set bytes = bytes + 5 where owner = 'beta'`).run();
+      else await raw.pool!.query(`update usage set bytes = bytes + 5 where owner = 'beta'`);
+      const drift = await c.usage.drift();
+      assert.deepEqual(drift.map((x) => [x.owner, x.recorded.bytes - x.actual.bytes]), [['beta', 5]]);
+      const fixed = await c.usage.recount();
+      assert.deepEqual(fixed.map((x) => x.owner), ['beta']);
+      assert.deepEqual(await usageOf('beta'), before);
+      assert.deepEqual(await c.usage.drift(), []);
+    });
+
+    test('owners lists owners with content or a quota; snapshots round-trip in time order', async () => {
+      await c.usage.setQuota({ owner: 'only-quota', maxBytes: 5, maxFiles: null, warnPercent: 50 }, T0);
+      const owners = await c.usage.owners();
+      const names = owners.map((o) => o.owner);
+      assert.ok(names.includes('only-quota') && names.includes('beta') && !names.includes('acme'), names.join(','));
+      assert.equal(owners.find((o) => o.owner === 'only-quota')!.quota!.warnPercent, 50);
+      await c.usage.addSnapshot({ takenAt: new Date(T0.getTime() + 2000), runId: null, command: 'stats', bytes: 2, files: 1, orphanFiles: 0, missingFiles: 1, anomalies: 0, usageDrift: 0 });
+      await c.usage.addSnapshot({ takenAt: new Date(T0.getTime() + 1000), runId: 'r', command: 'cleanup-expired', bytes: 1, files: 1, orphanFiles: null, missingFiles: null, anomalies: null, usageDrift: null });
+      const snaps = await c.usage.snapshots(T0);
+      assert.deepEqual(snaps.map((s) => s.bytes), [1, 2]);
+      assert.equal(snaps[0]!.takenAt.getTime(), T0.getTime() + 1000);
+      assert.equal((await c.usage.lastCheck())!.missingFiles, 1);
+    });
+  });
+}

@@ -1,0 +1,166 @@
+// Quotas end to end, the real bin on both dialects: set/list/check exit codes, a job over
+// quota fails alone with nothing written, two racing writers, and usage equal to a recount
+// after generate, cleanup, restore and a kill -9.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
+
+const card = (id: string, owner: string) => ({
+  id,
+  owner,
+  status: 'completed',
+  createdAt: '2026-11-20T08:00:00Z',
+  completedAt: '2026-11-20T09:00:00Z',
+  data: { holderName: `Holder ${id}`, licenceNumber: 'LOVEL-815', categories: ['B'], issueDate: '2026-11-20', expiryDate: '2036-11-20' },
+});
+const ndjson = (jobs: object[]) => jobs.map((j) => JSON.stringify(j)).join('\n');
+
+/** Every file on disk under cards/ (relative paths). */
+function cardFiles(root: string): string[] {
+  const dir = path.join(root, 'cards');
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+for (const d of DIALECTS) {
+  describe(`quota: ${d.name}`, { skip: d.skip }, () => {
+    let store: Store;
+    before(async () => {
+      store = await d.makeStore();
+    });
+    after(async () => {
+      await store?.dispose();
+    });
+    const cli = (args: string[], input?: string) => runCli([...store.args, '--json', ...args], { input });
+    const noDrift = async () => {
+      const r = await cli(['quota', 'recount']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.json.corrected, [], 'usage drifted from the files table');
+    };
+
+    test('bad input: unknown action, missing owner, bad size: exit 2', async () => {
+      assert.equal((await cli(['quota', 'frobnicate'])).code, 2);
+      assert.equal((await cli(['quota', 'set'])).code, 2);
+      const bad = await cli(['quota', 'set', 'acme', '--bytes', '12 parsecs']);
+      assert.equal(bad.code, 2);
+      assert.equal((await cli(['quota', 'set', 'acme', '--bytes', '1GB', '--warn', '150'])).code, 2);
+    });
+
+    test('a job that would pass its owner\'s quota fails alone and writes nothing; others go on (exit 3)', async () => {
+      const first = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('acme-1', 'acme')]));
+      assert.equal(first.code, 0, first.stderr);
+      const one = first.json.bytes as number;
+      // room for one more acme job, not two
+      const set = await cli(['quota', 'set', 'acme', '--bytes', String(Math.floor(one * 2.5)), '--warn', '30']);
+      assert.equal(set.code, 0, set.stderr);
+      assert.equal(set.json.owner.state, 'warn');
+      const before = cardFiles(store.root);
+      const r = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('acme-2', 'acme'), card('acme-3', 'acme'), card('beta-1', 'beta')]));
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(r.json.jobs.rendered, 2);
+      assert.equal(r.json.failures.length, 1);
+      assert.equal(r.json.failures[0].jobId, 'acme-3');
+      assert.match(r.json.failures[0].reason, /^quota exceeded: owner acme uses [\d.]+ [KM]iB of [\d.]+ [KM]iB, this job needs [\d.]+ [KM]iB$/);
+      const after = cardFiles(store.root);
+      assert.equal(after.length, before.length + 10);
+      assert.ok(!after.some((p) => p.includes('acme-3')), 'the refused job left files');
+      const show = await cli(['quota', 'show', 'acme']);
+      assert.equal(show.json.owner.files, 10);
+      await noDrift();
+    });
+
+    test('quota list and check: exit 7 when over, --warn also past the warning level', async () => {
+      const list = await cli(['quota', 'list']);
+      assert.equal(list.code, 0);
+      const acme = list.json.owners.find((o: { owner: string }) => o.owner === 'acme');
+      assert.equal(acme.state, 'warn');
+      assert.ok(list.json.owners.some((o: { owner: string; quota: unknown }) => o.owner === 'beta' && o.quota === null));
+      assert.equal((await cli(['quota', 'check'])).code, 0);
+      const strict = await cli(['quota', 'check', '--warn']);
+      assert.equal(strict.code, 7);
+      assert.deepEqual(strict.json.warn.map((w: { owner: string }) => w.owner), ['acme']);
+      assert.equal((await cli(['quota', 'set', 'beta', '--bytes', '1kB'])).code, 0);
+      const over = await cli(['quota', 'check']);
+      assert.equal(over.code, 7);
+      assert.deepEqual(over.json.over.map((w: { owner: string }) => w.owner), ['beta']);
+      assert.equal((await cli(['quota', 'unset', 'beta'])).json.removed, true);
+      assert.equal((await cli(['quota', 'check'])).code, 0);
+    });
+
+    test('two writers racing for the last bytes of a quota: at most one job is accepted', async () => {
+      const show = await cli(['quota', 'show', 'acme']);
+      const used = show.json.owner.bytes as number;
+      const perJob = used / 2;
+      // room for exactly one more job
+      assert.equal((await cli(['quota', 'set', 'acme', '--bytes', String(Math.floor(used + perJob * 1.5))])).code, 0);
+      const [a, b] = await Promise.all([
+        cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('race-a', 'acme')])),
+        cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('race-b', 'acme')])),
+      ]);
+      const rendered = [a, b].map((r) => r.json?.jobs?.rendered ?? 0);
+      assert.equal(rendered[0] + rendered[1], 1, `${a.stderr}\n${b.stderr}`);
+      const files = cardFiles(store.root);
+      assert.equal(files.filter((p) => p.includes('/race-')).length, 5);
+      await noDrift();
+    });
+
+    test('put: a file that would pass the quota fails alone (exit 3), nothing left at its path; another owner\'s goes in', async () => {
+      const dir = tmpDir();
+      try {
+        const big = path.join(dir, 'big.bin');
+        fs.writeFileSync(big, Buffer.alloc(4 * 1024 * 1024, 7));
+        const small = path.join(dir, 'small.bin');
+        fs.writeFileSync(small, 'hello');
+        const r = await cli(['put', big, '--job', 'upload-q', '--owner', 'acme', '--category', 'uploads']);
+        assert.equal(r.code, 3, r.stderr + r.stdout);
+        assert.match(r.json.failed[0].reason, /^quota exceeded: owner acme/);
+        assert.ok(!fs.existsSync(path.join(store.root, 'uploads')) || !(fs.readdirSync(path.join(store.root, 'uploads'), { recursive: true }) as string[]).some((p) => p.endsWith('big.bin')));
+        const ok = await cli(['put', small, '--job', 'upload-b', '--owner', 'beta', '--category', 'uploads']);
+        assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+        await noDrift();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('usage equals the recount after cleanup-expired and after a restore', async () => {
+      assert.equal((await cli(['quota', 'unset', 'acme'])).code, 0);
+      const clean = await cli(['cleanup-expired', '--yes', '--max-delete', '100%']);
+      assert.equal(clean.code, 0, clean.stderr + clean.stdout);
+      assert.ok(clean.json.result.files > 0, JSON.stringify(clean.json.result));
+      await noDrift();
+      assert.equal((await cli(['quota', 'show', 'acme'])).json.owner.files, 0);
+      const dir = tmpDir();
+      try {
+        const archive = path.join(dir, 'b.tar.gz');
+        const b = await cli(['backup', '--output', archive]);
+        assert.equal(b.code, 0, b.stderr);
+        const listBefore = (await cli(['quota', 'list'])).json.owners;
+        const r = await cli(['restore', archive, '--force', '--yes']);
+        assert.equal(r.code, 0, r.stderr);
+        await noDrift();
+        assert.deepEqual((await cli(['quota', 'list'])).json.owners.map((o: { owner: string; bytes: number }) => [o.owner, o.bytes]), listBefore.map((o: { owner: string; bytes: number }) => [o.owner, o.bytes]));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('kill -9 during generate: usage still equals the recount', async () => {
+      const child = spawn(process.execPath, [BIN, ...store.args, 'generate', '--sample', '40', '--workers', '1'], {
+        cwd: REPO,
+        env: { ...process.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '' },
+        stdio: 'ignore',
+      });
+      await new Promise((r) => setTimeout(r, 2500));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      await noDrift();
+    });
+  });
+}

@@ -1,0 +1,131 @@
+// stats --prometheus / --format prometheus checked by Prometheus's own parser (promtool), its
+// values against stats --json; stats --history from a known series of snapshots.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { DIALECTS, runCli, tmpDir, type Store } from './helpers/env.ts';
+
+const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
+if (process.env.CI && !promtool) throw new Error('CI is set but promtool (Debian package prometheus) is not installed');
+const DAY = 86_400_000;
+
+/** Samples of one metric family: labels (as a canonical string) -> value. */
+function samples(text: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(\{.*\})? (\S+)$/.exec(line);
+    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
+  }
+  return out;
+}
+
+for (const d of DIALECTS) {
+  describe(`usage metrics: ${d.name}`, { skip: d.skip }, () => {
+    let store: Store;
+    before(async () => {
+      store = await d.makeStore();
+      const g = await runCli([...store.args, 'generate', '--sample', '12', '--seed', '7', '--workers', '1']);
+      assert.equal(g.code, 0, g.stderr);
+      // an owner whose name needs escaping in the exposition format
+      const c = await store.open();
+      await c.insertFiles([{ jobId: null, role: 'x', category: 'temp', owner: 'we"ird\\owner\nx', path: 'temp/odd', contentType: 'text/plain', size: 3, sha256: 'ab'.repeat(32), createdAt: new Date() }]);
+      await c.close();
+      fs.writeFileSync(path.join(store.root, 'temp', 'odd'), 'abc');
+      assert.equal((await runCli([...store.args, 'quota', 'set', 'acme', '--bytes', '1GiB', '--files', '500'])).code, 0);
+    });
+    after(async () => {
+      await store?.dispose();
+    });
+
+    test('the exposition parses with promtool, names the documented metrics, and equals stats --json', { skip: promtool ? false : 'promtool is not installed (apt-get install prometheus)' }, async () => {
+      const dir = tmpDir();
+      try {
+        const file = path.join(dir, 'storectl.prom');
+        const json = await runCli([...store.args, '--json', 'stats', '--check-disk', '--prometheus', file]);
+        assert.equal(json.code, 0, json.stderr);
+        const text = fs.readFileSync(file, 'utf8');
+        assert.equal(fs.statSync(file).mode & 0o777, 0o644);
+        assert.deepEqual(fs.readdirSync(dir), ['storectl.prom'], 'a temp file was left beside the metrics');
+        execFileSync('promtool', ['check', 'metrics'], { input: text });
+        for (const name of ['storectl_files', 'storectl_file_bytes', 'storectl_jobs', 'storectl_jobs_cleaned_ratio', 'storectl_quota_bytes', 'storectl_usage_bytes', 'storectl_last_run_start_time_seconds', 'storectl_last_run_exit_code', 'storectl_lock_held', 'storectl_drift_files']) {
+          assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, 'm'), name);
+        }
+        const r = json.json;
+        const present = [...samples(text, 'storectl_file_bytes').entries()].filter(([k]) => k.includes('state="present"'));
+        assert.equal(present.reduce((a, [, v]) => a + v, 0), r.usage.totalBytes);
+        const jobs = samples(text, 'storectl_jobs');
+        for (const s of r.jobs.byStatus) assert.equal(jobs.get(`{status="${s.status}"}`), s.jobs);
+        assert.equal(samples(text, 'storectl_quota_bytes').get('{owner="acme"}'), 1024 ** 3);
+        assert.equal(samples(text, 'storectl_quota_files').get('{owner="acme"}'), 500);
+        const acme = r.quotas.find((q: { owner: string }) => q.owner === 'acme');
+        assert.equal(samples(text, 'storectl_usage_bytes').get('{owner="acme"}'), acme.bytes);
+        assert.ok(text.includes('owner="we\\"ird\\\\owner\\nx"'), 'label value not escaped');
+        assert.equal(samples(text, 'storectl_drift_files').get('{kind="orphan"}'), r.drift.orphanFiles);
+        assert.equal(samples(text, 'storectl_last_run_exit_code').get('{command="generate"}'), 0);
+        // the same figures on stdout
+        const out = await runCli([...store.args, 'stats', '--format', 'prometheus']);
+        assert.equal(out.code, 0, out.stderr);
+        execFileSync('promtool', ['check', 'metrics'], { input: out.stdout });
+        assert.deepEqual(samples(out.stdout, 'storectl_files'), samples(text, 'storectl_files'));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test('bad combinations exit 2; an unwritable metrics path exits 1 naming it', async () => {
+      assert.equal((await runCli([...store.args, '--json', 'stats', '--format', 'prometheus'])).code, 2);
+      assert.equal((await runCli([...store.args, 'stats', '--format', 'xml'])).code, 2);
+      const bad = await runCli([...store.args, 'stats', '--prometheus', '/nonexistent-dir/x.prom']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /nonexistent-dir/);
+    });
+
+    test('usage drift: a ledger edited behind its back is drift for --check-disk (exit 4) until recount', async () => {
+      const c = await store.open();
+      const raw = c as unknown as { raw?: { prepare(s: string): { run(): void } }; pool?: { query(s: string): Promise<unknown> } };
+      if (raw.raw) raw.raw.prepare(`update usage set files = files + 1 where owner = 'acme'`).run();
+      else await raw.pool!.query(`update usage set files = files + 1 where owner = 'acme'`);
+      await c.close();
+      const r = await runCli([...store.args, '--json', 'stats', '--check-disk']);
+      assert.equal(r.code, 4);
+      assert.deepEqual(r.json.usageDrift.map((u: { owner: string }) => u.owner), ['acme']);
+      const fixed = await runCli([...store.args, '--json', 'quota', 'recount']);
+      assert.deepEqual(fixed.json.corrected.map((u: { owner: string }) => u.owner), ['acme']);
+      assert.equal((await runCli([...store.args, 'stats', '--check-disk'])).code, 0);
+    });
+
+    test('history: snapshots accumulate; growth and days until full follow from a known series', async () => {
+      const fresh = await d.makeStore();
+      try {
+        const c = await fresh.open();
+        const now = Date.now();
+        // 1 MB a day for ten days, one snapshot a day (two on the last day)
+        for (let i = 0; i <= 9; i++) {
+          await c.usage.addSnapshot({ takenAt: new Date(now - (10 - i) * DAY), runId: null, command: 'stats', bytes: 5_000_000 + i * 1_000_000, files: 100 + i * 10, orphanFiles: null, missingFiles: null, anomalies: null, usageDrift: null });
+        }
+        await c.usage.addSnapshot({ takenAt: new Date(now - 20 * DAY), runId: null, command: 'stats', bytes: 1, files: 1, orphanFiles: null, missingFiles: null, anomalies: null, usageDrift: null });
+        await c.close();
+        const h = await runCli([...fresh.args, '--json', 'stats', '--history', '--since', '15d']);
+        assert.equal(h.code, 0, h.stderr);
+        const r = h.json.history;
+        assert.equal(r.snapshots, 10, 'the snapshot outside --since was counted');
+        assert.equal(r.days.length, 10);
+        assert.equal(r.days[9].bytes, 14_000_000);
+        assert.equal(r.growthBytesPerDay, 1_000_000);
+        assert.equal(r.growthFilesPerDay, 10);
+        assert.ok(r.freeBytes > 0);
+        assert.equal(r.daysUntilFull, Math.round((r.freeBytes / 1_000_000) * 10) / 10);
+        // each stats run records one more snapshot
+        assert.equal((await runCli([...fresh.args, 'stats'])).code, 0);
+        const h2 = await runCli([...fresh.args, '--json', 'stats', '--history', '--since', '15d']);
+        assert.equal(h2.json.history.snapshots, 11);
+        const text = await runCli([...fresh.args, 'stats', '--history']);
+        assert.match(text.stdout, /growth\s+[+-]/);
+      } finally {
+        await fresh.dispose();
+      }
+    });
+  });
+}
