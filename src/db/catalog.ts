@@ -168,6 +168,13 @@ export interface Catalog extends AccessCatalog {
   markJobsFailed(jobs: readonly StuckJob[], reason: string, at: Date): Promise<string[]>;
   /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
   markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
+  /** Tables in the catalog's schema that are not storectl's (another application's): restore refuses them. */
+  foreignTables(): Promise<string[]>;
+  /**
+   * Marks 'missing' rows 'present' again (their file came back with the row's size and SHA-256,
+   * checked by the caller), only where they are still 'missing', with their events; returns how many.
+   */
+  reviveMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
   /**
    * One keyset page of live paths ('present', 'deleting' or 'corrupt') in byte order, read from the live
    * path index alone: all the tree/catalog merge needs (rows of the few paths missing from

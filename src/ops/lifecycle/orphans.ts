@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
-import { IN_PROGRESS_STATUSES, type EventRecord } from '../../db/types.ts';
+import { IN_PROGRESS_STATUSES, type EventRecord, type FileRecord } from '../../db/types.ts';
+import { sha256FileSync } from '../../storage/hash.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { isSafeRelPath } from '../../storage/paths.ts';
 import { WalkError } from '../../storage/walk.ts';
@@ -52,11 +53,13 @@ export interface OrphanReport {
   /** Unreferenced files inside the directory of a job still being produced: left alone. */
   inProgress: number;
   missing: { files: number; bytes: number; paths: string[] };
+  /** Files that came back with their 'missing' row's size and SHA-256: the rows become 'present' again. */
+  revived: { files: number; bytes: number; paths: string[] };
   /** Symlinks and other non-files in the tree: never followed, never deleted. */
   anomalies: string[];
   /** Lists are complete with --dry-run or --list, else the first few. */
   listsComplete: boolean;
-  result?: { deleted: number; moved: number; bytes: number; markedMissing: number; dirsRemoved: number };
+  result?: { deleted: number; moved: number; bytes: number; markedMissing: number; revived: number; dirsRemoved: number };
   changed: { path: string; reason: string }[];
   failed: { path: string; reason: string }[];
 }
@@ -132,6 +135,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
     young: 0,
     inProgress: 0,
     missing: { files: 0, bytes: 0, paths: [] },
+    revived: { files: 0, bytes: 0, paths: [] },
     anomalies: [],
     listsComplete: complete,
     changed: [],
@@ -140,6 +144,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const now = ctx.clock().getTime();
   let pending: Orphan[] = [];
+  const revivals: Missing[] = [];
   const flush = async () => {
     const live = await inProgressOrphans(ctx, pending);
     for (const x of pending) {
@@ -174,7 +179,23 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
           if (complete || report.missing.paths.length < SAMPLE) report.missing.paths.push(row.path);
         }
       }
+      const back = chunk.orphans.length ? await cameBack(ctx, chunk.orphans) : new Map<string, FileRecord>();
       for (const p of chunk.orphans) {
+        const row = back.get(p);
+        if (row) {
+          // A file whose row is 'missing' is not an orphan: it comes back if it is the row's file.
+          const seen = gate.inspect(p);
+          const same = seen.kind === 'file' && seen.size === row.size && hashOf(ctx, p) === row.sha256;
+          if (!same) {
+            report.anomalies.push(`${p} (reappeared, but its size or SHA-256 differs from its 'missing' row: left alone)`);
+            continue;
+          }
+          revivals.push({ id: row.id, path: row.path, size: row.size, jobId: row.jobId });
+          report.revived.files++;
+          report.revived.bytes += row.size;
+          if (complete || report.revived.paths.length < SAMPLE) report.revived.paths.push(p);
+          continue;
+        }
         const disk = gate.inspect(p);
         if (disk.kind === 'error') throw new WalkError(p, new Error(disk.reason));
         if (disk.kind !== 'file') {
@@ -198,14 +219,23 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   progress.done();
   guardCap('orphan files', report.orphans.files, o.maxDelete, report.walkedFiles, 'files walked');
   if (o.dryRun) return report;
+  const revived = async () => {
+    const at = ctx.clock();
+    return revivals.length
+      ? ctx.catalog.reviveMissing(
+          revivals.map((m) => m.id),
+          revivals.map((m) => ({ runId: ctx.runId, at, action: 'revive_missing', path: m.path, jobId: m.jobId, bytes: m.size, reason: "file back with its row's size and SHA-256" })),
+        )
+      : 0;
+  };
   if (report.orphans.files + report.missing.files === 0) {
-    report.result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
+    report.result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
     return report;
   }
   if (!(await o.confirm({ orphans: report.orphans.files, bytes: report.orphans.bytes, missing: report.missing.files }))) {
     throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
   }
-  const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
+  const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
   const applied = ctx.progress(o.quarantine ? 'moving' : 'deleting', report.orphans.files);
   const quarantine = o.quarantine ? new QuarantineTarget(path.resolve(o.quarantine)) : null;
   try {
@@ -272,6 +302,20 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   }
   report.result = result;
   return report;
+}
+
+/** The 'missing' rows of these unreferenced paths: files that may have come back. */
+async function cameBack(ctx: Context, paths: string[]): Promise<Map<string, FileRecord>> {
+  const rows = await ctx.catalog.filesByPaths(paths);
+  return new Map(rows.filter((r) => r.state === 'missing').map((r) => [r.path, r]));
+}
+
+function hashOf(ctx: Context, rel: string): string | undefined {
+  try {
+    return sha256FileSync(ctx.blobs.abs(rel)).sha256;
+  } catch {
+    return undefined;
+  }
 }
 
 async function* chunks<T>(items: Iterable<T> | AsyncIterable<T>, size: number): AsyncGenerator<T[]> {
