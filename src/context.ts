@@ -38,6 +38,10 @@ export interface ContextOptions {
   s3?: boolean;
   /** Command name, for the refusal above. */
   command?: string;
+  /** The command only reads (stats, dry runs, backup): it can run against a read-only store. */
+  readOnly?: boolean;
+  /** restore (which checks the target itself: empty, --force, or an interrupted restore): the catalog may be created beside an existing tree. */
+  adoptTree?: boolean;
 }
 
 /** Stands in for the local tree's API on an S3 store: any use is a bug, never a write to a directory named s3:. */
@@ -48,7 +52,12 @@ const NO_LOCAL_TREE = new Proxy({} as LocalBlobStore, {
 });
 
 export function checkRoot(root: string, create: boolean): void {
-  const st = fs.statSync(root, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(root, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new UsageError(`root ${root}: ${errorMessage(err)}`, 'pass --root DIR naming a directory; nothing was read or changed', 'bad_root');
+  }
   if (st && !st.isDirectory()) {
     throw new UsageError(`root ${root} is not a directory`, 'pass --root DIR naming a directory', 'bad_root');
   }
@@ -93,7 +102,7 @@ export async function openContext(
   const store = await openBlobStore(config.root, () => config.s3.settings);
   let catalog: Catalog;
   try {
-    catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto' });
+    catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : config.root, adoptTree: opts.adoptTree, readOnly: opts.readOnly });
   } catch (err) {
     await store.close();
     throw err;

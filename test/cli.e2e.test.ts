@@ -117,7 +117,9 @@ test('--log-file appends JSON lines with the command and run id, also recorded i
   for (const l of lines) {
     assert.ok(l.time && l.level && l.message && l.runId, JSON.stringify(l));
   }
-  const done = gen.find((l) => l.message === 'done')!;
+  const done = gen.find((l) => l.message === 'generate done')!;
+  assert.equal(done.level, 'info');
+  assert.equal(done.exitCode, 0);
   assert.equal(done.files, 10);
   assert.equal(again.json.recentRuns[0].id, done.runId);
   fs.rmSync(dir, { recursive: true });

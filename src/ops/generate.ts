@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Context } from '../context.ts';
 import type { Job, NewFile, NewJob } from '../db/types.ts';
-import { UsageError } from '../errors.ts';
+import { FailedError, UsageError, errorMessage, isFault } from '../errors.ts';
 import { GENERATOR_VERSION, RenderError, type CardData } from '../render/card.ts';
 import { inlineRenderer, workerRenderer, type CardRenderer } from '../render/pool.ts';
 import { renderExport } from '../render/export.ts';
@@ -111,6 +111,14 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
   const renderer = opts.workers > 1 ? workerRenderer(opts.workers) : inlineRenderer();
   try {
     await mapPool(jobsToRender(ctx, ids, Boolean(opts.pending)), opts.workers * 2, (job) => work(job, renderer));
+  } catch (err) {
+    // A full disk, a read-only mount, a catalog that cannot be written: say what is done and what is not.
+    if (!isFault(err)) throw err;
+    throw new FailedError(
+      `generate stopped in ${ctx.config.root}: ${errorMessage(err)}; ${report.jobs.rendered} job(s) were rendered and recorded before it, the others were not (no half-written file is recorded)`,
+      'free space or fix the mount, then run `storectl generate --pending` to render the rest',
+      'io_failed',
+    );
   } finally {
     await renderer.close();
   }
