@@ -37,7 +37,7 @@ export function buildProgram(io: IO, state: RunState): Command {
   const program = new Command('storectl')
     .description('Administer hybrid storage: artifact files on disk, their metadata in a SQL catalog.')
     .version(VERSION, '-V, --version')
-    .option('--root <dir>', 'store root directory (env STORECTL_ROOT; default ./storage)')
+    .option('--root <dir|url>', 'store root: a directory or s3://BUCKET/PREFIX (env STORECTL_ROOT; default ./storage)')
     .option('--database <url>', 'catalog URL: postgres://… or sqlite:PATH (env STORECTL_DATABASE_URL, DATABASE_URL)')
     .option('--config <file>', `config file (env STORECTL_CONFIG; default ./storectl.config.json if present)`)
     .option('--json', 'print one JSON document on stdout')
@@ -46,6 +46,7 @@ export function buildProgram(io: IO, state: RunState): Command {
     .option('-y, --yes', 'do not ask for confirmation (required for destructive commands without a TTY)')
     .option('--no-color', 'no colours (also NO_COLOR)')
     .option('--log-file <file>', 'append JSON-lines logs to FILE (env STORECTL_LOG_FILE)')
+    .option('--allow-root-change', "record --root as the store's root although the catalog names another (after moving the files)")
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitStatusHelp())
     .exitOverride()
@@ -108,7 +109,7 @@ async function runCommand(
     globals,
     config: getConfig,
     async openContext(o) {
-      const ctx = await openContext(getConfig(), o, { log: ui.log, progress: ui.progress });
+      const ctx = await openContext(getConfig(), { command: spec.name, ...o }, { log: ui.log, progress: ui.progress });
       contexts.push(ctx);
       ui.log.bind({ command: spec.name, runId: ctx.runId });
       return ctx;
@@ -181,7 +182,7 @@ async function runCommand(
     }
     throw err;
   } finally {
-    for (const ctx of contexts) await ctx.catalog.close().catch(() => {});
+    for (const ctx of contexts) await Promise.all([ctx.catalog.close().catch(() => {}), ctx.store.close().catch(() => {})]);
     ui.log.close?.();
   }
 }

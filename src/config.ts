@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError, errorMessage } from './errors.ts';
+import { isS3Url } from './storage/blob.ts';
+import { describeS3Settings, parseS3Url, resolveS3Settings, s3Url, type ResolvedS3Settings } from './storage/s3/settings.ts';
 import { redactUrl, redactValue, registerUrlSecrets } from './redact.ts';
 
 export type Source = 'flag' | 'env' | 'file' | 'default';
@@ -17,13 +19,19 @@ export interface GlobalFlags {
   yes?: boolean;
   color?: boolean;
   logFile?: string;
+  /** Record this --root as the store's root although the catalog names another. */
+  allowRootChange?: boolean;
 }
 
 /** Top-level keys a config file may have; each section is validated by the code that uses it. */
-export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
+export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
 
 export interface ResolvedConfig {
+  /** An absolute directory, or the canonical s3://BUCKET/PREFIX/ of an S3 store. */
   root: string;
+  /** S3 settings (config `s3` section, STORECTL_S3_*; the SDK's chain for the rest). */
+  s3: ResolvedS3Settings;
+  allowRootChange: boolean;
   databaseUrl: string | undefined;
   logFile: string | undefined;
   configFile: string | undefined;
@@ -55,14 +63,22 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
   delete sections.root;
   delete sections.database;
   delete sections.logFile;
+  delete sections.s3;
   return {
-    root: path.resolve(base, rootRaw ?? 'storage'),
+    root: resolveRoot(rootRaw ?? 'storage', base),
+    s3: resolveS3Settings(file.s3, env),
+    allowRootChange: flags.allowRootChange ?? false,
     databaseUrl: db,
     logFile: logFile ? path.resolve(logSrc === 'file' ? fileDir : cwd, logFile) : undefined,
     configFile,
     sources: { root: rootSrc, database: dbSrc, logFile: logSrc },
     sections,
   };
+}
+
+/** A root as the catalog records it: the canonical s3://BUCKET/PREFIX/, or an absolute directory. */
+export function resolveRoot(raw: string, base: string): string {
+  return isS3Url(raw) ? s3Url(parseS3Url(raw)) : path.resolve(base, raw);
 }
 
 function readConfigFile(file: string, explicit: boolean): Record<string, unknown> {
@@ -162,12 +178,13 @@ export function describeConfig(c: ResolvedConfig) {
   return {
     root: { value: c.root, source: c.sources.root },
     database: {
-      value: c.databaseUrl ? redactUrl(c.databaseUrl) : path.join(c.root, '.storectl', 'catalog.db'),
+      value: c.databaseUrl ? redactUrl(c.databaseUrl) : isS3Url(c.root) ? null : path.join(c.root, '.storectl', 'catalog.db'),
       source: c.sources.database,
     },
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
+    s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
-    sections: redactValue(hideUrlSecret(c.sections)),
+    sections: hideUrlSecret(redactValue(c.sections) as Record<string, unknown>),
   };
 }
 

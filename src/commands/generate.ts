@@ -41,7 +41,7 @@ export default defineCommand({
     // Input is read and validated before the store is opened: bad input writes nothing.
     const newJobs = opts.jobs !== undefined ? parseJobs(await readInput(String(opts.jobs), env.ui.io), String(opts.jobs), now) : undefined;
     const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), days, now, opts.seed === undefined ? randomInt(2 ** 31) : Number(opts.seed)) : undefined;
-    const ctx = await env.openContext({ createRoot: true, createCatalog: true });
+    const ctx = await env.openContext({ createRoot: true, createCatalog: true, s3: true });
     const report = await runGenerate(ctx, {
       newJobs: newJobs ?? sample?.jobs,
       jobIds: args.length ? args : undefined,

@@ -30,7 +30,7 @@ export default defineCommand({
     if (format !== 'text' && format !== 'prometheus') throw new UsageError(`bad --format ${JSON.stringify(format)}`, 'use text or prometheus');
     if (format === 'prometheus' && env.globals.json) throw new UsageError('--format prometheus and --json both choose stdout', 'pick one');
     if (opts.since !== undefined && !opts.history) throw new UsageError('--since goes with --history');
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
     if (opts.history) {
       if (format === 'prometheus' || opts.prometheus) throw new UsageError('--history has no Prometheus form', 'run stats --prometheus without --history');
       const { usageHistory } = await import('../ops/usage-history.ts');

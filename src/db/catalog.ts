@@ -181,8 +181,12 @@ export interface Catalog extends AccessCatalog {
    * disk are fetched afterwards with filesByPaths).
    */
   livePaths(query: { afterPath?: string; limit: number }): Promise<string[]>;
-  /** Up to `limit` rows in one state, in no order, through the state index ('deleting' after a crash). */
-  filesInState(state: string, limit: number): Promise<FileRecord[]>;
+  /**
+   * Up to `limit` rows in one state, in no order, through the state index ('deleting' after a
+   * crash); with `reasonLike`, only rows whose delete_reason matches that LIKE pattern (the
+   * rows one kind of run left: see ops/lifecycle/reasons.ts).
+   */
+  filesInState(state: string, limit: number, reasonLike?: string): Promise<FileRecord[]>;
   /** Whether any file row, and any present one, exists: index probes, where counts() would count every row. */
   hasFiles(): Promise<{ any: boolean; present: boolean }>;
   /** Lean rows of these jobs' files in the given states, by job id then path. */

@@ -670,8 +670,9 @@ export class PgCatalog implements Catalog {
     return (r.rows as [string][]).map((row) => row[0]);
   }
 
-  async filesInState(state: string, limit: number): Promise<FileRecord[]> {
-    return this.db.select().from(files).where(eq(files.state, state)).limit(limit);
+  async filesInState(state: string, limit: number, reasonLike?: string): Promise<FileRecord[]> {
+    const where = reasonLike === undefined ? eq(files.state, state) : and(eq(files.state, state), sql`${files.deleteReason} like ${reasonLike}`);
+    return this.db.select().from(files).where(where).limit(limit);
   }
 
   async hasFiles(): Promise<{ any: boolean; present: boolean }> {

@@ -651,8 +651,9 @@ export class SqliteCatalog implements Catalog {
     return (after ? stmt.all(q.afterPath, q.limit) : stmt.all(q.limit)) as string[];
   }
 
-  async filesInState(state: string, limit: number): Promise<FileRecord[]> {
-    return this.db.select().from(files).where(eq(files.state, state)).limit(limit).all();
+  async filesInState(state: string, limit: number, reasonLike?: string): Promise<FileRecord[]> {
+    const where = reasonLike === undefined ? eq(files.state, state) : and(eq(files.state, state), sql`${files.deleteReason} like ${reasonLike}`);
+    return this.db.select().from(files).where(where).limit(limit).all();
   }
 
   async hasFiles(): Promise<{ any: boolean; present: boolean }> {

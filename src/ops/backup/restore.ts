@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { removeTreeIn } from '../../storage/confined.ts';
 import type { Context } from '../../context.ts';
 import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
@@ -171,7 +172,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
     // The catalog's own constraints (unique ids and paths, references), before anything moves.
     await trialImport(archive, staging, v.head);
   } catch (err) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeTreeIn(path.dirname(staging), path.basename(staging));
     if (isFault(err)) {
       throw new FailedError(
         `restore stopped while staging ${archive} in ${staging}: ${errorMessage(err)}; nothing was restored and the staged copy was removed`,
@@ -182,7 +183,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
     throw err;
   }
   if (opts.dryRun) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeTreeIn(path.dirname(staging), path.basename(staging));
     return report(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
   }
   try {
@@ -273,13 +274,13 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
       // The transaction rolled back: put the files back too, so the target is as it was.
       rollBackMoves(root, tree, replaced, marker.replace);
       fs.rmSync(markerPath(root), { force: true });
-      fs.rmSync(staging, { recursive: true, force: true });
+      removeTreeIn(path.dirname(staging), path.basename(staging));
       throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
     }
   }
   crashPoint('imported');
   fs.rmSync(markerPath(root), { force: true });
-  fs.rmSync(staging, { recursive: true, force: true });
+  removeTreeIn(path.dirname(staging), path.basename(staging));
   return report(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });
 }
 

@@ -7,6 +7,7 @@
 // newest of each of the last N UTC days that have one (weeks are ISO weeks, months calendar
 // months); a backup kept by any rule is kept, with every reason that keeps it.
 import fs from 'node:fs';
+import { unlinkFileIn } from '../../storage/confined.ts';
 import path from 'node:path';
 import type { ArchiveFormat } from './archive-writer.ts';
 
@@ -124,7 +125,8 @@ export function applyRetention(plan: RetentionDecision[]): string[] {
   const pruned: string[] = [];
   for (const d of plan) {
     if (d.action !== 'remove') continue;
-    fs.rmSync(d.path, { force: true });
+    // Through the directory held open, never following a symlink (storage/confined.ts).
+    unlinkFileIn(path.dirname(d.path), path.basename(d.path));
     pruned.push(d.path);
   }
   return pruned;
