@@ -105,29 +105,35 @@ async function main() {
     };
 
     const rows: (string | number)[][] = [];
+    const loadBefore = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+    const rate = (m: Measured) => ROWS / m.seconds;
+    const mbs = (m: Measured) => (ROWS * rowBytes) / m.seconds / 1e6;
+    // Each measurement is logged as it ends, so a run cut short still says what it measured.
+    const note = (r: number, how: string, m: Measured, ratio: string) => {
+      const row = [r, how, fmt(m.seconds, 1), fmt(rate(m), 1), fmt(mbs(m), 0), m.maxRssMb, ratio];
+      rows.push(row);
+      process.stderr.write(`  ${row.join(' | ')} (load ${os.loadavg()[0]!.toFixed(1)})\n`);
+    };
     for (let r = 1; r <= ROUNDS; r++) {
-      process.stderr.write(`round ${r}: shell, one key after the other...\n`);
-      const s1 = shellRun(1);
-      process.stderr.write(`round ${r}: shell, the five keys at once...\n`);
-      const s4 = shellRun(5);
       process.stderr.write(`round ${r}: storectl import-from-db...\n`);
       const st = importRun();
+      note(r, 'storectl import-from-db (fsync, SHA-256, catalog)', st, '1.00');
+      process.stderr.write(`round ${r}: shell, the five keys at once...\n`);
+      const s5 = shellRun(5);
       verifySame();
-      const rate = (m: Measured) => ROWS / m.seconds;
-      const mbs = (m: Measured) => (ROWS * rowBytes) / m.seconds / 1e6;
-      rows.push(
-        [r, 'storectl import-from-db (fsync, SHA-256, catalog)', fmt(st.seconds, 1), fmt(rate(st), 1), fmt(mbs(st), 0), st.maxRssMb, '1.00'],
-        [r, 'psql copy \\| base64 -d, one key after the other', fmt(s1.seconds, 1), fmt(rate(s1), 1), fmt(mbs(s1), 0), s1.maxRssMb, fmt(rate(st) / rate(s1))],
-        [r, 'psql copy \\| base64 -d, five keys at once', fmt(s4.seconds, 1), fmt(rate(s4), 1), fmt(mbs(s4), 0), s4.maxRssMb, fmt(rate(st) / rate(s4))],
-      );
+      note(r, 'psql copy \\| base64 -d, five keys at once', s5, fmt(rate(st) / rate(s5)));
+      process.stderr.write(`round ${r}: shell, one key after the other...\n`);
+      const s1 = shellRun(1);
+      note(r, 'psql copy \\| base64 -d, one key after the other', s1, fmt(rate(st) / rate(s1)));
     }
+    const fullRss = rows[rows.length - 3]![5];
     process.stderr.write(`storectl on ${RSS_ROWS} rows (peak RSS)...\n`);
     const small = importRun(RSS_ROWS);
     out.push(
       `${ROWS} rows x 5 files, ${fmt(rowBytes / 1e6, 2)} MB a row (${fmt((ROWS * rowBytes) / 1e9, 2)} GB), jsonb base64 in PostgreSQL at 127.0.0.1; catalog in the same database.\n`,
-      `Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; load before: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`,
+      `Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; load before: ${loadBefore}\n`,
       table(['round', 'how', 'wall s', 'rows/s', 'MB/s', 'peak RSS MB', 'storectl speed / this'], rows),
-      `\nPeak RSS of storectl: ${small.maxRssMb} MB at ${RSS_ROWS} rows, ${rows[rows.length - 3]![5]} MB at ${ROWS} rows (default batch of 8 rows, two in memory).\n`,
+      `\nPeak RSS of storectl: ${small.maxRssMb} MB at ${RSS_ROWS} rows, ${fullRss} MB at ${ROWS} rows (default batch of 8 rows, two in memory).\n`,
       `Load after: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`,
     );
     process.stdout.write(out.join('\n'));

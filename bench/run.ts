@@ -6,7 +6,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { REPO, arg, flag } from './lib/measure.ts';
 
-const suites = ['foundation', 'cleanup', 'backup', 'images', 'import-db'];
+const suites = ['foundation', 'cleanup', 'backup', 'images', 'import-db', 's3'];
 const only = arg('--only')?.split(',');
 const passOn = flag('--quick') ? ['--quick'] : [];
 const sections: string[] = [`# storectl benchmarks\n\n${new Date().toISOString()} on ${process.platform} ${process.arch}, node ${process.version}${passOn.length ? ' (quick)' : ''}\n`];

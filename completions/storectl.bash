@@ -4,11 +4,11 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db quota import-from-db migrate config completion"
-  local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --version"
+  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db migrate-store quota import-from-db migrate config completion"
+  local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
-    --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--wait|--explain|--retention-hours|--min-age|--keep|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
+    --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    --database|--sample|--days|--seed|--workers|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--wait|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -28,11 +28,12 @@ _storectl() {
     delete) opts="--from --owner --status --kind --older-than --dry-run --list --force --max-delete --wait --allow-empty-root --help" ;;
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
-    backup) opts="--output -o --dir --format --metadata-only --keep --prune-older-than --wait --help" ;;
-    restore) opts="--verify-only --dry-run --force --help" ;;
+    backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
+    restore) opts="--verify-only --dry-run --force --wait --help" ;;
     verify) opts="--job --owner --category --sample --max-time --repair-from --threads --wait --help" ;;
     put) opts="--job --role --kind --owner --category --export-type --sha256 --from-list --on-duplicate --wait --help" ;;
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
+    migrate-store) opts="--to --parallel --dry-run --delete-source --wait --help" ;;
     quota) opts="--bytes --files --warn --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
     migrate) opts="--status --help" ;;

@@ -1,9 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 import type { CommandEnv, CommandSpec } from './commands/define.ts';
-import { resolveConfig, type GlobalFlags, type ResolvedConfig } from './config.ts';
+import { backupSettings, generateSettings, resolveConfig, type GlobalFlags, type ResolvedConfig } from './config.ts';
 import { openContext, whoAmI, type Context } from './context.ts';
-import { EXIT_CODES, UsageError } from './errors.ts';
+import path from 'node:path';
+import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
+import type { Level, Logger } from './log.ts';
+import { redactText, redactValue } from './redact.ts';
 import type { IO } from './ui/io.ts';
 import { Ui } from './ui/ui.ts';
 
@@ -11,6 +14,8 @@ export const VERSION = '0.1.0';
 
 export interface RunState {
   exitCode: number;
+  /** Set once a command's runner took over logging its outcome (main logs the rest). */
+  logged?: boolean;
 }
 
 export function exitStatusHelp(): string {
@@ -32,7 +37,7 @@ export function buildProgram(io: IO, state: RunState): Command {
   const program = new Command('storectl')
     .description('Administer hybrid storage: artifact files on disk, their metadata in a SQL catalog.')
     .version(VERSION, '-V, --version')
-    .option('--root <dir>', 'store root directory (env STORECTL_ROOT; default ./storage)')
+    .option('--root <dir|url>', 'store root: a directory or s3://BUCKET/PREFIX (env STORECTL_ROOT; default ./storage)')
     .option('--database <url>', 'catalog URL: postgres://… or sqlite:PATH (env STORECTL_DATABASE_URL, DATABASE_URL)')
     .option('--config <file>', `config file (env STORECTL_CONFIG; default ./storectl.config.json if present)`)
     .option('--json', 'print one JSON document on stdout')
@@ -41,12 +46,13 @@ export function buildProgram(io: IO, state: RunState): Command {
     .option('-y, --yes', 'do not ask for confirmation (required for destructive commands without a TTY)')
     .option('--no-color', 'no colours (also NO_COLOR)')
     .option('--log-file <file>', 'append JSON-lines logs to FILE (env STORECTL_LOG_FILE)')
+    .option('--allow-root-change', "record --root as the store's root although the catalog names another (after moving the files)")
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', exitStatusHelp())
     .exitOverride()
     .configureOutput({
       writeOut: (s) => void io.stdout.write(s),
-      writeErr: (s) => void io.stderr.write(s),
+      writeErr: (s) => void io.stderr.write(redactText(s)),
     });
   for (const spec of COMMANDS) addCommand(program, spec, io, state);
   return program;
@@ -63,7 +69,7 @@ function addCommand(program: Command, spec: CommandSpec, io: IO, state: RunState
     const opts = command.opts();
     const args = command.args;
     const globals = program.opts() as GlobalFlags;
-    state.exitCode = await runCommand(spec, args, opts, globals, io);
+    state.exitCode = await runCommand(spec, args, opts, globals, io, state);
   });
 }
 
@@ -73,24 +79,37 @@ async function runCommand(
   opts: Record<string, unknown>,
   globals: GlobalFlags,
   io: IO,
+  state: RunState,
 ): Promise<number> {
   let config: ResolvedConfig | undefined;
   const getConfig = () => (config ??= resolveConfig(globals, io.env, io.cwd));
+  let configError: unknown;
+  let logFile: string | undefined;
+  try {
+    logFile = getConfig().logFile;
+  } catch (err) {
+    // A bad config file is still logged where the flag or the environment says.
+    configError = err;
+    const named = globals.logFile ?? (io.env.STORECTL_LOG_FILE || undefined);
+    logFile = named ? path.resolve(io.cwd, named) : undefined;
+  }
   const ui = new Ui(io, {
     json: Boolean(globals.json),
     quiet: Boolean(globals.quiet),
     verbose: Boolean(globals.verbose),
     color: globals.color !== false,
     yes: Boolean(globals.yes),
-    logFile: getConfig().logFile,
+    logFile,
   });
+  state.logged = true;
+  ui.log.bind({ command: spec.name });
   const contexts: Context[] = [];
   const env: CommandEnv = {
     ui,
     globals,
     config: getConfig,
     async openContext(o) {
-      const ctx = await openContext(getConfig(), o, { log: ui.log, progress: ui.progress });
+      const ctx = await openContext(getConfig(), { command: spec.name, ...o }, { log: ui.log, progress: ui.progress });
       contexts.push(ctx);
       ui.log.bind({ command: spec.name, runId: ctx.runId });
       return ctx;
@@ -107,6 +126,8 @@ async function runCommand(
   const started = new Date();
   let runRecorded = false;
   try {
+    if (configError) throw configError;
+    await validateSections(getConfig(), io.cwd);
     const outcome = await spec.run(args, opts, {
       ...env,
       openContext: async (o) => {
@@ -116,7 +137,7 @@ async function runCommand(
           await ctx.catalog.startRun({
             id: ctx.runId,
             command: spec.name,
-            args: { args, ...opts },
+            args: redactValue({ args, ...opts }),
             dryRun: Boolean(opts.dryRun),
             status: 'running',
             exitCode: null,
@@ -138,7 +159,7 @@ async function runCommand(
         status: exitCode === 0 ? 'ok' : exitCode === 3 ? 'partial' : 'failed',
         exitCode,
         finishedAt: new Date(),
-        totals: outcome.totals ?? null,
+        totals: outcome.totals ? redactValue(outcome.totals) : null,
       });
       if (!opts.dryRun) {
         // usage history: every run that changed the store leaves a snapshot (stats --history)
@@ -148,20 +169,73 @@ async function runCommand(
         );
       }
     }
-    ui.log.debug('done', { exitCode, ...(outcome.totals ?? {}) });
+    logOutcome(ui.log, spec.name, { exitCode, dryRun: outcome.dryRun, counts: outcome.logFields ?? outcome.totals ?? countsOf(outcome.report) });
     ui.result(spec.name, outcome.report, outcome.text, outcome.json);
     return exitCode;
   } catch (err) {
+    logOutcome(ui.log, spec.name, { error: err });
     if (runRecorded) {
       const code = (err as { exitCode?: number }).exitCode ?? 1;
       await contexts[0]!.catalog
-        .finishRun(contexts[0]!.runId, { status: 'failed', exitCode: code, finishedAt: new Date(), totals: { error: (err as Error).message } })
+        .finishRun(contexts[0]!.runId, { status: 'failed', exitCode: code, finishedAt: new Date(), totals: { error: redactText(errorMessage(err)) } })
         .catch(() => {});
     }
     throw err;
   } finally {
-    for (const ctx of contexts) await ctx.catalog.close().catch(() => {});
+    for (const ctx of contexts) await Promise.all([ctx.catalog.close().catch(() => {}), ctx.store.close().catch(() => {})]);
+    ui.log.close?.();
   }
+}
+
+/**
+ * The one log-file line every run ends with, at the level its outcome deserves: info when done,
+ * warn when some items failed, error otherwise; with the exit code, the error's code and
+ * message, and the command's counts.
+ */
+export function logOutcome(
+  log: Logger,
+  command: string | undefined,
+  o: { exitCode?: number; dryRun?: boolean; counts?: Record<string, unknown>; error?: unknown },
+): void {
+  const name = command ?? 'storectl';
+  if (o.error !== undefined) {
+    const e = describeError(o.error);
+    const level: Level = e.exitCode === EXIT.PARTIAL ? 'warn' : 'error';
+    log.record?.(level, `${name} failed: ${e.message}`, { exitCode: e.exitCode, code: e.code, error: e.message, ...(e.hint ? { hint: e.hint } : {}) });
+    return;
+  }
+  const exitCode = o.exitCode ?? 0;
+  const level: Level = exitCode === EXIT.OK ? 'info' : exitCode === EXIT.PARTIAL ? 'warn' : 'error';
+  const verdict = exitCode === EXIT.OK ? 'done' : exitCode === EXIT.PARTIAL ? 'done, some items failed' : exitCode === EXIT.INTEGRITY ? 'found an integrity problem' : 'failed';
+  const code = exitCode === EXIT.OK ? 'ok' : exitCode === EXIT.PARTIAL ? 'partial' : exitCode === EXIT.INTEGRITY ? 'integrity' : 'failed';
+  log.record?.(level, `${name} ${verdict}${o.dryRun ? ' (dry run)' : ''}`, { exitCode, code, ...(o.dryRun ? { dryRun: true } : {}), ...(o.counts ?? {}) });
+}
+
+/**
+ * Every section of the config file is checked before any command runs, whichever command it is:
+ * an unknown or ill-typed key is exit 2 naming it (the parsers of the sections that need more
+ * than the config module are loaded only when the section is there).
+ */
+async function validateSections(c: ResolvedConfig, cwd: string): Promise<void> {
+  generateSettings(c);
+  backupSettings(c);
+  if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup);
+  if (c.sections.migrateImages !== undefined) {
+    (await import('./ops/images/targets.ts')).parseMigrateImagesConfig(c.sections.migrateImages, c.configFile ? path.dirname(c.configFile) : cwd);
+  }
+}
+
+/** A report's numbers (top level and one level down), for the log line of commands without totals. */
+function countsOf(report: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(report)) {
+    if (typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const nums = Object.entries(v).filter(([, x]) => typeof x === 'number');
+      if (nums.length) out[k] = Object.fromEntries(nums);
+    }
+  }
+  return out;
 }
 
 export { Option };

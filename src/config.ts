@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError, errorMessage } from './errors.ts';
-import { redactUrl } from './db/url.ts';
+import { isS3Url } from './storage/blob.ts';
+import { describeS3Settings, parseS3Url, resolveS3Settings, s3Url, type ResolvedS3Settings } from './storage/s3/settings.ts';
+import { redactUrl, redactValue, registerUrlSecrets } from './redact.ts';
 
 export type Source = 'flag' | 'env' | 'file' | 'default';
 
@@ -17,13 +19,19 @@ export interface GlobalFlags {
   yes?: boolean;
   color?: boolean;
   logFile?: string;
+  /** Record this --root as the store's root although the catalog names another. */
+  allowRootChange?: boolean;
 }
 
 /** Top-level keys a config file may have; each section is validated by the code that uses it. */
-export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
+export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
 
 export interface ResolvedConfig {
+  /** An absolute directory, or the canonical s3://BUCKET/PREFIX/ of an S3 store. */
   root: string;
+  /** S3 settings (config `s3` section, STORECTL_S3_*; the SDK's chain for the rest). */
+  s3: ResolvedS3Settings;
+  allowRootChange: boolean;
   databaseUrl: string | undefined;
   logFile: string | undefined;
   configFile: string | undefined;
@@ -49,19 +57,28 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
   const [rootRaw, rootSrc] = pick(flags.root, env.STORECTL_ROOT || undefined, file.root as string | undefined);
   const [db, dbSrc] = pick(flags.database, env.STORECTL_DATABASE_URL || env.DATABASE_URL || undefined, file.database as string | undefined);
   const [logFile, logSrc] = pick(flags.logFile, env.STORECTL_LOG_FILE || undefined, file.logFile as string | undefined);
+  registerUrlSecrets(db);
   const base = rootSrc === 'file' ? fileDir : cwd;
   const sections: Record<string, unknown> = { ...file };
   delete sections.root;
   delete sections.database;
   delete sections.logFile;
+  delete sections.s3;
   return {
-    root: path.resolve(base, rootRaw ?? 'storage'),
+    root: resolveRoot(rootRaw ?? 'storage', base),
+    s3: resolveS3Settings(file.s3, env),
+    allowRootChange: flags.allowRootChange ?? false,
     databaseUrl: db,
     logFile: logFile ? path.resolve(logSrc === 'file' ? fileDir : cwd, logFile) : undefined,
     configFile,
     sources: { root: rootSrc, database: dbSrc, logFile: logSrc },
     sections,
   };
+}
+
+/** A root as the catalog records it: the canonical s3://BUCKET/PREFIX/, or an absolute directory. */
+export function resolveRoot(raw: string, base: string): string {
+  return isS3Url(raw) ? s3Url(parseS3Url(raw)) : path.resolve(base, raw);
 }
 
 function readConfigFile(file: string, explicit: boolean): Record<string, unknown> {
@@ -92,17 +109,82 @@ function readConfigFile(file: string, explicit: boolean): Record<string, unknown
   return value as Record<string, unknown>;
 }
 
+/** `generate` section: defaults for the flags of the same names. */
+export interface GenerateSettings {
+  workers?: number;
+  days?: number;
+}
+
+/** `backup` section: defaults for the flags of the same names (retention applies with a dir). */
+export interface BackupSettings {
+  dir?: string;
+  format?: 'tar.gz' | 'zip';
+  metadataOnly?: boolean;
+  keep?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  pruneOlderThan?: string;
+}
+
+function sectionOf(c: ResolvedConfig, name: string): Record<string, unknown> | undefined {
+  const v = c.sections[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new UsageError(`config file ${c.configFile}: "${name}" must be an object`, undefined, 'config');
+  return v as Record<string, unknown>;
+}
+
+/** Checks a section's keys and types: an unknown or ill-typed key is exit 2, naming it. */
+function checkKeys(c: ResolvedConfig, name: string, v: Record<string, unknown>, types: Record<string, (x: unknown) => string | undefined>): void {
+  for (const [k, x] of Object.entries(v)) {
+    const check = types[k];
+    if (!check) throw new UsageError(`config file ${c.configFile}: unknown key "${name}.${k}"`, `known keys of ${name}: ${Object.keys(types).join(', ')}`, 'config');
+    const why = check(x);
+    if (why) throw new UsageError(`config file ${c.configFile}: "${name}.${k}" ${why}`, undefined, 'config');
+  }
+}
+
+const wholeNumber = (min: number, max: number) => (x: unknown) =>
+  Number.isInteger(x) && (x as number) >= min && (x as number) <= max ? undefined : `must be a whole number from ${min} to ${max}`;
+const aString = (x: unknown) => (typeof x === 'string' && x !== '' ? undefined : 'must be a non-empty string');
+const aBoolean = (x: unknown) => (typeof x === 'boolean' ? undefined : 'must be true or false');
+
+export function generateSettings(c: ResolvedConfig): GenerateSettings {
+  const v = sectionOf(c, 'generate');
+  if (!v) return {};
+  checkKeys(c, 'generate', v, { workers: wholeNumber(1, 64), days: wholeNumber(1, 3650) });
+  return { workers: v.workers as number | undefined, days: v.days as number | undefined };
+}
+
+export function backupSettings(c: ResolvedConfig): BackupSettings {
+  const v = sectionOf(c, 'backup');
+  if (!v) return {};
+  checkKeys(c, 'backup', v, {
+    dir: aString,
+    format: (x) => (x === 'tar.gz' || x === 'zip' ? undefined : 'must be "tar.gz" or "zip"'),
+    metadataOnly: aBoolean,
+    keep: wholeNumber(1, 100_000),
+    keepDaily: wholeNumber(1, 100_000),
+    keepWeekly: wholeNumber(1, 100_000),
+    keepMonthly: wholeNumber(1, 100_000),
+    pruneOlderThan: (x) => (typeof x === 'string' && /^\d+\s*[smhdw]$/.test(x.trim()) ? undefined : 'must be an age such as "30d", "12h" or "2w"'),
+  });
+  const base = c.configFile ? path.dirname(c.configFile) : process.cwd();
+  return { ...(v as BackupSettings), ...(typeof v.dir === 'string' ? { dir: path.resolve(base, v.dir) } : {}) };
+}
+
 /** The effective configuration as `storectl config` shows it: password redacted. */
 export function describeConfig(c: ResolvedConfig) {
   return {
     root: { value: c.root, source: c.sources.root },
     database: {
-      value: c.databaseUrl ? redactUrl(c.databaseUrl) : path.join(c.root, '.storectl', 'catalog.db'),
+      value: c.databaseUrl ? redactUrl(c.databaseUrl) : isS3Url(c.root) ? null : path.join(c.root, '.storectl', 'catalog.db'),
       source: c.sources.database,
     },
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
+    s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
-    sections: hideUrlSecret(c.sections),
+    sections: hideUrlSecret(redactValue(c.sections) as Record<string, unknown>),
   };
 }
 

@@ -9,12 +9,17 @@ import type { Logger } from './log.ts';
 import type { ResolvedConfig } from './config.ts';
 import { ensureDir } from './storage/atomic.ts';
 import { LocalBlobStore } from './storage/blobstore.ts';
+import { isS3Url, type BlobStore } from './storage/blob.ts';
+import { openBlobStore } from './storage/open.ts';
 import type { ProgressFactory } from './ui/progress.ts';
 
 /** What an operation works with. Operations never print: they log, report progress and return. */
 export interface Context {
   catalog: Catalog;
+  /** The local tree's synchronous API, for the operations not yet moved to `store`; local stores only. */
   blobs: LocalBlobStore;
+  /** The store's files through the one BlobStore interface (local tree or S3). */
+  store: BlobStore;
   config: ResolvedConfig;
   clock: () => Date;
   log: Logger;
@@ -29,10 +34,30 @@ export interface ContextOptions {
   createCatalog: boolean;
   /** 'never' for `migrate` itself; otherwise a stale embedded catalog is brought up to date. */
   migrate?: 'auto' | 'never';
+  /** The command works on an S3 store too; otherwise an s3:// root is refused (exit 2). */
+  s3?: boolean;
+  /** Command name, for the refusal above. */
+  command?: string;
+  /** The command only reads (stats, dry runs, backup): it can run against a read-only store. */
+  readOnly?: boolean;
+  /** restore (which checks the target itself: empty, --force, or an interrupted restore): the catalog may be created beside an existing tree. */
+  adoptTree?: boolean;
 }
 
+/** Stands in for the local tree's API on an S3 store: any use is a bug, never a write to a directory named s3:. */
+const NO_LOCAL_TREE = new Proxy({} as LocalBlobStore, {
+  get(_t, prop) {
+    throw new Error(`internal error: the local tree API (${String(prop)}) was used on an S3 store`);
+  },
+});
+
 export function checkRoot(root: string, create: boolean): void {
-  const st = fs.statSync(root, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(root, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new UsageError(`root ${root}: ${errorMessage(err)}`, 'pass --root DIR naming a directory; nothing was read or changed', 'bad_root');
+  }
   if (st && !st.isDirectory()) {
     throw new UsageError(`root ${root} is not a directory`, 'pass --root DIR naming a directory', 'bad_root');
   }
@@ -59,19 +84,83 @@ export async function openContext(
   opts: ContextOptions,
   deps: { log: Logger; progress: ProgressFactory; clock?: () => Date },
 ): Promise<Context> {
-  checkRoot(config.root, opts.createRoot);
+  const s3 = isS3Url(config.root);
+  if (s3) {
+    if (!opts.s3) {
+      throw new UsageError(`${opts.command ?? 'this command'} does not work on an S3 store yet (root ${config.root})`, 'run it against a local store', 'unsupported_backend');
+    }
+    if (!config.databaseUrl) {
+      throw new UsageError(
+        `an S3 store has no local .storectl/ for the embedded catalog: ${config.root} needs --database`,
+        'pass --database postgres://... or --database sqlite:PATH on a local disk (or STORECTL_DATABASE_URL)',
+        'no_catalog',
+      );
+    }
+  } else checkRoot(config.root, opts.createRoot);
   const target = parseDatabaseUrl(config.databaseUrl, config.root);
-  if (target.dialect === 'sqlite' && !config.databaseUrl && opts.createCatalog) checkRoot(config.root, true);
-  const catalog: Catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto' });
+  if (!s3 && target.dialect === 'sqlite' && !config.databaseUrl && opts.createCatalog) checkRoot(config.root, true);
+  const store = await openBlobStore(config.root, () => config.s3.settings);
+  let catalog: Catalog;
+  try {
+    catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : config.root, adoptTree: opts.adoptTree, readOnly: opts.readOnly });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const clock = deps.clock ?? (() => new Date());
+  if (opts.migrate !== 'never') {
+    try {
+      await checkStoreRoot(catalog, store.url, { embedded: !config.databaseUrl, allowChange: config.allowRootChange, at: clock(), log: deps.log });
+    } catch (err) {
+      await Promise.all([catalog.close().catch(() => {}), store.close()]);
+      throw err;
+    }
+  }
   return {
     catalog,
-    blobs: new LocalBlobStore(config.root),
+    blobs: s3 ? NO_LOCAL_TREE : new LocalBlobStore(config.root),
+    store,
     config,
-    clock: deps.clock ?? (() => new Date()),
+    clock,
     log: deps.log,
     progress: deps.progress,
     runId: randomUUID(),
   };
+}
+
+/**
+ * The catalog records where its store lives. A catalog of its own (--database) that names
+ * another root refuses: a wrong bucket or an unmounted volume must never look like an empty
+ * store. The embedded catalog lives inside its root and moves with it, so it just follows
+ * (unless the store has moved to S3: then its old directory is no longer the store).
+ */
+export async function checkStoreRoot(
+  catalog: Catalog,
+  url: string,
+  o: { embedded: boolean; allowChange: boolean; at: Date; log: Logger },
+): Promise<void> {
+  const { storeLocation } = await import('./db/store-location.ts');
+  const loc = storeLocation(catalog);
+  const recorded = await loc.rootUrl();
+  if (recorded === url) return;
+  if (recorded !== null && (!o.embedded || isS3Url(recorded))) {
+    if (!o.allowChange) {
+      throw new UsageError(
+        `the catalog belongs to the store at ${recorded}, not ${url}`,
+        `pass --root ${recorded}; or, if the files have moved there, --allow-root-change to record ${url}`,
+        'root_mismatch',
+      );
+    }
+    o.log.warn('store root changed', { from: recorded, to: url });
+    await loc.setRootUrl(url, o.at);
+    return;
+  }
+  try {
+    await loc.setRootUrl(url, o.at);
+  } catch (err) {
+    // First recording (or the embedded catalog following its root): a read-only catalog still reads.
+    o.log.debug('store root not recorded', { url, error: errorMessage(err) });
+  }
 }
 
 export function whoAmI(): { user: string; host: string; pid: number } {

@@ -67,6 +67,62 @@ export class IntegrityError extends StorectlError {
   }
 }
 
+/** node-postgres' and the server's words for a connection that went away mid-run. */
+const CONNECTION_LOST = /Client has encountered a connection error|Connection terminated|terminating connection due to|server closed the connection unexpectedly|read ECONNRESET|Client was closed and is not queryable/;
+
+/** A file-system error in words: what happened to which path (the errno code kept in brackets). */
+export function errnoSentence(err: NodeJS.ErrnoException): string | undefined {
+  const p = err.path ?? (err as { dest?: string }).dest;
+  const at = p ? ` ${p}` : '';
+  const tag = `(${err.code}${err.syscall ? `, ${err.syscall}` : ''})`;
+  switch (err.code) {
+    case 'ENOSPC':
+      return `no space left on the device${p ? ` holding ${p}` : ''} ${tag}`;
+    case 'EDQUOT':
+      return `the disk quota is exhausted${p ? ` for ${p}` : ''} ${tag}`;
+    case 'EROFS':
+      return `${p ?? 'the target'} is on a read-only file system ${tag}`;
+    case 'ENAMETOOLONG':
+      return `a file name is too long:${at} ${tag}`;
+    case 'ENOTDIR':
+      return `a part of the path${at} is a file, not a directory ${tag}`;
+    case 'EISDIR':
+      return `${p ?? 'the target'} is a directory, not a file ${tag}`;
+    case 'ESPIPE':
+      return `${p ?? 'the input'} is not seekable (a pipe?) ${tag}`;
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied:${at} ${tag}`;
+    case 'EIO':
+      return `an I/O error on${at || ' the disk'} ${tag}`;
+    case 'EMFILE':
+    case 'ENFILE':
+      return `too many open files ${tag}`;
+    default:
+      return undefined;
+  }
+}
+
+/** A file-system error (errno with a syscall) or SQLite's I/O, full-disk or cannot-open error. */
+export function isFault(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as NodeJS.ErrnoException;
+  if (e.syscall && e.code) return true;
+  const cause = (err as { cause?: unknown }).cause as { code?: unknown } | undefined;
+  const code = String(e.code ?? cause?.code ?? '');
+  return /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY)/.test(code);
+}
+
+/** SQLite's result codes for a full or failing disk and a catalog that cannot be opened or written. */
+function sqliteSentence(err: Error & { code?: string }): string | undefined {
+  const code = err.code ?? '';
+  if (code === 'SQLITE_FULL') return `the SQLite catalog's disk is full (${err.message})`;
+  if (code.startsWith('SQLITE_IOERR')) return `the SQLite catalog could not be written: the disk is full or failing (${err.message})`;
+  if (code === 'SQLITE_CANTOPEN') return `the SQLite catalog cannot be opened: a read-only mount, or a missing or unwritable directory (${err.message})`;
+  if (code.startsWith('SQLITE_READONLY')) return `the SQLite catalog is read-only here (${err.message})`;
+  return undefined;
+}
+
 /** No such job, path or image, or the job never had that file: exit 5, code not_found. */
 export class NotFoundError extends StorectlError {
   constructor(message: string, hint?: string, details?: Record<string, unknown>) {
@@ -83,8 +139,34 @@ export class GoneError extends StorectlError {
 
 export function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  const e = err as NodeJS.ErrnoException;
+  if (e.syscall && e.code) {
+    const sentence = errnoSentence(e);
+    if (sentence) return sentence;
+  }
+  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) {
+    const sentence = sqliteSentence(e);
+    if (sentence) return sentence;
+  }
   // drizzle wraps a driver's error as "Failed query: <SQL>", with the reason only in `cause`.
   const cause = (err as { cause?: unknown }).cause;
-  if (err.message.startsWith('Failed query:') && cause instanceof Error) return `catalog query failed: ${cause.message}`;
-  return err.message;
+  const fromCause = err.message.startsWith('Failed query:') && cause instanceof Error;
+  if (fromCause && typeof (cause as { code?: unknown }).code === 'string' && String((cause as unknown as { code: string }).code).startsWith('SQLITE_')) {
+    const sentence = sqliteSentence(cause as Error & { code: string });
+    if (sentence) return sentence;
+  }
+  const message = fromCause ? (cause as Error).message : err.message;
+  if (CONNECTION_LOST.test(message)) return `the connection to the PostgreSQL catalog was lost (${message})`;
+  return message === err.message ? message : `catalog query failed: ${message}`;
+}
+
+/** What an error means for the caller: exit code, code word, one line of message, hint. */
+export function describeError(err: unknown): { exitCode: number; code: string; message: string; hint?: string } {
+  const known = err instanceof StorectlError;
+  return {
+    exitCode: known ? err.exitCode : EXIT.FAILED,
+    code: known ? err.code : 'internal',
+    message: known ? errorMessage(err) : errorMessage(err).split('\n')[0]!,
+    ...(known && err.hint ? { hint: err.hint } : {}),
+  };
 }

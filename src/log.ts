@@ -1,4 +1,7 @@
 import fs from 'node:fs';
+import { errorMessage } from './errors.ts';
+import { redactText, redactValue } from './redact.ts';
+import { visible } from './visible.ts';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -10,6 +13,9 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
   /** Context stamped on every log-file line (command, run id). */
   bind(fields: Record<string, unknown>): void;
+  /** A line for the log file only (the run's outcome: stderr already has the error). */
+  record?(level: Level, message: string, fields?: Record<string, unknown>): void;
+  close?(): void;
 }
 
 export interface LoggerOptions {
@@ -22,22 +28,18 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions): Logger {
   const bound: Record<string, unknown> = {};
-  let fd: number | undefined;
+  const file = opts.logFile ? openLogFile(opts.logFile, opts.stderr, opts.paint) : undefined;
   const toFile = (level: Level, message: string, fields?: Record<string, unknown>) => {
-    if (!opts.logFile) return;
-    try {
-      fd ??= fs.openSync(opts.logFile, 'a', 0o600);
-      fs.writeSync(fd, JSON.stringify({ time: new Date().toISOString(), level, ...bound, message, ...fields }) + '\n');
-    } catch {
-      /* a broken log file must not break the run; stderr still has the message */
-    }
+    file?.write(JSON.stringify({ time: new Date().toISOString(), level, ...redactValue(bound), message, ...fields }) + '\n');
   };
-  const emit = (level: Level, message: string, fields?: Record<string, unknown>) => {
+  const emit = (level: Level, rawMessage: string, rawFields?: Record<string, unknown>) => {
+    const message = redactText(rawMessage);
+    const fields = rawFields && redactValue(rawFields);
     toFile(level, message, fields);
     if (level === 'debug' && !opts.verbose) return;
     if (opts.quiet && (level === 'info' || level === 'debug')) return;
     const prefix = level === 'info' ? '' : `${level}: `;
-    const text = `${prefix}${message}`;
+    const text = `${prefix}${visible(message)}`;
     opts.stderr.write(`${opts.paint ? opts.paint(level, text) : text}\n`);
   };
   return {
@@ -46,6 +48,57 @@ export function createLogger(opts: LoggerOptions): Logger {
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     bind: (f) => Object.assign(bound, f),
+    record: (level, m, f) => toFile(level, redactText(m), f && redactValue(f)),
+    close: () => file?.close(),
+  };
+}
+
+/**
+ * Opens (creates, 0600) the log file at once, so that a run failing early is logged too. A log
+ * file that cannot be opened or written is one warning on stderr, and the run goes on.
+ */
+export function openLogFile(
+  file: string,
+  stderr: { write(s: string): unknown },
+  paint?: (level: Level, text: string) => string,
+): { write(line: string): void; close(): void } {
+  let fd: number | undefined;
+  let warned = false;
+  const warn = (err: unknown) => {
+    if (warned) return;
+    warned = true;
+    const text = `warn: cannot write log file ${file}: ${redactText(errorMessage(err))} (this run is not logged there)`;
+    stderr.write(`${paint ? paint('warn', text) : text}\n`);
+  };
+  try {
+    fd = fs.openSync(file, 'a', 0o600);
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      fd = undefined;
+      warn(new Error('not a regular file'));
+    }
+  } catch (err) {
+    warn(err);
+  }
+  return {
+    write(line) {
+      if (fd === undefined) return;
+      try {
+        fs.writeSync(fd, line);
+      } catch (err) {
+        warn(err);
+        try {
+          fs.closeSync(fd);
+        } catch {
+          /* already broken */
+        }
+        fd = undefined;
+      }
+    },
+    close() {
+      if (fd !== undefined) fs.closeSync(fd);
+      fd = undefined;
+    },
   };
 }
 

@@ -1,7 +1,10 @@
 import { CommanderError } from 'commander';
-import { buildProgram, type RunState } from './cli.ts';
-import { redactText } from './db/url.ts';
-import { StorectlError, EXIT, errorMessage } from './errors.ts';
+import path from 'node:path';
+import { buildProgram, logOutcome, type RunState } from './cli.ts';
+import { createLogger } from './log.ts';
+import { visible } from './visible.ts';
+import { redactText, registerSecret, registerUrlSecrets } from './redact.ts';
+import { StorectlError, EXIT, UsageError, errorMessage } from './errors.ts';
 import { processIO, type IO } from './ui/io.ts';
 import { JSON_VERSION } from './ui/ui.ts';
 
@@ -10,6 +13,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
   // Read here, at the top, only to shape error output before commander has parsed anything.
   const json = argv.includes('--json');
   const verbose = argv.includes('--verbose') || argv.includes('-v');
+  registerRunSecrets(argv, io.env);
   const state: RunState = { exitCode: 0 };
   const program = buildProgram(io, state);
   if (json) program.configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: () => {}, outputError: () => {} });
@@ -17,26 +21,43 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     await program.parseAsync(argv, { from: 'user' });
     return state.exitCode;
   } catch (err) {
+    if (!state.logged) logEarlyFailure(argv, io, err);
     return reportError(err, io, json, verbose);
   }
+}
+
+/** A run that failed before a command took over (a bad flag): logged where --log-file or the environment says. */
+function logEarlyFailure(argv: string[], io: IO, err: unknown): void {
+  if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0)) return;
+  let file: string | undefined = io.env.STORECTL_LOG_FILE || undefined;
+  argv.forEach((a, i) => {
+    if (a === '--log-file' && argv[i + 1]) file = argv[i + 1];
+    else if (a.startsWith('--log-file=')) file = a.slice('--log-file='.length);
+  });
+  if (!file) return;
+  const log = createLogger({ stderr: io.stderr, quiet: true, verbose: false, logFile: path.resolve(io.cwd, file) });
+  const usage = err instanceof CommanderError ? new UsageError(err.message.replace(/^error: /, '')) : err;
+  logOutcome(log, undefined, { error: usage });
+  log.close?.();
 }
 
 function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.OK;
     // commander printed its own message in text mode; parse errors are usage errors.
-    if (json) writeJsonError(io, 'usage', err.message.replace(/^error: /, ''), EXIT.USAGE);
+    if (json) writeJsonError(io, 'usage', redactText(err.message.replace(/^error: /, '')), EXIT.USAGE);
     return EXIT.USAGE;
   }
   const known = err instanceof StorectlError;
   const exitCode = known ? err.exitCode : EXIT.FAILED;
   const code = known ? err.code : 'internal';
-  const message = redactText(errorMessage(err)).split('\n')[0]!;
-  const hint = known ? err.hint : undefined;
+  // Our own messages are kept whole (a newline in a path is shown escaped); a driver's, first line only.
+  const message = known ? redactText(errorMessage(err)) : redactText(errorMessage(err)).split('\n')[0]!;
+  const hint = known && err.hint ? redactText(err.hint) : undefined;
   if (json) {
     writeJsonError(io, code, message, exitCode, hint, known ? err.details : undefined);
   } else {
-    io.stderr.write(`storectl: error: ${message}${hint ? ` (${hint})` : ''}\n`);
+    io.stderr.write(`storectl: error: ${visible(message)}${hint ? ` (${visible(hint)})` : ''}\n`);
   }
   if (verbose && err instanceof Error && err.stack) io.stderr.write(redactText(err.stack) + '\n');
   return exitCode;
@@ -44,4 +65,16 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
 
 function writeJsonError(io: IO, code: string, message: string, exitCode: number, hint?: string, details?: Record<string, unknown>): void {
   io.stdout.write(JSON.stringify({ version: JSON_VERSION, error: { code, message, exitCode, ...(hint ? { hint } : {}), ...(details ?? {}) } }, null, 2) + '\n');
+}
+
+/** Secrets this run may print by accident: database passwords and S3 credentials, from argv and the environment. */
+function registerRunSecrets(argv: string[], env: NodeJS.ProcessEnv): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--database') registerUrlSecrets(argv[i + 1]);
+    else if (a.startsWith('--database=')) registerUrlSecrets(a.slice('--database='.length));
+  }
+  registerUrlSecrets(env.STORECTL_DATABASE_URL);
+  registerUrlSecrets(env.DATABASE_URL);
+  for (const name of ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'STORECTL_S3_SECRET_ACCESS_KEY', 'STORECTL_URL_SECRET']) registerSecret(env[name]);
 }

@@ -3,6 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { STORE_LOCK } from '../src/db/catalog.ts';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import tarStream from 'tar-stream';
@@ -13,32 +16,11 @@ import { parseDatabaseUrl } from '../src/db/url.ts';
 import { LocalBlobStore } from '../src/storage/blobstore.ts';
 import { cardFilePath, contentTypeOf } from '../src/storage/layout.ts';
 import { readArchive } from '../src/ops/backup/archive-reader.ts';
-import { main } from '../src/main.ts';
 import { DIALECTS, REPO, runCli as runBin, tmpDir, type CliResult, type DialectFixture, type Store } from './helpers/env.ts';
+import { runMain } from './helpers/run-main.ts';
 
-/**
- * Runs storectl's real entry point in this process (no TTY): the same code as bin/storectl
- * without paying a process start per call. The round trip and the crash tests spawn the bin.
- */
-async function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  if (opts.env) return runBin(args, opts);
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, {
-    stdout: { write: (t: string) => (stdout += t), isTTY: false },
-    stderr: { write: (t: string) => (stderr += t), isTTY: false },
-    stdinIsTTY: false,
-    env: { NO_COLOR: '1' },
-    cwd: REPO,
-  });
-  let json: unknown;
-  try {
-    json = JSON.parse(stdout);
-  } catch {
-    json = undefined;
-  }
-  return { code, stdout, stderr, json };
-}
+/** In process (the round trip and the crash tests spawn the bin). */
+const runCli = runMain;
 
 const T0 = new Date('2026-10-01T08:00:00.000Z');
 const sqlite = DIALECTS.find((d) => d.name === 'sqlite')!;
@@ -353,6 +335,158 @@ for (const d of DIALECTS) {
         assert.deepEqual(await stats(target), want, point);
         assert.ok(!fs.existsSync(path.join(target.root, '.storectl', 'restore.json')));
       }
+    });
+
+    test('restore trusts nothing: each file against its own row, paths safe, the path set exact, constraints checked', async () => {
+      const entries = await readEntries(archive);
+      const fileIdx = entries.findIndex((e) => e.name.endsWith('front.png'));
+      const rel = entries[fileIdx]!.name.slice('files/'.length);
+      const editTable = (es: RawEntry[], table: string, edit: (lines: string[]) => string[]) => {
+        const e = es.find((x) => x.name === `catalog/${table}.ndjson`)!;
+        const lines = edit(e.data.toString().split('\n').filter(Boolean));
+        e.data = Buffer.from(lines.map((l) => l + '\n').join(''));
+        const summary = es.find((x) => x.name === 'manifest-summary.json')!;
+        const sum = JSON.parse(summary.data.toString());
+        sum.tables[table] = { rows: lines.length, bytes: e.data.length, sha256: sha(e.data) };
+        summary.data = Buffer.from(JSON.stringify(sum));
+      };
+      const cases: [string, (es: RawEntry[]) => void, RegExp][] = [
+        [
+          'a file edited and the manifest rewritten to match it',
+          (es) => {
+            const f = es[fileIdx]!;
+            f.data = Buffer.from(f.data);
+            f.data[20] = f.data[20]! ^ 0xff;
+            const list = es.find((e) => e.name === 'manifest-files.ndjson')!;
+            list.data = Buffer.from(
+              list.data
+                .toString()
+                .split('\n')
+                .map((l) => (l && JSON.parse(l).path === rel ? JSON.stringify({ path: rel, size: f.data.length, sha256: sha(f.data) }) : l))
+                .join('\n'),
+            );
+            resealList(es);
+          },
+          /is not the file its catalog row describes/,
+        ],
+        ['a present row with ..', (es) => editTable(es, 'files', (ls) => ls.map((l) => (JSON.parse(l).path === rel ? l.replace(JSON.stringify(rel), JSON.stringify(`../${rel}`)) : l))), /unsafe path "\.\.\//],
+        [
+          'a deleted row with an absolute path',
+          (es) => editTable(es, 'files', (ls) => ls.map((l) => (JSON.parse(l).state === 'deleted' ? l.replace(/"path":"[^"]*"/, '"path":"/etc/passwd"') : l))),
+          /unsafe path "\/etc\/passwd"/,
+        ],
+        ['two jobs rows with the same id', (es) => editTable(es, 'jobs', (ls) => [...ls, ls[0]!]), /cannot be imported/],
+        [
+          'a present row whose file is neither archived nor listed as not archived',
+          (es) => editTable(es, 'files', (ls) => [...ls, JSON.stringify({ ...JSON.parse(ls[0]!), id: 999, path: 'cards/2026/10/01/ghost/front.png' })]),
+          /present files, the archive holds|have no file in the archive/,
+        ],
+      ];
+      const target = await newStore(d, false);
+      for (const [i, [what, mutate, why]] of cases.entries()) {
+        const copy = entries.map((e) => ({ ...e, data: Buffer.from(e.data) }));
+        mutate(copy);
+        const bad = path.join(work, `trust-${i}.tar.gz`);
+        await writeTarGz(bad, copy);
+        for (const args of [['--verify-only'], []]) {
+          const r = await restore(target, bad, ...args);
+          assert.equal(r.code, 4, `${what} ${args}: ${r.stdout}`);
+          assert.equal(r.json.error.code, 'integrity', what);
+          assert.match(r.json.error.message, why, what);
+          assert.match(r.json.error.message, new RegExp(`archive ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+          await assertUntouched(target);
+        }
+      }
+    });
+
+    test('every corruption of the gzip or tar stream exits 4 naming the archive; nothing restored', async () => {
+      const raw = fs.readFileSync(archive);
+      const target = await newStore(d, false);
+      const bad = path.join(work, 'fuzz.tar.gz');
+      const variants: [string, Buffer][] = [];
+      for (let k = 1; k < 12; k++) variants.push([`truncated at ${k}/12`, raw.subarray(0, Math.floor((raw.length * k) / 12))]);
+      for (let k = 0; k < 12; k++) {
+        const f = Buffer.from(raw);
+        const at = 10 + Math.floor(((raw.length - 30) * k) / 12);
+        f[at] = f[at]! ^ 0x5a;
+        variants.push([`byte ${at} flipped`, f]);
+      }
+      // A tar header declaring an 8 GiB file (checksum fixed), gzipped again.
+      const tar = zlib.gunzipSync(raw);
+      let off = 0;
+      while (!tar.toString('utf8', off, off + 100).startsWith('files/')) off += 512 + Math.ceil(parseInt(tar.toString('ascii', off + 124, off + 136).trim(), 8) / 512) * 512;
+      tar.write('100000000000\0', off + 124, 'ascii');
+      tar.fill(' ', off + 148, off + 156);
+      let sum = 0;
+      for (let b = off; b < off + 512; b++) sum += tar[b]!;
+      tar.write(sum.toString(8).padStart(6, '0') + '\0 ', off + 148, 'ascii');
+      variants.push(['a header declaring 8 GiB', zlib.gzipSync(tar)]);
+      for (const [what, data] of variants) {
+        fs.writeFileSync(bad, data);
+        const r = await restore(target, bad);
+        if (r.code === 0) {
+          // A flipped byte in gzip's header fields (mtime, OS) changes nothing that matters.
+          assert.match(what, /flipped/);
+          assert.ok(!(r.stdout + r.stderr).includes('error'));
+          fs.rmSync(target.root, { recursive: true, force: true });
+          fs.mkdirSync(target.root);
+          continue;
+        }
+        assert.equal(r.code, 4, `${what}: ${r.stdout}`);
+        assert.equal(r.json.error.code, 'integrity', what);
+        assert.match(r.json.error.message, /^archive .*fuzz\.tar\.gz is corrupt: /, what);
+        assert.match(r.json.error.hint, /nothing was restored/);
+        await assertUntouched(target);
+      }
+    });
+
+    test("a target database holding another application's tables is refused before anything moves", async () => {
+      const target = await newStore(d, false);
+      const c = await openCatalog(parseDatabaseUrl(target.databaseUrl || undefined, target.root), { create: true, migrate: 'never' });
+      await c.migrate().catch(() => {});
+      await c.close();
+      if (d.name === 'sqlite') {
+        const { default: Database } = await import('better-sqlite3');
+        const db = new Database(path.join(target.root, '.storectl', 'catalog.db'));
+        db.exec('create table app_users (id integer primary key, name text)');
+        db.close();
+      } else {
+        const { default: pg } = await import('pg');
+        const client = new pg.Client({ connectionString: target.databaseUrl });
+        await client.connect();
+        await client.query('create table app_users (id integer primary key, name text)');
+        await client.end();
+      }
+      const r = await restore(target, archive);
+      assert.equal(r.code, 2, r.stdout);
+      assert.equal(r.json.error.code, 'target_foreign_tables');
+      assert.match(r.json.error.message, /not storectl's \(app_users\)/);
+      assert.deepEqual(treeHashes(target.root), {});
+      const reserved = path.join(target.root, '.storectl');
+      assert.deepEqual(fs.existsSync(reserved) ? fs.readdirSync(reserved).filter((n) => n.startsWith('restore')) : [], []);
+    });
+
+    test('restore takes the store lock (exit 75 while it is held); a pipe is refused as not seekable', async () => {
+      const target = await newStore(d, true);
+      const c = await target.open();
+      const release = await c.acquireLock(STORE_LOCK, { holder: { pid: process.pid, host: os.hostname(), command: 'cleanup-expired', runId: 'held' } });
+      try {
+        const r = await restore(target, archive);
+        assert.equal(r.code, 75, r.stdout);
+        assert.equal(r.json.error.code, 'locked');
+        assert.deepEqual(treeHashes(target.root), {});
+      } finally {
+        await release();
+        await c.close();
+      }
+      const fifo = path.join(work, 'pipe.tar.gz');
+      spawnSync('mkfifo', [fifo]);
+      const p = await restore(target, fifo);
+      assert.equal(p.code, 2, p.stdout);
+      assert.equal(p.json.error.code, 'archive_not_seekable');
+      assert.match(p.json.error.message, /is a pipe: restore needs a regular, seekable file/);
+      const ok = await restore(target, archive);
+      assert.equal(ok.code, 0, ok.stdout);
     });
   });
 }

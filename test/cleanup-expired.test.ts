@@ -190,7 +190,20 @@ for (const d of DIALECTS) {
       const args = store.dialect === 'sqlite' ? ['--root', empty, '--database', path.join(store.root, '.storectl', 'catalog.db')] : ['--root', empty, '--database', store.databaseUrl];
       const r = await runCli([...args, '--json', 'cleanup-expired', '--dry-run']);
       assert.equal(r.code, 2);
-      assert.equal(r.json.error.code, 'guard_empty_root');
+      // Another directory than the one the catalog records is refused before any planning.
+      assert.equal(r.json.error.code, 'root_mismatch');
+      // The store's own root, emptied as an unmounted volume is: the empty-root guard refuses.
+      const aside = tmpDir('storectl-aside-');
+      const data = fs.readdirSync(store.root).filter((n) => n !== '.storectl');
+      for (const n of data) fs.renameSync(path.join(store.root, n), path.join(aside, n));
+      try {
+        const unmounted = await runCli([...store.args, '--json', 'cleanup-expired', '--dry-run']);
+        assert.equal(unmounted.code, 2);
+        assert.equal(unmounted.json.error.code, 'guard_empty_root');
+      } finally {
+        for (const n of data) fs.renameSync(path.join(aside, n), path.join(store.root, n));
+        fs.rmSync(aside, { recursive: true, force: true });
+      }
       fs.rmSync(empty, { recursive: true, force: true });
       // one more due job: two files; a cap of 1 refuses, naming the override
       const createdAt = new Date(Date.now() - 7200_000);

@@ -57,14 +57,14 @@ test('stats on a root with no catalog: exit 2, nothing created', async () => {
   fs.rmSync(dir, { recursive: true });
 });
 
-test('--help and --version load no database driver and no sharp', () => {
+test('--help and --version load no database driver, no sharp and no AWS SDK', () => {
   const hooks = path.join(REPO, 'test/helpers/trace-imports.mjs');
   for (const args of [['--help'], ['--version'], ['generate', '--help'], ['stats', '--help']]) {
     const r = spawnSync(process.execPath, ['--import', hooks, BIN, ...args], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const loaded = r.stderr.split('\n').filter((l) => l.startsWith('import: '));
     assert.ok(loaded.length > 0, 'the trace hook saw imports');
-    const heavy = loaded.filter((l) => /better-sqlite3|node_modules\/pg\/|\/sharp\/|drizzle-orm|pdf-lib/.test(l));
+    const heavy = loaded.filter((l) => /better-sqlite3|node_modules\/pg\/|\/sharp\/|drizzle-orm|pdf-lib|@aws-sdk|@smithy/.test(l));
     assert.deepEqual(heavy, [], `${args.join(' ')} loaded ${heavy.join(', ')}`);
   }
 });
@@ -117,7 +117,9 @@ test('--log-file appends JSON lines with the command and run id, also recorded i
   for (const l of lines) {
     assert.ok(l.time && l.level && l.message && l.runId, JSON.stringify(l));
   }
-  const done = gen.find((l) => l.message === 'done')!;
+  const done = gen.find((l) => l.message === 'generate done')!;
+  assert.equal(done.level, 'info');
+  assert.equal(done.exitCode, 0);
   assert.equal(done.files, 10);
   assert.equal(again.json.recentRuns[0].id, done.runId);
   fs.rmSync(dir, { recursive: true });

@@ -329,6 +329,11 @@ for (const d of DIALECTS) {
         left.close();
         const jobsMade = await query<{ id: string; kind: string }>(s, `select id, kind from jobs order by id`);
         assert.deepEqual(jobsMade.map((j) => [j.id, j.kind]), [['scan-100', 'scan'], ['scan-101', 'scan']]);
+        const events = await query<{ action: string; job_id: string; bytes: number; reason: string }>(s, `select action, job_id, bytes, reason from events where action = 'clear-source' order by job_id`);
+        assert.deepEqual(events.map((e) => [e.job_id, Number(e.bytes), e.reason]), [
+          ['scan-100', scans[0]!.length, 'import-from-db scans.pages key 1'],
+          ['scan-101', scans[1]!.length, 'import-from-db scans.pages key 2'],
+        ]);
       } finally {
         for (const f of [file, `${file}-wal`, `${file}-shm`]) fs.rmSync(f, { force: true });
       }

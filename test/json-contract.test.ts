@@ -56,6 +56,7 @@ describe('--json on every command', () => {
     ['put', ['put', 'PHOTO', '--job', 'upload-1', '--owner', 'acme']],
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
+    ['migrate-store', ['migrate-store', '--to', 'MOVED', '--dry-run']],
     ['quota', ['quota', 'list']],
     ['migrate', ['migrate']],
     ['config', ['config']],
@@ -68,7 +69,7 @@ describe('--json on every command', () => {
 
   for (const [name, argv] of runs) {
     test(`${name} --json: one document, version and command, keys documented`, async () => {
-      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x === 'EXPORTFILE' ? path.join(dir, 'export.zip') : x));
+      const a = argv.map((x) => (x === 'BACKUP' ? path.join(dir, 'b.tar.gz') : x === 'PHOTOS' ? path.join(dir, 'photos') : x === 'PHOTO' ? path.join(dir, 'photos/p.png') : x === 'APPDB' ? `sqlite:${path.join(dir, 'app.db')}` : x === 'JOB' ? firstJob() : x === 'OUTFILE' ? path.join(dir, 'got.png') : x === 'EXPORTFILE' ? path.join(dir, 'export.zip') : x === 'MOVED' ? path.join(dir, 'moved') : x));
       const r = await runCli([...args, ...a], { env: { STORECTL_URL_BASE: 'http://127.0.0.1:8080/files', STORECTL_URL_SECRET: 'contract-secret-0123456789' } });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.ok(r.json, `stdout parses as JSON: ${r.stdout.slice(0, 200)}`);

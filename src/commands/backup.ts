@@ -3,9 +3,10 @@ import { defineCommand } from './define.ts';
 import { waitMs } from './common-options.ts';
 import { intOption, Option } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import type { BackupReport } from '../ops/backup/backup.ts';
-import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
-import { renderPairs } from '../ui/table.ts';
+import type { BackupReport, PruneReport } from '../ops/backup/backup.ts';
+import type { RetentionRules } from '../ops/backup/retention.ts';
+import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
+import { renderPairs, renderTable } from '../ui/table.ts';
 
 export default defineCommand({
   name: 'backup',
@@ -15,6 +16,8 @@ export default defineCommand({
   examples: [
     'storectl backup --output /backups/store.tar.gz',
     'storectl backup --dir /backups --keep 7 --prune-older-than 30d',
+    'storectl backup --dir /backups --keep-daily 7 --keep-weekly 5 --keep-monthly 12',
+    'storectl backup --dir /backups --prune --dry-run --keep-daily 7 --keep-monthly 6',
     'storectl backup --dir /backups --format zip --json',
     'storectl backup --metadata-only --output catalog-only.tar.gz',
   ],
@@ -24,27 +27,49 @@ export default defineCommand({
       .option('--dir <dir>', 'write storectl-backup-<UTC timestamp>.<format> into DIR (created 0750 if missing)')
       .addOption(new Option('--format <format>', 'archive format').choices(['tar.gz', 'zip']))
       .option('--metadata-only', 'archive the catalog only, no files')
-      .option('--keep <n>', 'with --dir: keep the N newest backups, delete older ones', intOption(1, 100_000))
-      .option('--prune-older-than <age>', 'with --dir: delete backups older than AGE (e.g. 30d, 12h, 2w)')
+      .option('--keep <n>', 'with --dir: keep the N newest good backups, delete older ones', intOption(1, 100_000))
+      .option('--keep-daily <n>', 'with --dir: keep the newest good backup of each of the last N days (UTC) that have one', intOption(1, 100_000))
+      .option('--keep-weekly <n>', 'with --dir: keep the newest good backup of each of the last N ISO weeks that have one', intOption(1, 100_000))
+      .option('--keep-monthly <n>', 'with --dir: keep the newest good backup of each of the last N months that have one', intOption(1, 100_000))
+      .option('--prune-older-than <age>', 'with --dir: delete good backups older than AGE (e.g. 30d, 12h, 2w), even if a --keep rule keeps them')
+      .option('--prune', 'with --dir: apply the retention rules only; write no backup')
+      .option('--dry-run', 'with --prune: show what the rules keep (and why) and what they would delete; delete nothing')
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(_args, opts, env) {
     const { parseAge } = await import('../ops/backup/retention.ts');
+    const { backupSettings } = await import('../config.ts');
+    // The config file's backup section gives defaults: flags win; its dir and rules apply unless --output is given.
+    const settings = backupSettings(env.config());
     const output = opts.output as string | undefined;
-    const dir = opts.dir as string | undefined;
-    if (Boolean(output) === Boolean(dir)) throw new UsageError('give exactly one of --output PATH or --dir DIR', 'see `storectl backup --help`');
-    if (!dir && (opts.keep !== undefined || opts.pruneOlderThan !== undefined)) {
-      throw new UsageError('--keep and --prune-older-than work with --dir only');
+    const dir = (opts.dir as string | undefined) ?? (output ? undefined : settings.dir);
+    if (!output) {
+      for (const k of ['keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan'] as const) opts[k] ??= settings[k];
     }
-    let pruneOlderThanMs: number | undefined;
-    if (opts.pruneOlderThan !== undefined) {
-      pruneOlderThanMs = parseAge(String(opts.pruneOlderThan));
-      if (pruneOlderThanMs === undefined) throw new UsageError(`--prune-older-than ${opts.pruneOlderThan}: use a number and a unit, e.g. 30d, 12h, 2w`);
+    opts.format ??= settings.format;
+    opts.metadataOnly ??= settings.metadataOnly;
+    if (Boolean(output) === Boolean(dir)) throw new UsageError('give exactly one of --output PATH or --dir DIR (or backup.dir in the config file)', 'see `storectl backup --help`');
+    const retention = retentionRules(opts, parseAge);
+    if (!dir && (hasAnyRule(retention) || opts.prune)) {
+      throw new UsageError('--keep, --keep-daily/weekly/monthly, --prune-older-than and --prune work with --dir only');
+    }
+    if (opts.dryRun && !opts.prune) throw new UsageError('--dry-run works with --prune: `storectl backup --dir DIR --prune --dry-run --keep-daily 7`');
+    if (opts.prune) {
+      if (!hasAnyRule(retention)) throw new UsageError('--prune needs a rule: --keep, --keep-daily, --keep-weekly, --keep-monthly or --prune-older-than');
+      const { runPrune } = await import('../ops/backup/backup.ts');
+      const report = runPrune(path.resolve(env.ui.io.cwd, dir!), retention, Boolean(opts.dryRun), new Date());
+      return {
+        report,
+        text: () => renderPrune(report),
+        dryRun: report.dryRun,
+        logFields: { dir: report.dir, kept: report.decisions.filter((d) => d.action === 'keep').length, pruned: report.pruned },
+      };
     }
     const format = (opts.format as 'tar.gz' | 'zip' | undefined) ?? (output && /\.zip$/i.test(output) ? 'zip' : 'tar.gz');
     const base = env.ui.io.cwd;
     // No runs row: it would be written before the snapshot and travel in the archive as 'running'.
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
-    const { runBackup } = await import('../ops/backup/backup.ts');
+    const { runBackup, checkOutputPath } = await import('../ops/backup/backup.ts');
+    if (output) checkOutputPath(path.resolve(base, output));
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true });
     const { withStoreLock } = await import('../ops/store-lock.ts');
     // The store lock keeps cleanups from deleting files between the snapshot and their archiving.
     const report = await withStoreLock(ctx, 'backup', waitMs(opts.wait), () => runBackup(ctx, {
@@ -52,11 +77,11 @@ export default defineCommand({
       dir: dir ? path.resolve(base, dir) : undefined,
       format,
       metadataOnly: Boolean(opts.metadataOnly),
-      keep: opts.keep as number | undefined,
-      pruneOlderThanMs,
+      retention,
     }));
     const exitCode = report.skipped.mismatched ? EXIT.INTEGRITY : report.skipped.count ? EXIT.PARTIAL : EXIT.OK;
-    return { report, text: () => renderBackup(report), exitCode };
+    const logFields = { path: report.path, bytes: report.bytes, files: report.files, fileBytes: report.fileBytes, notArchived: report.skipped.count, pruned: report.pruned };
+    return { report, text: () => renderBackup(report), exitCode, logFields };
   },
 });
 
@@ -70,9 +95,37 @@ function renderBackup(r: BackupReport): string {
     ['duration', formatDuration(r.durationMs)],
   ];
   if (r.skipped.count) pairs.push(['NOT archived', `${r.skipped.count} (${r.skipped.vanished} vanished, ${r.skipped.mismatched} changed on disk, ${r.skipped.other} other)`]);
+  if (r.verified) pairs.push(['verified', 'read back: every entry, size and SHA-256 matches']);
   if (r.pruned.length) pairs.push(['pruned', r.pruned.map((p) => path.basename(p)).join(', ')]);
+  if (r.retentionSkipped) pairs.push(['not pruned', r.retentionSkipped]);
+  if (r.leftoversRemoved.length) pairs.push(['cleaned up', `${r.leftoversRemoved.length} leftover(s) of dead backup runs`]);
   let out = renderPairs(pairs);
-  for (const s of r.skipped.sample) out += `not archived  ${s.path}: ${s.detail}\n`;
-  if (r.skipped.count > r.skipped.sample.length) out += `... and ${r.skipped.count - r.skipped.sample.length} more (see --json)\n`;
+  for (const s of r.skipped.sample) out += safe`not archived  ${s.path}: ${s.detail}\n`;
+  if (r.skipped.count > r.skipped.sample.length) out += safe`... and ${r.skipped.count - r.skipped.sample.length} more (see --json)\n`;
+  return out;
+}
+
+function retentionRules(opts: Record<string, unknown>, parseAge: (s: string) => number | undefined): RetentionRules {
+  let olderThanMs: number | undefined;
+  if (opts.pruneOlderThan !== undefined) {
+    olderThanMs = parseAge(String(opts.pruneOlderThan));
+    if (olderThanMs === undefined) throw new UsageError(`--prune-older-than ${opts.pruneOlderThan}: use a number and a unit, e.g. 30d, 12h, 2w`);
+  }
+  return {
+    keep: opts.keep as number | undefined,
+    keepDaily: opts.keepDaily as number | undefined,
+    keepWeekly: opts.keepWeekly as number | undefined,
+    keepMonthly: opts.keepMonthly as number | undefined,
+    olderThanMs,
+  };
+}
+
+const hasAnyRule = (r: RetentionRules) => Object.values(r).some((v) => v !== undefined);
+
+function renderPrune(r: PruneReport): string {
+  const rows = r.decisions.map((d) => [d.name, d.action === 'keep' ? 'keep' : r.dryRun ? 'would remove' : 'removed', d.reasons.join(', ')]);
+  let out = rows.length ? renderTable(['backup', 'action', 'why'], rows, { tty: false }) : `no good backups in ${r.dir}\n`;
+  if (r.partial.length) out += safe`${r.partial.length} partial backup(s) (files left out) are not counted and not pruned\n`;
+  if (r.dryRun) out += 'dry run: nothing was deleted\n';
   return out;
 }

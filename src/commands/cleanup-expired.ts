@@ -2,7 +2,7 @@ import { defineCommand } from './define.ts';
 import { intOption } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { ExplainReport, ExpiredReport } from '../ops/lifecycle/expired.ts';
-import { formatBytes, formatCount } from '../ui/format.ts';
+import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 import { parseAsOf, waitMs } from './common-options.ts';
 
@@ -38,7 +38,7 @@ export default defineCommand({
       throw new UsageError('--as-of later than now deletes files before they are due', 'add --dry-run to see what that run would do');
     }
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : config.maxDelete;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun || opts.explain !== undefined });
     if (opts.explain !== undefined) {
       const { explainJob } = await import('../ops/lifecycle/expired.ts');
       const report = await explainJob(ctx, String(opts.explain), config.rules, asOf);
@@ -74,11 +74,11 @@ function renderExpired(r: ExpiredReport, tty: boolean): string {
   const rows = (r.result?.byRule ?? r.plan.byRule).filter((x) => x.jobs || x.files);
   const head = r.dryRun ? ['rule', 'action', 'jobs', 'files', 'size'] : ['rule', 'action', 'jobs', 'files deleted', 'freed'];
   if (rows.length) out.push(renderTable(head, rows.map((x) => [x.rule, x.action, x.jobs, x.files, formatBytes(x.bytes)]), { tty }));
-  for (const x of r.list ?? []) out.push(`${x.outcome ?? 'delete'}  ${x.path}  rule=${x.rule}${x.dueAt ? `  due=${x.dueAt.replace(/\.\d{3}Z$/, 'Z')}` : ''}\n`);
-  for (const m of r.markFailed ?? []) out.push(`mark-failed  ${m.jobId}  (${m.status} since ${new Date(m.updatedAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z')})  rule=${m.rule}\n`);
-  for (const s of r.skipped) out.push(`skipped  ${s.jobId ?? s.path}: ${s.reason}\n`);
-  for (const c of r.changed) out.push(`changed  ${c.path || c.jobId}: ${c.reason}\n`);
-  for (const f of r.failed) out.push(`failed   ${f.path}: ${f.reason}\n`);
+  for (const x of r.list ?? []) out.push(safe`${x.outcome ?? 'delete'}  ${x.path}  rule=${x.rule}${x.dueAt ? `  due=${x.dueAt.replace(/\.\d{3}Z$/, 'Z')}` : ''}\n`);
+  for (const m of r.markFailed ?? []) out.push(safe`mark-failed  ${m.jobId}  (${m.status} since ${new Date(m.updatedAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z')})  rule=${m.rule}\n`);
+  for (const s of r.skipped) out.push(safe`skipped  ${s.jobId ?? s.path}: ${s.reason}\n`);
+  for (const c of r.changed) out.push(safe`changed  ${c.path || c.jobId}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(safe`failed   ${f.path}: ${f.reason}\n`);
   const asOf = r.asOf.replace(/\.\d{3}Z$/, 'Z');
   if (r.dryRun) {
     out.push(

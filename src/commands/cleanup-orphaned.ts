@@ -1,7 +1,7 @@
 import { defineCommand } from './define.ts';
 import { EXIT } from '../errors.ts';
 import type { OrphanReport } from '../ops/lifecycle/orphans.ts';
-import { formatBytes, formatCount } from '../ui/format.ts';
+import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 import { durationOption, waitMs } from './common-options.ts';
 
@@ -33,7 +33,7 @@ export default defineCommand({
     const dryRun = Boolean(opts.dryRun);
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : (config.orphans.maxDelete ?? '10%');
     const quarantine = opts.quarantine !== undefined ? (await import('node:path')).resolve(env.ui.io.cwd, String(opts.quarantine)) : undefined;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun });
     const { runCleanupOrphaned } = await import('../ops/lifecycle/orphans.ts');
     const report = await runCleanupOrphaned(ctx, {
       dryRun,
@@ -54,7 +54,7 @@ export default defineCommand({
       text: () => renderOrphans(report),
       exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
       totals: r
-        ? { filesDeleted: r.deleted, filesMoved: r.moved, bytesFreed: r.bytes, markedMissing: r.markedMissing, changed: report.changed.length, failed: report.failed.length }
+        ? { filesDeleted: r.deleted, filesMoved: r.moved, bytesFreed: r.bytes, markedMissing: r.markedMissing, revived: r.revived, changed: report.changed.length, failed: report.failed.length }
         : { orphanFiles: report.orphans.files, orphanBytes: report.orphans.bytes, missingFiles: report.missing.files },
     };
   },
@@ -63,11 +63,12 @@ export default defineCommand({
 function renderOrphans(r: OrphanReport): string {
   const out: string[] = [];
   const verb = r.quarantine ? 'move' : 'delete';
-  for (const p of r.orphans.paths) out.push(`orphan   ${p}\n`);
-  for (const p of r.missing.paths) out.push(`missing  ${p}\n`);
-  for (const p of r.anomalies) out.push(`anomaly  ${p}\n`);
-  for (const c of r.changed) out.push(`changed  ${c.path}: ${c.reason}\n`);
-  for (const f of r.failed) out.push(`failed   ${f.path}: ${f.reason}\n`);
+  for (const p of r.orphans.paths) out.push(safe`orphan   ${p}\n`);
+  for (const p of r.missing.paths) out.push(safe`missing  ${p}\n`);
+  for (const p of r.revived.paths) out.push(safe`back     ${p}\n`);
+  for (const p of r.anomalies) out.push(safe`anomaly  ${p}\n`);
+  for (const c of r.changed) out.push(safe`changed  ${c.path}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(safe`failed   ${f.path}: ${f.reason}\n`);
   if (!r.listsComplete && (r.orphans.paths.length < r.orphans.files || r.missing.paths.length < r.missing.files)) out.push('(first paths only: --list shows all)\n');
   const pairs: [string, string][] = [
     ['files walked', formatCount(r.walkedFiles)],
@@ -75,14 +76,16 @@ function renderOrphans(r: OrphanReport): string {
     ['younger than min-age (kept)', formatCount(r.young)],
     ['in a job being produced (kept)', formatCount(r.inProgress)],
     ['missing files', `${formatCount(r.missing.files)} (${formatBytes(r.missing.bytes)})`],
+    ['files back (missing -> present)', `${formatCount(r.revived.files)} (${formatBytes(r.revived.bytes)})`],
     ['anomalies', formatCount(r.anomalies.length)],
   ];
   if (r.result) {
     pairs.push([r.quarantine ? 'moved' : 'deleted', `${formatCount(r.result.deleted + r.result.moved)} (${formatBytes(r.result.bytes)})`]);
     pairs.push(['marked missing', formatCount(r.result.markedMissing)]);
+    pairs.push(['marked present again', formatCount(r.result.revived)]);
     pairs.push(['directories removed', formatCount(r.result.dirsRemoved)]);
   }
   out.push(renderPairs(pairs));
-  if (r.dryRun) out.push(`dry run: would ${verb} ${formatCount(r.orphans.files)} orphan files and mark ${formatCount(r.missing.files)} rows missing; nothing changed\n`);
+  if (r.dryRun) out.push(safe`dry run: would ${verb} ${formatCount(r.orphans.files)} orphan files and mark ${formatCount(r.missing.files)} rows missing; nothing changed\n`);
   return out.join('');
 }

@@ -5,7 +5,7 @@ export default defineCommand({
   name: 'config',
   summary: 'Print the effective configuration and where each value came from',
   description:
-    'Print the effective configuration (root, database, log file, config file and its sections) and the source of each value: flag, env, file or default. Passwords in database URLs are redacted.',
+    'Print the effective configuration (root, database, log file, config file and its sections) and the source of each value: flag, env, file or default. Passwords in database URLs and S3 secrets are redacted.',
   examples: ['storectl config', 'storectl --database postgres://u:secret@db/storectl config --json'],
   options: (cmd) => cmd,
   async run(_args, _opts, env) {
@@ -18,8 +18,9 @@ export default defineCommand({
           ['setting', 'value', 'source'],
           [
             ['root', report.root.value, report.root.source],
-            ['database', report.database.value, report.database.source],
+            ['database', report.database.value ?? '- (an S3 store needs --database)', report.database.source],
             ['logFile', report.logFile.value ?? '-', report.logFile.source],
+            ...Object.entries(report.s3).map(([k, v]) => [`s3.${k}`, v.value === null ? '-' : String(v.value), v.source]),
             ['configFile', report.configFile ?? '-', report.configFile ? 'found' : 'none'],
             ...Object.keys(report.sections).map((k) => [k, JSON.stringify(report.sections[k]), 'file']),
           ],

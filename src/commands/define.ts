@@ -25,6 +25,8 @@ export interface CommandOutcome {
   /** Replaces the one JSON document under --json (e.g. NDJSON: one line per item, then a summary line with `version`). */
   json?: () => string;
   exitCode?: number;
+  /** What the --log-file outcome line carries (default: totals, else the report's numbers). */
+  logFields?: Record<string, unknown>;
   /** Totals recorded in the `runs` row. */
   totals?: Record<string, unknown>;
   dryRun?: boolean;

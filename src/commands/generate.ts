@@ -3,7 +3,7 @@ import { defineCommand } from './define.ts';
 import { intOption } from '../cli.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { GenerateReport } from '../ops/generate.ts';
-import { formatBytes, formatDuration } from '../ui/format.ts';
+import { formatBytes, formatDuration, safe } from '../ui/format.ts';
 import { renderTable } from '../ui/table.ts';
 
 export default defineCommand({
@@ -25,25 +25,28 @@ export default defineCommand({
       .option('--jobs <file>', 'create and render the jobs in FILE (JSON array or NDJSON; - for stdin)')
       .option('--pending', 'render every card job whose files were never generated')
       .option('--sample <n>', 'create and render N realistic demo jobs', intOption(1, 1_000_000))
-      .option('--days <d>', 'with --sample: spread jobs over the past D days', intOption(1, 3650), 30)
+      .option('--days <d>', 'with --sample: spread jobs over the past D days (default 30, or generate.days)', intOption(1, 3650))
       .option('--seed <n>', 'with --sample: random seed; the same seed and --days on the same day give the same jobs (default: a new seed each run)', intOption(0, 2 ** 31))
-      .option('--workers <n>', 'jobs rendered in parallel (default: number of cores)', intOption(1, 64)),
+      .option('--workers <n>', 'jobs rendered in parallel (default: generate.workers, else the number of cores)', intOption(1, 64)),
   async run(args, opts, env) {
     const sources = [opts.jobs !== undefined, args.length > 0, Boolean(opts.pending), opts.sample !== undefined].filter(Boolean).length;
     if (sources !== 1) throw new UsageError('give exactly one of --jobs FILE, job ids, --pending or --sample N', 'see `storectl generate --help`');
     const { runGenerate, defaultWorkers, sampleJobs } = await import('../ops/generate.ts');
     const { parseJobs } = await import('../ops/job-input.ts');
     const { readInput } = await import('../ui/input.ts');
+    const { generateSettings } = await import('../config.ts');
+    const settings = generateSettings(env.config());
+    const days = (opts.days as number | undefined) ?? settings.days ?? 30;
     const now = new Date();
     // Input is read and validated before the store is opened: bad input writes nothing.
     const newJobs = opts.jobs !== undefined ? parseJobs(await readInput(String(opts.jobs), env.ui.io), String(opts.jobs), now) : undefined;
-    const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), Number(opts.days), now, opts.seed === undefined ? randomInt(2 ** 31) : Number(opts.seed)) : undefined;
-    const ctx = await env.openContext({ createRoot: true, createCatalog: true });
+    const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), days, now, opts.seed === undefined ? randomInt(2 ** 31) : Number(opts.seed)) : undefined;
+    const ctx = await env.openContext({ createRoot: true, createCatalog: true, s3: true });
     const report = await runGenerate(ctx, {
       newJobs: newJobs ?? sample?.jobs,
       jobIds: args.length ? args : undefined,
       pending: Boolean(opts.pending),
-      workers: (opts.workers as number | undefined) ?? defaultWorkers(),
+      workers: (opts.workers as number | undefined) ?? settings.workers ?? defaultWorkers(),
       baseDir: env.ui.io.cwd,
       simulateHistory: Boolean(sample),
       tempFiles: sample?.temp,
@@ -62,8 +65,8 @@ function renderGenerate(r: GenerateReport, tty: boolean): string {
   if (r.rendered.length <= 20 && r.rendered.length > 0) {
     out += renderTable(['job', 'directory', 'files', 'size'], r.rendered.map((j) => [j.jobId, j.dir, j.files, formatBytes(j.bytes)]), { tty });
   }
-  for (const f of r.failures) out += `failed  ${f.jobId}: ${f.reason}\n`;
-  out += `rendered ${r.jobs.rendered} job(s), ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${r.jobsPerSecond} jobs/s, ${r.workers} workers)`;
-  if (r.jobs.failed) out += `; ${r.jobs.failed} failed`;
+  for (const f of r.failures) out += safe`failed  ${f.jobId}: ${f.reason}\n`;
+  out += safe`rendered ${r.jobs.rendered} job(s), ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${r.jobsPerSecond} jobs/s, ${r.workers} workers)`;
+  if (r.jobs.failed) out += safe`; ${r.jobs.failed} failed`;
   return out + '\n';
 }

@@ -3,7 +3,7 @@ import { waitMs } from './common-options.ts';
 import { intOption } from '../cli.ts';
 import { EXIT, FailedError } from '../errors.ts';
 import type { ImportReport } from '../ops/import-db/run.ts';
-import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
+import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 
 export default defineCommand({
@@ -108,7 +108,7 @@ function renderReport(r: ImportReport): string {
       ...(r.limitReached ? [['limit', 'reached: run again to continue'] as [string, string]] : []),
     ]),
   );
-  for (const f of r.failures) out.push(`failed  key ${f.key}${f.jobId && f.jobId !== f.key ? ` (job ${f.jobId})` : ''}: ${f.reason}`);
-  if (r.failuresTruncated) out.push(`(more failures than listed: ${formatCount(r.failed)} in all)`);
+  for (const f of r.failures) out.push(safe`failed  key ${f.key}${f.jobId && f.jobId !== f.key ? ` (job ${f.jobId})` : ''}: ${f.reason}`);
+  if (r.failuresTruncated) out.push(safe`(more failures than listed: ${formatCount(r.failed)} in all)`);
   return out.join('\n') + '\n';
 }

@@ -9,6 +9,7 @@ import config from './config.ts';
 import generate from './generate.ts';
 import migrate from './migrate.ts';
 import migrateImagesToDb from './migrate-images-to-db.ts';
+import migrateStore from './migrate-store.ts';
 import importFromDb from './import-from-db.ts';
 import quota from './quota.ts';
 import restore from './restore.ts';
@@ -36,6 +37,7 @@ export const COMMANDS: CommandSpec[] = [
   verify,
   put,
   migrateImagesToDb,
+  migrateStore,
   quota,
   importFromDb,
   migrate,

@@ -3,7 +3,7 @@ import { waitMs } from './common-options.ts';
 import { intOption } from '../cli.ts';
 import { EXIT, FailedError } from '../errors.ts';
 import type { MigrateImagesReport } from '../ops/images/run.ts';
-import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
+import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 
 export default defineCommand({
@@ -128,11 +128,11 @@ function renderReport(r: MigrateImagesReport, tty: boolean): string {
   if (r.byFormat.length) {
     out.push(renderTable(['format', 'images', 'before', 'after'], r.byFormat.map((f) => [f.format, f.images, formatBytes(f.bytesBefore), formatBytes(f.bytesAfter)]), { tty }));
   }
-  for (const d of r.downscaled) out.push(`downscaled to fit  ${d.path} -> ${d.width}x${d.height}, ${formatBytes(d.bytes)}`);
+  for (const d of r.downscaled) out.push(safe`downscaled to fit  ${d.path} -> ${d.width}x${d.height}, ${formatBytes(d.bytes)}`);
   for (const f of r.failures) {
     const fileSource = f.source === 'store' || f.source.startsWith('dir:');
-    out.push(`failed  ${fileSource ? (f.path ?? f.key) : `${f.source} key ${f.key}${f.path ? ` ${f.path}` : ''}`}: ${f.reason}`);
+    out.push(safe`failed  ${fileSource ? (f.path ?? f.key) : `${f.source} key ${f.key}${f.path ? ` ${f.path}` : ''}`}: ${f.reason}`);
   }
-  if (r.failuresTruncated) out.push(`(more failures than listed: ${formatCount(r.failed)} in all)`);
+  if (r.failuresTruncated) out.push(safe`(more failures than listed: ${formatCount(r.failed)} in all)`);
   return out.join('\n') + '\n';
 }

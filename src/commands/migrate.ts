@@ -13,7 +13,7 @@ export default defineCommand({
   ],
   options: (cmd) => cmd.option('--status', 'list applied and pending migrations; change nothing'),
   async run(_args, opts, env) {
-    const ctx = await env.openContext({ createRoot: false, createCatalog: !opts.status, migrate: 'never' });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: !opts.status, migrate: 'never', readOnly: Boolean(opts.status), s3: true });
     const { runMigrate } = await import('../ops/migrate.ts');
     const report = await runMigrate(ctx, { statusOnly: Boolean(opts.status) });
     return {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { defineCommand } from './define.ts';
 import { FailedError } from '../errors.ts';
+import { waitMs } from './common-options.ts';
 import type { RestoreReport } from '../ops/backup/restore.ts';
 import type { VerifyResult } from '../ops/backup/verify.ts';
 import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
@@ -22,7 +23,8 @@ export default defineCommand({
     cmd
       .option('--verify-only', 'verify the archive and stop: exit 0 good, 4 bad (the store is not opened)')
       .option('--dry-run', 'verify and list what would be restored; change nothing')
-      .option('--force', 'replace a store that is not empty (asks for confirmation; --yes without a TTY)'),
+      .option('--force', 'replace a store that is not empty (asks for confirmation; --yes without a TTY)')
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(args, opts, env) {
     const archive = path.resolve(env.ui.io.cwd, args[0]!);
     // A dry run into a store that does not exist yet opens nothing (and creates nothing).
@@ -32,24 +34,16 @@ export default defineCommand({
     const target = parseDatabaseUrl(cfg.databaseUrl, cfg.root);
     const noStoreYet = target.dialect === 'sqlite' && !existsSync(target.file);
     if (opts.verifyOnly || (opts.dryRun && noStoreYet)) {
-      const { verifyArchive } = await import('../ops/backup/verify.ts');
-      const { schemaVersion } = await import('../db/migrations.ts');
-      const fs = await import('node:fs');
-      const os = await import('node:os');
-      if (!fs.existsSync(archive)) throw new FailedError(`no archive at ${archive}`);
-      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-verify-'));
-      try {
-        const progress = env.ui.progress('verify');
-        const v = await verifyArchive(archive, { schemaVersion: schemaVersion(), stage: { dir: work, writeTree: false }, progress });
-        progress.done();
-        const report = { archive, ok: true, dryRun: Boolean(opts.dryRun), format: v.format, head: v.head, files: v.files, bytes: v.bytes, tables: v.tables, skippedAtBackup: v.summary.skipped };
-        return { report, text: () => renderVerify(v) + (opts.dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun: Boolean(opts.dryRun) };
-      } finally {
-        fs.rmSync(work, { recursive: true, force: true });
-      }
+      const { verifyOnly } = await import('../ops/backup/restore.ts');
+      const progress = env.ui.progress('verify');
+      const v = await verifyOnly(archive, progress);
+      progress.done();
+      const report = { archive, ok: true, dryRun: Boolean(opts.dryRun), format: v.format, head: v.head, files: v.files, bytes: v.bytes, tables: v.tables, skippedAtBackup: v.summary.skipped };
+      return { report, text: () => renderVerify(v) + (opts.dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun: Boolean(opts.dryRun) };
     }
-    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never' });
-    const { inspectTarget, runRestore } = await import('../ops/backup/restore.ts');
+    const { checkArchiveFile, inspectTarget, runRestore } = await import('../ops/backup/restore.ts');
+    checkArchiveFile(archive);
+    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never', adoptTree: true });
     const state = await inspectTarget(ctx);
     if (!state.empty && opts.force && !opts.dryRun && !state.pending) {
       const ok = await env.confirm(
@@ -57,7 +51,7 @@ export default defineCommand({
       );
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
-    const report = await runRestore(ctx, { archive, dryRun: Boolean(opts.dryRun), force: Boolean(opts.force) }, state);
+    const report = await runRestore(ctx, { archive, dryRun: Boolean(opts.dryRun), force: Boolean(opts.force), waitMs: waitMs(opts.wait) }, state);
     return { report, text: () => renderRestore(report), dryRun: report.dryRun };
   },
 });
@@ -65,7 +59,7 @@ export default defineCommand({
 function renderVerify(v: VerifyResult): string {
   return renderPairs([
     ['archive', `${v.archive} (${v.format})`],
-    ['verdict', 'good: every entry, size and SHA-256 matches the manifest'],
+    ['verdict', "good: every entry, size and SHA-256 matches the manifest and its file's catalog row; the catalog imports"],
     ['created', `${v.head.createdAt} by storectl ${v.head.tool.version} from ${v.head.source.dialect}`],
     ['files', `${formatCount(v.files)} (${formatBytes(v.bytes)})`],
     ['catalog rows', Object.entries(v.tables).map(([t, n]) => `${t} ${formatCount(n)}`).join(', ')],

@@ -3,7 +3,7 @@ import { EXIT, FailedError, UsageError } from '../errors.ts';
 import type { HistoryReport } from '../ops/usage-history.ts';
 import { durationOption } from './common-options.ts';
 import type { StatsReport } from '../ops/stats.ts';
-import { formatBytes, formatCount } from '../ui/format.ts';
+import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 
 export default defineCommand({
@@ -30,7 +30,7 @@ export default defineCommand({
     if (format !== 'text' && format !== 'prometheus') throw new UsageError(`bad --format ${JSON.stringify(format)}`, 'use text or prometheus');
     if (format === 'prometheus' && env.globals.json) throw new UsageError('--format prometheus and --json both choose stdout', 'pick one');
     if (opts.since !== undefined && !opts.history) throw new UsageError('--since goes with --history');
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
     if (opts.history) {
       if (format === 'prometheus' || opts.prometheus) throw new UsageError('--history has no Prometheus form', 'run stats --prometheus without --history');
       const { usageHistory } = await import('../ops/usage-history.ts');
@@ -170,9 +170,9 @@ function renderStats(r: StatsReport, tty: boolean): string {
         ['anomalies', formatCount(d.anomalies)],
       ]),
     );
-    for (const p of d.sample.orphans) out.push(`orphan   ${p}\n`);
-    for (const p of d.sample.missing) out.push(`missing  ${p}\n`);
-    for (const p of d.sample.anomalies) out.push(`anomaly  ${p}\n`);
+    for (const p of d.sample.orphans) out.push(safe`orphan   ${p}\n`);
+    for (const p of d.sample.missing) out.push(safe`missing  ${p}\n`);
+    for (const p of d.sample.anomalies) out.push(safe`anomaly  ${p}\n`);
   }
   return out.join('\n');
 }

@@ -168,14 +168,25 @@ export interface Catalog extends AccessCatalog {
   markJobsFailed(jobs: readonly StuckJob[], reason: string, at: Date): Promise<string[]>;
   /** Marks 'present' rows 'missing' (rows kept) with their events; returns how many it marked. */
   markMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
+  /** Tables in the catalog's schema that are not storectl's (another application's): restore refuses them. */
+  foreignTables(): Promise<string[]>;
+  /**
+   * Marks 'missing' rows 'present' again (their file came back with the row's size and SHA-256,
+   * checked by the caller), only where they are still 'missing', with their events; returns how many.
+   */
+  reviveMissing(ids: readonly number[], events: readonly EventRecord[]): Promise<number>;
   /**
    * One keyset page of live paths ('present', 'deleting' or 'corrupt') in byte order, read from the live
    * path index alone: all the tree/catalog merge needs (rows of the few paths missing from
    * disk are fetched afterwards with filesByPaths).
    */
   livePaths(query: { afterPath?: string; limit: number }): Promise<string[]>;
-  /** Up to `limit` rows in one state, in no order, through the state index ('deleting' after a crash). */
-  filesInState(state: string, limit: number): Promise<FileRecord[]>;
+  /**
+   * Up to `limit` rows in one state, in no order, through the state index ('deleting' after a
+   * crash); with `reasonLike`, only rows whose delete_reason matches that LIKE pattern (the
+   * rows one kind of run left: see ops/lifecycle/reasons.ts).
+   */
+  filesInState(state: string, limit: number, reasonLike?: string): Promise<FileRecord[]>;
   /** Whether any file row, and any present one, exists: index probes, where counts() would count every row. */
   hasFiles(): Promise<{ any: boolean; present: boolean }>;
   /** Lean rows of these jobs' files in the given states, by job id then path. */

@@ -1,5 +1,8 @@
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { FailedError, UsageError, errorMessage } from '../errors.ts';
+import { walkTree } from '../storage/walk.ts';
 import type { Catalog } from './catalog.ts';
 import { redactText, redactUrl, type CatalogTarget } from './url.ts';
 
@@ -12,11 +15,29 @@ export interface OpenOptions {
    * by `storectl migrate` (CI migration steps), so a stale one is an error.
    */
   migrate: 'auto' | 'never';
+  /**
+   * The store root beside a SQLite catalog: an empty (0-byte or schema-less) or missing catalog
+   * beside a root that holds files is refused, never initialised (a lost or replaced catalog
+   * must not become an empty store that backups and cleanups trust).
+   */
+  storeRoot?: string;
+  /** restore --force rebuilds a store over an existing tree: it may create the catalog there. */
+  adoptTree?: boolean;
+  /** The command only reads: a SQLite catalog on a read-only mount is read from a private copy. */
+  readOnly?: boolean;
 }
 
 /** Opens the catalog a target names, loading only that dialect's driver. */
 export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Promise<Catalog> {
   const catalog = target.dialect === 'sqlite' ? await openSqlite(target.file, opts) : await openPg(target.url);
+  try {
+    if (target.dialect === 'sqlite' && opts.storeRoot && !opts.adoptTree && !(await catalog.migrationStatus()).some((m) => m.applied)) {
+      refuseEmptyCatalog(target.file, opts.storeRoot, 'is empty');
+    }
+  } catch (err) {
+    await catalog.close().catch(() => {});
+    throw err;
+  }
   if (opts.migrate === 'never') return catalog;
   try {
     const pending = (await catalog.migrationStatus()).filter((m) => !m.applied);
@@ -36,8 +57,34 @@ export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Pro
   }
 }
 
+/** Data files under root (not .storectl/), counted only when a catalog looks empty. */
+function countStoreFiles(root: string): number {
+  let n = 0;
+  try {
+    for (const e of walkTree(root)) if (e.kind === 'file') n++;
+  } catch {
+    /* an unreadable part: the files counted so far are reason enough */
+  }
+  return n;
+}
+
+export function refuseEmptyCatalog(file: string, root: string, what: string): void {
+  const n = countStoreFiles(root);
+  if (n === 0) return;
+  throw new UsageError(
+    `the catalog ${file} ${what} but the store ${root} holds ${n} file${n === 1 ? '' : 's'}: refusing to start an empty catalog beside them`,
+    'check --root and --database; to rebuild the catalog, restore a backup (`storectl restore ARCHIVE --force`); nothing was changed',
+    'empty_catalog',
+  );
+}
+
 async function openSqlite(file: string, opts: OpenOptions): Promise<Catalog> {
-  if (!opts.create && !fs.existsSync(file)) {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (opts.storeRoot && !opts.adoptTree) {
+    if (st && st.isFile() && st.size === 0) refuseEmptyCatalog(file, opts.storeRoot, 'is empty (0 bytes)');
+    else if (!st && opts.create) refuseEmptyCatalog(file, opts.storeRoot, 'does not exist');
+  }
+  if (!opts.create && !st) {
     throw new UsageError(
       `no catalog at ${file}`,
       'check --root / --database, or create a store with `storectl migrate` or `storectl generate`',
@@ -48,7 +95,53 @@ async function openSqlite(file: string, opts: OpenOptions): Promise<Catalog> {
   try {
     return new SqliteCatalog(file);
   } catch (err) {
-    throw new FailedError(`cannot open SQLite catalog ${file}: ${errorMessage(err)}`);
+    if (opts.readOnly && st && cannotWriteBeside(err, file)) return openPrivateCopy(file, SqliteCatalog);
+    throw new FailedError(
+      `cannot open SQLite catalog ${file}: ${errorMessage(err)}`,
+      cannotWriteBeside(err, file) ? 'the store is read-only here: commands that change it cannot run; stats, dry runs and backup can' : undefined,
+      'catalog_unavailable',
+    );
+  }
+}
+
+/** SQLite in WAL mode needs to write beside its file (-shm, -wal): on a read-only mount it cannot open it. */
+function cannotWriteBeside(err: unknown, file: string): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  if (code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY') && code !== 'EROFS' && code !== 'EACCES') return false;
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+    // access(2) says writable, but a read-only mount still refuses: probe.
+    const probe = path.join(path.dirname(file), `.storectl-probe-${process.pid}`);
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * A read-only store (a read-only mount) for a command that only reads: the catalog is read from
+ * a private copy (its -wal too, if a crash left one), removed when the catalog closes. Nothing
+ * such a command records (its runs row) is kept.
+ */
+function openPrivateCopy(file: string, SqliteCatalog: typeof import('./sqlite.ts').SqliteCatalog): Catalog {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-readonly-'));
+  const copy = path.join(dir, 'catalog.db');
+  try {
+    fs.copyFileSync(file, copy);
+    if (fs.existsSync(`${file}-wal`)) fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+    const catalog = new SqliteCatalog(copy);
+    catalog.location = `${file} (read-only: read from a private copy)`;
+    const close = catalog.close.bind(catalog);
+    catalog.close = async () => {
+      await close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    return catalog;
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new FailedError(`cannot read the read-only SQLite catalog ${file}: ${errorMessage(err)}`, undefined, 'catalog_unavailable');
   }
 }
 

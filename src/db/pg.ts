@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -20,6 +20,7 @@ import type {
   FileGroup,
   FilePageQuery,
   FileRecord,
+  FileState,
   Job,
   JobHead,
   JobPageQuery,
@@ -71,8 +72,11 @@ export class PgCatalog implements Catalog {
     this.#url = url;
     this.location = redactUrl(url);
     this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
-    // An idle client losing its server must not crash the process; the next query reports it.
+    // A client losing its server must not crash the process with an unhandled 'error' event,
+    // whether idle in the pool or checked out (a backup's snapshot between pages); the next query
+    // on it rejects, and that is what is reported.
     this.pool.on('error', () => {});
+    this.pool.on('connect', (client) => client.on('error', () => {}));
     this.db = drizzle(this.pool, { schema });
     this.usage = usageCatalog(pgRunner(this.pool));
   }
@@ -417,6 +421,12 @@ export class PgCatalog implements Catalog {
     };
   }
 
+  async foreignTables(): Promise<string[]> {
+    const r = await this.pool.query(`select table_name as name from information_schema.tables where table_schema = current_schema() order by table_name`);
+    const own = new Set([...Object.values(schema).map((t) => getTableName(t)), MIGRATIONS_TABLE]);
+    return (r.rows as { name: string }[]).map((x) => x.name).filter((n) => !own.has(n));
+  }
+
   async tableCounts(): Promise<Record<DumpTable, number>> {
     const out = {} as Record<DumpTable, number>;
     for (const t of DUMP_TABLES) out[t] = Number((await this.pool.query(`select count(*) as n from "${t}"`)).rows[0].n);
@@ -622,13 +632,22 @@ export class PgCatalog implements Catalog {
   }
 
   async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'present', 'missing', list);
+  }
+
+  async reviveMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'missing', 'present', list);
+  }
+
+  /** Moves rows from one file state to another where they still are in it, with the events of the rows moved. */
+  private async moveFileState(ids: readonly number[], from: FileState, to: FileState, list: readonly EventRecord[]): Promise<number> {
     return this.db.transaction(async (tx) => {
       const marked = new Set<string>();
       for (const part of chunk(ids, BATCH)) {
         const rows = await tx
           .update(files)
-          .set({ state: 'missing' })
-          .where(and(inArray(files.id, part), eq(files.state, 'present')))
+          .set({ state: to })
+          .where(and(inArray(files.id, part), eq(files.state, from)))
           .returning({ path: files.path });
         for (const r of rows) marked.add(r.path);
       }
@@ -637,6 +656,7 @@ export class PgCatalog implements Catalog {
       return marked.size;
     });
   }
+
 
   async livePaths(q: { afterPath?: string; limit: number }): Promise<string[]> {
     // The condition is spelled as files_live_path_idx's, with literals, so the planner can use that index.
@@ -650,8 +670,9 @@ export class PgCatalog implements Catalog {
     return (r.rows as [string][]).map((row) => row[0]);
   }
 
-  async filesInState(state: string, limit: number): Promise<FileRecord[]> {
-    return this.db.select().from(files).where(eq(files.state, state)).limit(limit);
+  async filesInState(state: string, limit: number, reasonLike?: string): Promise<FileRecord[]> {
+    const where = reasonLike === undefined ? eq(files.state, state) : and(eq(files.state, state), sql`${files.deleteReason} like ${reasonLike}`);
+    return this.db.select().from(files).where(where).limit(limit);
   }
 
   async hasFiles(): Promise<{ any: boolean; present: boolean }> {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableColumns, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, getTableName, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
@@ -37,6 +37,7 @@ import type {
   FileGroup,
   FilePageQuery,
   FileRecord,
+  FileState,
   Job,
   JobGroup,
   JobHead,
@@ -60,6 +61,11 @@ import type {
   PathEvent,
   StoredImage,
 } from './types.ts';
+
+/** storectl's own tables: the schema's and the migrations journal. */
+function ownTableNames(): Set<string> {
+  return new Set([...Object.values(schema).map((t) => getTableName(t)), MIGRATIONS_TABLE]);
+}
 
 /**
  * `+column in (...)`: the unary plus keeps SQLite's planner off the column's index, so keyset
@@ -90,13 +96,17 @@ function filePageWhere(q: FilePageQuery): SQL | undefined {
 
 export class SqliteCatalog implements Catalog {
   readonly dialect = 'sqlite' as const;
-  readonly location: string;
+  /** What messages call the catalog (its file, unless opened from a copy). */
+  location: string;
+  /** The file this catalog's connections open. */
+  readonly file: string;
   readonly raw: Database.Database;
   readonly db: BetterSQLite3Database<typeof schema>;
   readonly usage: UsageCatalog;
 
   constructor(file: string) {
     this.location = file;
+    this.file = file;
     // not mkdirSync({recursive}): it spins forever under /proc on Node 20
     ensureDir(path.dirname(file));
     this.raw = new Database(file);
@@ -394,7 +404,7 @@ export class SqliteCatalog implements Catalog {
   async openSnapshot(): Promise<CatalogSnapshot> {
     // Its own read-only connection: the read transaction pins one WAL snapshot for as long as
     // the backup runs, while this connection stays free for other work.
-    const conn = new Database(this.location, { readonly: true, fileMustExist: true });
+    const conn = new Database(this.file, { readonly: true, fileMustExist: true });
     conn.pragma('busy_timeout = 10000');
     const db = drizzle(conn, { schema });
     conn.exec('BEGIN');
@@ -426,6 +436,11 @@ export class SqliteCatalog implements Catalog {
       },
       close,
     };
+  }
+
+  async foreignTables(): Promise<string[]> {
+    const names = this.raw.prepare(`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`).pluck().all() as string[];
+    return names.filter((n) => !ownTableNames().has(n));
   }
 
   async tableCounts(): Promise<Record<DumpTable, number>> {
@@ -600,13 +615,22 @@ export class SqliteCatalog implements Catalog {
   }
 
   async markMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'present', 'missing', list);
+  }
+
+  async reviveMissing(ids: readonly number[], list: readonly EventRecord[]): Promise<number> {
+    return this.moveFileState(ids, 'missing', 'present', list);
+  }
+
+  /** Moves rows from one file state to another where they still are in it, with the events of the rows moved. */
+  private async moveFileState(ids: readonly number[], from: FileState, to: FileState, list: readonly EventRecord[]): Promise<number> {
     return this.db.transaction((tx) => {
       const marked = new Set<string>();
       for (const part of chunk(ids, BATCH)) {
         const rows = tx
           .update(files)
-          .set({ state: 'missing' })
-          .where(and(inArray(files.id, part), notIndexed(files.state, ['present'])))
+          .set({ state: to })
+          .where(and(inArray(files.id, part), notIndexed(files.state, [from])))
           .returning({ path: files.path })
           .all();
         for (const r of rows) marked.add(r.path);
@@ -617,6 +641,7 @@ export class SqliteCatalog implements Catalog {
     });
   }
 
+
   async livePaths(q: { afterPath?: string; limit: number }): Promise<string[]> {
     // Read from files_live_path_idx alone (the condition spelled as the index's, with literals).
     // Without statistics SQLite would pick files_stats_idx and sort; INDEXED BY fails loudly if
@@ -626,8 +651,9 @@ export class SqliteCatalog implements Catalog {
     return (after ? stmt.all(q.afterPath, q.limit) : stmt.all(q.limit)) as string[];
   }
 
-  async filesInState(state: string, limit: number): Promise<FileRecord[]> {
-    return this.db.select().from(files).where(eq(files.state, state)).limit(limit).all();
+  async filesInState(state: string, limit: number, reasonLike?: string): Promise<FileRecord[]> {
+    const where = reasonLike === undefined ? eq(files.state, state) : and(eq(files.state, state), sql`${files.deleteReason} like ${reasonLike}`);
+    return this.db.select().from(files).where(where).limit(limit).all();
   }
 
   async hasFiles(): Promise<{ any: boolean; present: boolean }> {
@@ -639,7 +665,7 @@ export class SqliteCatalog implements Catalog {
 
   async openDeletionLane(): Promise<DeletionLane> {
     const { openSqliteThread } = await import('./sqlite-thread.ts');
-    return openSqliteThread(this.location);
+    return openSqliteThread(this.file);
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

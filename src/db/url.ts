@@ -1,23 +1,10 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
+import { redactUrl } from '../redact.ts';
 
 export type CatalogTarget = { dialect: 'sqlite'; file: string } | { dialect: 'postgres'; url: string };
 
-/** Hides the password of a database URL; other strings pass unchanged. */
-export function redactUrl(value: string): string {
-  try {
-    const u = new URL(value);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return value.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
-  }
-}
-
-/** Replaces every password-bearing URL inside a message (driver errors quote them). */
-export function redactText(text: string): string {
-  return text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]*@/g, '$1***@');
-}
+export { redactText, redactUrl } from '../redact.ts';
 
 /**
  * `postgres://` or `postgresql://` selects PostgreSQL; `sqlite:PATH`, `file:PATH` or a bare
@@ -26,6 +13,12 @@ export function redactText(text: string): string {
 export function parseDatabaseUrl(url: string | undefined, root: string): CatalogTarget {
   if (!url) return { dialect: 'sqlite', file: path.join(root, '.storectl', 'catalog.db') };
   if (/^postgres(ql)?:\/\//i.test(url)) return { dialect: 'postgres', url };
+  if (/(^|\s)(host|hostaddr|dbname|user|password|port|sslmode)\s*=/i.test(url)) {
+    throw new UsageError(
+      `database ${redactUrl(url)} is a libpq key=value string, which storectl does not read`,
+      'give a URL: postgres://USER:PASS@HOST:PORT/DB (percent-encode @ : / in PASS)',
+    );
+  }
   const m = /^(?:sqlite|file):(?:\/\/)?(.*)$/i.exec(url);
   if (m) {
     if (!m[1]) throw new UsageError(`database URL ${redactUrl(url)} names no file`);

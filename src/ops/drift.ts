@@ -17,6 +17,22 @@ export interface DriftChunk {
   anomalies: TreeEntry[];
 }
 
+const KIND_CODE = { file: 0, symlink: 1, other: 2 } as const;
+
+/**
+ * The store's entries in byte order, a chunk at a time: the local tree walked on worker
+ * threads (its fast path), any other backend through BlobStore.list pages.
+ */
+export async function* treeChunks(ctx: Context): AsyncGenerator<TreeChunk> {
+  if (ctx.store.capabilities.kind === 'local') {
+    yield* walkTreeChunks(ctx.blobs.root);
+    return;
+  }
+  for await (const page of ctx.store.list()) {
+    yield { paths: page.map((e) => e.key), kinds: Uint8Array.from(page, (e) => KIND_CODE[e.kind]) };
+  }
+}
+
 const equalOrCompare = (a: string, b: string) => (a === b ? 0 : compareBytewise(a, b));
 
 /**
@@ -25,7 +41,7 @@ const equalOrCompare = (a: string, b: string) => (a === b ? 0 : compareBytewise(
  * loop over two arrays, one stretch per tree chunk. Tombstones do not count as live.
  */
 export async function* compareTreeWithCatalog(ctx: Context): AsyncGenerator<DriftChunk> {
-  const tree = walkTreeChunks(ctx.blobs.root)[Symbol.asyncIterator]();
+  const tree = treeChunks(ctx)[Symbol.asyncIterator]();
   const rows = iterateLivePaths(ctx.catalog)[Symbol.asyncIterator]();
   let t: TreeChunk | null = null;
   let ti = 0;
@@ -98,7 +114,7 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
     for (const p of chunk.orphans) {
       s.orphanFiles++;
       // Only orphans are stat'ed: stat of every file would double the walk's cost.
-      s.orphanBytes += ctx.blobs.stat(p)?.size ?? 0;
+      s.orphanBytes += (ctx.store.capabilities.kind === 'local' ? ctx.blobs.stat(p)?.size : (await ctx.store.stat(p))?.size) ?? 0;
       if (s.sample.orphans.length < sampleSize) s.sample.orphans.push(p);
     }
     if (chunk.missing.length) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Context } from '../context.ts';
 import type { Job, NewFile, NewJob } from '../db/types.ts';
-import { UsageError } from '../errors.ts';
+import { FailedError, UsageError, errorMessage, isFault } from '../errors.ts';
 import { GENERATOR_VERSION, RenderError, type CardData } from '../render/card.ts';
 import { inlineRenderer, workerRenderer, type CardRenderer } from '../render/pool.ts';
 import { renderExport } from '../render/export.ts';
@@ -111,6 +111,14 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
   const renderer = opts.workers > 1 ? workerRenderer(opts.workers) : inlineRenderer();
   try {
     await mapPool(jobsToRender(ctx, ids, Boolean(opts.pending)), opts.workers * 2, (job) => work(job, renderer));
+  } catch (err) {
+    // A full disk, a read-only mount, a catalog that cannot be written: say what is done and what is not.
+    if (!isFault(err)) throw err;
+    throw new FailedError(
+      `generate stopped in ${ctx.config.root}: ${errorMessage(err)}; ${report.jobs.rendered} job(s) were rendered and recorded before it, the others were not (no half-written file is recorded)`,
+      'free space or fix the mount, then run `storectl generate --pending` to render the rest',
+      'io_failed',
+    );
   } finally {
     await renderer.close();
   }
@@ -163,9 +171,15 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
   if (refusal) throw new QuotaRefusal(refusal);
   // Files first (atomic writes), rows after in one transaction: a crash in between leaves
   // unreferenced files for cleanup-orphaned, never a row without its file.
-  const stats = await ctx.blobs.putMany(outputs.map((o) => ({ rel: o.path, data: o.bytes })));
+  const local = ctx.store.capabilities.kind === 'local';
+  const sums = outputs.map((o) => sha256(o.bytes));
+  // The local tree's putMany overlaps the fsyncs of a job's files; other backends put each
+  // object whole (with its SHA-256 for the server to check), a job's files in parallel.
+  const stats = local
+    ? await ctx.blobs.putMany(outputs.map((o) => ({ rel: o.path, data: o.bytes })))
+    : await Promise.all(outputs.map((o, i) => ctx.store.put(o.path, o.bytes, { sha256: sums[i], contentType: o.contentType })));
   const files: NewFile[] = outputs.map((o, i) => {
-    if (opts.simulateHistory) fs.utimesSync(ctx.blobs.abs(o.path), at, at);
+    if (opts.simulateHistory && local) fs.utimesSync(ctx.blobs.abs(o.path), at, at);
     return {
       jobId: job.id,
       role: o.role,
@@ -174,7 +188,7 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
       path: o.path,
       contentType: o.contentType,
       size: stats[i]!.size,
-      sha256: sha256(o.bytes),
+      sha256: sums[i]!,
       mtime: opts.simulateHistory ? at : stats[i]!.mtime,
       createdAt: at,
     };
@@ -205,9 +219,17 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
 }
 
 async function writeTempFiles(ctx: Context, temp: NonNullable<GenerateOptions['tempFiles']>): Promise<void> {
-  const rows: NewFile[] = temp.map((t) => {
-    const st = ctx.blobs.put(t.path, t.bytes);
-    fs.utimesSync(ctx.blobs.abs(t.path), t.createdAt, t.createdAt);
+  const local = ctx.store.capabilities.kind === 'local';
+  const stats = await Promise.all(
+    temp.map(async (t) => {
+      if (!local) return ctx.store.put(t.path, t.bytes, { sha256: sha256(t.bytes) });
+      const st = ctx.blobs.put(t.path, t.bytes);
+      fs.utimesSync(ctx.blobs.abs(t.path), t.createdAt, t.createdAt);
+      return st;
+    }),
+  );
+  const rows: NewFile[] = temp.map((t, i) => {
+    const st = stats[i]!;
     return {
       jobId: null,
       role: 'upload.tmp',

@@ -12,9 +12,15 @@ export async function withStoreLock<T>(ctx: Context, command: string, waitMs: nu
     onStaleLock: (s) =>
       ctx.log.warn(`broke a stale store lock held by ${s.command || 'a run'} (pid ${s.pid} on ${s.host} since ${formatTime(s.acquiredAt)}): that process is gone`),
   });
+  let failed = false;
   try {
     return await fn();
+  } catch (err) {
+    failed = true;
+    throw err;
   } finally {
-    await release().catch((err) => ctx.log.warn(`could not release the store lock: ${(err as Error).message}`));
+    // After a failure (a lost database connection most often) the run's own error is the one
+    // line to show: a lock that cannot be released then is gone with its session anyway.
+    await release().catch((err) => (failed ? ctx.log.debug : ctx.log.warn)(`could not release the store lock: ${(err as Error).message}`));
   }
 }

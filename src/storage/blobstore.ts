@@ -13,9 +13,10 @@ export interface BlobStat {
 
 /**
  * The file side of the store. Paths are catalog paths: relative, '/'-separated, checked.
+ * (Synchronous, local only: what the operations use until they move to the async BlobStore of blob.ts.)
  * Local file system now; an S3-compatible store can implement the same interface later.
  */
-export interface BlobStore {
+export interface LocalTree {
   readonly root: string;
   /** Writes atomically (temp + fsync + rename + fsync dir), 0600 in 0750 directories. */
   put(rel: string, data: Uint8Array): BlobStat;
@@ -28,7 +29,7 @@ export interface BlobStore {
   abs(rel: string): string;
 }
 
-export class LocalBlobStore implements BlobStore {
+export class LocalBlobStore implements LocalTree {
   constructor(readonly root: string) {}
 
   abs(rel: string): string {

@@ -26,7 +26,9 @@ export class WalkError extends Error {
  * come in UTF-8 byte order of the whole path (siblings sorted as `name/` for directories),
  * the order the catalog streams rows in, so the two can be merged without holding either.
  * Memory is bounded by depth times directory width, not by the number of files.
- * A read error throws WalkError: callers fail closed. A missing root yields nothing.
+ * A read error throws WalkError: callers fail closed. A missing root yields nothing, and so
+ * does a directory removed or renamed between being listed and being read (it holds nothing
+ * now; a permission or I/O error still throws).
  */
 export function* walkTree(root: string, opts: { sorted?: boolean } = {}): Generator<TreeEntry> {
   yield* walkDir(root, '', opts.sorted ?? false);
@@ -38,7 +40,7 @@ export function readDirEntries(root: string, rel: string, sorted: boolean): fs.D
   try {
     entries = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
   } catch (err) {
-    if (rel === '' && (err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new WalkError(rel, err);
   }
   if (rel === '') entries = entries.filter((d) => d.name !== RESERVED_DIR);

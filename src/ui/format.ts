@@ -1,3 +1,5 @@
+export { safe, visible } from '../visible.ts';
+
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { visible } from '../visible.ts';
 
 /** A plain table: borders only on a TTY, so piped output stays easy to grep and cut. */
 export function renderTable(head: string[], rows: (string | number)[][], opts: { tty: boolean; title?: string }): string {
@@ -14,7 +15,7 @@ export function renderTable(head: string[], rows: (string | number)[][], opts: {
           right: '', 'right-mid': '', middle: '  ',
         },
   });
-  for (const r of rows) table.push(r.map(String));
+  for (const r of rows) table.push(r.map((c) => visible(String(c))));
   const body = opts.tty ? table.toString() : table.toString().split('\n').map((l) => l.trimEnd().replace(/^ /, '')).join('\n');
   return (opts.title ? `${opts.title}\n` : '') + body + '\n';
 }
@@ -22,5 +23,5 @@ export function renderTable(head: string[], rows: (string | number)[][], opts: {
 /** Key/value lines, aligned. */
 export function renderPairs(pairs: [string, string | number][]): string {
   const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n';
+  return pairs.map(([k, v]) => `${k.padEnd(w)}  ${visible(String(v))}`).join('\n') + '\n';
 }

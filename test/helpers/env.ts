@@ -95,9 +95,11 @@ export interface CliResult {
 }
 
 /** Runs the real bin/storectl, without a TTY, and parses stdout as JSON when it is. */
-export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    // wrap: a command the bin runs under (e.g. setpriv, to drop root's permission override).
+    const [cmd, ...pre] = [...(opts.wrap ?? []), process.execPath];
+    const child = spawn(cmd!, [...pre, BIN, ...args], {
       cwd: opts.cwd ?? REPO,
       env: { ...process.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],

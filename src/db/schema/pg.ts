@@ -10,6 +10,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -186,4 +187,25 @@ export const usageSnapshots = pgTable(
   (t) => [index('usage_snapshots_taken_idx').on(t.takenAt)],
 );
 
-export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots };
+/** Facts about the store as a whole: `root_url` is where its files live (a directory or s3://BUCKET/PREFIX/). */
+export const storeMeta = pgTable('store_meta', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+/** migrate-store's progress: each file copied to `target` and verified there (resume after a kill). */
+export const storeMigration = pgTable(
+  'store_migration',
+  {
+    target: text('target').notNull(),
+    path: text('path').notNull(),
+    size: int8('size').notNull(),
+    sha256: text('sha256').notNull(),
+    identity: text('identity').notNull(),
+    verifiedAt: ts('verified_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.target, t.path] })],
+);
+
+export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots, storeMeta, storeMigration };

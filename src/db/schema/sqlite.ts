@@ -2,7 +2,7 @@
 // (test/schema-parity.test.ts holds them equal).
 
 import { sql } from 'drizzle-orm';
-import { blob, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 const ts = (name: string) => integer(name, { mode: 'timestamp_ms' });
 
@@ -173,4 +173,25 @@ export const usageSnapshots = sqliteTable(
   (t) => [index('usage_snapshots_taken_idx').on(t.takenAt)],
 );
 
-export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots };
+/** Facts about the store as a whole: `root_url` is where its files live (a directory or s3://BUCKET/PREFIX/). */
+export const storeMeta = sqliteTable('store_meta', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: ts('updated_at').notNull(),
+});
+
+/** migrate-store's progress: each file copied to `target` and verified there (resume after a kill). */
+export const storeMigration = sqliteTable(
+  'store_migration',
+  {
+    target: text('target').notNull(),
+    path: text('path').notNull(),
+    size: integer('size').notNull(),
+    sha256: text('sha256').notNull(),
+    identity: text('identity').notNull(),
+    verifiedAt: ts('verified_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.target, t.path] })],
+);
+
+export const schema = { jobs, files, runs, events, images, locks, quotas, usage, usageSnapshots, storeMeta, storeMigration };

@@ -2,12 +2,16 @@
 // row, each file read once, hashed while read and checked against its row.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import { isProcessAlive } from '../../db/shared.ts';
 import path from 'node:path';
 import { VERSION } from '../../cli.ts';
 import type { Context } from '../../context.ts';
 import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
 import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
-import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { FailedError, IntegrityError, StorectlError, UsageError, errorMessage, isFault } from '../../errors.ts';
+import { refuseEmptyCatalog } from '../../db/connect.ts';
+import { schemaVersion } from '../../db/migrations.ts';
 import { ensureDir, fsyncDir } from '../../storage/atomic.ts';
 import { checkRelPath, UnsafePathError } from '../../storage/paths.ts';
 import { createArchiveWriter, isCompressible, type ArchiveFormat, type ArchiveWriter } from './archive-writer.ts';
@@ -24,7 +28,9 @@ import {
   type ManifestSummary,
   type SkippedFile,
 } from './manifest.ts';
-import { applyRetention, backupFileName } from './retention.ts';
+import { applyRetention, backupFileName, hasRules, parseBackupName, planRetention, type RetentionDecision, type RetentionRules } from './retention.ts';
+import { verifyArchive } from './verify.ts';
+import { pausePoint } from '../../test-hooks.ts';
 
 export interface BackupOptions {
   /** Exact output path; or `dir` (a timestamped name inside it). */
@@ -32,8 +38,8 @@ export interface BackupOptions {
   dir?: string;
   format: ArchiveFormat;
   metadataOnly: boolean;
-  keep?: number;
-  pruneOlderThanMs?: number;
+  /** With dir: retention applied after a backup that exited 0 and verified. */
+  retention?: RetentionRules;
 }
 
 export interface BackupReport {
@@ -48,6 +54,14 @@ export interface BackupReport {
   durationMs: number;
   skipped: { count: number; vanished: number; mismatched: number; other: number; sample: SkippedFile[] };
   pruned: string[];
+  /** The archive was read back and verified (done before any pruning). */
+  verified: boolean;
+  /** With retention rules: what was kept and why; empty when nothing was pruned because files were left out. */
+  retention: RetentionDecision[];
+  /** Why no retention ran although rules were given. */
+  retentionSkipped?: string;
+  /** Temp files and work directories of dead backup processes removed from the target directory. */
+  leftoversRemoved: string[];
 }
 
 /** Files up to this size are read whole, once; bigger ones are hashed, then copied. */
@@ -57,10 +71,14 @@ const PAGE = 2000;
 export async function runBackup(ctx: Context, opts: BackupOptions): Promise<BackupReport> {
   const started = Date.now();
   const now = ctx.clock();
+  if (opts.output) checkOutputPath(path.resolve(opts.output));
+  const has = await ctx.catalog.hasFiles();
+  if (!has.any) refuseEmptyCatalog(ctx.catalog.location, ctx.config.root, 'has no file rows');
   const target = resolveTarget(opts, now);
   ensureDir(path.dirname(target));
+  const leftoversRemoved = removeDeadLeftovers(path.dirname(target));
   const base = path.basename(target);
-  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const suffix = `${LEFTOVER_HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmp = path.join(path.dirname(target), `.${base}.tmp-${suffix}`);
   const work = path.join(path.dirname(target), `.${base}.work-${suffix}`);
   fs.mkdirSync(work, { mode: 0o700 });
@@ -115,6 +133,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
         for await (const row of presentFiles(snapshot)) {
           const outcome = await archiveFile(ctx, writer, row, work, dirs);
           progress.tick();
+          if (files === 0) await pausePoint('backup-files');
           if ('reason' in outcome) {
             skipped.push(outcome);
             ctx.log.warn(`not archived: ${row.path}: ${outcome.detail}`);
@@ -145,17 +164,34 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fdOpen = false;
-    fs.renameSync(tmp, target);
-    fsyncDir(path.dirname(target));
+    // A backup that left files out is named .partial in a --dir: retention never counts it as good.
+    const final = opts.dir && skipped.length ? partialName(target) : target;
+    fs.renameSync(tmp, final);
+    fsyncDir(path.dirname(final));
     await snapshot.close();
 
-    const pruned = opts.dir ? applyRetention(opts.dir, target, { keep: opts.keep, olderThanMs: opts.pruneOlderThanMs, now }) : [];
+    const rules = opts.retention ?? {};
+    let verified = false;
+    let retention: RetentionDecision[] = [];
+    let retentionSkipped: string | undefined;
+    let pruned: string[] = [];
+    if (opts.dir && hasRules(rules)) {
+      if (skipped.length) {
+        retentionSkipped = `${skipped.length} file(s) were not archived: nothing was pruned`;
+      } else {
+        // Read the new archive back before anything older goes.
+        await verifyWritten(final, path.dirname(final));
+        verified = true;
+        retention = planRetention(path.resolve(opts.dir), rules, now, final);
+        pruned = applyRetention(retention);
+      }
+    }
     const mismatched = skipped.filter((s) => s.reason === 'mismatch').length;
     const vanished = skipped.filter((s) => s.reason === 'vanished').length;
     return {
-      path: target,
+      path: final,
       format: opts.format,
-      bytes: fs.statSync(target).size,
+      bytes: fs.statSync(final).size,
       files,
       fileBytes,
       tables: Object.fromEntries(Object.entries(tables).map(([t, v]) => [t, v.rows])),
@@ -164,22 +200,85 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       durationMs: Date.now() - started,
       skipped: { count: skipped.length, vanished, mismatched, other: skipped.length - vanished - mismatched, sample: skipped.slice(0, 20) },
       pruned,
+      verified,
+      retention,
+      ...(retentionSkipped ? { retentionSkipped } : {}),
+      leftoversRemoved,
     };
   } catch (err) {
     if (fdOpen) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    throw err instanceof UsageError || err instanceof FailedError ? err : new FailedError(`backup failed: ${errorMessage(err)}`, 'no archive was written');
+    throw err instanceof StorectlError ? err : new FailedError(`backup to ${target} failed: ${errorMessage(err)}`, 'no archive was written; its temp file was removed', isFault(err) ? 'io_failed' : 'failed');
   } finally {
     await snapshot.close().catch(() => {});
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
+/** --output must be a regular file or not exist: never a device, a directory, a FIFO or a symlink. */
+export function checkOutputPath(output: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(output, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new UsageError(`--output ${output}: ${errorMessage(err)}`, 'name a writable path; nothing was written', 'bad_output');
+  }
+  if (!st || st.isFile()) return;
+  const kind = st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'not a regular file';
+  throw new UsageError(`--output ${output} exists and is ${kind}: refusing to replace it`, 'name a new file or an existing regular file (or use --dir DIR); nothing was written', 'bad_output');
+}
+
+function partialName(target: string): string {
+  return target.replace(/\.(tar\.gz|zip)$/, '.partial.$1');
+}
+
+/** Reads a just-written archive back through the restore verifier (files hashed, nothing kept). */
+async function verifyWritten(archive: string, dir: string): Promise<void> {
+  const work = fs.mkdtempSync(path.join(dir, `.${path.basename(archive)}.verify-${LEFTOVER_HOST}-${process.pid}-`));
+  try {
+    await verifyArchive(archive, { schemaVersion: schemaVersion(), stage: { dir: work, writeTree: false } });
+  } catch (err) {
+    throw new IntegrityError(`the archive ${archive} was written but does not verify: ${errorMessage(err)}`, 'nothing was pruned; check the disk, then run the backup again');
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** This host, as it appears in temp names (a dot-free, slash-free token). */
+const LEFTOVER_HOST = os.hostname().replace(/[^A-Za-z0-9_]/g, '_') || 'host';
+/** .<archive>.tmp-<host>-<pid>-<hex> and .work-/.verify- of a backup; the host part is missing in older names. */
+const LEFTOVER = /^\..+\.(?:tmp|work|verify)-(?:([A-Za-z0-9_]+)-)?(\d+)-[0-9a-zA-Z]+$/;
+
+/**
+ * Removes the temp files and work directories that a killed or crashed backup left in dir:
+ * only those of this host whose process is gone. Returns the names removed.
+ */
+export function removeDeadLeftovers(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = LEFTOVER.exec(name);
+    if (!m) continue;
+    const host = m[1];
+    const pid = Number(m[2]);
+    if (host !== undefined && host !== LEFTOVER_HOST) continue;
+    if (pid === process.pid || isProcessAlive(pid)) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 function resolveTarget(opts: BackupOptions, now: Date): string {
   if (opts.output) return path.resolve(opts.output);
   const dir = path.resolve(opts.dir!);
   let name = backupFileName(now, opts.format);
-  for (let i = 1; fs.existsSync(path.join(dir, name)); i++) name = backupFileName(now, opts.format, i);
+  for (let i = 1; fs.existsSync(path.join(dir, name)) || fs.existsSync(path.join(dir, partialName(name))); i++) name = backupFileName(now, opts.format, i);
   return path.join(dir, name);
 }
 
@@ -279,3 +378,20 @@ function resolveChecked(ctx: Context, rel: string, dirs: { last?: string }): str
   return abs;
 }
 
+
+export interface PruneReport {
+  dir: string;
+  dryRun: boolean;
+  decisions: RetentionDecision[];
+  pruned: string[];
+  /** Backups named .partial (files left out): never counted, never pruned. */
+  partial: string[];
+}
+
+/** `backup --prune`: the retention rules alone over the good backups in dir (the newest good one always stays). */
+export function runPrune(dir: string, rules: RetentionRules, dryRun: boolean, now: Date): PruneReport {
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--dir ${dir} is not a directory`);
+  const decisions = planRetention(dir, rules, now);
+  const partial = fs.readdirSync(dir).filter((n) => parseBackupName(n)?.partial);
+  return { dir, dryRun, decisions, pruned: dryRun ? [] : applyRetention(decisions), partial };
+}

@@ -8,11 +8,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { removeTreeIn } from '../../storage/confined.ts';
 import type { Context } from '../../context.ts';
 import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import type { TableImport } from '../../db/types.ts';
-import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { FailedError, IntegrityError, UsageError, errorMessage, isFault } from '../../errors.ts';
+import { openCatalog } from '../../db/connect.ts';
+import type { Progress } from '../../ui/progress.ts';
+import { withStoreLock } from '../store-lock.ts';
 import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { walkTree } from '../../storage/walk.ts';
@@ -24,6 +28,8 @@ export interface RestoreOptions {
   dryRun: boolean;
   /** Replace a store that is not empty. */
   force: boolean;
+  /** How long to wait for the store lock (0: exit 75 at once). */
+  waitMs?: number;
 }
 
 export interface TargetState {
@@ -122,9 +128,11 @@ export async function inspectTarget(ctx: Context): Promise<TargetState> {
 export async function runRestore(ctx: Context, opts: RestoreOptions, target?: TargetState): Promise<RestoreReport> {
   const started = Date.now();
   const archive = path.resolve(opts.archive);
-  if (!fs.existsSync(archive)) throw new UsageError(`no archive at ${archive}`, 'name a backup written by `storectl backup`', 'no_archive');
+  checkArchiveFile(archive);
   const state = target ?? (await inspectTarget(ctx));
   const root = ctx.config.root;
+  await refuseForeignTables(ctx);
+  const locked = <T>(fn: () => Promise<T>) => withStoreLock(ctx, 'restore', opts.waitMs ?? 0, fn);
 
   if (state.pending && !opts.dryRun) {
     if (state.pending.archive !== archive || state.pending.archiveSize !== fs.statSync(archive).size) {
@@ -134,7 +142,9 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
         'restore_pending',
       );
     }
-    return finish(ctx, state.pending, archive, started, true);
+    if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    const pending = state.pending;
+    return locked(() => finish(ctx, pending, archive, started, true));
   }
   if (!state.empty && !opts.force && !opts.dryRun) {
     throw new UsageError(
@@ -159,22 +169,51 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
     });
     progress.done();
     staged = { format: v.format, head: v.head, summary: v.summary, files: v.files, bytes: v.bytes, tables: v.tables };
+    // The catalog's own constraints (unique ids and paths, references), before anything moves.
+    await trialImport(archive, staging, v.head);
   } catch (err) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeTreeIn(path.dirname(staging), path.basename(staging));
+    if (isFault(err)) {
+      throw new FailedError(
+        `restore stopped while staging ${archive} in ${staging}: ${errorMessage(err)}; nothing was restored and the staged copy was removed`,
+        'free space (the staging copy needs about the size of the files) or fix the mount, then restore again',
+        'io_failed',
+      );
+    }
     throw err;
   }
   if (opts.dryRun) {
-    fs.rmSync(staging, { recursive: true, force: true });
+    removeTreeIn(path.dirname(staging), path.basename(staging));
     return report(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
   }
+  try {
+    // The schema first: a database that cannot take it fails here, before any file moves.
+    if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new FailedError(`cannot create the catalog schema in ${ctx.catalog.location}: ${errorMessage(err)}`, 'nothing was restored', 'restore_schema');
+  }
+  return locked(async () => {
+    // Under the lock, the target must still be as inspected.
+    const now = await inspectTarget(ctx);
+    if (!now.empty && !opts.force) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw new UsageError(`the target store ${root} is no longer empty: another run wrote to it`, 'nothing was restored; check what wrote there, then restore again', 'target_not_empty');
+    }
+    return commit(ctx, archive, staging, staged, started, !now.empty);
+  });
+}
+
+async function commit(ctx: Context, archive: string, staging: string, staged: StagedResult, started: number, replace: boolean): Promise<RestoreReport> {
+  const root = ctx.config.root;
   fs.writeFileSync(readyPath(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
   crashPoint('staged');
   const marker: RestoreMarker = {
     archive,
     archiveSize: fs.statSync(archive).size,
     staging,
-    replace: !state.empty,
-    phase: state.empty ? 'moving' : 'replacing',
+    replace,
+    phase: replace ? 'replacing' : 'moving',
     startedAt: new Date(started).toISOString(),
   };
   writeMarker(root, marker);
@@ -218,9 +257,7 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
   crashPoint('moved');
 
   if (!(await alreadyImported(ctx, staged))) {
-    const imports: TableImport[] = staged.head.tables
-      .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
-      .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
+    const imports = stagedImports(staging, staged.head);
     if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
     const event = {
       runId: ctx.runId,
@@ -237,14 +274,80 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
       // The transaction rolled back: put the files back too, so the target is as it was.
       rollBackMoves(root, tree, replaced, marker.replace);
       fs.rmSync(markerPath(root), { force: true });
-      fs.rmSync(staging, { recursive: true, force: true });
+      removeTreeIn(path.dirname(staging), path.basename(staging));
       throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
     }
   }
   crashPoint('imported');
   fs.rmSync(markerPath(root), { force: true });
-  fs.rmSync(staging, { recursive: true, force: true });
+  removeTreeIn(path.dirname(staging), path.basename(staging));
   return report(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });
+}
+
+/** restore reads the archive twice (its format, then its entries): a pipe or a device cannot be read so. */
+export function checkArchiveFile(archive: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(archive, { throwIfNoEntry: false });
+  } catch (err) {
+    throw new UsageError(`cannot read the archive ${archive}: ${errorMessage(err)}`, 'nothing was restored', 'no_archive');
+  }
+  if (!st) throw new UsageError(`no archive at ${archive}`, 'name a backup written by `storectl backup`', 'no_archive');
+  if (!st.isFile()) {
+    const kind = st.isFIFO() ? 'a pipe' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new UsageError(
+      `the archive ${archive} is ${kind}: restore needs a regular, seekable file (it reads the archive's head, then its entries)`,
+      'save the stream to a file first (e.g. `cat > /tmp/store.tar.gz`), then restore that file; nothing was restored',
+      'archive_not_seekable',
+    );
+  }
+}
+
+/** Another application's tables in the target catalog: refused before anything is moved or created. */
+async function refuseForeignTables(ctx: Context): Promise<void> {
+  const foreign = await ctx.catalog.foreignTables();
+  if (!foreign.length) return;
+  throw new UsageError(
+    `the target catalog ${ctx.catalog.location} holds tables that are not storectl's (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? `, ... ${foreign.length} in all` : ''}): refusing to restore into it`,
+    "restore into a database of storectl's own (an empty one); nothing was moved or changed",
+    'target_foreign_tables',
+  );
+}
+
+/**
+ * Imports the staged catalog into a throwaway SQLite catalog of this schema: the checks the real
+ * import makes (unique ids and paths, references, types), before anything is moved.
+ */
+export async function trialImport(archive: string, staging: string, head: ManifestHead): Promise<void> {
+  const file = path.join(staging, 'trial-catalog.db');
+  const trial = await openCatalog({ dialect: 'sqlite', file }, { create: true, migrate: 'auto' });
+  try {
+    await trial.importTables(stagedImports(staging, head), { replace: false });
+  } catch (err) {
+    throw new IntegrityError(`archive ${archive} cannot be imported: ${errorMessage(err)}`, 'nothing was restored; use another backup');
+  } finally {
+    await trial.close().catch(() => {});
+    for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(file + suffix, { force: true });
+  }
+}
+
+function stagedImports(staging: string, head: ManifestHead): TableImport[] {
+  return head.tables
+    .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
+    .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
+}
+
+/** `restore --verify-only` (and a dry run into no store): every check a real restore makes, nothing kept. */
+export async function verifyOnly(archive: string, progress: Progress): Promise<VerifyResult> {
+  checkArchiveFile(archive);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-verify-'));
+  try {
+    const v = await verifyArchive(archive, { schemaVersion: schemaVersion(), stage: { dir: work, writeTree: false }, progress });
+    await trialImport(archive, work, v.head);
+    return v;
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 }
 
 async function catalogNeedsSchema(ctx: Context): Promise<boolean> {

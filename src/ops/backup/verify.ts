@@ -1,14 +1,18 @@
 // Reads a backup archive once, in order, checking everything: the entry sequence, every
 // name (no `..`, no absolute path, nothing under .storectl/), every kind (regular files only:
 // no symlinks, hard links or devices), every file's size and SHA-256 against the manifest,
-// every catalog table's rows and SHA-256, and that every catalog row parses. Entries can be
+// every catalog table's rows and SHA-256, that every catalog row parses, every file row's path
+// is safe, and every archived file is the one its own catalog row describes (size, SHA-256),
+// the archived paths being exactly the present rows (less those listed as not archived). Entries can be
 // staged (written under a staging directory) as they pass, so a restore reads the archive
 // once; nothing is trusted until the whole archive has been read and compared.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { decodeRow, DumpFormatError, isDumpTable, type DumpTable } from '../../db/dump.ts';
-import { IntegrityError, UsageError } from '../../errors.ts';
+import { IntegrityError, StorectlError, UsageError, errorMessage } from '../../errors.ts';
+import { PathIndex } from '../../db/path-index.ts';
 import { VERSION } from '../../cli.ts';
 import { compareBytewise, checkRelPath, UnsafePathError } from '../../storage/paths.ts';
 import type { Progress } from '../../ui/progress.ts';
@@ -130,6 +134,9 @@ export async function verifyArchive(
   let lastPath: string | undefined;
   // Entries come in path order: a directory made for one file serves its siblings.
   const madeDirs = { last: '' };
+  // Each archived file is checked against its own catalog row (present rows, by path, on disk).
+  const indexDir = workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-verify-'));
+  const rowsByPath = new PathIndex(path.join(indexDir, 'present-rows.db'));
   // Files are checked against the list that comes after them: keep a running digest of
   // the canonical lines on both sides, so neither list is held in memory.
   const canon = (p: string, size: number, sha: string) => `${JSON.stringify(p)} ${size} ${sha}\n`;
@@ -151,7 +158,7 @@ export async function verifyArchive(
         if (!isDumpTable(table) || name !== `${CATALOG_PREFIX}${table}.ndjson` || !head!.tables.includes(table) || tables.has(table)) {
           throw corrupt(archive, `unexpected catalog entry ${JSON.stringify(name)}`);
         }
-        tables.set(table, await readTable(archive, entry, table, workDir));
+        tables.set(table, await readTable(archive, entry, table, workDir, table === 'files' ? rowsByPath : undefined));
         continue;
       }
       if ((phase === 'catalog' || phase === 'files') && name.startsWith(FILES_PREFIX)) {
@@ -166,6 +173,11 @@ export async function verifyArchive(
         if (lastPath !== undefined && compareBytewise(lastPath, rel) >= 0) throw corrupt(archive, `entry ${JSON.stringify(name)} is out of order or repeated`);
         lastPath = rel;
         const { sha256, size } = await stageFile(entry, rel, stage?.only && !stage.only(rel) ? undefined : treeDir, madeDirs);
+        const row = rowsByPath.take(rel);
+        if (!row) throw corrupt(archive, `entry ${JSON.stringify(name)} has no present row in the archive's catalog`);
+        if (row.size !== size || row.sha256 !== sha256) {
+          throw corrupt(archive, `${rel}: the archived file (${size} bytes, SHA-256 ${sha256}) is not the file its catalog row describes (${row.size} bytes, SHA-256 ${row.sha256})`);
+        }
         const line = canon(rel, size, sha256);
         observed.update(line);
         observedSpool?.write(line);
@@ -214,13 +226,16 @@ export async function verifyArchive(
       }
       throw corrupt(archive, `unexpected entry ${JSON.stringify(name)}`);
     }
+    const dup = rowsByPath.duplicate();
+    if (dup !== undefined) throw corrupt(archive, `the catalog has two present rows for ${JSON.stringify(dup)}`);
+    if (head && !head.metadataOnly && phase === 'end') checkUnarchived(archive, rowsByPath, summary);
   } catch (err) {
-    if (err instanceof ArchiveFormatError) throw corrupt(archive, err.message);
-    if (err instanceof DumpFormatError) throw corrupt(archive, err.message);
-    throw err;
+    throw asCorruption(archive, err);
   } finally {
     observedSpool?.close();
     listedSpool?.close();
+    rowsByPath.close();
+    if (!workDir) fs.rmSync(indexDir, { recursive: true, force: true });
   }
   if (phase !== 'end' || !head || !summary) throw corrupt(archive, 'it ends early (no complete manifest)');
   if (summary.format !== head.format) throw corrupt(archive, 'the manifest disagrees with itself about the format');
@@ -256,6 +271,37 @@ export async function verifyArchive(
   };
 }
 
+/**
+ * Any failure while reading the archive that is not our own I/O (an errno with a syscall) nor
+ * one of our typed errors is the archive's fault: zlib's and tar's messages become one
+ * "archive ... is corrupt" line, exit 4.
+ */
+function asCorruption(archive: string, err: unknown): unknown {
+  if (err instanceof ArchiveFormatError || err instanceof DumpFormatError) return corrupt(archive, err.message);
+  if (err instanceof StorectlError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e === 'object' && e.syscall) return err;
+  return corrupt(archive, errorMessage(err));
+}
+
+/** The present rows without a file in the archive must be exactly those listed as not archived. */
+function checkUnarchived(archive: string, index: PathIndex, summary: ManifestSummary | undefined): void {
+  const skipped = summary?.skipped ?? [];
+  if (!Array.isArray(skipped)) throw corrupt(archive, `${MANIFEST_SUMMARY} has a malformed list of files not archived`);
+  const listed = new Set<string>();
+  for (const s of skipped) {
+    if (!s || typeof s.path !== 'string' || listed.has(s.path) || !index.unseenHas(s.path)) {
+      throw corrupt(archive, `${MANIFEST_SUMMARY} lists ${JSON.stringify(s?.path)} as not archived, but it is not a present row without its file`);
+    }
+    listed.add(s.path);
+  }
+  const unseen = index.unseenCount();
+  if (unseen !== listed.size) {
+    const sample = index.unseen(listed.size + 3).filter((p) => !listed.has(p));
+    throw corrupt(archive, `${unseen - listed.size} present row(s) have no file in the archive and are not listed as not archived (e.g. ${sample.map((p) => JSON.stringify(p)).join(', ')})`);
+  }
+}
+
 function firstDifference(observedFile: string | undefined, listedFile: string | undefined): string {
   const generic = "a file's size or SHA-256 disagrees with the manifest";
   if (!observedFile || !listedFile) return generic;
@@ -284,10 +330,24 @@ async function readTable(
   entry: ArchiveEntry,
   table: DumpTable,
   workDir: string | undefined,
+  index?: PathIndex,
 ): Promise<{ rows: number; bytes: number; sha256: string; present: number }> {
   const sha = createHash('sha256');
   let present = 0;
   const splitter = new LineSplitter();
+  /** Checks a row (files: its path is safe); true when it is a present row. */
+  const take = (row: Record<string, unknown>): boolean => {
+    if (table === 'files') {
+      try {
+        checkRelPath(String(row.path));
+      } catch (err) {
+        if (err instanceof UnsafePathError) throw corrupt(archive, `catalog row ${row.id} of files has an unsafe path ${JSON.stringify(row.path)} (${err.message}): refused`);
+        throw err;
+      }
+      if (row.state === 'present') index?.add(String(row.path), Number(row.size), String(row.sha256));
+    }
+    return row.state === 'present';
+  };
   const fd = workDir ? fs.openSync(path.join(workDir, 'catalog', `${table}.ndjson`), 'w', 0o600) : undefined;
   let rows = 0;
   let bytes = 0;
@@ -297,13 +357,13 @@ async function readTable(
       bytes += c.length;
       if (fd !== undefined) fs.writeSync(fd, c);
       for (const line of splitter.push(c)) {
-        if (decodeRow(table, line).state === 'present') present++;
+        if (take(decodeRow(table, line))) present++;
         rows++;
       }
     }
     const tail = splitter.end();
     if (tail) {
-      if (decodeRow(table, tail).state === 'present') present++;
+      if (take(decodeRow(table, tail))) present++;
       rows++;
     }
   } finally {

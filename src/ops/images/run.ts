@@ -109,7 +109,7 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
     let input: Buffer;
     try {
       // O_NOFOLLOW: a symlink planted where an image was is refused, not followed.
-      const fh = await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const fh = f.open ? await f.open() : await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
         const st = await fh.stat();
         if (!st.isFile()) throw new Error('not a regular file');
@@ -205,6 +205,12 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
       bytesAfter: 0,
     };
     report.sources.push(sr);
+    if (opts.deleteOriginals && !opts.dryRun && src.recover) {
+      const d = await src.recover();
+      report.deletedOriginals += d.deleted;
+      report.deletedBytes += d.bytes;
+      for (const f of d.failed) addFailure(sr, { source: src.name, key: '', path: f.path, reason: f.reason });
+    }
     const progress = ctx.progress(`${opts.dryRun ? 'encoding (dry run)' : 'migrating'} ${src.name}`, counted ? Math.min(counted.pending, opts.limit ?? Infinity) : undefined);
     let pendingCommit: Encoded[] = [];
 
@@ -234,15 +240,20 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
       if (!pendingCommit.length) return;
       const batch = pendingCommit;
       pendingCommit = [];
-      if (opts.dryRun) {
-        account(batch);
-        return;
+      try {
+        if (opts.dryRun) {
+          account(batch);
+          return;
+        }
+        const written = await src.write(batch.map((b) => b.encoded));
+        const mine = batch.filter((b) => written.has(String(b.encoded.unit.key)));
+        sr.skipped += batch.length - mine.length;
+        account(mine);
+        if (opts.deleteOriginals && mine.length) await deleteVerified(src, mine.map((b) => b.encoded), sr);
+      } finally {
+        // What the units held open (store mode: their directories) is released once they are done.
+        for (const b of batch) b.encoded.unit.release?.();
       }
-      const written = await src.write(batch.map((b) => b.encoded));
-      const mine = batch.filter((b) => written.has(String(b.encoded.unit.key)));
-      sr.skipped += batch.length - mine.length;
-      account(mine);
-      if (opts.deleteOriginals && mine.length) await deleteVerified(src, mine.map((b) => b.encoded), sr);
     };
 
     const deleteVerified = async (s: ImageSource, units: EncodedUnit[], r: SourceReport) => {
@@ -275,7 +286,10 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
         attempted++;
         const p = encodeUnit(src, unit, opts, now).then((o) => {
           if (o.ok) pendingCommit.push({ encoded: o.encoded, notes: o.notes });
-          else addFailure(sr, ...o.failures);
+          else {
+            addFailure(sr, ...o.failures);
+            unit.release?.();
+          }
           progress.tick();
         });
         const tracked: Promise<void> = p.finally(() => inFlight.delete(tracked));

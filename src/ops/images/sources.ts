@@ -7,7 +7,11 @@ import path from 'node:path';
 import type { Context } from '../../context.ts';
 import { iterateFiles } from '../../db/catalog.ts';
 import type { NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
+import { ConfinementError } from '../../storage/confined.ts';
+import { checkRelPath } from '../../storage/paths.ts';
 import { walkTree } from '../../storage/walk.ts';
+import { applyDeletion, finishInterrupted, planDeletion, type FileToDelete } from '../lifecycle/engine.ts';
+import { DeleteGate } from '../lifecycle/gate.ts';
 
 /** File extensions treated as images in store and directory mode. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif'];
@@ -23,6 +27,11 @@ export interface UnitFile {
   /** The path as the source names it (store path, row value). */
   original: string;
   problem?: string;
+  /**
+   * Opens the file for reading through its directory held open (store mode): set, it is used
+   * instead of `abs`, and the unit's `release` must be called once the unit is done.
+   */
+  open?: () => Promise<fs.promises.FileHandle>;
 }
 
 /** What is migrated and committed together: one store file, or one row with its paths. */
@@ -32,6 +41,10 @@ export interface Unit {
   files: UnitFile[];
   /** Set when the row itself cannot be migrated (e.g. its path value cannot be parsed). */
   problem?: string;
+  /** What was read of each file (fstat of the descriptor read), for the delete's re-check. */
+  read?: { size: number; mtimeMs: number }[];
+  /** Releases what the unit holds open (directories); called once it is done with. */
+  release?: () => void;
 }
 
 export interface EncodedUnit {
@@ -49,6 +62,11 @@ export interface ImageSource {
   /** Writes units in one transaction; returns the keys actually written (the rest were there already). */
   write(units: readonly EncodedUnit[]): Promise<Set<string>>;
   digests(keys: readonly (string | number)[]): Promise<StoredDigest[]>;
+  /**
+   * Finishes the original deletions a killed run of this kind left 'deleting' (store mode:
+   * their images were verified before the intent). Called first when deleting originals.
+   */
+  recover?(): Promise<{ deleted: number; bytes: number; failed: { path: string; reason: string }[] }>;
   /** Deletes the originals of verified units; store files go through the delete protocol. */
   deleteOriginals(units: readonly Unit[], runId: string): Promise<{ deleted: number; bytes: number; kept: number; failed: { path: string; reason: string }[] }>;
 }
@@ -89,19 +107,62 @@ async function* unstoredPages(ctx: Context, name: string, units: AsyncIterable<U
   if (page.length) yield await flush();
 }
 
-async function* storeUnits(ctx: Context): AsyncGenerator<Unit> {
+/**
+ * The store's image files. Each unit holds its file's directories open (a gate batch of its
+ * own): the file is read and, once migrated, re-checked and unlinked through the same
+ * descriptors, so a directory swapped for a symlink meanwhile is never read nor deleted from.
+ */
+interface StoreRow {
+  id: number;
+  size: number;
+  jobId: string | null;
+}
+
+async function* storeUnits(ctx: Context, gate: DeleteGate, rows: Map<string, StoreRow>): AsyncGenerator<Unit> {
   for await (const f of iterateFiles(ctx.catalog, ['present'])) {
     if (!isImagePath(f.path)) continue;
-    let abs: string | null = null;
     let problem: string | undefined;
     try {
-      abs = ctx.blobs.abs(f.path);
+      checkRelPath(f.path);
     } catch (err) {
       problem = (err as Error).message;
     }
-    yield { key: f.path, owner: f.owner, files: [{ abs, original: f.path, problem }] };
+    if (problem) {
+      yield { key: f.path, owner: f.owner, files: [{ abs: null, original: f.path, problem }] };
+      continue;
+    }
+    const held = gate.batch();
+    const unit: Unit = {
+      key: f.path,
+      owner: f.owner,
+      files: [],
+      release: () => {
+        held.close();
+        rows.delete(f.path);
+      },
+    };
+    rows.set(f.path, { id: f.id, size: f.size, jobId: f.jobId });
+    unit.files.push({
+      abs: f.path,
+      original: f.path,
+      open: async () => {
+        let fh: fs.promises.FileHandle;
+        try {
+          fh = await held.scope.openRead(f.path);
+        } catch (err) {
+          if (err instanceof ConfinementError) throw new Error(`unsafe path: ${err.message} (not followed)`);
+          throw err;
+        }
+        const st = await fh.stat();
+        (unit.read ??= [])[0] = { size: st.size, mtimeMs: st.mtimeMs };
+        return fh;
+      },
+    });
+    yield unit;
   }
 }
+
+
 
 function* dirUnits(root: string): Generator<Unit> {
   for (const e of walkTree(root, { sorted: true })) {
@@ -114,13 +175,16 @@ function* dirUnits(root: string): Generator<Unit> {
 /** The image files the catalog lists as present in the store, keyed by store path. */
 export function storeSource(ctx: Context): ImageSource {
   const name = 'store';
+  const gate = new DeleteGate(ctx.config.root, false);
+  /** The catalog rows of the units in hand, by path. */
+  const rows = new Map<string, StoreRow>();
   return {
     name,
     async count() {
       return null;
     },
     async *pages(pageSize) {
-      yield* unstoredPages(ctx, name, storeUnits(ctx), pageSize);
+      yield* unstoredPages(ctx, name, storeUnits(ctx, gate, rows), pageSize);
     },
     async write(units) {
       const images = units.flatMap((u) => u.images);
@@ -129,18 +193,36 @@ export function storeSource(ctx: Context): ImageSource {
       return new Set(units.map((u) => String(u.unit.key)));
     },
     digests: (keys) => ctx.catalog.storedImageDigests(name, keys.map(String)),
-    async deleteOriginals(units, runId) {
-      const paths = units.map((u) => String(u.key));
-      const at = ctx.clock();
-      await ctx.catalog.markFiles(paths, 'deleting', at, 'migrated-to-db');
-      const abs = new Map(units.map((u) => [u.files[0]!.abs!, String(u.key)]));
-      const r = await unlinkFiles([...abs.keys()]);
-      const gone = r.deleted.map((a) => abs.get(a)!);
-      await ctx.catalog.markFiles(gone, 'deleted', ctx.clock(), 'migrated-to-db');
-      await ctx.catalog.addEvents(gone.map((p) => ({ runId, at, action: 'delete', path: p, jobId: null, bytes: null, reason: 'migrated-to-db' })));
-      return { deleted: gone.length, bytes: r.bytes, kept: 0, failed: r.failed };
+    async recover() {
+      const r = await finishInterrupted(ctx, 'migrated-to-db');
+      return { deleted: r.files, bytes: r.bytes, failed: [...r.failed, ...r.changed].map((f) => ({ path: f.path, reason: `original not deleted: ${f.reason}` })) };
+    },
+    async deleteOriginals(units) {
+      return deleteStoreOriginals(ctx, units, rows);
     },
   };
+}
+
+/**
+ * Store originals of verified units, through the deletion engine (reason migrated-to-db): each
+ * file is re-checked against what was read of it (size, mtime of the descriptor read) and
+ * unlinked through its directory held open; a file not deleted goes back to 'present' with a
+ * delete_failed event saying why.
+ */
+async function deleteStoreOriginals(ctx: Context, units: readonly Unit[], rows: Map<string, StoreRow>) {
+  const files: FileToDelete[] = [];
+  const failed: { path: string; reason: string }[] = [];
+  for (const u of units) {
+    const row = rows.get(String(u.key));
+    const seen = u.read?.[0];
+    if (!row || !seen) failed.push({ path: String(u.key), reason: 'original not deleted: not read through the store' });
+    else files.push({ ...row, path: String(u.key), seen });
+  }
+  const plan = planDeletion(ctx, files, { kind: 'migrated-to-db' });
+  for (const s of plan.skipped) failed.push({ path: s.path, reason: `original not deleted: ${s.reason}` });
+  const r = await applyDeletion(ctx, plan);
+  for (const f of [...r.failed, ...r.changed]) failed.push({ path: f.path, reason: `original not deleted: ${f.reason}` });
+  return { deleted: r.files, bytes: r.bytes, kept: 0, failed };
 }
 
 /** Image files under a directory (outside the catalog), keyed by their path relative to it. */

@@ -8,7 +8,7 @@ import type { Context } from '../../context.ts';
 import { openSourceRows, type SourceRow, type SourceRows, type SourceSpec } from '../../db/source-rows.ts';
 import { parseDatabaseUrl } from '../../db/url.ts';
 import type { FileRecord, Job, NewFile, NewJob } from '../../db/types.ts';
-import { checkJobId, jobDir } from '../../storage/layout.ts';
+import { checkJobId, jobFilePath } from '../../storage/layout.ts';
 import { mapPool } from '../pool.ts';
 import { decodeValue, type DecodedFile, type RoleMap } from './decode.ts';
 
@@ -209,7 +209,7 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       const job = jobs.get(p.jobId);
       // The layout dates a job by its creation: an existing job keeps its directory.
       const created = job?.createdAt ?? p.createdAt ?? at;
-      const files = p.decoded.map((f) => ({ ...f, path: `${jobDir(opts.category, p.jobId, created)}/${f.role}` }));
+      const files = p.decoded.map((f) => ({ ...f, path: jobFilePath(opts.category, p.jobId, created, f.role) }));
       const clash = files.find((f) => present.has(f.path) && present.get(f.path)!.sha256 !== f.sha256);
       if (clash) {
         fail(p.key, p.jobId, `job ${p.jobId} already has ${clash.path} with other content (SHA-256 ${present.get(clash.path)!.sha256.slice(0, 12)}…); not overwritten`);
@@ -291,6 +291,21 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       }
       const cleared = new Set((await source.clear(verified.map((p) => ({ key: p.row.key, guard: p.row.guard })))).map(String));
       report.cleared += cleared.size;
+      // The audit trail: each source value removed, with the job now holding its files.
+      const gone = verified.filter((p) => cleared.has(p.key));
+      if (gone.length) {
+        await ctx.catalog.addEvents(
+          gone.map((p) => ({
+            runId: ctx.runId,
+            at: ctx.clock(),
+            action: 'clear-source',
+            path: null,
+            jobId: p.jobId,
+            bytes: p.files.reduce((a, f) => a + f.bytes.length, 0),
+            reason: `import-from-db ${spec.table}.${spec.dataColumn} key ${p.key}`,
+          })),
+        );
+      }
       for (const p of verified) if (!cleared.has(p.key)) fail(p.key, p.jobId, 'the source value changed since it was read; not cleared (run again)');
     }
     progress.tick(rows.length);

@@ -4,11 +4,12 @@
 // run finishes (recoverInterrupted), never a 'present' row without its file.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
-import type { EventRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
+import type { EventRecord, FileRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
 import { parentDir } from '../../storage/paths.ts';
 import { Limiter } from '../pool.ts';
-import { compare, type DeleteGate, type DiskState, type Expected, type GateResult } from './gate.ts';
+import { compare, type DeleteGate, type DiskState, type Expected, type GateBatch, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
+import { decodeReason, encodeReason, reasonLabel, reasonPattern, type ReasonKind } from './reasons.ts';
 
 /** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
 export const UNLINK_CONCURRENCY = 64;
@@ -29,11 +30,15 @@ export interface ApplyTally {
   failed: { path: string; jobId: string | null; reason: string }[];
   deletedPaths?: { path: string; rule: string; jobId: string | null; outcome: string }[];
   dirsRemoved: number;
+  /** Directories moved or swapped (for a symlink, say) while the run acted in them. */
+  swapped: string[];
 }
 
 export function newTally(list: boolean): ApplyTally {
-  return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0 };
+  return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0, swapped: [] };
 }
+
+export const SWAPPED_REASON = 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched';
 
 /** The rule id of a manual deletion (storectl delete): its tombstones say just `manual`. */
 export const MANUAL_RULE = 'manual';
@@ -87,10 +92,22 @@ export async function applyBatches(
   const recording: Promise<void>[] = [];
   try {
     for await (const batch of source) {
-      const { work, restored } = await prepareBatch(lane, gate, batch, tally);
+      // The batch holds the directories it re-checks open until its last rmdir.
+      const held = gate.batch();
+      let prepared: { work: Work[]; restored: number[] };
+      try {
+        prepared = await prepareBatch(lane, held, batch, tally);
+      } catch (err) {
+        held.close();
+        throw err;
+      }
+      const { work, restored } = prepared;
       const files = batch.reduce((a, g) => a + g.files.length, 0);
-      const unlinked = unlinkWork(gate, work, slots);
-      const recorded = unlinked.then((u) => recordWork(ctx, lane, gate, work, u, restored, tally)).then(() => onBatch(files));
+      const unlinked = unlinkWork(held, work, slots);
+      const recorded = unlinked
+        .then((u) => recordWork(ctx, lane, held, work, u, restored, tally))
+        .finally(() => held.close())
+        .then(() => onBatch(files));
       // A failure surfaces where the promise is awaited below; until then it must not count as
       // unhandled (node would end the process before the error could be reported).
       unlinked.catch(() => {});
@@ -113,15 +130,16 @@ export async function applyBatches(
  * Re-checks one batch (each group, a job's files, whole) and commits the intent: returns the
  * files to unlink and the rows to put back to 'present'.
  */
-async function prepareBatch(lane: DeletionLane, gate: DeleteGate, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
+async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
   const changed = (g: PlannedGroup, reason: string) => {
     for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
   };
-  // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped.
-  const jobIds = batch.filter((g) => g.jobId).map((g) => g.jobId!);
-  const jobs = new Map((await lane.getJobs(jobIds)).map((j) => [j.id, j]));
+  // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped
+  // (a group planned without a job status, e.g. one file by name, is not tied to its job's state).
+  const jobIds = batch.filter((g) => g.jobId && g.status !== null).map((g) => g.jobId!);
+  const jobs = new Map(jobIds.length ? (await lane.getJobs(jobIds)).map((j) => [j.id, j]) : []);
   const eligible = batch.filter((g) => {
-    if (!g.jobId) return true;
+    if (!g.jobId || g.status === null) return true;
     const j = jobs.get(g.jobId);
     if (j && j.status === g.status && j.updatedAt.getTime() === g.updatedAtMs) return true;
     changed(g, j ? `job changed since planning (now ${j.status})` : 'job removed since planning');
@@ -129,9 +147,9 @@ async function prepareBatch(lane: DeletionLane, gate: DeleteGate, batch: Planned
   });
   // Intent, committed: rows still 'present' become 'deleting'.
   const marked = new Map<number, PathRow>();
-  for (const rule of new Set(eligible.map((g) => g.rule))) {
-    const ids = eligible.filter((g) => g.rule === rule).flatMap((g) => g.files.map((f) => f.id));
-    for (const r of await lane.markDeleting(ids, reasonOf(rule))) marked.set(r.id, r);
+  for (const reason of new Set(eligible.map((g) => encodeReason(g.reason)))) {
+    const ids = eligible.filter((g) => encodeReason(g.reason) === reason).flatMap((g) => g.files.map((f) => f.id));
+    for (const r of await lane.markDeleting(ids, reason)) marked.set(r.id, r);
   }
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
   // is as planned (lstat, synchronous: cheaper than a thread-pool round trip); otherwise the
@@ -178,7 +196,7 @@ interface Unlinked {
  * last planned file of a directory is gone, the directory is removed right there, among the
  * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
  */
-async function unlinkWork(gate: DeleteGate, work: Work[], slots: Limiter): Promise<Unlinked> {
+async function unlinkWork(gate: GateBatch, work: Work[], slots: Limiter): Promise<Unlinked> {
   const left = new Map<string, number>();
   for (const w of work) {
     const dir = parentDir(w.row.path);
@@ -203,7 +221,7 @@ async function unlinkWork(gate: DeleteGate, work: Work[], slots: Limiter): Promi
 }
 
 /** Unlinks, then records: see recordWork. */
-async function finishWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
+async function finishWork(ctx: Context, lane: DeletionLane, gate: GateBatch, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
   await recordWork(ctx, lane, gate, work, await unlinkWork(gate, work, new Limiter(UNLINK_CONCURRENCY)), restored, tally);
 }
 
@@ -211,7 +229,7 @@ async function finishWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, wo
  * Writes tombstones, events and job metadata of unlinked files in one transaction, then
  * removes the parents the batch emptied (day, month and year directories).
  */
-async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
+async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
   const { results } = unlinked;
   const now = ctx.clock();
   const deleted: { id: number; at: Date; reason: string }[] = [];
@@ -221,7 +239,7 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, wo
   work.forEach((w, i) => {
     const r = results[i]!;
     const rule = w.group.rule;
-    const reason = reasonOf(rule);
+    const reason = encodeReason(w.group.reason);
     const job = w.group.jobId ? (perJob.get(w.group.jobId) ?? { rule, files: 0, bytes: 0, failed: 0, gone: 0 }) : undefined;
     if (w.group.jobId && job) perJob.set(w.group.jobId, job);
     if (r.outcome === 'deleted' || r.outcome === 'gone') {
@@ -250,6 +268,8 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, wo
     } else {
       restored.push(w.row.id);
       if (job) job.failed++;
+      // The failure is recorded with the row's history: back to 'present', never left 'deleting'.
+      if (r.outcome === 'failed') events.push({ runId: ctx.runId, at: now, action: 'delete_failed', path: w.row.path, jobId: w.row.jobId, bytes: 0, reason: `${reason}: ${r.reason}` });
       (r.outcome === 'failed' ? tally.failed : tally.changed).push({ path: w.row.path, jobId: w.group.jobId, reason: 'reason' in r ? r.reason : r.outcome });
     }
   });
@@ -263,24 +283,40 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: DeleteGate, wo
   await lane.finishDeletions({ deleted, restored, events, jobs });
   // Each removed directory stands in for its files: pruning starts at its parent.
   tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
-  gate.forget();
+  for (const dir of gate.swapped()) {
+    tally.swapped.push(dir);
+    tally.failed.push({ path: dir, jobId: null, reason: SWAPPED_REASON });
+  }
 }
 
 /**
- * Finishes what an interrupted run left: rows in 'deleting' (intent committed, file maybe
- * unlinked). A file still there with its row's size is unlinked; one that differs goes back
- * to 'present' and is reported. Returns how many rows it finished.
+ * Finishes what an interrupted run of the same kind left: rows in 'deleting' whose reason is of
+ * `kind` (intent committed, file maybe unlinked); rows another kind of run left are not touched.
+ * A file still there with its row's size is unlinked; one that differs goes back to 'present'
+ * and is reported. Returns how many rows it finished.
  */
-export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeleteGate, tally: ApplyTally): Promise<number> {
+export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeleteGate, tally: ApplyTally, kind: ReasonKind = 'rule'): Promise<number> {
   let done = 0;
   for (;;) {
-    const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES);
+    const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES, reasonPattern(kind));
     if (!rows.length) return done;
+    const held = gate.batch();
+    try {
+      await recoverBatch(ctx, lane, held, rows, tally);
+    } finally {
+      held.close();
+    }
+    done += rows.length;
+  }
+}
+
+async function recoverBatch(ctx: Context, lane: DeletionLane, gate: GateBatch, rows: FileRecord[], tally: ApplyTally): Promise<void> {
+  {
     const work: Work[] = [];
     const restored: number[] = [];
     for (const row of rows) {
-      const rule = row.deleteReason?.replace(/^expired: rule /, '') ?? 'interrupted';
-      const group: PlannedGroup = { rule, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
+      const reason = decodeReason(row.deleteReason) ?? { kind: 'rule', rule: 'interrupted' };
+      const group: PlannedGroup = { rule: reasonLabel(reason), reason, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
       const disk = gate.inspect(row.path);
       if (disk.kind === 'gone') work.push({ group, row, expect: null });
       else if (disk.kind === 'file' && disk.size === row.size) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs } });
@@ -290,6 +326,5 @@ export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate:
       }
     }
     await finishWork(ctx, lane, gate, work, restored, tally);
-    done += rows.length;
   }
 }

@@ -8,6 +8,7 @@ import { guardCap, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
 import { describeRule, type Rule } from './rules.ts';
+import { reasonPattern } from './reasons.ts';
 import { Spool } from './spool.ts';
 
 export interface ExpiredOptions {
@@ -91,6 +92,14 @@ async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promi
   await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const tally = newTally(o.list);
+  try {
+    return await planWith(ctx, o, apply, gate, tally, spool);
+  } finally {
+    gate.close();
+  }
+}
+
+async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, gate: DeleteGate, tally: ApplyTally, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
   let recovered = 0;
   if (apply) recovered = await recoverInterrupted(ctx, await apply.lane, gate, tally);
   const report: ExpiredReport = {
@@ -98,7 +107,7 @@ async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promi
     asOf: o.asOf.toISOString(),
     rules: o.rules.map(describeRule),
     plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, markFailed: 0, skipped: 0, byRule: o.rules.map((r) => ({ rule: r.id, action: r.action, jobs: 0, files: 0, bytes: 0 })) },
-    interrupted: spool ? 0 : (await ctx.catalog.filesInState('deleting', 10_000)).length,
+    interrupted: spool ? 0 : (await ctx.catalog.filesInState('deleting', 10_000, reasonPattern('rule'))).length,
     skipped: [],
     changed: [],
     failed: [],

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { FailedError, errorMessage } from '../../errors.ts';
+import { ConfinedRoot, type DirScope } from '../../storage/confined.ts';
 import { checkRelPath, parentDir } from '../../storage/paths.ts';
 import { mapPool } from '../pool.ts';
 
@@ -11,7 +12,9 @@ export type DiskState =
   | { kind: 'file'; size: number; mtimeMs: number }
   | { kind: 'gone' }
   | { kind: 'symlink' | 'other' }
-  | { kind: 'unsafe'; reason: string };
+  | { kind: 'unsafe'; reason: string }
+  /** The look itself failed (EACCES, EIO, ...): fail closed, nothing is known about the file. */
+  | { kind: 'error'; reason: string };
 
 /** What the plan saw: the re-check compares the disk with it. */
 export interface Expected {
@@ -30,6 +33,8 @@ export class DeleteGate {
   readonly #safeDirs = new Set<string>();
   /** The root with one trailing '/': a checked relative path is appended to it. */
   readonly #prefix: string;
+  /** The root held open, for batches (opened by the first). */
+  #confined: ConfinedRoot | undefined;
 
   constructor(
     readonly root: string,
@@ -74,36 +79,103 @@ export class DeleteGate {
     return path.sep === '/' ? this.#prefix + rel : path.join(this.root, ...rel.split('/'));
   }
 
-  /** Looks without touching: allowed in dry-run mode (the plan records what it saw). */
+  /**
+   * Looks without touching, by path (planning and dry runs: the plan records what it saw).
+   * Acting goes through a batch, which re-checks through directories held open.
+   */
   inspect(rel: string): DiskState {
-    let abs: string;
     try {
-      abs = this.resolve(rel);
+      return stateOf(fs.lstatSync(this.resolve(rel), { throwIfNoEntry: false }));
     } catch (err) {
-      return { kind: 'unsafe', reason: errorMessage(err) };
+      return failedLook(err);
     }
-    return stateOf(fs.lstatSync(abs, { throwIfNoEntry: false }));
-  }
-
-  #recheck(rel: string, expect: Expected): { abs: string } | GateResult {
-    return compare(this.inspect(rel), expect) ?? { abs: this.abs(rel) };
-  }
-
-  #refuseDryRun(rel: string): void {
-    if (this.dryRun) throw new FailedError(`internal: refusing to delete ${rel} in a dry run`);
   }
 
   /**
-   * Re-checks (or takes the re-check the caller just made for the whole batch), then unlinks.
-   * Never throws for one file: the outcome says what happened.
+   * A batch: the directories it checks stay open until close(), and every re-check, unlink,
+   * move and rmdir it makes acts relative to them (storage/confined.ts), so a directory
+   * swapped for a symlink meanwhile is never entered. Close it once its calls are done.
+   */
+  batch(): GateBatch {
+    this.#confined ??= new ConfinedRoot(this.root);
+    return new GateBatch(this, this.#confined.scope());
+  }
+
+  /** Releases the root held open (after every batch is closed). */
+  close(): void {
+    this.#confined?.close();
+    this.#confined = undefined;
+  }
+
+  refuseDryRun(rel: string): void {
+    if (this.dryRun) throw new FailedError(`internal: refusing to delete ${rel} in a dry run`);
+  }
+}
+
+/** Where quarantined files go: a directory outside the data tree, held open as a root of its own. */
+export class QuarantineTarget {
+  readonly #root: ConfinedRoot;
+  #scope: DirScope;
+
+  constructor(readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+    this.#root = new ConfinedRoot(dir);
+    this.#scope = this.#root.scope();
+  }
+
+  /** The quarantine's directories held open for the current batch. */
+  scope(): DirScope {
+    return this.#scope;
+  }
+
+  /** Between batches (nothing in flight): releases the directories the last batch opened. */
+  renew(): void {
+    this.#scope.close();
+    this.#scope = this.#root.scope();
+  }
+
+  close(): void {
+    this.#scope.close();
+    this.#root.close();
+  }
+}
+
+/** Suffix of the partial copy a cross-device quarantine writes before linking it into place. */
+const PARTIAL = '.storectl-partial';
+
+export class GateBatch {
+  /** Directories found moved or swapped since this batch opened them (reported by the caller). */
+  readonly #swapped = new Set<string>();
+
+  constructor(
+    readonly gate: DeleteGate,
+    readonly scope: DirScope,
+  ) {}
+
+  /** What is on disk at rel, looked at through the directories this batch holds open. */
+  inspect(rel: string): DiskState {
+    try {
+      checkRelPath(rel);
+      return stateOf(this.scope.lstat(rel));
+    } catch (err) {
+      return failedLook(err);
+    }
+  }
+
+  #recheck(rel: string, expect: Expected): GateResult | null {
+    return compare(this.inspect(rel), expect);
+  }
+
+  /**
+   * Re-checks (or takes the re-check the caller made through this batch just before), then
+   * unlinks through the directory held open. Never throws for one file: the outcome says.
    */
   async remove(rel: string, expect: Expected, checked?: DiskState): Promise<GateResult> {
-    this.#refuseDryRun(rel);
-    // `checked`: the caller's re-check of this batch, made just before (an lstat per file saved).
-    const r = checked ? (compare(checked, expect) ?? { abs: this.abs(rel) }) : this.#recheck(rel, expect);
-    if ('outcome' in r) return r;
+    this.gate.refuseDryRun(rel);
+    const r = checked ? compare(checked, expect) : this.#recheck(rel, expect);
+    if (r) return r;
     try {
-      await fs.promises.unlink(r.abs);
+      await this.scope.unlink(rel);
       return { outcome: 'deleted' };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'gone' };
@@ -111,22 +183,56 @@ export class DeleteGate {
     }
   }
 
-  /** Re-checks, then moves the file to quarantineDir/<rel> (copy + unlink across devices). */
-  async moveAside(rel: string, expect: Expected, quarantineDir: string): Promise<GateResult> {
-    this.#refuseDryRun(rel);
+  /**
+   * Re-checks, then moves the file under the quarantine directory at <rel> (or <rel>.1, .2 ...
+   * when an earlier quarantined file holds the name: never overwritten). Same device: a hard
+   * link then the unlink; across devices: a partial copy, fsync, link into place, unlink. A
+   * rerun after a kill at any point converges (the partial copy is rewritten; a file already
+   * linked in place with the same bytes counts as moved).
+   */
+  async moveAside(rel: string, expect: Expected, q: QuarantineTarget): Promise<GateResult & { to?: string }> {
+    this.gate.refuseDryRun(rel);
     const r = this.#recheck(rel, expect);
-    if ('outcome' in r) return r;
-    const dest = path.join(quarantineDir, ...rel.split('/'));
+    if (r) return r;
+    const src = this.scope.at(rel);
+    if (src === null) return { outcome: 'gone' };
+    const qs = q.scope();
     try {
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true, mode: 0o750 });
-      try {
-        await fs.promises.rename(r.abs, dest);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-        await fs.promises.copyFile(r.abs, dest, fs.constants.COPYFILE_EXCL);
-        await fs.promises.unlink(r.abs);
+      if (parentDir(rel)) qs.mkdirs(parentDir(rel));
+    } catch (err) {
+      return { outcome: 'failed', reason: `quarantine: ${errorMessage(err)}` };
+    }
+    try {
+      for (let n = 0; n < 1000; n++) {
+        const name = n === 0 ? rel : `${rel}.${n}`;
+        const dest = qs.at(name)!;
+        try {
+          await fs.promises.link(src, dest);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EEXIST') {
+            if ((await sameFile(src, dest)) || (await sameContent(src, dest))) {
+              // A kill after the link (or after a copy was linked in place, across file
+              // systems): the earlier run's copy of this very file.
+              await this.scope.unlink(rel);
+              return { outcome: 'moved', to: name };
+            }
+            continue;
+          }
+          if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP') throw err;
+          const placed = await copyInto(src, qs, name);
+          if (placed === 'taken') {
+            if (await sameContent(src, dest)) {
+              await this.scope.unlink(rel);
+              return { outcome: 'moved', to: name };
+            }
+            continue;
+          }
+        }
+        await this.scope.unlink(rel);
+        return { outcome: 'moved', to: name };
       }
-      return { outcome: 'moved' };
+      return { outcome: 'failed', reason: `quarantine: no free name for ${rel}` };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { outcome: 'gone' };
       return { outcome: 'failed', reason: errorMessage(err) };
@@ -138,10 +244,15 @@ export class DeleteGate {
    * False when it is not empty, gone, or not ours to remove.
    */
   async removeDirIfEmpty(rel: string): Promise<boolean> {
-    this.#refuseDryRun(rel);
+    this.gate.refuseDryRun(rel);
     if (!rel.includes('/')) return false;
     try {
-      await fs.promises.rmdir(path.dirname(this.resolve(`${rel}/x`)));
+      checkRelPath(rel);
+      if (this.scope.moved(rel)) {
+        this.#swapped.add(rel);
+        return false;
+      }
+      await this.scope.rmdir(rel);
       return true;
     } catch {
       return false;
@@ -153,7 +264,7 @@ export class DeleteGate {
    * each file's directory and stopping below the top-level category directory (cards/, temp/ stay).
    */
   async pruneEmptied(relFiles: Iterable<string>, concurrency: number): Promise<number> {
-    this.#refuseDryRun('directories');
+    this.gate.refuseDryRun('directories');
     let level = new Set<string>();
     for (const rel of relFiles) {
       const dir = parentDir(rel);
@@ -176,6 +287,73 @@ export class DeleteGate {
     }
     return removed;
   }
+
+  /**
+   * The directories this batch acted in whose path no longer names them: moved or swapped
+   * (for a symlink, say) during the run. The acts stayed in the directories checked.
+   */
+  swapped(): string[] {
+    for (const d of this.scope.opened()) if (this.scope.moved(d)) this.#swapped.add(d);
+    return [...this.#swapped].sort();
+  }
+
+  close(): void {
+    this.scope.close();
+  }
+}
+
+/** Same inode (a hard link made by an earlier, killed run). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([fs.promises.lstat(a), fs.promises.lstat(b)]);
+  return y.isFile() && x.dev === y.dev && x.ino === y.ino;
+}
+
+/** Same bytes (a copy linked in place by an earlier, killed run). */
+async function sameContent(a: string, b: string): Promise<boolean> {
+  const y = await fs.promises.lstat(b);
+  const x = await fs.promises.lstat(a);
+  if (!y.isFile() || x.size !== y.size) return false;
+  const [ba, bb] = await Promise.all([fs.promises.readFile(a, { flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW }), fs.promises.readFile(b, { flag: fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW })]);
+  return ba.equals(bb);
+}
+
+/** Copies src to name's partial file, fsyncs, links it in place: 'taken' when name exists already. */
+async function copyInto(src: string, qs: DirScope, name: string): Promise<'placed' | 'taken'> {
+  const partialRel = `${name}${PARTIAL}`;
+  const partial = qs.at(partialRel)!;
+  const dest = qs.at(name)!;
+  const input = await fs.promises.open(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    // The partial file of a killed run is ours (the store lock is held): rewritten from the start.
+    const out = await fs.promises.open(partial, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const { bytesRead } = await input.read(buf, 0, buf.length, null);
+        if (!bytesRead) break;
+        await out.write(buf, 0, bytesRead);
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+  } finally {
+    await input.close();
+  }
+  try {
+    await fs.promises.link(partial, dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    await fs.promises.unlink(partial);
+    return 'taken';
+  }
+  await fs.promises.unlink(partial);
+  return 'placed';
+}
+
+/** A system call's error (it has an errno code): 'error'; a refusal (symlink, unsafe path): 'unsafe'. */
+function failedLook(err: unknown): DiskState {
+  return typeof (err as NodeJS.ErrnoException).code === 'string' ? { kind: 'error', reason: errorMessage(err) } : { kind: 'unsafe', reason: errorMessage(err) };
 }
 
 function stateOf(st: fs.Stats | undefined): DiskState {
@@ -189,6 +367,7 @@ function stateOf(st: fs.Stats | undefined): DiskState {
 export function compare(now: DiskState, expect: Expected): GateResult | null {
   if (now.kind === 'gone') return { outcome: 'gone' };
   if (now.kind === 'unsafe') return { outcome: 'changed', reason: now.reason };
+  if (now.kind === 'error') return { outcome: 'failed', reason: now.reason };
   if (now.kind !== 'file') return { outcome: 'changed', reason: `now a ${now.kind}, not a regular file` };
   if (now.size !== expect.size) return { outcome: 'changed', reason: `size changed (${expect.size} -> ${now.size})` };
   if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };

@@ -22,7 +22,7 @@ parentPort!.on('message', (m: InspectRequest) => {
       if (st.kind === 'file') {
         sizes[i] = st.size;
         mtimes[i] = st.mtimeMs;
-      } else if (st.kind === 'unsafe') reasons[i] = st.reason;
+      } else if (st.kind === 'unsafe' || st.kind === 'error') reasons[i] = st.reason;
     });
     parentPort!.postMessage({ id: m.id, kinds, sizes, mtimes, reasons } satisfies InspectReply, [kinds.buffer, sizes.buffer, mtimes.buffer]);
   } catch (err) {

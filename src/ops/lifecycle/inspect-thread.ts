@@ -6,7 +6,7 @@ import { threadCaller, workerScript, type ThreadReply } from '../../threads.ts';
 import type { DiskState } from './gate.ts';
 
 /** DiskState kinds as numbers, so a page of answers crosses the thread boundary as arrays. */
-export const DISK_KINDS = ['file', 'gone', 'symlink', 'other', 'unsafe'] as const;
+export const DISK_KINDS = ['file', 'gone', 'symlink', 'other', 'unsafe', 'error'] as const;
 
 export interface InspectRequest {
   id: number;
@@ -18,7 +18,7 @@ export interface InspectReply extends ThreadReply {
   kinds: Uint8Array;
   sizes: Float64Array;
   mtimes: Float64Array;
-  /** Why a path is unsafe, by index. */
+  /** Why a path is unsafe, or could not be looked at, by index. */
   reasons: Record<number, string>;
 }
 
@@ -26,7 +26,7 @@ export function decodeStates(r: InspectReply): DiskState[] {
   const out: DiskState[] = new Array(r.kinds.length);
   for (let i = 0; i < r.kinds.length; i++) {
     const kind = DISK_KINDS[r.kinds[i]!]!;
-    out[i] = kind === 'file' ? { kind, size: r.sizes[i]!, mtimeMs: r.mtimes[i]! } : kind === 'unsafe' ? { kind, reason: r.reasons[i] ?? 'unsafe path' } : { kind };
+    out[i] = kind === 'file' ? { kind, size: r.sizes[i]!, mtimeMs: r.mtimes[i]! } : kind === 'unsafe' || kind === 'error' ? { kind, reason: r.reasons[i] ?? 'unsafe path' } : { kind };
   }
   return out;
 }

@@ -1,15 +1,17 @@
 // cleanup-orphaned: files on disk without a catalog row, and present rows without their file.
 // The sorted walk and the sorted catalog stream are merged (drift.ts); neither is held whole.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
-import { IN_PROGRESS_STATUSES, type EventRecord } from '../../db/types.ts';
+import { IN_PROGRESS_STATUSES, type EventRecord, type FileRecord } from '../../db/types.ts';
+import { sha256FileSync } from '../../storage/hash.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { isSafeRelPath } from '../../storage/paths.ts';
 import { WalkError } from '../../storage/walk.ts';
 import { compareTreeWithCatalog } from '../drift.ts';
 import { mapPool } from '../pool.ts';
-import { BATCH_FILES, UNLINK_CONCURRENCY } from './apply.ts';
-import { DeleteGate, type GateResult } from './gate.ts';
+import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY } from './apply.ts';
+import { DeleteGate, QuarantineTarget, type GateResult } from './gate.ts';
 import { guardCap, guardEmptyCatalog, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { Spool } from './spool.ts';
@@ -51,11 +53,13 @@ export interface OrphanReport {
   /** Unreferenced files inside the directory of a job still being produced: left alone. */
   inProgress: number;
   missing: { files: number; bytes: number; paths: string[] };
+  /** Files that came back with their 'missing' row's size and SHA-256: the rows become 'present' again. */
+  revived: { files: number; bytes: number; paths: string[] };
   /** Symlinks and other non-files in the tree: never followed, never deleted. */
   anomalies: string[];
   /** Lists are complete with --dry-run or --list, else the first few. */
   listsComplete: boolean;
-  result?: { deleted: number; moved: number; bytes: number; markedMissing: number; dirsRemoved: number };
+  result?: { deleted: number; moved: number; bytes: number; markedMissing: number; revived: number; dirsRemoved: number };
   changed: { path: string; reason: string }[];
   failed: { path: string; reason: string }[];
 }
@@ -66,9 +70,13 @@ export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promis
   const root = ctx.config.root;
   if (o.quarantine) {
     const q = path.resolve(o.quarantine);
-    const rel = path.relative(root, q);
-    if (!rel.startsWith('..') && !path.isAbsolute(rel) && !(rel === '.storectl' || rel.startsWith(`.storectl${path.sep}`))) {
-      throw new UsageError(`--quarantine ${q} is inside the data tree`, 'choose a directory outside the root (or under its .storectl/)');
+    // Compared with symlinks resolved: a quarantine that reaches into the data tree through a
+    // symlinked directory (its own path or the root's) is inside it all the same.
+    for (const [where, top] of [[q, root], [realPathOf(q), realPathOf(root)]] as const) {
+      const rel = path.relative(top, where);
+      if (!rel.startsWith('..') && !path.isAbsolute(rel) && !(rel === '.storectl' || rel.startsWith(`.storectl${path.sep}`))) {
+        throw new UsageError(`--quarantine ${q} is inside the data tree${where === q ? '' : ` (it resolves to ${where} through a symlink)`}`, 'choose a directory outside the root (or under its .storectl/)');
+      }
     }
   }
   const has = await ctx.catalog.hasFiles();
@@ -85,6 +93,22 @@ export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promis
     }
   };
   return o.dryRun ? run() : withStoreLock(ctx, 'cleanup-orphaned', o.waitMs, run);
+}
+
+/** realpath of p, or of its deepest existing ancestor with the rest appended (p may not exist yet). */
+function realPathOf(p: string): string {
+  const rest: string[] = [];
+  let cur = p;
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(cur), ...rest.reverse());
+    } catch {
+      const up = path.dirname(cur);
+      if (up === cur) return p;
+      rest.push(path.basename(cur));
+      cur = up;
+    }
+  }
 }
 
 /** Directory segments that may name a job (cards/Y/M/D/<job>/f, temp/<job>/f): all but category and file. */
@@ -111,6 +135,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
     young: 0,
     inProgress: 0,
     missing: { files: 0, bytes: 0, paths: [] },
+    revived: { files: 0, bytes: 0, paths: [] },
     anomalies: [],
     listsComplete: complete,
     changed: [],
@@ -119,6 +144,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const now = ctx.clock().getTime();
   let pending: Orphan[] = [];
+  const revivals: Missing[] = [];
   const flush = async () => {
     const live = await inProgressOrphans(ctx, pending);
     for (const x of pending) {
@@ -153,8 +179,25 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
           if (complete || report.missing.paths.length < SAMPLE) report.missing.paths.push(row.path);
         }
       }
+      const back = chunk.orphans.length ? await cameBack(ctx, chunk.orphans) : new Map<string, FileRecord>();
       for (const p of chunk.orphans) {
+        const row = back.get(p);
+        if (row) {
+          // A file whose row is 'missing' is not an orphan: it comes back if it is the row's file.
+          const seen = gate.inspect(p);
+          const same = seen.kind === 'file' && seen.size === row.size && hashOf(ctx, p) === row.sha256;
+          if (!same) {
+            report.anomalies.push(`${p} (reappeared, but its size or SHA-256 differs from its 'missing' row: left alone)`);
+            continue;
+          }
+          revivals.push({ id: row.id, path: row.path, size: row.size, jobId: row.jobId });
+          report.revived.files++;
+          report.revived.bytes += row.size;
+          if (complete || report.revived.paths.length < SAMPLE) report.revived.paths.push(p);
+          continue;
+        }
         const disk = gate.inspect(p);
+        if (disk.kind === 'error') throw new WalkError(p, new Error(disk.reason));
         if (disk.kind !== 'file') {
           report.anomalies.push(`${p} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
           continue;
@@ -176,44 +219,73 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   progress.done();
   guardCap('orphan files', report.orphans.files, o.maxDelete, report.walkedFiles, 'files walked');
   if (o.dryRun) return report;
+  const revived = async () => {
+    const at = ctx.clock();
+    return revivals.length
+      ? ctx.catalog.reviveMissing(
+          revivals.map((m) => m.id),
+          revivals.map((m) => ({ runId: ctx.runId, at, action: 'revive_missing', path: m.path, jobId: m.jobId, bytes: m.size, reason: "file back with its row's size and SHA-256" })),
+        )
+      : 0;
+  };
   if (report.orphans.files + report.missing.files === 0) {
-    report.result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
+    report.result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
     return report;
   }
   if (!(await o.confirm({ orphans: report.orphans.files, bytes: report.orphans.bytes, missing: report.missing.files }))) {
     throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
   }
-  const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, dirsRemoved: 0 };
+  const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
   const applied = ctx.progress(o.quarantine ? 'moving' : 'deleting', report.orphans.files);
-  for await (const batch of chunks(orphans.read(), BATCH_FILES)) {
-    // Re-check: still without a row, still not inside a live job's directory, unchanged on disk.
-    const rows = new Set((await ctx.catalog.filesByPaths(batch.map((x) => x.path))).map((r) => r.path));
-    const live = await inProgressOrphans(ctx, batch);
-    const results = await mapPool(batch, UNLINK_CONCURRENCY, async (x): Promise<GateResult> => {
-      if (rows.has(x.path)) return { outcome: 'changed', reason: 'now has a catalog row' };
-      if (live.has(x.path)) return { outcome: 'changed', reason: 'its job is being produced now' };
-      const expect = { size: x.size, mtimeMs: x.mtimeMs };
-      return o.quarantine ? gate.moveAside(x.path, expect, path.resolve(o.quarantine)) : gate.remove(x.path, expect);
-    });
-    const at = ctx.clock();
-    const events: EventRecord[] = [];
-    const removed: string[] = [];
-    batch.forEach((x, i) => {
-      const r = results[i]!;
-      if (r.outcome === 'deleted' || r.outcome === 'moved') {
-        if (r.outcome === 'deleted') result.deleted++;
-        else result.moved++;
-        result.bytes += x.size;
-        removed.push(x.path);
-        events.push({ runId: ctx.runId, at, action: r.outcome === 'deleted' ? 'delete_orphan' : 'quarantine_orphan', path: x.path, jobId: null, bytes: x.size, reason: o.quarantine ? `orphan: moved to ${path.resolve(o.quarantine)}` : 'orphan: no catalog row' });
-      } else if (r.outcome === 'failed') report.failed.push({ path: x.path, reason: r.reason });
-      else if (r.outcome === 'changed') report.changed.push({ path: x.path, reason: r.reason });
-      else report.changed.push({ path: x.path, reason: 'gone before it was deleted' });
-    });
-    await ctx.catalog.addEvents(events);
-    result.dirsRemoved += await gate.pruneEmptied(removed, UNLINK_CONCURRENCY);
-    gate.forget();
-    applied.tick(batch.length);
+  const quarantine = o.quarantine ? new QuarantineTarget(path.resolve(o.quarantine)) : null;
+  try {
+    for await (const batch of chunks(orphans.read(), BATCH_FILES)) {
+      const held = gate.batch();
+      try {
+        // Re-check: still without a row, still not inside a live job's directory, unchanged on disk.
+        const rows = new Set((await ctx.catalog.filesByPaths(batch.map((x) => x.path))).map((r) => r.path));
+        const live = await inProgressOrphans(ctx, batch);
+        // Recorded before they happen: a run killed (or cut off from the catalog) during the
+        // unlinks leaves an intent event for every orphan it may have removed.
+        const intentAt = ctx.clock();
+        await ctx.catalog.addEvents(
+          batch
+            .filter((x) => !rows.has(x.path) && !live.has(x.path))
+            .map((x) => ({ runId: ctx.runId, at: intentAt, action: quarantine ? 'quarantine_orphan_intent' : 'delete_orphan_intent', path: x.path, jobId: null, bytes: x.size, reason: quarantine ? `orphan: to be moved to ${quarantine.dir}` : 'orphan: no catalog row' })),
+        );
+        const results = await mapPool(batch, UNLINK_CONCURRENCY, async (x): Promise<GateResult & { to?: string }> => {
+          if (rows.has(x.path)) return { outcome: 'changed', reason: 'now has a catalog row' };
+          if (live.has(x.path)) return { outcome: 'changed', reason: 'its job is being produced now' };
+          const expect = { size: x.size, mtimeMs: x.mtimeMs };
+          return quarantine ? held.moveAside(x.path, expect, quarantine) : held.remove(x.path, expect);
+        });
+        const at = ctx.clock();
+        const events: EventRecord[] = [];
+        const removed: string[] = [];
+        batch.forEach((x, i) => {
+          const r = results[i]!;
+          if (r.outcome === 'deleted' || r.outcome === 'moved') {
+            if (r.outcome === 'deleted') result.deleted++;
+            else result.moved++;
+            result.bytes += x.size;
+            removed.push(x.path);
+            events.push({ runId: ctx.runId, at, action: r.outcome === 'deleted' ? 'delete_orphan' : 'quarantine_orphan', path: x.path, jobId: null, bytes: x.size, reason: quarantine ? `orphan: moved to ${path.join(quarantine.dir, ...(('to' in r && r.to) || x.path).split('/'))}` : 'orphan: no catalog row' });
+          } else if (r.outcome === 'failed') report.failed.push({ path: x.path, reason: r.reason });
+          else if (r.outcome === 'changed') report.changed.push({ path: x.path, reason: r.reason });
+          else report.changed.push({ path: x.path, reason: 'gone before it was deleted' });
+        });
+        await ctx.catalog.addEvents(events);
+        result.dirsRemoved += await held.pruneEmptied(removed, UNLINK_CONCURRENCY);
+        for (const dir of held.swapped()) report.failed.push({ path: dir, reason: SWAPPED_REASON });
+      } finally {
+        held.close();
+        quarantine?.renew();
+      }
+      applied.tick(batch.length);
+    }
+  } finally {
+    quarantine?.close();
+    gate.close();
   }
   applied.done();
   for await (const batch of chunks(missing.read(), BATCH_FILES)) {
@@ -230,6 +302,20 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   }
   report.result = result;
   return report;
+}
+
+/** The 'missing' rows of these unreferenced paths: files that may have come back. */
+async function cameBack(ctx: Context, paths: string[]): Promise<Map<string, FileRecord>> {
+  const rows = await ctx.catalog.filesByPaths(paths);
+  return new Map(rows.filter((r) => r.state === 'missing').map((r) => [r.path, r]));
+}
+
+function hashOf(ctx: Context, rel: string): string | undefined {
+  try {
+    return sha256FileSync(ctx.blobs.abs(rel)).sha256;
+  } catch {
+    return undefined;
+  }
 }
 
 async function* chunks<T>(items: Iterable<T> | AsyncIterable<T>, size: number): AsyncGenerator<T[]> {

@@ -2,6 +2,8 @@
 // deletes exactly what its dry run listed. Streams the catalog a page at a time.
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
+import { FailedError } from '../../errors.ts';
+import type { DeletionReason } from './reasons.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
 import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
@@ -17,7 +19,10 @@ export interface PlannedFile {
 
 /** A unit of deletion: all present files of one job, or one file that belongs to no job. */
 export interface PlannedGroup {
+  /** How tallies group it: the rule id, or the reason's kind (reasonLabel). */
   rule: string;
+  /** Why it is deleted: recorded with the intent, the tombstone and the events. */
+  reason: DeletionReason;
   jobId: string | null;
   /** The job's status and updated_at when planned: a job changed since is skipped whole. */
   status: string | null;
@@ -152,6 +157,9 @@ export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pi
   for (const r of rows) {
     const disk = seen.get(r.id)!;
     let problem: string | undefined;
+    // Fail closed (design: an error while reading means no deletion in that run): a file that
+    // could not even be looked at ends the plan, so the real run deletes nothing at all.
+    if (disk.kind === 'error') throw new FailedError(`cannot look at ${r.path}: ${disk.reason}: nothing was deleted`, 'fix the permission or I/O problem and run again', 'read_failed');
     if (disk.kind === 'unsafe') problem = `unsafe path: ${disk.reason}`;
     else if (disk.kind === 'symlink' || disk.kind === 'other') problem = `not a regular file (${disk.kind})`;
     else if (disk.kind === 'file' && disk.size !== r.size) problem = `size on disk ${disk.size} differs from the catalog's ${r.size}`;
@@ -165,6 +173,7 @@ export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pi
     type: 'group',
     group: {
       rule: rule.id,
+      reason: { kind: 'rule', rule: rule.id },
       jobId: job?.id ?? null,
       status: job?.status ?? null,
       updatedAtMs: job?.updatedAt.getTime() ?? null,

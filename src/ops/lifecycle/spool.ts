@@ -3,9 +3,47 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { isProcessAlive } from '../../db/shared.ts';
+
+const SPOOL_PREFIX = 'storectl-plan-';
+let swept = false;
+
+/**
+ * Removes the spools of cleanup runs that were killed: storectl-plan-<pid>-* of a process that
+ * is gone (the temp directory is this host's), and pid-less ones of older versions untouched for a day.
+ */
+export function sweepDeadSpools(tmp = os.tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp).filter((n) => n.startsWith(SPOOL_PREFIX));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^storectl-plan-(\d+)-/.exec(name);
+    const full = path.join(tmp, name);
+    try {
+      if (m) {
+        if (Number(m[1]) === process.pid || isProcessAlive(Number(m[1]))) continue;
+      } else if (Date.now() - fs.statSync(full).mtimeMs < 86_400_000) continue;
+      fs.rmSync(full, { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      /* another user's, or gone already */
+    }
+  }
+  return removed;
+}
 
 export class Spool<T> {
-  readonly #dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-plan-'));
+  readonly #dir = (() => {
+    if (!swept) {
+      swept = true;
+      sweepDeadSpools();
+    }
+    return fs.mkdtempSync(path.join(os.tmpdir(), `${SPOOL_PREFIX}${process.pid}-`));
+  })();
   readonly #file = path.join(this.#dir, 'plan.ndjson');
   readonly #fd = fs.openSync(this.#file, 'w', 0o600);
   readonly #decoder = new StringDecoder('utf8');

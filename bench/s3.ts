@@ -1,0 +1,152 @@
+// Benchmark: S3 stores on the loopback S3-protocol server (@20minutes/s3rver, its own process),
+// storectl against rclone (Debian's), same machine, same run.
+//   node --import tsx bench/s3.ts [--quick] [--files N] [--objects N] [--transfers T]
+// 1. migrate-store of a local store of N files (default 20,000 of 2.5-7.5 KB: ~100 MB) to an
+//    empty bucket with T transfers (default 8), every copy verified (size + SHA-256, read back:
+//    s3rver stores no checksums), against `rclone copy` of the same tree into another bucket
+//    with --transfers T (rclone checks each upload's MD5 against the ETag).
+// 2. The listing side of cleanup-orphaned on a bucket of N objects (default 100,000): storectl
+//    `stats --check-disk` (ListObjectsV2 pages merged with the catalog's C-collated paths; the
+//    same walk cleanup-orphaned --dry-run makes) against `rclone lsf -R | sort | comm -23` with
+//    the catalog's path list exported beforehand. Objects are laid into s3rver's directory
+//    directly (its on-disk format), as 100,000 PUTs would take longer than the measurement.
+// Peak RSS of storectl is shown for N/4 and N objects (flat in the number of objects).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes, createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { BIN, arg, flag, fmt, measure, shell, table } from './lib/measure.ts';
+import { buildSyntheticStore } from './lib/synth.ts';
+import { S3TestServer } from '../test/helpers/s3.ts';
+import { makeS3Client } from '../src/storage/s3/s3-blob-store.ts';
+import { resolveS3Settings } from '../src/storage/s3/settings.ts';
+import { openCatalog } from '../src/db/connect.ts';
+import { parseDatabaseUrl } from '../src/db/url.ts';
+
+const QUICK = flag('--quick');
+const FILES = Number(arg('--files', QUICK ? '1000' : '20000'));
+const OBJECTS = Number(arg('--objects', QUICK ? '5000' : '100000'));
+const TRANSFERS = Number(arg('--transfers', '8'));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-s3-'));
+  const server = new S3TestServer(path.join(work, 's3rver'));
+  await server.start();
+  const env = {
+    ...process.env,
+    AWS_ENDPOINT_URL_S3: server.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    STORECTL_S3_FORCE_PATH_STYLE: 'true',
+    STORECTL_S3_SEND_SHA256: 'false',
+    NO_COLOR: '1',
+  };
+  const rcloneEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    RCLONE_CONFIG_S3_TYPE: 's3',
+    RCLONE_CONFIG_S3_PROVIDER: 'Other',
+    RCLONE_CONFIG_S3_ENDPOINT: server.endpoint,
+    RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'S3RVER',
+    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'S3RVER',
+    RCLONE_CONFIG_S3_REGION: 'us-east-1',
+    RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
+  };
+  delete rcloneEnv.AWS_CA_BUNDLE;
+  const client = makeS3Client({ ...resolveS3Settings(undefined, { STORECTL_S3_FORCE_PATH_STYLE: 'true' }).settings, endpoint: server.endpoint, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
+  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const bucket = async (name: string) => void (await client.send(new CreateBucketCommand({ Bucket: name })));
+  const out: string[] = [];
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${execFileSync('rclone', ['version']).toString().split('\n')[0]}`;
+  out.push(`machine: ${machine}\n\nload before: \`${execFileSync('uptime').toString().trim()}\`\n`);
+  try {
+    // 1. migrate-store vs rclone copy
+    const root = path.join(work, 'store');
+    const jobs = Math.ceil(FILES / 5);
+    log(`building a local store of ${jobs * 5} files...`);
+    const built = await buildSyntheticStore({ root, jobs, filesPerJob: 5, minBytes: 2500, maxBytes: 7500, seed: 17 });
+    execFileSync('sync');
+    await bucket('migrated');
+    await bucket('rcloned');
+    const db = path.join(root, '.storectl', 'catalog.db');
+    log('storectl migrate-store...');
+    const ms = measure(process.execPath, [BIN, '--root', root, '--database', db, '--json', '--quiet', 'migrate-store', '--to', 's3://migrated/', '--parallel', String(TRANSFERS)], { env });
+    if (ms.status !== 0) throw new Error(`migrate-store failed: ${ms.stderr}`);
+    const report = JSON.parse(ms.stdout);
+    log('rclone copy...');
+    const rc = measure('rclone', ['copy', root, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--exclude', '.storectl/**'], { env: rcloneEnv });
+    if (rc.status !== 0) throw new Error(`rclone copy failed: ${rc.stderr}`);
+    const count = execFileSync('rclone', ['lsf', '-R', '--files-only', 's3:rcloned'], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
+    out.push(`### migrate-store local → S3: ${built.files} files, ${fmt(built.bytes / 1e6, 1)} MB, ${TRANSFERS} transfers\n`);
+    out.push(
+      table(
+        ['tool', 'seconds', 'files/s', 'MB/s', 'peak RSS MB', 'verified'],
+        [
+          [`storectl migrate-store --parallel ${TRANSFERS}`, fmt(ms.seconds), fmt(built.files / ms.seconds, 0), fmt(built.bytes / 1e6 / ms.seconds, 1), ms.maxRssMb, `${report.verified.readBack + report.verified.onUpload} of ${report.files} (size + SHA-256; ${report.verified.readBack} read back)`],
+          [`rclone copy --transfers ${TRANSFERS}`, fmt(rc.seconds), fmt(count / rc.seconds, 0), fmt(built.bytes / 1e6 / rc.seconds, 1), rc.maxRssMb, `${count} objects (MD5 against ETag)`],
+        ],
+      ),
+    );
+    out.push(`ratio (storectl files/s ÷ rclone files/s): ${fmt(rc.seconds / ms.seconds)}\n`);
+
+    // 2. listing a bucket of OBJECTS objects against the catalog
+    for (const n of [Math.floor(OBJECTS / 4), OBJECTS]) {
+      const name = `listed-${n}`;
+      await bucket(name);
+      const dbFile = path.join(work, `list-${n}.db`);
+      log(`catalog of ${n} rows and ${n} objects...`);
+      const rowsOnly = await buildSyntheticStore({ root: path.join(work, `rows-${n}`), databaseUrl: `sqlite:${dbFile}`, jobs: Math.ceil(n / 5), filesPerJob: 5, withFiles: false, seed: 23 });
+      const cat = await openCatalog(parseDatabaseUrl(`sqlite:${dbFile}`, work), { create: false, migrate: 'auto' });
+      const paths: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await cat.livePaths({ afterPath: after, limit: 10_000 });
+        if (!page.length) break;
+        paths.push(...page);
+        after = page[page.length - 1];
+      }
+      await cat.close();
+      // Lay the objects into s3rver's directory (its format: content, .md5, metadata), 1% orphans.
+      const bdir = path.join(server.dir, name);
+      const body = randomBytes(64);
+      const md5 = createHash('md5').update(body).digest('hex');
+      const lay = (key: string) => {
+        const p = path.join(bdir, key);
+        fs.mkdirSync(path.dirname(p), { recursive: true });
+        fs.writeFileSync(`${p}._S3rver_object`, body);
+        fs.writeFileSync(`${p}._S3rver_object.md5`, md5);
+        fs.writeFileSync(`${p}._S3rver_metadata.json`, '{}');
+      };
+      for (const p of paths) lay(p);
+      for (let i = 0; i < Math.ceil(n / 100); i++) lay(`cards/2026/orphans/o-${String(i).padStart(6, '0')}.png`);
+      fs.writeFileSync(path.join(work, `paths-${n}.txt`), paths.join('\n') + '\n');
+      execFileSync('sync');
+      log(`storectl stats --check-disk on ${n} objects...`);
+      const st = measure(process.execPath, [BIN, '--root', `s3://${name}/`, '--database', `sqlite:${dbFile}`, '--json', 'stats', '--check-disk'], { env });
+      if (st.status !== 4) throw new Error(`stats --check-disk: expected exit 4 (orphans), got ${st.status}: ${st.stderr}`);
+      const drift = JSON.parse(st.stdout).drift;
+      log('rclone lsf | sort | comm...');
+      const rl = shell(`export LC_ALL=C; rclone lsf -R --files-only s3:${name} | sort > ${work}/listed.txt && sort ${work}/paths-${n}.txt > ${work}/known.txt && comm -23 ${work}/listed.txt ${work}/known.txt | wc -l`, { env: rcloneEnv });
+      out.push(`### orphan listing: ${rowsOnly.files} catalog rows, ${paths.length + Math.ceil(n / 100)} objects (${Math.ceil(n / 100)} orphans)\n`);
+      out.push(
+        table(
+          ['tool', 'seconds', 'objects/s', 'peak RSS MB', 'orphans found'],
+          [
+            ['storectl stats --check-disk (S3 list merged with the catalog)', fmt(st.seconds), fmt(drift.walkedFiles / st.seconds, 0), st.maxRssMb, drift.orphanFiles],
+            ['rclone lsf -R \\| sort \\| comm -23 (path list exported before)', fmt(rl.seconds), fmt((paths.length + n / 100) / rl.seconds, 0), `${rl.maxRssMb} (the shell; rclone's own not separated)`, rl.stdout.trim()],
+          ],
+        ),
+      );
+      fs.rmSync(bdir, { recursive: true, force: true });
+    }
+    out.push(`\nload after: \`${execFileSync('uptime').toString().trim()}\`\n`);
+  } finally {
+    client.destroy();
+    await server.dispose();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  process.stdout.write(out.join('\n'));
+}
+
+await main();

@@ -1,0 +1,230 @@
+// BlobStore on an S3-compatible bucket (AWS S3, MinIO, ...), AWS SDK v3. Loaded only by
+// openBlobStore for an s3:// root, so no other command pays for the SDK.
+import { Readable } from 'node:stream';
+import {
+  S3Client,
+  GetObjectCommand,
+  HeadObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  PutObjectCommand,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import {
+  BlobChecksumError,
+  BlobNotFoundError,
+  inParallel,
+  type BlobCapabilities,
+  type BlobEntry,
+  type BlobStore,
+  type ByteRange,
+  type ListOptions,
+  type PutOptions,
+  type PutResult,
+  type RemoveResult,
+} from '../blob.ts';
+import { checkRelPath, isSafeRelPath } from '../paths.ts';
+import { describeS3Error, isNotFound } from './errors.ts';
+import { s3Url, type S3Location, type S3Settings } from './settings.ts';
+
+export function makeS3Client(s: S3Settings): S3Client {
+  // The SDK warns once per process on Node 20 (NodeVersionSupportWarning through
+  // process.emitWarning) unless this variable is "true": stderr carries storectl's lines only.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const cfg: S3ClientConfig = {
+    forcePathStyle: s.forcePathStyle,
+    requestChecksumCalculation: s.checksumMode,
+    responseChecksumValidation: s.checksumMode,
+    maxAttempts: s.maxAttempts,
+  };
+  if (s.endpoint) cfg.endpoint = s.endpoint;
+  if (s.region) cfg.region = s.region;
+  if (s.profile) cfg.profile = s.profile;
+  if (s.accessKeyId && s.secretAccessKey) {
+    cfg.credentials = { accessKeyId: s.accessKeyId, secretAccessKey: s.secretAccessKey, sessionToken: s.sessionToken };
+  }
+  // A custom endpoint (MinIO, ...) needs some region for SigV4; us-east-1 is what such servers expect.
+  if (!s.region && !process.env.AWS_REGION && !process.env.AWS_DEFAULT_REGION && (s.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL)) {
+    cfg.region = 'us-east-1';
+  }
+  return new S3Client(cfg);
+}
+
+const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
+const identityOf = (etag: string | undefined) => `etag:${etag ?? ''}`;
+
+export class S3BlobStore implements BlobStore {
+  readonly url: string;
+  readonly capabilities: BlobCapabilities;
+
+  constructor(
+    readonly client: S3Client,
+    readonly loc: S3Location,
+    readonly settings: S3Settings,
+  ) {
+    this.url = s3Url(loc);
+    this.capabilities = {
+      kind: 's3',
+      symlinks: false,
+      hardLinks: false,
+      verifiesSha256OnPut: settings.sendSha256,
+      removeBatchSize: 1000,
+      removeConcurrency: 4,
+    };
+  }
+
+  private objectKey(key: string): string {
+    return this.loc.prefix + checkRelPath(key);
+  }
+
+  /** One request that fails as the first real one would: no such bucket, access denied, wrong endpoint. */
+  async probe(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.loc.bucket }));
+    } catch (err) {
+      throw describeS3Error(err, this.loc);
+    }
+  }
+
+  async put(key: string, data: Uint8Array | Readable, opts: PutOptions = {}): Promise<PutResult> {
+    const Key = this.objectKey(key);
+    const single = data instanceof Uint8Array && data.length <= this.settings.partSize;
+    const sendSha = Boolean(opts.sha256 && this.settings.sendSha256 && single);
+    try {
+      if (single) {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.loc.bucket,
+            Key,
+            Body: data,
+            ContentLength: data.length,
+            ContentType: opts.contentType,
+            ChecksumSHA256: sendSha ? hexToBase64(opts.sha256!) : undefined,
+          }),
+        );
+      } else {
+        // Multipart, parts in parallel; the object appears only when CompleteMultipartUpload succeeds.
+        const up = new Upload({
+          client: this.client,
+          params: { Bucket: this.loc.bucket, Key, Body: data, ContentType: opts.contentType },
+          partSize: this.settings.partSize,
+          queueSize: this.settings.partsInParallel,
+          leavePartsOnError: false,
+        });
+        await up.done();
+      }
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (sendSha && (name === 'BadDigest' || name === 'InvalidRequest' || /checksum/i.test(name ?? ''))) {
+        throw new BlobChecksumError(key, `the server refused the upload (${name})`);
+      }
+      throw describeS3Error(err, this.loc, key);
+    }
+    const head = await this.stat(key);
+    if (!head) throw new Error(`${key}: uploaded but not found afterwards`);
+    return { size: head.size, mtime: head.mtime, identity: head.identity, checksumVerified: sendSha };
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const Range = range ? `bytes=${range.start}-${range.end ?? ''}` : undefined;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: this.objectKey(key), Range }));
+      return out.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobNotFoundError(key);
+      throw describeS3Error(err, this.loc, key);
+    }
+  }
+
+  async stat(key: string) {
+    try {
+      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.loc.bucket, Key: this.objectKey(key) }));
+      return { size: h.ContentLength ?? 0, mtime: h.LastModified ?? new Date(0), identity: identityOf(h.ETag), kind: 'file' as const };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw describeS3Error(err, this.loc, key);
+    }
+  }
+
+  async *list(opts: ListOptions = {}): AsyncGenerator<BlobEntry[]> {
+    const Prefix = this.loc.prefix + (opts.prefix ?? '');
+    let ContinuationToken: string | undefined;
+    const StartAfter = opts.startAfter !== undefined ? this.loc.prefix + opts.startAfter : undefined;
+    for (;;) {
+      let out;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.loc.bucket, Prefix, MaxKeys: Math.min(opts.pageSize ?? 1000, 1000), ContinuationToken, StartAfter: ContinuationToken ? undefined : StartAfter }),
+        );
+      } catch (err) {
+        throw describeS3Error(err, this.loc);
+      }
+      const page: BlobEntry[] = (out.Contents ?? []).map((o) => {
+        const key = o.Key!.slice(this.loc.prefix.length);
+        return {
+          key,
+          kind: isSafeRelPath(key) ? ('file' as const) : ('other' as const),
+          size: o.Size ?? 0,
+          mtime: o.LastModified ?? new Date(0),
+          identity: identityOf(o.ETag),
+        };
+      });
+      if (page.length) yield page;
+      if (!out.IsTruncated || !out.NextContinuationToken) return;
+      ContinuationToken = out.NextContinuationToken;
+    }
+  }
+
+  async remove(key: string): Promise<RemoveResult> {
+    let Key: string;
+    try {
+      Key = this.objectKey(key);
+    } catch (err) {
+      return { key, ok: false, error: (err as Error).message };
+    }
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.loc.bucket, Key }));
+      return { key, ok: true };
+    } catch (err) {
+      return { key, ok: false, error: describeS3Error(err, this.loc, key).message };
+    }
+  }
+
+  /** DeleteObjects in requests of up to 1,000 keys, several in flight; per-key errors kept. */
+  async removeMany(keys: readonly string[]): Promise<RemoveResult[]> {
+    const results: RemoveResult[] = new Array(keys.length);
+    const valid: { i: number; Key: string }[] = [];
+    keys.forEach((key, i) => {
+      try {
+        valid.push({ i, Key: this.objectKey(key) });
+      } catch (err) {
+        results[i] = { key, ok: false, error: (err as Error).message };
+      }
+    });
+    const batches: (typeof valid)[] = [];
+    for (let j = 0; j < valid.length; j += this.capabilities.removeBatchSize) batches.push(valid.slice(j, j + this.capabilities.removeBatchSize));
+    await inParallel(batches, this.capabilities.removeConcurrency, async (batch) => {
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.loc.bucket, Delete: { Objects: batch.map((b) => ({ Key: b.Key })), Quiet: true } }),
+        );
+        const failed = new Map((out.Errors ?? []).map((e) => [e.Key, `${e.Code ?? 'Error'}: ${e.Message ?? ''}`.trim()]));
+        for (const b of batch) {
+          const e = failed.get(b.Key);
+          results[b.i] = e ? { key: keys[b.i]!, ok: false, error: e } : { key: keys[b.i]!, ok: true };
+        }
+      } catch (err) {
+        const msg = describeS3Error(err, this.loc).message;
+        for (const b of batch) results[b.i] = { key: keys[b.i]!, ok: false, error: msg };
+      }
+    });
+    return results;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
