@@ -2,7 +2,6 @@
 // (--owner, --status, --kind, --older-than on completed or created time), streamed by page.
 import type { Context } from '../../context.ts';
 import type { JobHead } from '../../db/types.ts';
-import { chunk } from '../../db/shared.ts';
 import { UsageError } from '../../errors.ts';
 
 export interface JobSelection {
@@ -41,7 +40,9 @@ function matches(s: JobSelection, j: JobHead, now: Date): boolean {
 export async function* selectJobs(ctx: Context, s: JobSelection, now: Date, onUnknown: (id: string) => void): AsyncGenerator<JobHead> {
   if (!s.ids.length && !hasFilter(s)) throw new UsageError('no jobs chosen', 'give JOB_IDs, --from FILE, or a filter (--owner, --status, --kind, --older-than)');
   if (s.ids.length) {
-    for (const part of chunk([...new Set(s.ids)], 500)) {
+    const unique = [...new Set(s.ids)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const part = unique.slice(i, i + 500);
       const found = new Map((await ctx.catalog.getJobs(part)).map((j) => [j.id, j]));
       for (const id of part) {
         const j = found.get(id);
