@@ -10,6 +10,7 @@ import { MANUAL_RULE, applyBatches, batches, newTally, recoverInterrupted } from
 import { DeleteGate } from '../lifecycle/gate.ts';
 import { guardCap, guardUnmountedRoot } from '../lifecycle/guards.ts';
 import { planGroup, type PlanSkip, type PlannedGroup } from '../lifecycle/plan.ts';
+import { reasonPattern } from '../lifecycle/reasons.ts';
 import type { Rule } from '../lifecycle/rules.ts';
 import { Spool } from '../lifecycle/spool.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -75,7 +76,7 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
   await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
   const gate = new DeleteGate(ctx.config.root, o.dryRun);
   const tally = newTally(o.list);
-  const recovered = apply ? await recoverInterrupted(ctx, await apply.lane, gate, tally) : 0;
+  const recovered = apply ? await recoverInterrupted(ctx, await apply.lane, gate, tally, 'manual') : 0;
   const report: DeleteReport = {
     dryRun: o.dryRun,
     plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0 },
@@ -83,7 +84,7 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
     nothingToDelete: [],
     notFound: [],
     skipped: [],
-    interrupted: apply ? 0 : (await ctx.catalog.filesInState('deleting', 10_000)).length,
+    interrupted: apply ? 0 : (await ctx.catalog.filesInState('deleting', 10_000, reasonPattern('manual'))).length,
     ...(o.list ? { list: [] } : {}),
     changed: [],
     failed: [],

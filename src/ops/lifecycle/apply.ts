@@ -40,9 +40,7 @@ export function newTally(list: boolean): ApplyTally {
 
 export const SWAPPED_REASON = 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched';
 
-/** The rule id of a manual deletion (storectl delete): its tombstones say just `manual`. */
-export const MANUAL_RULE = 'manual';
-export const reasonOf = (rule: string) => (rule === MANUAL_RULE ? 'manual' : `expired: rule ${rule}`);
+export { MANUAL_RULE } from './reasons.ts';
 
 interface Work {
   group: PlannedGroup;

@@ -3,7 +3,7 @@
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import { FailedError } from '../../errors.ts';
-import type { DeletionReason } from './reasons.ts';
+import { reasonOfRule, type DeletionReason } from './reasons.ts';
 import type { DeleteGate, DiskState, Expected } from './gate.ts';
 import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
@@ -173,7 +173,7 @@ export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pi
     type: 'group',
     group: {
       rule: rule.id,
-      reason: { kind: 'rule', rule: rule.id },
+      reason: reasonOfRule(rule.id),
       jobId: job?.id ?? null,
       status: job?.status ?? null,
       updatedAtMs: job?.updatedAt.getTime() ?? null,

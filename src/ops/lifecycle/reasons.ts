@@ -17,6 +17,14 @@ export type DeletionReason =
 
 export type ReasonKind = DeletionReason['kind'];
 
+/** The rule id a manual deletion (storectl delete) plans its groups under: its reason is `manual`. */
+export const MANUAL_RULE = 'manual';
+
+/** The reason of a group planned under a rule id (MANUAL_RULE: a manual deletion). */
+export function reasonOfRule(rule: string): DeletionReason {
+  return rule === MANUAL_RULE ? { kind: 'manual' } : { kind: 'rule', rule };
+}
+
 /** The delete_reason text of a reason (the rule form is the one earlier versions wrote). */
 export function encodeReason(r: DeletionReason): string {
   switch (r.kind) {
