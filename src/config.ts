@@ -184,7 +184,7 @@ export function describeConfig(c: ResolvedConfig) {
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
-    sections: hideUrlSecret(redactValue(c.sections) as Record<string, unknown>),
+    sections: redactValue(hideUrlSecret(c.sections)),
   };
 }
 
