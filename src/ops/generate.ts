@@ -10,7 +10,7 @@ import { sha256 } from '../storage/hash.ts';
 import { cardFilePath, exportPath } from '../storage/layout.ts';
 import { isQuotaExceeded } from '../db/usage.ts';
 import { mapPool } from './pool.ts';
-import { admissionRefusal } from './quota.ts';
+import { OrderedAdmission, admissionRefusal, type AdmissionTurn } from './quota.ts';
 import { makeSample } from './sample.ts';
 
 export interface GenerateOptions {
@@ -89,10 +89,12 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
     rendered: [],
   };
   const progress = ctx.progress('generating', opts.pending ? undefined : ids.length);
+  const admission = new OrderedAdmission(ctx);
   const work = async (job: Job, renderer: CardRenderer) => {
     report.jobs.requested++;
+    const turn = admission.turn(job.owner);
     try {
-      const done = await renderJob(ctx, job, opts, renderer);
+      const done = await renderJob(ctx, job, opts, renderer, admission, turn);
       report.jobs.rendered++;
       report.files += done.files;
       report.bytes += done.bytes;
@@ -103,6 +105,7 @@ export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<
       report.failures.push({ jobId: job.id, reason: err.message });
       ctx.log.warn(`job ${job.id}: ${err.message}`);
     } finally {
+      turn.release();
       progress.tick();
     }
   };
@@ -147,7 +150,14 @@ async function* jobsToRender(ctx: Context, ids: string[], pending: boolean): Asy
 /** A job refused by its owner's quota: it fails alone, with nothing written. */
 export class QuotaRefusal extends Error {}
 
-async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer: CardRenderer): Promise<GeneratedJob> {
+async function renderJob(
+  ctx: Context,
+  job: Job,
+  opts: GenerateOptions,
+  renderer: CardRenderer,
+  admission: OrderedAdmission,
+  turn: AdmissionTurn,
+): Promise<GeneratedJob> {
   const at = opts.simulateHistory ? new Date(job.createdAt.getTime() + 30_000) : ctx.clock();
   const outputs =
     job.kind === 'export'
@@ -162,37 +172,75 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
           category: 'cards',
           bytes: f.bytes,
         }));
-  // Quota admission before anything is written (a reprint needs only what it adds).
+  // Quota admission before anything is written (a reprint needs only what it adds), in the
+  // order the jobs were taken among the owner's jobs.
   const earlier = job.filesState === 'none' ? [] : (await ctx.catalog.filesOfJob(job.id)).filter((f) => f.state === 'present' || f.state === 'deleting');
   const replaced = new Map(earlier.map((f) => [f.path, f.size]));
   const needBytes = outputs.reduce((a, o) => a + o.bytes.length - (replaced.get(o.path) ?? 0), 0);
   const needFiles = outputs.filter((o) => !replaced.has(o.path)).length;
-  const refusal = await admissionRefusal(ctx, job.owner, Math.max(0, needBytes), needFiles);
-  if (refusal) throw new QuotaRefusal(refusal);
+  const admitted = await admission.admit(turn, job.owner, Math.max(0, needBytes), needFiles);
+  if (admitted.refusal) throw new QuotaRefusal(admitted.refusal);
+  try {
+    return await writeJob(ctx, job, opts, at, outputs, replaced, needBytes, needFiles);
+  } finally {
+    admitted.settle();
+  }
+}
+
+interface RenderedOutput {
+  path: string;
+  role: string;
+  contentType: string;
+  category: string;
+  bytes: Buffer;
+}
+
+async function writeJob(
+  ctx: Context,
+  job: Job,
+  opts: GenerateOptions,
+  at: Date,
+  outputs: RenderedOutput[],
+  replaced: Map<string, number>,
+  needBytes: number,
+  needFiles: number,
+): Promise<GeneratedJob> {
   // Files first (atomic writes), rows after in one transaction: a crash in between leaves
-  // unreferenced files for cleanup-orphaned, never a row without its file.
+  // unreferenced files for cleanup-orphaned, never a row without its file. A failure that is
+  // not a crash (a full disk, a catalog that refuses the rows) removes the job's new files
+  // before it is reported, so nothing half-done stays behind.
   const local = ctx.store.capabilities.kind === 'local';
   const sums = outputs.map((o) => sha256(o.bytes));
-  // The local tree's putMany overlaps the fsyncs of a job's files; other backends put each
-  // object whole (with its SHA-256 for the server to check), a job's files in parallel.
-  const stats = local
-    ? await ctx.blobs.putMany(outputs.map((o) => ({ rel: o.path, data: o.bytes })))
-    : await Promise.all(outputs.map((o, i) => ctx.store.put(o.path, o.bytes, { sha256: sums[i], contentType: o.contentType })));
-  const files: NewFile[] = outputs.map((o, i) => {
-    if (opts.simulateHistory && local) fs.utimesSync(ctx.blobs.abs(o.path), at, at);
-    return {
-      jobId: job.id,
-      role: o.role,
-      category: o.category,
-      owner: job.owner,
-      path: o.path,
-      contentType: o.contentType,
-      size: stats[i]!.size,
-      sha256: sums[i]!,
-      mtime: opts.simulateHistory ? at : stats[i]!.mtime,
-      createdAt: at,
-    };
-  });
+  const abandon = async () => {
+    const fresh = outputs.filter((o) => !replaced.has(o.path)).map((o) => o.path);
+    await ctx.store.removeMany(fresh).catch(() => undefined);
+  };
+  let files: NewFile[];
+  try {
+    // The local tree's putMany overlaps the fsyncs of a job's files; other backends put each
+    // object whole (with its SHA-256 for the server to check), a job's files in parallel.
+    const stats = local
+      ? await ctx.blobs.putMany(outputs.map((o) => ({ rel: o.path, data: o.bytes })))
+      : await Promise.all(outputs.map((o, i) => ctx.store.put(o.path, o.bytes, { sha256: sums[i], contentType: o.contentType })));
+    files = outputs.map((o, i) => {
+      if (opts.simulateHistory && local) fs.utimesSync(ctx.blobs.abs(o.path), at, at);
+      return {
+        jobId: job.id,
+        role: o.role,
+        category: o.category,
+        owner: job.owner,
+        path: o.path,
+        contentType: o.contentType,
+        size: stats[i]!.size,
+        sha256: sums[i]!,
+        mtime: opts.simulateHistory ? at : stats[i]!.mtime,
+        createdAt: at,
+      };
+    });
+  } catch (err) {
+    await abandon();
+    throw err;
+  }
   const bytes = files.reduce((a, f) => a + f.size, 0);
   try {
     await ctx.catalog.recordGeneration(
@@ -208,10 +256,10 @@ async function renderJob(ctx: Context, job: Job, opts: GenerateOptions, renderer
       at,
     );
   } catch (err) {
+    // The catalog refused the rows (another writer took the last bytes of the quota, or the
+    // catalog's disk is full): the files just written have no row, so they go.
+    await abandon();
     if (!isQuotaExceeded(err)) throw err;
-    // Another writer took the last bytes between admission and commit: the catalog refused
-    // the rows, so the files just written are removed (none of them had a row before).
-    for (const o of outputs) if (!replaced.has(o.path)) ctx.blobs.remove(o.path);
     const again = await admissionRefusal(ctx, job.owner, Math.max(0, needBytes), needFiles);
     throw new QuotaRefusal(again ?? `quota exceeded: owner ${job.owner || '(none)'} (refused by the catalog)`);
   }

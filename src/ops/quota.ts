@@ -98,3 +98,63 @@ export async function admissionRefusal(ctx: Context, owner: string, bytes: numbe
   const over = u.bytes + bytes > u.quota.maxBytes || (u.quota.maxFiles !== null && u.files + files > u.quota.maxFiles);
   return over ? quotaExceededMessage(u, bytes, files) : undefined;
 }
+
+/** A job's place among its owner's jobs in one run: wait for the one before, release when admitted. */
+export interface AdmissionTurn {
+  readonly before: Promise<void>;
+  release(): void;
+}
+
+/**
+ * Admission for a run that writes many jobs with several in flight: jobs of one owner are
+ * admitted in the order they were taken, whichever finished rendering first, and each admitted
+ * job holds its bytes reserved until it is committed or abandoned. So in a batch that overruns
+ * a quota it is always the later jobs that are refused, run after run. The catalog's check in
+ * the writing transaction stays the authority (another process may write too).
+ */
+export class OrderedAdmission {
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly reserved = new Map<string, { bytes: number; files: number }>();
+
+  constructor(private readonly ctx: Context) {}
+
+  /** Called in job order, before the job's first await. */
+  turn(owner: string): AdmissionTurn {
+    const before = this.tails.get(owner) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    this.tails.set(owner, mine);
+    return { before, release };
+  }
+
+  /**
+   * Waits for the turn, then decides. Returns the refusal, or a settle function that drops the
+   * reservation (call it once the rows are committed or the write abandoned). Always releases
+   * the turn. A failure to read usage is thrown (fail closed).
+   */
+  async admit(turn: AdmissionTurn, owner: string, bytes: number, files: number): Promise<{ refusal?: string; settle: () => void }> {
+    await turn.before;
+    try {
+      const u = await this.ctx.catalog.usage.ownerUsage(owner);
+      if (!u.quota) return { settle: () => {} };
+      const r = this.reserved.get(owner) ?? { bytes: 0, files: 0 };
+      const seen = { ...u, bytes: u.bytes + r.bytes, files: u.files + r.files };
+      const over = seen.bytes + bytes > u.quota.maxBytes || (u.quota.maxFiles !== null && seen.files + files > u.quota.maxFiles);
+      if (over) return { refusal: quotaExceededMessage(seen, bytes, files), settle: () => {} };
+      r.bytes += bytes;
+      r.files += files;
+      this.reserved.set(owner, r);
+      let settled = false;
+      return {
+        settle: () => {
+          if (settled) return;
+          settled = true;
+          r.bytes -= bytes;
+          r.files -= files;
+        },
+      };
+    } finally {
+      turn.release();
+    }
+  }
+}
