@@ -27,7 +27,7 @@ export default defineCommand({
     const io = env.ui.io;
     if (output === '-' && io.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal', 'pass --output FILE, or pipe it');
     const sel = await readJobSelection(args, opts, io);
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const report = await runExport(ctx, sel, { output, format, sink: output === '-' ? (io.stdoutStream as Writable) : undefined });
     for (const id of report.notFound) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
     const exitCode = report.problems.some((p) => p.state !== 'unreadable') ? EXIT.INTEGRITY : report.problems.length ? EXIT.PARTIAL : report.notFound.length ? EXIT.NOT_FOUND : EXIT.OK;

@@ -36,7 +36,7 @@ export default defineCommand({
     if (opts.image !== undefined) {
       if (args.length || opts.path !== undefined) throw new UsageError('--image takes no JOB_ID, ROLE or --path');
       if (toStdout && io.stdout.isTTY) throw new UsageError('refusing to write image bytes to a terminal', 'pass -o FILE, or pipe the output');
-      const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+      const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
       const { readImage, writeImageFile } = await import('../ops/access/get.ts');
       const img = await readImage(ctx, {
         key: String(opts.image),
@@ -60,7 +60,7 @@ export default defineCommand({
       if (opts[o] !== undefined) throw new UsageError(`--${o.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} goes with --image`);
     }
     const target = fileTarget(args, opts.path as string | undefined);
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { findForGet, getToFile, getToStream } = await import('../ops/access/get.ts');
     const row = await findForGet(ctx, target);
     if (!toStdout) {

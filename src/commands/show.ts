@@ -21,7 +21,7 @@ export default defineCommand({
     const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const config = loadCleanupConfig(env.config().sections.cleanup);
     const asOf = parseAsOf(opts.asOf as string | undefined, new Date());
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { showJob } = await import('../ops/access/show.ts');
     const jobs: ShowReport[] = [];
     const notFound: string[] = [];
