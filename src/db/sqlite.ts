@@ -8,7 +8,7 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
-import { sqliteRunner } from './sql-runner.ts';
+import { sqliteExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_KEY, DUMP_TABLES, clearedTables, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
@@ -122,7 +122,7 @@ export class SqliteCatalog implements Catalog {
       /* not ours to change: keep going */
     }
     this.db = drizzle(this.raw, { schema });
-    this.usage = usageCatalog(sqliteRunner(this.raw));
+    this.usage = usageCatalog(sqliteExec(this.raw));
   }
 
   async migrate(): Promise<string[]> {
