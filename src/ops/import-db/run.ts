@@ -12,6 +12,7 @@ import type { FileRecord, Job, NewFile, NewJob } from '../../db/types.ts';
 import { checkJobId, jobFilePath } from '../../storage/layout.ts';
 import { HELD_STATES, isQuotaExceeded } from '../../db/usage.ts';
 import { mapPool } from '../pool.ts';
+import { pausePoint } from '../../test-hooks.ts';
 import { OrderedAdmission, admissionRefusal } from '../quota.ts';
 import { decodeValue, type DecodedFile, type RoleMap } from './decode.ts';
 
@@ -357,6 +358,7 @@ async function writeRow(
     await abandon();
     throw err;
   }
+  await pausePoint('import-from-db.before-record');
   const rows: NewFile[] = fresh.map((f, i) => ({
     jobId: p.jobId,
     role: f.role,
