@@ -353,7 +353,7 @@ async function writeRow(
     stats =
       ctx.store.capabilities.kind === 'local'
         ? await ctx.blobs.putMany(fresh.map((f) => ({ rel: f.path, data: f.bytes })))
-        : await Promise.all(fresh.map((f) => ctx.store.put(f.path, f.bytes, { sha256: f.sha256, contentType: f.contentType })));
+        : await putAll(ctx, fresh);
   } catch (err) {
     await abandon();
     throw err;
@@ -413,6 +413,14 @@ async function writeRow(
   report.files += rows.length;
   report.bytes += rows.reduce((a, f) => a + f.size, 0);
   return true;
+}
+
+/** Puts a row's objects in parallel; a failure is thrown only once none is still in flight (so the abandon that follows removes them all). */
+async function putAll(ctx: Context, fresh: RowPlan['files']): Promise<{ size: number; mtime: Date }[]> {
+  const settled = await Promise.allSettled(fresh.map((f) => ctx.store.put(f.path, f.bytes, { sha256: f.sha256, contentType: f.contentType })));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<{ size: number; mtime: Date }>).value);
 }
 
 /** Reads an object back through the BlobStore and checks its size and SHA-256; false on any failure. */
