@@ -15,6 +15,7 @@ export default defineCommand({
     'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --created-column created_at --dry-run',
     'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --created-column created_at --json',
     'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --clear-source --yes',
+    'storectl --root s3://media/cards --database postgres://app@db/cards import-from-db --table print_jobs --data-column card_files_data --owner-column api_key --clear-source --yes',
     'storectl import-from-db --source-database sqlite:legacy.db --table scans --key id --data-column pages --shape bytea --role-map \'["scan.pdf"]\' --category uploads --kind scan',
   ],
   recordRun: true,

@@ -1,8 +1,9 @@
 // import-from-db: pages through an application table by key, decodes each row's files,
-// writes a job's files atomically (blob store), then records them (catalog); a row whose
+// admits them against the owner's quota (in row order), writes them through the BlobStore
+// (local tree: atomically; S3: each object whole), then records them (catalog); a row whose
 // job already has those files with the same SHA-256 is skipped, so a rerun after a kill adds
 // nothing twice. With clearSource, a row's source value is set to NULL only once every one
-// of its files is written, fsynced, recorded and read back with the right SHA-256, in the
+// of its files is written, fsynced, recorded and read back from the store with the right SHA-256, in the
 // application's own transaction per batch. Memory is bounded by one page of rows.
 import { createHash } from 'node:crypto';
 import type { Context } from '../../context.ts';
