@@ -155,8 +155,10 @@ export class PgCatalog implements Catalog {
     newFiles: readonly NewFile[],
     generation: Record<string, unknown>,
     at: Date,
+    opts: { newJob?: NewJob } = {},
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
+      if (opts.newJob) await tx.insert(jobs).values(jobValues(opts.newJob, at));
       for (const f of newFiles) {
         const values = fileValues(f);
         await tx.insert(files).values(values).onConflictDoUpdate({ target: files.path, set: { ...values } });

@@ -180,9 +180,11 @@ export class SqliteCatalog implements Catalog {
     newFiles: readonly NewFile[],
     generation: Record<string, unknown>,
     at: Date,
+    opts: { newJob?: NewJob } = {},
   ): Promise<void> {
     // Synchronous on purpose: better-sqlite3 cannot roll back an async callback.
     this.db.transaction((tx) => {
+      if (opts.newJob) tx.insert(jobs).values(jobValues(opts.newJob, at)).run();
       for (const f of newFiles) {
         const values = fileValues(f);
         tx.insert(files)
