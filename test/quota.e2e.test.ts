@@ -150,6 +150,19 @@ for (const d of DIALECTS) {
       }
     });
 
+    test('usage equals the recount after delete; a deleted job frees its owner\'s bytes', async () => {
+      const g = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('del-1', 'gamma'), card('del-2', 'gamma')]));
+      assert.equal(g.code, 0, g.stderr);
+      const before = (await cli(['quota', 'show', 'gamma'])).json.owner;
+      assert.equal(before.files, 10);
+      const r = await cli(['delete', 'del-1', '--yes', '--max-delete', '100%']);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const after = (await cli(['quota', 'show', 'gamma'])).json.owner;
+      assert.equal(after.files, 5);
+      assert.ok(after.bytes < before.bytes && after.bytes > 0, `${before.bytes} -> ${after.bytes}`);
+      await noDrift();
+    });
+
     test('usage equals the recount after cleanup-expired and after a restore', async () => {
       assert.equal((await cli(['quota', 'unset', 'acme'])).code, 0);
       const clean = await cli(['cleanup-expired', '--yes', '--max-delete', '100%']);
