@@ -14,6 +14,7 @@ import { runMain as run } from './helpers/run-main.ts';
 import type { DumpTable } from '../src/db/dump.ts';
 import { openCatalog } from '../src/db/connect.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
+import { sqlExec } from './helpers/cleanup-fixture.ts';
 
 const T0 = new Date('2026-10-01T08:00:00.000Z');
 const sqlite = DIALECTS.find((d) => d.name === 'sqlite')!;
@@ -143,3 +144,39 @@ for (const d of DIALECTS) {
     });
   });
 }
+
+test('a backup whose archive does not verify (exit 4) prunes nothing and is set aside where retention never counts it', async () => {
+  const store = await sqlite.makeStore();
+  stores.push(store);
+  const dir = path.join(work, 'retention');
+  const src = path.join(work, 'kept.txt');
+  fs.writeFileSync(src, 'kept\n');
+  const c0 = await store.open();
+  await c0.close();
+  assert.equal((await run([...store.args, 'put', src, '--job', 'job-kept'])).code, 0);
+  const good1 = await run([...store.args, '--json', 'backup', '--dir', dir, '--keep', '1']);
+  assert.equal(good1.code, 0, good1.stdout);
+  await new Promise((r) => setTimeout(r, 1100));
+  const c = await store.open();
+  await c.importTables([{ table: 'jobs', batches: [[job({ owner: 'ac\u0000me' })]] }], { replace: false });
+  await c.close();
+  const bad = await run([...store.args, '--json', 'backup', '--dir', dir, '--keep', '1']);
+  assert.equal(bad.code, 4, bad.stdout);
+  assert.match(bad.json.error.message, /was written but does not verify: archive .* cannot be restored: jobs\.owner of row "job-bad" holds a NUL character/);
+  assert.match(bad.json.error.message, /it is kept as .*\.unverified\.tar\.gz, which retention never counts/);
+  assert.match(bad.json.error.hint, /nothing was pruned/);
+  const names = fs.readdirSync(dir).sort();
+  assert.equal(names.length, 2, names.join(', '));
+  assert.ok(names.includes(path.basename(good1.json.path)), 'the good backup stays');
+  assert.ok(names.some((n) => /\.unverified\.tar\.gz$/.test(n)), names.join(', '));
+
+  // Once the row is fixed, the next good backup prunes the old good one, not the set-aside one.
+  const fixed = await store.open();
+  await sqlExec(fixed, `delete from jobs where id = 'job-bad'`);
+  await fixed.close();
+  await new Promise((r) => setTimeout(r, 1100));
+  const good2 = await run([...store.args, '--json', 'backup', '--dir', dir, '--keep', '1']);
+  assert.equal(good2.code, 0, good2.stdout);
+  assert.deepEqual(good2.json.pruned, [good1.json.path]);
+  assert.ok(fs.readdirSync(dir).some((n) => /\.unverified\.tar\.gz$/.test(n)), 'never pruned by retention');
+});
