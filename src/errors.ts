@@ -21,7 +21,7 @@ export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT.INTEGRITY, meaning: 'integrity problem found (checksum mismatch, drift with --check-disk)' },
   { code: EXIT.NOT_FOUND, meaning: 'not found: no such job, path or image, or the job never had that file (HTTP 404)' },
   { code: EXIT.GONE, meaning: 'gone: the file was deleted; its row is a tombstone saying when, why and by which rule (HTTP 410)' },
-  { code: EXIT.QUOTA, meaning: 'quota check: an owner is over its quota (with --warn: or past its warning level)' },
+  { code: EXIT.QUOTA, meaning: 'quota: an owner is over its quota (quota check; with --warn: or past its warning level), or a restore was refused whole because it would put owners over theirs' },
   { code: EXIT.LOCKED, meaning: 'another run holds the store lock (try again, or pass --wait)' },
 ];
 
@@ -57,6 +57,13 @@ export class FailedError extends StorectlError {
 export class LockedError extends StorectlError {
   constructor(message: string, hint?: string) {
     super(message, EXIT.LOCKED, 'locked', hint);
+  }
+}
+
+/** A write refused whole because it would put owners over their quotas (a restore): exit 7. */
+export class QuotaExceededError extends StorectlError {
+  constructor(message: string, hint?: string, details?: Record<string, unknown>) {
+    super(message, EXIT.QUOTA, 'quota_exceeded', hint, details);
   }
 }
 

@@ -8,6 +8,7 @@ import { buildSyntheticStore } from '../bench/lib/synth.ts';
 import { iterateFiles, type Catalog } from '../src/db/catalog.ts';
 import { BIN, DIALECTS, REPO, runCli, type Store } from './helpers/env.ts';
 import { buildCleanupStore, exists, sqlRows } from './helpers/cleanup-fixture.ts';
+import { runMain } from './helpers/run-main.ts';
 
 for (const d of DIALECTS) {
   describe(`delete: ${d.name}`, { skip: d.skip }, () => {
@@ -91,6 +92,32 @@ for (const d of DIALECTS) {
       assert.deepEqual(nf.json.notFound, ['nope']);
       assert.equal((await cli('--status', 'bogus', '--dry-run')).code, 2);
       assert.equal((await cli('--dry-run')).code, 2);
+    });
+  });
+
+  describe(`delete leaves no descriptor open: ${d.name}`, { skip: d.skip }, () => {
+    test('runs in one process (real deletions, through the gate): the open descriptors are the same after as before', async () => {
+      const store = await d.makeStore();
+      const c = await store.open();
+      try {
+        const paths = await buildCleanupStore(store.root, c);
+        await c.close();
+        const fds = () => fs.readdirSync('/proc/self/fd').length;
+        const del = (...ids: string[]) => runMain([...store.args, '--json', '--yes', 'delete', ...ids]);
+        // The first run loads modules and whatever a process keeps once (the drivers): not counted.
+        const warm = await del('c-printed');
+        assert.equal(warm.code, 0, warm.stdout + warm.stderr);
+        const before = fds();
+        for (const id of ['c-qa', 'c-reprint', 'c-failed-old', 'e-done-new']) {
+          const r = await del(id);
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          assert.equal(r.json.result.files, paths.get(id)!.length);
+          for (const p of paths.get(id)!) assert.equal(exists(store.root, p), false, p);
+        }
+        assert.equal(fds(), before, 'a delete run closes the gate (the root and directories it held open)');
+      } finally {
+        await store.dispose();
+      }
     });
   });
 

@@ -124,8 +124,8 @@ async function assertUntouched(store: Store): Promise<void> {
   const c = await openCatalog(parseDatabaseUrl(store.databaseUrl || undefined, store.root), { create: true, migrate: 'never' });
   try {
     // A catalog without tables yet is as empty as one with empty tables.
-    const counts = await c.tableCounts().catch(() => ({ jobs: 0, files: 0, runs: 0, events: 0, images: 0 }));
-    assert.deepEqual(counts, { jobs: 0, files: 0, runs: 0, events: 0, images: 0 });
+    const counts = await c.tableCounts().catch(() => ({ jobs: 0, files: 0, runs: 0, events: 0, images: 0, quotas: 0 }));
+    assert.deepEqual(counts, { jobs: 0, files: 0, runs: 0, events: 0, images: 0, quotas: 0 });
   } finally {
     await c.close();
   }
@@ -196,7 +196,7 @@ for (const d of DIALECTS) {
       const b = await runBin([...source.args, '--json', 'backup', '--output', archive]);
       assert.equal(b.code, 0, b.stderr);
       assert.equal(b.json.files, 12);
-      assert.deepEqual(b.json.tables, { jobs: 4, files: 13, runs: 1, events: 1, images: 1 });
+      assert.deepEqual(b.json.tables, { jobs: 4, files: 13, runs: 1, events: 1, images: 1, quotas: 0 });
       assert.equal(fs.statSync(archive).mode & 0o777, 0o600);
       assert.deepEqual(fs.readdirSync(work), ['store.tar.gz'], 'no temporary files left beside the archive');
 

@@ -83,7 +83,7 @@ for (const d of DIALECTS) {
           { replace: false },
         ),
       );
-      assert.deepEqual(await c.tableCounts(), { jobs: 0, files: 0, runs: 0, events: 0, images: 0 });
+      assert.deepEqual(await c.tableCounts(), { jobs: 0, files: 0, runs: 0, events: 0, images: 0, quotas: 0 });
     });
 
     test('importTables keeps ids, round-trips every column kind, and serial ids continue after them', async () => {
@@ -97,8 +97,8 @@ for (const d of DIALECTS) {
         ],
         { replace: false, events: [{ runId: 'r2', at: T0, action: 'restore', path: null, jobId: null, bytes: 1, reason: 'test' }] },
       );
-      assert.deepEqual(counts, { jobs: 1, files: 2, runs: 1, events: 1, images: 1 });
-      assert.deepEqual(await c.tableCounts(), { jobs: 1, files: 2, runs: 1, events: 2, images: 1 });
+      assert.deepEqual(counts, { jobs: 1, files: 2, runs: 1, events: 1, images: 1, quotas: 0 });
+      assert.deepEqual(await c.tableCounts(), { jobs: 1, files: 2, runs: 1, events: 2, images: 1, quotas: 0 });
       const files = await collect(c, 'files', 1);
       assert.deepEqual(files.map((f) => f.id), [5, 9]);
       assert.equal((files[1]!.deletedAt as Date).toISOString(), T0.toISOString());
@@ -133,9 +133,32 @@ for (const d of DIALECTS) {
       assert.equal((await c.tableCounts()).jobs, 2);
     });
 
+    test('quotas: dumped in owner order; an import that carries them replaces the target\'s, one without keeps them', async () => {
+      const q = (owner: string, maxBytes: number) => ({ owner, maxBytes, maxFiles: null, warnPercent: 80, updatedAt: T0 });
+      await c.usage.setQuota({ owner: 'zeta', maxBytes: 5, maxFiles: null, warnPercent: 80 }, T0);
+      await c.usage.setQuota({ owner: 'alpha', maxBytes: 7, maxFiles: 3, warnPercent: 50 }, T0);
+      const snap = await c.openSnapshot();
+      const dumped: DumpRow[] = [];
+      try {
+        for await (const page of snap.tableRows('quotas', 1)) dumped.push(...page);
+      } finally {
+        await snap.close();
+      }
+      assert.deepEqual(dumped.map((r) => [r.owner, r.maxBytes, r.maxFiles, r.warnPercent]), [['alpha', 7, 3, 50], ['zeta', 5, null, 80]]);
+      for (const row of dumped) assert.deepEqual(decodeRow('quotas', encodeRow('quotas', row)), row);
+      // Without quotas in the import (an older archive), even a replacing one keeps them.
+      await c.importTables([{ table: 'files', batches: [[fileRow(1, 'cards/q.png')]] }], { replace: true });
+      assert.deepEqual((await c.usage.owners()).filter((o) => o.quota).map((o) => o.owner), ['alpha', 'zeta']);
+      // With quotas, the import's replace the target's, also into a store that is otherwise empty.
+      await c.importTables([{ table: 'quotas', batches: [[q('beta', 9)]] }], { replace: false });
+      assert.deepEqual((await c.usage.owners()).filter((o) => o.quota).map((o) => [o.owner, o.quota!.maxBytes]), [['beta', 9]]);
+      await c.importTables([{ table: 'quotas', batches: [[]] }], { replace: true });
+      assert.deepEqual((await c.usage.owners()).filter((o) => o.quota), []);
+    });
+
     test('importTables with replace empties every table first, in the same transaction', async () => {
       await c.importTables([{ table: 'files', batches: [[fileRow(1, 'cards/only.png')]] }], { replace: true });
-      assert.deepEqual(await c.tableCounts(), { jobs: 0, files: 1, runs: 0, events: 0, images: 0 });
+      assert.deepEqual(await c.tableCounts(), { jobs: 0, files: 1, runs: 0, events: 0, images: 0, quotas: 0 });
     });
   });
 }

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 
 const card = (id: string, owner: string) => ({
@@ -26,6 +26,27 @@ function cardFiles(root: string): string[] {
     .filter((e) => e.isFile())
     .map((e) => path.relative(root, path.join(e.parentPath, e.name)))
     .sort();
+}
+
+/**
+ * Rewrites a backup archive as one from before backups carried quotas: no catalog/quotas.ndjson,
+ * no `quotas` in the manifest's tables or summary, the entries in their order (real tar).
+ */
+function archiveWithoutQuotas(archive: string, out: string, work: string): void {
+  const x = fs.mkdtempSync(path.join(work, 'x-'));
+  const names = execFileSync('tar', ['tzf', archive], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  execFileSync('tar', ['xzf', archive, '-C', x]);
+  fs.rmSync(path.join(x, 'catalog', 'quotas.ndjson'));
+  const head = JSON.parse(fs.readFileSync(path.join(x, 'manifest.json'), 'utf8'));
+  head.tables = head.tables.filter((t: string) => t !== 'quotas');
+  fs.writeFileSync(path.join(x, 'manifest.json'), JSON.stringify(head, null, 2) + '\n');
+  const summary = JSON.parse(fs.readFileSync(path.join(x, 'manifest-summary.json'), 'utf8'));
+  delete summary.tables.quotas;
+  fs.writeFileSync(path.join(x, 'manifest-summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  const list = path.join(work, 'entries.txt');
+  fs.writeFileSync(list, names.filter((n) => n !== 'catalog/quotas.ndjson').join('\n') + '\n');
+  execFileSync('tar', ['czf', out, '-C', x, '--no-recursion', '-T', list]);
+  fs.rmSync(x, { recursive: true, force: true });
 }
 
 for (const d of DIALECTS) {
@@ -119,7 +140,7 @@ for (const d of DIALECTS) {
         fs.writeFileSync(small, 'hello');
         const r = await cli(['put', big, '--job', 'upload-q', '--owner', 'acme', '--category', 'uploads']);
         assert.equal(r.code, 3, r.stderr + r.stdout);
-        assert.match(r.json.failed[0].reason, /^quota exceeded: owner acme/);
+        assert.match(r.json.failed[0].reason, /^quota exceeded: owner acme uses [\d.]+ [KM]iB of [\d.]+ [KM]iB, this job needs 4.00 MiB$/);
         assert.ok(!fs.existsSync(path.join(store.root, 'uploads')) || !(fs.readdirSync(path.join(store.root, 'uploads'), { recursive: true }) as string[]).some((p) => p.endsWith('big.bin')));
         const ok = await cli(['put', small, '--job', 'upload-b', '--owner', 'beta', '--category', 'uploads']);
         assert.equal(ok.code, 0, ok.stderr + ok.stdout);
@@ -146,6 +167,53 @@ for (const d of DIALECTS) {
         assert.equal(r.code, 0, r.stderr);
         await noDrift();
         assert.deepEqual((await cli(['quota', 'list'])).json.owners.map((o: { owner: string; bytes: number }) => [o.owner, o.bytes]), listBefore.map((o: { owner: string; bytes: number }) => [o.owner, o.bytes]));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    test("backups carry quotas; an archive without them meets the target's: one over refuses the restore whole (exit 7)", async () => {
+      const g = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('acme-r1', 'acme')]));
+      assert.equal(g.code, 0, g.stderr);
+      assert.equal((await cli(['quota', 'set', 'acme', '--bytes', '50MB', '--warn', '90'])).code, 0);
+      const dir = tmpDir();
+      try {
+        const archive = path.join(dir, 'q.tar.gz');
+        assert.equal((await cli(['backup', '--output', archive])).code, 0);
+        // Carried: a quota removed after the backup comes back with the restore.
+        assert.equal((await cli(['quota', 'unset', 'acme'])).code, 0);
+        const r = await cli(['restore', archive, '--force', '--yes']);
+        assert.equal(r.code, 0, r.stderr);
+        const restored = (await cli(['quota', 'show', 'acme'])).json.owner;
+        assert.equal(restored.quota.maxBytes, 50_000_000);
+        assert.equal(restored.quota.warnPercent, 90);
+        await noDrift();
+
+        // An archive written before backups carried quotas: the target's quota applies.
+        const old = path.join(dir, 'old.tar.gz');
+        archiveWithoutQuotas(archive, old, dir);
+        assert.equal((await cli(['quota', 'set', 'acme', '--bytes', '1kB'])).code, 0);
+        assert.equal((await cli(['cleanup-expired', '--yes', '--max-delete', '100%'])).code, 0);
+        const filesBefore = cardFiles(store.root);
+        const jobsBefore = (await cli(['stats'])).json.jobs.total;
+        const refused = await cli(['restore', old, '--force', '--yes']);
+        assert.equal(refused.code, 7, refused.stderr + refused.stdout);
+        assert.equal(refused.json.error.code, 'quota_exceeded');
+        assert.deepEqual(refused.json.error.owners.map((o: { owner: string }) => o.owner), ['acme']);
+        assert.match(refused.json.error.message, /^restore refused: old\.tar\.gz holds [\d.]+ [KM]iB for owner acme, over its quota of 1000 B; nothing was restored$/);
+        assert.deepEqual(cardFiles(store.root), filesBefore, 'nothing moved');
+        assert.equal((await cli(['stats'])).json.jobs.total, jobsBefore, 'the catalog is as it was');
+        assert.deepEqual(fs.readdirSync(path.join(store.root, '.storectl')).filter((n) => n.startsWith('restore')), [], 'no staging left');
+        assert.equal((await cli(['quota', 'show', 'acme'])).json.owner.quota.maxBytes, 1000, 'the target keeps its quota');
+        await noDrift();
+
+        // Raised: the same archive restores, and the target's quota stays (the archive has none).
+        assert.equal((await cli(['quota', 'set', 'acme', '--bytes', '60MB'])).code, 0);
+        const ok = await cli(['restore', old, '--force', '--yes']);
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.ok(cardFiles(store.root).some((p) => p.includes('acme-r1')));
+        assert.equal((await cli(['quota', 'show', 'acme'])).json.owner.quota.maxBytes, 60_000_000);
+        await noDrift();
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'delete',
   summary: "Delete chosen jobs' files now, keeping their rows as tombstones (reason manual)",
   description:
-    "Delete the files of the chosen jobs (JOB_IDs, --from FILE, or the filters --owner, --status, --kind, --older-than) now, through the same deletion engine as cleanup-expired: planned first (--dry-run --list shows exactly what a real run deletes), the store lock, the --max-delete cap, a confirmation on a terminal (--yes off one), then intent, re-check and unlink, tombstone and event per file. Whole jobs only: a job with a file that changed or is unsafe is skipped whole. Tombstones record the reason manual; the run records the user and host (storectl show shows them). Jobs still in production (queued, assigned, printing, processing, quality_check) are refused and listed (exit 3) unless --force.",
+    "Delete the files of the chosen jobs (JOB_IDs, --from FILE, or the filters --owner, --status, --kind, --older-than) now, through the same deletion engine as cleanup-expired: planned first (--dry-run --list shows exactly what a real run deletes), the store lock, the --max-delete cap, a confirmation on a terminal (--yes off one), then intent, re-check and unlink, tombstone and event per file. Whole jobs only: a job with a file that changed or is unsafe is skipped whole. Tombstones record the reason manual; the run records the user and host (storectl show shows them). Jobs still in production (queued, assigned, printing, processing, quality_check) are refused and listed (exit 3) unless --force. On an S3 store delete refuses (exit 2): the deletion engine deletes from a local tree only so far.",
   args: '[job_ids...]',
   examples: [
     'storectl delete card-20261120-1a2b3c4d --yes',

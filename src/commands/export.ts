@@ -9,7 +9,7 @@ export default defineCommand({
   name: 'export',
   summary: 'Bulk download: the present files of chosen jobs in one archive, with a manifest',
   description:
-    "Write the present files of the chosen jobs (JOB_IDs, --from FILE, or the filters --owner, --status, --kind, --older-than) into one archive (--output FILE.tar.gz or FILE.zip; '-' for stdout, tar.gz unless --format zip), under files/<path> as a backup holds them, with manifest.ndjson listing every file of those jobs (job, role, path, size, SHA-256, state). Each file is hashed while it is read and archived only when it matches the catalog: a mismatch is listed (state mismatch) and the exit status is 4. Deleted files are listed with state deleted, when and why. The archive appears at FILE only when complete. Unknown ids are listed and exit 5 when nothing else went wrong. Changes nothing in the store.",
+    "Write the present files of the chosen jobs (JOB_IDs, --from FILE, or the filters --owner, --status, --kind, --older-than) into one archive (--output FILE.tar.gz or FILE.zip; '-' for stdout, tar.gz unless --format zip), under files/<path> as a backup holds them, with manifest.ndjson listing every file of those jobs (job, role, path, size, SHA-256, state). Each file is hashed while it is read and archived only when it matches the catalog: a mismatch is listed (state mismatch) and the exit status is 4. Deleted files are listed with state deleted, when and why. The archive appears at FILE only when complete. Unknown ids are listed and exit 5 when nothing else went wrong. Changes nothing in the store. On an S3 store each object is streamed into a private copy while hashed and archived from it only when it matches.",
   args: '[job_ids...]',
   examples: [
     'storectl export c-1 c-2 --output cards.zip',
@@ -27,7 +27,7 @@ export default defineCommand({
     const io = env.ui.io;
     if (output === '-' && io.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal', 'pass --output FILE, or pipe it');
     const sel = await readJobSelection(args, opts, io);
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const report = await runExport(ctx, sel, { output, format, sink: output === '-' ? (io.stdoutStream as Writable) : undefined });
     for (const id of report.notFound) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
     const exitCode = report.problems.some((p) => p.state !== 'unreadable') ? EXIT.INTEGRITY : report.problems.length ? EXIT.PARTIAL : report.notFound.length ? EXIT.NOT_FOUND : EXIT.OK;

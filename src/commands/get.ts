@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'get',
   summary: "Write a job's file (or an image moved into the database) out, checked against its SHA-256",
   description:
-    "Stream the bytes of JOB_ID's file ROLE (or of --path PATH) to -o FILE, or to stdout with -o - or when stdout is not a terminal (binary is never written to a terminal). With -o FILE the bytes go to a temp file beside it, are checked against the catalog's size and SHA-256, and are renamed into place only when they match: on a mismatch nothing is left at FILE and the exit status is 4. To stdout they are hashed while streaming: a mismatch exits 4 with a line on stderr (the bytes are out, but the caller is told). No such job, or a job that never had that file: exit 5 (not_found, HTTP 404). A file that was deleted: exit 6 (gone, HTTP 410), saying when, why and by which rule or command. --image KEY reads an image migrate-images-to-db moved into the database: store mode by store path (or original path) from the images table; table mode with --table/--key and --data-column (the row's column; --index for a bytea[] element) or --path-column (the images table).",
+    "Stream the bytes of JOB_ID's file ROLE (or of --path PATH) to -o FILE, or to stdout with -o - or when stdout is not a terminal (binary is never written to a terminal). With -o FILE the bytes go to a temp file beside it, are checked against the catalog's size and SHA-256, and are renamed into place only when they match: on a mismatch nothing is left at FILE and the exit status is 4. To stdout they are hashed while streaming: a mismatch exits 4 with a line on stderr (the bytes are out, but the caller is told). No such job, or a job that never had that file: exit 5 (not_found, HTTP 404). A file that was deleted: exit 6 (gone, HTTP 410), saying when, why and by which rule or command. --image KEY reads an image migrate-images-to-db moved into the database: store mode by store path (or original path) from the images table; table mode with --table/--key and --data-column (the row's column; --index for a bytea[] element) or --path-column (the images table). Works on a local and an S3 store (the object streamed as it arrives, checked the same way).",
   args: '[job_id] [role]',
   examples: [
     'storectl get card-20261120-1a2b3c4d front.png -o front.png',
@@ -36,7 +36,7 @@ export default defineCommand({
     if (opts.image !== undefined) {
       if (args.length || opts.path !== undefined) throw new UsageError('--image takes no JOB_ID, ROLE or --path');
       if (toStdout && io.stdout.isTTY) throw new UsageError('refusing to write image bytes to a terminal', 'pass -o FILE, or pipe the output');
-      const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+      const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
       const { readImage, writeImageFile } = await import('../ops/access/get.ts');
       const img = await readImage(ctx, {
         key: String(opts.image),
@@ -60,7 +60,7 @@ export default defineCommand({
       if (opts[o] !== undefined) throw new UsageError(`--${o.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} goes with --image`);
     }
     const target = fileTarget(args, opts.path as string | undefined);
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { findForGet, getToFile, getToStream } = await import('../ops/access/get.ts');
     const row = await findForGet(ctx, target);
     if (!toStdout) {

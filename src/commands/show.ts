@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'show',
   summary: "Show jobs as the catalog knows them: files, tombstones, generation metadata, when their files go",
   description:
-    "For each JOB_ID: the job (kind, owner, status, timestamps, failure reason), its files (role, path, state, size, SHA-256, when verify last read it back), the tombstones of deleted files (when, why, the rule or command, the run's user and host), the generation metadata, and which lifecycle rule will delete its files and when (the same answer as cleanup-expired --explain). --json prints one document {jobs: [...], notFound: [...]}; with --ndjson one line per job, then a summary line. An unknown id is listed and the exit status is 5 (not_found). Changes nothing.",
+    "For each JOB_ID: the job (kind, owner, status, timestamps, failure reason), its files (role, path, state, size, SHA-256, when verify last read it back), the tombstones of deleted files (when, why, the rule or command, the run's user and host), the generation metadata, and which lifecycle rule will delete its files and when (the same answer as cleanup-expired --explain). --json prints one document {jobs: [...], notFound: [...]}; with --ndjson one line per job, then a summary line. An unknown id is listed and the exit status is 5 (not_found). Changes nothing; works on a local and an S3 store.",
   args: '<job_ids...>',
   examples: ['storectl show card-20261120-1a2b3c4d', 'storectl show --json c-1 c-2 | jq .jobs[].tombstones', 'storectl show --json --ndjson c-1 c-2'],
   options: (cmd) =>
@@ -21,7 +21,7 @@ export default defineCommand({
     const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const config = loadCleanupConfig(env.config().sections.cleanup);
     const asOf = parseAsOf(opts.asOf as string | undefined, new Date());
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { showJob } = await import('../ops/access/show.ts');
     const jobs: ShowReport[] = [];
     const notFound: string[] = [];

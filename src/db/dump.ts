@@ -4,9 +4,18 @@
 import { getTableColumns } from 'drizzle-orm';
 import { schema } from './schema/sqlite.ts';
 
-/** Tables a backup carries, in import order. `locks` is run-time state and is never dumped. */
-export const DUMP_TABLES = ['jobs', 'files', 'runs', 'events', 'images'] as const;
+/**
+ * Tables a backup carries, in import order. `locks` is run-time state and is never dumped; the
+ * usage ledger is derived from `files` (its triggers rebuild it on import). `quotas` comes last,
+ * after the files it limits, so a snapshot whose owner was over a quota lowered later restores
+ * as it was; archives written before quotas were carried have no `quotas` table, and a restore
+ * of one keeps the target's quotas (see restore's quota check).
+ */
+export const DUMP_TABLES = ['jobs', 'files', 'runs', 'events', 'images', 'quotas'] as const;
 export type DumpTable = (typeof DUMP_TABLES)[number];
+
+/** The column a table is dumped in order of (its primary key). */
+export const DUMP_KEY: Record<DumpTable, string> = { jobs: 'id', files: 'id', runs: 'id', events: 'id', images: 'id', quotas: 'owner' };
 
 export type ColumnKind = 'text' | 'int' | 'bool' | 'date' | 'json' | 'bytes';
 /** A row as the catalog reads and writes it: domain keys, Date, Buffer, parsed JSON. */
@@ -38,6 +47,17 @@ export function columnKinds(table: string): Map<string, ColumnKind> | undefined 
     }
   }
   return kinds.get(table);
+}
+
+/**
+ * The tables an import clears before it inserts. Replacing: every dumped table, but `quotas`
+ * only when the archive carries it (an older archive keeps the target's quotas, and restore
+ * checks the files against them). Into an empty store: only `quotas`, when the archive carries
+ * them (quotas set on the empty target give way to the archive's, as the store was).
+ */
+export function clearedTables(imports: readonly { table: DumpTable }[], replace: boolean): DumpTable[] {
+  const carried = new Set(imports.map((i) => i.table));
+  return DUMP_TABLES.filter((t) => (t === 'quotas' ? carried.has(t) : replace));
 }
 
 export function isDumpTable(name: string): name is DumpTable {

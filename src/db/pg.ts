@@ -4,10 +4,10 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
-import { pgRunner } from './sql-runner.ts';
+import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { DUMP_TABLES, type DumpRow, type DumpTable } from './dump.ts';
+import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
 import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, pgTransaction, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
 import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
@@ -78,7 +78,7 @@ export class PgCatalog implements Catalog {
     this.pool.on('error', () => {});
     this.pool.on('connect', (client) => client.on('error', () => {}));
     this.db = drizzle(this.pool, { schema });
-    this.usage = usageCatalog(pgRunner(this.pool));
+    this.usage = usageCatalog(pgExec(this.pool));
   }
 
   async ping(): Promise<void> {
@@ -155,8 +155,10 @@ export class PgCatalog implements Catalog {
     newFiles: readonly NewFile[],
     generation: Record<string, unknown>,
     at: Date,
+    opts: { newJob?: NewJob } = {},
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
+      if (opts.newJob) await tx.insert(jobs).values(jobValues(opts.newJob, at));
       for (const f of newFiles) {
         const values = fileValues(f);
         await tx.insert(files).values(values).onConflictDoUpdate({ target: files.path, set: { ...values } });
@@ -392,17 +394,18 @@ export class PgCatalog implements Catalog {
     return {
       async *tableRows(table: DumpTable, pageSize = 2000) {
         const t = schema[table] as typeof files;
+        const key = (t as unknown as Record<string, typeof files.id>)[DUMP_KEY[table]]!;
         let after: unknown;
         for (;;) {
           const page = (await db
             .select()
             .from(t)
-            .where(after === undefined ? undefined : gt(t.id, after as number))
-            .orderBy(asc(t.id))
+            .where(after === undefined ? undefined : gt(key, after as number))
+            .orderBy(asc(key))
             .limit(pageSize)) as DumpRow[];
           if (page.length) yield page;
           if (page.length < pageSize) return;
-          after = page[page.length - 1]!.id;
+          after = page[page.length - 1]![DUMP_KEY[table]];
         }
       },
       async filePage(q: FilePageQuery) {
@@ -438,9 +441,11 @@ export class PgCatalog implements Catalog {
     opts: { replace: boolean; events?: readonly EventRecord[] },
   ): Promise<Record<DumpTable, number>> {
     const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
+    const list = [...tables];
     await this.db.transaction(async (tx) => {
-      if (opts.replace) await tx.execute(sql.raw(`truncate ${DUMP_TABLES.map((t) => `"${t}"`).join(', ')}`));
-      for (const imp of tables) {
+      const cleared = clearedTables(list, opts.replace);
+      if (cleared.length) await tx.execute(sql.raw(`truncate ${cleared.map((t) => `"${t}"`).join(', ')}`));
+      for (const imp of list) {
         const t = schema[imp.table] as typeof files;
         for (const batch of imp.batches) {
           for (const part of chunk(batch, BATCH)) await tx.insert(t).values(part as (typeof files.$inferInsert)[]);
@@ -448,7 +453,7 @@ export class PgCatalog implements Catalog {
         }
       }
       // Ids were imported as they were: serial counters continue after the highest.
-      for (const t of DUMP_TABLES) {
+      for (const t of DUMP_TABLES.filter((x) => DUMP_KEY[x] === 'id')) {
         const serial = await tx.execute(sql`select pg_get_serial_sequence(${t}, 'id') as seq`);
         const seq = (serial.rows[0] as { seq: string | null }).seq;
         if (seq) await tx.execute(sql.raw(`select setval('${seq}', coalesce((select max(id) from "${t}"), 0) + 1, false)`));

@@ -1,7 +1,11 @@
 // A minimal SQL executor over either dialect's driver, so a catalog role whose SQL is the same
-// on both (placeholders `?`, literals, standard functions) is written once. Transactions are
-// a list of statements run in one go: synchronous on SQLite (better-sqlite3 cannot roll back
-// an async callback), BEGIN/COMMIT on one pooled client on PostgreSQL.
+// on both (placeholders `?`, literals, standard functions) is written once. Two kinds of
+// transaction: a list of statements run in one go (synchronous on SQLite, BEGIN/COMMIT on one
+// pooled client on PostgreSQL), and an interactive one for read-then-write work (SQLite:
+// BEGIN IMMEDIATE, so the write lock is held from the first read; PostgreSQL: one client, and
+// optionally a table locked in EXCLUSIVE mode).
+import type Database from 'better-sqlite3';
+import type pg from 'pg';
 import type { Catalog } from './catalog.ts';
 import type { PgCatalog } from './pg.ts';
 import type { SqliteCatalog } from './sqlite.ts';
@@ -13,9 +17,16 @@ export interface Statement {
 
 export interface SqlExec {
   readonly dialect: 'sqlite' | 'postgres';
-  all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  all<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs one statement; returns the rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** Runs the statements in one transaction; returns each one's changed-row count. */
   transaction(stmts: readonly Statement[]): Promise<number[]>;
+  /**
+   * Runs `fn` in one write transaction on one connection. `lockTable` (PostgreSQL) is locked in
+   * EXCLUSIVE mode first: writers whose triggers touch it wait for `fn`, and `fn` for them.
+   */
+  interactive<T>(fn: (tx: SqlExec) => Promise<T>, opts?: { lockTable?: string }): Promise<T>;
   /** A Date as the dialect binds a timestamp column. */
   at(d: Date): unknown;
   /** A timestamp column's value as read back, as a Date. */
@@ -33,31 +44,56 @@ function toDollars(sql: string): string {
 }
 
 export function sqlExec(catalog: Catalog): SqlExec {
-  if (catalog.dialect === 'sqlite') {
-    const raw = (catalog as SqliteCatalog).raw;
-    const cache = new Map<string, { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } }>();
-    const prep = (sql: string) => {
-      let s = cache.get(sql);
-      if (!s) cache.set(sql, (s = raw.prepare(sql) as unknown as { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } }));
-      return s;
-    };
-    return {
-      dialect: 'sqlite',
-      async all<T>(sql: string, params: unknown[] = []) {
-        return prep(sql).all(...params) as T[];
-      },
-      async transaction(stmts) {
-        return raw.transaction(() => stmts.map((s) => prep(s.sql).run(...s.params).changes))();
-      },
-      at: (d) => d.getTime(),
-      date: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-    };
-  }
-  const pool = (catalog as PgCatalog).pool;
+  return catalog.dialect === 'sqlite' ? sqliteExec((catalog as SqliteCatalog).raw) : pgExec((catalog as PgCatalog).pool);
+}
+
+type Prepared = { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } };
+
+export function sqliteExec(raw: Database.Database): SqlExec {
+  const cache = new Map<string, Prepared>();
+  const prep = (sql: string) => {
+    let s = cache.get(sql);
+    if (!s) cache.set(sql, (s = raw.prepare(sql) as unknown as Prepared));
+    return s;
+  };
+  const exec: SqlExec = {
+    dialect: 'sqlite',
+    async all<T>(sql: string, params: readonly unknown[] = []) {
+      return prep(sql).all(...params) as T[];
+    },
+    async run(sql, params = []) {
+      return prep(sql).run(...params).changes;
+    },
+    async transaction(stmts) {
+      return raw.transaction(() => stmts.map((s) => prep(s.sql).run(...s.params).changes))();
+    },
+    async interactive(fn) {
+      raw.exec('begin immediate');
+      try {
+        const out = await fn(exec);
+        raw.exec('commit');
+        return out;
+      } catch (err) {
+        if (raw.inTransaction) raw.exec('rollback');
+        throw err;
+      }
+    },
+    at: (d) => d.getTime(),
+    date: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
+  };
+  return exec;
+}
+
+type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+export function pgExec(pool: pg.Pool, on: Queryable = pool): SqlExec {
   return {
     dialect: 'postgres',
-    async all<T>(sql: string, params: unknown[] = []) {
-      return (await pool.query(toDollars(sql), params)).rows as T[];
+    async all<T>(sql: string, params: readonly unknown[] = []) {
+      return (await on.query(toDollars(sql), [...params])).rows as T[];
+    },
+    async run(sql, params = []) {
+      return (await on.query(toDollars(sql), [...params])).rowCount ?? 0;
     },
     async transaction(stmts) {
       const client = await pool.connect();
@@ -67,6 +103,21 @@ export function sqlExec(catalog: Catalog): SqlExec {
         for (const s of stmts) counts.push((await client.query(toDollars(s.sql), s.params)).rowCount ?? 0);
         await client.query('commit');
         return counts;
+      } catch (err) {
+        await client.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async interactive(fn, opts) {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        if (opts?.lockTable) await client.query(`lock table "${opts.lockTable.replace(/"/g, '""')}" in exclusive mode`);
+        const out = await fn(pgExec(pool, client));
+        await client.query('commit');
+        return out;
       } catch (err) {
         await client.query('rollback').catch(() => {});
         throw err;

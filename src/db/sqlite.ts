@@ -8,10 +8,10 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../storage/atomic.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
-import { sqliteRunner } from './sql-runner.ts';
+import { sqliteExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { columnKinds, DUMP_TABLES, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
+import { columnKinds, DUMP_KEY, DUMP_TABLES, clearedTables, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, locks, runs, schema } from './schema/sqlite.ts';
 import {
   LOCK_POLL_MS,
@@ -122,7 +122,7 @@ export class SqliteCatalog implements Catalog {
       /* not ours to change: keep going */
     }
     this.db = drizzle(this.raw, { schema });
-    this.usage = usageCatalog(sqliteRunner(this.raw));
+    this.usage = usageCatalog(sqliteExec(this.raw));
   }
 
   async migrate(): Promise<string[]> {
@@ -180,9 +180,11 @@ export class SqliteCatalog implements Catalog {
     newFiles: readonly NewFile[],
     generation: Record<string, unknown>,
     at: Date,
+    opts: { newJob?: NewJob } = {},
   ): Promise<void> {
     // Synchronous on purpose: better-sqlite3 cannot roll back an async callback.
     this.db.transaction((tx) => {
+      if (opts.newJob) tx.insert(jobs).values(jobValues(opts.newJob, at)).run();
       for (const f of newFiles) {
         const values = fileValues(f);
         tx.insert(files)
@@ -417,18 +419,19 @@ export class SqliteCatalog implements Catalog {
     return {
       async *tableRows(table: DumpTable, pageSize = 2000) {
         const t = schema[table] as typeof files;
+        const key = (t as unknown as Record<string, typeof files.id>)[DUMP_KEY[table]]!;
         let after: unknown;
         for (;;) {
           const page = db
             .select()
             .from(t)
-            .where(after === undefined ? undefined : gt(t.id, after as number))
-            .orderBy(asc(t.id))
+            .where(after === undefined ? undefined : gt(key, after as number))
+            .orderBy(asc(key))
             .limit(pageSize)
             .all() as DumpRow[];
           if (page.length) yield page;
           if (page.length < pageSize) return;
-          after = page[page.length - 1]!.id;
+          after = page[page.length - 1]![DUMP_KEY[table]];
         }
       },
       async filePage(q: FilePageQuery) {
@@ -454,6 +457,7 @@ export class SqliteCatalog implements Catalog {
     opts: { replace: boolean; events?: readonly EventRecord[] },
   ): Promise<Record<DumpTable, number>> {
     const counts = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0])) as Record<DumpTable, number>;
+    const list = [...tables];
     // One synchronous transaction: the rows are read from staged files synchronously inside it.
     // Prepared statements rather than drizzle's insert builder: measured 5x faster on 10,000
     // rows, and a restore imports every row of the store.
@@ -474,8 +478,8 @@ export class SqliteCatalog implements Catalog {
       s.stmt.run(keys.map((k, i) => s.convert[i]!(row[k])));
     };
     this.raw.transaction(() => {
-      if (opts.replace) for (const t of [...DUMP_TABLES].reverse()) this.raw.prepare(`delete from "${t}"`).run();
-      for (const imp of tables) {
+      for (const t of clearedTables(list, opts.replace).reverse()) this.raw.prepare(`delete from "${t}"`).run();
+      for (const imp of list) {
         for (const batch of imp.batches) {
           for (const row of batch) insert(imp.table, row);
           counts[imp.table] += batch.length;

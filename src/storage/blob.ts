@@ -94,7 +94,24 @@ export interface BlobStore {
   remove(key: string): Promise<RemoveResult>;
   /** Removes many, in the backend's batch size and concurrency; one result per key, in order. */
   removeMany(keys: readonly string[]): Promise<RemoveResult[]>;
+  /**
+   * A link anyone can GET the object with until it expires, signed with the store's
+   * credentials (S3: a SigV4 presigned URL). Only backends that can sign one have it.
+   */
+  presignGet?(key: string, o: PresignOptions): Promise<PresignedGet>;
   close(): Promise<void>;
+}
+
+export interface PresignOptions {
+  /** Seconds the link works, counted from signingDate. */
+  expiresIn: number;
+  signingDate: Date;
+}
+
+export interface PresignedGet {
+  url: string;
+  /** When the credentials that signed it expire (session credentials), if known: the link dies with them. */
+  credentialsExpireAt: Date | null;
 }
 
 export class BlobNotFoundError extends Error {

@@ -1,17 +1,15 @@
-// delete: the files of chosen jobs, now, through the deletion engine that cleanup-expired uses:
-// the same gate (re-check, no symlinks, root confinement), intent -> unlink -> tombstone
-// protocol, store lock, mass-deletion cap and dry run from the same plan. Whole jobs only;
-// tombstones say `manual`, and the run row records the user and host.
+// delete: the files of chosen jobs, now, through the deletion engine (ops/lifecycle/engine.ts):
+// planDeletion with the reason `manual`, whole jobs (a group per job, tied to its status and
+// updated_at), then applyDeletion: the same gate (re-check, no symlinks, root confinement),
+// intent -> unlink -> tombstone protocol, store lock, mass-deletion cap and dry run from the
+// same plan as cleanup-expired. Tombstones say `manual`; the run row records the user and host.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
-import type { DiskState } from '../lifecycle/gate.ts';
-import { FailedError } from '../../errors.ts';
-import { MANUAL_RULE, applyBatches, batches, newTally, recoverInterrupted } from '../lifecycle/apply.ts';
-import { DeleteGate } from '../lifecycle/gate.ts';
+import { FailedError, UsageError } from '../../errors.ts';
+import { applyDeletion, finishInterrupted, planDeletion, type DeletionResult } from '../lifecycle/engine.ts';
 import { guardCap, guardUnmountedRoot } from '../lifecycle/guards.ts';
-import { planGroup, type PlanSkip, type PlannedGroup } from '../lifecycle/plan.ts';
-import { reasonPattern } from '../lifecycle/reasons.ts';
-import type { Rule } from '../lifecycle/rules.ts';
+import type { PlanSkip, PlannedGroup } from '../lifecycle/plan.ts';
+import { MANUAL_RULE, reasonPattern, type DeletionReason } from '../lifecycle/reasons.ts';
 import { Spool } from '../lifecycle/spool.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { selectJobs, type JobSelection } from './select.ts';
@@ -20,7 +18,7 @@ import type { JobHead } from '../../db/types.ts';
 /** Jobs still being produced: their files are refused unless --force. */
 export const PRODUCTION_STATUSES: readonly string[] = ['queued', 'assigned', 'printing', 'processing', 'quality_check'];
 
-const MANUAL: Rule = { id: MANUAL_RULE, description: 'storectl delete', scope: 'jobs', action: 'delete', ageFrom: 'created_at', ageMs: 0 };
+const MANUAL: DeletionReason = { kind: 'manual' };
 const JOBS_PER_READ = 500;
 
 export interface DeleteOptions {
@@ -56,7 +54,22 @@ export interface DeleteReport {
   failed: { path: string; jobId: string | null; reason: string }[];
 }
 
+/**
+ * The deletion engine acts on a local tree only so far (a directory held open, unlinks
+ * relative to it): on an S3 store delete refuses before it reads anything.
+ */
+export function refuseS3(ctx: Pick<Context, 'store'>): void {
+  if (ctx.store.capabilities.kind !== 'local') {
+    throw new UsageError(
+      `delete does not work on an S3 store yet (root ${ctx.store.url}): the deletion engine deletes from a local tree only`,
+      'nothing was changed; run delete against a local store',
+      'unsupported_backend',
+    );
+  }
+}
+
 export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOptions): Promise<DeleteReport> {
+  refuseS3(ctx);
   if (o.dryRun) return plan(ctx, sel, o, null);
   return withStoreLock(ctx, 'delete', o.waitMs, async () => {
     const spool = new Spool<PlannedGroup>();
@@ -74,9 +87,8 @@ export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOption
 async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { spool: Spool<PlannedGroup>; lane: Promise<DeletionLane> } | null): Promise<DeleteReport> {
   const has = await ctx.catalog.hasFiles();
   await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
-  const gate = new DeleteGate(ctx.config.root, o.dryRun);
-  const tally = newTally(o.list);
-  const recovered = apply ? await recoverInterrupted(ctx, await apply.lane, gate, tally, 'manual') : 0;
+  // A killed run's intent rows first (the engine: only what a manual deletion started).
+  const recovered = apply ? await finishInterrupted(ctx, 'manual', { lane: await apply.lane, list: o.list }) : null;
   const report: DeleteReport = {
     dryRun: o.dryRun,
     plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0 },
@@ -93,33 +105,27 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
   const progress = ctx.progress('planning');
   const take = async (jobs: JobHead[]) => {
     const rows = await ctx.catalog.pathsOfJobs(jobs.map((j) => j.id), ['present']);
-    const byJob = new Map<string, typeof rows>();
-    for (const r of rows) byJob.set(r.jobId!, [...(byJob.get(r.jobId!) ?? []), r]);
+    const withFiles = new Set(rows.map((r) => r.jobId!));
     for (const job of jobs) {
       progress.tick();
-      const files = byJob.get(job.id);
-      if (!files?.length) {
-        report.nothingToDelete.push(job.id);
-        continue;
-      }
-      const disk = new Map<number, DiskState>(files.map((f) => [f.id, gate.inspect(f.path)]));
-      const item = planGroup(MANUAL, job, now, files, disk);
-      if (item.type === 'skip') {
-        report.skipped.push(item.skip);
-        continue;
-      }
-      if (item.type !== 'group') continue;
-      const g = item.group;
+      if (!withFiles.has(job.id)) report.nothingToDelete.push(job.id);
+    }
+    // Whole jobs, in the order they were chosen.
+    const order = new Map(jobs.map((j, i) => [j.id, i]));
+    rows.sort((a, b) => order.get(a.jobId!)! - order.get(b.jobId!)!);
+    const p = planDeletion(ctx, rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
+    for (const s of p.skipped) report.skipped.push({ rule: MANUAL_RULE, jobId: s.jobId ?? null, path: s.path, reason: s.reason });
+    for (const g of p.groups) {
       apply?.spool.push(g);
       report.plan.jobs++;
       for (const f of g.files) {
         const bytes = f.disk ? f.size : 0;
-        report.plan.files++;
-        report.plan.bytes += bytes;
-        if (!f.disk) report.plan.alreadyGone++;
         if (o.dryRun) report.list?.push({ path: f.path, jobId: g.jobId, bytes, outcome: f.disk ? 'delete' : 'already_gone' });
       }
     }
+    report.plan.files += p.files;
+    report.plan.bytes += p.bytes;
+    report.plan.alreadyGone += p.alreadyGone;
   };
   let pending: JobHead[] = [];
   for await (const job of selectJobs(ctx, sel, now, (id) => report.notFound.push(id))) {
@@ -140,11 +146,18 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
   if (!apply) return report;
   if (report.plan.files && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
   const progressApply = ctx.progress('deleting', report.plan.files);
-  await applyBatches(ctx, await apply.lane, gate, batches(apply.spool.read()), tally, (files) => progressApply.tick(files));
+  const done = await applyDeletion(ctx, { reason: MANUAL, groups: apply.spool.read() }, { lane: await apply.lane, list: o.list, onBatch: (files) => progressApply.tick(files) });
   progressApply.done();
-  report.result = { jobs: tally.jobs, files: tally.files, bytes: tally.bytes, alreadyGone: tally.alreadyGone, recovered, dirsRemoved: tally.dirsRemoved };
-  if (report.list) report.list = (tally.deletedPaths ?? []).map((x) => ({ path: x.path, jobId: x.jobId, outcome: x.outcome }));
-  report.changed = tally.changed;
-  report.failed = tally.failed;
+  const both = [recovered!, done];
+  const sum = (k: 'files' | 'bytes' | 'alreadyGone' | 'dirsRemoved') => both.reduce((a, r) => a + r[k], 0);
+  report.result = { jobs: done.jobs, files: sum('files'), bytes: sum('bytes'), alreadyGone: sum('alreadyGone'), recovered: rowsOf(recovered!), dirsRemoved: sum('dirsRemoved') };
+  if (report.list) report.list = both.flatMap((r) => r.list ?? []).map((x) => ({ path: x.path, jobId: x.jobId, outcome: x.outcome }));
+  report.changed = both.flatMap((r) => r.changed);
+  report.failed = both.flatMap((r) => r.failed);
   return report;
+}
+
+/** Rows an interrupted run left that this run finished (deleted, or put back and reported). */
+function rowsOf(r: DeletionResult): number {
+  return r.files + r.changed.length + r.failed.length;
 }

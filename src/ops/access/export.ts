@@ -1,5 +1,7 @@
 // export: the present files of chosen jobs into one archive (the backup writers), with a
-// manifest; every file is hashed while read and archived only when it matches its row.
+// manifest; every file is hashed while read and archived only when it matches its row. A local
+// tree is read as backup reads it; an S3 store object by object through ctx.store, each
+// streamed into a private copy while hashed, and archived from that copy only when it matches.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +12,10 @@ import type { Context } from '../../context.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { fsyncDir } from '../../storage/atomic.ts';
 import { archiveFile } from '../backup/backup.ts';
-import { createArchiveWriter, type ArchiveFormat } from '../backup/archive-writer.ts';
+import { createArchiveWriter, isCompressible, type ArchiveFormat, type ArchiveWriter } from '../backup/archive-writer.ts';
+import type { FileRecord } from '../../db/types.ts';
+import { IntegrityError } from '../../errors.ts';
+import { mismatchSentence, streamContent } from './content.ts';
 import { FILES_PREFIX } from '../backup/manifest.ts';
 import { LineWriter } from '../backup/lines.ts';
 import { selectJobs, type JobSelection } from './select.ts';
@@ -90,7 +95,7 @@ export async function runExport(ctx: Context, sel: JobSelection, o: { output: st
             entry.reason = `recorded as ${row.state}`;
             report.problems.push({ path: row.path, state: row.state, detail: `the catalog records it as ${row.state}` });
           } else {
-            const got = await archiveFile(ctx, writer, row, work, dirs);
+            const got = ctx.store.capabilities.kind === 'local' ? await archiveFile(ctx, writer, row, work, dirs) : await archiveObject(ctx, writer, row, work);
             if ('reason' in got) {
               entry.state = got.reason;
               entry.reason = got.detail;
@@ -128,6 +133,34 @@ export async function runExport(ctx: Context, sel: JobSelection, o: { output: st
     throw err;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * One object of an S3 store into the archive: streamed from the store into a private copy in
+ * `work` while hashed, archived from the copy only when its size and SHA-256 are the row's
+ * (what is archived is what was hashed; memory does not grow with the object).
+ */
+export async function archiveObject(
+  ctx: Context,
+  writer: ArchiveWriter,
+  row: FileRecord,
+  work: string,
+): Promise<{ size: number; sha256: string } | { path: string; reason: 'vanished' | 'mismatch' | 'unreadable'; detail: string }> {
+  const copy = path.join(work, 'object');
+  try {
+    const got = await streamContent(ctx, row, fs.createWriteStream(copy, { mode: 0o600 }));
+    if (!got.ok) return { path: row.path, reason: 'mismatch', detail: mismatchSentence(row, got).replace(`${row.path}: `, '') };
+    await writer.addFromFile(`${FILES_PREFIX}${row.path}`, copy, got.size, { mtime: row.createdAt, compressible: isCompressible(row.path) });
+    return { size: got.size, sha256: got.sha256 };
+  } catch (err) {
+    if (err instanceof IntegrityError) return { path: row.path, reason: 'vanished', detail: 'the object is not in the store' };
+    // One object that could not be read is listed; a store that cannot be reached at all
+    // (endpoint, credentials: a UsageError) ends the export.
+    if (err instanceof FailedError) return { path: row.path, reason: 'unreadable', detail: errorMessage(err) };
+    throw err;
+  } finally {
+    fs.rmSync(copy, { force: true });
   }
 }
 

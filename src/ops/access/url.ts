@@ -88,23 +88,13 @@ export interface UrlReport {
   expiresAt: string;
   /** Set when the expiry was cut to the file's lifecycle deletion time. */
   cutToDeletion: { rule: string; dueAt: string; asked: string } | null;
+  /** S3: set when the credentials that signed the link expire before it does (the link dies with them). */
+  credentialsExpireAt?: string | null;
 }
 
 export async function makeUrl(ctx: Context, target: FileTarget, o: { expiresMs: number; rules: Rule[]; config: UrlConfig }): Promise<UrlReport> {
   const row = await resolveFile(ctx.catalog, target);
-  const now = ctx.clock();
-  const asked = Math.floor((now.getTime() + o.expiresMs) / 1000);
-  let expires = asked;
-  let cut: UrlReport['cutToDeletion'] = null;
-  const [job] = row.jobId ? await ctx.catalog.getJobs([row.jobId]) : [];
-  const due = deletionDue(o.rules, job, row);
-  if (due && due.dueAt.getTime() < asked * 1000) {
-    if (due.dueAt.getTime() <= now.getTime() + 1000) {
-      throw new FailedError(`${row.path} is due for deletion since ${due.dueAt.toISOString()} (rule ${due.rule}): no link is made for it`, 'the next cleanup-expired run deletes it; storectl show tells why', 'due_for_deletion');
-    }
-    expires = Math.floor(due.dueAt.getTime() / 1000);
-    cut = { rule: due.rule, dueAt: due.dueAt.toISOString(), asked: new Date(asked * 1000).toISOString() };
-  }
+  const { expires, cut } = await linkExpiry(ctx, row, o.expiresMs, o.rules);
   const uri = `${basePath(o.config.base)}/${row.path}`;
   const md5 = secureLinkHash(o.config.expression, { secure_link_expires: String(expires), uri, secret: o.config.secret });
   const encoded = row.path.split('/').map(encodeURIComponent).join('/');
@@ -117,6 +107,27 @@ export async function makeUrl(ctx: Context, target: FileTarget, o: { expiresMs: 
     expiresAt: new Date(expires * 1000).toISOString(),
     cutToDeletion: cut,
   };
+}
+
+/**
+ * When a link to `row` asked to work for `expiresMs` stops (epoch seconds): cut to the file's
+ * lifecycle deletion when that comes first; no link at all for a file already due.
+ */
+async function linkExpiry(ctx: Context, row: FileRecord, expiresMs: number, rules: Rule[]): Promise<{ expires: number; cut: UrlReport['cutToDeletion'] }> {
+  const now = ctx.clock();
+  const asked = Math.floor((now.getTime() + expiresMs) / 1000);
+  let expires = asked;
+  let cut: UrlReport['cutToDeletion'] = null;
+  const [job] = row.jobId ? await ctx.catalog.getJobs([row.jobId]) : [];
+  const due = deletionDue(rules, job, row);
+  if (due && due.dueAt.getTime() < asked * 1000) {
+    if (due.dueAt.getTime() <= now.getTime() + 1000) {
+      throw new FailedError(`${row.path} is due for deletion since ${due.dueAt.toISOString()} (rule ${due.rule}): no link is made for it`, 'the next cleanup-expired run deletes it; storectl show tells why', 'due_for_deletion');
+    }
+    expires = Math.floor(due.dueAt.getTime() / 1000);
+    cut = { rule: due.rule, dueAt: due.dueAt.toISOString(), asked: new Date(asked * 1000).toISOString() };
+  }
+  return { expires, cut };
 }
 
 /**
@@ -146,4 +157,34 @@ export function nginxLocation(config: UrlConfig, root: string): string {
     '}',
     '',
   ].join('\n');
+}
+
+/** S3 refuses a presigned URL valid for longer than 7 days (X-Amz-Expires <= 604800). */
+export const S3_MAX_EXPIRES_MS = 7 * 24 * 3_600_000;
+
+/**
+ * S3 store: an AWS Signature V4 presigned GET URL for a present file, signed now for the time
+ * linkExpiry allows (so it too never outlives a lifecycle deletion). Says when the credentials
+ * that signed it expire first (session credentials): the link stops working with them.
+ */
+export async function makeS3Url(ctx: Context, target: FileTarget, o: { expiresMs: number; rules: Rule[] }): Promise<UrlReport> {
+  if (o.expiresMs > S3_MAX_EXPIRES_MS) throw new UsageError(`--expires is longer than S3 allows for a presigned URL (7d)`, 'give at most 7d', 'usage');
+  const presign = ctx.store.presignGet?.bind(ctx.store);
+  if (!presign) throw new UsageError(`the store at ${ctx.store.url} cannot sign links`, 'a local store makes nginx secure_link URLs: set url.base and the secret');
+  const row = await resolveFile(ctx.catalog, target);
+  const { expires, cut } = await linkExpiry(ctx, row, o.expiresMs, o.rules);
+  // Signed at a whole second (X-Amz-Date has no fraction), valid until `expires` exactly.
+  const signedAt = Math.floor(ctx.clock().getTime() / 1000);
+  const signed = await presign(row.path, { expiresIn: Math.max(1, expires - signedAt), signingDate: new Date(signedAt * 1000) });
+  const credsFirst = signed.credentialsExpireAt && signed.credentialsExpireAt.getTime() < expires * 1000 ? signed.credentialsExpireAt.toISOString() : null;
+  return {
+    url: signed.url,
+    backend: 's3',
+    jobId: row.jobId,
+    role: row.role,
+    path: row.path,
+    expiresAt: new Date(expires * 1000).toISOString(),
+    cutToDeletion: cut,
+    credentialsExpireAt: credsFirst,
+  };
 }

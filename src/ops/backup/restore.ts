@@ -13,7 +13,9 @@ import type { Context } from '../../context.ts';
 import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import type { TableImport } from '../../db/types.ts';
-import { FailedError, IntegrityError, UsageError, errorMessage, isFault } from '../../errors.ts';
+import { FailedError, IntegrityError, QuotaExceededError, UsageError, errorMessage, isFault } from '../../errors.ts';
+import { isQuotaExceeded } from '../../db/usage.ts';
+import { refuseOverQuota } from './restore-quota.ts';
 import { openCatalog } from '../../db/connect.ts';
 import type { Progress } from '../../ui/progress.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -121,7 +123,8 @@ export async function inspectTarget(ctx: Context): Promise<TargetState> {
     // No tables yet: a fresh database.
     rows = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0]));
   }
-  const empty = treeEntries === 0 && Object.values(rows).every((n) => n === 0);
+  // Quotas set on a new store before its restore do not make it a store with content.
+  const empty = treeEntries === 0 && Object.entries(rows).every(([t, n]) => n === 0 || t === 'quotas');
   return { root, catalog: ctx.catalog.location, dialect: ctx.catalog.dialect, empty, treeEntries, treeSample, rows, pending: readMarker(root) };
 }
 
@@ -200,6 +203,12 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
       fs.rmSync(staging, { recursive: true, force: true });
       throw new UsageError(`the target store ${root} is no longer empty: another run wrote to it`, 'nothing was restored; check what wrote there, then restore again', 'target_not_empty');
     }
+    try {
+      await refuseOverQuota(ctx, archive, staging, staged.head.tables.includes('quotas'));
+    } catch (err) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw err;
+    }
     return commit(ctx, archive, staging, staged, started, !now.empty);
   });
 }
@@ -275,6 +284,9 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
       rollBackMoves(root, tree, replaced, marker.replace);
       fs.rmSync(markerPath(root), { force: true });
       removeTreeIn(path.dirname(staging), path.basename(staging));
+      // The catalog's own quota check, should the one before the moves have been passed by a
+      // writer in between (it cannot, under the lock, but the catalog is the authority).
+      if (isQuotaExceeded(err)) throw new QuotaExceededError(`restore refused by the catalog: the archive's files would put an owner over its quota; the target is as it was`);
       throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
     }
   }
@@ -362,7 +374,8 @@ async function alreadyImported(ctx: Context, staged: StagedResult): Promise<bool
   } catch {
     return false;
   }
-  return DUMP_TABLES.every((t) => rows[t] === (staged.tables[t] ?? 0) + (t === 'events' ? 1 : 0));
+  // An archive without quotas (written before backups carried them) leaves the target's as they are.
+  return DUMP_TABLES.filter((t) => t !== 'quotas' || t in staged.tables).every((t) => rows[t] === (staged.tables[t] ?? 0) + (t === 'events' ? 1 : 0));
 }
 
 function rollBackMoves(root: string, tree: string, replaced: string, replace: boolean): void {

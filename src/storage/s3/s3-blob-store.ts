@@ -22,6 +22,8 @@ import {
   type BlobStore,
   type ByteRange,
   type ListOptions,
+  type PresignedGet,
+  type PresignOptions,
   type PutOptions,
   type PutResult,
   type RemoveResult,
@@ -229,6 +231,23 @@ export class S3BlobStore implements BlobStore {
       }
     });
     return results;
+  }
+
+  /**
+   * A SigV4 presigned GetObject URL (query-string authentication: X-Amz-Signature and, with
+   * session credentials, X-Amz-Security-Token in the URL; never logged, see redact.ts).
+   * S3 refuses an X-Amz-Expires beyond 7 days; the caller checks that first.
+   */
+  async presignGet(key: string, o: PresignOptions): Promise<PresignedGet> {
+    const Key = this.objectKey(key);
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    try {
+      const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.loc.bucket, Key }), { expiresIn: o.expiresIn, signingDate: o.signingDate });
+      const creds = await this.client.config.credentials();
+      return { url, credentialsExpireAt: creds.expiration ?? null };
+    } catch (err) {
+      throw describeS3Error(err, this.loc, key);
+    }
   }
 
   async close(): Promise<void> {
