@@ -145,10 +145,10 @@ describe('PostgreSQL killed mid-run during cleanup', { skip }, () => {
           assert.ok(!onDisk(root, rel), `${rel} tombstoned but still on disk`);
         }
       }
-      const states: Record<string, number> = {};
-      for (const f of rows.values()) states[f.state] = (states[f.state] ?? 0) + 1;
-      assert.ok(deleted >= 1, `the first batch was recorded before the kill: ${JSON.stringify(states)}, ${gone} gone`);
-      assert.ok(gone < due.length, `the run was cut off mid-way (${gone} of ${due.length} gone)`);
+      // The tombstones are committed without waiting for the WAL flush (pg.ts finishDeletions):
+      // a server killed at once may lose the last ones, never the intent, so `deleted` may be 0.
+      assert.ok(gone >= 1, 'the run had deleted files before the kill');
+      assert.ok(gone < due.length, `the run was cut off mid-way (${gone} of ${due.length} gone, ${deleted} tombstoned)`);
       for (const rel of kept) {
         assert.ok(onDisk(root, rel), `${rel} was not due`);
         assert.equal(rows.get(rel)!.state, 'present');
