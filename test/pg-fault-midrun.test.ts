@@ -1,7 +1,8 @@
-// PostgreSQL killed in the middle of cleanup-expired and cleanup-orphaned: one line, exit 1
-// (failed), nothing deleted without its row marked 'deleting' (or, for an orphan, without its
-// intent event), and a rerun once the server is back converges: stats --check-disk exit 0, no
-// file lost that was not due. On a cluster of the test's own (never the shared one on 5432).
+// PostgreSQL killed in the middle of cleanup-expired, cleanup-orphaned and restore: one line,
+// exit 1 (failed), nothing deleted without its row marked 'deleting' (or, for an orphan, without
+// its intent event), and a rerun once the server is back converges: stats --check-disk exit 0,
+// no file lost that was not due, a restore finished. On a cluster of the test's own (never the
+// shared one on 5432).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import { openCatalog } from '../src/db/connect.ts';
 import type { Catalog } from '../src/db/catalog.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
 import { cardFilePath } from '../src/storage/layout.ts';
+import pg from 'pg';
 import { runCli, tmpDir } from './helpers/env.ts';
 import { startCluster, unavailable, type ScratchCluster } from './helpers/pg-cluster.ts';
 
@@ -224,5 +226,45 @@ describe('PostgreSQL killed mid-run during cleanup', { skip }, () => {
     }
     const check = await runCli(['--root', root, '--database', db, '--json', 'stats', '--check-disk']);
     assert.equal(check.code, 0, check.stdout + check.stderr);
+  });
+
+  test('restore into PostgreSQL: killed after the files moved, one line, exit 1; the same restore again finishes it', async () => {
+    const src = tmpDir();
+    const target = tmpDir();
+    try {
+      assert.equal((await runCli(['--root', src, 'migrate'])).code, 0);
+      const input = path.join(work, 'in');
+      fs.mkdirSync(input, { recursive: true });
+      for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(input, `f${i}.bin`), randomBytes(200 + i));
+      const put = await runCli(['--root', src, '--json', 'put', ...fs.readdirSync(input).map((n) => path.join(input, n)), '--job', 'job-r']);
+      assert.equal(put.code, 0, put.stdout + put.stderr);
+      const archive = path.join(work, 'r.tar.gz');
+      assert.equal((await runCli(['--root', src, 'backup', '--output', archive])).code, 0);
+      const admin = new pg.Client({ connectionString: db });
+      await admin.connect();
+      await admin.query('create database restore_t');
+      await admin.end();
+      const tdb = db.replace(/\/storectl$/, '/restore_t');
+      const args = ['--root', target, '--database', tdb, 'restore', archive];
+      const r = await killAt(cluster, 'restore-moved', work, args);
+      cluster.start();
+      assertOneLine(r, /^storectl: error: restore stopped before importing the catalog: .*PostgreSQL.*; the files are in place in .* records the restore/);
+      assert.match(r.stderr, /run the same restore again once the catalog is back/);
+      const again = await runCli(['--json', ...args]);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.equal(again.json.resumed, true);
+      assert.equal(again.json.files, 20);
+      const check = await runCli(['--root', target, '--database', tdb, '--json', 'stats', '--check-disk']);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      const listing = (root: string) =>
+        Object.fromEntries(
+          (fs.readdirSync(root, { recursive: true }) as string[])
+            .filter((p) => !p.startsWith('.storectl') && fs.statSync(path.join(root, p)).isFile())
+            .map((p) => [p, sha(fs.readFileSync(path.join(root, p)))]),
+        );
+      assert.deepEqual(listing(target), listing(src));
+    } finally {
+      for (const d of [src, target]) fs.rmSync(d, { recursive: true, force: true });
+    }
   });
 });
