@@ -52,7 +52,7 @@ complete -c storectl -n '__fish_seen_subcommand_from get' -l key -x -d 'with --i
 complete -c storectl -n '__fish_seen_subcommand_from get' -l data-column -x -d 'with --image --table: the column holding the WebP bytes'
 complete -c storectl -n '__fish_seen_subcommand_from get' -l path-column -x -d 'with --image --table and no --data-column: the path column (images table source TABLE.COLUMN)'
 complete -c storectl -n '__fish_seen_subcommand_from get' -l index -x -d 'with --image: the element of a path array (default 0)'
-complete -c storectl -n '__fish_seen_subcommand_from url' -l expires -x -d 'how long the link works (e.g. 15m, 1h, 7d; default 1h)'
+complete -c storectl -n '__fish_seen_subcommand_from url' -l expires -x -d 'how long the link works (e.g. 15m, 1h, 7d; default url.expires, else 1h)'
 complete -c storectl -n '__fish_seen_subcommand_from url' -l path -r -F -d 'the file by its store path instead of JOB_ID ROLE'
 complete -c storectl -n '__fish_seen_subcommand_from url' -l nginx-config -d 'print the nginx location blocks that serve the store and check these links'
 complete -c storectl -n '__fish_seen_subcommand_from export' -l from -r -F -d 'read job ids from FILE, one a line (\'-\' for stdin)'

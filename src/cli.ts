@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 import type { CommandEnv, CommandSpec } from './commands/define.ts';
-import { backupSettings, generateSettings, resolveConfig, type GlobalFlags, type ResolvedConfig } from './config.ts';
+import { backupSettings, generateSettings, resolveConfig, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
 import { openContext, whoAmI, type Context } from './context.ts';
 import path from 'node:path';
 import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
@@ -219,6 +219,7 @@ export function logOutcome(
 async function validateSections(c: ResolvedConfig, cwd: string): Promise<void> {
   generateSettings(c);
   backupSettings(c);
+  urlSettings(c);
   if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup);
   if (c.sections.migrateImages !== undefined) {
     (await import('./ops/images/targets.ts')).parseMigrateImagesConfig(c.sections.migrateImages, c.configFile ? path.dirname(c.configFile) : cwd);

@@ -5,7 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { UsageError, errorMessage } from './errors.ts';
 import { isS3Url } from './storage/blob.ts';
 import { describeS3Settings, parseS3Url, resolveS3Settings, s3Url, type ResolvedS3Settings } from './storage/s3/settings.ts';
-import { redactUrl, redactValue, registerUrlSecrets } from './redact.ts';
+import { redactUrl, redactValue, registerSecret, registerUrlSecrets } from './redact.ts';
+import { parseDuration } from './ops/lifecycle/duration.ts';
 
 export type Source = 'flag' | 'env' | 'file' | 'default';
 
@@ -58,6 +59,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
   const [db, dbSrc] = pick(flags.database, env.STORECTL_DATABASE_URL || env.DATABASE_URL || undefined, file.database as string | undefined);
   const [logFile, logSrc] = pick(flags.logFile, env.STORECTL_LOG_FILE || undefined, file.logFile as string | undefined);
   registerUrlSecrets(db);
+  registerSectionSecrets(file);
   const base = rootSrc === 'file' ? fileDir : cwd;
   const sections: Record<string, unknown> = { ...file };
   delete sections.root;
@@ -173,7 +175,7 @@ export function backupSettings(c: ResolvedConfig): BackupSettings {
   return { ...(v as BackupSettings), ...(typeof v.dir === 'string' ? { dir: path.resolve(base, v.dir) } : {}) };
 }
 
-/** The effective configuration as `storectl config` shows it: password redacted. */
+/** The effective configuration as `storectl config` shows it: passwords and secrets redacted (src/redact.ts). */
 export function describeConfig(c: ResolvedConfig) {
   return {
     root: { value: c.root, source: c.sources.root },
@@ -184,13 +186,88 @@ export function describeConfig(c: ResolvedConfig) {
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
-    sections: redactValue(hideUrlSecret(c.sections)),
+    // url.secret was registered when the file was read; redactValue hides it (and any other secret key).
+    sections: redactValue(c.sections),
   };
 }
 
-/** url.secret is shown as *** (the link secret is never printed). */
-function hideUrlSecret(sections: Record<string, unknown>): Record<string, unknown> {
-  const url = sections.url as Record<string, unknown> | undefined;
-  if (!url || typeof url !== 'object' || url.secret === undefined) return sections;
-  return { ...sections, url: { ...url, secret: '***' } };
+/** Secrets a config file's sections hold (url.secret; the s3 section registers its own): hidden from every output. */
+function registerSectionSecrets(file: Record<string, unknown>): void {
+  const url = file.url;
+  if (url && typeof url === 'object' && !Array.isArray(url)) {
+    const secret = (url as Record<string, unknown>).secret;
+    if (typeof secret === 'string') registerSecret(secret);
+  }
+}
+
+/** `url` section: where nginx serves the store, the link secret, the md5 expression, the default link lifetime. */
+export interface UrlSettings {
+  base?: string;
+  secret?: string;
+  secretFile?: string;
+  expression?: string;
+  /** Default for `url --expires` (a duration such as "15m", "1h", "7d"). */
+  expires?: string;
+}
+
+/** The shortest link secret storectl accepts. */
+export const MIN_LINK_SECRET = 16;
+/** nginx's own variables a secure_link_md5 expression may use here, plus $secret. */
+export const DEFAULT_LINK_EXPRESSION = '$secure_link_expires$uri $secret';
+const LINK_VARS = ['secure_link_expires', 'uri', 'secret'];
+
+/** Why BASE cannot be a link base (an http(s) URL without query, fragment or credentials), or undefined. */
+export function linkBaseProblem(base: unknown): string | undefined {
+  if (typeof base !== 'string' || base === '') return 'must be a non-empty string';
+  let parsed: URL;
+  try {
+    parsed = new URL(base);
+  } catch {
+    return 'is not a URL (e.g. https://files.example.com/store)';
+  }
+  if (!/^https?:$/.test(parsed.protocol)) return `must be an http:// or https:// URL, not ${parsed.protocol}`;
+  if (parsed.search || parsed.hash || parsed.username || parsed.password) return 'must be an http(s) URL without query, fragment or credentials';
+  return undefined;
+}
+
+/** Why SECRET cannot be a link secret, or undefined. Never names the value. */
+export function linkSecretProblem(secret: unknown): string | undefined {
+  if (typeof secret !== 'string' || secret === '') return 'must be a non-empty string';
+  if (secret.length < MIN_LINK_SECRET || /["\\$\s{};]/.test(secret)) {
+    return `must be at least ${MIN_LINK_SECRET} characters without quotes, backslashes, $, braces, ; or white space (it goes into nginx's configuration; e.g. openssl rand -hex 32)`;
+  }
+  return undefined;
+}
+
+/** Why EXPRESSION cannot be a secure_link_md5 expression storectl computes, or undefined. */
+export function linkExpressionProblem(expression: unknown): string | undefined {
+  if (typeof expression !== 'string' || expression === '') return 'must be a non-empty string';
+  const vars = [...expression.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)].map((m) => m[1]!);
+  const unknown = vars.find((v) => !LINK_VARS.includes(v));
+  if (unknown) return `uses $${unknown}: storectl can compute $secure_link_expires, $uri and $secret only`;
+  if (LINK_VARS.some((v) => !vars.includes(v))) return `must use $secure_link_expires, $uri and $secret (the default is "${DEFAULT_LINK_EXPRESSION}")`;
+  return undefined;
+}
+
+/** Why EXPIRES cannot be a link lifetime, or undefined. */
+export function linkExpiresProblem(expires: unknown): string | undefined {
+  const ms = parseDuration(expires);
+  return ms ? undefined : 'must be a duration greater than 0, such as "90s", "15m", "1h" or "7d"';
+}
+
+export function urlSettings(c: ResolvedConfig): UrlSettings {
+  const v = sectionOf(c, 'url');
+  if (!v) return {};
+  checkKeys(c, 'url', v, {
+    base: linkBaseProblem,
+    secret: linkSecretProblem,
+    secretFile: aString,
+    expression: linkExpressionProblem,
+    expires: linkExpiresProblem,
+  });
+  if (v.secret !== undefined && v.secretFile !== undefined) {
+    throw new UsageError(`config file ${c.configFile}: "url.secret" and "url.secretFile" both given`, 'keep one of them (url.secretFile keeps the secret out of the config file)', 'config');
+  }
+  const base = c.configFile ? path.dirname(c.configFile) : process.cwd();
+  return { ...(v as UrlSettings), ...(typeof v.secretFile === 'string' ? { secretFile: path.resolve(base, v.secretFile) } : {}) };
 }

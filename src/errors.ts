@@ -144,9 +144,27 @@ export class GoneError extends StorectlError {
   }
 }
 
+/** Socket errors node-postgres passes through when the server is gone or refuses connections. */
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+
+/**
+ * A socket error in words. The only server storectl talks to through raw sockets is the
+ * PostgreSQL catalog (S3 errors are described by the S3 backend before they get here).
+ */
+function netSentence(e: NodeJS.ErrnoException & { address?: string; port?: number }): string | undefined {
+  if (!e.code || !NET_CODES.has(e.code) || !e.syscall) return undefined;
+  const at = e.address ? ` at ${e.address}${e.port ? `:${e.port}` : ''}` : '';
+  const what = e.code === 'ECONNREFUSED' ? 'refuses connections (is it down or restarting?)' : e.code === 'ETIMEDOUT' ? 'does not answer' : 'dropped the connection';
+  return `the PostgreSQL catalog server${at} ${what} (${e.code}, ${e.syscall})`;
+}
+
 export function errorMessage(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
+  // Our own errors already say it in words (and may quote a driver's words that match below).
+  if (err instanceof StorectlError) return err.message;
   const e = err as NodeJS.ErrnoException;
+  const net = netSentence(e) ?? (e.message.startsWith('Failed query:') && e.cause instanceof Error ? netSentence(e.cause as NodeJS.ErrnoException) : undefined);
+  if (net) return net;
   if (e.syscall && e.code) {
     const sentence = errnoSentence(e);
     if (sentence) return sentence;

@@ -60,3 +60,86 @@ test('the backup section gives backup its dir, format and retention; flags win',
   assert.deepEqual(out.json.pruned, [], '--output: no retention');
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+const LINK_SECRET = 'Sx9-url-section-secret-0123456789';
+
+test('the url section is checked before any command runs: one line naming the key, exit 2, the secret never printed', async () => {
+  const base = 'https://files.example.com/store';
+  const cases: [object, RegExp][] = [
+    [{ url: { base, secret: 'tooShort-9' } }, /"url\.secret" must be at least 16 characters/],
+    [{ url: { base, secret: `${LINK_SECRET} x` } }, /"url\.secret" must be at least 16 characters without quotes/],
+    [{ url: { base: 'ftp://files.example.com/store', secret: LINK_SECRET } }, /"url\.base" must be an http:\/\/ or https:\/\/ URL, not ftp:/],
+    [{ url: { base: 'files.example.com', secret: LINK_SECRET } }, /"url\.base" is not a URL/],
+    [{ url: { base: `https://u:${LINK_SECRET}@files.example.com/store`, secretFile: 's.txt' } }, /"url\.base" must be an http\(s\) URL without query, fragment or credentials/],
+    [{ url: { base, secret: LINK_SECRET, expires: 'soon' } }, /"url\.expires" must be a duration greater than 0/],
+    [{ url: { base, secret: LINK_SECRET, expires: '0' } }, /"url\.expires" must be a duration greater than 0/],
+    [{ url: { base, secret: LINK_SECRET, expression: '$uri $secret' } }, /"url\.expression" must use \$secure_link_expires, \$uri and \$secret/],
+    [{ url: { base, secret: LINK_SECRET, expression: '$host$uri$secure_link_expires $secret' } }, /"url\.expression" uses \$host/],
+    [{ url: { base, secret: LINK_SECRET, secretFile: 's.txt' } }, /"url\.secret" and "url\.secretFile" both given/],
+    [{ url: { base, secret: LINK_SECRET, ttl: '1h' } }, /unknown key "url\.ttl"/],
+    [{ url: { base, secret: 12345678901234567 } }, /"url\.secret" must be a non-empty string/],
+    [{ url: 'https://x' }, /"url" must be an object/],
+  ];
+  for (const [config, why] of cases) {
+    const dir = withConfig(config);
+    for (const cmd of [['stats'], ['config'], ['url', '--path', 'a/b.txt']]) {
+      const r = await run(['--json', ...cmd], { cwd: dir });
+      assert.equal(r.code, 2, `${JSON.stringify(config)} ${cmd[0]}: ${r.stdout}`);
+      assert.equal(r.json.error.code, 'config');
+      assert.match(r.json.error.message, why);
+      assert.ok(!r.stdout.includes(LINK_SECRET) && !r.stdout.includes('tooShort-9'), r.stdout);
+      const text = await run(cmd, { cwd: dir });
+      assert.equal(text.code, 2);
+      assert.equal(text.stderr.trim().split('\n').length, 1, text.stderr);
+      assert.ok(!text.stderr.includes(LINK_SECRET) && !text.stderr.includes('tooShort-9'), text.stderr);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // A missing base or secret matters to the url command only.
+  for (const [config, why] of [
+    [{ url: { base } }, /no secret for links/],
+    [{ url: { secret: LINK_SECRET } }, /no base URL for links/],
+  ] as [object, RegExp][]) {
+    const dir = withConfig(config);
+    assert.equal((await run(['--json', 'config'], { cwd: dir })).code, 0);
+    const r = await run(['--json', 'url', '--path', 'a/b.txt'], { cwd: dir });
+    assert.equal(r.code, 2, r.stdout);
+    assert.match(r.json.error.message, why);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('url.secret is masked through the redaction registry (config, errors, log file); url.expires is the default lifetime', async () => {
+  const dir = withConfig({ url: { base: 'https://files.example.com/store', secret: LINK_SECRET, expires: '15m' } });
+  const log = path.join(dir, 'run.log');
+  const shown = await run(['--json', '--log-file', log, 'config'], { cwd: dir });
+  assert.equal(shown.code, 0, shown.stdout);
+  assert.equal(shown.json.sections.url.secret, '***');
+  assert.equal(shown.json.sections.url.expires, '15m');
+  const table = await run(['config'], { cwd: dir });
+  assert.equal(table.code, 0);
+  assert.match(table.stdout, /"secret":"\*\*\*"/);
+  // The registry hides the value wherever it appears, not only under a key named "secret".
+  const elsewhere = path.join(dir, `no-such-${LINK_SECRET}`);
+  const failed = await run(['--json', '--log-file', log, '--root', elsewhere, 'stats'], { cwd: dir });
+  assert.notEqual(failed.code, 0);
+  assert.match(failed.json.error.message, /no-such-\*\*\*/);
+  const textFailed = await run(['--log-file', log, '--root', elsewhere, 'stats'], { cwd: dir });
+  for (const out of [shown.stdout, table.stdout, failed.stdout, textFailed.stderr, fs.readFileSync(log, 'utf8')]) {
+    assert.ok(!out.includes(LINK_SECRET), out);
+  }
+
+  fs.writeFileSync(path.join(dir, 'a.txt'), 'hello\n');
+  assert.equal((await run(['migrate'], { cwd: dir })).code, 0);
+  const put = await run(['--json', 'put', 'a.txt', '--job', 'j-1'], { cwd: dir });
+  assert.equal(put.code, 0, put.stdout);
+  const before = Date.now();
+  const link = await run(['--json', 'url', 'j-1', 'a.txt'], { cwd: dir });
+  assert.equal(link.code, 0, link.stdout);
+  const lifetime = Date.parse(link.json.expiresAt) - before;
+  assert.ok(lifetime > 14 * 60_000 && lifetime <= 15 * 60_000 + 1000, `url.expires 15m: ${link.json.expiresAt}`);
+  const flag = await run(['--json', 'url', 'j-1', 'a.txt', '--expires', '2h'], { cwd: dir });
+  assert.ok(Date.parse(flag.json.expiresAt) - before > 119 * 60_000, '--expires wins');
+  fs.rmSync(dir, { recursive: true, force: true });
+});

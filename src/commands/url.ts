@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { defineCommand, type CommandEnv, type CommandOutcome } from './define.ts';
 import { UsageError } from '../errors.ts';
 import { isS3Url } from '../storage/blob.ts';
@@ -10,7 +9,7 @@ export default defineCommand({
   name: 'url',
   summary: "Print an expiring download link for a job's file (S3 presigned URL, or nginx secure_link on a local store)",
   description:
-    "Print a link to JOB_ID's file ROLE (or --path PATH) that stops working after --expires (default 1h). Local store: an nginx secure_link URL BASE/PATH?md5=...&expires=EPOCH, the md5 computed exactly as the url.expression config key says (default \"$secure_link_expires$uri $secret\"), with BASE from url.base or STORECTL_URL_BASE and the secret from url.secretFile, url.secret or STORECTL_URL_SECRET (never printed). A link never outlives its file: when a lifecycle rule deletes the file before --expires runs out, the expiry is cut to that time and the output says so. Only present files get a link: a deleted one is exit 6 (gone), an unknown one exit 5 (not_found). --nginx-config prints the location blocks to paste into nginx's server block (they hold the secret). S3 store (--root s3://BUCKET/PREFIX): an AWS Signature V4 presigned GET URL signed with the store's credentials (no url.* settings needed), at most 7d (exit 2 beyond); the same cut to the lifecycle deletion, and a warning when the credentials that signed it (a session) expire before the link does: it stops working with them.",
+    "Print a link to JOB_ID's file ROLE (or --path PATH) that stops working after --expires (default url.expires, else 1h). Local store: an nginx secure_link URL BASE/PATH?md5=...&expires=EPOCH, the md5 computed exactly as the url.expression config key says (default \"$secure_link_expires$uri $secret\"), with BASE from url.base or STORECTL_URL_BASE and the secret from url.secretFile, url.secret or STORECTL_URL_SECRET (never printed; at least 16 characters). The url section is checked before any command runs: an unknown key, a base that is not http(s), a short secret or a bad duration is exit 2. A link never outlives its file: when a lifecycle rule deletes the file before --expires runs out, the expiry is cut to that time and the output says so. Only present files get a link: a deleted one is exit 6 (gone), an unknown one exit 5 (not_found). --nginx-config prints the location blocks to paste into nginx's server block (they hold the secret). S3 store (--root s3://BUCKET/PREFIX): an AWS Signature V4 presigned GET URL signed with the store's credentials (no url.* settings needed but url.expires), at most 7d (exit 2 beyond); the same cut to the lifecycle deletion, and a warning when the credentials that signed it (a session) expire before the link does: it stops working with them.",
   args: '[job_id] [role]',
   examples: [
     'storectl url card-20261120-1a2b3c4d combined.pdf --expires 15m',
@@ -20,21 +19,21 @@ export default defineCommand({
   ],
   options: (cmd) =>
     cmd
-      .option('--expires <duration>', 'how long the link works (e.g. 15m, 1h, 7d; default 1h)')
+      .option('--expires <duration>', 'how long the link works (e.g. 15m, 1h, 7d; default url.expires, else 1h)')
       .option('--path <path>', 'the file by its store path instead of JOB_ID ROLE')
       .option('--nginx-config', 'print the nginx location blocks that serve the store and check these links'),
   async run(args, opts, env) {
     const cfg = env.config();
     if (isS3Url(cfg.root)) return s3Link(args, opts, env);
     const { loadUrlConfig, nginxLocation } = await import('../ops/access/url.ts');
-    const configDir = cfg.configFile ? path.dirname(cfg.configFile) : env.ui.io.cwd;
-    const config = loadUrlConfig(cfg.sections.url, env.ui.io.env, configDir);
+    const { urlSettings } = await import('../config.ts');
+    const config = loadUrlConfig(urlSettings(cfg), env.ui.io.env);
     if (opts.nginxConfig) {
       if (args.length || opts.path !== undefined || opts.expires !== undefined) throw new UsageError('--nginx-config takes no file and no --expires');
       const text = nginxLocation(config, cfg.root);
       return { report: { base: config.base, root: cfg.root, nginx: text }, text: () => text };
     }
-    const expiresMs = opts.expires === undefined ? 3_600_000 : parseDuration(String(opts.expires));
+    const expiresMs = opts.expires === undefined ? config.expiresMs : parseDuration(String(opts.expires));
     if (!expiresMs) throw new UsageError(`bad --expires ${JSON.stringify(opts.expires)}`, 'give a duration greater than 0: 90s, 15m, 1h, 7d');
     const target = fileTarget(args, opts.path as string | undefined);
     const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
@@ -51,9 +50,11 @@ export default defineCommand({
 async function s3Link(args: string[], opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome> {
   if (opts.nginxConfig) throw new UsageError('--nginx-config is for a local store served by nginx', 'on an S3 store, url prints presigned URLs that S3 itself checks');
   const { S3_MAX_EXPIRES_MS, makeS3Url } = await import('../ops/access/url.ts');
-  const expiresMs = opts.expires === undefined ? 3_600_000 : parseDuration(String(opts.expires));
+  const { urlSettings } = await import('../config.ts');
+  const byDefault = urlSettings(env.config()).expires;
+  const expiresMs = opts.expires === undefined ? (byDefault ? parseDuration(byDefault)! : 3_600_000) : parseDuration(String(opts.expires));
   if (!expiresMs) throw new UsageError(`bad --expires ${JSON.stringify(opts.expires)}`, 'give a duration greater than 0: 90s, 15m, 1h, 7d');
-  if (expiresMs > S3_MAX_EXPIRES_MS) throw new UsageError(`--expires ${opts.expires} is longer than S3 allows for a presigned URL (7d)`, 'give at most 7d');
+  if (expiresMs > S3_MAX_EXPIRES_MS) throw new UsageError(`${opts.expires === undefined ? `url.expires ${byDefault}` : `--expires ${opts.expires}`} is longer than S3 allows for a presigned URL (7d)`, 'give at most 7d');
   const target = fileTarget(args, opts.path as string | undefined);
   const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
   const rules = loadCleanupConfig(env.config().sections.cleanup).rules;

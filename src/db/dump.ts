@@ -81,6 +81,25 @@ export function encodeRow(table: DumpTable, row: DumpRow): string {
 }
 
 export class DumpFormatError extends Error {}
+/** A well-formed row that a PostgreSQL catalog would refuse (src/db/portable.ts). */
+export class DumpRowRefusedError extends DumpFormatError {}
+
+/**
+ * decodeRow for an archive being restored or verified: a dump is dialect-neutral, so a row that
+ * PostgreSQL would refuse (a NUL in text, an integer out of its range, ...) is refused whatever
+ * the target. `refusal` is src/db/portable.ts's pgRefusal, passed in so that this module (loaded
+ * by every SQLite catalog) does not load the PostgreSQL schema.
+ */
+export function decodeArchivedRow(
+  table: DumpTable,
+  line: string,
+  refusal: (table: DumpTable, row: DumpRow, line: string) => string | undefined,
+): DumpRow {
+  const row = decodeRow(table, line);
+  const why = refusal(table, row, line);
+  if (why) throw new DumpRowRefusedError(why);
+  return row;
+}
 
 /**
  * Parses one NDJSON line back into a row. A column this schema does not know means the

@@ -76,7 +76,7 @@ export function manPage(p: ProgramDoc): string {
     roff('The embedded SQLite catalog. <root>/.storectl/ is reserved (catalog, locks, staging) and never treated as data.'),
     '.TP',
     '.I ./storectl.config.json',
-    roff('Config file read when present (or named by --config). Keys: root, database, logFile, generate, cleanup, backup, migrateImages; an unknown key is an error.'),
+    roff('Config file read when present (or named by --config). Keys: root, database, logFile, s3, generate, cleanup, backup, migrateImages, url; every section is checked before any command runs, and an unknown or ill-typed key is an error (exit 2).'),
   );
   out.push('.SH ENVIRONMENT');
   for (const [k, v] of ENVIRONMENT) out.push('.TP', `.B ${k}`, roff(v));

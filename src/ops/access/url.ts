@@ -1,73 +1,58 @@
 // url: links that expire. Local store: nginx secure_link URLs, hashed exactly as the printed
 // `secure_link_md5` expression says; a link never outlives the file's lifecycle deletion.
 import fs from 'node:fs';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Context } from '../../context.ts';
 import type { FileRecord, Job } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
+import { DEFAULT_LINK_EXPRESSION, linkBaseProblem, linkSecretProblem, type UrlSettings } from '../../config.ts';
+import { registerSecret } from '../../redact.ts';
+import { parseDuration } from '../lifecycle/duration.ts';
 import { deleteRuleForJob, fileDueAt, fileMatches, jobDueAt, type Rule } from '../lifecycle/rules.ts';
 import { resolveFile, type FileTarget } from './resolve.ts';
 
-/** nginx's own variables a secure_link_md5 expression may use here, plus $secret. */
-export const DEFAULT_EXPRESSION = '$secure_link_expires$uri $secret';
-const KNOWN_VARS = new Set(['secure_link_expires', 'uri', 'secret']);
-const MIN_SECRET = 16;
+export const DEFAULT_EXPRESSION = DEFAULT_LINK_EXPRESSION;
 
 export interface UrlConfig {
   /** Where nginx serves the store root, e.g. https://files.example.com/store (no query). */
   base: string;
   secret: string;
   expression: string;
+  /** Link lifetime when --expires is not given: url.expires, else 1h. */
+  expiresMs: number;
 }
 
 /**
- * url.base / url.secret / url.secretFile / url.expression from the config file, overridden by
- * STORECTL_URL_BASE and STORECTL_URL_SECRET. No message here ever holds the secret.
+ * The url section (checked as every section is, by urlSettings) with STORECTL_URL_BASE and
+ * STORECTL_URL_SECRET over it; the secret from url.secretFile when neither gives one. A missing
+ * base or secret is exit 2 here, for the url command only. No message here holds the secret:
+ * every secret read is registered with the redaction registry first.
  */
-export function loadUrlConfig(section: unknown, env: NodeJS.ProcessEnv, configDir: string): UrlConfig {
-  const s = (section ?? {}) as Record<string, unknown>;
-  if (typeof s !== 'object' || Array.isArray(s)) throw new UsageError('config "url" must be an object {base, secret | secretFile, expression}', undefined, 'config');
-  for (const k of Object.keys(s)) {
-    if (!['base', 'secret', 'secretFile', 'expression'].includes(k)) throw new UsageError(`config url: unknown key "${k}"`, 'known keys: base, secret, secretFile, expression', 'config');
-  }
-  const str = (k: string) => {
-    if (s[k] !== undefined && typeof s[k] !== 'string') throw new UsageError(`config url.${k} must be a string`, undefined, 'config');
-    return s[k] as string | undefined;
-  };
-  const base = (env.STORECTL_URL_BASE || str('base'))?.replace(/\/+$/, '');
+export function loadUrlConfig(settings: UrlSettings, env: NodeJS.ProcessEnv): UrlConfig {
+  const bad = (what: string, why: string, hint?: string) => new UsageError(`${what} ${why}`, hint, 'config');
+  const envBase = env.STORECTL_URL_BASE || undefined;
+  const base = (envBase ?? settings.base)?.replace(/\/+$/, '');
   if (!base) throw new UsageError('no base URL for links', 'set url.base in the config file or STORECTL_URL_BASE (where nginx serves the store root)', 'config');
-  let parsed: URL;
-  try {
-    parsed = new URL(base);
-  } catch {
-    throw new UsageError(`url.base ${JSON.stringify(base)} is not a URL`, 'e.g. https://files.example.com/store', 'config');
-  }
-  if (!/^https?:$/.test(parsed.protocol) || parsed.search || parsed.hash || parsed.username || parsed.password) {
-    throw new UsageError(`url.base ${JSON.stringify(base)} must be an http(s) URL without query, fragment or credentials`, undefined, 'config');
-  }
-  let secret = env.STORECTL_URL_SECRET || str('secret');
-  const secretFile = str('secretFile');
-  if (!secret && secretFile) {
-    const file = path.resolve(configDir, secretFile);
+  const baseWhy = linkBaseProblem(base);
+  if (baseWhy) throw bad(envBase ? 'STORECTL_URL_BASE' : 'url.base', baseWhy);
+  let secret = env.STORECTL_URL_SECRET || undefined;
+  let from = 'STORECTL_URL_SECRET';
+  if (!secret && settings.secret !== undefined) [secret, from] = [settings.secret, 'url.secret'];
+  if (!secret && settings.secretFile) {
     try {
-      secret = fs.readFileSync(file, 'utf8').trim();
+      secret = fs.readFileSync(settings.secretFile, 'utf8').trim();
     } catch (err) {
-      throw new UsageError(`cannot read url.secretFile ${file}: ${errorMessage(err)}`, undefined, 'config');
+      throw new UsageError(`cannot read url.secretFile ${settings.secretFile}: ${errorMessage(err)}`, undefined, 'config');
     }
+    from = `the secret in url.secretFile ${settings.secretFile}`;
   }
+  registerSecret(secret);
   if (!secret) throw new UsageError('no secret for links', 'set url.secretFile (or url.secret) in the config file, or STORECTL_URL_SECRET', 'config');
-  if (secret.length < MIN_SECRET || /["\\$\s{};]/.test(secret)) {
-    throw new UsageError(`the url secret must be at least ${MIN_SECRET} characters without quotes, backslashes, $, braces, ; or white space (it goes into nginx's configuration)`, 'e.g. openssl rand -hex 32', 'config');
-  }
-  const expression = str('expression') ?? DEFAULT_EXPRESSION;
-  const vars = [...expression.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g)].map((m) => m[1]!);
-  const unknown = vars.filter((v) => !KNOWN_VARS.has(v));
-  if (unknown.length) throw new UsageError(`url.expression uses $${unknown[0]}`, 'storectl can compute $secure_link_expires, $uri and $secret only', 'config');
-  if (!vars.includes('secret') || !vars.includes('secure_link_expires') || !vars.includes('uri')) {
-    throw new UsageError('url.expression must use $secure_link_expires, $uri and $secret', `the default is "${DEFAULT_EXPRESSION}"`, 'config');
-  }
-  return { base, secret, expression };
+  const secretWhy = linkSecretProblem(secret);
+  if (secretWhy) throw bad(from, secretWhy);
+  const expression = settings.expression ?? DEFAULT_LINK_EXPRESSION;
+  const expiresMs = settings.expires === undefined ? 3_600_000 : parseDuration(settings.expires)!;
+  return { base, secret, expression, expiresMs };
 }
 
 function expand(expression: string, vars: Record<string, string>): string {

@@ -238,7 +238,20 @@ async function verifyWritten(archive: string, dir: string): Promise<void> {
   try {
     await verifyArchive(archive, { schemaVersion: schemaVersion(), stage: { dir: work, writeTree: false } });
   } catch (err) {
-    throw new IntegrityError(`the archive ${archive} was written but does not verify: ${errorMessage(err)}`, 'nothing was pruned; check the disk, then run the backup again');
+    // Renamed out of the good backups' names: retention never counts it, keeps it or prunes it.
+    const aside = archive.replace(/\.(tar\.gz|zip)$/, '.unverified.$1');
+    let kept = archive;
+    try {
+      fs.renameSync(archive, aside);
+      fsyncDir(path.dirname(aside));
+      kept = aside;
+    } catch {
+      /* left under its name; the message says where it is */
+    }
+    throw new IntegrityError(
+      `the archive ${archive} was written but does not verify: ${errorMessage(err)}; it is kept as ${kept}, which retention never counts`,
+      'nothing was pruned; check the disk (or the row named), then run the backup again',
+    );
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@
 // the job from the staged copy (moves what is not moved yet, imports if not imported yet).
 import fs from 'node:fs';
 import os from 'node:os';
+import { pausePoint } from '../../test-hooks.ts';
 import path from 'node:path';
 import { removeTreeIn } from '../../storage/confined.ts';
 import type { Context } from '../../context.ts';
@@ -264,10 +265,18 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
     writeMarker(root, marker);
   }
   crashPoint('moved');
+  await pausePoint('restore-moved');
 
   if (!(await alreadyImported(ctx, staged))) {
     const imports = stagedImports(staging, staged.head);
-    if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    try {
+      if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    } catch (err) {
+      throw new FailedError(
+        `restore stopped before importing the catalog: ${errorMessage(err)}; the files are in place in ${root} and ${markerPath(root)} records the restore`,
+        'run the same restore again once the catalog is back: it imports the rows and finishes',
+      );
+    }
     const event = {
       runId: ctx.runId,
       at: ctx.clock(),

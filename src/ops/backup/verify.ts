@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeRow, DumpFormatError, isDumpTable, type DumpTable } from '../../db/dump.ts';
+import { decodeArchivedRow, DumpFormatError, DumpRowRefusedError, isDumpTable, type DumpTable } from '../../db/dump.ts';
+import { pgRefusal } from '../../db/portable.ts';
 import { IntegrityError, StorectlError, UsageError, errorMessage } from '../../errors.ts';
 import { PathIndex } from '../../db/path-index.ts';
 import { VERSION } from '../../cli.ts';
@@ -277,6 +278,12 @@ export async function verifyArchive(
  * "archive ... is corrupt" line, exit 4.
  */
 function asCorruption(archive: string, err: unknown): unknown {
+  if (err instanceof DumpRowRefusedError) {
+    return new IntegrityError(
+      `archive ${archive} cannot be restored: ${err.message}`,
+      'nothing was restored; archives are restored into either dialect, so a row PostgreSQL refuses is refused everywhere: use another backup',
+    );
+  }
   if (err instanceof ArchiveFormatError || err instanceof DumpFormatError) return corrupt(archive, err.message);
   if (err instanceof StorectlError) return err;
   const e = err as NodeJS.ErrnoException;
@@ -357,13 +364,13 @@ async function readTable(
       bytes += c.length;
       if (fd !== undefined) fs.writeSync(fd, c);
       for (const line of splitter.push(c)) {
-        if (take(decodeRow(table, line))) present++;
+        if (take(decodeArchivedRow(table, line, pgRefusal))) present++;
         rows++;
       }
     }
     const tail = splitter.end();
     if (tail) {
-      if (take(decodeRow(table, tail))) present++;
+      if (take(decodeArchivedRow(table, tail, pgRefusal))) present++;
       rows++;
     }
   } finally {
@@ -415,7 +422,7 @@ export function* stagedRows(file: string, table: DumpTable, batchRows = 500, bat
   let batch: Record<string, unknown>[] = [];
   let bytes = 0;
   for (const line of new LineReader(file)) {
-    batch.push(decodeRow(table, line));
+    batch.push(decodeArchivedRow(table, line, pgRefusal));
     bytes += line.length;
     if (batch.length >= batchRows || bytes >= batchBytes) {
       yield batch;

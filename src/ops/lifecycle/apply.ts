@@ -10,6 +10,8 @@ import { Limiter } from '../pool.ts';
 import { compare, type DeleteGate, type DiskState, type Expected, type GateBatch, type GateResult } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
 import { decodeReason, encodeReason, reasonLabel, reasonPattern, type ReasonKind } from './reasons.ts';
+import { pausePoint } from '../../test-hooks.ts';
+import { FailedError, StorectlError, errorMessage } from '../../errors.ts';
 
 /** Unlinks in flight at once: this disk rewards concurrency (see baselines.md). */
 export const UNLINK_CONCURRENCY = 64;
@@ -36,6 +38,18 @@ export interface ApplyTally {
 
 export function newTally(list: boolean): ApplyTally {
   return { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, byRule: new Map(), changed: [], failed: [], ...(list ? { deletedPaths: [] } : {}), dirsRemoved: 0, swapped: [] };
+}
+
+/**
+ * A deletion run cut off mid-way (the catalog gone, a disk failing): one line saying what was
+ * done, that nothing was deleted without its intent committed, and that a rerun finishes it.
+ */
+export function stoppedMidRun(command: string, err: unknown, done: { files: number; bytes: number }, o: { what: string; hint: string }): StorectlError {
+  return new FailedError(
+    `${command} stopped after deleting ${done.files} ${o.what} (${done.bytes} bytes), each recorded: ${errorMessage(err)}`,
+    o.hint,
+    err instanceof StorectlError ? err.code : 'interrupted',
+  );
 }
 
 export const SWAPPED_REASON = 'directory moved or replaced (by a symlink?) during the run: only the directory that was checked was touched';
@@ -88,8 +102,10 @@ export async function applyBatches(
   const slots = new Limiter(UNLINK_CONCURRENCY);
   const unlinking: Promise<unknown>[] = [];
   const recording: Promise<void>[] = [];
+  let batchNo = 0;
   try {
     for await (const batch of source) {
+      const first = ++batchNo === 1;
       // The batch holds the directories it re-checks open until its last rmdir.
       const held = gate.batch();
       let prepared: { work: Work[]; restored: number[] };
@@ -105,7 +121,9 @@ export async function applyBatches(
       const recorded = unlinked
         .then((u) => recordWork(ctx, lane, held, work, u, restored, tally))
         .finally(() => held.close())
-        .then(() => onBatch(files));
+        .then(() => onBatch(files))
+        // A test stops here once the first batch is recorded, the next ones marked and unlinking.
+        .then(() => (first ? pausePoint('delete-batch') : undefined));
       // A failure surfaces where the promise is awaited below; until then it must not count as
       // unhandled (node would end the process before the error could be reported).
       unlinked.catch(() => {});

@@ -2,7 +2,7 @@
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError, NotFoundError, UsageError } from '../../errors.ts';
-import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
+import { applyBatches, batches, newTally, recoverInterrupted, stoppedMidRun, type ApplyTally } from './apply.ts';
 import { DeleteGate } from './gate.ts';
 import { guardCap, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -163,7 +163,14 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
     for (const m of group) if (!doneSet.has(m.jobId)) tally.changed.push({ path: '', jobId: m.jobId, reason: 'job changed since planning: not marked failed' });
   }
   const progressApply = ctx.progress('deleting', report.plan.files);
-  await applyBatches(ctx, await apply.lane, gate, batches(apply.spool.read()), tally, (files) => progressApply.tick(files));
+  try {
+    await applyBatches(ctx, await apply.lane, gate, batches(apply.spool.read()), tally, (files) => progressApply.tick(files));
+  } catch (err) {
+    throw stoppedMidRun('cleanup-expired', err, tally, {
+      what: 'files',
+      hint: "the files it was deleting then are marked 'deleting' in the catalog: run cleanup-expired again once the catalog is back, it finishes them first",
+    });
+  }
   progressApply.done();
   finishReport(report, tally, recovered, markedFailed, o.rules);
   return report;

@@ -10,11 +10,12 @@ import { isSafeRelPath } from '../../storage/paths.ts';
 import { WalkError } from '../../storage/walk.ts';
 import { compareTreeWithCatalog } from '../drift.ts';
 import { mapPool } from '../pool.ts';
-import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY } from './apply.ts';
+import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY, stoppedMidRun } from './apply.ts';
 import { DeleteGate, QuarantineTarget, type GateResult } from './gate.ts';
 import { guardCap, guardEmptyCatalog, guardUnmountedRoot } from './guards.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { Spool } from './spool.ts';
+import { pausePoint } from '../../test-hooks.ts';
 
 export interface OrphanOptions {
   dryRun: boolean;
@@ -238,6 +239,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
   const applied = ctx.progress(o.quarantine ? 'moving' : 'deleting', report.orphans.files);
   const quarantine = o.quarantine ? new QuarantineTarget(path.resolve(o.quarantine)) : null;
+  let batches = 0;
   try {
     for await (const batch of chunks(orphans.read(), BATCH_FILES)) {
       const held = gate.batch();
@@ -282,7 +284,14 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
         quarantine?.renew();
       }
       applied.tick(batch.length);
+      // A test stops here after the first batch, to cut the catalog off before the next.
+      if (++batches === 1) await pausePoint('orphans-batch');
     }
+  } catch (err) {
+    throw stoppedMidRun('cleanup-orphaned', err, { files: result.deleted + result.moved, bytes: result.bytes }, {
+      what: 'orphans',
+      hint: 'each orphan it may have removed then has an intent event in the catalog: run cleanup-orphaned again once the catalog is back, it finds the rest',
+    });
   } finally {
     quarantine?.close();
     gate.close();

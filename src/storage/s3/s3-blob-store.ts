@@ -30,12 +30,14 @@ import {
 } from '../blob.ts';
 import { checkRelPath, isSafeRelPath } from '../paths.ts';
 import { describeS3Error, isNotFound } from './errors.ts';
-import { s3Url, type S3Location, type S3Settings } from './settings.ts';
+import { registerS3Secrets, s3Url, type S3Location, type S3Settings } from './settings.ts';
+import { registerSecret } from '../../redact.ts';
 
 export function makeS3Client(s: S3Settings): S3Client {
   // The SDK warns once per process on Node 20 (NodeVersionSupportWarning through
   // process.emitWarning) unless this variable is "true": stderr carries storectl's lines only.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  registerS3Secrets(s);
   const cfg: S3ClientConfig = {
     forcePathStyle: s.forcePathStyle,
     requestChecksumCalculation: s.checksumMode,
@@ -85,6 +87,11 @@ export class S3BlobStore implements BlobStore {
   /** One request that fails as the first real one would: no such bucket, access denied, wrong endpoint. */
   async probe(): Promise<void> {
     try {
+      // The credentials the SDK's chain found (a profile, an SSO cache, ...) are secrets too; the
+      // provider is memoised, so the request below reuses what this resolves.
+      const creds = await this.client.config.credentials().catch(() => undefined);
+      registerSecret(creds?.secretAccessKey);
+      registerSecret(creds?.sessionToken);
       await this.client.send(new HeadBucketCommand({ Bucket: this.loc.bucket }));
     } catch (err) {
       throw describeS3Error(err, this.loc);

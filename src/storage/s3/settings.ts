@@ -1,6 +1,7 @@
 // Where an S3 store lives and how to reach it. No AWS SDK here: this module is loaded by
 // config and --help paths, the SDK only by commands that open an S3 store.
 import { UsageError } from '../../errors.ts';
+import { REDACTED, redactUrl, registerSecret, registerUrlSecrets } from '../../redact.ts';
 
 export interface S3Location {
   bucket: string;
@@ -12,6 +13,16 @@ const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Parses s3://BUCKET[/PREFIX]; the canonical URL is s3://BUCKET/ or s3://BUCKET/PREFIX/. */
 export function parseS3Url(url: string): S3Location {
+  // A password in the URL (s3://KEY:SECRET@bucket/) is hidden from every output first.
+  registerUrlSecrets(url);
+  const authority = /^s3:\/\/([^/?#]*)/i.exec(url)?.[1] ?? '';
+  if (authority.includes('@')) {
+    throw new UsageError(
+      `the S3 URL ${redactUrl(url)} holds credentials: an s3:// root names only the bucket and prefix`,
+      'give the keys in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the s3 section of the config file',
+      'bad_root',
+    );
+  }
   const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/i.exec(url);
   if (!m) throw new UsageError(`not an S3 URL: ${url}`, 'write s3://BUCKET/PREFIX', 'bad_root');
   const bucket = m[1]!;
@@ -104,6 +115,7 @@ export function resolveS3Settings(section: unknown, env: NodeJS.ProcessEnv): Res
   const accessKeyId = pick('accessKeyId', undefined, env.AWS_ACCESS_KEY_ID || undefined) as string | undefined;
   const secretAccessKey = pick('secretAccessKey', undefined, env.AWS_SECRET_ACCESS_KEY || undefined) as string | undefined;
   const sessionToken = pick('sessionToken', undefined, env.AWS_SESSION_TOKEN || undefined) as string | undefined;
+  registerS3Secrets({ secretAccessKey, sessionToken, endpoint }, env);
   const customEndpoint = Boolean(endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL);
   const forcePathStyle = (pick('forcePathStyle', bool(env.STORECTL_S3_FORCE_PATH_STYLE)) as boolean | undefined) ?? false;
   const checksumRaw = pick('checksumMode', env.STORECTL_S3_CHECKSUM_MODE || undefined) as string | undefined;
@@ -141,17 +153,35 @@ function checkS3Section(section: unknown): Partial<Record<(typeof S3_CONFIG_KEYS
   return out;
 }
 
+/**
+ * The S3 secrets this run knows go into the redaction registry, so that no error, --json error,
+ * `config` output, log line or runs row prints them: the secret key and session token (config
+ * file or AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN) and a password in an endpoint URL.
+ */
+export function registerS3Secrets(s: { secretAccessKey?: string; sessionToken?: string; endpoint?: string }, env: NodeJS.ProcessEnv = {}): void {
+  for (const v of [s.secretAccessKey, s.sessionToken, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN]) registerSecret(v);
+  for (const u of [s.endpoint, env.STORECTL_S3_ENDPOINT, env.AWS_ENDPOINT_URL_S3, env.AWS_ENDPOINT_URL]) registerUrlSecrets(u);
+}
+
 /** The settings as `storectl config` shows them: secrets replaced, sources named. */
 export function describeS3Settings(r: ResolvedS3Settings): Record<string, { value: unknown; source: SettingSource }> {
   const out: Record<string, { value: unknown; source: SettingSource }> = {};
   for (const k of S3_CONFIG_KEYS) {
     const v = r.settings[k];
-    out[k] = { value: S3_SECRET_KEYS.has(k) && v !== undefined ? '***' : k === 'accessKeyId' && typeof v === 'string' ? redactKeyId(v) : (v ?? null), source: r.sources[k] };
+    const value =
+      S3_SECRET_KEYS.has(k) && v !== undefined
+        ? REDACTED
+        : k === 'accessKeyId' && typeof v === 'string'
+          ? redactKeyId(v)
+          : k === 'endpoint' && typeof v === 'string'
+            ? redactUrl(v)
+            : (v ?? null);
+    out[k] = { value, source: r.sources[k] };
   }
   return out;
 }
 
 /** An access key id is not a secret, but it need not be printed whole either. */
 function redactKeyId(id: string): string {
-  return id.length > 8 ? `${id.slice(0, 4)}…${id.slice(-4)}` : '***';
+  return id.length > 8 ? `${id.slice(0, 4)}…${id.slice(-4)}` : REDACTED;
 }
