@@ -233,14 +233,36 @@ for (const d of DIALECTS) {
     });
 
     test('kill -9 during generate: usage still equals the recount', async () => {
+      const files = async () => {
+        const c = await store.open();
+        try {
+          return (await c.usage.totals()).files;
+        } finally {
+          await c.close();
+        }
+      };
+      const base = await files();
       const child = spawn(process.execPath, [BIN, ...store.args, 'generate', '--sample', '40', '--workers', '1'], {
         cwd: REPO,
         env: { ...process.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '' },
         stdio: 'ignore',
       });
-      await new Promise((r) => setTimeout(r, 2500));
+      let exited = false;
+      const closed = new Promise((r) => child.on('close', () => r((exited = true))));
+      // Killed once the catalog holds some of its jobs, not after a fixed time: at any load the
+      // kill lands midway, with jobs recorded and others in flight.
+      const c = await store.open();
+      try {
+        const deadline = Date.now() + 300_000;
+        while (!exited && (await c.usage.totals()).files < base + 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        await c.close();
+      }
+      assert.ok(!exited, 'generate finished before it could be killed midway');
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r));
+      await closed;
+      const left = await files();
+      assert.ok(left >= base + 10 && left < base + 200, `the killed run had recorded some of its jobs, not all (${left - base} files)`);
       await noDrift();
     });
   });
