@@ -149,6 +149,7 @@ async function prepareBatch(lane: DeletionLane, gate: TargetBatch, batch: Planne
     const ids = eligible.filter((g) => encodeReason(g.reason) === reason).flatMap((g) => g.files.map((f) => f.id));
     for (const r of await lane.markDeleting(ids, reason)) marked.set(r.id, r);
   }
+  await pausePoint('deletion.intent');
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
   // is as planned (local: lstat in slices, so the unlinks in flight of the batches before are
   // refilled in between; S3: HEAD, size and ETag); otherwise the group goes back to 'present'
@@ -249,6 +250,7 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: TargetBatch, w
       cleanup: { rule: j.rule, runId: ctx.runId, at: now.toISOString(), filesDeleted: j.files, bytesFreed: j.bytes, alreadyGone: j.gone, failed: j.failed },
     },
   }));
+  await pausePoint('deletion.removed');
   await lane.finishDeletions({ deleted, restored, events, jobs });
   // Each removed directory stands in for its files: pruning starts at its parent.
   tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
