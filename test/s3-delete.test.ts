@@ -286,6 +286,33 @@ for (const d of DIALECTS) {
       assert.equal(again.json.plan.files, 0, 'nothing left to do');
     });
 
+    test('cleanup-orphaned on S3: an orphan older than the grace age removed, a young one kept, dry run == real run; --quarantine refused (exit 2)', async () => {
+      const old = 'cards/2020/01/01/no-such-job/old-orphan.png';
+      const young = 'temp/young-orphan.bin';
+      await bucket.put(old, Buffer.from('old orphan bytes'));
+      await sleep(31_000);
+      await bucket.put(young, Buffer.from('young orphan'));
+      const q = await cli(['cleanup-orphaned', '--yes', '--min-age', '30s', '--quarantine', path.join(dir, 'q')]);
+      assert.equal(q.code, 2, q.stdout + q.stderr);
+      assert.equal(q.json.error.code, 'unsupported_backend');
+      assert.match(q.json.error.message, /--quarantine is not supported on an S3 store/);
+      const dry = await cli(['cleanup-orphaned', '--dry-run', '--min-age', '30s']);
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      assert.deepEqual(dry.json.orphans.paths, [old]);
+      assert.equal(dry.json.young, 1);
+      const real = await cli(['cleanup-orphaned', '--yes', '--min-age', '30s', '--list']);
+      assert.equal(real.code, 0, real.stdout + real.stderr);
+      assert.deepEqual(real.json.orphans.paths, [old]);
+      assert.equal(real.json.result.deleted, 1);
+      const keys = await keysOf(bucket);
+      assert.ok(!keys.has(old), 'the old orphan is gone');
+      assert.ok(keys.has(young), 'the young one is kept');
+      const ev = await sqlRows<{ n: number }>(c, `select count(*) as n from events where action = 'delete_orphan' and path = '${old}'`);
+      assert.equal(Number(ev[0]!.n), 1);
+      assert.ok((await bucket.remove(young)).ok);
+      await consistent();
+    });
+
     test('an empty bucket listing beside a catalog with present rows: delete and cleanup-expired refuse (exit 2), nothing changed', async () => {
       const present = await sqlRows<{ n: number }>(c, `select count(*) as n from files where state = 'present'`);
       assert.ok(Number(present[0]!.n) > 0);
