@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { Catalog } from './catalog.ts';
+import { pgTransaction } from './shared.ts';
 import type { PgCatalog } from './pg.ts';
 import type { SqliteCatalog } from './sqlite.ts';
 
@@ -96,34 +97,17 @@ export function pgExec(pool: pg.Pool, on: Queryable = pool): SqlExec {
       return (await on.query(toDollars(sql), [...params])).rowCount ?? 0;
     },
     async transaction(stmts) {
-      const client = await pool.connect();
-      try {
-        await client.query('begin');
+      return pgTransaction(pool, async (client) => {
         const counts: number[] = [];
-        for (const s of stmts) counts.push((await client.query(toDollars(s.sql), s.params)).rowCount ?? 0);
-        await client.query('commit');
+        for (const st of stmts) counts.push((await client.query(toDollars(st.sql), st.params)).rowCount ?? 0);
         return counts;
-      } catch (err) {
-        await client.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     },
     async interactive(fn, opts) {
-      const client = await pool.connect();
-      try {
-        await client.query('begin');
+      return pgTransaction(pool, async (client) => {
         if (opts?.lockTable) await client.query(`lock table "${opts.lockTable.replace(/"/g, '""')}" in exclusive mode`);
-        const out = await fn(pgExec(pool, client));
-        await client.query('commit');
-        return out;
-      } catch (err) {
-        await client.query('rollback').catch(() => {});
-        throw err;
-      } finally {
-        client.release();
-      }
+        return fn(pgExec(pool, client));
+      });
     },
     at: (d) => d,
     date: (v) => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(v as string)),
