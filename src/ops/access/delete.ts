@@ -73,8 +73,6 @@ export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOption
 async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { spool: Spool<PlannedGroup>; lane: Promise<DeletionLane> } | null): Promise<DeleteReport> {
   const has = await ctx.catalog.hasFiles();
   await guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
-  // Looks only (lstat locally, HEAD on S3): the same plan for a dry run and a real run.
-  const target = openDeletionTarget(ctx, true);
   // A killed run's intent rows first (the engine: only what a manual deletion started).
   const recovered = apply ? await finishInterrupted(ctx, 'manual', { lane: await apply.lane, list: o.list }) : null;
   const report: DeleteReport = {
@@ -101,7 +99,8 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
     // Whole jobs, in the order they were chosen.
     const order = new Map(jobs.map((j, i) => [j.id, i]));
     rows.sort((a, b) => order.get(a.jobId!)! - order.get(b.jobId!)!);
-    const p = await planDeletionOn(target, rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
+    // Looks only (lstat locally, HEAD on S3): the same plan for a dry run and a real run.
+    const p = await planDeletionOn(openDeletionTarget(ctx, true), rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
     for (const s of p.skipped) report.skipped.push({ rule: MANUAL_RULE, jobId: s.jobId ?? null, path: s.path, reason: s.reason });
     for (const g of p.groups) {
       apply?.spool.push(g);
