@@ -1,6 +1,7 @@
 // show, get, export and url on an S3 store, end to end through the real bin/storectl against
 // the loopback s3rver (or STORECTL_TEST_S3_ENDPOINT), on both dialects: bytes compared with the
-// objects in the bucket, outcomes and exit codes with the catalog's rows. delete refuses (exit 2).
+// objects in the bucket, outcomes and exit codes with the catalog's rows; delete removes objects
+// (test/s3-delete.test.ts has the rest of delete and cleanup-expired on S3).
 //
 // What s3rver checks of a presigned URL (read in node_modules/@20minutes/s3rver/lib/
 // middleware/authentication.js and lib/signature/v4.js): the SigV4 signature over the method,
@@ -380,17 +381,15 @@ for (const d of DIALECTS) {
       assert.doesNotMatch(within.stderr, /credentials/);
     });
 
-    test('delete on an S3 store: refused (exit 2) with one line; nothing removed', async () => {
+    test('delete on an S3 store: the job\'s objects removed, its rows tombstones (manual); get says gone (exit 6)', async () => {
       const { id, files } = takeJob();
       const r = await cli(['delete', id, '--yes']);
-      assert.equal(r.code, 2, r.stdout + r.stderr);
-      assert.equal(r.json.error.code, 'unsupported_backend');
-      assert.match(r.json.error.message, /delete does not work on an S3 store yet/);
-      const text = await runCli(['--root', root, '--database', db, 'delete', id, '--yes'], { env: s3.env });
-      assert.equal(text.code, 2);
-      assert.equal(text.stderr.trim().split('\n').length <= 2, true, text.stderr);
-      for (const f of files) assert.ok(await bucket.stat(f.path), f.path);
-      assert.ok((await c.filesOfJob(id)).every((f) => f.state === 'present'));
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.json.result.files, files.length);
+      for (const f of files) assert.equal(await bucket.stat(f.path), null, f.path);
+      assert.ok((await c.filesOfJob(id)).every((f) => f.state === 'deleted' && f.deleteReason === 'manual'));
+      const gone = await cli(['get', id, files[0]!.role, '-o', path.join(dir, 'deleted.bin')]);
+      assert.equal(gone.code, 6, gone.stdout + gone.stderr);
     });
   });
 }

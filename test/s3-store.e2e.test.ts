@@ -39,9 +39,9 @@ test('an S3 root without --database: exit 2 saying so, nothing written to the bu
 test('a command not yet wired to the BlobStore refuses an S3 store (exit 2), it never writes a local dir', async () => {
   const dir = tmpDir();
   const root = await s3.newRoot();
-  const r = await runCli(['--root', root, '--database', `sqlite:${path.join(dir, 'c.db')}`, 'cleanup-orphaned', '--dry-run'], { cwd: dir, env: s3.env });
+  const r = await runCli(['--root', root, '--database', `sqlite:${path.join(dir, 'c.db')}`, 'verify'], { cwd: dir, env: s3.env });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /cleanup-orphaned does not work on an S3 store yet/);
+  assert.match(r.stderr, /verify does not work on an S3 store yet/);
   assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('s3')), []);
   fs.rmSync(dir, { recursive: true, force: true });
 });

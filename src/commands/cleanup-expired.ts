@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'cleanup-expired',
   summary: 'Delete the files of jobs past their retention, by lifecycle rules',
   description:
-    "Apply the lifecycle rules (config file section `cleanup`): delete the files of completed card jobs, of exports 24 h after completion (failed: 1 h), of failed jobs after 7 days and temp files after 1 day; mark jobs stuck in queued/processing for 24 h as failed. A job's files go together. Deletion is crash-safe (intent recorded, unlink, tombstone + event per file); rows are kept as tombstones. --dry-run shows exactly what a real run would do. One destructive run at a time per store (exit 75, or --wait).",
+    "Apply the lifecycle rules (config file section `cleanup`): delete the files of completed card jobs, of exports 24 h after completion (failed: 1 h), of failed jobs after 7 days and temp files after 1 day; mark jobs stuck in queued/processing for 24 h as failed. A job's files go together. Deletion is crash-safe (intent recorded, unlink, tombstone + event per file); rows are kept as tombstones. --dry-run shows exactly what a real run would do. One destructive run at a time per store (exit 75, or --wait). On an S3 store the same rules and engine: objects are looked at by HEAD (size, ETag), re-checked by HEAD after the intent is committed, and removed with DeleteObjects in requests of up to 1,000 keys; an empty bucket listing beside a catalog with present rows is refused (exit 2).",
   examples: [
     'storectl cleanup-expired --dry-run',
     'storectl cleanup-expired --dry-run --list --as-of +7d   # what will next week\'s run delete?',
@@ -38,7 +38,7 @@ export default defineCommand({
       throw new UsageError('--as-of later than now deletes files before they are due', 'add --dry-run to see what that run would do');
     }
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : config.maxDelete;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun || opts.explain !== undefined });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun || opts.explain !== undefined, s3: true });
     if (opts.explain !== undefined) {
       const { explainJob } = await import('../ops/lifecycle/expired.ts');
       const report = await explainJob(ctx, String(opts.explain), config.rules, asOf);

@@ -9,7 +9,7 @@ export default defineCommand({
   name: 'cleanup-orphaned',
   summary: 'Delete files that have no catalog row; mark rows whose file is gone as missing',
   description:
-    "Walk the data tree and the catalog together (both in byte order, neither held in memory). Files with no catalog row, older than --min-age and not inside the directory of a job still being produced, are deleted (or moved with --quarantine DIR); present rows whose file is gone are marked missing (rows are kept); directories emptied are removed. Symlinks are never followed or deleted: they are reported as anomalies. Refuses (exit 2) when the catalog is empty beside a full tree, the root is empty beside a full catalog, or more than --max-delete (default 10% of the files walked) would go.",
+    "Walk the data tree and the catalog together (both in byte order, neither held in memory). Files with no catalog row, older than --min-age and not inside the directory of a job still being produced, are deleted (or moved with --quarantine DIR); present rows whose file is gone are marked missing (rows are kept); directories emptied are removed. Symlinks are never followed or deleted: they are reported as anomalies. Refuses (exit 2) when the catalog is empty beside a full tree, the root is empty beside a full catalog, or more than --max-delete (default 10% of the files walked) would go. On an S3 store (--root s3://BUCKET/PREFIX) the bucket is listed under the prefix (ListObjectsV2, byte order) against the catalog; the grace age is the object's LastModified; orphans are re-checked by HEAD (size, ETag) and removed with DeleteObjects; an empty listing beside present rows is refused (exit 2); --quarantine is not supported there (exit 2).",
   examples: [
     'storectl cleanup-orphaned --dry-run',
     'storectl cleanup-orphaned --yes --min-age 6h',
@@ -33,7 +33,7 @@ export default defineCommand({
     const dryRun = Boolean(opts.dryRun);
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : (config.orphans.maxDelete ?? '10%');
     const quarantine = opts.quarantine !== undefined ? (await import('node:path')).resolve(env.ui.io.cwd, String(opts.quarantine)) : undefined;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
     const { runCleanupOrphaned } = await import('../ops/lifecycle/orphans.ts');
     const report = await runCleanupOrphaned(ctx, {
       dryRun,

@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'delete',
   summary: "Delete chosen jobs' files now, keeping their rows as tombstones (reason manual)",
   description:
-    "Delete the files of the chosen jobs (JOB_IDs, --from FILE, or the filters --owner, --status, --kind, --older-than) now, through the same deletion engine as cleanup-expired: planned first (--dry-run --list shows exactly what a real run deletes), the store lock, the --max-delete cap, a confirmation on a terminal (--yes off one), then intent, re-check and unlink, tombstone and event per file. Whole jobs only: a job with a file that changed or is unsafe is skipped whole. Tombstones record the reason manual; the run records the user and host (storectl show shows them). Jobs still in production (queued, assigned, printing, processing, quality_check) are refused and listed (exit 3) unless --force. On an S3 store delete refuses (exit 2): the deletion engine deletes from a local tree only so far.",
+    "Delete the files of the chosen jobs (JOB_IDs, --from FILE, or the filters --owner, --status, --kind, --older-than) now, through the same deletion engine as cleanup-expired: planned first (--dry-run --list shows exactly what a real run deletes), the store lock, the --max-delete cap, a confirmation on a terminal (--yes off one), then intent, re-check and unlink, tombstone and event per file. Whole jobs only: a job with a file that changed or is unsafe is skipped whole. Tombstones record the reason manual; the run records the user and host (storectl show shows them). Jobs still in production (queued, assigned, printing, processing, quality_check) are refused and listed (exit 3) unless --force. On an S3 store (--root s3://BUCKET/PREFIX) the same engine plans with a HEAD of each object and, after the intent is committed, re-checks each by HEAD (size and ETag as planned, else kept and reported) and removes the rest with DeleteObjects, up to 1,000 keys a request; a key the server fails goes back to present (exit 3). Keys never leave the store's prefix.",
   args: '[job_ids...]',
   examples: [
     'storectl delete card-20261120-1a2b3c4d --yes',
@@ -31,7 +31,7 @@ export default defineCommand({
     const sel = await readJobSelection(args, opts, env.ui.io);
     const dryRun = Boolean(opts.dryRun);
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : undefined;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { runDelete } = await import('../ops/access/delete.ts');
     const report = await runDelete(ctx, sel, {
       dryRun,

@@ -45,7 +45,7 @@ export default defineCommand({
     if (needsOwner && owner === undefined) throw new UsageError(`quota ${action} needs an OWNER`, `storectl quota ${action} OWNER`);
     if (!needsOwner && action !== 'recount' && owner !== undefined) throw new UsageError(`quota ${action} takes no OWNER`);
     if (action !== 'set' && (opts.bytes !== undefined || opts.files !== undefined)) throw new UsageError('--bytes and --files go with `quota set`');
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const ops = await import('../ops/quota.ts');
     const tty = env.ui.stdoutTTY;
     switch (action) {

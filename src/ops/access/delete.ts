@@ -5,9 +5,10 @@
 // same plan as cleanup-expired. Tombstones say `manual`; the run row records the user and host.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
-import { FailedError, UsageError } from '../../errors.ts';
-import { applyDeletion, finishInterrupted, planDeletion, type DeletionResult } from '../lifecycle/engine.ts';
-import { guardCap, guardUnmountedRoot } from '../lifecycle/guards.ts';
+import { FailedError } from '../../errors.ts';
+import { applyDeletion, finishInterrupted, planDeletionOn, type DeletionResult } from '../lifecycle/engine.ts';
+import { guardCap, guardEmptyStore } from '../lifecycle/guards.ts';
+import { openDeletionTarget } from '../lifecycle/target.ts';
 import type { PlanSkip, PlannedGroup } from '../lifecycle/plan.ts';
 import { MANUAL_RULE, reasonPattern, type DeletionReason } from '../lifecycle/reasons.ts';
 import { Spool } from '../lifecycle/spool.ts';
@@ -54,22 +55,7 @@ export interface DeleteReport {
   failed: { path: string; jobId: string | null; reason: string }[];
 }
 
-/**
- * The deletion engine acts on a local tree only so far (a directory held open, unlinks
- * relative to it): on an S3 store delete refuses before it reads anything.
- */
-export function refuseS3(ctx: Pick<Context, 'store'>): void {
-  if (ctx.store.capabilities.kind !== 'local') {
-    throw new UsageError(
-      `delete does not work on an S3 store yet (root ${ctx.store.url}): the deletion engine deletes from a local tree only`,
-      'nothing was changed; run delete against a local store',
-      'unsupported_backend',
-    );
-  }
-}
-
 export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOptions): Promise<DeleteReport> {
-  refuseS3(ctx);
   if (o.dryRun) return plan(ctx, sel, o, null);
   return withStoreLock(ctx, 'delete', o.waitMs, async () => {
     const spool = new Spool<PlannedGroup>();
@@ -86,7 +72,7 @@ export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOption
 
 async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { spool: Spool<PlannedGroup>; lane: Promise<DeletionLane> } | null): Promise<DeleteReport> {
   const has = await ctx.catalog.hasFiles();
-  await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
+  await guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
   // A killed run's intent rows first (the engine: only what a manual deletion started).
   const recovered = apply ? await finishInterrupted(ctx, 'manual', { lane: await apply.lane, list: o.list }) : null;
   const report: DeleteReport = {
@@ -113,7 +99,8 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
     // Whole jobs, in the order they were chosen.
     const order = new Map(jobs.map((j, i) => [j.id, i]));
     rows.sort((a, b) => order.get(a.jobId!)! - order.get(b.jobId!)!);
-    const p = planDeletion(ctx, rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
+    // Looks only (lstat locally, HEAD on S3): the same plan for a dry run and a real run.
+    const p = await planDeletionOn(openDeletionTarget(ctx, true), rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
     for (const s of p.skipped) report.skipped.push({ rule: MANUAL_RULE, jobId: s.jobId ?? null, path: s.path, reason: s.reason });
     for (const g of p.groups) {
       apply?.spool.push(g);

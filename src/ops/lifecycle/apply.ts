@@ -5,9 +5,8 @@
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import type { EventRecord, FileRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
-import { parentDir } from '../../storage/paths.ts';
 import { Limiter } from '../pool.ts';
-import { compare, type DeleteGate, type DiskState, type Expected, type GateBatch, type GateResult } from './gate.ts';
+import { compare, type DeletionTarget, type DiskState, type Expected, type Removed, type TargetBatch } from './gate.ts';
 import type { PlannedGroup } from './plan.ts';
 import { decodeReason, encodeReason, reasonLabel, reasonPattern, type ReasonKind } from './reasons.ts';
 import { pausePoint } from '../../test-hooks.ts';
@@ -19,8 +18,6 @@ export const UNLINK_CONCURRENCY = 64;
 export const BATCH_FILES = 2000;
 /** Batches with their intent committed and their unlinks queued, at most. */
 const BATCHES_AHEAD = 3;
-/** Files re-checked (lstat, on the main thread) between two looks at the unlinks in flight. */
-const RECHECK_SLICE = 256;
 
 export interface ApplyTally {
   jobs: number;
@@ -92,7 +89,7 @@ export async function* batches(groups: Iterable<PlannedGroup> | AsyncIterable<Pl
 export async function applyBatches(
   ctx: Context,
   lane: DeletionLane,
-  gate: DeleteGate,
+  gate: DeletionTarget,
   source: AsyncIterable<PlannedGroup[]>,
   tally: ApplyTally,
   onBatch: (files: number) => void,
@@ -103,6 +100,8 @@ export async function applyBatches(
   const unlinking: Promise<unknown>[] = [];
   const recording: Promise<void>[] = [];
   let batchNo = 0;
+  // Tests change the store here, between the plan and the re-check.
+  await pausePoint('deletion.apply');
   try {
     for await (const batch of source) {
       const first = ++batchNo === 1;
@@ -146,7 +145,7 @@ export async function applyBatches(
  * Re-checks one batch (each group, a job's files, whole) and commits the intent: returns the
  * files to unlink and the rows to put back to 'present'.
  */
-async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
+async function prepareBatch(lane: DeletionLane, gate: TargetBatch, batch: PlannedGroup[], tally: ApplyTally): Promise<{ work: Work[]; restored: number[] }> {
   const changed = (g: PlannedGroup, reason: string) => {
     for (const f of g.files) tally.changed.push({ path: f.path, jobId: g.jobId, reason });
   };
@@ -167,19 +166,16 @@ async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedG
     const ids = eligible.filter((g) => encodeReason(g.reason) === reason).flatMap((g) => g.files.map((f) => f.id));
     for (const r of await lane.markDeleting(ids, reason)) marked.set(r.id, r);
   }
+  await pausePoint('deletion.intent');
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
-  // is as planned (lstat, synchronous: cheaper than a thread-pool round trip); otherwise the
-  // group goes back to 'present' untouched. In slices, so the unlinks in flight of the batches
-  // before are refilled in between.
+  // is as planned (local: lstat in slices, so the unlinks in flight of the batches before are
+  // refilled in between; S3: HEAD, size and ETag); otherwise the group goes back to 'present'
+  // untouched.
   const diskOf = new Map<number, DiskState | null>();
-  let n = 0;
-  for (const g of eligible) {
-    for (const f of g.files) diskOf.set(f.id, marked.has(f.id) ? gate.inspect(f.path) : null);
-    if ((n += g.files.length) >= RECHECK_SLICE) {
-      n = 0;
-      await new Promise(setImmediate);
-    }
-  }
+  const toLook = eligible.flatMap((g) => g.files.filter((f) => marked.has(f.id)));
+  const looked = await gate.inspectMany(toLook.map((f) => f.path));
+  toLook.forEach((f, i) => diskOf.set(f.id, looked[i]!));
+  for (const g of eligible) for (const f of g.files) if (!diskOf.has(f.id)) diskOf.set(f.id, null);
   const work: Work[] = [];
   const restored: number[] = [];
   for (const g of eligible) {
@@ -201,43 +197,18 @@ async function prepareBatch(lane: DeletionLane, gate: GateBatch, batch: PlannedG
   return { work, restored };
 }
 
-interface Unlinked {
-  results: GateResult[];
-  /** Directories removed once their last planned file was gone (usually a job's directory). */
-  dirsRemoved: string[];
-}
+type Unlinked = Removed;
 
-/**
- * Unlinks (many in flight) through the gate; a file already gone needs no unlink. When the
- * last planned file of a directory is gone, the directory is removed right there, among the
- * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
- */
-async function unlinkWork(gate: GateBatch, work: Work[], slots: Limiter): Promise<Unlinked> {
-  const left = new Map<string, number>();
-  for (const w of work) {
-    const dir = parentDir(w.row.path);
-    left.set(dir, (left.get(dir) ?? 0) + 1);
-  }
-  const kept = new Set<string>();
-  const dirsRemoved: string[] = [];
-  const results = await Promise.all(
-    work.map((w) =>
-      slots.run(async (): Promise<GateResult> => {
-        const r = w.expect === null ? ({ outcome: 'gone' } as const) : await gate.remove(w.row.path, w.expect, w.checked);
-        const dir = parentDir(w.row.path);
-        if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
-        const n = left.get(dir)! - 1;
-        left.set(dir, n);
-        if (n === 0 && !kept.has(dir) && (await gate.removeDirIfEmpty(dir))) dirsRemoved.push(dir);
-        return r;
-      }),
-    ),
+/** Removes the batch's files through the target (local: many unlinks in flight; S3: DeleteObjects). */
+function unlinkWork(gate: TargetBatch, work: Work[], slots: Limiter): Promise<Unlinked> {
+  return gate.removePlanned(
+    work.map((w) => ({ path: w.row.path, expect: w.expect, checked: w.checked })),
+    slots,
   );
-  return { results, dirsRemoved };
 }
 
 /** Unlinks, then records: see recordWork. */
-async function finishWork(ctx: Context, lane: DeletionLane, gate: GateBatch, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
+async function finishWork(ctx: Context, lane: DeletionLane, gate: TargetBatch, work: Work[], restored: number[], tally: ApplyTally): Promise<void> {
   await recordWork(ctx, lane, gate, work, await unlinkWork(gate, work, new Limiter(UNLINK_CONCURRENCY)), restored, tally);
 }
 
@@ -245,7 +216,7 @@ async function finishWork(ctx: Context, lane: DeletionLane, gate: GateBatch, wor
  * Writes tombstones, events and job metadata of unlinked files in one transaction, then
  * removes the parents the batch emptied (day, month and year directories).
  */
-async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
+async function recordWork(ctx: Context, lane: DeletionLane, gate: TargetBatch, work: Work[], unlinked: Unlinked, restored: number[], tally: ApplyTally): Promise<void> {
   const { results } = unlinked;
   const now = ctx.clock();
   const deleted: { id: number; at: Date; reason: string }[] = [];
@@ -296,6 +267,7 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, wor
       cleanup: { rule: j.rule, runId: ctx.runId, at: now.toISOString(), filesDeleted: j.files, bytesFreed: j.bytes, alreadyGone: j.gone, failed: j.failed },
     },
   }));
+  await pausePoint('deletion.removed');
   await lane.finishDeletions({ deleted, restored, events, jobs });
   // Each removed directory stands in for its files: pruning starts at its parent.
   tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
@@ -311,7 +283,7 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: GateBatch, wor
  * A file still there with its row's size is unlinked; one that differs goes back to 'present'
  * and is reported. Returns how many rows it finished.
  */
-export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeleteGate, tally: ApplyTally, kind: ReasonKind = 'rule'): Promise<number> {
+export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate: DeletionTarget, tally: ApplyTally, kind: ReasonKind = 'rule'): Promise<number> {
   let done = 0;
   for (;;) {
     const rows = await ctx.catalog.filesInState('deleting', BATCH_FILES, reasonPattern(kind));
@@ -326,21 +298,22 @@ export async function recoverInterrupted(ctx: Context, lane: DeletionLane, gate:
   }
 }
 
-async function recoverBatch(ctx: Context, lane: DeletionLane, gate: GateBatch, rows: FileRecord[], tally: ApplyTally): Promise<void> {
+async function recoverBatch(ctx: Context, lane: DeletionLane, gate: TargetBatch, rows: FileRecord[], tally: ApplyTally): Promise<void> {
   {
     const work: Work[] = [];
     const restored: number[] = [];
-    for (const row of rows) {
+    const looked = await gate.inspectMany(rows.map((r) => r.path));
+    rows.forEach((row, i) => {
       const reason = decodeReason(row.deleteReason) ?? { kind: 'rule', rule: 'interrupted' };
       const group: PlannedGroup = { rule: reasonLabel(reason), reason, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
-      const disk = gate.inspect(row.path);
+      const disk = looked[i]!;
       if (disk.kind === 'gone') work.push({ group, row, expect: null });
-      else if (disk.kind === 'file' && disk.size === row.size) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs } });
+      else if (disk.kind === 'file' && disk.size === row.size) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs, ...(disk.identity ? { identity: disk.identity } : {}) } });
       else {
         restored.push(row.id);
         tally.changed.push({ path: row.path, jobId: row.jobId, reason: `left 'deleting' by an interrupted run, but ${disk.kind === 'file' ? 'its size changed' : `it is ${disk.kind}`}: kept` });
       }
-    }
+    });
     await finishWork(ctx, lane, gate, work, restored, tally);
   }
 }

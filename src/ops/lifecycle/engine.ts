@@ -23,16 +23,19 @@
 // cleanup-expired (its pipelined applyBatches is this engine's batch loop, fed by its plan),
 // migrate-images-to-db --delete-originals, `delete` (manual, whole jobs), and next dedup, tier
 // transitions.
-// The acting side is a DeletionTarget (gate.ts): GateBatch for local files; an S3 target
-// implements the same per-key remove() by gathering keys into DeleteObjects requests of up to
-// 1,000 keys and resolving each key's promise from the per-key results.
+// The acting side is a DeletionTarget (gate.ts), chosen by the store (target.ts): DeleteGate /
+// GateBatch for a local tree; S3Target / S3Batch (s3-target.ts) for an S3 store, which re-checks
+// each object by HEAD (size, ETag) and removes with DeleteObjects, up to 1,000 keys a request,
+// per-key results. planDeletionOn plans through either (HEAD on S3); planDeletion is the
+// local, synchronous form.
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import type { JobHead } from '../../db/types.ts';
 import { FailedError } from '../../errors.ts';
 import { removeTreeIn, unlinkFileIn } from '../../storage/confined.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
-import { DeleteGate, type DiskState, type Expected } from './gate.ts';
+import { DeleteGate, type DeletionTarget, type DiskState, type Expected } from './gate.ts';
+import { openDeletionTarget } from './target.ts';
 import type { PlannedFile, PlannedGroup } from './plan.ts';
 import { reasonLabel, type DeletionReason, type ReasonKind } from './reasons.ts';
 
@@ -112,12 +115,27 @@ function problemOf(f: FileToDelete, disk: DiskState, failClosed: boolean): strin
  */
 export function planDeletion(ctx: Context, files: readonly FileToDelete[], reason: DeletionReason, o: PlanOptions = {}): DeletionPlan {
   const gate = new DeleteGate(ctx.config.root, true);
+  return buildPlan(files, (f) => (f.seen ? ({ kind: 'file', ...f.seen } as const) : gate.inspect(f.path)), reason, o);
+}
+
+/**
+ * planDeletion through a target (a local tree's gate, or an S3 store: one HEAD per object,
+ * many in flight). The plan records each object's size, LastModified and ETag.
+ */
+export async function planDeletionOn(target: DeletionTarget, files: readonly FileToDelete[], reason: DeletionReason, o: PlanOptions = {}): Promise<DeletionPlan> {
+  const toLook = files.filter((f) => !f.seen);
+  const looked = await target.look(toLook.map((f) => f.path));
+  const states = new Map<FileToDelete, DiskState>(toLook.map((f, i) => [f, looked[i]!]));
+  return buildPlan(files, (f) => (f.seen ? ({ kind: 'file', ...f.seen } as const) : states.get(f)!), reason, o);
+}
+
+function buildPlan(files: readonly FileToDelete[], stateOf: (f: FileToDelete) => DiskState, reason: DeletionReason, o: PlanOptions): DeletionPlan {
   const plan: DeletionPlan = { reason, groups: [], skipped: [], files: 0, bytes: 0, alreadyGone: 0 };
   const dueAt = o.at?.toISOString() ?? '';
   const look = (f: FileToDelete): { problem?: string; file: PlannedFile } => {
-    const disk = f.seen ? ({ kind: 'file', ...f.seen } as const) : gate.inspect(f.path);
+    const disk = stateOf(f);
     const problem = problemOf(f, disk, o.failClosed ?? false);
-    const expect = disk.kind === 'file' ? { size: disk.size, mtimeMs: disk.mtimeMs } : null;
+    const expect = disk.kind === 'file' ? { size: disk.size, mtimeMs: disk.mtimeMs, ...(disk.identity ? { identity: disk.identity } : {}) } : null;
     return { problem, file: { id: f.id, path: f.path, size: f.size, disk: expect } };
   };
   const add = (g: PlannedGroup) => {
@@ -192,7 +210,7 @@ function resultOf(t: ApplyTally): DeletionResult {
  * by default the catalog connection itself.
  */
 export async function applyDeletion(ctx: Context, plan: DeletionPlan | DeletionSource, opts: { lane?: DeletionLane; list?: boolean; onBatch?: (files: number) => void } = {}): Promise<DeletionResult> {
-  const gate = new DeleteGate(ctx.config.root, false);
+  const gate = openDeletionTarget(ctx, false);
   const tally = newTally(opts.list ?? false);
   try {
     await applyBatches(ctx, opts.lane ?? catalogLane(ctx), gate, batches(plan.groups), tally, opts.onBatch ?? (() => {}));
@@ -204,7 +222,7 @@ export async function applyDeletion(ctx: Context, plan: DeletionPlan | DeletionS
 
 /** Finishes the rows an interrupted run of `kind` left 'deleting' (caller holds the store lock). */
 export async function finishInterrupted(ctx: Context, kind: ReasonKind, opts: { lane?: DeletionLane; list?: boolean } = {}): Promise<DeletionResult> {
-  const gate = new DeleteGate(ctx.config.root, false);
+  const gate = openDeletionTarget(ctx, false);
   const tally = newTally(opts.list ?? false);
   try {
     await recoverInterrupted(ctx, opts.lane ?? catalogLane(ctx), gate, tally, kind);

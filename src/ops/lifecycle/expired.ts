@@ -3,8 +3,9 @@ import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError, NotFoundError, UsageError } from '../../errors.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, stoppedMidRun, type ApplyTally } from './apply.ts';
-import { DeleteGate } from './gate.ts';
-import { guardCap, guardUnmountedRoot } from './guards.ts';
+import type { DeletionTarget } from './gate.ts';
+import { guardCap, guardEmptyStore } from './guards.ts';
+import { openDeletionTarget } from './target.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
 import { describeRule, type Rule } from './rules.ts';
@@ -89,8 +90,8 @@ interface Apply {
 async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promise<ExpiredReport> {
   const spool = apply?.spool ?? null;
   const has = await ctx.catalog.hasFiles();
-  await guardUnmountedRoot(ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
-  const gate = new DeleteGate(ctx.config.root, o.dryRun);
+  await guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
+  const gate = openDeletionTarget(ctx, o.dryRun);
   const tally = newTally(o.list);
   try {
     return await planWith(ctx, o, apply, gate, tally, spool);
@@ -99,7 +100,7 @@ async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promi
   }
 }
 
-async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, gate: DeleteGate, tally: ApplyTally, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
+async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, gate: DeletionTarget, tally: ApplyTally, spool: Spool<PlannedGroup> | null): Promise<ExpiredReport> {
   let recovered = 0;
   if (apply) recovered = await recoverInterrupted(ctx, await apply.lane, gate, tally);
   const report: ExpiredReport = {

@@ -5,11 +5,12 @@ import path from 'node:path';
 import { FailedError, errorMessage } from '../../errors.ts';
 import { ConfinedRoot, type DirScope } from '../../storage/confined.ts';
 import { checkRelPath, parentDir } from '../../storage/paths.ts';
-import { mapPool } from '../pool.ts';
+import { mapPool, type Limiter } from '../pool.ts';
 
 /** What is on disk at a catalog path, by lstat. */
 export type DiskState =
-  | { kind: 'file'; size: number; mtimeMs: number }
+  /** identity: what names this version of the object where the backend has one (S3: `etag:<ETag>`). */
+  | { kind: 'file'; size: number; mtimeMs: number; identity?: string }
   | { kind: 'gone' }
   | { kind: 'symlink' | 'other' }
   | { kind: 'unsafe'; reason: string }
@@ -20,6 +21,51 @@ export type DiskState =
 export interface Expected {
   size: number;
   mtimeMs: number;
+  /** S3: the ETag the plan saw (`etag:<ETag>`); a re-check that sees another refuses. */
+  identity?: string;
+}
+
+/** One planned file as the acting side gets it: expect null = already gone at planning. */
+export interface PlannedRemoval {
+  path: string;
+  expect: Expected | null;
+  /** The batch's re-check of this file, when it made one just before. */
+  checked?: DiskState;
+}
+
+export interface Removed {
+  results: GateResult[];
+  /** Directories removed once their last planned file was gone (local trees only). */
+  dirsRemoved: string[];
+}
+
+/**
+ * The acting side of the deletion engine, per batch: re-checks, removes, prunes. Local:
+ * GateBatch (directories held open, unlinks relative to them). S3: S3Batch (s3-target.ts:
+ * HEAD re-checks, DeleteObjects in batches of up to 1,000 keys, per-key results).
+ */
+export interface TargetBatch {
+  /** What is there now at each path (the re-check just before acting), in order. */
+  inspectMany(paths: readonly string[]): Promise<DiskState[]>;
+  /** Re-checks each against its plan (or takes `checked`), then removes what still matches. Never throws for one file. */
+  removePlanned(work: readonly PlannedRemoval[], slots: Limiter): Promise<Removed>;
+  /** Removes the directories a batch emptied (local), parents first to last; 0 where there are none. */
+  pruneEmptied(dirs: Iterable<string>, concurrency: number): Promise<number>;
+  /** Directories moved or swapped during the batch (local only). */
+  swapped(): string[];
+  close(): void;
+}
+
+/** Where a deletion acts: the local tree (DeleteGate) or an S3 bucket under a prefix (S3Target). */
+export interface DeletionTarget {
+  readonly kind: 'local' | 's3';
+  /** The store's root (a directory, or s3://BUCKET/PREFIX), for messages. */
+  readonly root: string;
+  readonly dryRun: boolean;
+  /** Looks without touching (planning and dry runs): one state per path, in order. */
+  look(paths: readonly string[]): Promise<DiskState[]>;
+  batch(): TargetBatch;
+  close(): void;
 }
 
 export type GateResult =
@@ -28,7 +74,8 @@ export type GateResult =
   | { outcome: 'changed'; reason: string }
   | { outcome: 'failed'; reason: string };
 
-export class DeleteGate {
+export class DeleteGate implements DeletionTarget {
+  readonly kind = 'local' as const;
   /** Directories already checked to be real directories (no symlink) under the root, this batch. */
   readonly #safeDirs = new Set<string>();
   /** The root with one trailing '/': a checked relative path is appended to it. */
@@ -91,6 +138,10 @@ export class DeleteGate {
     }
   }
 
+  async look(paths: readonly string[]): Promise<DiskState[]> {
+    return paths.map((p) => this.inspect(p));
+  }
+
   /**
    * A batch: the directories it checks stay open until close(), and every re-check, unlink,
    * move and rmdir it makes acts relative to them (storage/confined.ts), so a directory
@@ -143,7 +194,10 @@ export class QuarantineTarget {
 /** Suffix of the partial copy a cross-device quarantine writes before linking it into place. */
 const PARTIAL = '.storectl-partial';
 
-export class GateBatch {
+/** Files re-checked (lstat, on the main thread) between two looks at the unlinks in flight. */
+const RECHECK_SLICE = 256;
+
+export class GateBatch implements TargetBatch {
   /** Directories found moved or swapped since this batch opened them (reported by the caller). */
   readonly #swapped = new Set<string>();
 
@@ -160,6 +214,45 @@ export class GateBatch {
     } catch (err) {
       return failedLook(err);
     }
+  }
+
+  /** lstat each, synchronously (cheaper than a thread-pool round trip), in slices: unlinks in flight are refilled in between. */
+  async inspectMany(paths: readonly string[]): Promise<DiskState[]> {
+    const out: DiskState[] = [];
+    for (let i = 0; i < paths.length; i++) {
+      out.push(this.inspect(paths[i]!));
+      if ((i + 1) % RECHECK_SLICE === 0) await new Promise(setImmediate);
+    }
+    return out;
+  }
+
+  /**
+   * Unlinks (many in flight, in `slots`); a file already gone needs no unlink. When the last
+   * planned file of a directory is gone, the directory is removed right there, among the
+   * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
+   */
+  async removePlanned(work: readonly PlannedRemoval[], slots: Limiter): Promise<Removed> {
+    const left = new Map<string, number>();
+    for (const w of work) {
+      const dir = parentDir(w.path);
+      left.set(dir, (left.get(dir) ?? 0) + 1);
+    }
+    const kept = new Set<string>();
+    const dirsRemoved: string[] = [];
+    const results = await Promise.all(
+      work.map((w) =>
+        slots.run(async (): Promise<GateResult> => {
+          const r = w.expect === null ? ({ outcome: 'gone' } as const) : await this.remove(w.path, w.expect, w.checked);
+          const dir = parentDir(w.path);
+          if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
+          const n = left.get(dir)! - 1;
+          left.set(dir, n);
+          if (n === 0 && !kept.has(dir) && (await this.removeDirIfEmpty(dir))) dirsRemoved.push(dir);
+          return r;
+        }),
+      ),
+    );
+    return { results, dirsRemoved };
   }
 
   #recheck(rel: string, expect: Expected): GateResult | null {
@@ -370,6 +463,7 @@ export function compare(now: DiskState, expect: Expected): GateResult | null {
   if (now.kind === 'error') return { outcome: 'failed', reason: now.reason };
   if (now.kind !== 'file') return { outcome: 'changed', reason: `now a ${now.kind}, not a regular file` };
   if (now.size !== expect.size) return { outcome: 'changed', reason: `size changed (${expect.size} -> ${now.size})` };
+  if (expect.identity !== undefined && now.identity !== undefined && now.identity !== expect.identity) return { outcome: 'changed', reason: `replaced since planning (${expect.identity} -> ${now.identity})` };
   if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };
   return null;
 }

@@ -1,6 +1,7 @@
 // Mass-deletion guards: refuse (exit 2) when the store looks wrong, or a run would delete too much.
 import fs from 'node:fs';
 import type { Catalog } from '../../db/catalog.ts';
+import type { BlobStore } from '../../storage/blob.ts';
 import { UsageError } from '../../errors.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { walkTree } from '../../storage/walk.ts';
@@ -27,6 +28,23 @@ export async function guardUnmountedRoot(root: string, hasPresentRows: boolean, 
   throw new UsageError(
     `refusing: the root ${root} is missing or empty, but the catalog has ${presentFiles} present file rows (an unmounted volume?)`,
     'check --root and the mount; pass --allow-empty-root if the files are really gone',
+    'guard_empty_root',
+  );
+}
+
+/**
+ * The unmounted-volume guard for any store: a local root as guardUnmountedRoot; an S3 store
+ * whose bucket listing under the prefix returns nothing while the catalog has present rows (a
+ * wrong endpoint, bucket or prefix) is refused the same way (one ListObjectsV2 of one key).
+ */
+export async function guardEmptyStore(store: BlobStore, root: string, hasPresentRows: boolean, allow: boolean, catalog: Pick<Catalog, 'counts'>): Promise<void> {
+  if (store.capabilities.kind === 'local') return guardUnmountedRoot(root, hasPresentRows, allow, catalog);
+  if (allow || !hasPresentRows) return;
+  for await (const page of store.list({ pageSize: 1 })) if (page.length) return;
+  const { presentFiles } = await catalog.counts();
+  throw new UsageError(
+    `refusing: the bucket listing under ${store.url} is empty, but the catalog has ${presentFiles} present file rows (a wrong endpoint, bucket or prefix?)`,
+    'check --root and the S3 endpoint; pass --allow-empty-root if the objects are really gone',
     'guard_empty_root',
   );
 }

@@ -11,8 +11,11 @@ import { WalkError } from '../../storage/walk.ts';
 import { compareTreeWithCatalog } from '../drift.ts';
 import { mapPool } from '../pool.ts';
 import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY, stoppedMidRun } from './apply.ts';
-import { DeleteGate, QuarantineTarget, type GateResult } from './gate.ts';
-import { guardCap, guardEmptyCatalog, guardUnmountedRoot } from './guards.ts';
+import { createHash } from 'node:crypto';
+import { Limiter } from '../pool.ts';
+import { DeleteGate, GateBatch, QuarantineTarget, type DeletionTarget, type DiskState, type GateResult } from './gate.ts';
+import { guardCap, guardEmptyCatalog, guardEmptyStore } from './guards.ts';
+import { openDeletionTarget } from './target.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { Spool } from './spool.ts';
 import { pausePoint } from '../../test-hooks.ts';
@@ -35,6 +38,8 @@ interface Orphan {
   path: string;
   size: number;
   mtimeMs: number;
+  /** S3: the ETag seen while planning (the re-check refuses another). */
+  identity?: string;
 }
 interface Missing {
   id: number;
@@ -69,6 +74,14 @@ const SAMPLE = 20;
 
 export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promise<OrphanReport> {
   const root = ctx.config.root;
+  const s3 = ctx.store.capabilities.kind !== 'local';
+  if (o.quarantine && s3) {
+    throw new UsageError(
+      `--quarantine is not supported on an S3 store (root ${ctx.store.url}): objects cannot be moved aside into a local directory safely`,
+      'run cleanup-orphaned without --quarantine (orphans are deleted), or back the store up first; nothing was changed',
+      'unsupported_backend',
+    );
+  }
   if (o.quarantine) {
     const q = path.resolve(o.quarantine);
     // Compared with symlinks resolved: a quarantine that reaches into the data tree through a
@@ -81,8 +94,9 @@ export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promis
     }
   }
   const has = await ctx.catalog.hasFiles();
-  guardEmptyCatalog(root, has.any, o.allowEmptyCatalog);
-  await guardUnmountedRoot(root, has.present, o.allowEmptyRoot, ctx.catalog);
+  if (s3) await guardEmptyCatalogS3(ctx, has.any, o.allowEmptyCatalog);
+  else guardEmptyCatalog(root, has.any, o.allowEmptyCatalog);
+  await guardEmptyStore(ctx.store, root, has.present, o.allowEmptyRoot, ctx.catalog);
   const run = async () => {
     const orphans = new Spool<Orphan>();
     const missing = new Spool<Missing>();
@@ -94,6 +108,19 @@ export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promis
     }
   };
   return o.dryRun ? run() : withStoreLock(ctx, 'cleanup-orphaned', o.waitMs, run);
+}
+
+/** A catalog without any file row beside a bucket with objects under the prefix: a wrong database URL. */
+async function guardEmptyCatalogS3(ctx: Context, hasRows: boolean, allow: boolean): Promise<void> {
+  if (allow || hasRows) return;
+  for await (const page of ctx.store.list({ pageSize: 1 })) {
+    if (!page.length) continue;
+    throw new UsageError(
+      `refusing: the catalog has no file rows, but the bucket under ${ctx.store.url} has objects (a wrong --database?)`,
+      'check --database / STORECTL_DATABASE_URL; pass --allow-empty-catalog if every object really is unreferenced',
+      'guard_empty_catalog',
+    );
+  }
 }
 
 /** realpath of p, or of its deepest existing ancestor with the rest appended (p may not exist yet). */
@@ -142,7 +169,10 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
     changed: [],
     failed: [],
   };
-  const gate = new DeleteGate(ctx.config.root, o.dryRun);
+  const gate: DeletionTarget = openDeletionTarget(ctx, o.dryRun);
+  const local = gate instanceof DeleteGate ? gate : null;
+  /** lstat locally, HEAD on S3. */
+  const look = async (p: string): Promise<DiskState> => (local ? local.inspect(p) : (await gate.look([p]))[0]!);
   const now = ctx.clock().getTime();
   let pending: Orphan[] = [];
   const revivals: Missing[] = [];
@@ -185,8 +215,8 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
         const row = back.get(p);
         if (row) {
           // A file whose row is 'missing' is not an orphan: it comes back if it is the row's file.
-          const seen = gate.inspect(p);
-          const same = seen.kind === 'file' && seen.size === row.size && hashOf(ctx, p) === row.sha256;
+          const seen = await look(p);
+          const same = seen.kind === 'file' && seen.size === row.size && (await hashOf(ctx, p)) === row.sha256;
           if (!same) {
             report.anomalies.push(`${p} (reappeared, but its size or SHA-256 differs from its 'missing' row: left alone)`);
             continue;
@@ -197,7 +227,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
           if (complete || report.revived.paths.length < SAMPLE) report.revived.paths.push(p);
           continue;
         }
-        const disk = gate.inspect(p);
+        const disk = await look(p);
         if (disk.kind === 'error') throw new WalkError(p, new Error(disk.reason));
         if (disk.kind !== 'file') {
           report.anomalies.push(`${p} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
@@ -207,7 +237,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
           report.young++;
           continue;
         }
-        pending.push({ path: p, size: disk.size, mtimeMs: disk.mtimeMs });
+        pending.push({ path: p, size: disk.size, mtimeMs: disk.mtimeMs, ...(disk.identity ? { identity: disk.identity } : {}) });
         if (pending.length >= 1000) await flush();
       }
     }
@@ -255,12 +285,28 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
             .filter((x) => !rows.has(x.path) && !live.has(x.path))
             .map((x) => ({ runId: ctx.runId, at: intentAt, action: quarantine ? 'quarantine_orphan_intent' : 'delete_orphan_intent', path: x.path, jobId: null, bytes: x.size, reason: quarantine ? `orphan: to be moved to ${quarantine.dir}` : 'orphan: no catalog row' })),
         );
-        const results = await mapPool(batch, UNLINK_CONCURRENCY, async (x): Promise<GateResult & { to?: string }> => {
-          if (rows.has(x.path)) return { outcome: 'changed', reason: 'now has a catalog row' };
-          if (live.has(x.path)) return { outcome: 'changed', reason: 'its job is being produced now' };
-          const expect = { size: x.size, mtimeMs: x.mtimeMs };
-          return quarantine ? held.moveAside(x.path, expect, quarantine) : held.remove(x.path, expect);
-        });
+        const keptWhy = (x: Orphan): GateResult | null =>
+          rows.has(x.path) ? { outcome: 'changed', reason: 'now has a catalog row' } : live.has(x.path) ? { outcome: 'changed', reason: 'its job is being produced now' } : null;
+        const expectOf = (x: Orphan) => ({ size: x.size, mtimeMs: x.mtimeMs, ...(x.identity ? { identity: x.identity } : {}) });
+        let results: (GateResult & { to?: string })[];
+        if (held instanceof GateBatch) {
+          const batchHeld = held;
+          results = await mapPool(batch, UNLINK_CONCURRENCY, async (x): Promise<GateResult & { to?: string }> => {
+            const kept = keptWhy(x);
+            if (kept) return kept;
+            return quarantine ? batchHeld.moveAside(x.path, expectOf(x), quarantine) : batchHeld.remove(x.path, expectOf(x));
+          });
+        } else {
+          // S3: re-checked by HEAD (size, ETag) and removed with DeleteObjects, per-key results.
+          results = new Array(batch.length);
+          const go = batch.map((x, i) => ({ x, i })).filter(({ x, i }) => {
+            const kept = keptWhy(x);
+            if (kept) results[i] = kept;
+            return !kept;
+          });
+          const removed = await held.removePlanned(go.map(({ x }) => ({ path: x.path, expect: expectOf(x) })), new Limiter(UNLINK_CONCURRENCY));
+          go.forEach(({ i }, j) => (results[i] = removed.results[j]!));
+        }
         const at = ctx.clock();
         const events: EventRecord[] = [];
         const removed: string[] = [];
@@ -299,8 +345,9 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   applied.done();
   for await (const batch of chunks(missing.read(), BATCH_FILES)) {
     const at = ctx.clock();
-    const still = batch.filter((m) => {
-      const d = gate.inspect(m.path);
+    const seen = local ? batch.map((m) => local.inspect(m.path)) : await gate.look(batch.map((m) => m.path));
+    const still = batch.filter((m, i) => {
+      const d = seen[i]!;
       if (d.kind !== 'gone') report.changed.push({ path: m.path, reason: 'the file is back: not marked missing' });
       return d.kind === 'gone';
     });
@@ -319,9 +366,12 @@ async function cameBack(ctx: Context, paths: string[]): Promise<Map<string, File
   return new Map(rows.filter((r) => r.state === 'missing').map((r) => [r.path, r]));
 }
 
-function hashOf(ctx: Context, rel: string): string | undefined {
+async function hashOf(ctx: Context, rel: string): Promise<string | undefined> {
   try {
-    return sha256FileSync(ctx.blobs.abs(rel)).sha256;
+    if (ctx.store.capabilities.kind === 'local') return sha256FileSync(ctx.blobs.abs(rel)).sha256;
+    const h = createHash('sha256');
+    for await (const chunk of await ctx.store.get(rel)) h.update(chunk as Buffer);
+    return h.digest('hex');
   } catch {
     return undefined;
   }

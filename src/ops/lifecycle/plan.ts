@@ -4,7 +4,7 @@ import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import { FailedError } from '../../errors.ts';
 import { reasonOfRule, type DeletionReason } from './reasons.ts';
-import type { DeleteGate, DiskState, Expected } from './gate.ts';
+import { DeleteGate, type DeletionTarget, type DiskState, type Expected } from './gate.ts';
 import { openInspector, type Inspector } from './inspect-thread.ts';
 import { deleteRuleForJob, dueClauses, fileDueAt, fileMatches, jobDueAt, markRuleForJob, type Rule } from './rules.ts';
 
@@ -58,7 +58,9 @@ const INSPECT_THREAD_MIN = 1000;
  * at on disk (lstat, through the gate): a job with an unsafe path, a symlink or a size that
  * disagrees with its row is skipped whole and reported, never half deleted.
  */
-export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: Date, gate: DeleteGate): AsyncGenerator<PlanItem> {
+export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: Date, gate: DeletionTarget): AsyncGenerator<PlanItem> {
+  // Local: lstat (a thread of its own for a large page); S3: HEAD, many in flight.
+  const local = gate instanceof DeleteGate ? gate : null;
   if (rules.some((r) => r.scope === 'jobs' && r.action === 'delete')) {
     // Only due jobs leave the catalog; which rule governs each is still decided here.
     const due = dueClauses(rules, asOf);
@@ -92,11 +94,11 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         // of its own (synchronous calls there, a thread-pool round trip costs more than the call),
         // while this thread reads the next page; a small page right here.
         const paths = rows.map((r) => r.path);
-        const looking = rows.length >= INSPECT_THREAD_MIN ? (inspector ??= openInspector(gate.root)).inspect(paths) : undefined;
+        const looking = !local ? gate.look(paths) : rows.length >= INSPECT_THREAD_MIN ? (inspector ??= openInspector(gate.root)).inspect(paths) : undefined;
         looking?.catch(() => {});
         next = page.full ? fetch(page.last) : undefined;
         next?.catch(() => {});
-        const states = looking ? await looking : paths.map((p) => gate.inspect(p));
+        const states = looking ? await looking : paths.map((p) => local!.inspect(p));
         const disk = new Map<number, DiskState>();
         rows.forEach((r, i) => disk.set(r.id, states[i]!));
         const byJob = new Map<string, PathRow[]>();
@@ -124,12 +126,15 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
       const page = await ctx.catalog.looseFilePage({ afterPath, limit: PAGE, states: ['present'] });
       if (!page.length) break;
       afterPath = page[page.length - 1]!.path;
+      const due: { f: (typeof page)[number]; rule: Rule; dueAt: Date }[] = [];
       for (const f of page) {
         const rule = fileRules.find((r) => fileMatches(r, f));
         if (!rule) continue;
         const dueAt = fileDueAt(rule, f);
-        if (dueAt <= asOf) yield planGroup(rule, null, dueAt, [f], new Map([[f.id, gate.inspect(f.path)]]));
+        if (dueAt <= asOf) due.push({ f, rule, dueAt });
       }
+      const states = local ? due.map((d) => local.inspect(d.f.path)) : await gate.look(due.map((d) => d.f.path));
+      for (const [i, { f, rule, dueAt }] of due.entries()) yield planGroup(rule, null, dueAt, [f], new Map([[f.id, states[i]!]]));
     }
   }
   const markRules = rules.filter((r) => r.action === 'mark_failed');
@@ -167,7 +172,7 @@ export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pi
       const reason = job ? `${problem} (${r.path}); the job's files are kept together` : problem;
       return { type: 'skip', skip: { rule: rule.id, jobId: job?.id ?? null, path: r.path, reason } };
     }
-    files.push({ id: r.id, path: r.path, size: r.size, disk: disk.kind === 'file' ? { size: disk.size, mtimeMs: disk.mtimeMs } : null });
+    files.push({ id: r.id, path: r.path, size: r.size, disk: disk.kind === 'file' ? { size: disk.size, mtimeMs: disk.mtimeMs, ...(disk.identity ? { identity: disk.identity } : {}) } : null });
   }
   return {
     type: 'group',
