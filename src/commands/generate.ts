@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { defineCommand } from './define.ts';
-import { intOption } from '../cli.ts';
+import { intOption } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { GenerateReport } from '../ops/generate.ts';
 import { formatBytes, formatDuration, safe } from '../ui/format.ts';
