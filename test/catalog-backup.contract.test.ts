@@ -1,5 +1,5 @@
 // Catalog behaviour backup and restore rely on, run against SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import type { Catalog } from '../src/db/catalog.ts';
 import { decodeRow, encodeRow, type DumpRow } from '../src/db/dump.ts';

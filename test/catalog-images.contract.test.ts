@@ -1,5 +1,5 @@
 // Catalog contract for migrate-images-to-db (images table, user tables), on SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../src/db/catalog.ts';

@@ -1,5 +1,5 @@
 // Catalog behaviours of the lifecycle area (store lock, delete protocol), on SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';

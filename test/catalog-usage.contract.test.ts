@@ -1,6 +1,6 @@
 // The usage ledger and quotas, on SQLite and PostgreSQL: the triggers keep usage equal to the
 // files table through every kind of write, and a write past a quota fails whole.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import type { Catalog } from '../src/db/catalog.ts';
 import type { NewFile } from '../src/db/types.ts';

@@ -1,5 +1,5 @@
 // One suite, every catalog behaviour, run against SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { iterateFiles, type Catalog } from '../src/db/catalog.ts';
 import type { NewFile } from '../src/db/types.ts';

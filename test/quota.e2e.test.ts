@@ -1,7 +1,7 @@
 // Quotas end to end, the real bin on both dialects: set/list/check exit codes, a job over
 // quota fails alone with nothing written, two racing writers, and usage equal to a recount
 // after generate, cleanup, restore and a kill -9.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

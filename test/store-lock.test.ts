@@ -1,6 +1,6 @@
 // Every command that changes the store takes the one store lock: backup and a real
 // migrate-images-to-db run exit 75 while another run holds it; dry runs do not wait for it.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
