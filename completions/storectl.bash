@@ -8,7 +8,7 @@ _storectl() {
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
     --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--source-database) COMPREPLY=(); return ;;
+    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -35,7 +35,7 @@ _storectl() {
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
     migrate-store) opts="--to --parallel --dry-run --delete-source --wait --help" ;;
     quota) opts="--bytes --files --warn --help" ;;
-    import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
+    import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --owner-column --owner --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
     migrate) opts="--status --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;

@@ -156,6 +156,8 @@ complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l category
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l status -x -d 'status of the jobs created (default completed)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l created-column -x -d 'column with the row\'s creation time, dating its directory (default: now); a job already in the catalog keeps its date'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l job-column -x -d 'column with the job id (default: the key)'
+complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l owner-column -x -d 'column with the owner of the row\'s job (quotas are that owner\'s); an empty value falls back to --owner'
+complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l owner -x -d 'owner of the jobs created (default: none); a row whose job exists with another owner fails'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l source-database -x -d 'the application\'s database, when it is not the catalog\'s (postgres://... or sqlite:PATH)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l clear-source -d 'set each row\'s data column to NULL once all its files are verified in the store'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l dry-run -d 'decode and report rows, files, bytes and failures; write nothing'

@@ -53,6 +53,20 @@ for (const d of DIALECTS) {
       assert.deepEqual(await c.usage.drift(), []);
     });
 
+    test('recordGeneration with a new job: the job and its files together, or neither when the quota refuses', async () => {
+      await c.usage.setQuota({ owner: 'nj', maxBytes: 500, maxFiles: null, warnPercent: 80 }, T0);
+      const f = (job: string, size: number): NewFile => ({ ...file(`cards/${job}/front.png`, 'nj', size), jobId: job, category: 'cards' });
+      const job = (id: string) => ({ id, owner: 'nj', status: 'completed', data: {}, createdAt: T0 });
+      await c.recordGeneration('nj-1', [f('nj-1', 300)], { v: 1 }, T0, { newJob: job('nj-1') });
+      const [made] = await c.getJobs(['nj-1']);
+      assert.deepEqual([made?.owner, made?.filesState, made?.generation], ['nj', 'on_disk', { v: 1 }]);
+      await assert.rejects(c.recordGeneration('nj-2', [f('nj-2', 300)], { v: 1 }, T0, { newJob: job('nj-2') }), (e) => isQuotaExceeded(e));
+      assert.deepEqual(await c.getJobs(['nj-2']), [], 'no job left without its files');
+      assert.equal((await c.filesByPaths(['cards/nj-2/front.png'])).length, 0);
+      assert.deepEqual(await usageOf('nj'), { bytes: 300, files: 1 });
+      assert.equal(await c.usage.unsetQuota('nj'), true);
+    });
+
     test('a write past the hard quota fails whole; the ledger and rows are unchanged', async () => {
       await c.usage.setQuota({ owner: 'q', maxBytes: 1000, maxFiles: 3, warnPercent: 80 }, T0);
       await c.insertFiles([file('temp/q1', 'q', 600)]);

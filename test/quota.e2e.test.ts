@@ -140,7 +140,7 @@ for (const d of DIALECTS) {
         fs.writeFileSync(small, 'hello');
         const r = await cli(['put', big, '--job', 'upload-q', '--owner', 'acme', '--category', 'uploads']);
         assert.equal(r.code, 3, r.stderr + r.stdout);
-        assert.match(r.json.failed[0].reason, /^quota exceeded: owner acme/);
+        assert.match(r.json.failed[0].reason, /^quota exceeded: owner acme uses [\d.]+ [KM]iB of [\d.]+ [KM]iB, this job needs 4.00 MiB$/);
         assert.ok(!fs.existsSync(path.join(store.root, 'uploads')) || !(fs.readdirSync(path.join(store.root, 'uploads'), { recursive: true }) as string[]).some((p) => p.endsWith('big.bin')));
         const ok = await cli(['put', small, '--job', 'upload-b', '--owner', 'beta', '--category', 'uploads']);
         assert.equal(ok.code, 0, ok.stderr + ok.stdout);

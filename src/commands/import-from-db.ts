@@ -9,11 +9,12 @@ export default defineCommand({
   name: 'import-from-db',
   summary: "Move file contents kept in an application's table into the store (resumable)",
   description:
-    "Read the rows of an application table by key, in batches, and write each row's files as a job's files in the store layout (<category>/YYYY/MM/DD/<job_id>/<role>): atomically, 0600 in 0750 directories, content type from the bytes, SHA-256 and a catalog row per file, and the job's generation metadata naming the table, column and key they came from. --shape says how the data column holds them: bytea (BYTEA/BLOB, one file a row), bytea-array (PostgreSQL bytea[], one file an element), base64 (text, one file a row), json-base64 (a JSON object of base64 strings whose keys name the roles; json, jsonb or text). The default --role-map for json-base64 is the card system's card_files_data: front_image -> front.png, back_image -> back.png, front_pdf -> front.pdf, back_pdf -> back.pdf, combined_pdf -> combined.pdf. A row whose job already has those files with the same SHA-256 is skipped, so a rerun after a kill adds nothing twice. A row with bad data (invalid base64, an empty value, bytes not of the type its role names) is listed with the reason, nothing is written for it, the others go on, and the exit status is 3. The source is never changed unless --clear-source, which sets a row's data column to NULL only after all its files are written, fsynced, recorded and read back with the right SHA-256, in one transaction of the application's database per batch.",
+    "Read the rows of an application table by key, in batches, and write each row's files as a job's files in the store layout (<category>/YYYY/MM/DD/<job_id>/<role>): atomically, 0600 in 0750 directories, content type from the bytes, SHA-256 and a catalog row per file, and the job's generation metadata naming the table, column and key they came from. The store may be a directory or an S3 bucket (--root s3://BUCKET/PREFIX, with --database): objects are put whole, each with its SHA-256. A job created here belongs to the owner in --owner-column (else --owner, else none); a row whose files would pass that owner's quota fails alone with nothing written. --shape says how the data column holds them: bytea (BYTEA/BLOB, one file a row), bytea-array (PostgreSQL bytea[], one file an element), base64 (text, one file a row), json-base64 (a JSON object of base64 strings whose keys name the roles; json, jsonb or text). The default --role-map for json-base64 is the card system's card_files_data: front_image -> front.png, back_image -> back.png, front_pdf -> front.pdf, back_pdf -> back.pdf, combined_pdf -> combined.pdf. A row whose job already has those files with the same SHA-256 is skipped, so a rerun after a kill adds nothing twice. A row with bad data (invalid base64, an empty value, bytes not of the type its role names) is listed with the reason, nothing is written for it, the others go on, and the exit status is 3. The source is never changed unless --clear-source, which sets a row's data column to NULL only after all its files are written, fsynced, recorded and read back from the store with the right SHA-256, in one transaction of the application's database per batch. --dry-run decides each row as a real run would (already imported, bad data, quota) and writes nothing.",
   examples: [
     'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --created-column created_at --dry-run',
     'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --created-column created_at --json',
     'storectl --database postgres://app@db/cards import-from-db --table print_jobs --key id --data-column card_files_data --clear-source --yes',
+    'storectl --root s3://media/cards --database postgres://app@db/cards import-from-db --table print_jobs --data-column card_files_data --owner-column api_key --clear-source --yes',
     'storectl import-from-db --source-database sqlite:legacy.db --table scans --key id --data-column pages --shape bytea --role-map \'["scan.pdf"]\' --category uploads --kind scan',
   ],
   recordRun: true,
@@ -29,6 +30,8 @@ export default defineCommand({
       .option('--status <status>', 'status of the jobs created (default completed)')
       .option('--created-column <column>', "column with the row's creation time, dating its directory (default: now); a job already in the catalog keeps its date")
       .option('--job-column <column>', 'column with the job id (default: the key)')
+      .option('--owner-column <column>', "column with the owner of the row's job (quotas are that owner's); an empty value falls back to --owner")
+      .option('--owner <owner>', "owner of the jobs created (default: none); a row whose job exists with another owner fails")
       .option('--source-database <url>', "the application's database, when it is not the catalog's (postgres://... or sqlite:PATH)")
       .option('--clear-source', "set each row's data column to NULL once all its files are verified in the store")
       .option('--dry-run', 'decode and report rows, files, bytes and failures; write nothing')
@@ -49,6 +52,7 @@ export default defineCommand({
       shape: opts.shape as never,
       createdColumn: opts.createdColumn as string | undefined,
       jobColumn: opts.jobColumn as string | undefined,
+      ownerColumn: opts.ownerColumn as string | undefined,
     });
     const category = (opts.category as string | undefined) ?? IMPORT_DEFAULTS.category;
     if (!(CATEGORIES as readonly string[]).includes(category)) throw new UsageError(`unknown --category ${JSON.stringify(category)}`, `use one of ${CATEGORIES.join(', ')}`);
@@ -60,7 +64,7 @@ export default defineCommand({
       const ok = await env.confirm(`Set ${spec.table}.${spec.dataColumn} to NULL for each row once its files are verified in the store${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows)` : ''}?`);
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
-    const ctx = await env.openContext({ createRoot: !dryRun, createCatalog: !dryRun });
+    const ctx = await env.openContext({ createRoot: !dryRun, createCatalog: !dryRun, s3: true });
     const source = await openImportSource(ctx, spec, { sourceDatabase: opts.sourceDatabase as string | undefined, clearSource });
     let report: ImportReport;
     try {
@@ -76,6 +80,7 @@ export default defineCommand({
           category,
           status: (opts.status as string | undefined) ?? IMPORT_DEFAULTS.status,
           roleMap,
+          owner: opts.owner as string | undefined,
         });
       const { withStoreLock } = await import('../ops/store-lock.ts');
       report = dryRun ? await run() : await withStoreLock(ctx, 'import-from-db', waitMs(opts.wait), run);

@@ -66,9 +66,11 @@ export interface Catalog extends AccessCatalog {
   pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]>;
   /**
    * Records a job's generated files and generation metadata in one transaction: each file
-   * row is inserted, or replaced when its path has a row already (a reprint).
+   * row is inserted, or replaced when its path has a row already (a reprint). With `newJob`,
+   * the job is inserted first in the same transaction: a write the catalog refuses (a quota)
+   * leaves neither the job nor its files.
    */
-  recordGeneration(jobId: string, files: readonly NewFile[], generation: Record<string, unknown>, at: Date): Promise<void>;
+  recordGeneration(jobId: string, files: readonly NewFile[], generation: Record<string, unknown>, at: Date, opts?: { newJob?: NewJob }): Promise<void>;
 
   // files
   /** Inserts file rows as they are (bulk loads: bench, restore); fails whole on a duplicate path. */

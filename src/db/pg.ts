@@ -4,7 +4,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
-import { pgRunner } from './sql-runner.ts';
+import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
@@ -78,7 +78,7 @@ export class PgCatalog implements Catalog {
     this.pool.on('error', () => {});
     this.pool.on('connect', (client) => client.on('error', () => {}));
     this.db = drizzle(this.pool, { schema });
-    this.usage = usageCatalog(pgRunner(this.pool));
+    this.usage = usageCatalog(pgExec(this.pool));
   }
 
   async ping(): Promise<void> {
@@ -155,8 +155,10 @@ export class PgCatalog implements Catalog {
     newFiles: readonly NewFile[],
     generation: Record<string, unknown>,
     at: Date,
+    opts: { newJob?: NewJob } = {},
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
+      if (opts.newJob) await tx.insert(jobs).values(jobValues(opts.newJob, at));
       for (const f of newFiles) {
         const values = fileValues(f);
         await tx.insert(files).values(values).onConflictDoUpdate({ target: files.path, set: { ...values } });

@@ -4,7 +4,7 @@
 // values are bound parameters. The connection is the application's database (by default the
 // catalog's), opened here on its own so clearing runs in the application's own transaction.
 import { UsageError } from '../errors.ts';
-import { pgTransaction } from './shared.ts';
+import { pgTransaction } from './pg-transaction.ts';
 import type { Dialect } from './types.ts';
 import { COLUMNS_SQL, checkIdentifier, quoteIdent, splitTableName, type ColumnInfo } from './user-tables.ts';
 import { redactUrl, type CatalogTarget } from './url.ts';
@@ -21,6 +21,8 @@ export interface SourceSpec {
   shape?: SourceShape;
   createdColumn?: string;
   jobColumn?: string;
+  /** Column with the owner of the row's job. */
+  ownerColumn?: string;
 }
 
 export interface SourceRow {
@@ -28,6 +30,7 @@ export interface SourceRow {
   value: unknown;
   created?: unknown;
   job?: unknown;
+  owner?: unknown;
   /** What clear() compares so that a value changed since it was read is never cleared (read only when opened to clear). */
   guard: unknown;
 }
@@ -57,6 +60,7 @@ export function checkSourceSpec(spec: SourceSpec): SourceSpec {
   checkIdentifier(spec.dataColumn, 'data column');
   if (spec.createdColumn !== undefined) checkIdentifier(spec.createdColumn, 'created column');
   if (spec.jobColumn !== undefined) checkIdentifier(spec.jobColumn, 'job column');
+  if (spec.ownerColumn !== undefined) checkIdentifier(spec.ownerColumn, 'owner column');
   if (spec.shape !== undefined && !(SOURCE_SHAPES as readonly string[]).includes(spec.shape)) {
     throw new UsageError(`unknown --shape ${JSON.stringify(spec.shape)}`, `use one of ${SOURCE_SHAPES.join(', ')}`);
   }
@@ -77,6 +81,7 @@ export function resolveShape(dialect: Dialect, spec: SourceSpec, columns: Column
   need(spec.key, '--key');
   need(spec.createdColumn, '--created-column');
   need(spec.jobColumn, '--job-column');
+  need(spec.ownerColumn, '--owner-column');
   const data = need(spec.dataColumn, '--data-column')!;
   const bad = (why: string): never => {
     throw new UsageError(`column ${spec.table}.${spec.dataColumn} ${why}`, `give --shape (${SOURCE_SHAPES.join(', ')}) matching how the column holds the files`, 'bad_column');
@@ -122,12 +127,13 @@ function selectList(spec: SourceSpec, guard?: string): string {
   if (guard) cols.push(`${guard} as g`);
   if (spec.createdColumn) cols.push(`${quoteIdent(spec.createdColumn)} as c`);
   if (spec.jobColumn) cols.push(`${quoteIdent(spec.jobColumn)} as j`);
+  if (spec.ownerColumn) cols.push(`${quoteIdent(spec.ownerColumn)} as o`);
   return cols.join(', ');
 }
 
 /** A row as read; `guard`: the md5 PostgreSQL computed, or (SQLite, clearing) the value itself. */
-function toRow(r: { k: string | number; d: unknown; g?: unknown; c?: unknown; j?: unknown }, valueIsGuard = false): SourceRow {
-  return { key: r.k, value: r.d, guard: valueIsGuard ? r.d : r.g, created: r.c, job: r.j };
+function toRow(r: { k: string | number; d: unknown; g?: unknown; c?: unknown; j?: unknown; o?: unknown }, valueIsGuard = false): SourceRow {
+  return { key: r.k, value: r.d, guard: valueIsGuard ? r.d : r.g, created: r.c, job: r.j, owner: r.o };
 }
 
 async function openPg(url: string, spec: SourceSpec, forClearing: boolean): Promise<SourceRows> {

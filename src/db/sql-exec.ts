@@ -1,10 +1,12 @@
 // A minimal SQL executor over either dialect's driver, so a catalog role whose SQL is the same
-// on both (placeholders `?`, literals, standard functions) is written once. Transactions are
-// a list of statements run in one go: synchronous on SQLite (better-sqlite3 cannot roll back
-// an async callback), BEGIN/COMMIT on one pooled client on PostgreSQL.
-import type { Catalog } from './catalog.ts';
-import type { PgCatalog } from './pg.ts';
-import type { SqliteCatalog } from './sqlite.ts';
+// on both (placeholders `?`, literals, standard functions) is written once. Two kinds of
+// transaction: a list of statements run in one go (synchronous on SQLite, BEGIN/COMMIT on one
+// pooled client on PostgreSQL), and an interactive one for read-then-write work (SQLite:
+// BEGIN IMMEDIATE, so the write lock is held from the first read; PostgreSQL: one client, and
+// optionally a table locked in EXCLUSIVE mode).
+import type Database from 'better-sqlite3';
+import type pg from 'pg';
+import { pgTransaction } from './pg-transaction.ts';
 
 export interface Statement {
   sql: string;
@@ -13,9 +15,16 @@ export interface Statement {
 
 export interface SqlExec {
   readonly dialect: 'sqlite' | 'postgres';
-  all<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  all<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Runs one statement; returns the rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** Runs the statements in one transaction; returns each one's changed-row count. */
   transaction(stmts: readonly Statement[]): Promise<number[]>;
+  /**
+   * Runs `fn` in one write transaction on one connection. `lockTable` (PostgreSQL) is locked in
+   * EXCLUSIVE mode first: writers whose triggers touch it wait for `fn`, and `fn` for them.
+   */
+  interactive<T>(fn: (tx: SqlExec) => Promise<T>, opts?: { lockTable?: string }): Promise<T>;
   /** A Date as the dialect binds a timestamp column. */
   at(d: Date): unknown;
   /** A timestamp column's value as read back, as a Date. */
@@ -32,47 +41,74 @@ function toDollars(sql: string): string {
   return sql.replace(/\?/g, () => `$${++i}`);
 }
 
-export function sqlExec(catalog: Catalog): SqlExec {
-  if (catalog.dialect === 'sqlite') {
-    const raw = (catalog as SqliteCatalog).raw;
-    const cache = new Map<string, { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } }>();
-    const prep = (sql: string) => {
-      let s = cache.get(sql);
-      if (!s) cache.set(sql, (s = raw.prepare(sql) as unknown as { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } }));
-      return s;
-    };
-    return {
-      dialect: 'sqlite',
-      async all<T>(sql: string, params: unknown[] = []) {
-        return prep(sql).all(...params) as T[];
-      },
-      async transaction(stmts) {
-        return raw.transaction(() => stmts.map((s) => prep(s.sql).run(...s.params).changes))();
-      },
-      at: (d) => d.getTime(),
-      date: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
-    };
-  }
-  const pool = (catalog as PgCatalog).pool;
-  return {
-    dialect: 'postgres',
-    async all<T>(sql: string, params: unknown[] = []) {
-      return (await pool.query(toDollars(sql), params)).rows as T[];
+/**
+ * The executor over a catalog's own connection: SqliteCatalog's `raw` database or PgCatalog's
+ * `pool` (typed by shape, so this module imports neither catalog and they can import it).
+ */
+export function sqlExec(catalog: { readonly dialect: 'sqlite' | 'postgres' }): SqlExec {
+  return catalog.dialect === 'sqlite' ? sqliteExec((catalog as unknown as { raw: Database.Database }).raw) : pgExec((catalog as unknown as { pool: pg.Pool }).pool);
+}
+
+type Prepared = { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } };
+
+export function sqliteExec(raw: Database.Database): SqlExec {
+  const cache = new Map<string, Prepared>();
+  const prep = (sql: string) => {
+    let s = cache.get(sql);
+    if (!s) cache.set(sql, (s = raw.prepare(sql) as unknown as Prepared));
+    return s;
+  };
+  const exec: SqlExec = {
+    dialect: 'sqlite',
+    async all<T>(sql: string, params: readonly unknown[] = []) {
+      return prep(sql).all(...params) as T[];
+    },
+    async run(sql, params = []) {
+      return prep(sql).run(...params).changes;
     },
     async transaction(stmts) {
-      const client = await pool.connect();
+      return raw.transaction(() => stmts.map((s) => prep(s.sql).run(...s.params).changes))();
+    },
+    async interactive(fn) {
+      raw.exec('begin immediate');
       try {
-        await client.query('begin');
-        const counts: number[] = [];
-        for (const s of stmts) counts.push((await client.query(toDollars(s.sql), s.params)).rowCount ?? 0);
-        await client.query('commit');
-        return counts;
+        const out = await fn(exec);
+        raw.exec('commit');
+        return out;
       } catch (err) {
-        await client.query('rollback').catch(() => {});
+        if (raw.inTransaction) raw.exec('rollback');
         throw err;
-      } finally {
-        client.release();
       }
+    },
+    at: (d) => d.getTime(),
+    date: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
+  };
+  return exec;
+}
+
+type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
+
+export function pgExec(pool: pg.Pool, on: Queryable = pool): SqlExec {
+  return {
+    dialect: 'postgres',
+    async all<T>(sql: string, params: readonly unknown[] = []) {
+      return (await on.query(toDollars(sql), [...params])).rows as T[];
+    },
+    async run(sql, params = []) {
+      return (await on.query(toDollars(sql), [...params])).rowCount ?? 0;
+    },
+    async transaction(stmts) {
+      return pgTransaction(pool, async (client) => {
+        const counts: number[] = [];
+        for (const st of stmts) counts.push((await client.query(toDollars(st.sql), st.params)).rowCount ?? 0);
+        return counts;
+      });
+    },
+    async interactive(fn, opts) {
+      return pgTransaction(pool, async (client) => {
+        if (opts?.lockTable) await client.query(`lock table "${opts.lockTable.replace(/"/g, '""')}" in exclusive mode`);
+        return fn(pgExec(pool, client));
+      });
     },
     at: (d) => d,
     date: (v) => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(v as string)),

@@ -8,7 +8,7 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../dirs.ts';
 import { compareBytewise } from '../bytewise.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
-import { sqliteRunner } from './sql-runner.ts';
+import { sqliteExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_KEY, DUMP_TABLES, clearedTables, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
@@ -122,7 +122,7 @@ export class SqliteCatalog implements Catalog {
       /* not ours to change: keep going */
     }
     this.db = drizzle(this.raw, { schema });
-    this.usage = usageCatalog(sqliteRunner(this.raw));
+    this.usage = usageCatalog(sqliteExec(this.raw));
   }
 
   async migrate(): Promise<string[]> {
@@ -180,9 +180,11 @@ export class SqliteCatalog implements Catalog {
     newFiles: readonly NewFile[],
     generation: Record<string, unknown>,
     at: Date,
+    opts: { newJob?: NewJob } = {},
   ): Promise<void> {
     // Synchronous on purpose: better-sqlite3 cannot roll back an async callback.
     this.db.transaction((tx) => {
+      if (opts.newJob) tx.insert(jobs).values(jobValues(opts.newJob, at)).run();
       for (const f of newFiles) {
         const values = fileValues(f);
         tx.insert(files)

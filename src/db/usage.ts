@@ -7,7 +7,8 @@
 // PostgreSQL: the statement trigger's update of the usage row takes its row lock, so two
 // writers racing for the last bytes serialise and the second sees the first's bytes).
 // This module only reads the ledger, manages quotas, rebuilds usage (recount) and keeps the
-// history. It is written once for both dialects over a small SQL runner.
+// history. It is written once for both dialects over the SQL executor (sql-exec.ts).
+import type { SqlExec } from './sql-exec.ts';
 
 /** States whose content is still held on the store and counts against a quota. */
 export const HELD_STATES = ['present', 'deleting', 'corrupt'] as const;
@@ -81,23 +82,9 @@ export function isQuotaExceeded(err: unknown): boolean {
   return false;
 }
 
-/** What the role needs of a connection; one per dialect (sqlite.ts, pg.ts). */
-export interface SqlRunner {
-  readonly dialect: 'sqlite' | 'postgres';
-  /** Rows of a query; placeholders are `?` in both dialects. */
-  all<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
-  /** Runs a statement; returns the rows it changed. */
-  run(sql: string, params?: readonly unknown[]): Promise<number>;
-  /** Runs `fn` in one write transaction on one connection. */
-  transaction<T>(fn: (tx: SqlRunner) => Promise<T>, opts?: { lockUsage?: boolean }): Promise<T>;
-}
-
 const HELD_SQL = `(${HELD_STATES.map((s) => `'${s}'`).join(', ')})`;
 
-/** A date as the dialect stores it (SQLite: epoch ms; PostgreSQL: timestamptz). */
-function bindDate(r: SqlRunner, d: Date): unknown {
-  return r.dialect === 'sqlite' ? d.getTime() : d;
-}
+/** A timestamp column's value (never null where read here) as a Date. */
 function readDate(v: unknown): Date {
   return v instanceof Date ? v : new Date(Number(v));
 }
@@ -149,8 +136,8 @@ function toSnapshot(r: SnapshotRow): UsageSnapshot {
 const ACTUAL_SQL = (where: string) =>
   `select owner, sum(size) as bytes, count(*) as files from files where state in ${HELD_SQL}${where} group by owner`;
 
-export function usageCatalog(r: SqlRunner): UsageCatalog {
-  const drift = async (tx: SqlRunner, owner?: string): Promise<UsageDrift[]> => {
+export function usageCatalog(r: SqlExec): UsageCatalog {
+  const drift = async (tx: SqlExec, owner?: string): Promise<UsageDrift[]> => {
     const where = owner === undefined ? '' : ' and owner = ?';
     const params = owner === undefined ? [] : [owner];
     const actual = await tx.all<{ owner: string; bytes: unknown; files: unknown }>(ACTUAL_SQL(where), params);
@@ -195,7 +182,7 @@ export function usageCatalog(r: SqlRunner): UsageCatalog {
         `insert into quotas (owner, max_bytes, max_files, warn_percent, updated_at) values (?, ?, ?, ?, ?)
          on conflict (owner) do update set max_bytes = excluded.max_bytes, max_files = excluded.max_files,
            warn_percent = excluded.warn_percent, updated_at = excluded.updated_at`,
-        [q.owner, q.maxBytes, q.maxFiles, q.warnPercent, bindDate(r, at)],
+        [q.owner, q.maxBytes, q.maxFiles, q.warnPercent, r.at(at)],
       );
     },
     async unsetQuota(owner) {
@@ -213,7 +200,7 @@ export function usageCatalog(r: SqlRunner): UsageCatalog {
     },
     drift: (owner) => drift(r, owner),
     recount(owner) {
-      return r.transaction(
+      return r.interactive(
         async (tx) => {
           const found = await drift(tx, owner);
           for (const d of found) {
@@ -225,18 +212,18 @@ export function usageCatalog(r: SqlRunner): UsageCatalog {
           }
           return found;
         },
-        { lockUsage: true },
+        { lockTable: 'usage' },
       );
     },
     async addSnapshot(s) {
       await r.run(
         `insert into usage_snapshots (taken_at, run_id, command, bytes, files, orphan_files, missing_files, anomalies, usage_drift)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [bindDate(r, s.takenAt), s.runId, s.command, s.bytes, s.files, s.orphanFiles, s.missingFiles, s.anomalies, s.usageDrift],
+        [r.at(s.takenAt), s.runId, s.command, s.bytes, s.files, s.orphanFiles, s.missingFiles, s.anomalies, s.usageDrift],
       );
     },
     async snapshots(since) {
-      const rows = await r.all<SnapshotRow>('select * from usage_snapshots where taken_at >= ? order by taken_at, id', [bindDate(r, since)]);
+      const rows = await r.all<SnapshotRow>('select * from usage_snapshots where taken_at >= ? order by taken_at, id', [r.at(since)]);
       return rows.map(toSnapshot);
     },
     async lockRows() {

@@ -13,6 +13,7 @@ import { CATEGORIES, checkJobId, contentTypeOf, exportPath, jobFilePath } from '
 import { looksLikeText, sniffType } from '../storage/sniff.ts';
 import { withStoreLock } from './store-lock.ts';
 import { isQuotaExceeded } from '../db/usage.ts';
+import { admissionRefusal, quotaExceededMessage } from './quota.ts';
 
 export type DuplicateMode = 'link' | 'skip' | 'copy';
 export const DUPLICATE_MODES: readonly DuplicateMode[] = ['link', 'skip', 'copy'];
@@ -73,12 +74,6 @@ export async function runPut(ctx: Context, items: readonly PutItem[], opts: { on
         } catch (err) {
           if (err instanceof SourceError || err instanceof ItemError || (err instanceof StorectlError && err.exitCode === 2)) {
             report.failed.push({ source: label(item.source), reason: err.message });
-          } else if (isQuotaExceeded(err)) {
-            // the catalog refused the row (the file placed for it was removed): this file fails alone
-            const owner = jobs.get(item.jobId)?.job.owner ?? item.owner ?? '';
-            const u = await ctx.catalog.usage.ownerUsage(owner);
-            const q = u.quota ? ` (uses ${u.bytes} of ${u.quota.maxBytes} bytes, ${u.files} files${u.quota.maxFiles !== null ? ` of ${u.quota.maxFiles}` : ''})` : '';
-            report.failed.push({ source: label(item.source), reason: `quota exceeded: owner ${owner || '(none)'}${q}` });
           } else throw err;
         }
         progress.tick();
@@ -180,14 +175,25 @@ async function putOne(
       return;
     }
     const link = original !== null && mode === 'link';
+    // Admission before the file is placed; the catalog's check when the row is written stays the authority.
+    const owner = job.owner ?? '';
+    const refusal = await admissionRefusal(ctx, owner, staged.size, 1);
+    if (refusal) throw new ItemError(refusal);
     const st = link ? ctx.blobs.linkFrom(rel, original!.path, staging) : ctx.blobs.adopt(rel, staged.file);
     placed = rel;
     const events: EventRecord[] = [{ runId: ctx.runId, at: now, action: link ? 'put-link' : 'put', path: rel, jobId: job.id, bytes: staged.size, reason: link ? `shares the content of ${original!.path}` : `from ${source}` }];
-    await ic.recordPut(
-      { id: job.id, at: now, newJob: entry.isNew ? (job as NewJob) : undefined },
-      [{ jobId: job.id, role: name, category, owner: job.owner ?? '', path: rel, contentType, size: staged.size, sha256: staged.sha256, mtime: st.mtime, createdAt: now, ...(link ? { shareWith: original!.id } : {}) }],
-      events,
-    );
+    try {
+      await ic.recordPut(
+        { id: job.id, at: now, newJob: entry.isNew ? (job as NewJob) : undefined },
+        [{ jobId: job.id, role: name, category, owner, path: rel, contentType, size: staged.size, sha256: staged.sha256, mtime: st.mtime, createdAt: now, ...(link ? { shareWith: original!.id } : {}) }],
+        events,
+      );
+    } catch (err) {
+      // Another writer took the last bytes since the admission: the catalog refused the row (the
+      // file placed for it is removed below), and this file fails alone.
+      if (!isQuotaExceeded(err)) throw err;
+      throw new ItemError(quotaExceededMessage(await ctx.catalog.usage.ownerUsage(owner), staged.size, 1));
+    }
     placed = undefined;
     if (entry.isNew) {
       report.jobsCreated.push(job.id);

@@ -1,9 +1,11 @@
 // import-from-db: pages through an application table by key, decodes each row's files,
-// writes a job's files atomically (blob store), then records them (catalog); a row whose
+// admits them against the owner's quota (in row order), writes them through the BlobStore
+// (local tree: atomically; S3: each object whole), then records them (catalog); a row whose
 // job already has those files with the same SHA-256 is skipped, so a rerun after a kill adds
 // nothing twice. With clearSource, a row's source value is set to NULL only once every one
-// of its files is written, fsynced, recorded and read back with the right SHA-256, in the
+// of its files is written, fsynced, recorded and read back from the store with the right SHA-256, in the
 // application's own transaction per batch. Memory is bounded by one page of rows.
+import { createHash } from 'node:crypto';
 import type { Context } from '../../context.ts';
 import { openSourceRows, type SourceRow, type SourceRows, type SourceSpec } from '../../db/source-rows.ts';
 
@@ -12,7 +14,10 @@ export { checkSourceSpec } from '../../db/source-rows.ts';
 import { parseDatabaseUrl } from '../../db/url.ts';
 import type { FileRecord, Job, NewFile, NewJob } from '../../db/types.ts';
 import { checkJobId, jobFilePath } from '../../storage/layout.ts';
+import { HELD_STATES, isQuotaExceeded } from '../../db/usage.ts';
 import { mapPool } from '../pool.ts';
+import { pausePoint } from '../../test-hooks.ts';
+import { OrderedAdmission, admissionRefusal } from '../quota.ts';
 import { decodeValue, type DecodedFile, type RoleMap } from './decode.ts';
 
 export interface ImportOptions {
@@ -29,6 +34,8 @@ export interface ImportOptions {
   /** Status of a job the import creates. */
   status: string;
   roleMap: RoleMap;
+  /** Owner of the jobs the import creates (and of a row whose owner column is empty). */
+  owner?: string;
 }
 
 export const IMPORT_DEFAULTS = { batchSize: 8, workers: 4, kind: 'card', category: 'cards', status: 'completed' };
@@ -69,6 +76,8 @@ interface RowPlan {
   row: SourceRow;
   key: string;
   jobId: string;
+  /** The owner of the row's job: an existing job's, else --owner-column / --owner, else ''. */
+  owner: string;
   createdAt: Date | null;
   files: (DecodedFile & { path: string })[];
 }
@@ -122,9 +131,12 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
   };
   const progress = ctx.progress(opts.dryRun ? 'decoding (dry run)' : 'importing', Math.min(total, opts.limit ?? Infinity));
   const at = ctx.clock();
+  // One admission for the run: a row's bytes stay reserved from its admission until its rows
+  // are committed or it is abandoned (in a dry run, to the end: the run that would follow).
+  const admission = new OrderedAdmission(ctx);
 
   /** Decodes a row and names its files; a failure is reported and gives null. */
-  const plan = async (row: SourceRow): Promise<Omit<RowPlan, 'files'> & { decoded: DecodedFile[] } | null> => {
+  const plan = async (row: SourceRow): Promise<(Omit<RowPlan, 'files' | 'owner'> & { owner?: string; decoded: DecodedFile[] }) | null> => {
     const key = String(row.key);
     const rawJob = spec.jobColumn ? row.job : row.key;
     if (rawJob === null || rawJob === undefined || rawJob === '') {
@@ -147,6 +159,15 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       }
       createdAt = t;
     }
+    // The owner the row names (its column, else --owner); undefined: the job's own, or none.
+    let owner = opts.owner;
+    if (spec.ownerColumn && row.owner !== null && row.owner !== undefined && row.owner !== '') {
+      if (typeof row.owner !== 'string' && typeof row.owner !== 'number' && typeof row.owner !== 'bigint') {
+        fail(key, jobId, `owner column is ${row.owner instanceof Uint8Array ? 'binary' : typeof row.owner}, not text`);
+        return null;
+      }
+      owner = String(row.owner);
+    }
     const d = await decodeValue(row.value, spec.shape, opts.roleMap);
     // The decoded bytes are what is kept: the raw value (base64 text, parsed JSON) can go now.
     row.value = undefined;
@@ -154,7 +175,7 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       fail(key, jobId, d.reason);
       return null;
     }
-    return { row, key, jobId, createdAt, decoded: d.files };
+    return { row, key, jobId, owner, createdAt, decoded: d.files };
   };
 
   // The next page is read while this one is written: reading and writing overlap, two pages at most in memory.
@@ -193,105 +214,96 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
       return other === undefined;
     });
 
-    if (opts.dryRun) {
-      for (const p of planned) {
-        report.imported++;
-        report.files += p.decoded.length;
-        report.bytes += p.decoded.reduce((a, f) => a + f.bytes.length, 0);
-      }
-      progress.tick(rows.length);
-      continue;
-    }
-
     const ids = planned.map((p) => p.jobId);
     const jobs = new Map<string, Job>((await ctx.catalog.getJobs(ids)).map((j) => [j.id, j]));
-    const present = new Map<string, FileRecord>((await ctx.catalog.filesOfJobs(ids, ['present'])).map((f) => [f.path, f]));
+    // What the catalog holds at these jobs' paths: present files are what a rerun skips; every
+    // row the usage ledger counts (present, deleting, corrupt) is what a rewrite replaces.
+    const held = await ctx.catalog.filesOfJobs(ids, HELD_STATES);
+    const heldAt = new Map<string, FileRecord>(held.map((f) => [f.path, f]));
+    const present = new Map<string, FileRecord>(held.filter((f) => f.state === 'present').map((f) => [f.path, f]));
+    const counted = new Map<string, number>(held.map((f) => [f.path, f.size]));
     const toWrite: RowPlan[] = [];
     const done: RowPlan[] = [];
     for (const p of planned) {
       const job = jobs.get(p.jobId);
+      if (job && p.owner !== undefined && job.owner !== p.owner) {
+        fail(p.key, p.jobId, `job ${p.jobId} belongs to owner ${JSON.stringify(job.owner)}, not ${JSON.stringify(p.owner)}`);
+        continue;
+      }
       // The layout dates a job by its creation: an existing job keeps its directory.
       const created = job?.createdAt ?? p.createdAt ?? at;
       const files = p.decoded.map((f) => ({ ...f, path: jobFilePath(opts.category, p.jobId, created, f.role) }));
-      const clash = files.find((f) => present.has(f.path) && present.get(f.path)!.sha256 !== f.sha256);
-      if (clash) {
-        fail(p.key, p.jobId, `job ${p.jobId} already has ${clash.path} with other content (SHA-256 ${present.get(clash.path)!.sha256.slice(0, 12)}…); not overwritten`);
+      const deleting = files.find((f) => heldAt.get(f.path)?.state === 'deleting');
+      if (deleting) {
+        fail(p.key, p.jobId, `job ${p.jobId} has ${deleting.path} in the middle of a deletion; not overwritten (let the deletion finish, then run again)`);
         continue;
       }
-      const rp: RowPlan = { row: p.row, key: p.key, jobId: p.jobId, createdAt: created, files };
+      const clash = files.find((f) => heldAt.has(f.path) && heldAt.get(f.path)!.sha256 !== f.sha256);
+      if (clash) {
+        fail(p.key, p.jobId, `job ${p.jobId} already has ${clash.path} with other content (SHA-256 ${heldAt.get(clash.path)!.sha256.slice(0, 12)}…); not overwritten`);
+        continue;
+      }
+      const rp: RowPlan = { row: p.row, key: p.key, jobId: p.jobId, owner: job?.owner ?? p.owner ?? '', createdAt: created, files };
       if (files.every((f) => present.has(f.path))) done.push(rp);
       else toWrite.push(rp);
     }
     report.skipped += done.length;
 
-    // Files first (atomic: temp, fsync, rename, fsync dir), rows after: a crash in between
-    // leaves files without rows, which the rerun writes again over themselves.
-    await mapPool(toWrite, opts.workers, async (p) => {
-      const stats = await ctx.blobs.putMany(p.files.map((f) => ({ rel: f.path, data: f.bytes })));
-      const job = jobs.get(p.jobId);
-      const rows: NewFile[] = p.files.map((f, i) => ({
-        jobId: p.jobId,
-        role: f.role,
-        category: opts.category,
-        owner: job?.owner ?? '',
-        path: f.path,
-        contentType: f.contentType,
-        size: stats[i]!.size,
-        sha256: f.sha256,
-        mtime: stats[i]!.mtime,
-        createdAt: at,
-      }));
-      // Where each file came from, kept beside what earlier imports or renders recorded.
-      const previous = job?.generation ?? {};
-      const files = { ...((previous.files as Record<string, number> | undefined) ?? {}), ...Object.fromEntries(p.files.map((f) => [f.role, f.bytes.length])) };
-      const origin = { database: source.location, table: spec.table, keyColumn: spec.key, key: p.key, dataColumn: spec.dataColumn, shape: spec.shape };
-      const generation = {
-        ...previous,
-        importedFrom: {
-          ...((previous.importedFrom as Record<string, unknown> | undefined) ?? {}),
-          ...Object.fromEntries(p.files.map((f) => [f.role, { ...origin, part: f.part }])),
-        },
-        importedAt: at.toISOString(),
-        importRunId: ctx.runId,
-        files,
-        totalBytes: Object.values(files).reduce((a, n) => a + n, 0),
-        filesOnDisk: Object.keys(files).length,
-      };
-      if (!job) {
-        const newJob: NewJob = {
-          id: p.jobId,
-          kind: opts.kind,
-          status: opts.status,
-          data: {},
-          createdAt: p.createdAt!,
-          updatedAt: at,
-          completedAt: opts.status === 'completed' ? p.createdAt : null,
-          filesState: 'on_disk',
-          generation,
-        };
-        await ctx.catalog.insertJobs([newJob]);
-      }
-      await ctx.catalog.recordGeneration(p.jobId, rows, generation, at);
-      report.imported++;
-      report.files += rows.length;
-      report.bytes += rows.reduce((a, f) => a + f.size, 0);
-    });
-
-    if (opts.clearSource) {
-      // Read every file back from the store: only a row whose files all hash to what was
-      // decoded from it loses its source value, and only if that value is still the one read.
-      const verified: RowPlan[] = [];
-      for (const p of [...toWrite, ...done]) {
-        const bad = p.files.find((f) => {
-          try {
-            return ctx.blobs.hash(f.path).sha256 !== f.sha256;
-          } catch {
-            return true;
+    // Quota admission, per owner in the order of the rows (whichever worker gets there first),
+    // before anything is written: a row that would pass its owner's quota fails alone.
+    const turns = toWrite.map((p) => admission.turn(p.owner));
+    const written: RowPlan[] = [];
+    await mapPool(
+      toWrite.map((p, i) => ({ p, turn: turns[i]! })),
+      opts.workers,
+      async ({ p, turn }) => {
+        try {
+          // Only the files the catalog does not already hold with this content are written.
+          const fresh = p.files.filter((f) => !present.has(f.path));
+          const needBytes = Math.max(0, fresh.reduce((a, f) => a + f.bytes.length - (counted.get(f.path) ?? 0), 0));
+          const needFiles = fresh.filter((f) => !counted.has(f.path)).length;
+          const admitted = await admission.admit(turn, p.owner, needBytes, needFiles);
+          if (admitted.refusal) {
+            fail(p.key, p.jobId, admitted.refusal);
+            return;
           }
-        });
-        if (bad) fail(p.key, p.jobId, `${bad.path} does not read back with its SHA-256; source kept`);
+          try {
+            if (opts.dryRun) {
+              // The reservation stays: the rows after this one see the quota as a real run would.
+              report.imported++;
+              report.files += fresh.length;
+              report.bytes += fresh.reduce((a, f) => a + f.bytes.length, 0);
+              return;
+            }
+            if (await writeRow(ctx, source, opts, p, fresh, jobs.get(p.jobId), at, report)) {
+              written.push(p);
+            } else {
+              const again = await admissionRefusal(ctx, p.owner, needBytes, needFiles);
+              fail(p.key, p.jobId, again ?? `quota exceeded: owner ${p.owner || '(none)'} (refused by the catalog)`);
+            }
+          } finally {
+            if (!opts.dryRun) admitted.settle();
+          }
+        } finally {
+          turn.release();
+        }
+      },
+    );
+
+    if (opts.clearSource && !opts.dryRun) {
+      // Read every file back from the store (local tree or S3, through the one BlobStore get):
+      // only a row whose files all hash to what was decoded from it loses its source value,
+      // and only if that value is still the one read.
+      const candidates = [...written, ...done];
+      const bad = await mapPool(candidates, opts.workers, async (p) => {
+        for (const f of p.files) if (!(await readsBack(ctx, f.path, f.sha256, f.bytes.length))) return f.path;
+        return null;
+      });
+      const verified: RowPlan[] = [];
+      candidates.forEach((p, i) => {
+        if (bad[i]) fail(p.key, p.jobId, `${bad[i]} does not read back with its SHA-256; source kept`);
         else verified.push(p);
-      }
+      });
       const cleared = new Set((await source.clear(verified.map((p) => ({ key: p.row.key, guard: p.row.guard })))).map(String));
       report.cleared += cleared.size;
       // The audit trail: each source value removed, with the job now holding its files.
@@ -319,3 +331,113 @@ export async function importFromDb(ctx: Context, source: SourceRows, opts: Impor
   return report;
 }
 
+
+/**
+ * Writes a row's new files and records them (with its job, when new) in one catalog
+ * transaction. Local tree: temp file, fsync, rename, fsync dir, a row's files with their
+ * fsyncs overlapping; S3: each object put whole, with its SHA-256 for the server to check
+ * where it can. Returns false when the catalog refused the rows for a quota (another writer
+ * got there first): the files just written are removed again. Any other failure also removes
+ * them, then is thrown.
+ */
+async function writeRow(
+  ctx: Context,
+  source: SourceRows,
+  opts: ImportOptions,
+  p: RowPlan,
+  fresh: RowPlan['files'],
+  job: Job | undefined,
+  at: Date,
+  report: ImportReport,
+): Promise<boolean> {
+  const spec = source.spec;
+  const abandon = () => ctx.store.removeMany(fresh.map((f) => f.path)).catch(() => undefined);
+  let stats: { size: number; mtime: Date }[];
+  try {
+    stats =
+      ctx.store.capabilities.kind === 'local'
+        ? await ctx.blobs.putMany(fresh.map((f) => ({ rel: f.path, data: f.bytes })))
+        : await putAll(ctx, fresh);
+  } catch (err) {
+    await abandon();
+    throw err;
+  }
+  await pausePoint('import-from-db.before-record');
+  const rows: NewFile[] = fresh.map((f, i) => ({
+    jobId: p.jobId,
+    role: f.role,
+    category: opts.category,
+    owner: p.owner,
+    path: f.path,
+    contentType: f.contentType,
+    size: stats[i]!.size,
+    sha256: f.sha256,
+    mtime: stats[i]!.mtime,
+    createdAt: at,
+  }));
+  // Where each file came from, kept beside what earlier imports or renders recorded.
+  const previous = job?.generation ?? {};
+  const files = { ...((previous.files as Record<string, number> | undefined) ?? {}), ...Object.fromEntries(p.files.map((f) => [f.role, f.bytes.length])) };
+  const origin = { database: source.location, table: spec.table, keyColumn: spec.key, key: p.key, dataColumn: spec.dataColumn, shape: spec.shape };
+  const generation = {
+    ...previous,
+    importedFrom: {
+      ...((previous.importedFrom as Record<string, unknown> | undefined) ?? {}),
+      ...Object.fromEntries(p.files.map((f) => [f.role, { ...origin, part: f.part }])),
+    },
+    importedAt: at.toISOString(),
+    importRunId: ctx.runId,
+    files,
+    totalBytes: Object.values(files).reduce((a, n) => a + n, 0),
+    filesOnDisk: Object.keys(files).length,
+  };
+  const newJob: NewJob | undefined = job
+    ? undefined
+    : {
+        id: p.jobId,
+        kind: opts.kind,
+        owner: p.owner,
+        status: opts.status,
+        data: {},
+        createdAt: p.createdAt!,
+        updatedAt: at,
+        completedAt: opts.status === 'completed' ? p.createdAt : null,
+        filesState: 'on_disk',
+        generation,
+      };
+  try {
+    // The job (when new) and its file rows in one transaction: a refusal leaves neither.
+    await ctx.catalog.recordGeneration(p.jobId, rows, generation, at, { newJob });
+  } catch (err) {
+    await abandon();
+    if (isQuotaExceeded(err)) return false;
+    throw err;
+  }
+  report.imported++;
+  report.files += rows.length;
+  report.bytes += rows.reduce((a, f) => a + f.size, 0);
+  return true;
+}
+
+/** Puts a row's objects in parallel; a failure is thrown only once none is still in flight (so the abandon that follows removes them all). */
+async function putAll(ctx: Context, fresh: RowPlan['files']): Promise<{ size: number; mtime: Date }[]> {
+  const settled = await Promise.allSettled(fresh.map((f) => ctx.store.put(f.path, f.bytes, { sha256: f.sha256, contentType: f.contentType })));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<{ size: number; mtime: Date }>).value);
+}
+
+/** Reads an object back through the BlobStore and checks its size and SHA-256; false on any failure. */
+async function readsBack(ctx: Context, key: string, sha: string, size: number): Promise<boolean> {
+  try {
+    const h = createHash('sha256');
+    let n = 0;
+    for await (const chunk of (await ctx.store.get(key)) as AsyncIterable<Buffer>) {
+      h.update(chunk);
+      n += chunk.length;
+    }
+    return n === size && h.digest('hex') === sha;
+  } catch {
+    return false;
+  }
+}
