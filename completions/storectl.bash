@@ -8,7 +8,7 @@ _storectl() {
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
     --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--wait|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
+    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -19,7 +19,7 @@ _storectl() {
     return
   fi
   case "$cmd" in
-    generate) opts="--jobs --pending --sample --days --seed --workers --help" ;;
+    generate) opts="--jobs --pending --sample --days --seed --workers --wait --help" ;;
     stats) opts="--check-disk --prometheus --format --history --since --help" ;;
     show) opts="--ndjson --as-of --help" ;;
     get) opts="--output -o --path --image --table --key --data-column --path-column --index --help" ;;

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 import type { CommandEnv, CommandSpec } from './commands/define.ts';
 import { backupSettings, generateSettings, resolveConfig, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
@@ -9,8 +9,9 @@ import type { Level, Logger } from './log.ts';
 import { redactText, redactValue } from './redact.ts';
 import type { IO } from './ui/io.ts';
 import { Ui } from './ui/ui.ts';
+import { VERSION } from './version.ts';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './version.ts';
 
 export interface RunState {
   exitCode: number;
@@ -20,16 +21,6 @@ export interface RunState {
 
 export function exitStatusHelp(): string {
   return `\nExit status:\n${EXIT_CODES.map((e) => `  ${String(e.code).padStart(2)}  ${e.meaning}`).join('\n')}\n`;
-}
-
-/** Integer option parser for commander: refuses junk with a usage error. */
-export function intOption(min = 0, max = Number.MAX_SAFE_INTEGER) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number');
-    const n = Number(value);
-    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
-    return n;
-  };
 }
 
 /** The commander program: global options, every command, one runner. */
@@ -69,7 +60,7 @@ function addCommand(program: Command, spec: CommandSpec, io: IO, state: RunState
     const opts = command.opts();
     const args = command.args;
     const globals = program.opts() as GlobalFlags;
-    state.exitCode = await runCommand(spec, args, opts, globals, io, state);
+    state.exitCode = await runCommand(spec, args, opts, globals, io, state, program);
   });
 }
 
@@ -80,6 +71,7 @@ async function runCommand(
   globals: GlobalFlags,
   io: IO,
   state: RunState,
+  program: Command,
 ): Promise<number> {
   let config: ResolvedConfig | undefined;
   const getConfig = () => (config ??= resolveConfig(globals, io.env, io.cwd));
@@ -107,6 +99,7 @@ async function runCommand(
   const env: CommandEnv = {
     ui,
     globals,
+    program,
     config: getConfig,
     async openContext(o) {
       const ctx = await openContext(getConfig(), { command: spec.name, ...o }, { log: ui.log, progress: ui.progress });
@@ -239,4 +232,3 @@ function countsOf(report: object): Record<string, unknown> {
   return out;
 }
 
-export { Option };

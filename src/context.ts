@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Catalog } from './db/catalog.ts';
 import { openCatalog } from './db/connect.ts';
 import { parseDatabaseUrl } from './db/url.ts';
+import { countDataFiles } from './storage/walk.ts';
 import { FailedError, UsageError, errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ResolvedConfig } from './config.ts';
@@ -11,7 +12,7 @@ import { ensureDir } from './storage/atomic.ts';
 import { LocalBlobStore } from './storage/blobstore.ts';
 import { isS3Url, type BlobStore } from './storage/blob.ts';
 import { openBlobStore } from './storage/open.ts';
-import type { ProgressFactory } from './ui/progress.ts';
+import type { ProgressFactory } from './progress.ts';
 
 /** What an operation works with. Operations never print: they log, report progress and return. */
 export interface Context {
@@ -102,7 +103,7 @@ export async function openContext(
   const store = await openBlobStore(config.root, () => config.s3.settings);
   let catalog: Catalog;
   try {
-    catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : config.root, adoptTree: opts.adoptTree, readOnly: opts.readOnly });
+    catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : { root: config.root, countFiles: () => countDataFiles(config.root) }, adoptTree: opts.adoptTree, readOnly: opts.readOnly });
   } catch (err) {
     await store.close();
     throw err;

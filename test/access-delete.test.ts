@@ -1,5 +1,5 @@
 // delete end to end: the real bin on both dialects, effects on disk and in the catalog.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

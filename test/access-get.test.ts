@@ -1,6 +1,6 @@
 // show and get end to end: the real bin on both dialects; bytes, outcomes and exit codes
 // checked against the files on disk and the catalog's rows.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

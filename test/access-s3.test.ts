@@ -9,7 +9,7 @@
 // secret (SignatureDoesNotMatch, 403); the expiry, X-Amz-Date + X-Amz-Expires against its own
 // clock (AccessDenied "Request has expired", 403); X-Amz-Expires over 604800 (400). It keeps no
 // sessions, so it never refuses an expired session token: that case is checked on our side only.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,6 @@
 // url end to end against a real nginx: the printed location block, the links it checks, on
 // both dialects. The nginx tests never skip in CI (.ci/run installs nginx).
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

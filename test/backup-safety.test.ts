@@ -2,7 +2,7 @@
 // never the newest good one; calendar rules as restic's forget; an empty catalog beside a store
 // with files is refused; --output refuses what is not a regular file; a dead backup's temp
 // files are removed by the next one. Both dialects where a catalog is involved.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';

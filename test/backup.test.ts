@@ -1,5 +1,5 @@
 // backup and restore end to end: the real bin/storectl, both dialects and across them.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';

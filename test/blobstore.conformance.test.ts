@@ -1,7 +1,7 @@
 // One conformance suite for every BlobStore: the local tree and S3 (the loopback s3rver, or
 // the endpoint in STORECTL_TEST_S3_ENDPOINT). Each behaviour is checked through the interface
 // and, where it matters, against the storage itself (the file on disk, the object in the bucket).
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,9 +1,10 @@
 // Catalog behaviour backup and restore rely on, run against SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import type { Catalog } from '../src/db/catalog.ts';
 import { decodeRow, encodeRow, type DumpRow } from '../src/db/dump.ts';
 import { DIALECTS, type Store } from './helpers/env.ts';
+import { useCatalogStore } from './helpers/catalog-fixture.ts';
 
 const T0 = new Date('2026-11-01T10:00:00.123Z');
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -63,13 +64,9 @@ for (const d of DIALECTS) {
   describe(`catalog backup contract: ${d.name}`, { skip: d.skip }, () => {
     let store: Store;
     let c: Catalog;
-    before(async () => {
-      store = await d.makeStore();
-      c = await store.open();
-    });
-    after(async () => {
-      await c?.close();
-      await store?.dispose();
+    useCatalogStore(d, (s) => {
+      store = s.store;
+      c = s.catalogs[0]!;
     });
 
     test('importTables rolls back whole when a later table fails', async () => {

@@ -1,11 +1,12 @@
 // Catalog contract for migrate-images-to-db (images table, user tables), on SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Catalog } from '../src/db/catalog.ts';
 import type { NewImage, UserTableTarget } from '../src/db/types.ts';
 import { checkIdentifier, quoteIdent } from '../src/db/user-tables.ts';
 import { DIALECTS, type Store } from './helpers/env.ts';
+import { useCatalogStore } from './helpers/catalog-fixture.ts';
 import { execSql, query } from './helpers/images.ts';
 
 const T0 = new Date('2026-11-01T10:00:00.000Z');
@@ -46,18 +47,14 @@ for (const d of DIALECTS) {
     let store: Store;
     let c: Catalog;
     const blob = d.name === 'postgres' ? 'bytea' : 'blob';
-    before(async () => {
-      store = await d.makeStore();
-      c = await store.open();
+    useCatalogStore(d, async (s) => {
+      store = s.store;
+      c = s.catalogs[0]!;
       await execSql(
         store,
         `create table users (id integer primary key, photo text, photo_data ${blob}, age integer);
          insert into users values (1, 'a.jpg', null, 1), (2, 'b.jpg', null, 2), (3, null, null, 3), (4, 'd.jpg', null, 4);`,
       );
-    });
-    after(async () => {
-      await c?.close();
-      await store?.dispose();
     });
 
     test('insertImages skips what is stored; keys and digests read back', async () => {

@@ -1,18 +1,16 @@
 // Catalog behaviours of the lifecycle area (store lock, delete protocol), on SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { STORE_LOCK, type Catalog } from '../src/db/catalog.ts';
-import type { EventRecord, NewFile } from '../src/db/types.ts';
+import type { EventRecord } from '../src/db/types.ts';
 import { LockedError } from '../src/errors.ts';
 import { DIALECTS, type Store } from './helpers/env.ts';
+import { T0, newFile, useCatalogStore } from './helpers/catalog-fixture.ts';
 
-const T0 = new Date('2026-11-01T10:00:00.000Z');
 
-function file(path: string, over: Partial<NewFile> = {}): NewFile {
-  return { jobId: 'j1', role: path.split('/').pop()!, category: path.split('/')[0]!, path, contentType: 'image/png', size: 100, sha256: 'ab'.repeat(32), createdAt: T0, ...over };
-}
+const file = newFile;
 const holder = (runId: string, pid = process.pid) => ({ pid, host: os.hostname(), command: 'test', runId });
 
 /** A pid that is certainly dead: a child that has exited. */
@@ -26,16 +24,14 @@ for (const d of DIALECTS) {
     let store: Store;
     let c: Catalog;
     let c2: Catalog;
-    before(async () => {
-      store = await d.makeStore();
-      c = await store.open();
-      c2 = await store.open();
-    });
-    after(async () => {
-      await c?.close();
-      await c2?.close();
-      await store?.dispose();
-    });
+    useCatalogStore(
+      d,
+      (s) => {
+        store = s.store;
+        [c, c2] = s.catalogs as [Catalog, Catalog];
+      },
+      2,
+    );
 
     test('hasFiles on a catalog without file rows', async () => {
       assert.deepEqual(await c.hasFiles(), { any: false, present: false });

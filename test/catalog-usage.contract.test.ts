@@ -1,29 +1,25 @@
 // The usage ledger and quotas, on SQLite and PostgreSQL: the triggers keep usage equal to the
 // files table through every kind of write, and a write past a quota fails whole.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import type { Catalog } from '../src/db/catalog.ts';
 import type { NewFile } from '../src/db/types.ts';
 import { isQuotaExceeded } from '../src/db/usage.ts';
 import { DIALECTS, type Store } from './helpers/env.ts';
+import { T0, newFile, useCatalogStore } from './helpers/catalog-fixture.ts';
 
-const T0 = new Date('2026-11-01T10:00:00.000Z');
 
 function file(path: string, owner: string, size: number, over: Partial<NewFile> = {}): NewFile {
-  return { jobId: null, role: 'x', category: 'temp', owner, path, contentType: 'application/octet-stream', size, sha256: 'ab'.repeat(32), createdAt: T0, ...over };
+  return newFile(path, { jobId: null, role: 'x', category: 'temp', owner, contentType: 'application/octet-stream', size, ...over });
 }
 
 for (const d of DIALECTS) {
   describe(`catalog usage contract: ${d.name}`, { skip: d.skip }, () => {
     let store: Store;
     let c: Catalog;
-    before(async () => {
-      store = await d.makeStore();
-      c = await store.open();
-    });
-    after(async () => {
-      await c?.close();
-      await store?.dispose();
+    useCatalogStore(d, (s) => {
+      store = s.store;
+      c = s.catalogs[0]!;
     });
 
     const usageOf = async (owner: string) => {

@@ -1,28 +1,21 @@
 // One suite, every catalog behaviour, run against SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { iterateFiles, type Catalog } from '../src/db/catalog.ts';
-import type { NewFile } from '../src/db/types.ts';
 import { DIALECTS, type Store } from './helpers/env.ts';
+import { T0, newFile, useCatalogStore } from './helpers/catalog-fixture.ts';
 
-const T0 = new Date('2026-11-01T10:00:00.000Z');
 const day = 86_400_000;
 
-function file(path: string, over: Partial<NewFile> = {}): NewFile {
-  return { jobId: 'j1', role: path.split('/').pop()!, category: path.split('/')[0]!, path, contentType: 'image/png', size: 100, sha256: 'ab'.repeat(32), createdAt: T0, ...over };
-}
+const file = newFile;
 
 for (const d of DIALECTS) {
   describe(`catalog contract: ${d.name}`, { skip: d.skip }, () => {
     let store: Store;
     let c: Catalog;
-    before(async () => {
-      store = await d.makeStore();
-      c = await store.open();
-    });
-    after(async () => {
-      await c?.close();
-      await store?.dispose();
+    useCatalogStore(d, (s) => {
+      store = s.store;
+      c = s.catalogs[0]!;
     });
 
     test('migrate is idempotent and status lists every migration applied', async () => {

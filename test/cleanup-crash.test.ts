@@ -1,5 +1,5 @@
 // Crash safety and one-run-at-a-time, with the real bin: kill -9 midway, two runs at once.
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,5 +1,5 @@
 // cleanup-orphaned end to end: the real bin on both dialects.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

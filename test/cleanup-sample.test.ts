@@ -1,7 +1,7 @@
 // On a `generate --sample` store (rendered cards, exports, temp files, stuck jobs): a real
 // cleanup-expired run deletes exactly what its dry run listed, and cleanup-orphaned then finds
 // a clean store.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

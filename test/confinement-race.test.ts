@@ -2,7 +2,7 @@
 // migrate-images-to-db --delete-originals run, a racer process swaps the directories they act
 // in for symlinks to look-alikes outside the root (same names, sizes and mtimes, other bytes).
 // Nothing outside the root may be deleted or read, and the swaps must be reported.
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';

@@ -3,7 +3,7 @@
 // directory modes bite: an unreadable directory (cleanup-expired fails closed), an unlink that
 // fails with EACCES (the rest go on, exit 3, the row goes back to 'present'), and a
 // migrate-images-to-db original that cannot be unlinked (no later deletion nobody asked for).
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';

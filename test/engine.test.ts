@@ -1,6 +1,6 @@
 // The deletion engine's contract (issue 14): typed reasons that read back, and a rerun that
 // finishes only what the same kind of run started.
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

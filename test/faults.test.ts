@@ -2,7 +2,7 @@
 // disk (generate, restore, the SQLite catalog), a read-only store (read-only commands still
 // work), a name too long, a file where a directory should be, a directory where a file should be.
 // The mounts need root; without it the test is skipped, visibly.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

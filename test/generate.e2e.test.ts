@@ -1,5 +1,5 @@
 // generate, stats and migrate through the real bin/storectl, on SQLite and PostgreSQL.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

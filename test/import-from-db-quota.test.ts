@@ -3,11 +3,11 @@
 // alone with the reason and nothing written, the others go on (exit 3), the dry run says the
 // same, usage equals a recount; and a row the catalog refuses after its files were written (a
 // writer that took the last bytes meanwhile) removes those files again.
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { DIALECTS, runCli, tmpDir, type CliResult, type Store } from './helpers/env.ts';
 import { execSql, query } from './helpers/images.ts';
 
@@ -149,9 +149,20 @@ for (const d of DIALECTS) {
         if (!fs.existsSync(pause)) assert.fail(`the import ended before its pause point: ${JSON.stringify(await running)}`);
         const written = treeFiles(s.root).filter((p) => p.includes('/r1/'));
         assert.equal(written.length, 1, 'the file is written before the rows');
-        // Meanwhile another writer takes the room.
-        const other = await runCli([...s.args, '--json', 'generate', '--workers', '1', '--jobs', '-'], { input: JSON.stringify(card('acme-1', 'acme')) });
-        assert.equal(other.code, 0, other.stderr);
+        // Meanwhile another writer takes the room. Every storectl command that writes waits for the
+        // store lock the import holds (generate too), so the writer here is one outside storectl:
+        // a file placed in the tree and its row recorded straight in the catalog.
+        const taken = pdfOf(perJob);
+        const otherPath = 'uploads/2026/11/20/acme-1/scan.pdf';
+        fs.mkdirSync(path.join(s.root, path.dirname(otherPath)), { recursive: true, mode: 0o750 });
+        fs.writeFileSync(path.join(s.root, otherPath), taken, { mode: 0o600 });
+        const c = await s.open();
+        try {
+          await c.insertJobs([{ id: 'acme-1', owner: 'acme', kind: 'upload', status: 'completed', data: {}, createdAt: new Date('2026-11-20T08:00:00Z') }]);
+          await c.insertFiles([{ jobId: 'acme-1', role: 'scan.pdf', category: 'uploads', owner: 'acme', path: otherPath, contentType: 'application/pdf', size: taken.length, sha256: createHash('sha256').update(taken).digest('hex'), createdAt: new Date() }]);
+        } finally {
+          await c.close();
+        }
         fs.rmSync(pause);
         const r = await running;
         assert.equal(r.code, 3, r.stdout + r.stderr);

@@ -2,7 +2,7 @@
 // s3rver, on both dialects: the objects byte-identical in the bucket, the catalog rows, stats
 // --check-disk exit 0, and --clear-source clearing a row only once each of its objects reads
 // back from the bucket with the right SHA-256.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

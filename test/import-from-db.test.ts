@@ -1,6 +1,6 @@
 // import-from-db end to end: the real bin, both dialects, application tables created in the
 // database, effects checked byte for byte on disk, in the catalog and in the source table.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

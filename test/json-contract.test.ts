@@ -1,6 +1,6 @@
 // The --json contract: every command prints one parseable document on stdout (no colour, no
 // progress), with `version` and `command`, and the README documents each of its keys.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // --log-file: every run ends with one line at the level its outcome deserves (info, warn,
 // error), with exit code, error code and message and the command's counts; failed runs
 // (exit 1, 2, 75) are logged and the file is created; an unwritable log file is a warning.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';

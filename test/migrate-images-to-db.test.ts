@@ -1,6 +1,6 @@
 // migrate-images-to-db end to end: the real bin, both dialects, effects checked in the
 // database (decoded WebP bytes) and on disk.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // migrate-store end to end through bin/storectl: local -> S3 -> local byte-identical with
 // `stats --check-disk` 0 at each step, kill -9 in the middle and a rerun that converges without
 // copying again, a non-empty target and a corrupt source refused. Both dialects, loopback s3rver.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // Rows marked 'missing' come back to 'present' when their file reappears with the row's size and
 // SHA-256 (a lost mount that came back); a file that differs is left alone and never deleted as
 // an orphan. Both dialects.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // Output that cannot be forged: owners, job ids and file names with newlines or ANSI/OSC escape
 // sequences are shown escaped in text output (tables, lists, errors, logs on stderr); JSON
 // stays exact. Both dialects.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

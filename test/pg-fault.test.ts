@@ -1,6 +1,6 @@
 // PostgreSQL dying mid-run: one line, exit 1, no unhandled 'error' event, temp files removed,
 // and a rerun converges. On a cluster of the test's own (never the shared one on 5432).
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';

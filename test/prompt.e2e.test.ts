@@ -1,6 +1,6 @@
 // Destructive commands under a real pseudo-terminal ask first, with numbers; without a TTY
 // they never prompt and never hang: they refuse with exit 2 unless --yes.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';

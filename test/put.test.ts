@@ -1,5 +1,5 @@
 // put end to end: the real bin on both dialects; effects checked on disk and in the catalog.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';

@@ -2,7 +2,7 @@
 // converges after a kill on another file system (a partial copy, or a copy linked in place
 // before the original was unlinked), and refuses a quarantine reaching into the data tree
 // through a symlink.
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

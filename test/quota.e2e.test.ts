@@ -1,7 +1,7 @@
 // Quotas end to end, the real bin on both dialects: set/list/check exit codes, a job over
 // quota fails alone with nothing written, two racing writers, and usage equal to a recount
 // after generate, cleanup, restore and a kill -9.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -120,12 +120,17 @@ for (const d of DIALECTS) {
       const perJob = used / 2;
       // room for exactly one more job
       assert.equal((await cli(['quota', 'set', 'acme', '--bytes', String(Math.floor(used + perJob * 1.5))])).code, 0);
+      // generate takes the store lock: with --wait the later writer runs after the first and is
+      // refused by the quota (not by the lock).
       const [a, b] = await Promise.all([
-        cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('race-a', 'acme')])),
-        cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('race-b', 'acme')])),
+        cli(['generate', '--workers', '1', '--wait', '--jobs', '-'], ndjson([card('race-a', 'acme')])),
+        cli(['generate', '--workers', '1', '--wait', '--jobs', '-'], ndjson([card('race-b', 'acme')])),
       ]);
+      assert.deepEqual([a.code, b.code].filter((c) => c === 75), [], `${a.stderr}\n${b.stderr}`);
       const rendered = [a, b].map((r) => r.json?.jobs?.rendered ?? 0);
       assert.equal(rendered[0] + rendered[1], 1, `${a.stderr}\n${b.stderr}`);
+      const refused = [a, b].find((r) => (r.json?.jobs?.rendered ?? 0) === 0)!;
+      assert.match(JSON.stringify(refused.json), /quota exceeded/);
       const files = cardFiles(store.root);
       assert.equal(files.filter((p) => p.includes('/race-')).length, 5);
       await noDrift();

@@ -1,7 +1,7 @@
 // Secrets never print: one helper (src/redact.ts) hides database passwords in every form
 // (URL userinfo with unencoded @ and :, ?password=, libpq key=value) and S3 credentials, in
 // errors, --json errors, `storectl config`, --log-file and the runs table.
-import { test, describe } from 'node:test';
+import { test, describe } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

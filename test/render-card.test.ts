@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import { PDFDocument, PDFDict, PDFName, PDFRawStream, PDFStream } from 'pdf-lib';
 import sharp from 'sharp';
 import { GENERATOR_VERSION, RenderError, renderCard, validateCardData } from '../src/render/card.ts';

@@ -1,7 +1,7 @@
 // An S3 store end to end through the real bin/storectl: s3:// roots, --database required, the
 // root URL the catalog records, config with secrets redacted, the SDK's Node 20 warning kept
 // off stderr. Against the loopback s3rver (or STORECTL_TEST_S3_ENDPOINT), on both dialects.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

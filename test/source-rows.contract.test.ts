@@ -1,6 +1,6 @@
 // The application-table reader of import-from-db, on both dialects: pages by key, shapes from
 // column types, and clearing that leaves a row the application rewrote meanwhile alone.
-import { after, describe, test } from 'node:test';
+import { after, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { openSourceRows } from '../src/db/source-rows.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';

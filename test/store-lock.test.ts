@@ -1,28 +1,102 @@
-// Every command that changes the store takes the one store lock: backup and a real
-// migrate-images-to-db run exit 75 while another run holds it; dry runs do not wait for it.
-import { after, before, describe, test } from 'node:test';
+// Every command that changes the store takes the one store lock. The commands are enumerated
+// from the command tree (each that records a run or offers --dry-run): a new changing command
+// without a case here, or without the lock, fails this file. Each exits 75 while another run
+// holds the lock; dry runs do not wait for it.
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import sharp from 'sharp';
+import { Command } from 'commander';
 import { STORE_LOCK } from '../src/db/catalog.ts';
+import { COMMANDS } from '../src/commands/index.ts';
 import { DIALECTS, runCli, tmpDir, type Store } from './helpers/env.ts';
+
+/** The commands that change the store, read from their definitions. */
+const CHANGING = COMMANDS.filter((c) => c.recordRun || c.options(new Command(c.name)).options.some((o) => o.long === '--dry-run'))
+  .map((c) => c.name)
+  .sort();
+
+interface Setup {
+  work: string;
+  photos: string;
+  archive: string;
+  jobId: string;
+  appDb: string;
+}
+
+/** For each changing command, the arguments of a real (changing) run. */
+const CHANGING_RUNS: Record<string, (s: Setup) => string[]> = {
+  generate: () => ['generate', '--sample', '1', '--seed', '9', '--workers', '1'],
+  delete: (s) => ['--yes', 'delete', s.jobId],
+  'cleanup-expired': () => ['--yes', 'cleanup-expired'],
+  'cleanup-orphaned': () => ['--yes', 'cleanup-orphaned'],
+  backup: (s) => ['backup', '--output', path.join(s.work, 'locked.tar.gz')],
+  restore: (s) => ['--yes', 'restore', s.archive, '--force'],
+  verify: (s) => ['verify', '--repair-from', s.archive],
+  put: (s) => ['put', path.join(s.photos, 'a.jpg'), '--job', 'upload-1'],
+  'migrate-images-to-db': (s) => ['migrate-images-to-db', '--from-dir', s.photos],
+  'migrate-store': (s) => ['--yes', 'migrate-store', '--to', path.join(s.work, 'moved')],
+  'import-from-db': (s) => ['--yes', 'import-from-db', '--source-database', `sqlite:${s.appDb}`, '--table', 'scans', '--data-column', 'pages', '--role-map', '["scan.pdf"]', '--category', 'uploads'],
+};
+
+test('the store-lock cases cover every command that changes the store (from the command tree)', () => {
+  assert.ok(CHANGING.length >= 10, CHANGING.join(' '));
+  assert.deepEqual(Object.keys(CHANGING_RUNS).sort(), CHANGING, 'a command that changes the store needs a case in CHANGING_RUNS (and must take the store lock)');
+});
 
 for (const d of DIALECTS) {
   describe(`store lock across commands: ${d.name}`, { skip: d.skip }, () => {
     let store: Store;
     let photos: string;
+    let jobIds: string[];
     before(async () => {
       store = await d.makeStore();
       const gen = await runCli([...store.args, '--json', 'generate', '--sample', '2', '--seed', '3', '--workers', '1']);
       assert.equal(gen.code, 0, gen.stderr);
+      jobIds = (gen.json.rendered as { jobId: string }[]).map((j) => j.jobId);
+      assert.ok(jobIds.length > 0);
       photos = tmpDir();
       await sharp({ create: { width: 64, height: 48, channels: 3, background: '#336699' } }).jpeg().toFile(path.join(photos, 'a.jpg'));
     });
     after(async () => {
       await store?.dispose();
       fs.rmSync(photos, { recursive: true, force: true });
+    });
+
+    test('every changing command exits 75 while the lock is held', async () => {
+      const work = tmpDir();
+      const archive = path.join(work, 'before.tar.gz');
+      const b = await runCli([...store.args, '--json', 'backup', '--output', archive]);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+            const appDb = path.join(work, 'app.db');
+      const app = new Database(appDb);
+      app.exec(`create table scans (id integer primary key, pages BLOB)`);
+      app.prepare(`insert into scans values (?, ?)`).run(1, Buffer.from('%PDF-1.4\n%%EOF\n'));
+      app.close();
+      const c = await store.open();
+      const before = await c.tableCounts();
+      const setup: Setup = { work, photos, archive, jobId: jobIds[0]!, appDb };
+      const release = await c.acquireLock(STORE_LOCK, { holder: { pid: process.pid, host: os.hostname(), command: 'held-by-test', runId: 'held' } });
+      try {
+        for (const name of CHANGING) {
+          const r = await runCli([...store.args, '--json', ...CHANGING_RUNS[name]!(setup)]);
+          assert.equal(r.code, 75, `${name}: ${r.stdout}${r.stderr}`);
+          assert.equal(r.json.error.code, 'locked', name);
+          assert.match(r.json.error.message, /held-by-test/, name);
+        }
+        // Nothing changed in the catalog while the lock was held (runs record the refusals only).
+        const afterCounts = await c.tableCounts();
+        for (const t of ['jobs', 'files', 'images', 'quotas'] as const) assert.equal(afterCounts[t], before[t], `rows of ${t}`);
+        assert.ok(!fs.existsSync(path.join(work, 'locked.tar.gz')));
+        assert.ok(!fs.existsSync(path.join(work, 'moved')) || fs.readdirSync(path.join(work, 'moved')).length === 0);
+      } finally {
+        await release();
+        await c.close();
+        fs.rmSync(work, { recursive: true, force: true });
+      }
     });
 
     test('backup and migrate-images-to-db exit 75 while the lock is held, and run once it is free', async () => {

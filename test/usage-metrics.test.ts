@@ -1,6 +1,6 @@
 // stats --prometheus / --format prometheus checked by Prometheus's own parser (promtool), its
 // values against stats --json; stats --history from a known series of snapshots.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

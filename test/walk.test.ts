@@ -1,5 +1,5 @@
 // The threaded walk gives exactly what the plain sorted walk gives, in the same byte order.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { defineCommand } from './define.ts';
-import { waitMs } from './common-options.ts';
-import { intOption, Option } from '../cli.ts';
+import { intOption, waitMs } from './common-options.ts';
+import { Option } from 'commander';
 import { EXIT, UsageError } from '../errors.ts';
 import type { BackupReport, PruneReport } from '../ops/backup/backup.ts';
 import type { RetentionRules } from '../ops/backup/retention.ts';

@@ -1,10 +1,9 @@
 import { defineCommand } from './define.ts';
-import { intOption } from '../cli.ts';
+import { intOption, parseAsOf, waitMs } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { ExplainReport, ExpiredReport } from '../ops/lifecycle/expired.ts';
 import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
-import { parseAsOf, waitMs } from './common-options.ts';
 
 export default defineCommand({
   name: 'cleanup-expired',

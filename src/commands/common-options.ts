@@ -1,4 +1,4 @@
-// Option parsing shared by cleanup-expired and cleanup-orphaned.
+// Option parsing shared by the command definitions (numbers, durations, --wait).
 import { InvalidArgumentError } from 'commander';
 import { UsageError } from '../errors.ts';
 import { parseDuration } from '../ops/lifecycle/duration.ts';
@@ -30,4 +30,14 @@ export function parseAsOf(value: string | undefined, now: Date): Date {
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new UsageError(`bad --as-of ${JSON.stringify(value)}`, 'give an ISO time (2026-12-01T00:00:00Z) or an offset from now (+7d, -12h)');
   return new Date(t);
+}
+
+/** Integer option parser for commander: refuses junk with a usage error. */
+export function intOption(min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number');
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
+    return n;
+  };
 }

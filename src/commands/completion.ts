@@ -17,8 +17,9 @@ export default defineCommand({
     const { SHELLS, completionScript } = await import('../docs/completion.ts');
     const shell = args[0] as (typeof SHELLS)[number];
     if (!SHELLS.includes(shell)) throw new UsageError(`unknown shell ${JSON.stringify(args[0])}`, `use one of ${SHELLS.join(', ')}`);
-    const { programDoc } = await import('../docs/index.ts');
-    const script = completionScript(shell, programDoc());
+    const { describeProgram } = await import('../docs/model.ts');
+    // Completion scripts use names and flags only, not the examples the man page prints.
+    const script = completionScript(shell, describeProgram(env.program, new Map()));
     return { report: { shell, script }, text: () => script };
   },
 });

@@ -7,6 +7,8 @@ import type { Ui } from '../ui/ui.ts';
 export interface CommandEnv {
   ui: Ui;
   globals: GlobalFlags;
+  /** The root commander program: the live command tree (completion describes it). */
+  program: Command;
   config: () => ResolvedConfig;
   /** Opens catalog and blob store; closed by the runner after the command returns. */
   openContext(opts: ContextOptions): Promise<Context>;

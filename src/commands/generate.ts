@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { defineCommand } from './define.ts';
-import { intOption } from '../cli.ts';
+import { intOption, waitMs } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { GenerateReport } from '../ops/generate.ts';
 import { formatBytes, formatDuration, safe } from '../ui/format.ts';
@@ -27,7 +27,8 @@ export default defineCommand({
       .option('--sample <n>', 'create and render N realistic demo jobs', intOption(1, 1_000_000))
       .option('--days <d>', 'with --sample: spread jobs over the past D days (default 30, or generate.days)', intOption(1, 3650))
       .option('--seed <n>', 'with --sample: random seed; the same seed and --days on the same day give the same jobs (default: a new seed each run)', intOption(0, 2 ** 31))
-      .option('--workers <n>', 'jobs rendered in parallel (default: generate.workers, else the number of cores)', intOption(1, 64)),
+      .option('--workers <n>', 'jobs rendered in parallel (default: generate.workers, else the number of cores)', intOption(1, 64))
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(args, opts, env) {
     const sources = [opts.jobs !== undefined, args.length > 0, Boolean(opts.pending), opts.sample !== undefined].filter(Boolean).length;
     if (sources !== 1) throw new UsageError('give exactly one of --jobs FILE, job ids, --pending or --sample N', 'see `storectl generate --help`');
@@ -50,6 +51,7 @@ export default defineCommand({
       baseDir: env.ui.io.cwd,
       simulateHistory: Boolean(sample),
       tempFiles: sample?.temp,
+      waitMs: waitMs(opts.wait),
     });
     return {
       report,

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { defineCommand } from './define.ts';
-import { intOption } from '../cli.ts';
+import { intOption } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { FileTarget } from '../ops/access/resolve.ts';
 import type { IO } from '../ui/io.ts';

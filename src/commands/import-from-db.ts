@@ -1,6 +1,5 @@
 import { defineCommand } from './define.ts';
-import { waitMs } from './common-options.ts';
-import { intOption } from '../cli.ts';
+import { intOption, waitMs } from './common-options.ts';
 import { EXIT, FailedError } from '../errors.ts';
 import type { ImportReport } from '../ops/import-db/run.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
@@ -41,9 +40,8 @@ export default defineCommand({
       .option('--workers <n>', 'rows whose files are written at once (default 4)', intOption(1, 64))
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(_args, opts, env) {
-    const { checkSourceSpec } = await import('../db/source-rows.ts');
     const { parseRoleMap } = await import('../ops/import-db/decode.ts');
-    const { importFromDb, openImportSource, IMPORT_DEFAULTS } = await import('../ops/import-db/run.ts');
+    const { checkSourceSpec, importFromDb, openImportSource, IMPORT_DEFAULTS } = await import('../ops/import-db/run.ts');
     const { CATEGORIES } = await import('../storage/layout.ts');
     const { UsageError } = await import('../errors.ts');
     // Every name is checked before anything is opened: a hostile --table runs nothing.

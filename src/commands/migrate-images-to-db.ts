@@ -1,6 +1,5 @@
 import { defineCommand } from './define.ts';
-import { waitMs } from './common-options.ts';
-import { intOption } from '../cli.ts';
+import { intOption, waitMs } from './common-options.ts';
 import { EXIT, FailedError } from '../errors.ts';
 import type { MigrateImagesReport } from '../ops/images/run.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';

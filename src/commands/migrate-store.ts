@@ -1,10 +1,9 @@
 import { defineCommand } from './define.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { intOption } from '../cli.ts';
+import { intOption, waitMs } from './common-options.ts';
 import type { MigrateStoreReport } from '../ops/migrate-store.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
-import { waitMs } from './common-options.ts';
 
 export default defineCommand({
   name: 'migrate-store',

@@ -27,21 +27,14 @@ export default defineCommand({
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(args, opts, env) {
     const archive = path.resolve(env.ui.io.cwd, args[0]!);
-    // A dry run into a store that does not exist yet opens nothing (and creates nothing).
-    const { existsSync } = await import('node:fs');
-    const { parseDatabaseUrl } = await import('../db/url.ts');
-    const cfg = env.config();
-    const target = parseDatabaseUrl(cfg.databaseUrl, cfg.root);
-    const noStoreYet = target.dialect === 'sqlite' && !existsSync(target.file);
-    if (opts.verifyOnly || (opts.dryRun && noStoreYet)) {
-      const { verifyOnly } = await import('../ops/backup/restore.ts');
+    const { checkArchiveFile, inspectTarget, restoresWithoutStore, runRestore, verifyOnlyRestore } = await import('../ops/backup/restore.ts');
+    const dryRun = Boolean(opts.dryRun);
+    if (restoresWithoutStore(env.config(), { verifyOnly: Boolean(opts.verifyOnly), dryRun })) {
       const progress = env.ui.progress('verify');
-      const v = await verifyOnly(archive, progress);
+      const { report, verified } = await verifyOnlyRestore(archive, dryRun, progress);
       progress.done();
-      const report = { archive, ok: true, dryRun: Boolean(opts.dryRun), format: v.format, head: v.head, files: v.files, bytes: v.bytes, tables: v.tables, skippedAtBackup: v.summary.skipped };
-      return { report, text: () => renderVerify(v) + (opts.dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun: Boolean(opts.dryRun) };
+      return { report, text: () => renderVerify(verified) + (dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun };
     }
-    const { checkArchiveFile, inspectTarget, runRestore } = await import('../ops/backup/restore.ts');
     checkArchiveFile(archive);
     const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never', adoptTree: true });
     const state = await inspectTarget(ctx);

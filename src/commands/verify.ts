@@ -1,11 +1,10 @@
 import path from 'node:path';
 import { defineCommand } from './define.ts';
-import { intOption } from '../cli.ts';
+import { durationOption, intOption, waitMs } from './common-options.ts';
 import { EXIT } from '../errors.ts';
 import type { VerifyReport } from '../ops/verify.ts';
 import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
-import { durationOption, waitMs } from './common-options.ts';
 
 export default defineCommand({
   name: 'verify',

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FailedError, UsageError, errorMessage } from '../errors.ts';
-import { walkTree } from '../storage/walk.ts';
 import type { Catalog } from './catalog.ts';
 import { redactText, redactUrl, type CatalogTarget } from './url.ts';
 
@@ -20,11 +19,18 @@ export interface OpenOptions {
    * beside a root that holds files is refused, never initialised (a lost or replaced catalog
    * must not become an empty store that backups and cleanups trust).
    */
-  storeRoot?: string;
+  storeRoot?: StoreBeside;
   /** restore --force rebuilds a store over an existing tree: it may create the catalog there. */
   adoptTree?: boolean;
   /** The command only reads: a SQLite catalog on a read-only mount is read from a private copy. */
   readOnly?: boolean;
+}
+
+/** The store a SQLite catalog sits beside: its root and a count of its data files (the caller walks it: db never reads the tree). */
+export interface StoreBeside {
+  root: string;
+  /** Data files under root (not .storectl/), counted only when a catalog looks empty. */
+  countFiles(): number;
 }
 
 /** Opens the catalog a target names, loading only that dialect's driver. */
@@ -57,19 +63,9 @@ export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Pro
   }
 }
 
-/** Data files under root (not .storectl/), counted only when a catalog looks empty. */
-function countStoreFiles(root: string): number {
-  let n = 0;
-  try {
-    for (const e of walkTree(root)) if (e.kind === 'file') n++;
-  } catch {
-    /* an unreadable part: the files counted so far are reason enough */
-  }
-  return n;
-}
-
-export function refuseEmptyCatalog(file: string, root: string, what: string): void {
-  const n = countStoreFiles(root);
+export function refuseEmptyCatalog(file: string, store: StoreBeside, what: string): void {
+  const n = store.countFiles();
+  const root = store.root;
   if (n === 0) return;
   throw new UsageError(
     `the catalog ${file} ${what} but the store ${root} holds ${n} file${n === 1 ? '' : 's'}: refusing to start an empty catalog beside them`,

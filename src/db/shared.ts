@@ -5,21 +5,7 @@ import { LockedError } from '../errors.ts';
 import type { DeletionLane } from './catalog.ts';
 import { AGE_BUCKETS, type DueClause, type FileGroup, type LockInfo, type NewFile, type NewJob } from './types.ts';
 
-/** Runs fn on one client of a PostgreSQL pool between begin and commit (rollback when it throws). */
-export async function pgTransaction<T>(pool: import('pg').Pool, fn: (client: import('pg').PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    const out = await fn(client);
-    await client.query('commit');
-    return out;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
-}
+export { pgTransaction } from './pg-transaction.ts';
 
 export function* chunk<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);

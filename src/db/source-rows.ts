@@ -4,7 +4,7 @@
 // values are bound parameters. The connection is the application's database (by default the
 // catalog's), opened here on its own so clearing runs in the application's own transaction.
 import { UsageError } from '../errors.ts';
-import { pgTransaction } from './shared.ts';
+import { pgTransaction } from './pg-transaction.ts';
 import type { Dialect } from './types.ts';
 import { COLUMNS_SQL, checkIdentifier, quoteIdent, splitTableName, type ColumnInfo } from './user-tables.ts';
 import { redactUrl, type CatalogTarget } from './url.ts';

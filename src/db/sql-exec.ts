@@ -6,10 +6,7 @@
 // optionally a table locked in EXCLUSIVE mode).
 import type Database from 'better-sqlite3';
 import type pg from 'pg';
-import type { Catalog } from './catalog.ts';
-import { pgTransaction } from './shared.ts';
-import type { PgCatalog } from './pg.ts';
-import type { SqliteCatalog } from './sqlite.ts';
+import { pgTransaction } from './pg-transaction.ts';
 
 export interface Statement {
   sql: string;
@@ -44,8 +41,12 @@ function toDollars(sql: string): string {
   return sql.replace(/\?/g, () => `$${++i}`);
 }
 
-export function sqlExec(catalog: Catalog): SqlExec {
-  return catalog.dialect === 'sqlite' ? sqliteExec((catalog as SqliteCatalog).raw) : pgExec((catalog as PgCatalog).pool);
+/**
+ * The executor over a catalog's own connection: SqliteCatalog's `raw` database or PgCatalog's
+ * `pool` (typed by shape, so this module imports neither catalog and they can import it).
+ */
+export function sqlExec(catalog: { readonly dialect: 'sqlite' | 'postgres' }): SqlExec {
+  return catalog.dialect === 'sqlite' ? sqliteExec((catalog as unknown as { raw: Database.Database }).raw) : pgExec((catalog as unknown as { pool: pg.Pool }).pool);
 }
 
 type Prepared = { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } };

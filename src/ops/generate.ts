@@ -8,6 +8,7 @@ import { inlineRenderer, workerRenderer, type CardRenderer } from '../render/poo
 import { renderExport } from '../render/export.ts';
 import { sha256 } from '../storage/hash.ts';
 import { cardFilePath, exportPath } from '../storage/layout.ts';
+import { withStoreLock } from './store-lock.ts';
 import { isQuotaExceeded } from '../db/usage.ts';
 import { mapPool } from './pool.ts';
 import { OrderedAdmission, admissionRefusal, type AdmissionTurn } from './quota.ts';
@@ -27,6 +28,8 @@ export interface GenerateOptions {
   simulateHistory?: boolean;
   /** Sample temp files to write and record. */
   tempFiles?: { path: string; createdAt: Date; bytes: Buffer }[];
+  /** How long to wait for another run holding the store lock (0: exit 75 at once). */
+  waitMs?: number;
 }
 
 export interface GeneratedJob {
@@ -56,8 +59,12 @@ export function sampleJobs(count: number, days: number, now: Date, seed: number)
   return makeSample(count, days, now, seed);
 }
 
-/** Creates the jobs it is given, then renders and records each job's files. */
-export async function runGenerate(ctx: Context, opts: GenerateOptions): Promise<GenerateReport> {
+/** Creates the jobs it is given, then renders and records each job's files, holding the store lock. */
+export function runGenerate(ctx: Context, opts: GenerateOptions): Promise<GenerateReport> {
+  return withStoreLock(ctx, 'generate', opts.waitMs ?? 0, () => generateJobs(ctx, opts));
+}
+
+async function generateJobs(ctx: Context, opts: GenerateOptions): Promise<GenerateReport> {
   const started = performance.now();
   const created = opts.newJobs?.length ?? 0;
   if (opts.newJobs?.length) {

@@ -2,7 +2,7 @@
 // before it writes (the authoritative check is the catalog's, in the writing transaction).
 import type { Context } from '../context.ts';
 import type { OwnerUsage, Quota, UsageDrift } from '../db/usage.ts';
-import { formatBytes, percent } from '../ui/format.ts';
+import { formatBytes, percent } from '../format.ts';
 
 export type QuotaState = 'ok' | 'warn' | 'over' | 'none';
 

@@ -1,6 +1,6 @@
 import type { Context } from '../context.ts';
 import { AGE_BUCKETS, type CatalogAggregates, type RunRecord } from '../db/types.ts';
-import { percent } from '../ui/format.ts';
+import { percent } from '../format.ts';
 import { integrityCatalog } from '../db/integrity.ts';
 import { summariseDrift, type DriftSummary } from './drift.ts';
 import type { UsageDrift } from '../db/usage.ts';

@@ -1,7 +1,7 @@
 import { STORE_LOCK } from '../db/catalog.ts';
 import type { Context } from '../context.ts';
 import { whoAmI } from '../context.ts';
-import { formatTime } from '../ui/format.ts';
+import { formatTime } from '../format.ts';
 
 /** Runs fn holding the store lock (one destructive run at a time per store). */
 export async function withStoreLock<T>(ctx: Context, command: string, waitMs: number, fn: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 // Renders an export job's file: a CSV whose rows are derived from the job's data, the same
 // bytes for the same data.
-import { prng } from '../ops/sample.ts';
+import { prng } from '../prng.ts';
 
 export interface RenderedExport {
   role: 'export.csv';

@@ -95,3 +95,14 @@ export function pruneEmptyDirs(root: string, rel = ''): number {
   }
   return removed;
 }
+
+/** Data files under root (not .storectl/); an unreadable part ends the count (the files counted so far are reason enough to refuse). */
+export function countDataFiles(root: string): number {
+  let n = 0;
+  try {
+    for (const e of walkTree(root)) if (e.kind === 'file') n++;
+  } catch {
+    /* an unreadable part: the files counted so far are reason enough */
+  }
+  return n;
+}

@@ -1,14 +1,8 @@
 import { formatDuration } from './format.ts';
 import type { IO } from './io.ts';
 
-/** Progress of one phase. Operations call it; the UI decides whether anything shows. */
-export interface Progress {
-  tick(n?: number): void;
-  done(): void;
-}
-export type ProgressFactory = (label: string, total?: number) => Progress;
-
-export const noProgress: ProgressFactory = () => ({ tick() {}, done() {} });
+export { noProgress, type Progress, type ProgressFactory } from '../progress.ts';
+import type { ProgressFactory } from '../progress.ts';
 
 /** A bar on stderr, redrawn at most 10 times a second; only used when stderr is a TTY. */
 export function ttyProgress(io: IO): ProgressFactory {

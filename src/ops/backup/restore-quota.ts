@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Context } from '../../context.ts';
 import { HELD_STATES } from '../../db/usage.ts';
 import { QuotaExceededError } from '../../errors.ts';
-import { formatBytes } from '../../ui/format.ts';
+import { formatBytes } from '../../format.ts';
 import { stagedRows } from './verify.ts';
 
 export interface OwnerOverQuota {

@@ -18,7 +18,9 @@ import { FailedError, IntegrityError, QuotaExceededError, UsageError, errorMessa
 import { isQuotaExceeded } from '../../db/usage.ts';
 import { refuseOverQuota } from './restore-quota.ts';
 import { openCatalog } from '../../db/connect.ts';
-import type { Progress } from '../../ui/progress.ts';
+import { parseDatabaseUrl } from '../../db/url.ts';
+import type { ResolvedConfig } from '../../config.ts';
+import type { Progress } from '../../progress.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
@@ -356,6 +358,36 @@ function stagedImports(staging: string, head: ManifestHead): TableImport[] {
   return head.tables
     .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
     .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
+}
+
+export interface VerifyOnlyReport {
+  archive: string;
+  ok: true;
+  dryRun: boolean;
+  format: VerifyResult['format'];
+  head: VerifyResult['head'];
+  files: number;
+  bytes: number;
+  tables: VerifyResult['tables'];
+  skippedAtBackup: VerifyResult['summary']['skipped'];
+}
+
+/**
+ * Does this restore open no store? `--verify-only` never does; a dry run into a SQLite store
+ * that does not exist yet opens (and creates) nothing either.
+ */
+export function restoresWithoutStore(config: Pick<ResolvedConfig, 'databaseUrl' | 'root'>, opts: { verifyOnly: boolean; dryRun: boolean }): boolean {
+  // The URL is parsed first, as for any restore: a bad --database is a usage error even with --verify-only.
+  const target = parseDatabaseUrl(config.databaseUrl, config.root);
+  if (opts.verifyOnly) return true;
+  return opts.dryRun && target.dialect === 'sqlite' && !fs.existsSync(target.file);
+}
+
+/** `restore --verify-only`, or a dry run into no store: verify the archive and report, open nothing. */
+export async function verifyOnlyRestore(archive: string, dryRun: boolean, progress: Progress): Promise<{ report: VerifyOnlyReport; verified: VerifyResult }> {
+  const v = await verifyOnly(archive, progress);
+  const report: VerifyOnlyReport = { archive, ok: true, dryRun, format: v.format, head: v.head, files: v.files, bytes: v.bytes, tables: v.tables, skippedAtBackup: v.summary.skipped };
+  return { report, verified: v };
 }
 
 /** `restore --verify-only` (and a dry run into no store): every check a real restore makes, nothing kept. */

@@ -14,9 +14,9 @@ import { decodeArchivedRow, DumpFormatError, DumpRowRefusedError, isDumpTable, t
 import { pgRefusal } from '../../db/portable.ts';
 import { IntegrityError, StorectlError, UsageError, errorMessage } from '../../errors.ts';
 import { PathIndex } from '../../db/path-index.ts';
-import { VERSION } from '../../cli.ts';
+import { VERSION } from '../../version.ts';
 import { compareBytewise, checkRelPath, UnsafePathError } from '../../storage/paths.ts';
-import type { Progress } from '../../ui/progress.ts';
+import type { Progress } from '../../progress.ts';
 import { ArchiveFormatError, detectFormat, readArchive, type ArchiveEntry } from './archive-reader.ts';
 import { LineReader, LineSplitter, LineWriter } from './lines.ts';
 import {
