@@ -1,7 +1,7 @@
 // cleanup-orphaned killed with SIGKILL at whatever moment its deletions have reached: every
 // orphan gone from the disk has its intent event in the catalog (recorded before the unlink),
 // nothing with a row is touched, and a rerun finishes the rest. Both dialects.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';

@@ -4,7 +4,7 @@
 // SQLite store holds, backed up by storectl itself: --verify-only (which opens no catalog) exits
 // 4 naming the row, and a real restore into either dialect is refused the same way, the target
 // untouched. On PostgreSQL the oracle is checked too: a PostgreSQL catalog does refuse the row.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

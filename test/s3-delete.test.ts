@@ -3,7 +3,7 @@
 // against the loopback s3rver (or STORECTL_TEST_S3_ENDPOINT), on both dialects. Effects are read
 // from the bucket (listed) and the catalog; a per-key DeleteObjects failure, which s3rver cannot
 // produce, is shown in process with a store that fails chosen keys.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -3,7 +3,7 @@
 // the redaction registry, so failing runs against the real s3rver (no such bucket, an endpoint
 // that does not answer) leave them out of stderr, the --json error, the log file, `config` and
 // the runs table. On both dialects.
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
