@@ -6,7 +6,7 @@ import { UsageError, errorMessage } from './errors.ts';
 import { isS3Url } from './storage/blob.ts';
 import { describeS3Settings, parseS3Url, resolveS3Settings, s3Url, type ResolvedS3Settings } from './storage/s3/settings.ts';
 import { redactUrl, redactValue, registerSecret, registerUrlSecrets } from './redact.ts';
-import { parseDuration } from './ops/lifecycle/duration.ts';
+import { parseDuration } from './duration.ts';
 
 export type Source = 'flag' | 'env' | 'file' | 'default';
 
