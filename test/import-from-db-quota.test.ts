@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { DIALECTS, runCli, tmpDir, type CliResult, type Store } from './helpers/env.ts';
 import { execSql, query } from './helpers/images.ts';
+import { cardJob } from './helpers/jobs.ts';
 
 const CMD = 'import-from-db';
 
@@ -20,14 +21,7 @@ function pdfOf(size: number): Buffer {
   return Buffer.concat([head, randomBytes(size - head.length - tail.length), tail]);
 }
 
-const card = (id: string, owner: string) => ({
-  id,
-  owner,
-  status: 'completed',
-  createdAt: '2026-11-20T08:00:00Z',
-  completedAt: '2026-11-20T09:00:00Z',
-  data: { holderName: `Holder ${id}`, licenceNumber: 'LOVEL-815', categories: ['B'], issueDate: '2026-11-20', expiryDate: '2036-11-20' },
-});
+const card = cardJob;
 
 /** Every data file under the root (not .storectl/), relative, sorted. */
 function treeFiles(root: string): string[] {

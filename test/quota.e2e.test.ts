@@ -7,16 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
+import { cardJob, ndjson } from './helpers/jobs.ts';
 
-const card = (id: string, owner: string) => ({
-  id,
-  owner,
-  status: 'completed',
-  createdAt: '2026-11-20T08:00:00Z',
-  completedAt: '2026-11-20T09:00:00Z',
-  data: { holderName: `Holder ${id}`, licenceNumber: 'LOVEL-815', categories: ['B'], issueDate: '2026-11-20', expiryDate: '2036-11-20' },
-});
-const ndjson = (jobs: object[]) => jobs.map((j) => JSON.stringify(j)).join('\n');
+const card = cardJob;
 
 /** Every file on disk under cards/ (relative paths). */
 function cardFiles(root: string): string[] {

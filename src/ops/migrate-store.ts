@@ -1,14 +1,13 @@
 // migrate-store: copy every present file of the store to another backend (local <-> S3, S3 -> S3,
 // local -> local), verify each copy's size and SHA-256 against the catalog, record each verified
 // copy (a killed run resumes where it stopped), and switch the catalog's root once all are there.
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import type { Context } from '../context.ts';
 import { storeLocation, type MigratedFile } from '../db/store-location.ts';
 import type { FileRecord } from '../db/types.ts';
 import { UsageError, errorMessage } from '../errors.ts';
 import type { BlobStore } from '../storage/blob.ts';
 import { openBlobStore } from '../storage/open.ts';
+import { hashingTap, sha256Stream } from '../storage/hash.ts';
 import { mapPool } from './pool.ts';
 import { withStoreLock } from './store-lock.ts';
 
@@ -58,17 +57,6 @@ async function* presentFiles(ctx: Context): AsyncGenerator<FileRecord[]> {
     yield page;
     afterPath = page[page.length - 1]!.path;
   }
-}
-
-/** SHA-256 and size of a stream, consumed whole. */
-async function hashStream(s: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const c of s) {
-    h.update(c);
-    size += c.length;
-  }
-  return { sha256: h.digest('hex'), size };
 }
 
 export async function runMigrateStore(ctx: Context, opts: MigrateStoreOptions): Promise<MigrateStoreReport> {
@@ -194,30 +182,23 @@ async function copyOne(ctx: Context, target: BlobStore, f: FileRecord, recorded:
   if (there && recorded && there.identity === recorded.identity && there.size === f.size && recorded.sha256 === f.sha256) return { kind: 'already' };
   if (there && there.size === f.size) {
     // Copied by a run killed before it recorded the copy: read it back instead of copying again.
-    const back = await hashStream(await target.get(f.path));
+    const back = await sha256Stream(await target.get(f.path));
     if (back.sha256 === f.sha256 && back.size === f.size) return { kind: 'adopted', identity: there.identity };
   }
   // The source is hashed as it streams: a source that does not match the catalog is not migrated.
-  const src = createHash('sha256');
-  let srcSize = 0;
-  const tap = new Transform({
-    transform(c: Buffer, _e, cb) {
-      src.update(c);
-      srcSize += c.length;
-      cb(null, c);
-    },
-  });
+  const src = hashingTap();
   const input = await ctx.store.get(f.path);
-  input.on('error', (err) => tap.destroy(err));
-  const put = await target.put(f.path, input.pipe(tap), { sha256: f.sha256, contentType: f.contentType });
-  const srcSum = src.digest('hex');
+  input.on('error', (err) => src.tap.destroy(err));
+  const put = await target.put(f.path, input.pipe(src.tap), { sha256: f.sha256, contentType: f.contentType });
+  const srcSum = src.digest();
+  const srcSize = src.bytes();
   if (srcSum !== f.sha256 || srcSize !== f.size) {
     await target.remove(f.path);
     throw new Error(`the source does not match the catalog (size ${srcSize}, sha256 ${srcSum.slice(0, 12)}…; catalog ${f.size}, ${f.sha256.slice(0, 12)}…): not migrated`);
   }
   if (put.size !== f.size) throw new Error(`the copy has ${put.size} bytes, the catalog ${f.size}`);
   if (put.checksumVerified) return { kind: 'copied', identity: put.identity, by: 'onUpload' };
-  const back = await hashStream(await target.get(f.path));
+  const back = await sha256Stream(await target.get(f.path));
   if (back.sha256 !== f.sha256 || back.size !== f.size) {
     await target.remove(f.path);
     throw new Error(`the copy read back does not match (size ${back.size}, sha256 ${back.sha256.slice(0, 12)}…)`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { Transform } from 'node:stream';
 
 const CHUNK = 1 << 20;
 let shared: Buffer | undefined;
@@ -28,4 +29,29 @@ export function sha256FileSync(file: string): { sha256: string; size: number } {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** SHA-256 and size of a stream (an object read from a backend), consumed whole. */
+export async function sha256Stream(s: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const c of s) {
+    h.update(c);
+    size += c.length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+/** A pass-through stream that hashes and counts what flows through it; read the sum once it has ended. */
+export function hashingTap(): { tap: Transform; bytes(): number; digest(): string } {
+  const h = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return { tap, bytes: () => size, digest: () => h.digest('hex') };
 }

@@ -3,13 +3,13 @@
 // A local tree is read through a descriptor opened without following a symlink; an S3 store
 // through the BlobStore (ctx.store), the object streamed as it arrives.
 import fs from 'node:fs';
-import { createHash } from 'node:crypto';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from '../../context.ts';
 import type { FileRecord } from '../../db/types.ts';
 import { FailedError, IntegrityError, StorectlError, errorMessage } from '../../errors.ts';
 import { BlobNotFoundError } from '../../storage/blob.ts';
+import { hashingTap } from '../../storage/hash.ts';
 
 export interface ReadOutcome {
   size: number;
@@ -52,26 +52,19 @@ function openLocalFile(ctx: Pick<Context, 'blobs'>, row: Pick<FileRecord, 'path'
 
 /** Pipes a row's bytes into `sink`, hashing them on the way; `end: false` leaves the sink open (stdout). */
 export async function streamContent(ctx: Pick<Context, 'blobs' | 'store'>, row: Pick<FileRecord, 'path' | 'size' | 'sha256'>, sink: Writable, opts: { end?: boolean } = {}): Promise<ReadOutcome> {
-  const h = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      h.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const hashed = hashingTap();
   const source = await openContent(ctx, row);
   let sourceFailed = false;
   source.once('error', () => (sourceFailed = true));
   try {
-    await pipeline(source, tap, sink, { end: opts.end ?? true });
+    await pipeline(source, hashed.tap, sink, { end: opts.end ?? true });
   } catch (err) {
     // The object's stream broke off (a reset connection, a timeout): one line, not the SDK's.
     if (!sourceFailed || err instanceof StorectlError || ctx.store.capabilities.kind === 'local') throw err;
-    throw new FailedError(`reading ${row.path} from ${ctx.store.url} failed after ${size} bytes: ${errorMessage(err)}`);
+    throw new FailedError(`reading ${row.path} from ${ctx.store.url} failed after ${hashed.bytes()} bytes: ${errorMessage(err)}`);
   }
-  const sha256 = h.digest('hex');
+  const sha256 = hashed.digest();
+  const size = hashed.bytes();
   return { size, sha256, ok: size === row.size && sha256 === row.sha256 };
 }
 

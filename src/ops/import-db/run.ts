@@ -5,7 +5,7 @@
 // nothing twice. With clearSource, a row's source value is set to NULL only once every one
 // of its files is written, fsynced, recorded and read back from the store with the right SHA-256, in the
 // application's own transaction per batch. Memory is bounded by one page of rows.
-import { createHash } from 'node:crypto';
+import { sha256Stream } from '../../storage/hash.ts';
 import type { Context } from '../../context.ts';
 import { openSourceRows, type SourceRow, type SourceRows, type SourceSpec } from '../../db/source-rows.ts';
 
@@ -430,13 +430,8 @@ async function putAll(ctx: Context, fresh: RowPlan['files']): Promise<{ size: nu
 /** Reads an object back through the BlobStore and checks its size and SHA-256; false on any failure. */
 async function readsBack(ctx: Context, key: string, sha: string, size: number): Promise<boolean> {
   try {
-    const h = createHash('sha256');
-    let n = 0;
-    for await (const chunk of (await ctx.store.get(key)) as AsyncIterable<Buffer>) {
-      h.update(chunk);
-      n += chunk.length;
-    }
-    return n === size && h.digest('hex') === sha;
+    const back = await sha256Stream((await ctx.store.get(key)) as AsyncIterable<Buffer>);
+    return back.size === size && back.sha256 === sha;
   } catch {
     return false;
   }

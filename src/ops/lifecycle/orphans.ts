@@ -4,14 +4,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
 import { IN_PROGRESS_STATUSES, type EventRecord, type FileRecord } from '../../db/types.ts';
-import { sha256FileSync } from '../../storage/hash.ts';
+import { sha256FileSync, sha256Stream } from '../../storage/hash.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { isSafeRelPath } from '../../storage/paths.ts';
 import { WalkError } from '../../storage/walk.ts';
 import { compareTreeWithCatalog } from '../drift.ts';
 import { mapPool } from '../pool.ts';
 import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY, stoppedMidRun } from './apply.ts';
-import { createHash } from 'node:crypto';
 import { Limiter } from '../pool.ts';
 import { DeleteGate, GateBatch, QuarantineTarget, type DeletionTarget, type DiskState, type GateResult } from './gate.ts';
 import { guardCap, guardEmptyCatalog, guardEmptyStore } from './guards.ts';
@@ -369,9 +368,7 @@ async function cameBack(ctx: Context, paths: string[]): Promise<Map<string, File
 async function hashOf(ctx: Context, rel: string): Promise<string | undefined> {
   try {
     if (ctx.store.capabilities.kind === 'local') return sha256FileSync(ctx.blobs.abs(rel)).sha256;
-    const h = createHash('sha256');
-    for await (const chunk of await ctx.store.get(rel)) h.update(chunk as Buffer);
-    return h.digest('hex');
+    return (await sha256Stream((await ctx.store.get(rel)) as AsyncIterable<Buffer>)).sha256;
   } catch {
     return undefined;
   }
