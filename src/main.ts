@@ -4,7 +4,7 @@ import { buildProgram, logOutcome, type RunState } from './cli.ts';
 import { createLogger } from './log.ts';
 import { visible } from './visible.ts';
 import { redactText, registerSecret, registerUrlSecrets } from './redact.ts';
-import { StorectlError, EXIT, UsageError, errorMessage } from './errors.ts';
+import { FailedError, StorectlError, EXIT, UsageError, errorMessage } from './errors.ts';
 import { processIO, type IO } from './ui/io.ts';
 import { JSON_VERSION } from './ui/ui.ts';
 
@@ -17,13 +17,33 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
   const state: RunState = { exitCode: 0 };
   const program = buildProgram(io, state);
   if (json) program.configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: () => {}, outputError: () => {} });
+  const stall = stalled();
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await Promise.race([program.parseAsync(argv, { from: 'user' }), stall.promise]);
     return state.exitCode;
   } catch (err) {
     if (!state.logged) logEarlyFailure(argv, io, err);
     return reportError(err, io, json, verbose);
+  } finally {
+    stall.dispose();
   }
+}
+
+/**
+ * Rejects when node finds nothing left to run while the command is still waiting: a promise no
+ * timer, socket or thread can settle any more (a driver that lost its connection without
+ * reporting it). Without this the process would end with exit 0 and no word, a run cut short
+ * looking like a success.
+ */
+function stalled(): { promise: Promise<never>; dispose: () => void } {
+  let onIdle = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    onIdle = () =>
+      reject(new FailedError('the run stopped waiting on work that can no longer finish (a catalog or storage connection lost without an error); what it had finished is recorded', 'run it again', 'stalled'));
+  });
+  promise.catch(() => {});
+  process.once('beforeExit', onIdle);
+  return { promise, dispose: () => void process.removeListener('beforeExit', onIdle) };
 }
 
 /** A run that failed before a command took over (a bad flag): logged where --log-file or the environment says. */

@@ -4,6 +4,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { ConnectionLossWatch, newPgPool } from './pg-pool.ts';
 import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
@@ -67,16 +68,13 @@ export class PgCatalog implements Catalog {
   readonly usage: UsageCatalog;
   readonly #url: string;
   #statisticsChecked = false;
+  readonly #lossWatch: ConnectionLossWatch;
 
   constructor(url: string) {
     this.#url = url;
     this.location = redactUrl(url);
-    this.pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
-    // A client losing its server must not crash the process with an unhandled 'error' event,
-    // whether idle in the pool or checked out (a backup's snapshot between pages); the next query
-    // on it rejects, and that is what is reported.
-    this.pool.on('error', () => {});
-    this.pool.on('connect', (client) => client.on('error', () => {}));
+    this.pool = newPgPool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
+    this.#lossWatch = new ConnectionLossWatch(this.pool);
     this.db = drizzle(this.pool, { schema });
     this.usage = usageCatalog(pgExec(this.pool));
   }
@@ -114,7 +112,11 @@ export class PgCatalog implements Catalog {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    // pool.end() waits for every checked-out client to come back; one held by a call the loss
+    // watch gave up on never does, and the dead server has nothing left to close.
+    await this.#lossWatch.bound(this.pool.end()).catch((err) => {
+      if (!this.#lossWatch.lost) throw err;
+    });
   }
 
   async insertJobs(newJobs: readonly NewJob[]): Promise<void> {
@@ -687,7 +689,14 @@ export class PgCatalog implements Catalog {
 
   async openDeletionLane(): Promise<DeletionLane> {
     // The server does the work already: the lane only queues the calls, as SQLite's thread does.
-    return queuedLane(this);
+    // Each is bound to the pool's loss watch: the engine waits on these calls, and a call left
+    // pending by a killed server must end as that error (see ConnectionLossWatch).
+    const watch = this.#lossWatch;
+    return queuedLane({
+      getJobs: (ids) => watch.bound(this.getJobs(ids)),
+      markDeleting: (ids, reason) => watch.bound(this.markDeleting(ids, reason)),
+      finishDeletions: (outcome) => watch.bound(this.finishDeletions(outcome)),
+    });
   }
 
   async pathsOfJobs(jobIds: readonly string[], states: readonly string[]): Promise<PathRow[]> {

@@ -137,11 +137,8 @@ function toRow(r: { k: string | number; d: unknown; g?: unknown; c?: unknown; j?
 }
 
 async function openPg(url: string, spec: SourceSpec, forClearing: boolean): Promise<SourceRows> {
-  const { default: pg } = await import('pg');
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
-  // A server going away must end as the next query's error, not an unhandled 'error' event.
-  pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  const { newPgPool } = await import('./pg-pool.ts');
+  const pool = newPgPool({ connectionString: url, max: 2 });
   const location = redactUrl(url);
   try {
     const cols = (await pool.query(COLUMNS_SQL.postgres, splitTableName('postgres', spec.table))).rows as ColumnInfo[];
