@@ -42,6 +42,25 @@ interface Timed {
   stdout: string;
 }
 
+/** Per-phase profiles of the storectl cleanup-expired runs (STORECTL_PROFILE, src/profile.ts). */
+const profiles: { dialect: string; layout: string; round: number; wall: number; profile: { wallMs: number; phases: Record<string, { ms: number; calls: number; items: number }> } }[] = [];
+
+/** One table of where the time went: per dialect and layout, each phase's busy seconds (median over rounds). */
+function profileTable(): string {
+  const keys = [...new Set(profiles.flatMap((p) => Object.keys(p.profile.phases)))];
+  const cols = [...new Set(profiles.map((p) => `${p.dialect}, ${p.layout}`))];
+  const cell = (col: string, get: (p: (typeof profiles)[number]) => number | undefined) => {
+    const v = profiles.filter((p) => `${p.dialect}, ${p.layout}` === col).map(get).filter((x): x is number => x !== undefined);
+    return v.length ? median(v).toFixed(2) : '';
+  };
+  const rows = [
+    ['process wall (measured outside)', ...cols.map((c) => cell(c, (p) => p.wall))],
+    ['in-process wall (main)', ...cols.map((c) => cell(c, (p) => p.profile.wallMs / 1000))],
+    ...keys.map((k) => [k, ...cols.map((c) => cell(c, (p) => (p.profile.phases[k] ? p.profile.phases[k]!.ms / 1000 : undefined)))]),
+  ];
+  return table(['phase (busy seconds, median of rounds; phases overlap in the pipeline)', ...cols], rows);
+}
+
 /** measure(), failing loudly: a benchmark of a failed run measures nothing. */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Timed {
   const m = measure(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env } });
@@ -115,7 +134,9 @@ function expiredRounds(layout: DueLayout, dialects: Dialect[], work: string, roo
       resetCatalog(d);
       sh('sync');
       log(`${d.name}: cleanup-expired deleting ${due.length} files (${layout}, copied back ${copied}), round ${round + 1}`);
-      const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired', ...asOf]);
+      const profileFile = path.join(work, `profile-${d.name}-${layout}-${round}.ndjson`);
+      const s = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired', ...asOf], { STORECTL_PROFILE: profileFile });
+      profiles.push({ dialect: d.name, layout, round, wall: s.wall, profile: JSON.parse(fs.readFileSync(profileFile, 'utf8').trim().split('\n').pop()!) });
       const deleted = JSON.parse(s.stdout).result.files as number;
       if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
       results.get(d.name)!.push({ s, base, base2: sameWork(), base3: parallelRm(), deleted });
@@ -238,6 +259,7 @@ async function main() {
   const head = ['catalog', 'task', 'storectl s (per round)', 'storectl peak RSS MB', 'baseline', 'baseline s (per round)', 'baseline RSS MB', 'ratio per round', 'median ratio (storectl / baseline)'];
   console.log(`\n### cleanup (${FILES.toLocaleString('en-US')} files${TIME_ORDERED ? '' : ', shuffled creation times'}, ${ROUNDS} rounds, ${os.cpus().length} cores, ${NOW.toISOString().slice(0, 10)})\n`);
   console.log(table(head, rows));
+  if (profiles.length) console.log(`\n#### where cleanup-expired's time goes\n\n${profileTable()}`);
 }
 
 await main();

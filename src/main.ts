@@ -6,6 +6,7 @@ import { visible } from './visible.ts';
 import { redactText, registerSecret, registerUrlSecrets } from './redact.ts';
 import { FailedError, StorectlError, EXIT, UsageError, errorMessage } from './errors.ts';
 import { processIO, type IO } from './ui/io.ts';
+import { writeProfile } from './profile.ts';
 import { JSON_VERSION } from './ui/ui.ts';
 
 /** The one entry point: runs storectl with argv (without node and script) and returns the exit code. */
@@ -26,6 +27,7 @@ export async function main(argv: string[], io: IO = processIO()): Promise<number
     return reportError(err, io, json, verbose);
   } finally {
     stall.dispose();
+    await writeProfile(redactText(argv.join(' ')));
   }
 }
 

@@ -2,6 +2,7 @@
 // re-check and unlink through the gate (many in flight), then tombstones, events and job
 // metadata in one transaction per batch. A crash anywhere leaves 'deleting' rows that the next
 // run finishes (recoverInterrupted), never a 'present' row without its file.
+import { phaseTimer, timed } from '../../profile.ts';
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import type { EventRecord, FileRecord, JobCleanupUpdate, PathRow } from '../../db/types.ts';
@@ -152,7 +153,7 @@ async function prepareBatch(lane: DeletionLane, gate: TargetBatch, batch: Planne
   // Re-check 1: the job is as planned (status and updated_at), else the whole job is skipped
   // (a group planned without a job status, e.g. one file by name, is not tied to its job's state).
   const jobIds = batch.filter((g) => g.jobId && g.status !== null).map((g) => g.jobId!);
-  const jobs = new Map(jobIds.length ? (await lane.getJobs(jobIds)).map((j) => [j.id, j]) : []);
+  const jobs = new Map(jobIds.length ? (await timed('apply: catalog re-check jobs', () => lane.getJobs(jobIds), (j) => j.length)).map((j) => [j.id, j]) : []);
   const eligible = batch.filter((g) => {
     if (!g.jobId || g.status === null) return true;
     const j = jobs.get(g.jobId);
@@ -164,7 +165,7 @@ async function prepareBatch(lane: DeletionLane, gate: TargetBatch, batch: Planne
   const marked = new Map<number, PathRow>();
   for (const reason of new Set(eligible.map((g) => encodeReason(g.reason)))) {
     const ids = eligible.filter((g) => encodeReason(g.reason) === reason).flatMap((g) => g.files.map((f) => f.id));
-    for (const r of await lane.markDeleting(ids, reason)) marked.set(r.id, r);
+    for (const r of await timed('apply: catalog intent', () => lane.markDeleting(ids, reason), (m) => m.length)) marked.set(r.id, r);
   }
   await pausePoint('deletion.intent');
   // Re-check 2: every row of the group was marked with the planned size, and every file on disk
@@ -173,7 +174,7 @@ async function prepareBatch(lane: DeletionLane, gate: TargetBatch, batch: Planne
   // untouched.
   const diskOf = new Map<number, DiskState | null>();
   const toLook = eligible.flatMap((g) => g.files.filter((f) => marked.has(f.id)));
-  const looked = await gate.inspectMany(toLook.map((f) => f.path));
+  const looked = await timed('apply: lstat re-check', () => gate.inspectMany(toLook.map((f) => f.path)), (l) => l.length);
   toLook.forEach((f, i) => diskOf.set(f.id, looked[i]!));
   for (const g of eligible) for (const f of g.files) if (!diskOf.has(f.id)) diskOf.set(f.id, null);
   const work: Work[] = [];
@@ -201,9 +202,13 @@ type Unlinked = Removed;
 
 /** Removes the batch's files through the target (local: many unlinks in flight; S3: DeleteObjects). */
 function unlinkWork(gate: TargetBatch, work: Work[], slots: Limiter): Promise<Unlinked> {
-  return gate.removePlanned(
-    work.map((w) => ({ path: w.row.path, expect: w.expect, checked: w.checked })),
-    slots,
+  return timed(
+    'apply: unlink',
+    () => gate.removePlanned(
+      work.map((w) => ({ path: w.row.path, expect: w.expect, checked: w.checked })),
+      slots,
+    ),
+    () => work.length,
   );
 }
 
@@ -268,9 +273,9 @@ async function recordWork(ctx: Context, lane: DeletionLane, gate: TargetBatch, w
     },
   }));
   await pausePoint('deletion.removed');
-  await lane.finishDeletions({ deleted, restored, events, jobs });
+  await timed('apply: catalog tombstones and events', () => lane.finishDeletions({ deleted, restored, events, jobs }));
   // Each removed directory stands in for its files: pruning starts at its parent.
-  tally.dirsRemoved += unlinked.dirsRemoved.length + (await gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY));
+  tally.dirsRemoved += unlinked.dirsRemoved.length + (await timed('apply: rmdir emptied parents', () => gate.pruneEmptied(unlinked.dirsRemoved, UNLINK_CONCURRENCY)));
   for (const dir of gate.swapped()) {
     tally.swapped.push(dir);
     tally.failed.push({ path: dir, jobId: null, reason: SWAPPED_REASON });

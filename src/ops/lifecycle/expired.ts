@@ -1,4 +1,5 @@
 // cleanup-expired: plan (shared by dry and real runs), guard, confirm, apply.
+import { phaseTimer } from '../../profile.ts';
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError, NotFoundError, UsageError } from '../../errors.ts';
@@ -116,6 +117,7 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
   };
   const marks: PlannedMark[] = [];
   const progress = ctx.progress('planning');
+  const stopPlan = phaseTimer('plan (wall)');
   for await (const item of planExpired(ctx, o.rules, o.asOf, gate)) {
     progress.tick();
     if (item.type === 'skip') {
@@ -146,6 +148,7 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
     }
   }
   progress.done();
+  stopPlan(report.plan.files);
   // A cap in % needs the number of present files; counting them is skipped otherwise.
   const presentFiles = o.maxDelete?.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
   guardCap('files', report.plan.files - report.plan.alreadyGone, o.maxDelete, presentFiles, 'present files');
@@ -164,8 +167,10 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
     for (const m of group) if (!doneSet.has(m.jobId)) tally.changed.push({ path: '', jobId: m.jobId, reason: 'job changed since planning: not marked failed' });
   }
   const progressApply = ctx.progress('deleting', report.plan.files);
+  const stopApply = phaseTimer('apply (wall)');
   try {
     await applyBatches(ctx, await apply.lane, gate, batches(apply.spool.read()), tally, (files) => progressApply.tick(files));
+    stopApply(tally.files);
   } catch (err) {
     throw stoppedMidRun('cleanup-expired', err, tally, {
       what: 'files',

@@ -1,5 +1,6 @@
 // Planning cleanup-expired: the one function both a dry run and a real run use, so a real run
 // deletes exactly what its dry run listed. Streams the catalog a page at a time.
+import { phaseTimer, timed } from '../../profile.ts';
 import type { Context } from '../../context.ts';
 import type { JobHead, PathRow } from '../../db/types.ts';
 import { FailedError } from '../../errors.ts';
@@ -71,7 +72,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
       rows: PathRow[];
     }
     const fetch = async (afterId: string | undefined): Promise<Page> => {
-      const page = await ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'], due });
+      const page = await timed('plan: catalog job pages', () => ctx.catalog.jobPage({ afterId, limit: PAGE, filesStates: ['on_disk', 'partial'], due }), (p) => p.length);
       const dueJobs = new Map<string, { job: JobHead; rule: Rule; dueAt: Date }>();
       for (const job of page) {
         const rule = deleteRuleForJob(rules, job);
@@ -79,7 +80,7 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         const dueAt = jobDueAt(rule, job);
         if (dueAt <= asOf) dueJobs.set(job.id, { job, rule, dueAt });
       }
-      const rows = dueJobs.size ? await ctx.catalog.pathsOfJobs([...dueJobs.keys()], ['present']) : [];
+      const rows = dueJobs.size ? await timed('plan: catalog file rows', () => ctx.catalog.pathsOfJobs([...dueJobs.keys()], ['present']), (r) => r.length) : [];
       return { last: page[page.length - 1]?.id, full: page.length === PAGE, dueJobs, rows };
     };
     // The next page is asked for before this one is looked at on disk: on PostgreSQL the server
@@ -98,7 +99,9 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
         looking?.catch(() => {});
         next = page.full ? fetch(page.last) : undefined;
         next?.catch(() => {});
+        const stopLook = phaseTimer('plan: lstat (waited for)');
         const states = looking ? await looking : paths.map((p) => local!.inspect(p));
+        stopLook(paths.length);
         const disk = new Map<number, DiskState>();
         rows.forEach((r, i) => disk.set(r.id, states[i]!));
         const byJob = new Map<string, PathRow[]>();
