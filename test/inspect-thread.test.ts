@@ -1,5 +1,5 @@
 // The inspect thread answers exactly as the gate on the main thread does, for every kind of entry.
-import { test } from 'node:test';
+import { test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,7 +39,11 @@ test('inspect thread: files, gone, symlinks, a FIFO, a symlinked directory and u
       got.map((s) => s.kind),
       ['file', 'gone', 'symlink', 'other', 'unsafe', 'unsafe', 'unsafe', 'gone'],
     );
+    // size and mtime as coreutils' stat reports them, not as storectl's gate does
+    const [size, mtimeS] = execFileSync('stat', ['-c', '%s %.9Y', path.join(root, paths[0]!)], { encoding: 'utf8' }).trim().split(' ');
+    assert.equal((got[0] as { size: number }).size, Number(size));
     assert.equal((got[0] as { size: number }).size, 123);
+    assert.ok(Math.abs((got[0] as { mtimeMs: number }).mtimeMs - Number(mtimeS) * 1000) < 1, `mtime ${(got[0] as { mtimeMs: number }).mtimeMs} vs stat ${mtimeS}`);
     // many at once, in order; an empty request answers at once
     const many = Array.from({ length: 3000 }, (_, i) => (i % 2 ? paths[0]! : paths[1]!));
     const answers = await inspector.inspect(many);
