@@ -111,7 +111,25 @@ for (const d of DIALECTS) {
       assert.equal(r!.status, 'ok');
       assert.equal(r!.dryRun, false);
       assert.deepEqual(r!.totals, { files: 3 });
-      await c.addEvents([{ runId: 'r1', at: T0, action: 'delete', path: 'temp/Z', jobId: null, bytes: 100, reason: 'test' }]);
+      await c.addEvents([
+        { runId: 'r1', at: T0, action: 'delete', path: 'temp/Z', jobId: null, bytes: 100, reason: 'test' },
+        { runId: 'r1', at: new Date(T0.getTime() + 5), action: 'delete_missing', path: 'temp/Y', jobId: 'j9', bytes: 0, reason: 'gone' },
+      ]);
+      // read back: each event with its run, action, bytes and reason; a path without events has none
+      const back = await c.eventsOfPaths(['temp/Z', 'temp/Y', 'temp/none']);
+      const byPath = new Map(back.map((e) => [e.path, e]));
+      assert.equal(back.length, 2);
+      assert.equal(byPath.get('temp/Z')!.action, 'delete');
+      assert.equal(byPath.get('temp/Y')!.action, 'delete_missing');
+      assert.ok(!byPath.has('temp/none'));
+      const z = byPath.get('temp/Z')!;
+      const y = byPath.get('temp/Y')!;
+      assert.deepEqual([z.runId, z.bytes, z.reason, z.jobId, z.at.toISOString()], ['r1', 100, 'test', null, T0.toISOString()]);
+      assert.deepEqual([y.runId, y.bytes, y.reason, y.jobId], ['r1', 0, 'gone', 'j9']);
+      // with the run that wrote it
+      assert.equal(z.run!.command, 'generate');
+      assert.equal(z.run!.user, 'u');
+      assert.equal(z.run!.startedAt.toISOString(), T0.toISOString());
     });
   });
 }
