@@ -1,6 +1,6 @@
 // Benchmark: S3 stores on the loopback S3-protocol server (@20minutes/s3rver, its own process),
 // storectl against rclone (Debian's), same machine, same run.
-//   node --import tsx bench/s3.ts [--quick] [--files N] [--objects N] [--transfers T]
+//   node --import tsx bench/s3.ts [--quick] [--files N] [--objects N] [--delete-objects N] [--transfers T] [--sections copy,list,delete]
 // 1. migrate-store of a local store of N files (default 20,000 of 2.5-7.5 KB: ~100 MB) to an
 //    empty bucket with T transfers (default 8), every copy verified (size + SHA-256, read back:
 //    s3rver stores no checksums), against `rclone copy` of the same tree into another bucket
@@ -10,6 +10,8 @@
 //    same walk cleanup-orphaned --dry-run makes) against `rclone lsf -R | sort | comm -23` with
 //    the catalog's path list exported beforehand. Objects are laid into s3rver's directory
 //    directly (its on-disk format), as 100,000 PUTs would take longer than the measurement.
+// 3. Deletion of N objects (default 100,000; --delete-objects): storectl delete against
+//    `rclone delete` of a bucket holding the same keys (issue 14's goal: within 1.5x).
 // Peak RSS of storectl is shown for N/4 and N objects (flat in the number of objects).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,6 +30,10 @@ const QUICK = flag('--quick');
 const FILES = Number(arg('--files', QUICK ? '1000' : '20000'));
 const OBJECTS = Number(arg('--objects', QUICK ? '5000' : '100000'));
 const TRANSFERS = Number(arg('--transfers', '8'));
+/** --sections copy,list,delete (all by default): which of the three to run. */
+const SECTIONS = (arg('--sections') ?? 'copy,list,delete').split(',');
+const DELETE_OBJECTS = Number(arg('--delete-objects', QUICK ? '5000' : '100000'));
+const chunked = <T,>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 async function main() {
@@ -63,6 +69,7 @@ async function main() {
   out.push(`machine: ${machine}\n\nload before: \`${execFileSync('uptime').toString().trim()}\`\n`);
   try {
     // 1. migrate-store vs rclone copy
+    if (SECTIONS.includes('copy')) {
     const root = path.join(work, 'store');
     const jobs = Math.ceil(FILES / 5);
     log(`building a local store of ${jobs * 5} files...`);
@@ -90,9 +97,10 @@ async function main() {
       ),
     );
     out.push(`ratio (storectl files/s ÷ rclone files/s): ${fmt(rc.seconds / ms.seconds)}\n`);
+    }
 
     // 2. listing a bucket of OBJECTS objects against the catalog
-    for (const n of [Math.floor(OBJECTS / 4), OBJECTS]) {
+    for (const n of SECTIONS.includes('list') ? [Math.floor(OBJECTS / 4), OBJECTS] : []) {
       const name = `listed-${n}`;
       await bucket(name);
       const dbFile = path.join(work, `list-${n}.db`);
@@ -139,6 +147,77 @@ async function main() {
         ),
       );
       fs.rmSync(bdir, { recursive: true, force: true });
+    }
+    // 3. Deletion: storectl delete of every job of a catalog of DELETE_OBJECTS rows (HEAD re-check
+    //    of size and ETag per object, DeleteObjects of up to 1,000 keys, tombstones and events)
+    //    against `rclone delete` of a bucket laid out alike, holding exactly those keys (rclone
+    //    1.60's --files-from matched none of s3rver's keys here, so the bucket is deleted whole).
+    if (SECTIONS.includes('delete')) {
+      const n = DELETE_OBJECTS;
+      const ours = 'deleted-by-storectl';
+      const theirs = 'deleted-by-rclone';
+      await bucket(ours);
+      await bucket(theirs);
+      const dbFile = path.join(work, 'delete.db');
+      log(`delete: catalog of ${n} rows and ${n} objects in two buckets...`);
+      await buildSyntheticStore({ root: path.join(work, 'rows-delete'), databaseUrl: `sqlite:${dbFile}`, jobs: Math.ceil(n / 5), filesPerJob: 5, withFiles: false, seed: 31 });
+      const cat = await openCatalog(parseDatabaseUrl(`sqlite:${dbFile}`, work), { create: false, migrate: 'auto' });
+      const paths: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await cat.livePaths({ afterPath: after, limit: 10_000 });
+        if (!page.length) break;
+        paths.push(...page);
+        after = page[page.length - 1];
+      }
+      const jobIds: string[] = [];
+      for (let afterId: string | undefined; ; ) {
+        const page = await cat.jobPage({ afterId, limit: 10_000 });
+        if (!page.length) break;
+        jobIds.push(...page.map((j) => j.id));
+        afterId = page[page.length - 1]!.id;
+      }
+      // The rows' sizes, so that storectl's re-check (size and ETag) finds each object as planned.
+      const sizes = new Map<string, number>();
+      for (const part of chunked(paths, 5000)) for (const f of await cat.filesByPaths(part)) sizes.set(f.path, f.size);
+      await cat.close();
+      for (const b of [ours, theirs]) {
+        const bdir = path.join(server.dir, b);
+        for (const key of paths) {
+          const body = Buffer.alloc(sizes.get(key)!, 7);
+          const p = path.join(bdir, key);
+          fs.mkdirSync(path.dirname(p), { recursive: true });
+          fs.writeFileSync(`${p}._S3rver_object`, body);
+          fs.writeFileSync(`${p}._S3rver_object.md5`, createHash('md5').update(body).digest('hex'));
+          fs.writeFileSync(`${p}._S3rver_metadata.json`, '{}');
+        }
+      }
+      const jobList = path.join(work, 'delete-jobs.txt');
+      fs.writeFileSync(jobList, jobIds.join('\n') + '\n');
+      execFileSync('sync');
+      log(`storectl delete of ${paths.length} objects...`);
+      const profileFile = path.join(work, 'delete-profile.ndjson');
+      const del = measure(process.execPath, [BIN, '--root', `s3://${ours}/`, '--database', `sqlite:${dbFile}`, '--json', '--yes', 'delete', '--from', jobList, '--force', '--max-delete', '100%'], { env: { ...env, STORECTL_PROFILE: profileFile } });
+      if (del.status !== 0) throw new Error(`storectl delete exited ${del.status}: ${del.stderr.slice(-2000)}`);
+      const deleted = JSON.parse(del.stdout).result?.files ?? JSON.parse(del.stdout).files;
+      log(`rclone delete of ${paths.length} objects...`);
+      const rc = measure('rclone', ['delete', `s3:${theirs}`, '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), ...(process.env.BENCH_DEBUG ? ['-vv'] : [])], { env: rcloneEnv });
+      if (rc.status !== 0) throw new Error(`rclone delete failed: ${rc.stderr}`);
+      if (process.env.BENCH_DEBUG) log(rc.stderr.slice(-3000));
+      const left = (b: string) => execFileSync('rclone', ['lsf', '-R', '--files-only', `s3:${b}`], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').filter(Boolean).length;
+      out.push(`### deletion: ${paths.length} objects of ${jobIds.length} jobs, ${TRANSFERS} in flight for rclone\n`);
+      out.push(
+        table(
+          ['tool', 'seconds', 'objects/s', 'peak RSS MB', 'objects left'],
+          [
+            ['storectl delete --from (HEAD re-check, DeleteObjects, tombstones and events)', fmt(del.seconds), fmt(paths.length / del.seconds, 0), del.maxRssMb, `${left(ours)} (${deleted} deleted)`],
+            [`rclone delete of the bucket (exactly those keys) --checkers ${TRANSFERS}`, fmt(rc.seconds), fmt(paths.length / rc.seconds, 0), rc.maxRssMb, left(theirs)],
+          ],
+        ),
+      );
+      out.push(`ratio (storectl seconds ÷ rclone seconds): ${fmt(del.seconds / rc.seconds)} (goal: at most 1.5)\n`);
+      const prof = JSON.parse(fs.readFileSync(profileFile, 'utf8').trim()) as { wallMs: number; phases: Record<string, { ms: number; calls: number; items: number }> };
+      out.push(`where storectl's time went (STORECTL_PROFILE; busy seconds per phase, phases overlap): in-process wall ${fmt(prof.wallMs / 1000)} s\n`);
+      out.push(table(['phase', 'seconds', 'calls', 'items'], Object.entries(prof.phases).map(([k, v]) => [k, fmt(v.ms / 1000), v.calls, v.items])));
     }
     out.push(`\nload after: \`${execFileSync('uptime').toString().trim()}\`\n`);
   } finally {

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { timed } from './profile.ts';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { Catalog } from './db/catalog.ts';
@@ -100,10 +101,10 @@ export async function openContext(
   } else checkRoot(config.root, opts.createRoot);
   const target = parseDatabaseUrl(config.databaseUrl, config.root);
   if (!s3 && target.dialect === 'sqlite' && !config.databaseUrl && opts.createCatalog) checkRoot(config.root, true);
-  const store = await openBlobStore(config.root, () => config.s3.settings);
+  const store = await timed('open: blob store', () => openBlobStore(config.root, () => config.s3.settings));
   let catalog: Catalog;
   try {
-    catalog = await openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : { root: config.root, countFiles: () => countDataFiles(config.root) }, adoptTree: opts.adoptTree, readOnly: opts.readOnly });
+    catalog = await timed('open: catalog', () => openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : { root: config.root, countFiles: () => countDataFiles(config.root) }, adoptTree: opts.adoptTree, readOnly: opts.readOnly }));
   } catch (err) {
     await store.close();
     throw err;
@@ -111,7 +112,7 @@ export async function openContext(
   const clock = deps.clock ?? (() => new Date());
   if (opts.migrate !== 'never') {
     try {
-      await checkStoreRoot(catalog, store.url, { embedded: !config.databaseUrl, allowChange: config.allowRootChange, at: clock(), log: deps.log });
+      await timed('open: check store root', () => checkStoreRoot(catalog!, store.url, { embedded: !config.databaseUrl, allowChange: config.allowRootChange, at: clock(), log: deps.log }));
     } catch (err) {
       await Promise.all([catalog.close().catch(() => {}), store.close()]);
       throw err;

@@ -1,4 +1,5 @@
 import { STORE_LOCK } from '../db/catalog.ts';
+import { timed } from '../profile.ts';
 import type { Context } from '../context.ts';
 import { whoAmI } from '../context.ts';
 import { formatTime } from '../format.ts';
@@ -6,12 +7,12 @@ import { formatTime } from '../format.ts';
 /** Runs fn holding the store lock (one destructive run at a time per store). */
 export async function withStoreLock<T>(ctx: Context, command: string, waitMs: number, fn: () => Promise<T>): Promise<T> {
   const me = whoAmI();
-  const release = await ctx.catalog.acquireLock(STORE_LOCK, {
+  const release = await timed('store lock: acquire', () => ctx.catalog.acquireLock(STORE_LOCK, {
     waitMs,
     holder: { pid: me.pid, host: me.host, command, runId: ctx.runId },
     onStaleLock: (s) =>
       ctx.log.warn(`broke a stale store lock held by ${s.command || 'a run'} (pid ${s.pid} on ${s.host} since ${formatTime(s.acquiredAt)}): that process is gone`),
-  });
+  }));
   let failed = false;
   try {
     return await fn();

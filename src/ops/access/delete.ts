@@ -3,6 +3,7 @@
 // updated_at), then applyDeletion: the same gate (re-check, no symlinks, root confinement),
 // intent -> unlink -> tombstone protocol, store lock, mass-deletion cap and dry run from the
 // same plan as cleanup-expired. Tombstones say `manual`; the run row records the user and host.
+import { phaseTimer, timed } from '../../profile.ts';
 import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError } from '../../errors.ts';
@@ -72,9 +73,9 @@ export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOption
 
 async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { spool: Spool<PlannedGroup>; lane: Promise<DeletionLane> } | null): Promise<DeleteReport> {
   const has = await ctx.catalog.hasFiles();
-  await guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
+  await timed('plan: empty-store guard', () => guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog));
   // A killed run's intent rows first (the engine: only what a manual deletion started).
-  const recovered = apply ? await finishInterrupted(ctx, 'manual', { lane: await apply.lane, list: o.list }) : null;
+  const recovered = apply ? await timed('recover interrupted', async () => finishInterrupted(ctx, 'manual', { lane: await apply.lane, list: o.list })) : null;
   const report: DeleteReport = {
     dryRun: o.dryRun,
     plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0 },
@@ -90,7 +91,7 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
   const now = ctx.clock();
   const progress = ctx.progress('planning');
   const take = async (jobs: JobHead[]) => {
-    const rows = await ctx.catalog.pathsOfJobs(jobs.map((j) => j.id), ['present']);
+    const rows = await timed('plan: catalog file rows', () => ctx.catalog.pathsOfJobs(jobs.map((j) => j.id), ['present']), (r) => r.length);
     const withFiles = new Set(rows.map((r) => r.jobId!));
     for (const job of jobs) {
       progress.tick();
@@ -100,7 +101,9 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
     const order = new Map(jobs.map((j, i) => [j.id, i]));
     rows.sort((a, b) => order.get(a.jobId!)! - order.get(b.jobId!)!);
     // Looks only (lstat locally, HEAD on S3): the same plan for a dry run and a real run.
+    const stopLook = phaseTimer('plan: look at each file (lstat / HEAD)');
     const p = await planDeletionOn(openDeletionTarget(ctx, true), rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
+    stopLook(rows.length);
     for (const s of p.skipped) report.skipped.push({ rule: MANUAL_RULE, jobId: s.jobId ?? null, path: s.path, reason: s.reason });
     for (const g of p.groups) {
       apply?.spool.push(g);
@@ -133,8 +136,10 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
   if (!apply) return report;
   if (report.plan.files && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
   const progressApply = ctx.progress('deleting', report.plan.files);
+  const stopApply = phaseTimer('apply (wall)');
   const done = await applyDeletion(ctx, { reason: MANUAL, groups: apply.spool.read() }, { lane: await apply.lane, list: o.list, onBatch: (files) => progressApply.tick(files) });
   progressApply.done();
+  stopApply(done.files);
   const both = [recovered!, done];
   const sum = (k: 'files' | 'bytes' | 'alreadyGone' | 'dirsRemoved') => both.reduce((a, r) => a + r[k], 0);
   report.result = { jobs: done.jobs, files: sum('files'), bytes: sum('bytes'), alreadyGone: sum('alreadyGone'), recovered: rowsOf(recovered!), dirsRemoved: sum('dirsRemoved') };

@@ -4,8 +4,9 @@
 //   - every key is confined to the store's prefix: a catalog path that is not a safe relative
 //     path ('..', absolute, empty or '.' segments, a backslash, .storectl/) or whose object key
 //     would not lie under the prefix is refused, never sent;
-//   - the re-check just before removing is a HEAD: size and ETag (and LastModified) must be what
-//     the plan saw, or the object is kept and reported as changed;
+//   - the re-check just before removing is a HEAD, or one listing of the keys' common parent:
+//     size and ETag (and LastModified) must be what the plan saw, or the object is kept and
+//     reported as changed;
 //   - removal is the BlobStore's removeMany: DeleteObjects, up to 1,000 keys a request, several
 //     in flight, one result per key (a failed key is reported as failed; its row goes back to
 //     'present' with a delete_failed event).
@@ -13,12 +14,22 @@
 import path from 'node:path';
 import { errorMessage, FailedError } from '../../errors.ts';
 import { inParallel, type BlobStore } from '../../storage/blob.ts';
-import { checkRelPath, UnsafePathError } from '../../storage/paths.ts';
+import { checkRelPath, compareBytewise, UnsafePathError } from '../../storage/paths.ts';
 import type { Limiter } from '../pool.ts';
 import { compare, type DeletionTarget, type DiskState, type GateResult, type PlannedRemoval, type Removed, type TargetBatch } from './gate.ts';
 
-/** HEAD requests in flight while planning or re-checking. */
+/** HEAD (or listing) requests in flight while planning or re-checking. */
 export const HEAD_CONCURRENCY = 16;
+/** Keys under one parent from which a listing replaces their HEADs. */
+const LIST_MIN_KEYS = 2;
+/** Pages a listing may read beyond what its wanted keys need before the rest get HEADs. */
+const LIST_EXTRA_PAGES = 1;
+
+/**
+ * LastModified to whole seconds: a HEAD carries it as an HTTP date (seconds), a listing as ISO
+ * time (milliseconds on some servers); a plan and its re-check may see it either way.
+ */
+const toSeconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 /** The object-key prefix of an S3 store, when the store says (S3BlobStore.loc.prefix). */
 function prefixOf(store: BlobStore): string | undefined {
@@ -68,14 +79,99 @@ export class S3Target implements DeletionTarget {
       const st = await this.store.stat(rel);
       if (!st) return { kind: 'gone' };
       if (st.kind !== 'file') return { kind: 'other' };
-      return { kind: 'file', size: st.size, mtimeMs: st.mtime.getTime(), identity: st.identity };
+      return { kind: 'file', size: st.size, mtimeMs: toSeconds(st.mtime.getTime()), identity: st.identity };
     } catch (err) {
       return { kind: 'error', reason: errorMessage(err) };
     }
   }
 
-  look(paths: readonly string[]): Promise<DiskState[]> {
-    return inParallel(paths, HEAD_CONCURRENCY, (p) => this.head(p));
+  /**
+   * What the plan (or the re-check) sees of each key. Keys that share a parent "directory" are
+   * looked at with one ListObjectsV2 of that prefix (size, ETag and LastModified of up to 1,000
+   * keys a request) instead of a HEAD each, and parents under one grandparent (a day's job
+   * directories) with one listing of it: the profile of a 1,000-object delete showed the
+   * HEADs, two per object, as most of the run (bench/results/s3.md). A key alone under its
+   * parent, or left over when the listing of a crowded prefix is cut short, gets its HEAD.
+   */
+  async look(paths: readonly string[]): Promise<DiskState[]> {
+    const out: DiskState[] = new Array(paths.length);
+    const groups = new Map<string, number[]>();
+    paths.forEach((p, i) => {
+      try {
+        this.confine(p);
+      } catch (err) {
+        out[i] = { kind: 'unsafe', reason: errorMessage(err) };
+        return;
+      }
+      const dir = path.posix.dirname(p);
+      const g = groups.get(dir) ?? [];
+      g.push(i);
+      groups.set(dir, g);
+    });
+    // Parents that share their own parent (the job directories of one day) are listed together:
+    // one listing of the day instead of one per job.
+    const byGrandparent = new Map<string, [string, number[]][]>();
+    for (const [dir, idx] of groups) {
+      const up = dir === '.' ? '' : path.posix.dirname(dir);
+      const list = byGrandparent.get(up) ?? [];
+      list.push([dir, idx]);
+      byGrandparent.set(up, list);
+    }
+    const merged: [string, number[]][] = [];
+    for (const [up, dirs] of byGrandparent) {
+      if (dirs.length >= 2 && up !== '' && up !== '.') merged.push([up, dirs.flatMap(([, idx]) => idx)]);
+      else merged.push(...dirs);
+    }
+    const headed: number[] = [];
+    const listed = merged.filter(([, idx]) => idx.length >= LIST_MIN_KEYS || (headed.push(...idx), false));
+    await inParallel(listed, HEAD_CONCURRENCY, async ([dir, idx]) => {
+      const left = await this.lookByListing(dir, idx.map((i) => paths[i]!), (j, state) => (out[idx[j]!] = state));
+      for (const j of left) headed.push(idx[j]!);
+    });
+    const heads = await inParallel(headed, HEAD_CONCURRENCY, (i) => this.head(paths[i]!));
+    headed.forEach((i, j) => (out[i] = heads[j]!));
+    return out;
+  }
+
+  /**
+   * Lists `dir/` in key order from just before the first wanted key to the last: a wanted key
+   * the listing passes without meeting is gone. Returns the indexes (into keys) it could not
+   * settle: the listing failed, or the prefix held so many other keys that it stopped.
+   */
+  private async lookByListing(dir: string, keys: string[], settle: (j: number, s: DiskState) => void): Promise<number[]> {
+    const order = keys.map((k, j) => ({ k, j })).sort((a, b) => compareBytewise(a.k, b.k));
+    const wanted = new Map(order.map(({ k, j }) => [k, j]));
+    const last = order[order.length - 1]!.k;
+    const maxPages = Math.ceil(keys.length / 1000) + LIST_EXTRA_PAGES;
+    const prefix = dir === '.' ? '' : `${dir}/`;
+    // StartAfter: the first wanted key with its last character stepped back, so that it is listed.
+    const first = order[0]!.k;
+    const startAfter = first.length > prefix.length ? first.slice(0, -1) : undefined;
+    let pages = 0;
+    let done = false;
+    try {
+      for await (const page of this.store.list({ prefix, startAfter })) {
+        for (const e of page) {
+          if (compareBytewise(e.key, last) > 0) {
+            done = true;
+            break;
+          }
+          const j = wanted.get(e.key);
+          if (j === undefined) continue;
+          wanted.delete(e.key);
+          settle(j, e.kind === 'file' ? { kind: 'file', size: e.size, mtimeMs: toSeconds(e.mtime.getTime()), identity: e.identity } : { kind: 'other' });
+        }
+        if (done || ++pages >= maxPages) break;
+      }
+    } catch {
+      return [...wanted.values()];
+    }
+    // The listing ran to its end (or past the last wanted key): what it did not meet is gone.
+    if (done || pages < maxPages) {
+      for (const j of wanted.values()) settle(j, { kind: 'gone' });
+      return [];
+    }
+    return [...wanted.values()];
   }
 
   batch(): TargetBatch {
