@@ -278,6 +278,33 @@ for (const d of DIALECTS) {
       const dry = await cli('dedup', '--dry-run', '--owner', 'kill');
       assert.equal(dry.json.plan.groups, 0);
     });
+    test('backup then restore into an empty store: the names the catalog records as sharing share one inode again; stats agrees', async () => {
+      const placed = await putCopies(store, src, [
+        { job: 'bk-1', owner: 'bk', content: A },
+        { job: 'bk-2', owner: 'bk', content: A },
+      ]);
+      const r = await cli('--yes', 'dedup', '--owner', 'bk');
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const archive = path.join(src, `bk-${Date.now()}.tar.gz`);
+      const b = await cli('backup', '--output', archive);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      const before = await cli('stats');
+      const target = await d.makeStore();
+      try {
+        const res = await runCli([...target.args, '--json', '--yes', 'restore', archive]);
+        assert.equal(res.code, 0, res.stdout + res.stderr);
+        const at = (rel: string) => path.join(target.root, rel);
+        for (const p of placed) assert.ok(fs.readFileSync(at(p.path)).equals(A), p.path);
+        assert.equal(fs.statSync(at(placed[0]!.path)).ino, fs.statSync(at(placed[1]!.path)).ino, 'the restored pair shares one inode');
+        const after = await runCli([...target.args, '--json', 'stats', '--check-disk']);
+        assert.equal(after.code, 0, after.stdout + after.stderr);
+        assert.deepEqual(after.json.disk, before.json.disk, 'bytes on disk as before the backup');
+        const staging = path.join(target.root, '.storectl', 'staging');
+        assert.deepEqual(fs.existsSync(staging) ? fs.readdirSync(staging) : [], []);
+      } finally {
+        await target.dispose();
+      }
+    });
   });
 
   describe(`dedup on an S3 store: ${d.name}`, { skip: d.skip }, () => {

@@ -117,7 +117,9 @@ export async function runDedup(ctx: Context, o: DedupOptions): Promise<DedupRepo
   const s3 = ctx.store.capabilities.kind !== 'local';
   if (s3 && !o.dryRun) throw s3Refusal(ctx.store.url);
   const ic = integrityCatalog(ctx.catalog);
-  const plan = async () => ic.contentGroups({ owner: o.owner, acrossOwners: o.acrossOwners });
+  // One owner's files across owners are that owner's files: grouped by owner, members of that owner only.
+  const acrossOwners = o.acrossOwners && o.owner === undefined;
+  const plan = async () => ic.contentGroups({ owner: o.owner, acrossOwners });
   const report = (groups: ContentGroup[]): DedupReport => {
     const listed = o.top > 0 ? groups.slice(0, o.top) : groups;
     return {
@@ -331,4 +333,44 @@ class GroupLinker {
     const outcome = linked === 0 ? (good.length === 1 && skipped === 0 ? 'already' : 'skipped') : skipped > 0 ? 'partial' : 'linked';
     return { keep: keep.path, outcome, linked };
   }
+}
+
+/**
+ * After a restore: the archive holds each name's content in full, so the restored names are
+ * separate copies; the catalog still records which of them share content. Each such name is
+ * linked to the first of its group again (the same atomic link-and-rename as dedup), where both
+ * are regular files with the catalog's size and SHA-256 (restore verified every file against
+ * the archive's manifest). Local stores only; returns the names linked.
+ */
+export async function relinkRecorded(ctx: Context): Promise<number> {
+  if (ctx.store.capabilities.kind !== 'local') return 0;
+  const ic = integrityCatalog(ctx.catalog);
+  const staging = ctx.blobs.stagingDir('relink');
+  let linked = 0;
+  try {
+    let after: { group: number; id: number } | null = null;
+    let keeper: ContentRow | null = null;
+    let keeperId: string | null = null;
+    for (;;) {
+      const page = await ic.sharedPage(after, 2000);
+      for (const row of page) {
+        if (!keeper || keeper.contentGroup !== row.contentGroup) {
+          keeper = row;
+          keeperId = ctx.blobs.contentId(row.path);
+          continue;
+        }
+        if (!keeperId || row.sha256 !== keeper.sha256 || row.size !== keeper.size) continue;
+        const id = ctx.blobs.contentId(row.path);
+        if (!id || id === keeperId || ctx.blobs.stat(row.path)?.size !== row.size) continue;
+        ctx.blobs.linkFrom(row.path, keeper.path, staging);
+        linked++;
+      }
+      if (page.length < 2000) break;
+      const last = page[page.length - 1]!;
+      after = { group: last.contentGroup!, id: last.id };
+    }
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+  return linked;
 }
