@@ -4,11 +4,11 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db migrate-store quota import-from-db migrate config completion"
+  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put dedup migrate-images-to-db migrate-store quota import-from-db migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
     --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
+    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--mode|--top|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -32,6 +32,7 @@ _storectl() {
     restore) opts="--verify-only --dry-run --force --wait --help" ;;
     verify) opts="--job --owner --category --sample --max-time --repair-from --threads --wait --help" ;;
     put) opts="--job --role --kind --owner --category --export-type --sha256 --from-list --on-duplicate --wait --help" ;;
+    dedup) opts="--dry-run --owner --across-owners --mode --top --threads --wait --help" ;;
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
     migrate-store) opts="--to --parallel --dry-run --delete-source --wait --help" ;;
     quota) opts="--bytes --files --warn --help" ;;

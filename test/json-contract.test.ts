@@ -54,6 +54,7 @@ describe('--json on every command', () => {
     ['restore', ['restore', 'BACKUP', '--verify-only']],
     ['verify', ['verify']],
     ['put', ['put', 'PHOTO', '--job', 'upload-1', '--owner', 'acme']],
+    ['dedup', ['dedup', '--dry-run']],
     ['migrate-images-to-db', ['migrate-images-to-db', '--from-dir', 'PHOTOS', '--dry-run']],
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
     ['migrate-store', ['migrate-store', '--to', 'MOVED', '--dry-run']],

@@ -37,6 +37,7 @@ const CHANGING_RUNS: Record<string, (s: Setup) => string[]> = {
   restore: (s) => ['--yes', 'restore', s.archive, '--force'],
   verify: (s) => ['verify', '--repair-from', s.archive],
   put: (s) => ['put', path.join(s.photos, 'a.jpg'), '--job', 'upload-1'],
+  dedup: () => ['--yes', 'dedup'],
   'migrate-images-to-db': (s) => ['migrate-images-to-db', '--from-dir', s.photos],
   'migrate-store': (s) => ['--yes', 'migrate-store', '--to', path.join(s.work, 'moved')],
   'import-from-db': (s) => ['--yes', 'import-from-db', '--source-database', `sqlite:${s.appDb}`, '--table', 'scans', '--data-column', 'pages', '--role-map', '["scan.pdf"]', '--category', 'uploads'],

@@ -21,6 +21,7 @@ import deleteCmd from './delete.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
+import dedup from './dedup.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -36,6 +37,7 @@ export const COMMANDS: CommandSpec[] = [
   restore,
   verify,
   put,
+  dedup,
   migrateImagesToDb,
   migrateStore,
   quota,

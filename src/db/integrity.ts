@@ -114,6 +114,8 @@ export interface IntegrityCatalog {
   groupMembers(g: Pick<ContentGroup, 'sha256' | 'size' | 'owner'>): Promise<ContentRow[]>;
   /** Records that these rows now share the content of `keeper` (one transaction). */
   recordLinked(keeper: number, ids: readonly number[], events: readonly EventRecord[]): Promise<void>;
+  /** Present files recorded as sharing content (content_group set), by group then id, a page after `after`. */
+  sharedPage(after: { group: number; id: number } | null, limit: number): Promise<ContentRow[]>;
   /** Present bytes counted once per shared copy, and what sharing saves. */
   diskUsage(): Promise<{ logicalBytes: number; diskBytes: number; sharedGroups: number; sharedFiles: number }>;
 }
@@ -306,19 +308,32 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
   async contentGroups(opts: { owner?: string; acrossOwners: boolean }): Promise<ContentGroup[]> {
     const by = opts.acrossOwners ? 'sha256, size' : 'sha256, size, owner';
     const where = opts.owner !== undefined ? `state = 'present' and owner = ?` : `state = 'present'`;
-    // Linked members share a content_group; unlinked ones count as a copy each.
+    // Linked members share a content_group; unlinked ones count as a copy each. Plain aggregates
+    // over files_content_idx alone (it covers content_group): no count(distinct), which cost
+    // PostgreSQL a sort per group. Only a content with members in two or more groups (lo < hi),
+    // rare, has its groups counted exactly in a second query.
     const rows = await this.x.all(
-      `select sha256, size, ${opts.acrossOwners ? 'null' : 'owner'} as owner, count(*) as n,
-              count(distinct content_group) + sum(case when content_group is null then 1 else 0 end) as copies
+      `select sha256, size, ${opts.acrossOwners ? 'null' : 'owner'} as owner, count(*) as n, count(content_group) as grouped,
+              min(content_group) as lo, max(content_group) as hi
          from files where ${where} group by ${by} having count(*) > 1`,
       opts.owner !== undefined ? [opts.owner] : [],
     );
     const groups: ContentGroup[] = [];
     for (const r of rows) {
-      const copies = num(r.copies);
+      const n = num(r.n);
+      const grouped = num(r.grouped);
+      let copies = n - grouped + (grouped === 0 ? 0 : 1);
+      const owner = r.owner === null ? null : String(r.owner);
+      if (grouped > 0 && num(r.lo) !== num(r.hi)) {
+        const [d] = await this.x.all(
+          `select count(distinct content_group) as g from files where sha256 = ? and size = ? and state = 'present'${owner !== null ? ' and owner = ?' : ''}${opts.owner !== undefined && owner === null ? ' and owner = ?' : ''}`,
+          [r.sha256, r.size, ...(owner !== null ? [owner] : []), ...(opts.owner !== undefined && owner === null ? [opts.owner] : [])],
+        );
+        copies = n - grouped + num(d?.g);
+      }
       if (copies < 2) continue;
       const size = num(r.size);
-      groups.push({ sha256: String(r.sha256), size, owner: r.owner === null ? null : String(r.owner), files: num(r.n), copies, freeable: (copies - 1) * size });
+      groups.push({ sha256: String(r.sha256), size, owner, files: n, copies, freeable: (copies - 1) * size });
     }
     groups.sort((a, b) => b.freeable - a.freeable || (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0) || String(a.owner).localeCompare(String(b.owner)));
     return groups;
@@ -339,6 +354,15 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     }
     for (const e of events) stmts.push(eventInsert(this.x, e));
     await this.x.transaction(stmts);
+  }
+
+  async sharedPage(after: { group: number; id: number } | null, limit: number) {
+    const rows = await this.x.all(
+      `select id, path, job_id, owner, size, sha256, content_group from files where state = 'present' and content_group is not null
+         ${after ? 'and (content_group > ? or (content_group = ? and id > ?))' : ''} order by content_group, id limit ?`,
+      after ? [after.group, after.group, after.id, limit] : [limit],
+    );
+    return rows.map(this.#contentRow);
   }
 
   async diskUsage() {

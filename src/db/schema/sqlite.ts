@@ -67,9 +67,10 @@ export const files = sqliteTable(
     // Queries must spell the same condition, with literals, for the planner to pick them.
     index('files_live_path_idx').on(t.path).where(sql`state in ('present', 'deleting', 'corrupt')`),
     index('files_loose_path_idx').on(t.path).where(sql`job_id is null`),
-    // verify picks the least recently verified first; put and dedup find copies by content.
+    // verify picks the least recently verified first; put and dedup find copies by content
+    // (content_group included: dedup's grouping reads the index alone, without the rows).
     index('files_verify_idx').on(t.verifiedAt, t.id),
-    index('files_content_idx').on(t.sha256, t.size, t.owner).where(sql`state = 'present'`),
+    index('files_content_idx').on(t.sha256, t.size, t.owner, t.contentGroup).where(sql`state = 'present'`),
   ],
 );
 

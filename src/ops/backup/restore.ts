@@ -22,6 +22,7 @@ import { parseDatabaseUrl } from '../../db/url.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import type { Progress } from '../../progress.ts';
 import { withStoreLock } from '../store-lock.ts';
+import { relinkRecorded } from '../dedup.ts';
 import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { walkTree } from '../../storage/walk.ts';
@@ -302,6 +303,9 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
     }
   }
   crashPoint('imported');
+  // Names the catalog records as sharing content (put --on-duplicate link, dedup) share it on disk again.
+  const relinked = await relinkRecorded(ctx);
+  if (relinked) ctx.log.info(`linked ${relinked} restored files to the copy they share`);
   fs.rmSync(markerPath(root), { force: true });
   removeTreeIn(path.dirname(staging), path.basename(staging));
   return report(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS `files_content_idx`;--> statement-breakpoint
+CREATE INDEX `files_content_idx` ON `files` (`sha256`,`size`,`owner`,`content_group`) WHERE state = 'present';
