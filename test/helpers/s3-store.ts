@@ -23,6 +23,10 @@ export interface S3Store {
   bucket: BlobStore;
   /** bin/storectl --root ROOT --database DB --json ARGS, with the S3 environment. */
   cli(...args: string[]): Promise<CliResult>;
+  /** The same with more environment (a crash point, ...). */
+  cliEnv(env: Record<string, string>, ...args: string[]): Promise<CliResult>;
+  /** Where restore into this store stages and keeps its marker (STORECTL_STATE_DIR). */
+  stateDir: string;
   dispose(): Promise<void>;
 }
 
@@ -31,7 +35,9 @@ export async function makeS3Store(d: DialectFixture, s3: S3Fixture): Promise<S3S
   const dir = tmpDir('storectl-s3store-');
   const db = store.databaseUrl || `sqlite:${path.join(dir, 'catalog.db')}`;
   const root = await s3.newRoot();
-  const cli = (...args: string[]) => runCli(['--root', root, '--database', db, '--json', ...args], { env: s3.env });
+  const stateDir = path.join(dir, 'state');
+  const cliEnv = (env: Record<string, string>, ...args: string[]) => runCli(['--root', root, '--database', db, '--json', ...args], { env: { ...s3.env, STORECTL_STATE_DIR: stateDir, ...env } });
+  const cli = (...args: string[]) => cliEnv({}, ...args);
   if (!store.databaseUrl) {
     const m = await cli('migrate');
     assert.equal(m.code, 0, m.stdout + m.stderr);
@@ -45,6 +51,8 @@ export async function makeS3Store(d: DialectFixture, s3: S3Fixture): Promise<S3S
     c,
     bucket,
     cli,
+    cliEnv,
+    stateDir,
     async dispose() {
       await bucket.close();
       await c.close();
