@@ -165,7 +165,33 @@ for (const d of DIALECTS) {
       assert.equal((await dst.c.counts()).files, 0);
     });
 
-    test('restore into S3 killed after the first uploads: nothing imported yet; the rerun finishes (resumed), objects and rows complete', async () => {
+    test('restore into S3: --dry-run and a corrupt archive change nothing (no object, no row, no staging left)', async () => {
+      const archive = path.join(work, 'dry.tar.gz');
+      assert.equal((await src.cli('backup', '--output', archive)).code, 0);
+      const dst = await makeS3Store(d, s3);
+      extra.push(dst);
+      const dry = await dst.cli('restore', archive, '--dry-run');
+      assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+      assert.equal(dry.json.dryRun, true);
+      assert.equal(dry.json.files, files.size);
+      assert.deepEqual(await bucketKeys(dst), []);
+      assert.equal((await dst.c.counts()).files, 0);
+      // A byte flipped in the middle of the archive: refused while verifying (exit 4), before any upload.
+      const bad = path.join(work, 'corrupt.tar.gz');
+      const bytes = fs.readFileSync(archive);
+      const mid = Math.floor(bytes.length / 2);
+      bytes[mid] = bytes[mid]! ^ 0x55;
+      fs.writeFileSync(bad, bytes);
+      const r = await dst.cli('restore', bad);
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.deepEqual(await bucketKeys(dst), []);
+      assert.equal((await dst.c.counts()).files, 0);
+      const restoreDir = path.join(dst.stateDir, 'restore');
+      const left = fs.existsSync(restoreDir) ? fs.readdirSync(restoreDir).flatMap((h) => fs.readdirSync(path.join(restoreDir, h))) : [];
+      assert.deepEqual(left, [], 'no staging or marker left');
+    });
+
+    test('restore into S3 killed after its first upload: some objects in, nothing imported yet; the rerun finishes (resumed), objects and rows complete', async () => {
       const archive = path.join(work, 'crash.tar.gz');
       assert.equal((await src.cli('backup', '--output', archive)).code, 0);
       const dst = await makeS3Store(d, s3);
@@ -173,7 +199,8 @@ for (const d of DIALECTS) {
       const killed = await dst.cliEnv({ STORECTL_TEST_CRASH_AT: 'moved-one' }, 'restore', archive);
       assert.equal(killed.code, -1, `killed by SIGKILL: ${killed.stdout}${killed.stderr}`);
       assert.equal((await dst.c.counts()).files, 0, 'no rows before every object is in');
-      assert.ok((await bucketKeys(dst)).length > 0, 'some objects were uploaded');
+      const uploaded = (await bucketKeys(dst)).length;
+      assert.ok(uploaded > 0 && uploaded < files.size, `killed midway: ${uploaded} of ${files.size} objects uploaded`);
       const other = path.join(work, 'repair.tar.gz');
       const wrong = await dst.cli('restore', other);
       assert.equal(wrong.code, 2, wrong.stdout + wrong.stderr);

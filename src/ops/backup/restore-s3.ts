@@ -217,6 +217,10 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
       const failures = await inParallel(keys, UPLOADS, async (key) => {
         try {
           await uploadOne(ctx, tree, key);
+          if (first) {
+            first = false;
+            crashPoint('moved-one');
+          }
           return null;
         } catch (err) {
           return `${key}: ${errorMessage(err)}`;
@@ -230,10 +234,6 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
         );
       }
       progress.tick(keys.length);
-      if (first) {
-        first = false;
-        crashPoint('moved-one');
-      }
     }
     progress.done();
     marker.phase = 'importing';
