@@ -11,6 +11,11 @@ import { storeLocation } from '../src/db/store-location.ts';
 import { openCatalog } from '../src/db/connect.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
 import { openBlobStore } from '../src/storage/open.ts';
+import { resolveConfig } from '../src/config.ts';
+import { openContext } from '../src/context.ts';
+import { UsageError } from '../src/errors.ts';
+import { silentLogger } from '../src/log.ts';
+import { noProgress } from '../src/progress.ts';
 
 let s3: S3Fixture;
 before(async () => {
@@ -37,11 +42,20 @@ test('an S3 root without --database: exit 2 saying so, nothing written to the bu
 });
 
 test('a command not yet wired to the BlobStore refuses an S3 store (exit 2), it never writes a local dir', async () => {
+  // Every command is wired now (verify, put, backup, restore and migrate-images-to-db joined the
+  // others): the guard in openContext is what a new command meets until it says s3: true.
   const dir = tmpDir();
   const root = await s3.newRoot();
+  const config = resolveConfig({ root, database: `sqlite:${path.join(dir, 'c.db')}` }, { ...process.env, ...s3.env, STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '' }, dir);
+  await assert.rejects(
+    openContext(config, { createRoot: true, createCatalog: true, command: 'newcmd' }, { log: silentLogger, progress: noProgress }),
+    (err: unknown) => err instanceof UsageError && err.exitCode === 2 && /newcmd does not work on an S3 store yet/.test(err.message),
+  );
+  assert.deepEqual(fs.readdirSync(dir), [], 'nothing written locally: no catalog, no directory named after the URL');
+  // verify, wired now, runs against the S3 root and still never makes a local directory of it.
   const r = await runCli(['--root', root, '--database', `sqlite:${path.join(dir, 'c.db')}`, 'verify'], { cwd: dir, env: s3.env });
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /verify does not work on an S3 store yet/);
+  assert.match(r.stderr, /no catalog at/);
   assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('s3')), []);
   fs.rmSync(dir, { recursive: true, force: true });
 });

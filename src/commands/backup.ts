@@ -69,7 +69,7 @@ export default defineCommand({
     // No runs row: it would be written before the snapshot and travel in the archive as 'running'.
     const { runBackup, checkOutputPath } = await import('../ops/backup/backup.ts');
     if (output) checkOutputPath(path.resolve(base, output));
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
     const { withStoreLock } = await import('../ops/store-lock.ts');
     // The store lock keeps cleanups from deleting files between the snapshot and their archiving.
     const report = await withStoreLock(ctx, 'backup', waitMs(opts.wait), () => runBackup(ctx, {

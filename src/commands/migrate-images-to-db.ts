@@ -9,7 +9,7 @@ export default defineCommand({
   name: 'migrate-images-to-db',
   summary: 'Move image files into the database as compressed WebP (resumable, parallel)',
   description:
-    "Read image files, compress each to WebP (EXIF orientation applied, longest side at most 1024 px, transparency flattened onto white, quality 85, 75, 60, 50, 40 until at most 500 KB, then smaller until it fits), check the result decodes, and store it in the database. Store mode (default) migrates the store's image files, or those under --from-dir, into storectl's `images` table. Table mode (--table) reads paths from a column of any table and writes the bytes into a BYTEA/BLOB column of the same row (PostgreSQL text[] -> bytea[]), or, without --data-column, into the `images` table linked by row key and index (SQLite JSON arrays of paths). Config file targets (`migrateImages.targets`) run in one go. Rows already migrated are skipped, so a rerun after a kill completes without duplicates. Failed images are listed and exit 3; nothing broken is written. --delete-originals removes a file only after its row is committed and the stored bytes verified.",
+    "Read image files, compress each to WebP (EXIF orientation applied, longest side at most 1024 px, transparency flattened onto white, quality 85, 75, 60, 50, 40 until at most 500 KB, then smaller until it fits), check the result decodes, and store it in the database. Store mode (default) migrates the store's image files, or those under --from-dir, into storectl's `images` table. Table mode (--table) reads paths from a column of any table and writes the bytes into a BYTEA/BLOB column of the same row (PostgreSQL text[] -> bytea[]), or, without --data-column, into the `images` table linked by row key and index (SQLite JSON arrays of paths). Config file targets (`migrateImages.targets`) run in one go. Rows already migrated are skipped, so a rerun after a kill completes without duplicates. Failed images are listed and exit 3; nothing broken is written. --delete-originals removes a file only after its row is committed and the stored bytes verified. On an S3 store (--root s3://BUCKET/PREFIX) store mode reads each image object with a HEAD and one GET; --delete-originals removes the objects through the same deletion engine (HEAD re-check of size and ETag against what was read: an object replaced since is kept, exit 3; DeleteObjects; tombstones migrated-to-db).",
   examples: [
     'storectl migrate-images-to-db --dry-run',
     'storectl migrate-images-to-db --from-dir ./uploads --json',
@@ -61,7 +61,7 @@ export default defineCommand({
       const ok = await env.confirm(`Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows/files)` : ''}?`);
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
-    const ctx = await env.openContext({ createRoot: false, createCatalog: !dryRun && !targets.every((t) => t.kind === 'store') });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: !dryRun && !targets.every((t) => t.kind === 'store'), s3: true });
     const { withStoreLock } = await import('../ops/store-lock.ts');
     const run = async () => {
       const sources = await openSources(ctx, targets);

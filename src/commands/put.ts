@@ -12,7 +12,7 @@ export default defineCommand({
   args: '[files...]',
   summary: "Add existing files to the store as a job's files, with checksums and duplicate detection",
   description:
-    "Copy files into the store as the files of a job (created when it does not exist): uploads and cards under <category>/YYYY/MM/DD/<job_id>/<role>, exports flat as exports/<export_type>_<job_id>_<YYYYMMDD_HHMMSS>.<ext>; files 0600, directories 0750, each written atomically before its row. The SHA-256 is computed while copying; with --sha256 (or a sha256 field in the list) a file whose bytes disagree is refused and nothing is written (exit 4). The content type comes from the bytes (magic numbers); a name that claims another type is reported. A file with the same SHA-256 and size as a present file of the same owner is a duplicate: --on-duplicate link (default: a hard link, the content shared), skip (nothing recorded; the existing job and path are reported) or copy. A source that is missing, unreadable, a directory or a symlink fails alone (exit 3). '-' reads stdin (needs --role). Takes the store lock.",
+    "Copy files into the store as the files of a job (created when it does not exist): uploads and cards under <category>/YYYY/MM/DD/<job_id>/<role>, exports flat as exports/<export_type>_<job_id>_<YYYYMMDD_HHMMSS>.<ext>; files 0600, directories 0750, each written atomically before its row. The SHA-256 is computed while copying; with --sha256 (or a sha256 field in the list) a file whose bytes disagree is refused and nothing is written (exit 4). The content type comes from the bytes (magic numbers); a name that claims another type is reported. A file with the same SHA-256 and size as a present file of the same owner is a duplicate: --on-duplicate link (default: a hard link, the content shared), skip (nothing recorded; the existing job and path are reported) or copy. On an S3 store (--root s3://BUCKET/PREFIX) each file is uploaded before its row (one PutObject carrying the SHA-256 up to 8 MiB, multipart above); there are no hard links, so link makes a server-side copy (CopyObject, no bytes uploaded), read back and recorded as an independent copy (reported with serverSide: true), and skip checks the existing object by reading it. A source that is missing, unreadable, a directory or a symlink fails alone (exit 3). '-' reads stdin (needs --role). Takes the store lock.",
   examples: [
     'storectl put scan.pdf --job upload-7f3a --owner acme',
     'storectl put report.csv --job exp-20261201-01 --category exports --export-type orders',
@@ -57,7 +57,7 @@ export default defineCommand({
       if (args.includes('-') && opts.role === undefined) throw new UsageError('reading stdin needs --role (the file name within the job)');
       items = args.map((a) => ({ ...common, source: a === '-' ? 0 : path.resolve(cwd, a), jobId: String(opts.job), sha256: opts.sha256 as string | undefined }));
     }
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const report = await runPut(ctx, items, { onDuplicate: opts.onDuplicate as DuplicateMode, waitMs: waitMs(opts.wait) });
     return {
       report,

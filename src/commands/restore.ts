@@ -12,7 +12,7 @@ export default defineCommand({
   args: '<archive>',
   summary: 'Verify a backup archive and restore it into an empty store (SQLite or PostgreSQL)',
   description:
-    "Read the archive once, verifying everything (entry order, names, the manifest, every file's size and SHA-256, every catalog table) while staging it under <root>/.storectl/; then move the files into place (files 0600, directories 0750) and import the catalog in one transaction. Entries with '..', absolute paths, symlinks, hard links or devices are refused; a corrupt or truncated archive exits 4 with the target untouched. The target must be empty (root and database) unless --force, which replaces it. A restore killed after it began to commit is finished by running it again. The archive may come from SQLite or PostgreSQL: this is how a store moves from one to the other. An archive of an older schema is restored and brought to this schema; a newer one is refused.",
+    "Read the archive once, verifying everything (entry order, names, the manifest, every file's size and SHA-256, every catalog table) while staging it under <root>/.storectl/; then move the files into place (files 0600, directories 0750) and import the catalog in one transaction. Entries with '..', absolute paths, symlinks, hard links or devices are refused; a corrupt or truncated archive exits 4 with the target untouched. The target must be empty (root and database) unless --force, which replaces it. A restore killed after it began to commit is finished by running it again. The archive may come from SQLite or PostgreSQL: this is how a store moves from one to the other. An archive of an older schema is restored and brought to this schema; a newer one is refused. Into an S3 store (--root s3://BUCKET/PREFIX, an empty prefix; --force is refused there): the archive is staged and verified in a local state directory (STORECTL_STATE_DIR, else $XDG_STATE_HOME/storectl, else ~/.local/state/storectl), which also holds the resumable marker; then every file is uploaded as an object (the stored size checked) and the catalog imported. The archive format is the same for both backends: a local store's backup restores into S3 and back.",
   examples: [
     'storectl restore /backups/store.tar.gz --verify-only',
     'storectl --root /srv/new restore /backups/store.tar.gz',
@@ -36,7 +36,7 @@ export default defineCommand({
       return { report, text: () => renderVerify(verified) + (dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun };
     }
     checkArchiveFile(archive);
-    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never', adoptTree: true });
+    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never', adoptTree: true, s3: true });
     const state = await inspectTarget(ctx);
     if (!state.empty && opts.force && !opts.dryRun && !state.pending) {
       const ok = await env.confirm(

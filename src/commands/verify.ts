@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'verify',
   summary: 'Read files back and check size and SHA-256 against the catalog; repair from a backup',
   description:
-    "Read every selected file back (all by default; --job, --owner, --category narrow it) and compare its size and SHA-256 with the catalog, least recently verified first (never-verified first), recording per file when it was verified and the result. A mismatch is read a second time before anything is recorded; a confirmed one marks the row corrupt (the file is kept); a missing file marks it missing. --sample checks only N files or N% (nightly sampled runs cover the whole store over time); --max-time stops cleanly and the next run carries on. --repair-from replaces corrupt and missing files from a backup archive whose copy has the catalog's SHA-256 (the archive is verified first, as restore does; each replacement is written atomically and checked again). Exit 4 when corrupt or missing files remain (listed), 3 when some could not be read.",
+    "Read every selected file back (all by default; --job, --owner, --category narrow it) and compare its size and SHA-256 with the catalog, least recently verified first (never-verified first), recording per file when it was verified and the result. A mismatch is read a second time before anything is recorded; a confirmed one marks the row corrupt (the file is kept); a missing file marks it missing. --sample checks only N files or N% (nightly sampled runs cover the whole store over time); --max-time stops cleanly and the next run carries on. --repair-from replaces corrupt and missing files from a backup archive whose copy has the catalog's SHA-256 (the archive is verified first, as restore does; each replacement is written atomically and checked again). On an S3 store (--root s3://BUCKET/PREFIX) each object is streamed back with a GET (several in flight; --threads sets how many batches) and hashed as it arrives; a missing object marks the row missing; --repair-from writes the replacement object (one PutObject, multipart when large) and reads it back. Exit 4 when corrupt or missing files remain (listed), 3 when some could not be read.",
   examples: [
     'storectl verify',
     'storectl verify --sample 5% --max-time 30m   # nightly, from cron',
@@ -26,13 +26,13 @@ export default defineCommand({
       .option('--sample <n>', 'check N files, or N% of the selection, least recently verified first')
       .option('--max-time <duration>', 'stop starting reads after DURATION (30m, 2h); the next run carries on', durationOption)
       .option('--repair-from <archive>', 'replace corrupt and missing files from this backup archive (takes the store lock)')
-      .option('--threads <n>', 'reading threads (default: the cores, at most 4)', intOption(1, 64))
+      .option('--threads <n>', 'reading threads (default: the cores, at most 4); on an S3 store, 8 GETs in flight per thread', intOption(1, 64))
       .option('--wait [seconds]', 'with --repair-from: wait for another run holding the store lock'),
   async run(_args, opts, env) {
     const { runVerify, parseSample } = await import('../ops/verify.ts');
     const sample = opts.sample !== undefined ? parseSample(String(opts.sample)) : undefined;
     const repairFrom = opts.repairFrom !== undefined ? path.resolve(env.ui.io.cwd, String(opts.repairFrom)) : undefined;
-    const ctx = await env.openContext({ createRoot: false, createCatalog: false });
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const report = await runVerify(ctx, {
       selection: {
         jobIds: opts.job as string[] | undefined,

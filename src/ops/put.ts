@@ -4,11 +4,13 @@
 // same owner, which is linked, skipped or copied.
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import type { Context } from '../context.ts';
 import { integrityCatalog, type ContentRow } from '../db/integrity.ts';
 import type { EventRecord, Job, NewJob } from '../db/types.ts';
 import { StorectlError, UsageError } from '../errors.ts';
 import { stageCopy, SourceError } from '../storage/ingest.ts';
+import { hashObject } from '../storage/blob-hash.ts';
 import { CATEGORIES, checkJobId, contentTypeOf, exportPath, jobFilePath } from '../storage/layout.ts';
 import { looksLikeText, sniffType } from '../storage/sniff.ts';
 import { withStoreLock } from './store-lock.ts';
@@ -39,7 +41,12 @@ export interface PutAdded {
   sha256: string;
   contentType: string;
   /** 'link': shares the content of `duplicateOf`; 'copy': a second copy of it. */
-  duplicate?: { mode: 'link' | 'copy'; of: { path: string; jobId: string | null } };
+  duplicate?: {
+    mode: 'link' | 'copy';
+    of: { path: string; jobId: string | null };
+    /** An S3 store has no hard links: --on-duplicate link made a server-side copy (CopyObject), an independent object. */
+    serverSide?: boolean;
+  };
 }
 
 export interface PutReport {
@@ -63,8 +70,11 @@ export async function runPut(ctx: Context, items: readonly PutItem[], opts: { on
   const report: PutReport = { onDuplicate: opts.onDuplicate, added: [], skipped: [], checksumMismatch: [], nameMismatch: [], failed: [], jobsCreated: [] };
   return withStoreLock(ctx, 'put', opts.waitMs, async () => {
     const ic = integrityCatalog(ctx.catalog);
-    ctx.blobs.clearStaging();
-    const staging = ctx.blobs.stagingDir('put');
+    // A local store stages on its own file system (the move into place is a rename); an S3
+    // store has no .storectl/: a private temp directory, each file uploaded from there.
+    const local = ctx.store.capabilities.kind === 'local';
+    if (local) ctx.blobs.clearStaging();
+    const staging = local ? ctx.blobs.stagingDir('put') : fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-put-'));
     const jobs = new Map<string, { job: Job | NewJob; isNew: boolean }>();
     const progress = ctx.progress('adding', items.length);
     try {
@@ -162,26 +172,54 @@ async function putOne(
     }
     const [taken] = await ctx.catalog.filesByPaths([rel]);
     if (taken) throw new ItemError(`${rel} is already in the catalog (${taken.state})`);
-    if (ctx.blobs.stat(rel)) throw new ItemError(`${rel} already exists on disk (not catalogued): left as it is`);
+    const local = ctx.store.capabilities.kind === 'local';
+    if (local ? ctx.blobs.stat(rel) : await ctx.store.stat(rel)) throw new ItemError(`${rel} already exists ${local ? 'on disk' : 'in the bucket'} (not catalogued): left as it is`);
 
     let original: ContentRow | null = await ic.findCopy(staged.sha256, staged.size, job.owner ?? '');
-    if (original && mode !== 'copy') {
-      // The original must still hold this content before anything is shared with it.
-      const back = ctx.blobs.stat(original.path) ? ctx.blobs.hash(original.path) : null;
-      if (!back || back.sha256 !== staged.sha256 || back.size !== staged.size) original = null;
+    if (original && (mode === 'skip' || (mode === 'link' && local))) {
+      // The original must still hold this content before anything is shared with it (or it is
+      // skipped for it). On S3 a link is a server-side copy, checked by reading the copy back.
+      const back = local ? (ctx.blobs.stat(original.path) ? ctx.blobs.hash(original.path) : null) : await hashObject(ctx.store, original.path);
+      if (!back || !('sha256' in back) || back.sha256 !== staged.sha256 || back.size !== staged.size) original = null;
     }
     if (original && mode === 'skip') {
       report.skipped.push({ source, jobId: job.id, existing: { path: original.path, jobId: original.jobId } });
       return;
     }
-    const link = original !== null && mode === 'link';
+    let link = original !== null && mode === 'link';
     // Admission before the file is placed; the catalog's check when the row is written stays the authority.
     const owner = job.owner ?? '';
     const refusal = await admissionRefusal(ctx, owner, staged.size, 1);
     if (refusal) throw new ItemError(refusal);
-    const st = link ? ctx.blobs.linkFrom(rel, original!.path, staging) : ctx.blobs.adopt(rel, staged.file);
-    placed = rel;
-    const events: EventRecord[] = [{ runId: ctx.runId, at: now, action: link ? 'put-link' : 'put', path: rel, jobId: job.id, bytes: staged.size, reason: link ? `shares the content of ${original!.path}` : `from ${source}` }];
+    let st: { mtime: Date };
+    let serverCopy = false;
+    if (local) {
+      st = link ? ctx.blobs.linkFrom(rel, original!.path, staging) : ctx.blobs.adopt(rel, staged.file);
+      placed = rel;
+    } else {
+      const copied = link ? await serverSideCopy(ctx, original!.path, rel, staged, contentType) : null;
+      if (copied) {
+        serverCopy = true;
+        st = copied;
+        placed = rel;
+      } else {
+        placed = rel;
+        st = await uploadStaged(ctx, rel, staged, contentType);
+      }
+      // An independent object either way: no content is shared, so no content group.
+      link = false;
+    }
+    const events: EventRecord[] = [
+      {
+        runId: ctx.runId,
+        at: now,
+        action: link ? 'put-link' : 'put',
+        path: rel,
+        jobId: job.id,
+        bytes: staged.size,
+        reason: link ? `shares the content of ${original!.path}` : serverCopy ? `from ${source}; a server-side copy of ${original!.path} (an S3 store has no hard links)` : `from ${source}`,
+      },
+    ];
     try {
       await ic.recordPut(
         { id: job.id, at: now, newJob: entry.isNew ? (job as NewJob) : undefined },
@@ -206,13 +244,47 @@ async function putOne(
       size: staged.size,
       sha256: staged.sha256,
       contentType,
-      ...(original ? { duplicate: { mode: link ? 'link' : 'copy', of: { path: original.path, jobId: original.jobId } } } : {}),
+      ...(original ? { duplicate: { mode: link ? 'link' : 'copy', of: { path: original.path, jobId: original.jobId }, ...(serverCopy ? { serverSide: true } : {}) } } : {}),
     });
   } finally {
     fs.rmSync(staged.file, { force: true });
     // A file placed whose row could not be written is removed again: nothing half-done stays.
-    if (placed) ctx.blobs.remove(placed);
+    if (placed) {
+      if (ctx.store.capabilities.kind === 'local') ctx.blobs.remove(placed);
+      else await ctx.store.remove(placed);
+    }
   }
+}
+
+/** Up to this size an upload is one PutObject carrying the SHA-256 (the server checks it where it can); above, multipart. */
+const SINGLE_PUT = 8 << 20;
+
+/** Uploads the staged bytes to rel (whole or not at all); the stored size must be the staged one. */
+async function uploadStaged(ctx: Context, rel: string, staged: { file: string; size: number; sha256: string }, contentType: string): Promise<{ mtime: Date }> {
+  const data = staged.size <= SINGLE_PUT ? fs.readFileSync(staged.file) : fs.createReadStream(staged.file, { highWaterMark: 1 << 20 });
+  const put = await ctx.store.put(rel, data, { sha256: staged.sha256, contentType });
+  if (put.size !== staged.size) throw new Error(`${rel}: the store holds ${put.size} bytes after the upload, not ${staged.size}`);
+  return { mtime: put.mtime };
+}
+
+/**
+ * --on-duplicate link on a store without hard links: the original copied inside the storage
+ * (no bytes uploaded), then the copy read back. null when the backend cannot copy or the copy
+ * is not the content (the original changed): the caller uploads the staged bytes instead.
+ */
+async function serverSideCopy(ctx: Context, from: string, rel: string, staged: { size: number; sha256: string }, contentType: string): Promise<{ mtime: Date } | null> {
+  if (!ctx.store.copy) return null;
+  let head;
+  try {
+    head = await ctx.store.copy(from, rel, { contentType });
+  } catch (err) {
+    ctx.log.debug('server-side copy failed; uploading instead', { from, to: rel, error: (err as Error).message });
+    return null;
+  }
+  const back = await hashObject(ctx.store, rel);
+  if (back.ok && back.sha256 === staged.sha256 && back.size === staged.size) return { mtime: head.mtime };
+  await ctx.store.remove(rel);
+  return null;
 }
 
 const LIST_KEYS = ['path', 'job', 'role', 'kind', 'owner', 'category', 'export_type', 'sha256'] as const;

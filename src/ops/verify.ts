@@ -4,6 +4,7 @@
 // `corrupt` (the file is kept). --repair-from replaces corrupt and missing files from a backup
 // archive, verified as restore verifies it.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../context.ts';
 import { integrityCatalog, type FileSelection, type IntegrityCatalog, type VerifyCursor, type VerifyOutcome, type VerifyRow } from '../db/integrity.ts';
@@ -12,6 +13,7 @@ import { schemaVersion } from '../db/migrations.ts';
 import { UsageError } from '../errors.ts';
 import { sha256FileSync } from '../storage/hash.ts';
 import type { HashOutcome, HashPool } from '../storage/hash-pool.ts';
+import { hashObject, openBlobHashPool } from '../storage/blob-hash.ts';
 import { verifyArchive } from './backup/verify.ts';
 import { withStoreLock } from './store-lock.ts';
 import { mapPool } from './pool.ts';
@@ -124,7 +126,8 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
   const range = s ? await ic.idRange() : null;
   const pivot = range ? range.min + Math.floor(Math.random() * (range.max - range.min + 1)) : 0;
 
-  const pool = ctx.blobs.hashPool(opts.threads);
+  // A local tree is read on threads; an S3 store's objects are streamed through GETs in flight.
+  const pool = ctx.store.capabilities.kind === 'local' ? ctx.blobs.hashPool(opts.threads) : openBlobHashPool(ctx.store, opts.threads);
   const progress = ctx.progress('verifying', target);
   try {
     let pending: VerifyOutcome[] = [];
@@ -272,8 +275,10 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
   }
   if (!wanted.size) return report;
   if (!fs.existsSync(archive)) throw new UsageError(`no archive at ${archive}`, 'give --repair-from the path of a backup archive');
-  ctx.blobs.clearStaging();
-  const work = ctx.blobs.stagingDir('repair');
+  const local = ctx.store.capabilities.kind === 'local';
+  // An S3 store has no .storectl/: the few wanted files are staged in a private temp directory.
+  if (local) ctx.blobs.clearStaging();
+  const work = local ? ctx.blobs.stagingDir('repair') : fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-repair-'));
   try {
     const progress = ctx.progress('reading archive');
     await verifyArchive(archive, { schemaVersion: schemaVersion(), stage: { dir: work, writeTree: true, only: (rel) => wanted.has(rel) }, progress });
@@ -293,8 +298,7 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
         continue;
       }
       try {
-        ctx.blobs.adopt(row.path, staged);
-        const back = ctx.blobs.hash(row.path);
+        const back = local ? adoptLocal(ctx, row.path, staged) : await putObject(ctx, row, staged);
         if (back.sha256 !== row.sha256 || back.size !== row.size) {
           fail('the replacement did not read back as written');
           outcomes.push({ id: row.id, result: 'corrupt' });
@@ -313,4 +317,21 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
     fs.rmSync(work, { recursive: true, force: true });
   }
   return report;
+}
+
+function adoptLocal(ctx: Context, rel: string, staged: string): { sha256: string; size: number } {
+  ctx.blobs.adopt(rel, staged);
+  return ctx.blobs.hash(rel);
+}
+
+/** Small objects go in one PutObject (with the SHA-256 where the server checks it); large ones multipart. */
+const SINGLE_PUT = 8 << 20;
+
+/** Writes the replacement object (whole or not at all, as put() promises) and reads it back. */
+async function putObject(ctx: Context, row: VerifyRow, staged: string): Promise<{ sha256: string; size: number }> {
+  const data = row.size <= SINGLE_PUT ? fs.readFileSync(staged) : fs.createReadStream(staged, { highWaterMark: 1 << 20 });
+  await ctx.store.put(row.path, data, { sha256: row.sha256 });
+  const back = await hashObject(ctx.store, row.path);
+  if (!back.ok) throw new Error(back.reason);
+  return back;
 }

@@ -99,6 +99,11 @@ export interface BlobStore {
    * credentials (S3: a SigV4 presigned URL). Only backends that can sign one have it.
    */
   presignGet?(key: string, o: PresignOptions): Promise<PresignedGet>;
+  /**
+   * A second object with the content of `from`, copied inside the storage (S3: CopyObject, no
+   * bytes through this process); an independent copy, not a link. Only backends that can have it.
+   */
+  copy?(from: string, to: string, opts?: { contentType?: string }): Promise<BlobHead>;
   close(): Promise<void>;
 }
 

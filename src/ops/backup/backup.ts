@@ -32,6 +32,8 @@ import {
 import { applyRetention, backupFileName, hasRules, parseBackupName, planRetention, type RetentionDecision, type RetentionRules } from './retention.ts';
 import { verifyArchive } from './verify.ts';
 import { pausePoint } from '../../test-hooks.ts';
+import type { Readable } from 'node:stream';
+import { BlobNotFoundError } from '../../storage/blob.ts';
 
 export interface BackupOptions {
   /** Exact output path; or `dir` (a timestamped name inside it). */
@@ -74,7 +76,11 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   const now = ctx.clock();
   if (opts.output) checkOutputPath(path.resolve(opts.output));
   const has = await ctx.catalog.hasFiles();
-  if (!has.any) refuseEmptyCatalog(ctx.catalog.location, { root: ctx.config.root, countFiles: () => countDataFiles(ctx.config.root) }, 'has no file rows');
+  if (!has.any) {
+    // An S3 store: the first page of the listing says whether the bucket holds objects.
+    const objects = ctx.store.capabilities.kind === 'local' ? undefined : await countFirstPage(ctx);
+    refuseEmptyCatalog(ctx.catalog.location, { root: ctx.store.url, countFiles: () => objects ?? countDataFiles(ctx.config.root) }, 'has no file rows');
+  }
   const target = resolveTarget(opts, now);
   ensureDir(path.dirname(target));
   const leftoversRemoved = removeDeadLeftovers(path.dirname(target));
@@ -315,6 +321,7 @@ export async function archiveFile(
   work: string,
   dirs: { last?: string },
 ): Promise<{ size: number; sha256: string } | SkippedFile> {
+  if (ctx.store.capabilities.kind !== 'local') return archiveObject(ctx, writer, row, work);
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let fd: number;
   try {
@@ -374,6 +381,69 @@ export async function archiveFile(
     return { size: st.size, sha256 };
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+async function countFirstPage(ctx: Context): Promise<number> {
+  for await (const page of ctx.store.list({ pageSize: 1000 })) return page.length;
+  return 0;
+}
+
+/**
+ * An S3 store's object for the archive: streamed from one GET, hashed as it arrives, archived
+ * only when size and SHA-256 are its row's. Up to READ_WHOLE_LIMIT it is held in memory as a
+ * local file is; a bigger one goes through a private copy in the work directory first, so
+ * memory stays flat whatever the object's size and the number of objects.
+ */
+async function archiveObject(ctx: Context, writer: ArchiveWriter, row: FileRecord, work: string): Promise<{ size: number; sha256: string } | SkippedFile> {
+  const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
+  let body: Readable;
+  try {
+    body = await ctx.store.get(row.path);
+  } catch (err) {
+    if (err instanceof BlobNotFoundError) return skip('vanished', `object is gone from ${ctx.store.url}`);
+    if (err instanceof UnsafePathError) return skip('unsafe', err.message);
+    return skip('unreadable', errorMessage(err));
+  }
+  const name = `${FILES_PREFIX}${row.path}`;
+  // The object's own mtime is not needed by restore; the row's keeps archives of both backends alike.
+  const entry = { mtime: row.mtime ?? row.createdAt, compressible: isCompressible(row.path) };
+  const h = createHash('sha256');
+  let size = 0;
+  const whole = row.size <= READ_WHOLE_LIMIT;
+  const chunks: Buffer[] = [];
+  const copy = path.join(work, 'big-file');
+  let out = whole ? undefined : fs.openSync(copy, 'w', 0o600);
+  const big = out !== undefined;
+  try {
+    try {
+      for await (const c of body) {
+        const b = c as Buffer;
+        size += b.length;
+        if (size > row.size) {
+          body.destroy();
+          return skip('mismatch', `object larger than the catalog's ${row.size} bytes`);
+        }
+        h.update(b);
+        if (out !== undefined) fs.writeSync(out, b);
+        else chunks.push(b);
+      }
+    } catch (err) {
+      return skip('unreadable', `reading the object broke off after ${size} bytes: ${errorMessage(err)}`);
+    }
+    if (size !== row.size) return skip('mismatch', `size ${size} in the bucket, ${row.size} in the catalog`);
+    const sha256 = h.digest('hex');
+    if (sha256 !== row.sha256) return skip('mismatch', `SHA-256 ${sha256} in the bucket, ${row.sha256} in the catalog`);
+    if (out === undefined) await writer.add(name, Buffer.concat(chunks, size), entry);
+    else {
+      fs.closeSync(out);
+      out = undefined;
+      await writer.addFromFile(name, copy, size, entry);
+    }
+    return { size, sha256 };
+  } finally {
+    if (out !== undefined) fs.closeSync(out);
+    if (big) fs.rmSync(copy, { force: true });
   }
 }
 

@@ -11,13 +11,11 @@ import { pausePoint } from '../../test-hooks.ts';
 import path from 'node:path';
 import { removeTreeIn } from '../../storage/confined.ts';
 import type { Context } from '../../context.ts';
-import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
+import { DUMP_TABLES } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
-import type { TableImport } from '../../db/types.ts';
-import { FailedError, IntegrityError, QuotaExceededError, UsageError, errorMessage, isFault } from '../../errors.ts';
+import { FailedError, QuotaExceededError, UsageError, errorMessage, isFault } from '../../errors.ts';
 import { isQuotaExceeded } from '../../db/usage.ts';
 import { refuseOverQuota } from './restore-quota.ts';
-import { openCatalog } from '../../db/connect.ts';
 import { parseDatabaseUrl } from '../../db/url.ts';
 import type { ResolvedConfig } from '../../config.ts';
 import type { Progress } from '../../progress.ts';
@@ -26,66 +24,27 @@ import { relinkRecorded } from '../dedup.ts';
 import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { walkTree } from '../../storage/walk.ts';
-import type { ManifestHead, ManifestSummary, SkippedFile } from './manifest.ts';
-import { stagedRows, verifyArchive, type VerifyResult } from './verify.ts';
+import { verifyArchive, type VerifyResult } from './verify.ts';
+import {
+  alreadyImported,
+  catalogNeedsSchema,
+  refuseForeignTables,
+  restoreReport,
+  stagedImports,
+  trialImport,
+  type RestoreMarker,
+  type RestoreOptions,
+  type RestoreReport,
+  type StagedResult,
+  type TargetState,
+} from './restore-common.ts';
 
-export interface RestoreOptions {
-  archive: string;
-  dryRun: boolean;
-  /** Replace a store that is not empty. */
-  force: boolean;
-  /** How long to wait for the store lock (0: exit 75 at once). */
-  waitMs?: number;
-}
+export { trialImport, type RestoreOptions, type RestoreReport, type TargetState };
 
-export interface TargetState {
-  root: string;
-  catalog: string;
-  dialect: string;
-  empty: boolean;
-  /** Entries at the top of the data tree (not .storectl/). */
-  treeEntries: number;
-  /** A file found in the tree, to name in a refusal. */
-  treeSample: string | null;
-  rows: Record<string, number>;
-  /** An unfinished restore recorded in <root>/.storectl/restore.json. */
-  pending: RestoreMarker | null;
-}
 
-export interface RestoreReport {
-  archive: string;
-  format: string;
-  dryRun: boolean;
-  resumed: boolean;
-  replaced: boolean;
-  source: { dialect: string; createdAt: string; tool: string; schemaVersion: number };
-  schemaVersion: number;
-  /** Set when the archive's schema was older: the rows were brought to this schema on import. */
-  migratedFrom: number | null;
-  files: number;
-  bytes: number;
-  tables: Record<string, number>;
-  skippedAtBackup: SkippedFile[];
-  durationMs: number;
-}
 
-interface RestoreMarker {
-  archive: string;
-  archiveSize: number;
-  staging: string;
-  replace: boolean;
-  phase: 'replacing' | 'moving' | 'importing';
-  startedAt: string;
-}
 
-interface StagedResult {
-  format: VerifyResult['format'];
-  head: ManifestHead;
-  summary: ManifestSummary;
-  files: number;
-  bytes: number;
-  tables: Record<string, number>;
-}
+
 
 const markerPath = (root: string) => path.join(root, RESERVED_DIR, 'restore.json');
 const readyPath = (staging: string) => path.join(staging, 'READY.json');
@@ -110,6 +69,7 @@ function writeMarker(root: string, marker: RestoreMarker): void {
 
 /** What is in the target root and catalog now. */
 export async function inspectTarget(ctx: Context): Promise<TargetState> {
+  if (ctx.store.capabilities.kind !== 'local') return (await import('./restore-s3.ts')).inspectS3Target(ctx);
   const root = ctx.config.root;
   let treeEntries = 0;
   let treeSample: string | null = null;
@@ -137,6 +97,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
   const archive = path.resolve(opts.archive);
   checkArchiveFile(archive);
   const state = target ?? (await inspectTarget(ctx));
+  if (ctx.store.capabilities.kind !== 'local') return (await import('./restore-s3.ts')).runRestoreS3(ctx, opts, archive, state, started);
   const root = ctx.config.root;
   await refuseForeignTables(ctx);
   const locked = <T>(fn: () => Promise<T>) => withStoreLock(ctx, 'restore', opts.waitMs ?? 0, fn);
@@ -191,7 +152,7 @@ export async function runRestore(ctx: Context, opts: RestoreOptions, target?: Ta
   }
   if (opts.dryRun) {
     removeTreeIn(path.dirname(staging), path.basename(staging));
-    return report(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
+    return restoreReport(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
   }
   try {
     // The schema first: a database that cannot take it fails here, before any file moves.
@@ -308,7 +269,7 @@ async function finish(ctx: Context, marker: RestoreMarker, archive: string, star
   if (relinked) ctx.log.info(`linked ${relinked} restored files to the copy they share`);
   fs.rmSync(markerPath(root), { force: true });
   removeTreeIn(path.dirname(staging), path.basename(staging));
-  return report(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });
+  return restoreReport(ctx, archive, staged, { dryRun: false, resumed, replaced: marker.replace, started });
 }
 
 /** restore reads the archive twice (its format, then its entries): a pipe or a device cannot be read so. */
@@ -330,39 +291,8 @@ export function checkArchiveFile(archive: string): void {
   }
 }
 
-/** Another application's tables in the target catalog: refused before anything is moved or created. */
-async function refuseForeignTables(ctx: Context): Promise<void> {
-  const foreign = await ctx.catalog.foreignTables();
-  if (!foreign.length) return;
-  throw new UsageError(
-    `the target catalog ${ctx.catalog.location} holds tables that are not storectl's (${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? `, ... ${foreign.length} in all` : ''}): refusing to restore into it`,
-    "restore into a database of storectl's own (an empty one); nothing was moved or changed",
-    'target_foreign_tables',
-  );
-}
 
-/**
- * Imports the staged catalog into a throwaway SQLite catalog of this schema: the checks the real
- * import makes (unique ids and paths, references, types), before anything is moved.
- */
-export async function trialImport(archive: string, staging: string, head: ManifestHead): Promise<void> {
-  const file = path.join(staging, 'trial-catalog.db');
-  const trial = await openCatalog({ dialect: 'sqlite', file }, { create: true, migrate: 'auto' });
-  try {
-    await trial.importTables(stagedImports(staging, head), { replace: false });
-  } catch (err) {
-    throw new IntegrityError(`archive ${archive} cannot be imported: ${errorMessage(err)}`, 'nothing was restored; use another backup');
-  } finally {
-    await trial.close().catch(() => {});
-    for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(file + suffix, { force: true });
-  }
-}
 
-function stagedImports(staging: string, head: ManifestHead): TableImport[] {
-  return head.tables
-    .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
-    .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
-}
 
 export interface VerifyOnlyReport {
   archive: string;
@@ -407,21 +337,7 @@ export async function verifyOnly(archive: string, progress: Progress): Promise<V
   }
 }
 
-async function catalogNeedsSchema(ctx: Context): Promise<boolean> {
-  return (await ctx.catalog.migrationStatus()).some((m) => !m.applied);
-}
 
-/** After a crash between the import's commit and the cleanup: the rows are there already. */
-async function alreadyImported(ctx: Context, staged: StagedResult): Promise<boolean> {
-  let rows: Record<string, number>;
-  try {
-    rows = await ctx.catalog.tableCounts();
-  } catch {
-    return false;
-  }
-  // An archive without quotas (written before backups carried them) leaves the target's as they are.
-  return DUMP_TABLES.filter((t) => t !== 'quotas' || t in staged.tables).every((t) => rows[t] === (staged.tables[t] ?? 0) + (t === 'events' ? 1 : 0));
-}
 
 function rollBackMoves(root: string, tree: string, replaced: string, replace: boolean): void {
   fs.mkdirSync(tree, { recursive: true, mode: 0o750 });
@@ -442,26 +358,3 @@ function removeStaleStaging(root: string): void {
   }
 }
 
-function report(
-  ctx: Context,
-  archive: string,
-  s: StagedResult,
-  o: { dryRun: boolean; resumed: boolean; replaced: boolean; started: number },
-): RestoreReport {
-  const current = schemaVersion(ctx.catalog.dialect);
-  return {
-    archive,
-    format: s.format,
-    dryRun: o.dryRun,
-    resumed: o.resumed,
-    replaced: o.replaced,
-    source: { dialect: s.head.source.dialect, createdAt: s.head.createdAt, tool: s.head.tool.version, schemaVersion: s.head.schemaVersion },
-    schemaVersion: current,
-    migratedFrom: s.head.schemaVersion < current ? s.head.schemaVersion : null,
-    files: s.files,
-    bytes: s.bytes,
-    tables: s.tables,
-    skippedAtBackup: s.summary.skipped,
-    durationMs: Date.now() - o.started,
-  };
-}

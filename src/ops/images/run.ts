@@ -108,15 +108,18 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
     }
     let input: Buffer;
     try {
-      // O_NOFOLLOW: a symlink planted where an image was is refused, not followed.
-      const fh = f.open ? await f.open() : await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      try {
-        const st = await fh.stat();
-        if (!st.isFile()) throw new Error('not a regular file');
-        if (st.size > opts.maxFileBytes) throw new Error(`file is larger than ${opts.maxFileBytes} bytes`);
-        input = await fh.readFile();
-      } finally {
-        await fh.close();
+      if (f.readAll) input = await f.readAll(opts.maxFileBytes);
+      else {
+        // O_NOFOLLOW: a symlink planted where an image was is refused, not followed.
+        const fh = f.open ? await f.open() : await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+        try {
+          const st = await fh.stat();
+          if (!st.isFile()) throw new Error('not a regular file');
+          if (st.size > opts.maxFileBytes) throw new Error(`file is larger than ${opts.maxFileBytes} bytes`);
+          input = await fh.readFile();
+        } finally {
+          await fh.close();
+        }
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

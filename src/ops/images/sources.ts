@@ -12,6 +12,8 @@ import { checkRelPath } from '../../storage/paths.ts';
 import { walkTree } from '../../storage/walk.ts';
 import { applyDeletion, finishInterrupted, planDeletion, type FileToDelete } from '../lifecycle/engine.ts';
 import { DeleteGate } from '../lifecycle/gate.ts';
+import { openDeletionTarget } from '../lifecycle/target.ts';
+import { planDeletionOn } from '../lifecycle/engine.ts';
 
 /** File extensions treated as images in store and directory mode. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif'];
@@ -32,6 +34,8 @@ export interface UnitFile {
    * instead of `abs`, and the unit's `release` must be called once the unit is done.
    */
   open?: () => Promise<fs.promises.FileHandle>;
+  /** Reads the whole file from a store without descriptors (an S3 object), at most `max` bytes: set, it is used instead of `abs`. */
+  readAll?: (max: number) => Promise<Buffer>;
 }
 
 /** What is migrated and committed together: one store file, or one row with its paths. */
@@ -42,7 +46,7 @@ export interface Unit {
   /** Set when the row itself cannot be migrated (e.g. its path value cannot be parsed). */
   problem?: string;
   /** What was read of each file (fstat of the descriptor read), for the delete's re-check. */
-  read?: { size: number; mtimeMs: number }[];
+  read?: { size: number; mtimeMs: number; identity?: string }[];
   /** Releases what the unit holds open (directories); called once it is done with. */
   release?: () => void;
 }
@@ -164,6 +168,49 @@ async function* storeUnits(ctx: Context, gate: DeleteGate, rows: Map<string, Sto
 
 
 
+/**
+ * An S3 store's image objects: each read whole with one GET after a HEAD, whose size, ETag and
+ * LastModified are what the delete's re-check (--delete-originals) compares with: an object
+ * replaced since it was read is kept.
+ */
+async function* s3StoreUnits(ctx: Context, rows: Map<string, StoreRow>): AsyncGenerator<Unit> {
+  for await (const f of iterateFiles(ctx.catalog, ['present'])) {
+    if (!isImagePath(f.path)) continue;
+    let problem: string | undefined;
+    try {
+      checkRelPath(f.path);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (problem) {
+      yield { key: f.path, owner: f.owner, files: [{ abs: null, original: f.path, problem }] };
+      continue;
+    }
+    const unit: Unit = { key: f.path, owner: f.owner, files: [], release: () => rows.delete(f.path) };
+    rows.set(f.path, { id: f.id, size: f.size, jobId: f.jobId });
+    unit.files.push({
+      abs: f.path,
+      original: f.path,
+      readAll: async (max) => {
+        const head = await ctx.store.stat(f.path);
+        if (!head) throw Object.assign(new Error('missing file'), { code: 'ENOENT' });
+        if (head.size > max) throw new Error(`file is larger than ${max} bytes`);
+        const chunks: Buffer[] = [];
+        let n = 0;
+        for await (const c of await ctx.store.get(f.path)) {
+          n += (c as Buffer).length;
+          if (n > max) throw new Error(`file is larger than ${max} bytes`);
+          chunks.push(c as Buffer);
+        }
+        if (n !== head.size) throw new Error(`the object changed while read (${n} bytes, HEAD said ${head.size})`);
+        (unit.read ??= [])[0] = { size: head.size, mtimeMs: head.mtime.getTime(), identity: head.identity };
+        return Buffer.concat(chunks, n);
+      },
+    });
+    yield unit;
+  }
+}
+
 function* dirUnits(root: string): Generator<Unit> {
   for (const e of walkTree(root, { sorted: true })) {
     if (e.kind !== 'file' || !isImagePath(e.path)) continue;
@@ -175,7 +222,8 @@ function* dirUnits(root: string): Generator<Unit> {
 /** The image files the catalog lists as present in the store, keyed by store path. */
 export function storeSource(ctx: Context): ImageSource {
   const name = 'store';
-  const gate = new DeleteGate(ctx.config.root, false);
+  const s3 = ctx.store.capabilities.kind !== 'local';
+  const gate = s3 ? undefined : new DeleteGate(ctx.config.root, false);
   /** The catalog rows of the units in hand, by path. */
   const rows = new Map<string, StoreRow>();
   return {
@@ -184,7 +232,7 @@ export function storeSource(ctx: Context): ImageSource {
       return null;
     },
     async *pages(pageSize) {
-      yield* unstoredPages(ctx, name, storeUnits(ctx, gate, rows), pageSize);
+      yield* unstoredPages(ctx, name, gate ? storeUnits(ctx, gate, rows) : s3StoreUnits(ctx, rows), pageSize);
     },
     async write(units) {
       const images = units.flatMap((u) => u.images);
@@ -218,7 +266,8 @@ async function deleteStoreOriginals(ctx: Context, units: readonly Unit[], rows: 
     if (!row || !seen) failed.push({ path: String(u.key), reason: 'original not deleted: not read through the store' });
     else files.push({ ...row, path: String(u.key), seen });
   }
-  const plan = planDeletion(ctx, files, { kind: 'migrated-to-db' });
+  // Every file carries what was read of it, so planning looks nothing up (on S3: no HEAD again).
+  const plan = ctx.store.capabilities.kind === 'local' ? planDeletion(ctx, files, { kind: 'migrated-to-db' }) : await planDeletionOn(openDeletionTarget(ctx, true), files, { kind: 'migrated-to-db' });
   for (const s of plan.skipped) failed.push({ path: s.path, reason: `original not deleted: ${s.reason}` });
   const r = await applyDeletion(ctx, plan);
   for (const f of [...r.failed, ...r.changed]) failed.push({ path: f.path, reason: `original not deleted: ${f.reason}` });

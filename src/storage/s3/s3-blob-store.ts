@@ -10,6 +10,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   PutObjectCommand,
+  CopyObjectCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -135,6 +136,24 @@ export class S3BlobStore implements BlobStore {
     const head = await this.stat(key);
     if (!head) throw new Error(`${key}: uploaded but not found afterwards`);
     return { size: head.size, mtime: head.mtime, identity: head.identity, checksumVerified: sendSha };
+  }
+
+  /** CopyObject within the bucket (up to 5 GB, S3's limit for one copy request). */
+  async copy(from: string, to: string, opts: { contentType?: string } = {}) {
+    const source = this.objectKey(from);
+    const Key = this.objectKey(to);
+    const CopySource = `${this.loc.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`;
+    try {
+      await this.client.send(
+        new CopyObjectCommand({ Bucket: this.loc.bucket, Key, CopySource, ...(opts.contentType ? { ContentType: opts.contentType, MetadataDirective: 'REPLACE' as const } : {}) }),
+      );
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobNotFoundError(from);
+      throw describeS3Error(err, this.loc, to);
+    }
+    const head = await this.stat(to);
+    if (!head) throw new Error(`${to}: copied but not found afterwards`);
+    return { size: head.size, mtime: head.mtime, identity: head.identity };
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {

@@ -1,0 +1,302 @@
+// `storectl restore` into an S3 store: the same archive, verified the same way (read whole,
+// every hash compared, a trial import) while staged in a local directory; then, under the store
+// lock, every staged file uploaded as an object (whole or not at all: PutObject carrying the
+// SHA-256 up to 8 MiB, multipart above; the stored size checked) and the catalog imported in
+// one transaction. An S3 store has no .storectl/: the staging and the restore.json marker live in
+// a local state directory named after the store (STORECTL_STATE_DIR, else
+// $XDG_STATE_HOME/storectl, else ~/.local/state/storectl). A run killed after the marker is
+// written is finished by the same restore: objects already uploaded with their size are kept,
+// the rest uploaded, the rows imported if they are not yet. A failed import removes the objects
+// it uploaded (the target was an empty prefix), so the store is as it was.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Context } from '../../context.ts';
+import { DUMP_TABLES } from '../../db/dump.ts';
+import { schemaVersion } from '../../db/migrations.ts';
+import { FailedError, QuotaExceededError, UsageError, errorMessage, isFault } from '../../errors.ts';
+import { isQuotaExceeded } from '../../db/usage.ts';
+import { inParallel } from '../../storage/blob.ts';
+import { writeFileAtomicSync } from '../../storage/atomic.ts';
+import { walkTree } from '../../storage/walk.ts';
+import { pausePoint } from '../../test-hooks.ts';
+import { withStoreLock } from '../store-lock.ts';
+import { refuseOverQuota } from './restore-quota.ts';
+import { verifyArchive } from './verify.ts';
+import {
+  alreadyImported,
+  catalogNeedsSchema,
+  refuseForeignTables,
+  restoreReport,
+  stagedImports,
+  trialImport,
+  type RestoreOptions,
+  type RestoreReport,
+  type StagedResult,
+  type TargetState,
+} from './restore-common.ts';
+
+interface S3RestoreMarker {
+  archive: string;
+  archiveSize: number;
+  store: string;
+  staging: string;
+  phase: 'uploading' | 'importing';
+  startedAt: string;
+}
+
+/** Up to this size an object is one PutObject (with the SHA-256 where the server checks it); above, multipart. */
+const SINGLE_PUT = 8 << 20;
+/** Uploads in flight. */
+const UPLOADS = 8;
+const BATCH = 256;
+
+function crashPoint(name: string): void {
+  if (process.env.STORECTL_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+/** The local directory holding an S3 store's restore staging and marker. */
+export function s3RestoreDir(storeUrl: string, env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.STORECTL_STATE_DIR || path.join(env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'storectl');
+  return path.join(base, 'restore', createHash('sha256').update(storeUrl).digest('hex').slice(0, 16));
+}
+
+const markerFile = (dir: string) => path.join(dir, 'restore.json');
+const readyFile = (staging: string) => path.join(staging, 'READY.json');
+
+function readMarker(dir: string): S3RestoreMarker | null {
+  try {
+    return JSON.parse(fs.readFileSync(markerFile(dir), 'utf8')) as S3RestoreMarker;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new FailedError(`cannot read ${markerFile(dir)}: ${errorMessage(err)}`);
+  }
+}
+
+function writeMarker(dir: string, m: S3RestoreMarker): void {
+  writeFileAtomicSync(markerFile(dir), Buffer.from(JSON.stringify(m, null, 2) + '\n'));
+}
+
+/** What is in the target prefix and catalog now (the first listing page is enough to tell empty). */
+export async function inspectS3Target(ctx: Context): Promise<TargetState> {
+  let treeEntries = 0;
+  let treeSample: string | null = null;
+  for await (const page of ctx.store.list({ pageSize: 1000 })) {
+    treeEntries = page.length;
+    treeSample = page[0]?.key ?? null;
+    break;
+  }
+  let rows: Record<string, number>;
+  try {
+    rows = await ctx.catalog.tableCounts();
+  } catch {
+    rows = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0]));
+  }
+  const empty = treeEntries === 0 && Object.entries(rows).every(([t, n]) => n === 0 || t === 'quotas');
+  const marker = readMarker(s3RestoreDir(ctx.store.url));
+  return {
+    root: ctx.store.url,
+    catalog: ctx.catalog.location,
+    dialect: ctx.catalog.dialect,
+    empty,
+    treeEntries,
+    treeSample,
+    rows,
+    pending: marker ? { archive: marker.archive, archiveSize: marker.archiveSize, staging: marker.staging, replace: false, phase: 'moving', startedAt: marker.startedAt } : null,
+  };
+}
+
+export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: string, state: TargetState, started: number): Promise<RestoreReport> {
+  const dir = s3RestoreDir(ctx.store.url);
+  const url = ctx.store.url;
+  await refuseForeignTables(ctx);
+  const locked = <T>(fn: () => Promise<T>) => withStoreLock(ctx, 'restore', opts.waitMs ?? 0, fn);
+  const pending = readMarker(dir);
+  if (pending && !opts.dryRun) {
+    if (pending.archive !== archive || pending.archiveSize !== fs.statSync(archive).size) {
+      throw new UsageError(`an unfinished restore of ${pending.archive} is pending for ${url} (${markerFile(dir)})`, 'rerun `storectl restore` with that archive to finish it', 'restore_pending');
+    }
+    if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    return locked(() => finish(ctx, dir, pending, started, true));
+  }
+  if (!state.empty && !opts.dryRun) {
+    if (opts.force) {
+      throw new UsageError(
+        `restore --force into an S3 store that is not empty is not supported (${state.treeEntries}${state.treeEntries === 1000 ? '+' : ''} objects under ${url}; ${state.rows.jobs ?? 0} jobs and ${state.rows.files ?? 0} files in ${state.catalog})`,
+        'restore into an empty prefix and an empty database, then point the store there; nothing was changed',
+        'unsupported_backend',
+      );
+    }
+    throw new UsageError(
+      `the target store is not empty (${state.treeEntries}${state.treeEntries === 1000 ? '+' : ''} objects under ${url}${state.treeSample ? `, e.g. ${state.treeSample}` : ''}; ${state.rows.jobs ?? 0} jobs and ${state.rows.files ?? 0} files in ${state.catalog})`,
+      'restore into an empty prefix and database; nothing was changed',
+      'target_not_empty',
+    );
+  }
+  if (!opts.dryRun) removeStaleStaging(dir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const staging = opts.dryRun ? fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-restore-')) : path.join(dir, `restore-${ctx.runId}`);
+  fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
+  let staged: StagedResult;
+  try {
+    const progress = ctx.progress('verify');
+    const v = await verifyArchive(archive, { schemaVersion: schemaVersion(ctx.catalog.dialect), stage: { dir: staging, writeTree: !opts.dryRun }, progress });
+    progress.done();
+    staged = { format: v.format, head: v.head, summary: v.summary, files: v.files, bytes: v.bytes, tables: v.tables };
+    await trialImport(archive, staging, v.head);
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    if (isFault(err)) {
+      throw new FailedError(
+        `restore stopped while staging ${archive} in ${staging}: ${errorMessage(err)}; nothing was restored and the staged copy was removed`,
+        'free space there (the staging copy needs about the size of the files; STORECTL_STATE_DIR moves it), then restore again',
+        'io_failed',
+      );
+    }
+    throw err;
+  }
+  if (opts.dryRun) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    return restoreReport(ctx, archive, staged, { dryRun: true, resumed: false, replaced: false, started });
+  }
+  try {
+    if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new FailedError(`cannot create the catalog schema in ${ctx.catalog.location}: ${errorMessage(err)}`, 'nothing was restored', 'restore_schema');
+  }
+  return locked(async () => {
+    const now = await inspectS3Target(ctx);
+    if (!now.empty) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw new UsageError(`the target store ${url} is no longer empty: another run wrote to it`, 'nothing was restored; check what wrote there, then restore again', 'target_not_empty');
+    }
+    try {
+      await refuseOverQuota(ctx, archive, staging, staged.head.tables.includes('quotas'));
+    } catch (err) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw err;
+    }
+    fs.writeFileSync(readyFile(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
+    crashPoint('staged');
+    const marker: S3RestoreMarker = { archive, archiveSize: fs.statSync(archive).size, store: url, staging, phase: 'uploading', startedAt: new Date(started).toISOString() };
+    writeMarker(dir, marker);
+    return finish(ctx, dir, marker, started, false);
+  });
+}
+
+/** Staged files in batches, in walk order. */
+function* stagedKeys(tree: string): Generator<string[]> {
+  if (!fs.existsSync(tree)) return;
+  let batch: string[] = [];
+  for (const e of walkTree(tree, { sorted: true })) {
+    if (e.kind !== 'file') continue;
+    batch.push(e.path);
+    if (batch.length >= BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}
+
+async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, started: number, resumed: boolean): Promise<RestoreReport> {
+  const staging = marker.staging;
+  let staged: StagedResult;
+  try {
+    staged = JSON.parse(fs.readFileSync(readyFile(staging), 'utf8')) as StagedResult;
+  } catch (err) {
+    throw new FailedError(`the staged restore in ${staging} is unreadable: ${errorMessage(err)}`, `remove ${markerFile(dir)} and ${staging}, then restore again`);
+  }
+  const tree = path.join(staging, 'tree');
+  if (marker.phase === 'uploading') {
+    const progress = ctx.progress('uploading', staged.files);
+    let first = true;
+    for (const keys of stagedKeys(tree)) {
+      const failures = await inParallel(keys, UPLOADS, async (key) => {
+        try {
+          await uploadOne(ctx, tree, key);
+          if (first) {
+            first = false;
+            crashPoint('moved-one');
+          }
+          return null;
+        } catch (err) {
+          return `${key}: ${errorMessage(err)}`;
+        }
+      });
+      const failed = failures.filter((f): f is string => f !== null);
+      if (failed.length) {
+        throw new FailedError(
+          `restore stopped while uploading to ${ctx.store.url}: ${failed[0]}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; the catalog is untouched and ${markerFile(dir)} records the restore`,
+          'run the same restore again: objects already uploaded are kept, the rest uploaded, then the catalog imported',
+        );
+      }
+      progress.tick(keys.length);
+    }
+    progress.done();
+    marker.phase = 'importing';
+    writeMarker(dir, marker);
+  }
+  crashPoint('moved');
+  await pausePoint('restore-moved');
+
+  if (!(await alreadyImported(ctx, staged))) {
+    try {
+      if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    } catch (err) {
+      throw new FailedError(
+        `restore stopped before importing the catalog: ${errorMessage(err)}; the objects are in ${ctx.store.url} and ${markerFile(dir)} records the restore`,
+        'run the same restore again once the catalog is back: it imports the rows and finishes',
+      );
+    }
+    const event = {
+      runId: ctx.runId,
+      at: ctx.clock(),
+      action: 'restore',
+      path: null,
+      jobId: null,
+      bytes: staged.bytes,
+      reason: `restored ${staged.files} files from ${path.basename(marker.archive)} (backup of ${staged.head.createdAt}) into ${ctx.store.url}`,
+    };
+    try {
+      await ctx.catalog.importTables(stagedImports(staging, staged.head), { replace: false, events: [event] });
+    } catch (err) {
+      // The transaction rolled back: remove the objects this restore uploaded (the prefix was empty).
+      for (const keys of stagedKeys(tree)) await ctx.store.removeMany(keys);
+      fs.rmSync(markerFile(dir), { force: true });
+      fs.rmSync(staging, { recursive: true, force: true });
+      if (isQuotaExceeded(err)) throw new QuotaExceededError(`restore refused by the catalog: the archive's files would put an owner over its quota; the target is as it was`);
+      throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
+    }
+  }
+  crashPoint('imported');
+  fs.rmSync(markerFile(dir), { force: true });
+  fs.rmSync(staging, { recursive: true, force: true });
+  return restoreReport(ctx, marker.archive, staged, { dryRun: false, resumed, replaced: false, started });
+}
+
+/**
+ * One staged file to its object. An object already there with the staged size is what an
+ * earlier run of this restore uploaded (the prefix was empty when it began; puts are whole or
+ * nothing): kept. Otherwise uploaded, and the stored size checked.
+ */
+async function uploadOne(ctx: Context, tree: string, key: string): Promise<void> {
+  const file = path.join(tree, ...key.split('/'));
+  const size = fs.statSync(file).size;
+  const there = await ctx.store.stat(key);
+  if (there && there.size === size) return;
+  const data = size <= SINGLE_PUT ? fs.readFileSync(file) : fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  const sha256 = data instanceof Buffer ? createHash('sha256').update(data).digest('hex') : undefined;
+  const put = await ctx.store.put(key, data, { sha256 });
+  if (put.size !== size) throw new Error(`the store holds ${put.size} bytes after the upload, not ${size}`);
+}
+
+/** Staging directories no marker points to are what a run killed before its commit left. */
+function removeStaleStaging(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const name of fs.readdirSync(dir)) {
+    if (name.startsWith('restore-')) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  }
+}
