@@ -4,7 +4,7 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db migrate-store quota import-from-db migrate config completion"
+  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put migrate-images-to-db migrate-store quota import-from-db unlock migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
     --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
@@ -36,6 +36,7 @@ _storectl() {
     migrate-store) opts="--to --parallel --dry-run --delete-source --wait --help" ;;
     quota) opts="--bytes --files --warn --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --owner-column --owner --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
+    unlock) opts="--dry-run --force --help" ;;
     migrate) opts="--status --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;

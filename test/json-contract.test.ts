@@ -58,6 +58,7 @@ describe('--json on every command', () => {
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
     ['migrate-store', ['migrate-store', '--to', 'MOVED', '--dry-run']],
     ['quota', ['quota', 'list']],
+    ['unlock', ['unlock']],
     ['migrate', ['migrate']],
     ['config', ['config']],
     ['completion', ['completion', 'bash']],

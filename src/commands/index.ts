@@ -21,6 +21,7 @@ import deleteCmd from './delete.ts';
 import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
+import unlock from './unlock.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -40,6 +41,7 @@ export const COMMANDS: CommandSpec[] = [
   migrateStore,
   quota,
   importFromDb,
+  unlock,
   migrate,
   config,
   completion,
