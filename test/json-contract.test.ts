@@ -43,6 +43,7 @@ describe('--json on every command', () => {
   const runs: [string, string[]][] = [
     ['generate', ['generate', '--sample', '4', '--seed', '5', '--workers', '1']],
     ['stats', ['stats']],
+    ['jobs', ['jobs']],
     ['show', ['show', 'JOB']],
     ['get', ['get', 'JOB', 'front.png', '-o', 'OUTFILE']],
     ['url', ['url', '--nginx-config']],

@@ -22,10 +22,12 @@ import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
 import unlock from './unlock.ts';
+import jobs from './jobs.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
   stats,
+  jobs,
   show,
   get,
   url,

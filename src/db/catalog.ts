@@ -1,4 +1,5 @@
 import type { DumpTable } from './dump.ts';
+import type { JobListQuery, JobListRow } from './job-list.ts';
 import type { UsageCatalog } from './usage.ts';
 import type {
   CatalogAggregates,
@@ -63,6 +64,8 @@ export interface Catalog extends AccessCatalog {
   insertJobs(jobs: readonly NewJob[]): Promise<void>;
   existingJobIds(ids: readonly string[]): Promise<string[]>;
   getJobs(ids: readonly string[]): Promise<Job[]>;
+  /** One page of jobs, newest first (created_at desc, id desc), filtered (storectl jobs; src/db/job-list.ts). */
+  listJobs(query: JobListQuery): Promise<JobListRow[]>;
   /** Ids of jobs whose files were never generated (files_state 'none'), oldest first. */
   pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]>;
   /**

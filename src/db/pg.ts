@@ -4,6 +4,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
@@ -464,6 +465,10 @@ export class PgCatalog implements Catalog {
     return counts;
   }
   // lifecycle
+
+  async listJobs(q: JobListQuery): Promise<JobListRow[]> {
+    return listJobs(pgExec(this.pool), q);
+  }
 
   async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
     const { heartbeatMs, staleMs } = lockTimings(opts);

@@ -8,6 +8,7 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../dirs.ts';
 import { compareBytewise } from '../bytewise.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { sqliteExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
@@ -494,6 +495,10 @@ export class SqliteCatalog implements Catalog {
   }
 
   // lifecycle
+
+  async listJobs(q: JobListQuery): Promise<JobListRow[]> {
+    return listJobs(sqliteExec(this.raw), q);
+  }
 
   async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
     const { heartbeatMs, staleMs } = lockTimings(opts);

@@ -206,7 +206,7 @@ export interface ExplainReport {
 export async function explainJob(ctx: Context, jobId: string, rules: Rule[], asOf: Date): Promise<ExplainReport> {
   const { deleteRuleForJob, markRuleForJob, jobDueAt } = await import('./rules.ts');
   const [job] = await ctx.catalog.getJobs([jobId]);
-  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id (storectl stats shows the catalog in use)');
+  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id: storectl jobs lists the jobs of this catalog');
   const present = (await ctx.catalog.filesOfJob(jobId)).filter((f) => f.state === 'present');
   const dr = deleteRuleForJob(rules, job);
   const mr = markRuleForJob(rules, job);
