@@ -27,7 +27,7 @@ _storectl() {
     url) opts="--expires --path --nginx-config --help" ;;
     export) opts="--from --owner --status --kind --older-than --output -o --format --help" ;;
     delete) opts="--from --owner --status --kind --older-than --dry-run --list --force --max-delete --wait --allow-empty-root --help" ;;
-    cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
+    cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --limit --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
     restore) opts="--verify-only --dry-run --force --wait --help" ;;
