@@ -38,7 +38,7 @@ _storectl() {
     quota) opts="--bytes --files --warn --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --owner-column --owner --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
     unlock) opts="--dry-run --force --help" ;;
-    migrate) opts="--status --help" ;;
+    migrate) opts="--status --create --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;
     *) opts="" ;;

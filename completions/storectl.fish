@@ -181,4 +181,5 @@ complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l wait -x 
 complete -c storectl -n '__fish_seen_subcommand_from unlock' -l dry-run -d 'only show the holder; change nothing'
 complete -c storectl -n '__fish_seen_subcommand_from unlock' -l force -d 'break the lock even though its holder looks alive'
 complete -c storectl -n '__fish_seen_subcommand_from migrate' -l status -d 'list applied and pending migrations; change nothing'
+complete -c storectl -n '__fish_seen_subcommand_from migrate' -l create -d 'create the SQLite catalog (and the root) when there is none: the first deploy of a store'
 complete -c storectl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'

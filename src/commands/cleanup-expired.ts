@@ -92,7 +92,8 @@ function renderExpired(r: ExpiredReport, tty: boolean): string {
         '; nothing changed\n',
     );
     if (r.cap?.refused) {
-      out.push(`the real run would be refused by the cap: ${r.cap.reason}; pass a higher --max-delete, or --limit ${r.cap.cap} to delete at most ${r.cap.cap} files a run\n`);
+      const limit = r.cap.cap >= 1 ? `, or --limit ${r.cap.cap} to delete at most ${r.cap.cap} files a run` : '';
+      out.push(`the real run would be refused by the cap: ${r.cap.reason}; pass a higher --max-delete${limit}\n`);
     } else if (r.cap) {
       out.push(`cap: ${r.cap.reason}\n`);
     }
