@@ -4,11 +4,11 @@ _storectl() {
   local cur prev cmd i opts
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD-1]}"
-  local commands="generate stats show get url export delete cleanup-expired cleanup-orphaned backup restore verify put dedup migrate-images-to-db migrate-store quota import-from-db migrate config completion"
+  local commands="generate stats jobs show get url export delete cleanup-expired cleanup-orphaned backup restore verify put dedup migrate-images-to-db migrate-store quota import-from-db unlock migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
     --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--owner|--status|--kind|--older-than|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--mode|--top|--limit|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
+    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--owner|--status|--kind|--files-state|--older-than|--newer-than|--path-prefix|--limit|--after|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--mode|--top|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -21,12 +21,13 @@ _storectl() {
   case "$cmd" in
     generate) opts="--jobs --pending --sample --days --seed --workers --wait --help" ;;
     stats) opts="--check-disk --prometheus --format --history --since --help" ;;
+    jobs) opts="--owner --status --kind --files-state --older-than --newer-than --path-prefix --limit --after --ndjson --help" ;;
     show) opts="--ndjson --as-of --help" ;;
     get) opts="--output -o --path --image --table --key --data-column --path-column --index --help" ;;
     url) opts="--expires --path --nginx-config --help" ;;
     export) opts="--from --owner --status --kind --older-than --output -o --format --help" ;;
     delete) opts="--from --owner --status --kind --older-than --dry-run --list --force --max-delete --wait --allow-empty-root --help" ;;
-    cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --wait --allow-empty-root --help" ;;
+    cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --limit --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
     restore) opts="--verify-only --dry-run --force --wait --help" ;;
@@ -37,7 +38,8 @@ _storectl() {
     migrate-store) opts="--to --parallel --dry-run --delete-source --wait --help" ;;
     quota) opts="--bytes --files --warn --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --owner-column --owner --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
-    migrate) opts="--status --help" ;;
+    unlock) opts="--dry-run --force --help" ;;
+    migrate) opts="--status --create --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;
     *) opts="" ;;

@@ -105,7 +105,7 @@ for (const d of DIALECTS) {
       };
       db = store.databaseUrl || `sqlite:${path.join(dir, 'catalog.db')}`;
       root = await s3.newRoot();
-      if (!store.databaseUrl) assert.equal((await cli(['migrate'])).code, 0);
+      if (!store.databaseUrl) assert.equal((await cli(['migrate', '--create'])).code, 0);
       const gen = await cli(['generate', '--sample', '24', '--seed', '11', '--workers', '2']);
       assert.equal(gen.code, 0, gen.stdout + gen.stderr);
       c = await openCatalog(parseDatabaseUrl(db, dir), { create: false, migrate: 'never' });

@@ -73,7 +73,7 @@ for (const d of DIALECTS) {
         await release();
       });
 
-      test('a lock held on another host is never broken', async () => {
+      test('a lock held on another host is not broken while its heartbeat is fresh (lock-heartbeat.test.ts: when it is stale)', async () => {
         const dead = deadPid();
         await c.acquireLock(STORE_LOCK, { holder: { ...holder('run-far', dead), host: 'elsewhere' } });
         await assert.rejects(c2.acquireLock(STORE_LOCK, { holder: holder('run-f') }), LockedError);

@@ -131,7 +131,7 @@ test('url.secret is masked through the redaction registry (config, errors, log f
   }
 
   fs.writeFileSync(path.join(dir, 'a.txt'), 'hello\n');
-  assert.equal((await run(['migrate'], { cwd: dir })).code, 0);
+  assert.equal((await run(['migrate', '--create'], { cwd: dir })).code, 0);
   const put = await run(['--json', 'put', 'a.txt', '--job', 'j-1'], { cwd: dir });
   assert.equal(put.code, 0, put.stdout);
   const before = Date.now();

@@ -74,7 +74,7 @@ describe('faults end in one clear line', { skip }, () => {
     mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs'], tiny);
     const db = `sqlite:${tiny}/catalog.db`;
     const s = path.join(work, 'store-tiny');
-    assert.equal((await runCli(['--root', s, '--database', db, 'migrate'])).code, 0);
+    assert.equal((await runCli(['--root', s, '--database', db, 'migrate', '--create'])).code, 0);
     try {
       execFileSync('dd', ['if=/dev/zero', `of=${path.join(tiny, 'filler')}`, 'bs=4k'], { stdio: 'ignore' });
     } catch {

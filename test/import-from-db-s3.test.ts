@@ -77,7 +77,7 @@ for (const d of DIALECTS) {
       const bucket = await openBlobStore(root, () => s3.settings());
       try {
         const base = ['--root', root, '--database', db];
-        if (!pgsql) assert.equal((await cli([...base, 'migrate'])).code, 0, 'sqlite:PATH catalog created');
+        if (!pgsql) assert.equal((await cli([...base, 'migrate', '--create'])).code, 0, 'sqlite:PATH catalog created');
         await sql(`create table print_jobs (id text primary key, created_at ${pgsql ? 'timestamptz' : 'text'} not null, card_files_data ${pgsql ? 'jsonb' : 'JSON'})`);
         const expected: { path: string; bytes: Buffer; job: string; role: string }[] = [];
         for (let i = 1; i <= 8; i++) {

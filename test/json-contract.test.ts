@@ -43,6 +43,7 @@ describe('--json on every command', () => {
   const runs: [string, string[]][] = [
     ['generate', ['generate', '--sample', '4', '--seed', '5', '--workers', '1']],
     ['stats', ['stats']],
+    ['jobs', ['jobs']],
     ['show', ['show', 'JOB']],
     ['get', ['get', 'JOB', 'front.png', '-o', 'OUTFILE']],
     ['url', ['url', '--nginx-config']],
@@ -59,6 +60,7 @@ describe('--json on every command', () => {
     ['import-from-db', ['import-from-db', '--source-database', 'APPDB', '--table', 'legacy', '--data-column', 'data', '--dry-run']],
     ['migrate-store', ['migrate-store', '--to', 'MOVED', '--dry-run']],
     ['quota', ['quota', 'list']],
+    ['unlock', ['unlock']],
     ['migrate', ['migrate']],
     ['config', ['config']],
     ['completion', ['completion', 'bash']],

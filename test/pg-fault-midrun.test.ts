@@ -232,7 +232,7 @@ describe('PostgreSQL killed mid-run during cleanup', { skip }, () => {
     const src = tmpDir();
     const target = tmpDir();
     try {
-      assert.equal((await runCli(['--root', src, 'migrate'])).code, 0);
+      assert.equal((await runCli(['--root', src, 'migrate', '--create'])).code, 0);
       const input = path.join(work, 'in');
       fs.mkdirSync(input, { recursive: true });
       for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(input, `f${i}.bin`), randomBytes(200 + i));

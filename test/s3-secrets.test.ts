@@ -108,7 +108,7 @@ for (const d of DIALECTS) {
         assertHidden('no such bucket', nb.stdout + nb.stderr, secrets);
 
         // A run that is recorded, then fails on S3: migrate-store from a local store to a missing bucket.
-        assert.equal((await runCli([...store.args, 'migrate'], { cwd: dir })).code, 0);
+        assert.equal((await runCli([...store.args, 'migrate', '--create'], { cwd: dir })).code, 0);
         const local = await runCli([...store.args, '--config', config, '--log-file', logFile, '--json', 'migrate-store', '--to', missing], { cwd: dir, env: envOnly });
         assert.notEqual(local.code, 0, local.stdout);
         assertHidden('migrate-store to a missing bucket', local.stdout + local.stderr, secrets);
@@ -145,7 +145,7 @@ for (const d of DIALECTS) {
         // The real server refuses a wrong secret key: one line naming the cause, the key hidden.
         const wrong = `wrongKey-${tag()}`;
         const root = await s3.newRoot();
-        if (!store.databaseUrl) assert.equal((await runCli(['--root', root, '--database', db, 'migrate'], { cwd: dir, env: s3.env })).code, 0);
+        if (!store.databaseUrl) assert.equal((await runCli(['--root', root, '--database', db, 'migrate', '--create'], { cwd: dir, env: s3.env })).code, 0);
         const denied = await runCli(['--root', root, '--database', db, '--log-file', logFile, '--json', 'stats'], { cwd: dir, env: { ...s3.env, AWS_SECRET_ACCESS_KEY: wrong, STORECTL_S3_MAX_ATTEMPTS: '1' } });
         assert.equal(denied.code, 2, denied.stdout);
         assert.match(denied.json.error.code, /^s3_(credentials|access_denied)$/);

@@ -68,7 +68,7 @@ for (const dialect of DIALECTS) {
       const db = store.databaseUrl || `sqlite:${path.join(dir, 'catalog.db')}`;
       try {
         const root = await s3.newRoot();
-        if (!store.databaseUrl) assert.equal((await cli(['--root', root, '--database', db, 'migrate'])).code, 0, 'sqlite:PATH catalog created');
+        if (!store.databaseUrl) assert.equal((await cli(['--root', root, '--database', db, 'migrate', '--create'])).code, 0, 'sqlite:PATH catalog created');
         const r = await cli(['--root', root, '--database', db, '--json', 'stats', '--check-disk']);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.json.root, root);

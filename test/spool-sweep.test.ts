@@ -11,7 +11,7 @@ import { runMain } from './helpers/run-main.ts';
 test('the next cleanup run removes dead runs\' plan spools and keeps live ones', async () => {
   const tmp = tmpDir('storectl-tmpdir-');
   const root = tmpDir();
-  const made = await runMain(['--root', root, '--json', 'migrate']);
+  const made = await runMain(['--root', root, '--json', 'migrate', '--create']);
   assert.equal(made.code, 0, made.stdout);
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
   const names = { dead: `storectl-plan-${dead}-AbC123`, live: `storectl-plan-${process.pid}-XyZ789`, oldStyle: 'storectl-plan-Qq1234', freshOldStyle: 'storectl-plan-Rr5678', other: 'unrelated-dir' };

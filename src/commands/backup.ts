@@ -45,7 +45,13 @@ export default defineCommand({
     if (!output) {
       for (const k of ['keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan'] as const) opts[k] ??= settings[k];
     }
-    opts.format ??= settings.format;
+    // The archive name's extension is a flag too: a --format that contradicts it is refused; the
+    // config file's format gives way to it (flags win).
+    const named = output ? formatOfName(output) : undefined;
+    if (opts.format !== undefined && named && opts.format !== named) {
+      throw new UsageError(`--format ${opts.format} does not match the archive name ${output} (a ${named} name)`, `name it *.${opts.format === 'zip' ? 'zip' : 'tar.gz'}, or drop --format`);
+    }
+    opts.format ??= named ?? settings.format;
     opts.metadataOnly ??= settings.metadataOnly;
     if (Boolean(output) === Boolean(dir)) throw new UsageError('give exactly one of --output PATH or --dir DIR (or backup.dir in the config file)', 'see `storectl backup --help`');
     const retention = retentionRules(opts, parseAge);
@@ -128,4 +134,11 @@ function renderPrune(r: PruneReport): string {
   if (r.partial.length) out += safe`${r.partial.length} partial backup(s) (files left out) are not counted and not pruned\n`;
   if (r.dryRun) out += 'dry run: nothing was deleted\n';
   return out;
+}
+
+/** The format an archive name says: *.zip, *.tar.gz / *.tgz; undefined for any other name. */
+function formatOfName(name: string): 'zip' | 'tar.gz' | undefined {
+  if (/\.zip$/i.test(name)) return 'zip';
+  if (/\.(tar\.gz|tgz)$/i.test(name)) return 'tar.gz';
+  return undefined;
 }

@@ -24,7 +24,8 @@ export default defineCommand({
       .option('--as-of <time>', 'evaluate the rules at TIME (ISO 8601, or +7d / -12h from now); later than now needs --dry-run')
       .option('--explain <job_id>', 'show which rule applies to one job and when its files are due')
       .option('--retention-hours <n>', 'hours completed exports are kept (rule completed-exports; default 24)', intOption(0, 1_000_000))
-      .option('--max-delete <n>', 'refuse to delete more than N files or N% of the present files')
+      .option('--max-delete <n>', 'refuse to delete more than N files or N% of the present files (a dry run shows the plan and says whether the real run would be refused)')
+      .option('--limit <n>', 'delete at most N files this run (whole jobs, in plan order) and leave the rest for the next run', intOption(1, 1_000_000_000))
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)')
       .option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files'),
   async run(_args, opts, env) {
@@ -37,6 +38,7 @@ export default defineCommand({
       throw new UsageError('--as-of later than now deletes files before they are due', 'add --dry-run to see what that run would do');
     }
     const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : config.maxDelete;
+    const maxDeleteSource = opts.maxDelete !== undefined ? '--max-delete' : 'cleanup.maxDelete';
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun || opts.explain !== undefined, s3: true });
     if (opts.explain !== undefined) {
       const { explainJob } = await import('../ops/lifecycle/expired.ts');
@@ -50,6 +52,8 @@ export default defineCommand({
       rules: config.rules,
       list: Boolean(opts.list),
       maxDelete,
+      maxDeleteSource,
+      limit: opts.limit as number | undefined,
       waitMs: waitMs(opts.wait),
       allowEmptyRoot: Boolean(opts.allowEmptyRoot),
       confirm: (p) =>
@@ -63,7 +67,7 @@ export default defineCommand({
       exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
       totals: r
         ? { jobs: r.jobs, filesDeleted: r.files, bytesFreed: r.bytes, alreadyGone: r.alreadyGone, markedFailed: r.markedFailed, recovered: r.recovered, changed: report.changed.length, failed: report.failed.length }
-        : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, markFailed: report.plan.markFailed },
+        : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, markFailed: report.plan.markFailed, capRefused: report.cap?.refused ?? false },
     };
   },
 });
@@ -87,6 +91,12 @@ function renderExpired(r: ExpiredReport, tty: boolean): string {
         (r.interrupted ? `; ${r.interrupted} files left 'deleting' by an interrupted run will be finished` : '') +
         '; nothing changed\n',
     );
+    if (r.cap?.refused) {
+      const limit = r.cap.cap >= 1 ? `, or --limit ${r.cap.cap} to delete at most ${r.cap.cap} files a run` : '';
+      out.push(`the real run would be refused by the cap: ${r.cap.reason}; pass a higher --max-delete${limit}\n`);
+    } else if (r.cap) {
+      out.push(`cap: ${r.cap.reason}\n`);
+    }
   } else if (r.result) {
     const x = r.result;
     out.push(
@@ -99,6 +109,10 @@ function renderExpired(r: ExpiredReport, tty: boolean): string {
         ['failed (kept)', formatCount(r.failed.length)],
       ]),
     );
+  }
+  if (r.plan.deferred.jobs) {
+    const d = r.plan.deferred;
+    out.push(`--limit ${r.limit}: ${formatCount(d.files)} files (${formatBytes(d.bytes)}) of ${formatCount(d.jobs)} due jobs ${r.dryRun ? 'would be' : 'were'} left for the next run\n`);
   }
   return out.join('');
 }

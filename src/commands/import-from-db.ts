@@ -64,7 +64,8 @@ export default defineCommand({
       const ok = await env.confirm(`Set ${spec.table}.${spec.dataColumn} to NULL for each row once its files are verified in the store${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows)` : ''}?`);
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
-    const ctx = await env.openContext({ createRoot: !dryRun, createCatalog: !dryRun, s3: true });
+    // Never a new store: a missing catalog is a wrong --root (exit 2), not a place to start one.
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const source = await openImportSource(ctx, spec, { sourceDatabase: opts.sourceDatabase as string | undefined, clearSource });
     let report: ImportReport;
     try {

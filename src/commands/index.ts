@@ -22,10 +22,13 @@ import stats from './stats.ts';
 import verify from './verify.ts';
 import put from './put.ts';
 import dedup from './dedup.ts';
+import unlock from './unlock.ts';
+import jobs from './jobs.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
   stats,
+  jobs,
   show,
   get,
   url,
@@ -42,6 +45,7 @@ export const COMMANDS: CommandSpec[] = [
   migrateStore,
   quota,
   importFromDb,
+  unlock,
   migrate,
   config,
   completion,

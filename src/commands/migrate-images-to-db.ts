@@ -61,7 +61,8 @@ export default defineCommand({
       const ok = await env.confirm(`Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows/files)` : ''}?`);
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
-    const ctx = await env.openContext({ createRoot: false, createCatalog: !dryRun && !targets.every((t) => t.kind === 'store'), s3: true });
+    // Never a new store: a missing catalog is a wrong --root (exit 2), not a place to start one.
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { withStoreLock } = await import('../ops/store-lock.ts');
     const run = async () => {
       const sources = await openSources(ctx, targets);

@@ -1,19 +1,26 @@
 import { defineCommand } from './define.ts';
 import { renderTable } from '../ui/table.ts';
+import { UsageError } from '../errors.ts';
 
 export default defineCommand({
   name: 'migrate',
   summary: 'Apply the catalog schema (idempotent; for CI migration steps)',
   description:
-    'Apply pending catalog schema migrations to the SQLite or PostgreSQL catalog. A second run does nothing and exits 0. With --status, list applied and pending migrations without changing anything.',
+    'Apply pending catalog schema migrations to the SQLite or PostgreSQL catalog. A second run does nothing and exits 0. With --status, list applied and pending migrations without changing anything. A SQLite catalog (the embedded one under ROOT/.storectl/, or --database sqlite:PATH) is created only with --create, the first deploy of a store: without it, migrate against a root or file with no catalog (a mistyped STORECTL_ROOT, an unmounted volume) says there is no store there (exit 2) instead of starting an empty one. A PostgreSQL database is brought up to date as it is (an empty one gets the schema).',
   examples: [
     'storectl migrate',
+    'storectl --root /srv/cards migrate --create   # first deploy: create the store\'s catalog',
     'storectl --database postgres://storectl@db/storectl migrate --json',
     'storectl migrate --status',
   ],
-  options: (cmd) => cmd.option('--status', 'list applied and pending migrations; change nothing'),
+  options: (cmd) =>
+    cmd
+      .option('--status', 'list applied and pending migrations; change nothing')
+      .option('--create', 'create the SQLite catalog (and the root) when there is none: the first deploy of a store'),
   async run(_args, opts, env) {
-    const ctx = await env.openContext({ createRoot: false, createCatalog: !opts.status, migrate: 'never', readOnly: Boolean(opts.status), s3: true });
+    if (opts.create && opts.status) throw new UsageError('--create and --status do not go together', '--status changes nothing');
+    const create = Boolean(opts.create);
+    const ctx = await env.openContext({ createRoot: create, createCatalog: create, migrate: 'never', readOnly: Boolean(opts.status), s3: true });
     const { runMigrate } = await import('../ops/migrate.ts');
     const report = await runMigrate(ctx, { statusOnly: Boolean(opts.status) });
     return {

@@ -1,4 +1,5 @@
 import type { DumpTable } from './dump.ts';
+import type { JobListQuery, JobListRow } from './job-list.ts';
 import type { UsageCatalog } from './usage.ts';
 import type {
   CatalogAggregates,
@@ -12,6 +13,7 @@ import type {
   JobHead,
   JobPageQuery,
   LockOptions,
+  LockStatus,
   MigrationState,
   NewFile,
   NewImage,
@@ -62,6 +64,8 @@ export interface Catalog extends AccessCatalog {
   insertJobs(jobs: readonly NewJob[]): Promise<void>;
   existingJobIds(ids: readonly string[]): Promise<string[]>;
   getJobs(ids: readonly string[]): Promise<Job[]>;
+  /** One page of jobs, newest first (created_at desc, id desc), filtered (storectl jobs; src/db/job-list.ts). */
+  listJobs(query: JobListQuery): Promise<JobListRow[]>;
   /** Ids of jobs whose files were never generated (files_state 'none'), oldest first. */
   pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]>;
   /**
@@ -142,14 +146,25 @@ export interface Catalog extends AccessCatalog {
    *
    * A held lock is polled until `waitMs` has passed (0: no wait), then LockedError (exit 75)
    * names the holder (command, pid, host, since).
-   * - SQLite: a `locks` row (pid, host, command, run id, acquired_at) written in an immediate
-   *   transaction. A row whose process is dead on this host (kill -9, crash, power loss) is
-   *   broken and `onStaleLock` called; a row from another host is never broken automatically.
+   * The holder refreshes the row's heartbeat_at every LOCK_HEARTBEAT_MS (src/db/shared.ts says
+   * when a lock is stale and why each dialect needs the heartbeat for a different case).
+   * - SQLite: a `locks` row (pid, host, command, run id, acquired_at, heartbeat_at) written in an
+   *   immediate transaction. A row whose process is dead on this host (kill -9, crash, power
+   *   loss), or from another host with a heartbeat older than LOCK_STALE_MS, is broken and
+   *   `onStaleLock` called.
    * - PostgreSQL: a session advisory lock on a dedicated connection (freed by the server when
-   *   the process dies), plus the `locks` row for information only.
+   *   the process dies), plus the `locks` row; a holder whose session lives on but whose
+   *   heartbeat is older than LOCK_STALE_MS has its session ended (pg_terminate_backend).
    * Not re-entrant: a second acquire of the same name waits even in the same process.
    */
   acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock>;
+  /** Who holds the named lock and whether it is live or stale; null when nobody holds it. */
+  lockStatus(name: string, opts?: { staleMs?: number }): Promise<LockStatus | null>;
+  /**
+   * Breaks the lock held by run `runId` (storectl unlock): deletes its row, and on PostgreSQL ends
+   * the session that holds the advisory lock. Returns false when that run no longer holds it.
+   */
+  breakLock(name: string, runId: string): Promise<boolean>;
   /** One keyset page of jobs (rule-relevant columns only) in id byte order. */
   jobPage(query: JobPageQuery): Promise<JobHead[]>;
   /** The files of these jobs in the given states (all states when omitted), by job id then path. */

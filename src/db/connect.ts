@@ -82,8 +82,8 @@ async function openSqlite(file: string, opts: OpenOptions): Promise<Catalog> {
   }
   if (!opts.create && !st) {
     throw new UsageError(
-      `no catalog at ${file}`,
-      'check --root / --database, or create a store with `storectl migrate` or `storectl generate`',
+      `no store here: no catalog at ${file}`,
+      'check --root / STORECTL_ROOT / --database (a mistyped path, an unmounted volume?); a new store is created by `storectl generate`, `storectl migrate --create` or `storectl restore`',
       'no_catalog',
     );
   }

@@ -5,12 +5,13 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import type { Catalog, DeletionLane } from './catalog.ts';
 import { ConnectionLossWatch, newPgPool } from './pg-pool.ts';
+import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
-import { LOCK_POLL_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockedError, pgTransaction, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
+import { LOCK_POLL_MS, LOCK_STALE_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockTimings, pgTransaction, pollLock, startHeartbeat, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
 import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
 import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
@@ -27,6 +28,7 @@ import type {
   JobPageQuery,
   LockInfo,
   LockOptions,
+  LockStatus,
   MigrationState,
   NewFile,
   NewImage,
@@ -466,37 +468,68 @@ export class PgCatalog implements Catalog {
   }
   // lifecycle
 
+  async listJobs(q: JobListQuery): Promise<JobListRow[]> {
+    return listJobs(pgExec(this.pool), q);
+  }
+
   async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
-    const started = Date.now();
+    const { heartbeatMs, staleMs } = lockTimings(opts);
     const key = advisoryKey(name);
     // A dedicated session: the advisory lock lives as long as this connection, and the server
-    // frees it when the process dies, so a PostgreSQL lock is never stale.
+    // frees it when the process dies. The heartbeat (see LOCK_STALE_MS) covers a holder whose
+    // session lives on while the holder does not work (wedged, or cut off by a partition).
     const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 10_000 });
     client.on('error', () => {});
     await client.connect();
+    let stale: { info: LockInfo; why: string } | null = null;
     try {
-      for (;;) {
+      await pollLock(name, opts, async () => {
         const r = await client.query('select pg_try_advisory_lock($1::bigint) as ok', [key]);
-        if (r.rows[0].ok) break;
-        if (Date.now() - started >= (opts.waitMs ?? 0)) throw lockedError(name, await this.lockRow(client, name), Date.now() - started);
-        await sleep(LOCK_POLL_MS);
-      }
+        if (r.rows[0].ok) return null;
+        const st = await this.readLockStatus(client, name, key, staleMs);
+        if (!st || st.live || st.backendPid === null) return st?.info ?? null;
+        // A live session whose holder stopped beating: end it, which frees its advisory lock.
+        const t = await client.query('select pg_terminate_backend($1::int) as ok', [st.backendPid]).catch(() => ({ rows: [{ ok: false }] }));
+        if (!t.rows[0]?.ok) return st.info;
+        stale = { info: st.info, why: `${st.why}; its session (backend ${st.backendPid}) was ended` };
+        for (let i = 0; i < 50; i++) {
+          const again = await client.query('select pg_try_advisory_lock($1::bigint) as ok', [key]);
+          if (again.rows[0].ok) return null;
+          await sleep(LOCK_POLL_MS / 4);
+        }
+        return st.info;
+      });
       const h = opts.holder;
       await client.query(
-        `insert into locks (name, pid, host, command, run_id, acquired_at) values ($1, $2, $3, $4, $5, now())
+        `insert into locks (name, pid, host, command, run_id, acquired_at, heartbeat_at) values ($1, $2, $3, $4, $5, now(), now())
          on conflict (name) do update set pid = excluded.pid, host = excluded.host, command = excluded.command,
-           run_id = excluded.run_id, acquired_at = excluded.acquired_at`,
+           run_id = excluded.run_id, acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at`,
         [name, h.pid, h.host, h.command, h.runId],
       );
     } catch (err) {
       await client.end().catch(() => {});
       throw err;
     }
+    if (stale) opts.onStaleLock?.((stale as { info: LockInfo }).info, (stale as { why: string }).why);
+    let lost = false;
+    const stop = startHeartbeat(heartbeatMs, async () => {
+      if (lost) return;
+      const why = await client
+        .query('update locks set heartbeat_at = now() where name = $1 and run_id = $2', [name, opts.holder.runId])
+        .then((r) => (r.rowCount === 0 ? 'the lock row is gone (broken by storectl unlock --force, or taken over as stale)' : null))
+        .catch((err: Error) => `the lock session failed (${err.message}): its advisory lock is gone`);
+      if (why) {
+        lost = true;
+        opts.onLost?.(why);
+      }
+    });
     let released = false;
     return async () => {
       if (released) return;
       released = true;
+      stop();
       try {
+        if (lost) return;
         await client.query('delete from locks where name = $1 and run_id = $2', [name, opts.holder.runId]);
         await client.query('select pg_advisory_unlock($1::bigint)', [key]);
       } finally {
@@ -505,11 +538,71 @@ export class PgCatalog implements Catalog {
     };
   }
 
-  private async lockRow(client: pg.Client, name: string): Promise<LockInfo | null> {
-    const r = await client.query('select * from locks where name = $1', [name]);
-    const row = r.rows[0];
-    if (!row) return null;
-    return { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.run_id ?? '', acquiredAt: new Date(row.acquired_at) };
+  async lockStatus(name: string, opts: { staleMs?: number } = {}): Promise<LockStatus | null> {
+    const st = await this.readLockStatus(this.pool, name, advisoryKey(name), lockTimings(opts).staleMs);
+    if (!st) return null;
+    const { backendPid: _, ...status } = st;
+    return status;
+  }
+
+  async breakLock(name: string, runId: string): Promise<boolean> {
+    const st = await this.readLockStatus(this.pool, name, advisoryKey(name), LOCK_STALE_MS);
+    let done = false;
+    if (st && st.info.runId === runId && st.backendPid !== null) {
+      const t = await this.pool.query('select pg_terminate_backend($1::int) as ok', [st.backendPid]);
+      if (!t.rows[0]?.ok) throw new Error(`could not end the lock holder's session (backend ${st.backendPid}): connect as its role or a superuser`);
+      done = true;
+    }
+    const r = await this.pool.query('delete from locks where name = $1 and run_id = $2', [name, runId]);
+    return done || (r.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * The locks row, the session holding the advisory lock (pg_locks: a bigint key is classid
+   * high half, objid low half, objsubid 1) and its start, judged by the server's clock. A row
+   * older than the holding session belongs to an earlier holder (the new one writes its row a
+   * moment after taking the lock): live, never taken over on that row's heartbeat.
+   */
+  private async readLockStatus(q: pg.Client | pg.Pool, name: string, key: string, staleMs: number): Promise<(LockStatus & { backendPid: number | null }) | null> {
+    const r = await q.query(
+      `select l.pid, l.host, l.command, l.run_id, l.acquired_at, l.heartbeat_at, h.pid as backend_pid, a.backend_start, now() as now
+       from (select $1::text as name) n
+       left join locks l on l.name = n.name
+       left join lateral (
+         select k.pid from pg_locks k
+         where k.locktype = 'advisory' and k.granted and k.objsubid = 1
+           and k.database = (select oid from pg_database where datname = current_database())
+           and k.classid::bigint = (($2::bigint >> 32) & 4294967295) and k.objid::bigint = ($2::bigint & 4294967295)
+         limit 1) h on true
+       left join pg_stat_activity a on a.pid = h.pid`,
+      [name, key],
+    );
+    const x = r.rows[0];
+    const backendPid: number | null = x.backend_pid ?? null;
+    const now = new Date(x.now).getTime();
+    if (x.pid === null || x.pid === undefined) {
+      if (backendPid === null) return null;
+      const info: LockInfo = { name, pid: 0, host: 'unknown', command: '', runId: '', acquiredAt: new Date(x.backend_start ?? x.now), heartbeatAt: null };
+      return { info, live: true, why: `held by database session ${backendPid}, which has not recorded itself yet`, heartbeatAgeMs: 0, backendPid: null };
+    }
+    const info: LockInfo = {
+      name,
+      pid: x.pid,
+      host: x.host,
+      command: x.command ?? '',
+      runId: x.run_id ?? '',
+      acquiredAt: new Date(x.acquired_at),
+      heartbeatAt: x.heartbeat_at ? new Date(x.heartbeat_at) : null,
+    };
+    const beatAt = (info.heartbeatAt ?? info.acquiredAt).getTime();
+    const ageMs = Math.max(0, now - beatAt);
+    const beat = `last heartbeat ${Math.round(ageMs / 1000)} s ago`;
+    if (backendPid === null) return { info, live: false, why: `no database session holds the lock any more (the holder is gone; ${beat})`, heartbeatAgeMs: ageMs, backendPid: null };
+    const started = x.backend_start ? new Date(x.backend_start).getTime() : null;
+    if (started === null || beatAt < started - 1000) return { info, live: true, why: `held by database session ${backendPid}`, heartbeatAgeMs: ageMs, backendPid: null };
+    return ageMs > staleMs
+      ? { info, live: false, why: `its session ${backendPid} is open but its ${beat}, over the ${Math.round(staleMs / 1000)} s limit (wedged or cut off)`, heartbeatAgeMs: ageMs, backendPid }
+      : { info, live: true, why: `held by database session ${backendPid}, ${beat}`, heartbeatAgeMs: ageMs, backendPid };
   }
 
   /**

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { or, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { LockedError } from '../errors.ts';
 import type { DeletionLane } from './catalog.ts';
-import { AGE_BUCKETS, type DueClause, type FileGroup, type LockInfo, type NewFile, type NewJob } from './types.ts';
+import { AGE_BUCKETS, type DueClause, type FileGroup, type LockInfo, type LockOptions, type NewFile, type NewJob } from './types.ts';
 
 export { pgTransaction } from './pg-transaction.ts';
 
@@ -140,9 +140,7 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 export function lockedError(name: string, holder: LockInfo | null, waitedMs: number): LockedError {
-  const who = holder
-    ? `${holder.command || 'a run'} (pid ${holder.pid} on ${holder.host}, since ${holder.acquiredAt.toISOString().replace(/\.\d{3}Z$/, 'Z')})`
-    : 'another run';
+  const who = holder ? describeHolder(holder) : 'another run';
   const waited = waitedMs > 0 ? ` after waiting ${Math.round(waitedMs / 1000)} s` : '';
   return new LockedError(`the store is locked by ${who}${waited} (lock "${name}")`, 'try again later, or pass --wait [SECONDS] to wait for it');
 }
@@ -151,6 +149,87 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** How often a waiting run polls a held lock. */
 export const LOCK_POLL_MS = 200;
+
+/**
+ * Lock heartbeat: the holder refreshes `locks.heartbeat_at` every LOCK_HEARTBEAT_MS while it
+ * runs (an unref'd timer, stopped at release). A lock whose heartbeat is older than
+ * LOCK_STALE_MS is stale and is taken over:
+ * - SQLite: when the holder's host is another one (a container or pod that came back with a
+ *   new hostname). On this host the process table decides (dead pid: stale at once; live pid:
+ *   live, however old the heartbeat, since a long synchronous SQLite transaction holds up the
+ *   timer of a healthy run); `storectl unlock --force` breaks a wedged one.
+ * - PostgreSQL: the server frees a dead session's advisory lock, so a dead holder never blocks.
+ *   The heartbeat covers a holder that is alive to the server but not working: a wedged process
+ *   or one cut off by a network partition (its session lingers until TCP keepalive, hours by
+ *   default). Its session is ended with pg_terminate_backend, which frees the advisory lock.
+ * The holder that finds its lock gone at a heartbeat reports it (onLost), and its run fails.
+ * STORECTL_LOCK_STALE_SECONDS / STORECTL_LOCK_HEARTBEAT_SECONDS override the defaults.
+ */
+export const LOCK_HEARTBEAT_MS = 15_000;
+export const LOCK_STALE_MS = 60_000;
+/** How often a waiting run says it is still waiting. */
+export const LOCK_WAIT_NOTICE_MS = 30_000;
+
+function secondsFromEnv(name: string, fallback: number): number {
+  const v = process.env[name];
+  return v && /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : fallback;
+}
+
+export function lockTimings(opts: { heartbeatMs?: number; staleMs?: number }): { heartbeatMs: number; staleMs: number } {
+  return {
+    heartbeatMs: opts.heartbeatMs ?? secondsFromEnv('STORECTL_LOCK_HEARTBEAT_SECONDS', LOCK_HEARTBEAT_MS),
+    staleMs: opts.staleMs ?? secondsFromEnv('STORECTL_LOCK_STALE_SECONDS', LOCK_STALE_MS),
+  };
+}
+
+/**
+ * Polls tryTake until it takes the lock (returns null) or waitMs has passed (LockedError naming
+ * the holder it returned). Tells onWait when waiting starts and every LOCK_WAIT_NOTICE_MS.
+ */
+export async function pollLock(name: string, opts: LockOptions, tryTake: () => Promise<LockInfo | null>): Promise<void> {
+  const started = Date.now();
+  const waitMs = opts.waitMs ?? 0;
+  let nextNotice = 0;
+  for (;;) {
+    const held = await tryTake();
+    if (!held) return;
+    const waited = Date.now() - started;
+    if (waited >= waitMs) throw lockedError(name, held, waited);
+    if (waited >= nextNotice) {
+      opts.onWait?.(held, waited, waitMs);
+      nextNotice = waited + LOCK_WAIT_NOTICE_MS;
+    }
+    await sleep(Math.min(LOCK_POLL_MS, Math.max(1, waitMs - waited)));
+  }
+}
+
+/** A heartbeat timer: unref'd (never keeps the process alive), stopped by the returned function. */
+export function startHeartbeat(everyMs: number, beat: () => Promise<void> | void): () => void {
+  let busy = false;
+  const t = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    Promise.resolve()
+      .then(beat)
+      .catch(() => {})
+      .finally(() => (busy = false));
+  }, everyMs);
+  t.unref();
+  return () => clearInterval(t);
+}
+
+/** A lock row (drizzle's shape) as LockInfo. */
+export function lockInfoOf(
+  name: string,
+  row: { pid: number; host: string; command: string | null; runId: string | null; acquiredAt: Date; heartbeatAt: Date | null },
+): LockInfo {
+  return { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.runId ?? '', acquiredAt: row.acquiredAt, heartbeatAt: row.heartbeatAt };
+}
+
+/** How a lock holder is named in messages. */
+export function describeHolder(h: LockInfo): string {
+  return `${h.command || 'a run'} (pid ${h.pid} on ${h.host}, since ${h.acquiredAt.toISOString().replace(/\.\d{3}Z$/, 'Z')})`;
+}
 
 /**
  * The calls of a deletion lane, one at a time as on one connection. Urgent calls (the re-check

@@ -8,21 +8,24 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../dirs.ts';
 import { compareBytewise } from '../bytewise.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
+import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { sqliteExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_KEY, DUMP_TABLES, clearedTables, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, locks, runs, schema } from './schema/sqlite.ts';
 import {
-  LOCK_POLL_MS,
   bucketColumns,
   chunk,
   dueCondition,
   fileValues,
   isProcessAlive,
   jobValues,
-  lockedError,
+  lockInfoOf,
+  lockTimings,
+  pollLock,
   presentEdges,
+  startHeartbeat,
   sha256Hex,
   sleep,
   unpivotBuckets,
@@ -44,6 +47,7 @@ import type {
   JobPageQuery,
   LockInfo,
   LockOptions,
+  LockStatus,
   MigrationState,
   NewFile,
   NewImage,
@@ -492,39 +496,71 @@ export class SqliteCatalog implements Catalog {
 
   // lifecycle
 
+  async listJobs(q: JobListQuery): Promise<JobListRow[]> {
+    return listJobs(sqliteExec(this.raw), q);
+  }
+
   async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
-    const started = Date.now();
-    const host = os.hostname();
-    let stale: LockInfo | null = null;
+    const { heartbeatMs, staleMs } = lockTimings(opts);
+    let stale: { info: LockInfo; why: string } | null = null;
     // Immediate transaction: read and write under SQLite's write lock, so two runs cannot both insert.
     const tryTake = this.raw.transaction((): LockInfo | null => {
       const row = this.db.select().from(locks).where(eq(locks.name, name)).get();
       if (row) {
-        const info: LockInfo = { name, pid: row.pid, host: row.host, command: row.command ?? '', runId: row.runId ?? '', acquiredAt: row.acquiredAt };
-        if (info.host !== host || isProcessAlive(info.pid)) return info;
+        const status = this.judgeLock(lockInfoOf(name, row), staleMs);
+        if (status.live) return status.info;
         this.db.delete(locks).where(eq(locks.name, name)).run();
-        stale = info;
+        stale = { info: status.info, why: status.why };
       }
       const h = opts.holder;
-      this.db.insert(locks).values({ name, pid: h.pid, host: h.host, command: h.command, runId: h.runId, acquiredAt: new Date() }).run();
+      const now = new Date();
+      this.db.insert(locks).values({ name, pid: h.pid, host: h.host, command: h.command, runId: h.runId, acquiredAt: now, heartbeatAt: now }).run();
       return null;
     });
-    for (;;) {
-      const held = tryTake.immediate();
-      if (!held) break;
-      if (Date.now() - started >= (opts.waitMs ?? 0)) throw lockedError(name, held, Date.now() - started);
-      await sleep(LOCK_POLL_MS);
-    }
-    if (stale) opts.onStaleLock?.(stale);
+    await pollLock(name, opts, async () => tryTake.immediate());
+    if (stale) opts.onStaleLock?.((stale as { info: LockInfo }).info, (stale as { why: string }).why);
+    const mine = and(eq(locks.name, name), eq(locks.pid, opts.holder.pid), eq(locks.runId, opts.holder.runId));
+    let lost = false;
+    const stop = startHeartbeat(heartbeatMs, () => {
+      if (lost || !this.raw.open) return;
+      const r = this.db.update(locks).set({ heartbeatAt: new Date() }).where(mine).run();
+      if (r.changes === 0) {
+        lost = true;
+        opts.onLost?.('the lock row is gone (broken by storectl unlock --force, or taken over as stale)');
+      }
+    });
     let released = false;
     return async () => {
-      if (released || !this.raw.open) return;
+      if (released) return;
       released = true;
-      this.db
-        .delete(locks)
-        .where(and(eq(locks.name, name), eq(locks.pid, opts.holder.pid), eq(locks.runId, opts.holder.runId)))
-        .run();
+      stop();
+      if (!this.raw.open) return;
+      this.db.delete(locks).where(mine).run();
     };
+  }
+
+  async lockStatus(name: string, opts: { staleMs?: number } = {}): Promise<LockStatus | null> {
+    const row = this.db.select().from(locks).where(eq(locks.name, name)).get();
+    return row ? this.judgeLock(lockInfoOf(name, row), lockTimings(opts).staleMs) : null;
+  }
+
+  async breakLock(name: string, runId: string): Promise<boolean> {
+    const r = this.db.delete(locks).where(and(eq(locks.name, name), eq(locks.runId, runId))).run();
+    return r.changes > 0;
+  }
+
+  /** On this host the process table decides; from another host, the heartbeat (see LOCK_STALE_MS). */
+  private judgeLock(info: LockInfo, staleMs: number): LockStatus {
+    const ageMs = Date.now() - (info.heartbeatAt ?? info.acquiredAt).getTime();
+    const beat = `last heartbeat ${Math.round(ageMs / 1000)} s ago`;
+    if (info.host === os.hostname()) {
+      return isProcessAlive(info.pid)
+        ? { info, live: true, why: `process ${info.pid} is alive on this host (${beat})`, heartbeatAgeMs: ageMs }
+        : { info, live: false, why: `process ${info.pid} is gone from this host`, heartbeatAgeMs: ageMs };
+    }
+    return ageMs > staleMs
+      ? { info, live: false, why: `held from another host and its ${beat}, over the ${Math.round(staleMs / 1000)} s limit`, heartbeatAgeMs: ageMs }
+      : { info, live: true, why: `held from another host, ${beat}`, heartbeatAgeMs: ageMs };
   }
 
   async jobPage(q: JobPageQuery): Promise<JobHead[]> {

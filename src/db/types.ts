@@ -247,14 +247,34 @@ export interface LockHolder {
 export interface LockInfo extends LockHolder {
   name: string;
   acquiredAt: Date;
+  /** When the holder last refreshed the lock (null: a row written before heartbeats, or not yet). */
+  heartbeatAt: Date | null;
+}
+
+/** What `storectl unlock` (and a waiting run) knows about a held lock. */
+export interface LockStatus {
+  info: LockInfo;
+  /** Whether the holder is taken to be running: false means the lock may be taken over. */
+  live: boolean;
+  /** Why live or stale, in words (process alive on this host, heartbeat 3 s ago, ...). */
+  why: string;
+  /** Age of the last heartbeat (else of the acquisition) by the clock that judges it. */
+  heartbeatAgeMs: number;
 }
 
 export interface LockOptions {
   /** How long to wait for a held lock before giving up with LockedError; 0 (default) means do not wait. */
   waitMs?: number;
   holder: LockHolder;
-  /** Called when a stale lock (its process dead on this host) is broken, so the caller can warn. */
-  onStaleLock?: (stale: LockInfo) => void;
+  /** Called when a stale lock (its process dead on this host, or its heartbeat too old) is broken, so the caller can warn. */
+  onStaleLock?: (stale: LockInfo, why: string) => void;
+  /** Called once when the lock is held and the run starts waiting (waitMs > 0), then every LOCK_WAIT_NOTICE_MS. */
+  onWait?: (holder: LockInfo | null, waitedMs: number, waitMs: number) => void;
+  /** Called when the holder finds it no longer holds the lock (broken by unlock --force or taken over as stale). */
+  onLost?: (why: string) => void;
+  /** Heartbeat period (default LOCK_HEARTBEAT_MS) and staleness (default LOCK_STALE_MS): tests shorten them. */
+  heartbeatMs?: number;
+  staleMs?: number;
 }
 
 /** Releases a lock; safe to call twice. */

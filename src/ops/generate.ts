@@ -81,7 +81,7 @@ async function generateJobs(ctx: Context, opts: GenerateOptions): Promise<Genera
   if (opts.jobIds?.length) {
     const found = new Set(await ctx.catalog.existingJobIds(opts.jobIds));
     const unknown = opts.jobIds.filter((id) => !found.has(id));
-    if (unknown.length) throw new UsageError(`unknown job id ${unknown.join(', ')}`, 'see `storectl stats` for what the catalog holds', 'unknown_job');
+    if (unknown.length) throw new UsageError(`unknown job id ${unknown.join(', ')}`, 'storectl jobs lists the job ids the catalog holds', 'unknown_job');
   }
 
   const ids = [...(opts.newJobs ?? []).map((j) => j.id), ...(opts.jobIds ?? [])];

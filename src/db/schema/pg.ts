@@ -152,6 +152,8 @@ export const locks = pgTable('locks', {
   command: text('command'),
   runId: text('run_id'),
   acquiredAt: ts('acquired_at').notNull(),
+  /** Refreshed by the holder every LOCK_HEARTBEAT_MS while it runs; older than LOCK_STALE_MS: stale (0005). */
+  heartbeatAt: ts('heartbeat_at'),
 });
 
 /** Per-owner hard quotas (issue: usage). */

@@ -70,7 +70,7 @@ export async function resolveFile(catalog: Pick<Catalog, 'getJobs' | 'filesOfJob
     if (!rows.length) throw new NotFoundError(`no file ${JSON.stringify(t.path)} in the catalog`, 'paths are relative to the store root, as storectl show lists them');
   } else {
     const [job] = await catalog.getJobs([t.jobId]);
-    if (!job) throw new NotFoundError(`no job ${JSON.stringify(t.jobId)} in the catalog`, 'check the id (storectl show JOB_ID lists a job\'s files)');
+    if (!job) throw new NotFoundError(`no job ${JSON.stringify(t.jobId)} in the catalog`, 'check the id: storectl jobs lists the jobs of this catalog');
     rows = (await catalog.filesOfJob(t.jobId)).filter((f) => f.role === t.role);
     if (!rows.length) {
       const roles = [...new Set((await catalog.filesOfJob(t.jobId)).map((f) => f.role))];

@@ -39,7 +39,7 @@ export interface ShowReport {
 
 export async function showJob(ctx: Context, jobId: string, rules: Rule[], asOf: Date): Promise<ShowReport> {
   const [job] = await ctx.catalog.getJobs([jobId]);
-  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id (storectl stats shows the catalog in use)', { jobId });
+  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id: storectl jobs lists the jobs of this catalog', { jobId });
   const rows = await ctx.catalog.filesOfJob(jobId);
   const explain = await explainJob(ctx, jobId, rules, asOf);
   return {

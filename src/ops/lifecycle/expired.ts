@@ -5,7 +5,7 @@ import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError, NotFoundError, UsageError } from '../../errors.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, stoppedMidRun, type ApplyTally } from './apply.ts';
 import type { DeletionTarget } from './gate.ts';
-import { guardCap, guardEmptyStore } from './guards.ts';
+import { capVerdict, guardCap, guardEmptyStore, type CapVerdict } from './guards.ts';
 import { openDeletionTarget } from './target.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
@@ -19,6 +19,10 @@ export interface ExpiredOptions {
   rules: Rule[];
   list: boolean;
   maxDelete?: string;
+  /** Where maxDelete came from, for messages (default --max-delete). */
+  maxDeleteSource?: string;
+  /** Delete at most this many files this run (whole jobs, in plan order); the rest is left for the next run. */
+  limit?: number;
   waitMs: number;
   allowEmptyRoot: boolean;
   /** Asked once the plan is known, before anything changes; false cancels. */
@@ -40,6 +44,8 @@ export interface PlanTotals {
   alreadyGone: number;
   markFailed: number;
   skipped: number;
+  /** Due but left for the next run by --limit (whole jobs). */
+  deferred: { jobs: number; files: number; bytes: number };
 }
 
 export interface ExpiredReport {
@@ -47,6 +53,10 @@ export interface ExpiredReport {
   asOf: string;
   rules: ReturnType<typeof describeRule>[];
   plan: PlanTotals & { byRule: RuleTotals[] };
+  /** --limit of this run (null: none). */
+  limit: number | null;
+  /** The --max-delete cap's verdict on this plan (null: no cap). A dry run shows it; a real run refused by it stops before any change. */
+  cap: CapVerdict | null;
   /** Files left 'deleting' by an interrupted run: a real run finishes them first. */
   interrupted: number;
   skipped: PlanSkip[];
@@ -108,7 +118,9 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
     dryRun: o.dryRun,
     asOf: o.asOf.toISOString(),
     rules: o.rules.map(describeRule),
-    plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, markFailed: 0, skipped: 0, byRule: o.rules.map((r) => ({ rule: r.id, action: r.action, jobs: 0, files: 0, bytes: 0 })) },
+    limit: o.limit ?? null,
+    cap: null,
+    plan: { jobs: 0, files: 0, bytes: 0, alreadyGone: 0, markFailed: 0, skipped: 0, deferred: { jobs: 0, files: 0, bytes: 0 }, byRule: o.rules.map((r) => ({ rule: r.id, action: r.action, jobs: 0, files: 0, bytes: 0 })) },
     interrupted: spool ? 0 : (await ctx.catalog.filesInState('deleting', 10_000, reasonPattern('rule'))).length,
     skipped: [],
     changed: [],
@@ -134,6 +146,19 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
       continue;
     }
     const g = item.group;
+    if (o.limit !== undefined) {
+      // Whole jobs, in plan order: once one does not fit, it and every later one wait for the next run.
+      const unlinks = g.files.filter((f) => f.disk).length;
+      if (report.plan.deferred.jobs || report.plan.files - report.plan.alreadyGone + unlinks > o.limit) {
+        report.plan.deferred.jobs++;
+        for (const f of g.files) {
+          report.plan.deferred.files++;
+          report.plan.deferred.bytes += f.disk ? f.size : 0;
+          if (o.dryRun) report.list?.push({ path: f.path, rule: g.rule, jobId: g.jobId, dueAt: g.dueAt, bytes: f.disk ? f.size : 0, outcome: 'next_run' });
+        }
+        continue;
+      }
+    }
     spool?.push(g);
     rt.jobs++;
     report.plan.jobs++;
@@ -151,8 +176,11 @@ async function planWith(ctx: Context, o: ExpiredOptions, apply: Apply | null, ga
   stopPlan(report.plan.files);
   // A cap in % needs the number of present files; counting them is skipped otherwise.
   const presentFiles = o.maxDelete?.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
-  guardCap('files', report.plan.files - report.plan.alreadyGone, o.maxDelete, presentFiles, 'present files');
+  const toDelete = report.plan.files - report.plan.alreadyGone;
+  if (o.maxDelete !== undefined) report.cap = capVerdict('files', toDelete, o.maxDelete, presentFiles, 'present files', o.maxDeleteSource);
+  // A dry run always shows the plan, with the cap's verdict; a real run over the cap is refused.
   if (!apply) return report;
+  guardCap('files', toDelete, o.maxDelete, presentFiles, 'present files', o.maxDeleteSource, true);
 
   const nothing = report.plan.files === 0 && marks.length === 0;
   if (!nothing && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
@@ -211,7 +239,7 @@ export interface ExplainReport {
 export async function explainJob(ctx: Context, jobId: string, rules: Rule[], asOf: Date): Promise<ExplainReport> {
   const { deleteRuleForJob, markRuleForJob, jobDueAt } = await import('./rules.ts');
   const [job] = await ctx.catalog.getJobs([jobId]);
-  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id (storectl stats shows the catalog in use)');
+  if (!job) throw new NotFoundError(`no job ${JSON.stringify(jobId)} in the catalog`, 'check the id: storectl jobs lists the jobs of this catalog');
   const present = (await ctx.catalog.filesOfJob(jobId)).filter((f) => f.state === 'present');
   const dr = deleteRuleForJob(rules, job);
   const mr = markRuleForJob(rules, job);

@@ -64,13 +64,37 @@ export function capOf(maxDelete: string, base: number): number {
   return maxDelete.endsWith('%') ? Math.floor((Number(maxDelete.slice(0, -1)) / 100) * base) : Number(maxDelete);
 }
 
-export function guardCap(what: string, count: number, maxDelete: string | undefined, base: number, baseName: string): void {
-  if (maxDelete === undefined) return;
+/** What the --max-delete cap says of a plan: refused or not, and why, in words. */
+export interface CapVerdict {
+  maxDelete: string;
+  /** Where the cap came from: --max-delete, or the config file's cleanup.maxDelete. */
+  source: string;
+  cap: number;
+  count: number;
+  refused: boolean;
+  reason: string;
+}
+
+export function capVerdict(what: string, count: number, maxDelete: string, base: number, baseName: string, source = '--max-delete'): CapVerdict {
   const cap = capOf(maxDelete, base);
-  if (count <= cap) return;
+  const of = `${source} ${maxDelete}${maxDelete.endsWith('%') ? ` of ${base} ${baseName}` : ''}`;
+  return {
+    maxDelete,
+    source,
+    cap,
+    count,
+    refused: count > cap,
+    reason: count > cap ? `this run would delete ${count} ${what}, over the cap of ${cap} (${of})` : `${count} ${what}, within the cap of ${cap} (${of})`,
+  };
+}
+
+export function guardCap(what: string, count: number, maxDelete: string | undefined, base: number, baseName: string, source = '--max-delete', offerLimit = false): void {
+  if (maxDelete === undefined) return;
+  const v = capVerdict(what, count, maxDelete, base, baseName, source);
+  if (!v.refused) return;
   throw new UsageError(
-    `refusing: this run would delete ${count} ${what}, over the cap of ${cap} (--max-delete ${maxDelete}${maxDelete.endsWith('%') ? ` of ${base} ${baseName}` : ''})`,
-    'check the plan with --dry-run --list; pass a higher --max-delete N or N% to proceed',
+    `refusing: ${v.reason}`,
+    `check the plan with --dry-run --list; pass a higher --max-delete N or N%${offerLimit ? ', or --limit N to delete N files this run and leave the rest for the next' : ' to proceed'}`,
     'guard_max_delete',
   );
 }

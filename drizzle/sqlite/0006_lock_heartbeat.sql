@@ -1,0 +1,1 @@
+ALTER TABLE `locks` ADD `heartbeat_at` integer;
