@@ -52,7 +52,7 @@ for (const d of DIALECTS) {
 
     before(async () => {
       store = await d.makeStore();
-      assert.equal((await runCli([...store.args, 'migrate'])).code, 0);
+      assert.equal((await runCli([...store.args, 'migrate', '--create'])).code, 0);
       c = await store.open();
       src = tmpDir('storectl-dedup-src-');
     });
@@ -322,7 +322,7 @@ for (const d of DIALECTS) {
       dir = tmpDir('storectl-dedup-s3-');
       db = store.databaseUrl || `sqlite:${path.join(dir, 'catalog.db')}`;
       root = await s3.newRoot();
-      if (!store.databaseUrl) assert.equal((await cli(['migrate'])).code, 0);
+      if (!store.databaseUrl) assert.equal((await cli(['migrate', '--create'])).code, 0);
       const gen = await cli(['generate', '--sample', '3', '--seed', '4', '--workers', '1']);
       assert.equal(gen.code, 0, gen.stdout + gen.stderr);
       bucket = await openBlobStore(root, () => s3.settings());

@@ -39,7 +39,7 @@ export async function makeS3Store(d: DialectFixture, s3: S3Fixture): Promise<S3S
   const cliEnv = (env: Record<string, string>, ...args: string[]) => runCli(['--root', root, '--database', db, '--json', ...args], { env: { ...s3.env, STORECTL_STATE_DIR: stateDir, ...env } });
   const cli = (...args: string[]) => cliEnv({}, ...args);
   if (!store.databaseUrl) {
-    const m = await cli('migrate');
+    const m = await cli('migrate', '--create');
     assert.equal(m.code, 0, m.stdout + m.stderr);
   }
   const c = await openCatalog(parseDatabaseUrl(db, dir), { create: false, migrate: 'never' });
