@@ -36,6 +36,26 @@ const DELETE_OBJECTS = Number(arg('--delete-objects', QUICK ? '5000' : '100000')
 const chunked = <T,>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+/** Every live path of a catalog, in its order. */
+async function livePathsOf(cat: Awaited<ReturnType<typeof openCatalog>>): Promise<string[]> {
+  const paths: string[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await cat.livePaths({ afterPath: after, limit: 10_000 });
+    if (!page.length) return paths;
+    paths.push(...page);
+    after = page[page.length - 1];
+  }
+}
+
+/** Lays one object into s3rver's bucket directory in its on-disk format (content, .md5, metadata). */
+function layObject(bucketDir: string, key: string, body: Buffer, md5: string): void {
+  const p = path.join(bucketDir, key);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(`${p}._S3rver_object`, body);
+  fs.writeFileSync(`${p}._S3rver_object.md5`, md5);
+  fs.writeFileSync(`${p}._S3rver_metadata.json`, '{}');
+}
+
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-s3-'));
   const server = new S3TestServer(path.join(work, 's3rver'));
@@ -107,25 +127,13 @@ async function main() {
       log(`catalog of ${n} rows and ${n} objects...`);
       const rowsOnly = await buildSyntheticStore({ root: path.join(work, `rows-${n}`), databaseUrl: `sqlite:${dbFile}`, jobs: Math.ceil(n / 5), filesPerJob: 5, withFiles: false, seed: 23 });
       const cat = await openCatalog(parseDatabaseUrl(`sqlite:${dbFile}`, work), { create: false, migrate: 'auto' });
-      const paths: string[] = [];
-      for (let after: string | undefined; ; ) {
-        const page = await cat.livePaths({ afterPath: after, limit: 10_000 });
-        if (!page.length) break;
-        paths.push(...page);
-        after = page[page.length - 1];
-      }
+      const paths = await livePathsOf(cat);
       await cat.close();
       // Lay the objects into s3rver's directory (its format: content, .md5, metadata), 1% orphans.
       const bdir = path.join(server.dir, name);
       const body = randomBytes(64);
       const md5 = createHash('md5').update(body).digest('hex');
-      const lay = (key: string) => {
-        const p = path.join(bdir, key);
-        fs.mkdirSync(path.dirname(p), { recursive: true });
-        fs.writeFileSync(`${p}._S3rver_object`, body);
-        fs.writeFileSync(`${p}._S3rver_object.md5`, md5);
-        fs.writeFileSync(`${p}._S3rver_metadata.json`, '{}');
-      };
+      const lay = (key: string) => layObject(bdir, key, body, md5);
       for (const p of paths) lay(p);
       for (let i = 0; i < Math.ceil(n / 100); i++) lay(`cards/2026/orphans/o-${String(i).padStart(6, '0')}.png`);
       fs.writeFileSync(path.join(work, `paths-${n}.txt`), paths.join('\n') + '\n');
@@ -162,13 +170,7 @@ async function main() {
       log(`delete: catalog of ${n} rows and ${n} objects in two buckets...`);
       await buildSyntheticStore({ root: path.join(work, 'rows-delete'), databaseUrl: `sqlite:${dbFile}`, jobs: Math.ceil(n / 5), filesPerJob: 5, withFiles: false, seed: 31 });
       const cat = await openCatalog(parseDatabaseUrl(`sqlite:${dbFile}`, work), { create: false, migrate: 'auto' });
-      const paths: string[] = [];
-      for (let after: string | undefined; ; ) {
-        const page = await cat.livePaths({ afterPath: after, limit: 10_000 });
-        if (!page.length) break;
-        paths.push(...page);
-        after = page[page.length - 1];
-      }
+      const paths = await livePathsOf(cat);
       const jobIds: string[] = [];
       for (let afterId: string | undefined; ; ) {
         const page = await cat.jobPage({ afterId, limit: 10_000 });
@@ -184,11 +186,7 @@ async function main() {
         const bdir = path.join(server.dir, b);
         for (const key of paths) {
           const body = Buffer.alloc(sizes.get(key)!, 7);
-          const p = path.join(bdir, key);
-          fs.mkdirSync(path.dirname(p), { recursive: true });
-          fs.writeFileSync(`${p}._S3rver_object`, body);
-          fs.writeFileSync(`${p}._S3rver_object.md5`, createHash('md5').update(body).digest('hex'));
-          fs.writeFileSync(`${p}._S3rver_metadata.json`, '{}');
+          layObject(bdir, key, body, createHash('md5').update(body).digest('hex'));
         }
       }
       const jobList = path.join(work, 'delete-jobs.txt');

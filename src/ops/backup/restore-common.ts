@@ -6,7 +6,8 @@ import type { Context } from '../../context.ts';
 import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import type { TableImport } from '../../db/types.ts';
-import { IntegrityError, UsageError, errorMessage } from '../../errors.ts';
+import { FailedError, IntegrityError, UsageError, errorMessage } from '../../errors.ts';
+import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { openCatalog } from '../../db/connect.ts';
 import type { ManifestHead, ManifestSummary, SkippedFile } from './manifest.ts';
 import { stagedRows, type VerifyResult } from './verify.ts';
@@ -141,4 +142,26 @@ export function restoreReport(
     skippedAtBackup: s.summary.skipped,
     durationMs: Date.now() - o.started,
   };
+}
+
+/** Test hook: die abruptly at a named point, as a power cut or `kill -9` would. */
+export function crashPoint(name: string): void {
+  if (process.env.STORECTL_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
+}
+
+/** Where a staged restore says it is complete. */
+export const readyPath = (staging: string) => path.join(staging, 'READY.json');
+
+/** The restore marker in `file`, or null when there is none. */
+export function readMarkerFile<T>(file: string): T | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new FailedError(`cannot read ${file}: ${errorMessage(err)}`);
+  }
+}
+
+export function writeMarkerFile(file: string, marker: object): void {
+  writeFileAtomicSync(file, Buffer.from(JSON.stringify(marker, null, 2) + '\n'));
 }

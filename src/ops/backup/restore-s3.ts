@@ -18,7 +18,6 @@ import { schemaVersion } from '../../db/migrations.ts';
 import { FailedError, QuotaExceededError, UsageError, errorMessage, isFault } from '../../errors.ts';
 import { isQuotaExceeded } from '../../db/usage.ts';
 import { inParallel } from '../../storage/blob.ts';
-import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { walkTree } from '../../storage/walk.ts';
 import { pausePoint } from '../../test-hooks.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -35,6 +34,10 @@ import {
   type RestoreReport,
   type StagedResult,
   type TargetState,
+  crashPoint,
+  readMarkerFile,
+  readyPath,
+  writeMarkerFile,
 } from './restore-common.ts';
 
 interface S3RestoreMarker {
@@ -52,10 +55,6 @@ const SINGLE_PUT = 8 << 20;
 const UPLOADS = 8;
 const BATCH = 256;
 
-function crashPoint(name: string): void {
-  if (process.env.STORECTL_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
-}
-
 /** The local directory holding an S3 store's restore staging and marker. */
 export function s3RestoreDir(storeUrl: string, env: NodeJS.ProcessEnv = process.env): string {
   const base = env.STORECTL_STATE_DIR || path.join(env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'storectl');
@@ -63,20 +62,8 @@ export function s3RestoreDir(storeUrl: string, env: NodeJS.ProcessEnv = process.
 }
 
 const markerFile = (dir: string) => path.join(dir, 'restore.json');
-const readyFile = (staging: string) => path.join(staging, 'READY.json');
-
-function readMarker(dir: string): S3RestoreMarker | null {
-  try {
-    return JSON.parse(fs.readFileSync(markerFile(dir), 'utf8')) as S3RestoreMarker;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new FailedError(`cannot read ${markerFile(dir)}: ${errorMessage(err)}`);
-  }
-}
-
-function writeMarker(dir: string, m: S3RestoreMarker): void {
-  writeFileAtomicSync(markerFile(dir), Buffer.from(JSON.stringify(m, null, 2) + '\n'));
-}
+const readMarker = (dir: string) => readMarkerFile<S3RestoreMarker>(markerFile(dir));
+const writeMarker = (dir: string, m: S3RestoreMarker) => writeMarkerFile(markerFile(dir), m);
 
 /** What is in the target prefix and catalog now (the first listing page is enough to tell empty). */
 export async function inspectS3Target(ctx: Context): Promise<TargetState> {
@@ -178,7 +165,7 @@ export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: 
       fs.rmSync(staging, { recursive: true, force: true });
       throw err;
     }
-    fs.writeFileSync(readyFile(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
+    fs.writeFileSync(readyPath(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
     crashPoint('staged');
     const marker: S3RestoreMarker = { archive, archiveSize: fs.statSync(archive).size, store: url, staging, phase: 'uploading', startedAt: new Date(started).toISOString() };
     writeMarker(dir, marker);
@@ -205,7 +192,7 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
   const staging = marker.staging;
   let staged: StagedResult;
   try {
-    staged = JSON.parse(fs.readFileSync(readyFile(staging), 'utf8')) as StagedResult;
+    staged = JSON.parse(fs.readFileSync(readyPath(staging), 'utf8')) as StagedResult;
   } catch (err) {
     throw new FailedError(`the staged restore in ${staging} is unreadable: ${errorMessage(err)}`, `remove ${markerFile(dir)} and ${staging}, then restore again`);
   }

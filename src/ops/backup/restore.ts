@@ -21,7 +21,6 @@ import type { ResolvedConfig } from '../../config.ts';
 import type { Progress } from '../../progress.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { relinkRecorded } from '../dedup.ts';
-import { writeFileAtomicSync } from '../../storage/atomic.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { walkTree } from '../../storage/walk.ts';
 import { verifyArchive, type VerifyResult } from './verify.ts';
@@ -37,6 +36,10 @@ import {
   type RestoreReport,
   type StagedResult,
   type TargetState,
+  crashPoint,
+  readMarkerFile,
+  readyPath,
+  writeMarkerFile,
 } from './restore-common.ts';
 
 export { trialImport, type RestoreOptions, type RestoreReport, type TargetState };
@@ -47,25 +50,8 @@ export { trialImport, type RestoreOptions, type RestoreReport, type TargetState 
 
 
 const markerPath = (root: string) => path.join(root, RESERVED_DIR, 'restore.json');
-const readyPath = (staging: string) => path.join(staging, 'READY.json');
-
-/** Test hook: die abruptly at a named point, as a power cut or `kill -9` would. */
-function crashPoint(name: string): void {
-  if (process.env.STORECTL_TEST_CRASH_AT === name) process.kill(process.pid, 'SIGKILL');
-}
-
-function readMarker(root: string): RestoreMarker | null {
-  try {
-    return JSON.parse(fs.readFileSync(markerPath(root), 'utf8')) as RestoreMarker;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new FailedError(`cannot read ${markerPath(root)}: ${errorMessage(err)}`);
-  }
-}
-
-function writeMarker(root: string, marker: RestoreMarker): void {
-  writeFileAtomicSync(markerPath(root), Buffer.from(JSON.stringify(marker, null, 2) + '\n'));
-}
+const readMarker = (root: string) => readMarkerFile<RestoreMarker>(markerPath(root));
+const writeMarker = (root: string, marker: RestoreMarker) => writeMarkerFile(markerPath(root), marker);
 
 /** What is in the target root and catalog now. */
 export async function inspectTarget(ctx: Context): Promise<TargetState> {

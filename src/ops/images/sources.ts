@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
 import { iterateFiles } from '../../db/catalog.ts';
-import type { NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
+import type { FileRecord, NewImage, StoredDigest, UserTableShape, UserTableTarget } from '../../db/types.ts';
 import { ConfinementError } from '../../storage/confined.ts';
 import { checkRelPath } from '../../storage/paths.ts';
 import { walkTree } from '../../storage/walk.ts';
@@ -122,17 +122,24 @@ interface StoreRow {
   jobId: string | null;
 }
 
-async function* storeUnits(ctx: Context, gate: DeleteGate, rows: Map<string, StoreRow>): AsyncGenerator<Unit> {
+/** The catalog's present image files; one whose path is unsafe comes as a unit reporting it. */
+async function* presentImages(ctx: Context): AsyncGenerator<FileRecord | { problem: Unit }> {
   for await (const f of iterateFiles(ctx.catalog, ['present'])) {
     if (!isImagePath(f.path)) continue;
-    let problem: string | undefined;
     try {
       checkRelPath(f.path);
     } catch (err) {
-      problem = (err as Error).message;
+      yield { problem: { key: f.path, owner: f.owner, files: [{ abs: null, original: f.path, problem: (err as Error).message }] } };
+      continue;
     }
-    if (problem) {
-      yield { key: f.path, owner: f.owner, files: [{ abs: null, original: f.path, problem }] };
+    yield f;
+  }
+}
+
+async function* storeUnits(ctx: Context, gate: DeleteGate, rows: Map<string, StoreRow>): AsyncGenerator<Unit> {
+  for await (const f of presentImages(ctx)) {
+    if ('problem' in f) {
+      yield f.problem;
       continue;
     }
     const held = gate.batch();
@@ -166,24 +173,15 @@ async function* storeUnits(ctx: Context, gate: DeleteGate, rows: Map<string, Sto
   }
 }
 
-
-
 /**
  * An S3 store's image objects: each read whole with one GET after a HEAD, whose size, ETag and
  * LastModified are what the delete's re-check (--delete-originals) compares with: an object
  * replaced since it was read is kept.
  */
 async function* s3StoreUnits(ctx: Context, rows: Map<string, StoreRow>): AsyncGenerator<Unit> {
-  for await (const f of iterateFiles(ctx.catalog, ['present'])) {
-    if (!isImagePath(f.path)) continue;
-    let problem: string | undefined;
-    try {
-      checkRelPath(f.path);
-    } catch (err) {
-      problem = (err as Error).message;
-    }
-    if (problem) {
-      yield { key: f.path, owner: f.owner, files: [{ abs: null, original: f.path, problem }] };
+  for await (const f of presentImages(ctx)) {
+    if ('problem' in f) {
+      yield f.problem;
       continue;
     }
     const unit: Unit = { key: f.path, owner: f.owner, files: [], release: () => rows.delete(f.path) };
