@@ -6,6 +6,7 @@ import { openContext, whoAmI, type Context } from './context.ts';
 import path from 'node:path';
 import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
 import type { Level, Logger } from './log.ts';
+import type { RunRecord } from './db/types.ts';
 import { redactText, redactValue } from './redact.ts';
 import type { IO } from './ui/io.ts';
 import { Ui } from './ui/ui.ts';
@@ -118,6 +119,34 @@ async function runCommand(
   };
   const started = new Date();
   let runRecorded = false;
+  const runRow = (id: string): RunRecord => {
+    const who = whoAmI();
+    return {
+      id,
+      command: spec.name,
+      args: redactValue({ args, ...opts }),
+      dryRun: Boolean(opts.dryRun),
+      status: 'running',
+      exitCode: null,
+      user: who.user,
+      host: who.host,
+      pid: who.pid,
+      startedAt: started,
+      finishedAt: null,
+      totals: null,
+    };
+  };
+  // A run recorded when done: one row written whole at the end. Failing to write it (a read-only
+  // catalog, a lost connection) is a warning: the run's own outcome stands.
+  const recordWhenDone = async (exitCode: number, totals: Record<string, unknown> | null) => {
+    const ctx = contexts[0]!;
+    try {
+      await ctx.catalog.startRun(runRow(ctx.runId));
+      await ctx.catalog.finishRun(ctx.runId, { status: runStatus(exitCode), exitCode, finishedAt: new Date(), totals });
+    } catch (err) {
+      ui.log.warn(`this ${spec.name} run is not recorded in the catalog: ${redactText(errorMessage(err))}`);
+    }
+  };
   try {
     if (configError) throw configError;
     await validateSections(getConfig(), io.cwd);
@@ -125,31 +154,19 @@ async function runCommand(
       ...env,
       openContext: async (o) => {
         const ctx = await env.openContext(o);
-        if (spec.recordRun && !runRecorded) {
-          const who = whoAmI();
-          await ctx.catalog.startRun({
-            id: ctx.runId,
-            command: spec.name,
-            args: redactValue({ args, ...opts }),
-            dryRun: Boolean(opts.dryRun),
-            status: 'running',
-            exitCode: null,
-            user: who.user,
-            host: who.host,
-            pid: who.pid,
-            startedAt: started,
-            finishedAt: null,
-            totals: null,
-          });
+        if (spec.recordRun === true && !runRecorded) {
+          await ctx.catalog.startRun(runRow(ctx.runId));
           runRecorded = true;
         }
         return ctx;
       },
     });
     const exitCode = outcome.exitCode ?? 0;
+    // Recorded when it reports totals (backup list, which only reads, reports none).
+    if (spec.recordRun === 'when-done' && contexts[0] && outcome.totals) await recordWhenDone(exitCode, redactValue(outcome.totals));
     if (runRecorded) {
       await contexts[0]!.catalog.finishRun(contexts[0]!.runId, {
-        status: exitCode === 0 ? 'ok' : exitCode === 3 ? 'partial' : 'failed',
+        status: runStatus(exitCode),
         exitCode,
         finishedAt: new Date(),
         totals: outcome.totals ? redactValue(outcome.totals) : null,
@@ -167,6 +184,7 @@ async function runCommand(
     return exitCode;
   } catch (err) {
     logOutcome(ui.log, spec.name, { error: err });
+    if (spec.recordRun === 'when-done' && contexts[0]) await recordWhenDone((err as { exitCode?: number }).exitCode ?? 1, { error: redactText(errorMessage(err)) });
     if (runRecorded) {
       const code = (err as { exitCode?: number }).exitCode ?? 1;
       await contexts[0]!.catalog
@@ -179,6 +197,8 @@ async function runCommand(
     ui.log.close?.();
   }
 }
+
+const runStatus = (exitCode: number) => (exitCode === 0 ? 'ok' : exitCode === 3 ? 'partial' : 'failed');
 
 /**
  * The one log-file line every run ends with, at the level its outcome deserves: info when done,

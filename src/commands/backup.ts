@@ -1,8 +1,10 @@
 import path from 'node:path';
-import { defineCommand } from './define.ts';
+import { defineCommand, type CommandEnv, type CommandOutcome } from './define.ts';
+import type { BackupListReport } from '../ops/backup/list.ts';
+import type { RunRecord } from '../db/types.ts';
 import { intOption, waitMs } from './common-options.ts';
 import { Option } from 'commander';
-import { EXIT, UsageError } from '../errors.ts';
+import { EXIT, UsageError, errorMessage } from '../errors.ts';
 import type { BackupReport, PruneReport } from '../ops/backup/backup.ts';
 import type { RetentionRules } from '../ops/backup/retention.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
@@ -12,7 +14,9 @@ export default defineCommand({
   name: 'backup',
   summary: 'Write one verified archive of the catalog and the files (tar.gz or zip)',
   description:
-    "Write one archive holding a manifest (format and schema versions, source dialect, counts, and every file's path, size and SHA-256), the catalog as dialect-neutral NDJSON per table read in one snapshot, and the file of every present row under files/. Each file is read once, hashed while read and checked against its row: a file that vanished is reported (exit 3), one whose size or SHA-256 disagrees (exit 4); neither is archived as good. Already compressed content (PNG, PDF, JPEG, WebP, zip) is stored, the rest deflated. The archive is written under a temporary name, fsynced and renamed into place, mode 0600. Restore it with `storectl restore`, into SQLite or PostgreSQL.",
+    "Write one archive holding a manifest (format and schema versions, source dialect, counts, and every file's path, size and SHA-256), the catalog as dialect-neutral NDJSON per table read in one snapshot, and the file of every present row under files/. Each file is read once, hashed while read and checked against its row: a file that vanished is reported (exit 3), one whose size or SHA-256 disagrees (exit 4); neither is archived as good. Already compressed content (PNG, PDF, JPEG, WebP, zip) is stored, the rest deflated. The archive is written under a temporary name, fsynced and renamed into place, mode 0600. Restore it with `storectl restore`, into SQLite or PostgreSQL. Each backup is recorded in the catalog's runs (archive, size, files, verified, exit code) once it has ended, and `stats` shows the last ones. `storectl backup list --dir DIR` lists the backups in DIR, newest first: name, time, size, format, files, its state (good; partial: files left out; set aside: it was read back and did not verify) and whether it was read back after writing (backups with retention rules are); the directory alone is enough, the store's records add the file counts.",
+  args: '[action]',
+  recordRun: 'when-done',
   examples: [
     'storectl backup --output /backups/store.tar.gz',
     'storectl backup --dir /backups --keep 7 --prune-older-than 30d',
@@ -20,6 +24,7 @@ export default defineCommand({
     'storectl backup --dir /backups --prune --dry-run --keep-daily 7 --keep-monthly 6',
     'storectl backup --dir /backups --format zip --json',
     'storectl backup --metadata-only --output catalog-only.tar.gz',
+    'storectl backup list --dir /backups',
   ],
   options: (cmd) =>
     cmd
@@ -35,7 +40,11 @@ export default defineCommand({
       .option('--prune', 'with --dir: apply the retention rules only; write no backup')
       .option('--dry-run', 'with --prune: show what the rules keep (and why) and what they would delete; delete nothing')
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(_args, opts, env) {
+  async run(args, opts, env) {
+    if (args[0] !== undefined) {
+      if (args[0] !== 'list') throw new UsageError(`unknown backup action ${JSON.stringify(args[0])}`, 'the only action is `storectl backup list --dir DIR`; without one, backup writes an archive');
+      return listRun(opts, env);
+    }
     const { parseAge } = await import('../ops/backup/retention.ts');
     const { backupSettings } = await import('../config.ts');
     // The config file's backup section gives defaults: flags win; its dir and rules apply unless --output is given.
@@ -87,9 +96,60 @@ export default defineCommand({
     }));
     const exitCode = report.skipped.mismatched ? EXIT.INTEGRITY : report.skipped.count ? EXIT.PARTIAL : EXIT.OK;
     const logFields = { path: report.path, bytes: report.bytes, files: report.files, fileBytes: report.fileBytes, notArchived: report.skipped.count, pruned: report.pruned };
-    return { report, text: () => renderBackup(report), exitCode, logFields };
+    const totals = {
+      path: report.path,
+      format: report.format,
+      bytes: report.bytes,
+      files: report.files,
+      fileBytes: report.fileBytes,
+      metadataOnly: report.metadataOnly,
+      verified: report.verified,
+      notArchived: report.skipped.count,
+      pruned: report.pruned.length,
+    };
+    return { report, text: () => renderBackup(report), exitCode, logFields, totals };
   },
 });
+
+/** `backup list --dir DIR`: the directory's backups; the store's records, when it is reachable, add file counts. */
+async function listRun(opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome> {
+  const others = ['output', 'format', 'metadataOnly', 'keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan', 'prune', 'dryRun', 'wait'].filter((k) => opts[k] !== undefined);
+  if (others.length) throw new UsageError(`backup list takes --dir only (not --${others.map(kebab).join(', --')})`, 'storectl backup list --dir DIR');
+  const { backupSettings } = await import('../config.ts');
+  const dir = (opts.dir as string | undefined) ?? backupSettings(env.config()).dir;
+  if (!dir) throw new UsageError('backup list needs --dir DIR (or backup.dir in the config file)');
+  const { listBackups, checkListDir } = await import('../ops/backup/list.ts');
+  const abs = path.resolve(env.ui.io.cwd, dir);
+  checkListDir(abs);
+  let records: RunRecord[] | undefined;
+  try {
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
+    records = await ctx.catalog.recentRuns(10_000, 'backup');
+  } catch (err) {
+    // No store here (or none reachable): the directory alone still lists its backups.
+    env.ui.log.debug('backup list without the store\'s records', { error: errorMessage(err) });
+  }
+  const report = listBackups(abs, records);
+  return { report, text: () => renderList(report), logFields: { dir: report.dir, backups: report.backups.length } };
+}
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+function renderList(r: BackupListReport): string {
+  if (!r.backups.length) return safe`no backups in ${r.dir}\n`;
+  const rows = r.backups.map((b) => [
+    b.name,
+    b.createdAt.replace(/\.\d+Z$/, 'Z'),
+    formatBytes(b.bytes),
+    b.files === null ? '-' : formatCount(b.files) + (b.metadataOnly ? ' (catalog only)' : ''),
+    b.format,
+    b.status === 'good' ? 'good' : b.status === 'partial' ? 'partial: files left out' : 'set aside: did not verify',
+    b.verified === null ? '-' : b.verified ? 'yes' : 'no',
+  ]);
+  let out = renderTable(['backup', 'created (UTC)', 'size', 'files', 'format', 'state', 'read back'], rows, { tty: false });
+  if (!r.recordsRead) out += 'files: no store reachable here, so no record of what each archive holds (restore --verify-only reads one)\n';
+  return out;
+}
 
 function renderBackup(r: BackupReport): string {
   const pairs: [string, string | number][] = [

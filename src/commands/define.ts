@@ -41,8 +41,12 @@ export interface CommandSpec {
   /** commander argument syntax, e.g. '[job_ids...]' */
   args?: string;
   examples: string[];
-  /** Record a `runs` row (commands that change the store). */
-  recordRun?: boolean;
+  /**
+   * Record a `runs` row (commands that change the store): `true` writes it when the store is
+   * opened and finishes it at the end; `'when-done'` writes it whole once the command has ended
+   * (backup: a row written before its snapshot would travel in the archive as 'running').
+   */
+  recordRun?: boolean | 'when-done';
   options(cmd: Command): Command;
   run(args: string[], opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome>;
 }

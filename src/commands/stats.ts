@@ -148,6 +148,22 @@ function renderStats(r: StatsReport, tty: boolean): string {
       ),
     );
   }
+  if (r.backups.length) {
+    out.push(
+      renderTable(
+        ['backup', 'status', 'archive', 'size', 'files', 'read back'],
+        r.backups.map((b) => [
+          b.startedAt.replace(/\.\d+Z$/, 'Z'),
+          b.exitCode === null ? b.status : `${b.status} (exit ${b.exitCode})`,
+          b.path ?? (b.error ? `- (${b.error})` : '-'),
+          b.bytes === null ? '-' : formatBytes(b.bytes),
+          b.files ?? '-',
+          b.verified ? 'yes' : 'no',
+        ]),
+        { tty },
+      ),
+    );
+  }
   if (r.quotas.length) {
     out.push(
       renderTable(

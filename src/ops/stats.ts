@@ -62,6 +62,8 @@ export interface StatsReport {
   groups: { state: string; category: string; owner: string; files: number; bytes: number }[];
   /** The last run of each command that records runs (real or dry), newest first. */
   lastRuns: LastRun[];
+  /** The last backups this store recorded (newest first): archive, size, files, verified, exit code. */
+  backups: RecordedBackup[];
   /** Lock rows: a run holds the store lock while its row is there. */
   locks: { name: string; command: string | null; host: string; pid: number; since: string }[];
   /** What the last disk check (stats --check-disk) found, when one ran. */
@@ -121,7 +123,7 @@ function fold(groups: CatalogAggregates['fileGroups'], key: (g: CatalogAggregate
 }
 
 /** Usage from SQL aggregates (small groups folded here, never a scan of rows in JS). */
-export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number; cleanupRuns?: number; snapshot?: boolean }): Promise<StatsReport> {
+export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: number; cleanupRuns?: number; backups?: number; snapshot?: boolean }): Promise<StatsReport> {
   const now = ctx.clock();
   const agg = await ctx.catalog.aggregates(now);
   const present = agg.fileGroups.filter((g) => g.state === 'present');
@@ -178,6 +180,7 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
     quotas: (await ctx.catalog.usage.owners()).filter((o) => o.quota).map(quotaRow),
     groups: groupFiles(agg.fileGroups),
     lastRuns: await lastRuns(ctx),
+    backups: (await ctx.catalog.recentRuns(opts.backups ?? 5, 'backup')).map(recordedBackup),
     locks: (await ctx.catalog.usage.lockRows()).map((l) => ({ name: l.name, command: l.command, host: l.host, pid: l.pid, since: l.acquiredAt.toISOString() })),
     lastCheck: await ctx.catalog.usage.lastCheck().then((c) =>
       c ? { at: c.takenAt.toISOString(), orphanFiles: c.orphanFiles ?? 0, missingFiles: c.missingFiles ?? 0, anomalies: c.anomalies ?? 0, usageDrift: c.usageDrift ?? 0 } : null,
@@ -194,6 +197,34 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
     );
   }
   return report;
+}
+
+export interface RecordedBackup {
+  startedAt: string;
+  finishedAt: string | null;
+  status: string;
+  exitCode: number | null;
+  path: string | null;
+  bytes: number | null;
+  files: number | null;
+  verified: boolean;
+  /** Why it failed, when it did. */
+  error: string | null;
+}
+
+function recordedBackup(r: RunRecord): RecordedBackup {
+  const t = r.totals ?? {};
+  return {
+    startedAt: r.startedAt.toISOString(),
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+    status: r.status,
+    exitCode: r.exitCode,
+    path: typeof t.path === 'string' ? t.path : null,
+    bytes: typeof t.bytes === 'number' ? t.bytes : null,
+    files: typeof t.files === 'number' ? t.files : null,
+    verified: t.verified === true,
+    error: typeof t.error === 'string' ? t.error : null,
+  };
 }
 
 async function lastRuns(ctx: Context): Promise<LastRun[]> {
