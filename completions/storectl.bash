@@ -30,7 +30,7 @@ _storectl() {
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --limit --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
-    restore) opts="--verify-only --dry-run --force --wait --help" ;;
+    restore) opts="--verify-only --dry-run --force --job --wait --help" ;;
     verify) opts="--job --owner --category --sample --max-time --repair-from --threads --wait --help" ;;
     put) opts="--job --role --kind --owner --category --export-type --sha256 --from-list --on-duplicate --wait --help" ;;
     dedup) opts="--dry-run --owner --across-owners --mode --top --threads --wait --help" ;;

@@ -119,6 +119,7 @@ complete -c storectl -n '__fish_seen_subcommand_from backup' -l wait -x -d 'wait
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l verify-only -d 'verify the archive and stop: exit 0 good, 4 bad (the store is not opened)'
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l dry-run -d 'verify and list what would be restored; change nothing'
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l force -d 'replace a store that is not empty (asks for confirmation; --yes without a TTY)'
+complete -c storectl -n '__fish_seen_subcommand_from restore' -l job -x -d 'restore only these jobs (their rows and files) into the existing store, replacing nothing'
 complete -c storectl -n '__fish_seen_subcommand_from restore' -l wait -x -d 'wait for another run holding the store lock (as long as it takes without SECONDS)'
 complete -c storectl -n '__fish_seen_subcommand_from verify' -l job -x -d 'only the files of these jobs'
 complete -c storectl -n '__fish_seen_subcommand_from verify' -l owner -x -d 'only this owner\'s files'
