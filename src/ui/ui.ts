@@ -2,6 +2,7 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import { createLogger, type Level, type Logger } from '../log.ts';
 import type { IO } from './io.ts';
 import { noProgress, ttyProgress, type ProgressFactory } from './progress.ts';
+import { setTableColour } from './table.ts';
 
 export interface UiOptions {
   json: boolean;
@@ -31,6 +32,7 @@ export class Ui {
     this.stderrTTY = Boolean(io.stderr.isTTY);
     const colour = opts.color && !io.env.NO_COLOR && !opts.json;
     this.chalk = new Chalk({ level: colour && this.stdoutTTY ? 1 : 0 });
+    setTableColour(Boolean(colour));
     const errChalk = new Chalk({ level: colour && this.stderrTTY ? 1 : 0 });
     const paint = (level: Level, t: string) =>
       level === 'error' ? errChalk.red(t) : level === 'warn' ? errChalk.yellow(t) : level === 'debug' ? errChalk.dim(t) : t;
