@@ -119,7 +119,8 @@ test('url.secret is masked through the redaction registry (config, errors, log f
   assert.equal(shown.json.sections.url.expires, '15m');
   const table = await run(['config'], { cwd: dir });
   assert.equal(table.code, 0);
-  assert.match(table.stdout, /"secret":"\*\*\*"/);
+  assert.match(table.stdout, /^url\.secret\s+\*\*\*\s+file$/m);
+  assert.ok(!table.stdout.includes(LINK_SECRET), 'the secret itself is not in the table');
   // The registry hides the value wherever it appears, not only under a key named "secret".
   const elsewhere = path.join(dir, `no-such-${LINK_SECRET}`);
   const failed = await run(['--json', '--log-file', log, '--root', elsewhere, 'stats'], { cwd: dir });
@@ -141,5 +142,28 @@ test('url.secret is masked through the redaction registry (config, errors, log f
   assert.ok(lifetime > 14 * 60_000 && lifetime <= 15 * 60_000 + 1000, `url.expires 15m: ${link.json.expiresAt}`);
   const flag = await run(['--json', 'url', 'j-1', 'a.txt', '--expires', '2h'], { cwd: dir });
   assert.ok(Date.parse(flag.json.expiresAt) - before > 119 * 60_000, '--expires wins');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('storectl config shows a nested section one setting a row, with dotted keys, not one wide JSON cell', async () => {
+  const dir = withConfig({
+    cleanup: { maxDelete: '20%', rules: [{ id: 'old-exports', scope: 'jobs', kind: 'export', statuses: ['completed', 'failed'], ageFrom: 'completed_at', age: '2d' }] },
+    backup: { dir: 'backups', keep: 7 },
+  });
+  const r = await run(['config'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = Object.fromEntries(
+    r.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s{2,}/))
+      .filter((c) => c.length === 3)
+      .map(([k, v, src]) => [k, [v, src]]),
+  );
+  assert.deepEqual(rows['cleanup.maxDelete'], ['20%', 'file']);
+  assert.deepEqual(rows['cleanup.rules[0].id'], ['old-exports', 'file']);
+  assert.deepEqual(rows['cleanup.rules[0].statuses'], ['completed, failed', 'file']);
+  assert.deepEqual(rows['backup.keep'], ['7', 'file']);
+  assert.ok(r.stdout.split('\n').every((l) => l.length <= 100), 'no row a screen wide');
+  assert.ok(!r.stdout.includes('{"'), 'no JSON cell');
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -22,10 +22,26 @@ export default defineCommand({
             ['logFile', report.logFile.value ?? '-', report.logFile.source],
             ...Object.entries(report.s3).map(([k, v]) => [`s3.${k}`, v.value === null ? '-' : String(v.value), v.source]),
             ['configFile', report.configFile ?? '-', report.configFile ? 'found' : 'none'],
-            ...Object.keys(report.sections).map((k) => [k, JSON.stringify(report.sections[k]), 'file']),
+            ...Object.keys(report.sections).flatMap((k) => flatten(k, report.sections[k]).map(([key, value]) => [key, value, 'file'])),
           ],
           { tty: env.ui.stdoutTTY },
         ),
     };
   },
 });
+
+/**
+ * A config file section as one row per setting, with dotted keys (cleanup.maxDelete,
+ * cleanup.rules[0].id): never one JSON cell a screen wide. A list of plain values is one row.
+ */
+export function flatten(key: string, value: unknown): [string, string][] {
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== 'object')) return [[key, value.length ? value.map(String).join(', ') : '[]']];
+    return value.flatMap((v, i) => flatten(`${key}[${i}]`, v));
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    return entries.length ? entries.flatMap(([k, v]) => flatten(`${key}.${k}`, v)) : [[key, '{}']];
+  }
+  return [[key, value === null || value === undefined ? '-' : String(value)]];
+}
