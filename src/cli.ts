@@ -108,13 +108,21 @@ async function runCommand(
       ui.log.bind({ command: spec.name, runId: ctx.runId });
       return ctx;
     },
-    async confirm(question) {
+    async confirm(question, preface) {
       if (globals.yes) return true;
       if (!io.stdinIsTTY || !io.stderr.isTTY) {
         throw new UsageError(`refusing to run ${spec.name} without confirmation`, 'pass --yes to proceed, or --dry-run to see the plan', 'confirmation_required');
       }
       const { confirm } = await import('@inquirer/prompts');
-      return confirm({ message: question, default: false }, { output: io.stderr as NodeJS.WritableStream });
+      // Built by the command from escaped parts (safe``, renderTable), so written as it is.
+      if (preface) io.stderr.write(preface.endsWith('\n') ? preface : preface + '\n');
+      try {
+        return await confirm({ message: question, default: false }, { output: io.stderr as NodeJS.WritableStream });
+      } catch (err) {
+        // Ctrl-C or Ctrl-D at the prompt is a "no", reported as the cancel it is.
+        if (err instanceof Error && (err.name === 'ExitPromptError' || err.name === 'AbortPromptError')) return false;
+        throw err;
+      }
     },
   };
   const started = new Date();

@@ -15,7 +15,7 @@ export const EXIT = {
 /** The exit-code contract, feeding --help, the man page and the README. */
 export const EXIT_CODES: ReadonlyArray<{ code: number; meaning: string }> = [
   { code: EXIT.OK, meaning: 'done' },
-  { code: EXIT.FAILED, meaning: 'failed (nothing or not everything was done; see the error)' },
+  { code: EXIT.FAILED, meaning: 'failed (nothing or not everything was done; see the error), or cancelled at a prompt (answered no, or Ctrl-C: nothing was changed)' },
   { code: EXIT.USAGE, meaning: 'usage or configuration error (bad flag, bad input, refused without --yes)' },
   { code: EXIT.PARTIAL, meaning: 'done, but some items failed (they are listed)' },
   { code: EXIT.INTEGRITY, meaning: 'integrity problem found (checksum mismatch, drift with --check-disk)' },

@@ -78,6 +78,9 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
   const hint = known && err.hint ? redactText(err.hint) : undefined;
   if (json) {
     writeJsonError(io, code, message, exitCode, hint, known ? err.details : undefined);
+  } else if (code === 'cancelled') {
+    // An answer, not a failure: a plain notice (exit 1, as the exit-code table says).
+    io.stderr.write(`storectl: ${visible(message)}\n`);
   } else {
     io.stderr.write(`storectl: error: ${visible(message)}${hint ? ` (${visible(hint)})` : ''}\n`);
   }

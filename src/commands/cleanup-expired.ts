@@ -57,7 +57,10 @@ export default defineCommand({
       waitMs: waitMs(opts.wait),
       allowEmptyRoot: Boolean(opts.allowEmptyRoot),
       confirm: (p) =>
-        env.confirm(`Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs${p.markFailed ? ` and mark ${p.markFailed} stuck jobs failed` : ''}?`),
+        env.confirm(
+          `Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs${p.markFailed ? ` and mark ${p.markFailed} stuck jobs failed` : ''}?`,
+          renderTable(['rule', 'action', 'jobs', 'files', 'size'], p.byRule.filter((x) => x.jobs || x.files).map((x) => [x.rule, x.action, x.jobs, x.files, formatBytes(x.bytes)]), { tty: false }) + IRREVERSIBLE,
+        ),
     });
     const r = report.result;
     return {
@@ -71,6 +74,9 @@ export default defineCommand({
     };
   },
 });
+
+/** What a prompt before deleting says is irreversible (cleanup-expired, delete). */
+export const IRREVERSIBLE = 'Deleting cannot be undone: the rows stay as tombstones, the files come back only from a backup (storectl restore ARCHIVE --job ID). See every path first with --dry-run --list.\n';
 
 function renderExpired(r: ExpiredReport, tty: boolean): string {
   const out: string[] = [];

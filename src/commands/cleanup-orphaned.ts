@@ -45,7 +45,10 @@ export default defineCommand({
       allowEmptyCatalog: Boolean(opts.allowEmptyCatalog),
       allowEmptyRoot: Boolean(opts.allowEmptyRoot),
       confirm: (p) =>
-        env.confirm(`${quarantine ? 'Move' : 'Delete'} ${formatCount(p.orphans)} orphan files (${formatBytes(p.bytes)}) and mark ${formatCount(p.missing)} missing rows?`),
+        env.confirm(
+          `${quarantine ? 'Move' : 'Delete'} ${formatCount(p.orphans)} orphan files (${formatBytes(p.bytes)}) and mark ${formatCount(p.missing)} missing rows?`,
+          orphanPreface(p, Boolean(quarantine)),
+        ),
     });
     const r = report.result;
     return {
@@ -88,4 +91,20 @@ function renderOrphans(r: OrphanReport): string {
   out.push(renderPairs(pairs));
   if (r.dryRun) out.push(safe`dry run: would ${verb} ${formatCount(r.orphans.files)} orphan files and mark ${formatCount(r.missing.files)} rows missing; nothing changed\n`);
   return out.join('');
+}
+
+/** Up to a screenful of the paths a prompt is about, then how many more, then what cannot be undone. */
+function orphanPreface(p: { orphans: number; missing: number; orphanPaths: readonly string[]; missingPaths: readonly string[] }, quarantine: boolean): string {
+  const SCREEN = 20;
+  let out = '';
+  const list = (label: string, paths: readonly string[], total: number) => {
+    for (const x of paths.slice(0, SCREEN)) out += safe`${label}  ${x}\n`;
+    if (total > Math.min(SCREEN, paths.length)) out += `... and ${formatCount(total - Math.min(SCREEN, paths.length))} more (all of them: --dry-run --list)\n`;
+  };
+  list(quarantine ? 'move   ' : 'delete ', p.orphanPaths, p.orphans);
+  list('missing', p.missingPaths, p.missing);
+  out += quarantine
+    ? 'The files are moved into the quarantine directory, not deleted.\n'
+    : 'Orphans have no catalog row: once deleted they come back only from a backup taken while they were there.\n';
+  return out;
 }

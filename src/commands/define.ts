@@ -15,8 +15,10 @@ export interface CommandEnv {
   /**
    * The one gate before destructive work: true with --yes, a prompt on a TTY, and a
    * UsageError (exit 2) without a TTY, so cron never hangs and never deletes unasked.
+   * `preface` (the plan, what is irreversible) is written to stderr before the question, only
+   * when there is a question.
    */
-  confirm(question: string): Promise<boolean>;
+  confirm(question: string, preface?: string): Promise<boolean>;
 }
 
 export interface CommandOutcome {

@@ -1,4 +1,5 @@
 import { defineCommand } from './define.ts';
+import { IRREVERSIBLE } from './cleanup-expired.ts';
 import { EXIT } from '../errors.ts';
 import type { DeleteReport } from '../ops/access/delete.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
@@ -40,7 +41,7 @@ export default defineCommand({
       maxDelete,
       waitMs: waitMs(opts.wait),
       allowEmptyRoot: Boolean(opts.allowEmptyRoot),
-      confirm: (p) => env.confirm(`Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs now?`),
+      confirm: (p) => env.confirm(`Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs now?`, IRREVERSIBLE),
     });
     for (const r of report.refused) env.ui.log.warn(`refused: ${r.jobId} is ${r.status} (still in production); pass --force to delete its files`);
     for (const id of report.notFound) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);

@@ -58,7 +58,10 @@ export default defineCommand({
     const deleteOriginals = Boolean(opts.deleteOriginals);
     if (deleteOriginals && !dryRun) {
       const what = targets.map((t) => (t.kind === 'store' ? 'the store' : t.kind === 'dir' ? t.dir : `${t.target.table}.${t.target.pathColumn}`)).join(', ');
-      const ok = await env.confirm(`Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows/files)` : ''}?`);
+      const ok = await env.confirm(
+        `Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows/files)` : ''}?`,
+        'The originals are replaced by what the database stores: lossy WebP images of at most 1024 px on the long side (migrateImages settings), not the original bytes. A 300-dpi print PNG does not survive this. Deleted originals come back only from a backup. See the count and each file first with --dry-run.\n',
+      );
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
     // Never a new store: a missing catalog is a wrong --root (exit 2), not a place to start one.

@@ -26,7 +26,7 @@ export interface ExpiredOptions {
   waitMs: number;
   allowEmptyRoot: boolean;
   /** Asked once the plan is known, before anything changes; false cancels. */
-  confirm: (plan: PlanTotals) => Promise<boolean>;
+  confirm: (plan: PlanTotals & { byRule: RuleTotals[] }) => Promise<boolean>;
 }
 
 export interface RuleTotals {

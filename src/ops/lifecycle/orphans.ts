@@ -30,7 +30,7 @@ export interface OrphanOptions {
   list: boolean;
   allowEmptyCatalog: boolean;
   allowEmptyRoot: boolean;
-  confirm: (plan: { orphans: number; bytes: number; missing: number }) => Promise<boolean>;
+  confirm: (plan: { orphans: number; bytes: number; missing: number; orphanPaths: readonly string[]; missingPaths: readonly string[] }) => Promise<boolean>;
 }
 
 interface Orphan {
@@ -262,7 +262,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
     report.result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
     return report;
   }
-  if (!(await o.confirm({ orphans: report.orphans.files, bytes: report.orphans.bytes, missing: report.missing.files }))) {
+  if (!(await o.confirm({ orphans: report.orphans.files, bytes: report.orphans.bytes, missing: report.missing.files, orphanPaths: report.orphans.paths, missingPaths: report.missing.paths }))) {
     throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
   }
   const result = { deleted: 0, moved: 0, bytes: 0, markedMissing: 0, revived: await revived(), dirsRemoved: 0 };
