@@ -11,6 +11,7 @@ import { redactText, redactValue } from './redact.ts';
 import type { IO } from './ui/io.ts';
 import { Ui } from './ui/ui.ts';
 import { VERSION } from './version.ts';
+import { visible } from './visible.ts';
 
 export { VERSION } from './version.ts';
 
@@ -189,6 +190,8 @@ async function runCommand(
     }
     logOutcome(ui.log, spec.name, { exitCode, dryRun: outcome.dryRun, counts: outcome.logFields ?? outcome.totals ?? countsOf(outcome.report) });
     ui.result(spec.name, outcome.report, outcome.text, outcome.json);
+    // --quiet prints errors only, and the failed items of a run are errors.
+    if (globals.quiet && !globals.json) for (const f of outcome.failures ?? []) io.stderr.write(`storectl: failed: ${visible(redactText(f))}\n`);
     return exitCode;
   } catch (err) {
     logOutcome(ui.log, spec.name, { error: err });

@@ -107,7 +107,9 @@ export default defineCommand({
       notArchived: report.skipped.count,
       pruned: report.pruned.length,
     };
-    return { report, text: () => renderBackup(report), exitCode, logFields, totals };
+    const failures = report.skipped.sample.map((s) => `not archived: ${s.path}: ${s.detail}`);
+    if (report.skipped.count > report.skipped.sample.length) failures.push(`not archived: ${report.skipped.count - report.skipped.sample.length} more (see --json)`);
+    return { report, text: () => renderBackup(report), exitCode, logFields, totals, failures };
   },
 });
 

@@ -68,6 +68,7 @@ export default defineCommand({
       dryRun,
       text: () => renderExpired(report, env.ui.stdoutTTY),
       exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
+      failures: report.failed.map((f) => `${f.path}: ${f.reason}`),
       totals: r
         ? { jobs: r.jobs, filesDeleted: r.files, bytesFreed: r.bytes, alreadyGone: r.alreadyGone, markedFailed: r.markedFailed, recovered: r.recovered, changed: report.changed.length, failed: report.failed.length }
         : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, markFailed: report.plan.markFailed, capRefused: report.cap?.refused ?? false },

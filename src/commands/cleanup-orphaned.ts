@@ -56,6 +56,7 @@ export default defineCommand({
       dryRun,
       text: () => renderOrphans(report),
       exitCode: report.failed.length ? EXIT.PARTIAL : EXIT.OK,
+      failures: report.failed.map((f) => `${f.path}: ${f.reason}`),
       totals: r
         ? { filesDeleted: r.deleted, filesMoved: r.moved, bytesFreed: r.bytes, markedMissing: r.markedMissing, revived: r.revived, changed: report.changed.length, failed: report.failed.length }
         : { orphanFiles: report.orphans.files, orphanBytes: report.orphans.bytes, missingFiles: report.missing.files },

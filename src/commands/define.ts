@@ -31,6 +31,12 @@ export interface CommandOutcome {
   exitCode?: number;
   /** What the --log-file outcome line carries (default: totals, else the report's numbers). */
   logFields?: Record<string, unknown>;
+  /**
+   * The items that failed (one line each: what and why), for a run that ends with some items
+   * failed (exit 3/4). The text rendering lists them too; under --quiet, which prints errors
+   * only, they are what is printed, on stderr.
+   */
+  failures?: string[];
   /** Totals recorded in the `runs` row. */
   totals?: Record<string, unknown>;
   dryRun?: boolean;

@@ -52,6 +52,7 @@ export default defineCommand({
       dryRun,
       text: () => renderDelete(report),
       exitCode,
+      failures: [...report.failed.map((f) => `${f.path}: ${f.reason}`), ...report.skipped.map((s) => `${s.jobId ?? s.path}: ${s.reason}`)],
       totals: r
         ? { jobs: r.jobs, filesDeleted: r.files, bytesFreed: r.bytes, alreadyGone: r.alreadyGone, refused: report.refused.length, failed: report.failed.length }
         : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, refused: report.refused.length },

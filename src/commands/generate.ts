@@ -57,6 +57,7 @@ export default defineCommand({
       report,
       text: () => renderGenerate(report, env.ui.stdoutTTY),
       exitCode: report.jobs.failed ? EXIT.PARTIAL : EXIT.OK,
+      failures: report.failures.map((f) => `${f.jobId}: ${f.reason}`),
       totals: { jobs: report.jobs.rendered, failed: report.jobs.failed, files: report.files, bytes: report.bytes },
     };
   },

@@ -63,6 +63,7 @@ export default defineCommand({
       report,
       text: () => renderPut(report),
       exitCode: report.checksumMismatch.length ? EXIT.INTEGRITY : report.failed.length ? EXIT.PARTIAL : EXIT.OK,
+      failures: [...report.checksumMismatch.map((f) => `${f.source}: SHA-256 mismatch`), ...report.failed.map((f) => `${f.source}: ${f.reason}`)],
       totals: { added: report.added.length, skipped: report.skipped.length, checksumMismatch: report.checksumMismatch.length, failed: report.failed.length },
     };
   },

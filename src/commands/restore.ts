@@ -69,6 +69,7 @@ async function restoreJobsRun(archive: string, opts: Record<string, unknown>, en
     text: () => renderJobs(report),
     dryRun: report.dryRun,
     exitCode: refused ? EXIT.PARTIAL : EXIT.OK,
+    failures: report.jobs.flatMap((j) => j.conflicts.map((c) => `refused ${j.jobId}: ${c}`)),
     logFields: { archive, jobs: report.jobs.length, refused, files: report.files, bytes: report.bytes },
   };
 }
