@@ -37,6 +37,8 @@ export interface ResolvedConfig {
   logFile: string | undefined;
   configFile: string | undefined;
   sources: { root: Source; database: Source; logFile: Source };
+  /** The database URL came from DATABASE_URL, the variable the application shares (STORECTL_DATABASE_URL not set). */
+  databaseFromSharedUrl?: boolean;
   /** The config file's sections other than root/database, as written. */
   sections: Record<string, unknown>;
 }
@@ -74,6 +76,7 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
     logFile: logFile ? path.resolve(logSrc === 'file' ? fileDir : cwd, logFile) : undefined,
     configFile,
     sources: { root: rootSrc, database: dbSrc, logFile: logSrc },
+    databaseFromSharedUrl: flags.database === undefined && !env.STORECTL_DATABASE_URL && Boolean(env.DATABASE_URL),
     sections,
   };
 }
@@ -182,6 +185,8 @@ export function describeConfig(c: ResolvedConfig) {
     database: {
       value: c.databaseUrl ? redactUrl(c.databaseUrl) : isS3Url(c.root) ? null : path.join(c.root, '.storectl', 'catalog.db'),
       source: c.sources.database,
+      /** The environment variable it came from, when it came from one. */
+      variable: c.sources.database !== 'env' ? null : c.databaseFromSharedUrl ? 'DATABASE_URL' : 'STORECTL_DATABASE_URL',
     },
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),

@@ -6,7 +6,7 @@ import type { Catalog } from './db/catalog.ts';
 import { openCatalog } from './db/connect.ts';
 import { parseDatabaseUrl } from './db/url.ts';
 import { countDataFiles } from './storage/walk.ts';
-import { FailedError, UsageError, errorMessage } from './errors.ts';
+import { FailedError, StorectlError, UsageError, errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { ResolvedConfig } from './config.ts';
 import { ensureDir } from './storage/atomic.ts';
@@ -107,7 +107,7 @@ export async function openContext(
     catalog = await timed('open: catalog', () => openCatalog(target, { create: opts.createCatalog, migrate: opts.migrate ?? 'auto', storeRoot: s3 ? undefined : { root: config.root, countFiles: () => countDataFiles(config.root) }, adoptTree: opts.adoptTree, readOnly: opts.readOnly }));
   } catch (err) {
     await store.close();
-    throw err;
+    throw sharedUrlHint(err, config);
   }
   const clock = deps.clock ?? (() => new Date());
   if (opts.migrate !== 'never') {
@@ -173,4 +173,15 @@ export function whoAmI(): { user: string; host: string; pid: number } {
     /* no passwd entry in some containers */
   }
   return { user, host: os.hostname(), pid: process.pid };
+}
+
+/**
+ * A catalog that cannot be opened through DATABASE_URL, the application's own variable, says so:
+ * the operator may not know storectl fell back to it.
+ */
+function sharedUrlHint(err: unknown, config: ResolvedConfig): unknown {
+  if (!config.databaseFromSharedUrl || !(err instanceof StorectlError)) return err;
+  const note = 'the database URL came from DATABASE_URL, the application\'s variable, because STORECTL_DATABASE_URL is not set; set STORECTL_DATABASE_URL (or --database) to name storectl\'s catalog';
+  // The same error (its class and exit code), with the note added to its hint.
+  return Object.assign(err, { hint: err.hint ? `${err.hint}; ${note}` : note });
 }

@@ -167,3 +167,26 @@ test('storectl config shows a nested section one setting a row, with dotted keys
   assert.ok(!r.stdout.includes('{"'), 'no JSON cell');
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('a catalog URL taken from DATABASE_URL (the application\'s) is said so in config and in the error when it cannot be opened', async () => {
+  const dir = tmpDir();
+  const shared = 'postgres://app:hunter2@127.0.0.1:1/appdb';
+  const env = { DATABASE_URL: shared, STORECTL_DATABASE_URL: '', STORECTL_ROOT: '' };
+  const shown = await run(['--json', '--root', path.join(dir, 'store'), 'config'], { cwd: dir, env });
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.deepEqual([shown.json.database.source, shown.json.database.variable], ['env', 'DATABASE_URL']);
+  assert.ok(!shown.stdout.includes('hunter2'), 'the password stays hidden');
+  const text = await run(['--root', path.join(dir, 'store'), 'config'], { cwd: dir, env });
+  assert.match(text.stdout, /^database\s+\S+\s+env DATABASE_URL \(the application's; STORECTL_DATABASE_URL is not set\)$/m);
+  const failed = await run(['--root', path.join(dir, 'store'), 'stats'], { cwd: dir, env });
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stderr, /the database URL came from DATABASE_URL, the application's variable, because STORECTL_DATABASE_URL is not set/);
+  // Named for storectl: no such note.
+  const own = { ...env, STORECTL_DATABASE_URL: 'postgres://storectl@127.0.0.1:1/storectl' };
+  const ownShown = await run(['--json', '--root', path.join(dir, 'store'), 'config'], { cwd: dir, env: own });
+  assert.equal(ownShown.json.database.variable, 'STORECTL_DATABASE_URL');
+  const ownFailed = await run(['--root', path.join(dir, 'store'), 'stats'], { cwd: dir, env: own });
+  assert.notEqual(ownFailed.code, 0);
+  assert.doesNotMatch(ownFailed.stderr, /DATABASE_URL, the application's/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -18,7 +18,11 @@ export default defineCommand({
           ['setting', 'value', 'source'],
           [
             ['root', report.root.value, report.root.source],
-            ['database', report.database.value ?? '- (an S3 store needs --database)', report.database.source],
+            [
+              'database',
+              report.database.value ?? '- (an S3 store needs --database)',
+              report.database.variable === 'DATABASE_URL' ? 'env DATABASE_URL (the application\'s; STORECTL_DATABASE_URL is not set)' : report.database.variable ? `env ${report.database.variable}` : report.database.source,
+            ],
             ['logFile', report.logFile.value ?? '-', report.logFile.source],
             ...Object.entries(report.s3).map(([k, v]) => [`s3.${k}`, v.value === null ? '-' : String(v.value), v.source]),
             ['configFile', report.configFile ?? '-', report.configFile ? 'found' : 'none'],
