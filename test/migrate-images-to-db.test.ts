@@ -61,6 +61,27 @@ for (const d of DIALECTS) {
       for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    test('--from-dir: a symlink named like an image is listed as a failure (exit 3), never followed nor passed over', async () => {
+      const s = await newStore();
+      const dir = newDir({ 'real.jpg': fixtures.small! });
+      const outside = newDir({ 'secret.jpg': fixtures.photo0! });
+      fs.symlinkSync('real.jpg', path.join(dir, 'inside-link.jpg'));
+      fs.symlinkSync(path.join(outside, 'secret.jpg'), path.join(dir, 'outside-link.jpg'));
+      const r = await runCli([...s.args, '--json', CMD, '--from-dir', dir, '--delete-originals', '--yes']);
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.equal(r.json.migrated, 1);
+      assert.equal(r.json.failed, 2);
+      assert.deepEqual(
+        r.json.failures.map((f: { path: string; reason: string }) => [path.basename(f.path), f.reason]).sort(),
+        [['inside-link.jpg', 'a symlink: never followed'], ['outside-link.jpg', 'a symlink: never followed']],
+      );
+      const rows = await query<ImageRow>(s, `select * from images order by source_key`);
+      assert.deepEqual(rows.map((x) => x.source_key), ['real.jpg'], 'only the real file is stored');
+      assert.ok(fs.lstatSync(path.join(dir, 'inside-link.jpg')).isSymbolicLink(), 'the links are left as they are');
+      assert.ok(fs.existsSync(path.join(outside, 'secret.jpg')), 'the target outside is untouched');
+      assert.ok(!fs.existsSync(path.join(dir, 'real.jpg')), 'the migrated original was deleted as asked');
+    });
+
     test('compresses PNG with alpha, a noisy photo, a small JPEG and a sideways JPEG, verified in the database', async () => {
       const s = await newStore();
       const dir = newDir({ 'alpha.png': fixtures.alpha!, 'noisy.png': fixtures.noisy!, 'small.jpg': fixtures.small!, 'sub/sideways.jpg': fixtures.sideways! });

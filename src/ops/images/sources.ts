@@ -211,8 +211,11 @@ async function* s3StoreUnits(ctx: Context, rows: Map<string, StoreRow>): AsyncGe
 
 function* dirUnits(root: string): Generator<Unit> {
   for (const e of walkTree(root, { sorted: true })) {
-    if (e.kind !== 'file' || !isImagePath(e.path)) continue;
+    if (!isImagePath(e.path)) continue;
     const abs = path.join(root, ...e.path.split('/'));
+    // A symlink named like an image is never followed: listed as a failure, not passed over in silence.
+    if (e.kind === 'symlink') yield { key: e.path, owner: '', files: [{ abs: null, original: abs, problem: 'a symlink: never followed' }] };
+    if (e.kind !== 'file') continue;
     yield { key: e.path, owner: '', files: [{ abs, original: abs }] };
   }
 }
