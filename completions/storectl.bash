@@ -7,8 +7,13 @@ _storectl() {
   local commands="generate stats jobs show get url export delete cleanup-expired cleanup-orphaned backup restore verify put dedup migrate-images-to-db migrate-store quota import-from-db unlock migrate config completion"
   local globals="--root --database --config --json --quiet -q --verbose -v --yes -y --no-color --log-file --allow-root-change --version"
   case "$prev" in
-    --root|--config|--log-file|--jobs|--prometheus|--output|--path|--from|--quarantine|--dir|--repair-from|--from-list|--base-dir|--from-dir|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--owner|--status|--kind|--files-state|--older-than|--newer-than|--path-prefix|--limit|--after|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--on-duplicate|--mode|--top|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
+    --format) COMPREPLY=( $(compgen -W "tar.gz zip" -- "$cur") ); return ;;
+    --category) COMPREPLY=( $(compgen -W "cards exports uploads temp" -- "$cur") ); return ;;
+    --on-duplicate) COMPREPLY=( $(compgen -W "link skip copy" -- "$cur") ); return ;;
+    --mode) COMPREPLY=( $(compgen -W "hardlink reflink auto" -- "$cur") ); return ;;
+    --root|--quarantine|--dir|--base-dir|--from-dir) COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
+    --config|--log-file|--jobs|--prometheus|--output|--path|--from|--repair-from|--from-list|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
+    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--owner|--status|--kind|--files-state|--older-than|--newer-than|--path-prefix|--limit|--after|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--max-delete|--explain|--retention-hours|--min-age|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--top|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do

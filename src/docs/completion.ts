@@ -8,8 +8,14 @@ const HEADER = '# storectl completion: generated from the command tree by script
 const longs = (opts: ProgramDoc['globals']) => opts.flatMap((o) => [o.long, o.short].filter(Boolean) as string[]);
 
 export function bashCompletion(p: ProgramDoc): string {
-  const pathOpts = [...p.globals, ...p.commands.flatMap((c) => c.options)].filter((o) => o.pathValue && o.long).map((o) => o.long!);
-  const valueOpts = [...p.globals, ...p.commands.flatMap((c) => c.options)].filter((o) => o.takesValue && !o.pathValue && o.long).map((o) => o.long!);
+  const all = [...p.globals, ...p.commands.flatMap((c) => c.options)];
+  const dirOpts = all.filter((o) => o.dirValue && o.long).map((o) => o.long!);
+  const pathOpts = all.filter((o) => o.pathValue && !o.dirValue && o.long).map((o) => o.long!);
+  const valueOpts = all.filter((o) => o.takesValue && !o.pathValue && !o.dirValue && !o.choices && o.long).map((o) => o.long!);
+  // An option name with choices in one command and free values in another completes the union.
+  const choices = new Map<string, Set<string>>();
+  for (const o of all) if (o.choices && o.long) for (const v of o.choices) (choices.get(o.long) ?? choices.set(o.long, new Set()).get(o.long)!).add(v);
+  const choiceCases = [...choices].map(([opt, vs]) => `    ${opt}) COMPREPLY=( $(compgen -W "${[...vs].join(' ')}" -- "$cur") ); return ;;`).join('\n');
   const cases = p.commands.map((c) => `    ${c.name}) opts="${longs(c.options).join(' ')} --help" ;;`).join('\n');
   return `${HEADER}
 # bash: source this file, or put it in /etc/bash_completion.d/storectl
@@ -20,6 +26,8 @@ _storectl() {
   local commands="${p.commands.map((c) => c.name).join(' ')}"
   local globals="${longs(p.globals).join(' ')} --version"
   case "$prev" in
+${choiceCases}
+    ${[...new Set(dirOpts)].join('|') || '--none'}) COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
     ${[...new Set(pathOpts)].join('|') || '--none'}) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
     ${[...new Set(valueOpts)].join('|') || '--none'}) COMPREPLY=(); return ;;
   esac
@@ -46,7 +54,8 @@ const zq = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, "'\\''").replac
 
 function zshSpec(o: ProgramDoc['globals'][number]): string {
   const names = [o.short, o.long].filter(Boolean) as string[];
-  const value = o.takesValue ? `:value:${o.pathValue ? '_files' : ' '}` : '';
+  const action = o.choices ? `(${o.choices.map(zq).join(' ')})` : o.dirValue ? '_directories' : o.pathValue ? '_files' : ' ';
+  const value = o.takesValue ? `:value:${action}` : '';
   const head = names.length > 1 ? `'(${names.join(' ')})'{${names.join(',')}}` : `'${names[0]}`;
   return names.length > 1 ? `${head}'[${zq(o.description)}]${value}'` : `${head}[${zq(o.description)}]${value}'`;
 }
@@ -54,7 +63,8 @@ function zshSpec(o: ProgramDoc['globals'][number]): string {
 export function zshCompletion(p: ProgramDoc): string {
   const cmds = p.commands.map((c) => `    '${c.name}:${zq(c.summary)}'`).join('\n');
   const cases = p.commands
-    .map((c) => `    ${c.name})\n      _arguments -s ${c.options.map(zshSpec).join(' ')} '*:argument:${c.name === 'completion' ? '(bash zsh fish)' : '_files'}' ;;`)
+    // The global options are offered after the command too: commander takes them anywhere.
+    .map((c) => `    ${c.name})\n      _arguments -s ${[...c.options, ...p.globals.filter((g) => !c.options.some((o) => o.long === g.long))].map(zshSpec).join(' ')} '*:argument:${c.name === 'completion' ? '(bash zsh fish)' : c.fileArgs ? '_files' : ' '}' ;;`)
     .join('\n');
   return `#compdef storectl
 ${HEADER}
@@ -85,7 +95,7 @@ function fishOpt(o: ProgramDoc['globals'][number], cond: string): string {
   const parts = ['complete -c storectl', cond ? `-n ${fq(cond)}` : ''];
   if (o.long) parts.push(`-l ${o.long.replace(/^--/, '')}`);
   if (o.short) parts.push(`-s ${o.short.replace(/^-/, '')}`);
-  if (o.takesValue) parts.push(o.pathValue ? '-r -F' : '-x');
+  if (o.takesValue) parts.push(o.choices ? `-x -a ${fq(o.choices.join(' '))}` : o.dirValue ? `-x -a ${fq('(__fish_complete_directories)')}` : o.pathValue ? '-r -F' : '-x');
   parts.push(`-d ${fq(o.description)}`);
   return parts.filter(Boolean).join(' ');
 }
@@ -96,6 +106,8 @@ export function fishCompletion(p: ProgramDoc): string {
   for (const o of p.globals) lines.push(fishOpt(o, ''));
   for (const c of p.commands) lines.push(`complete -c storectl -n ${fq(`not __fish_seen_subcommand_from ${names}`)} -a ${c.name} -d ${fq(c.summary)}`);
   for (const c of p.commands) for (const o of c.options) lines.push(fishOpt(o, `__fish_seen_subcommand_from ${c.name}`));
+  // Commands whose arguments are files (restore's archive, put's sources) complete files.
+  for (const c of p.commands) if (c.fileArgs) lines.push(`complete -c storectl -n ${fq(`__fish_seen_subcommand_from ${c.name}`)} -F`);
   lines.push(`complete -c storectl -n ${fq('__fish_seen_subcommand_from completion')} -a 'bash zsh fish'`);
   return lines.join('\n') + '\n';
 }

@@ -10,6 +10,10 @@ export interface OptionDoc {
   takesValue: boolean;
   /** The value names a path: complete files. */
   pathValue: boolean;
+  /** The value names a directory (--root, --dir, --from-dir, ...): complete directories. */
+  dirValue: boolean;
+  /** The only values it takes (commander's choices): complete those. */
+  choices?: string[];
   defaultValue?: unknown;
 }
 
@@ -19,6 +23,8 @@ export interface CommandDoc {
   summary: string;
   description: string;
   options: OptionDoc[];
+  /** Its positional arguments name files (restore's archive, put's sources): complete files. */
+  fileArgs: boolean;
   examples: string[];
 }
 
@@ -40,6 +46,8 @@ function optionDoc(o: Option): OptionDoc {
     description: o.description,
     takesValue: Boolean(o.required || o.optional),
     pathValue: /file|dir|path|archive/.test(v),
+    dirValue: v === 'dir' || v.endsWith('-dir') || o.long === '--root',
+    ...(o.argChoices ? { choices: [...o.argChoices] } : {}),
     defaultValue: o.defaultValue,
   };
 }
@@ -56,6 +64,7 @@ export function describeProgram(program: Command, examples: Map<string, string[]
       summary: c.summary() || c.description(),
       description: c.description(),
       options: c.options.map(optionDoc),
+      fileArgs: c.registeredArguments.some((a) => /archive|file|path|source/i.test(a.name())),
       examples: examples.get(c.name()) ?? [],
     })),
   };
