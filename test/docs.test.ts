@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { REPO } from './helpers/env.ts';
@@ -68,4 +69,19 @@ test('the README documents every command and the exit codes, and its Quick start
   const quick = readme.split('## Quick start')[1]!.split('\n## ')[0]!;
   const blocks = [...quick.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
   assert.deepEqual(blocks, ['npm ci && npx storectl generate --sample 200 && npx storectl stats', 'npm test']);
+});
+
+test('the build gives way without esbuild (a global install has no devDependencies): no bundle, exit 0, one line', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-build-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'scripts'));
+    fs.copyFileSync(path.join(REPO, 'scripts/build.mjs'), path.join(dir, 'scripts/build.mjs'));
+    fs.writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}');
+    const r = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^storectl: esbuild is not installed .*runs src\/ through tsx\n$/);
+    assert.ok(!fs.existsSync(path.join(dir, 'dist')));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
