@@ -1,7 +1,8 @@
 // The progress interface operations report through (Context.progress); the UI implements it.
 /** Progress of one phase. Operations call it; the UI decides whether anything shows. */
 export interface Progress {
-  tick(n?: number): void;
+  /** n more items done; `bytes` more bytes of them read or written (shown with their rate). */
+  tick(n?: number, bytes?: number): void;
   done(): void;
 }
 export type ProgressFactory = (label: string, total?: number) => Progress;

@@ -139,7 +139,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
         const dirs: { last?: string } = {};
         for await (const row of presentFiles(snapshot)) {
           const outcome = await archiveFile(ctx, writer, row, work, dirs);
-          progress.tick();
+          progress.tick(1, 'reason' in outcome ? 0 : row.size);
           if (files === 0) await pausePoint('backup-files');
           if ('reason' in outcome) {
             skipped.push(outcome);

@@ -184,7 +184,7 @@ export async function verifyArchive(
         observedSpool?.write(line);
         observedCount++;
         observedBytes += size;
-        opts.progress?.tick();
+        opts.progress?.tick(1, size);
         continue;
       }
       if ((phase === 'catalog' || phase === 'files') && name === MANIFEST_FILES) {
