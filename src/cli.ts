@@ -10,6 +10,7 @@ import type { RunRecord } from './db/types.ts';
 import { redactText, redactValue } from './redact.ts';
 import type { IO } from './ui/io.ts';
 import { Ui } from './ui/ui.ts';
+import { wrapWords } from './ui/format.ts';
 import { VERSION } from './version.ts';
 import { visible } from './visible.ts';
 
@@ -118,7 +119,9 @@ async function runCommand(
       // Built by the command from escaped parts (safe``, renderTable), so written as it is.
       if (preface) io.stderr.write(preface.endsWith('\n') ? preface : preface + '\n');
       try {
-        return await confirm({ message: question, default: false }, { output: io.stderr as NodeJS.WritableStream });
+        // Wrapped at word boundaries, leaving room for inquirer's "? " and " (y/N)".
+        const message = wrapWords(question, Math.max(20, (io.stderr.columns || 80) - 10));
+        return await confirm({ message, default: false }, { output: io.stderr as NodeJS.WritableStream });
       } catch (err) {
         // Ctrl-C or Ctrl-D at the prompt is a "no", reported as the cancel it is.
         if (err instanceof Error && (err.name === 'ExitPromptError' || err.name === 'AbortPromptError')) return false;

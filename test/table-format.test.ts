@@ -61,3 +61,13 @@ describe('tables', () => {
 function runCliSync(args: string[]): number | null {
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '' } }).status;
 }
+
+test('wrapWords breaks at spaces, never inside a word or a number', async () => {
+  const { wrapWords } = await import('../src/ui/format.ts');
+  const q = 'Delete 1,234,567 files (12.6 GiB) of 98,765 jobs and mark 3 stuck jobs failed?';
+  const wrapped = wrapWords(q, 30);
+  for (const line of wrapped.split('\n')) assert.ok(line.length <= 30, line);
+  assert.equal(wrapped.replace(/\n/g, ' '), q, 'only spaces became line breaks');
+  assert.ok(wrapped.split('\n').some((l) => l.includes('1,234,567')), 'the number stays whole');
+  assert.equal(wrapWords('a /very/long/path/that/does/not/fit b', 10), 'a\n/very/long/path/that/does/not/fit\nb');
+});

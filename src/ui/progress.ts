@@ -19,7 +19,7 @@ export function ttyProgress(io: IO): ProgressFactory {
       const now = Date.now();
       if (!final && now - last < 100) return;
       last = now;
-      const columns = Math.max(20, io.stderr.columns ?? 80);
+      const columns = Math.max(20, io.stderr.columns || 80);
       const seconds = Math.max(0.001, (now - started) / 1000);
       const rate = count / seconds;
       const volume = bytes > 0 ? ` ${formatBytes(bytes)} ${formatBytes(bytes / seconds)}/s` : '';
