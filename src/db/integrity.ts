@@ -225,12 +225,22 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     }
     const t = this.x.at(at);
     for (const [result, ids] of byResult) {
-      const state = result === 'ok' ? `'present'` : result === 'corrupt' ? `'corrupt'` : result === 'missing' ? `'missing'` : 'state';
+      const state = result === 'ok' ? 'present' : result === 'corrupt' ? 'corrupt' : result === 'missing' ? 'missing' : null;
       for (const part of chunk(ids, BATCH)) {
+        const inPart = `id in ${placeholders(part.length)}`;
+        // Rows already in the verdict's state (nearly all: files that read back fine) get their
+        // verification only: a write of `state` would fire the usage triggers for every row,
+        // which cost most of a verify's catalog time (profile in bench/results/verify.md).
         stmts.push({
-          sql: `update files set verified_at = ?, verify_result = ?, state = ${state} where id in ${placeholders(part.length)} and state in ('present', 'corrupt', 'missing')`,
+          sql: `update files set verified_at = ?, verify_result = ? where ${inPart} and ${state ? `state = '${state}'` : `state in ('present', 'corrupt', 'missing')`}`,
           params: [t, result, ...part],
         });
+        if (state) {
+          stmts.push({
+            sql: `update files set verified_at = ?, verify_result = ?, state = '${state}' where ${inPart} and state in ('present', 'corrupt', 'missing') and state <> '${state}'`,
+            params: [t, result, ...part],
+          });
+        }
       }
     }
     for (const e of events) stmts.push(eventInsert(this.x, e));
