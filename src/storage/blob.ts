@@ -29,6 +29,8 @@ export interface PutOptions {
   contentType?: string;
   /** Set the stored mtime (local only; ignored where the backend cannot). */
   mtime?: Date;
+  /** The S3 storage class of the object (a tier's storageClass); ignored by the local tree. */
+  storageClass?: string;
 }
 
 export interface PutResult extends BlobHead {
