@@ -214,7 +214,7 @@ async function validateSections(c: ResolvedConfig, cwd: string): Promise<void> {
   backupSettings(c);
   urlSettings(c);
   tierSettings(c);
-  if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup);
+  if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup, { tiers: Object.keys(tierSettings(c)) });
   if (c.sections.migrateImages !== undefined) {
     (await import('./ops/images/targets.ts')).parseMigrateImagesConfig(c.sections.migrateImages, c.configFile ? path.dirname(c.configFile) : cwd);
   }
