@@ -57,6 +57,8 @@ export interface TierCatalog {
   inFlight(limit: number, afterId?: number): Promise<TierRow[]>;
   /** Present files per tier. */
   totals(): Promise<TierTotals[]>;
+  /** Live rows on `tier` or moving to or from it, after `afterPath` in path order (byte order). */
+  pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
   /** Present files not on `tier` (with, or without, a transition in flight), after `afterPath` in path order. */
   pathsNotOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
 }
@@ -144,6 +146,14 @@ class SqlTierCatalog implements TierCatalog {
       `select tier, count(*) as n, coalesce(sum(size), 0) as bytes, coalesce(sum(coalesce(stored_size, size)), 0) as stored from files where state = 'present' group by tier order by tier`,
     );
     return rows.map((r) => ({ tier: String(r.tier), files: num(r.n), bytes: num(r.bytes), storedBytes: num(r.stored) }));
+  }
+
+  async pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]> {
+    const rows = await this.x.all(
+      `select ${COLS} from files where state in ('present', 'deleting', 'corrupt') and (tier = ? or tier_target = ? or tier_target = ?)${afterPath !== undefined ? ' and path > ?' : ''} order by path limit ?`,
+      afterPath !== undefined ? [tier, tier, `-${tier}`, afterPath, limit] : [tier, tier, `-${tier}`, limit],
+    );
+    return rows.map(this.#row);
   }
 
   async pathsNotOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]> {
