@@ -222,6 +222,36 @@ for (const d of DIALECTS) {
       fs.writeFileSync(path.join(t.warm, warmPath), saved, { mode: 0o600 });
       await t.cold.remove('cards/stray/x.bin');
 
+      // url: a cold file gets a presigned GET of its object in the cold bucket; a warm one is refused.
+      const link = await t.cli(['url', '--path', coldPath, '--expires', '10m'], { STORECTL_URL_SECRET: 'a-secret-of-thirty-two-characters', STORECTL_URL_BASE: 'https://files.example.com/store' });
+      if (link.code === 0) {
+        assert.equal(link.json.backend, 's3');
+        const res = await fetch(link.json.url);
+        assert.equal(res.status, 200, link.json.url);
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(t.original.get(coldPath)!), 'the presigned link serves the cold object');
+      } else assert.match(link.stdout, /url\.(base|secret)/, `url refused only for the missing nginx settings: ${link.stdout}`);
+
+      // backup archives the original bytes of every tier; restore puts them back on hot, byte-identical.
+      const archive = path.join(tmpDir('storectl-tiers-backup-'), 'b.tar.gz');
+      const b = await t.cli(['backup', '--output', archive]);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      assert.equal(b.json.files, tierOf.size, 'every present file archived, on whatever tier');
+      const target = await d.makeStore({ migrate: false });
+      try {
+        const r = await runCli([...target.args, '--json', 'restore', archive], { env: s3.env });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        for (const [p, buf] of t.original) if (tierOf.has(p)) assert.ok(fs.readFileSync(path.join(target.root, p)).equals(buf), `restored ${p}`);
+        const tc = await target.open();
+        try {
+          for await (const f of iterateFiles(tc)) if (f.state === 'present') assert.deepEqual([f.tier, f.tierTarget, f.encoding, f.storedSize], ['hot', null, null, null], `${f.path} restored on hot`);
+        } finally {
+          await tc.close();
+        }
+      } finally {
+        await target.dispose();
+        fs.rmSync(path.dirname(archive), { recursive: true, force: true });
+      }
+
       // By hand: a cold job back to hot.
       const coldJob = [...expectTo].find(([, x]) => x === 'cold')![0];
       const back = await t.cli(['--yes', 'tier', coldJob, '--to', 'hot']);
