@@ -328,3 +328,42 @@ for (const d of DIALECTS) {
     }
   });
 }
+
+test('the tiers section and transition rules are checked before any command runs: one line naming the key, exit 2', async () => {
+  const { runMain } = await import('./helpers/run-main.ts');
+  const cases: [object, RegExp][] = [
+    [{ tiers: { warm: 'store/warm' } }, /"tiers\.warm" \(.*\) overlaps tier "hot"/],
+    [{ tiers: { hot: '/somewhere/else' } }, /"tiers\.hot" is the store root/],
+    [{ tiers: { cold: { url: 's3://b/p', storageClass: 'GLACIER' } } }, /"tiers\.cold\.storageClass" must be one of/],
+    [{ tiers: { warm: { url: 'warm', storageClass: 'STANDARD_IA' } } }, /"tiers\.warm\.storageClass" applies to an s3:\/\/ tier only/],
+    [{ tiers: { warm: { path: 'warm' } } }, /"tiers\.warm\.path" is an unknown key/],
+    [{ tiers: { Warm: 'warm' } }, /"tiers\.Warm" is not a tier name/],
+    [{ tiers: { warm: 'warm', also: 'warm/x' } }, /"tiers\.also" .* overlaps tier "warm"/],
+    [{ cleanup: { rules: [{ id: 'x', action: 'transition', statuses: ['completed'], age: '1d' }] } }, /cleanup\.rules\[0\]\.to: a transition rule names the tier/],
+    [{ cleanup: { rules: [{ id: 'x', action: 'transition', to: 'cold', statuses: ['completed'], age: '1d' }] } }, /no tier "cold" in the config/],
+    [{ cleanup: { rules: [{ id: 'completed-to-cold', enabled: true }] } }, /no tier "cold" in the config/],
+    [{ cleanup: { rules: [{ id: 'x', action: 'transition', to: 'hot', statuses: ['printing'], age: '1d' }] } }, /never moved/],
+  ];
+  for (const [config, why] of cases) {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'storectl.config.json'), JSON.stringify({ root: 'store', ...config }));
+    for (const cmd of [['stats'], ['config'], ['tier', '--dry-run']]) {
+      const r = await runMain(['--json', ...cmd], { cwd: dir });
+      assert.equal(r.code, 2, `${JSON.stringify(config)} ${cmd[0]}: ${r.stdout}`);
+      assert.equal(r.json.error.code, 'config');
+      assert.match(r.json.error.message, why);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // A good section: storectl config shows every tier, hot as the root.
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'storectl.config.json'), JSON.stringify({ root: 'store', tiers: { warm: 'warm', cold: { url: 's3://archive/cards', storageClass: 'GLACIER_IR' } } }));
+  const r = await runMain(['--json', 'config'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout);
+  assert.deepEqual(r.json.tiers, [
+    { name: 'hot', url: path.join(dir, 'store') },
+    { name: 'warm', url: path.join(dir, 'warm') },
+    { name: 'cold', url: 's3://archive/cards/', storageClass: 'GLACIER_IR' },
+  ]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
