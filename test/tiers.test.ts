@@ -326,6 +326,39 @@ for (const d of DIALECTS) {
         assert.equal(again.json.plan.files, 0, 'nothing left to move');
       });
     }
+
+    test('a job deleted while its move is in flight: the rerun removes the copy it made, nothing stray', async () => {
+      const t = await makeTierStore(d, [{ id: 'all-to', action: 'transition', to: 'cold', statuses: ['completed', 'printed'], ageFrom: 'created_at', age: '0' }]);
+      cleanups.push(() => t.dispose());
+      const pause = path.join(tmpDir('storectl-tiers-pause-'), 'pause');
+      const child = spawn(process.execPath, [BIN, ...t.store.args, '--config', t.config, '--yes', 'tier'], {
+        cwd: REPO,
+        env: { ...process.env, ...s3.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '', STORECTL_TEST_PAUSE_AT: `tier.copied:${pause}` },
+        stdio: 'ignore',
+      });
+      let exited = false;
+      const closed = new Promise((r) => child.on('close', () => r((exited = true))));
+      const deadline = Date.now() + 60_000;
+      while (!exited && !fs.existsSync(pause) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(fs.existsSync(pause), 'the run reached tier.copied');
+      child.kill('SIGKILL');
+      await closed;
+      fs.rmSync(path.dirname(pause), { recursive: true, force: true });
+      let victim: string | undefined;
+      for await (const f of iterateFiles(t.c)) if (f.tierTarget === 'cold' && f.jobId) victim ??= f.jobId;
+      assert.ok(victim, 'a job in flight');
+      const copied = (await t.c.filesOfJob(victim!)).map((f) => f.path);
+      assert.ok((await listKeys(t.cold)).some((k) => copied.includes(k)), 'its copies are in the bucket');
+      const del = await t.cli(['--yes', 'delete', victim!]);
+      assert.equal(del.code, 0, del.stdout + del.stderr);
+      const rerun = await t.cli(['--yes', 'tier']);
+      assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+      const keys = await listKeys(t.cold);
+      for (const p of copied) assert.ok(!keys.includes(p), `no stray copy of the deleted job's ${p}`);
+      await checkTiers(t, { finished: true });
+      const st = await t.cli(['stats', '--check-disk']);
+      assert.equal(st.code, 0, st.stdout);
+    });
   });
 }
 

@@ -328,12 +328,21 @@ class Movers {
   /** Finishes an interrupted run: moves in flight are carried out; leftover copies removed. */
   async recover(rows: TierRow[], report: TransitionReport): Promise<{ files: number; leftovers: number }> {
     const leftovers = rows.filter((r) => isLeftover(r.tierTarget));
-    const moving = rows.filter((r) => !isLeftover(r.tierTarget));
+    // A file deleted (or being deleted) while its move was in flight: only the copy it may have
+    // made in the target is left to remove; the deletion took care of the file itself.
+    const abandoned = rows.filter((r) => !isLeftover(r.tierTarget) && r.state !== 'present');
+    const moving = rows.filter((r) => !isLeftover(r.tierTarget) && r.state === 'present');
     if (leftovers.length) await this.removeLeftovers(leftovers, report);
+    const byTarget = new Map<string, TierRow[]>();
+    for (const r of abandoned) byTarget.set(r.tierTarget!, [...(byTarget.get(r.tierTarget!) ?? []), r]);
+    for (const [to, list] of byTarget) {
+      await this.removeCopies(to, list, report);
+      await this.cat.clearIntent(list.map((r) => r.id));
+    }
     const byJob = new Map<string, TierRow[]>();
     for (const r of moving) byJob.set(`${r.jobId ?? ''}\0${r.tierTarget}`, [...(byJob.get(`${r.jobId ?? ''}\0${r.tierTarget}`) ?? []), r]);
     const moves: PlannedMove[] = [...byJob.values()].map((files) => ({ jobId: files[0]!.jobId ?? '', rule: 'interrupted', to: files[0]!.tierTarget!, dueAt: null, files }));
-    let files = leftovers.length;
+    let files = leftovers.length + abandoned.length;
     for (const batch of batchesOf(moves)) files += (await this.moveBatch(batch, report, true)).reduce((a, m) => a + m.files.length, 0);
     return { files, leftovers: leftovers.length };
   }
