@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 import type { CommandEnv, CommandSpec } from './commands/define.ts';
-import { backupSettings, generateSettings, resolveConfig, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
-import { openContext, whoAmI, type Context } from './context.ts';
+import { backupSettings, generateSettings, resolveConfig, tierSettings, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
+import { closeContext, openContext, whoAmI, type Context } from './context.ts';
 import path from 'node:path';
 import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
 import type { Level, Logger } from './log.ts';
@@ -207,7 +207,7 @@ async function runCommand(
     }
     throw err;
   } finally {
-    for (const ctx of contexts) await Promise.all([ctx.catalog.close().catch(() => {}), ctx.store.close().catch(() => {})]);
+    for (const ctx of contexts) await closeContext(ctx);
     ui.log.close?.();
   }
 }
@@ -247,7 +247,8 @@ async function validateSections(c: ResolvedConfig, cwd: string): Promise<void> {
   generateSettings(c);
   backupSettings(c);
   urlSettings(c);
-  if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup);
+  tierSettings(c);
+  if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup, { tiers: Object.keys(tierSettings(c)) });
   if (c.sections.migrateImages !== undefined) {
     (await import('./ops/images/targets.ts')).parseMigrateImagesConfig(c.sections.migrateImages, c.configFile ? path.dirname(c.configFile) : cwd);
   }

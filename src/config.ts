@@ -25,7 +25,7 @@ export interface GlobalFlags {
 }
 
 /** Top-level keys a config file may have; each section is validated by the code that uses it. */
-export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url'] as const;
+export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url', 'tiers'] as const;
 
 export interface ResolvedConfig {
   /** An absolute directory, or the canonical s3://BUCKET/PREFIX/ of an S3 store. */
@@ -191,6 +191,7 @@ export function describeConfig(c: ResolvedConfig) {
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
+    tiers: Object.values(tierSettings(c)).map((t) => ({ name: t.name, url: t.url, ...(t.storageClass ? { storageClass: t.storageClass } : {}) })),
     // url.secret was registered when the file was read; redactValue hides it (and any other secret key).
     sections: redactValue(c.sections),
   };
@@ -275,4 +276,73 @@ export function urlSettings(c: ResolvedConfig): UrlSettings {
   }
   const base = c.configFile ? path.dirname(c.configFile) : process.cwd();
   return { ...(v as UrlSettings), ...(typeof v.secretFile === 'string' ? { secretFile: path.resolve(base, v.secretFile) } : {}) };
+}
+
+/** One storage tier: where its files live (a directory or s3://BUCKET/PREFIX/) and, on S3, the storage class uploads get. */
+export interface TierSpec {
+  name: string;
+  /** An absolute directory, or the canonical s3://BUCKET/PREFIX/. */
+  url: string;
+  storageClass?: string;
+}
+
+/** The tier every file starts on: the store root. */
+export const HOT_TIER = 'hot';
+/** S3 storage classes a tier may name. GLACIER and DEEP_ARCHIVE are left out: their objects cannot be read back without a restore request. */
+export const TIER_STORAGE_CLASSES = ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'REDUCED_REDUNDANCY', 'EXPRESS_ONEZONE'];
+const TIER_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/**
+ * `tiers` section: name -> a directory, an s3:// URL, or { url, storageClass }. `hot` is always
+ * the store root (it may be written only as the root itself). Two tiers never share a place, and
+ * a local tier never lies inside another's tree or holds one (the walks of one would see the other).
+ */
+export function tierSettings(c: ResolvedConfig): Record<string, TierSpec> {
+  const out: Record<string, TierSpec> = { [HOT_TIER]: { name: HOT_TIER, url: c.root } };
+  const v = sectionOf(c, 'tiers');
+  if (!v) return out;
+  const base = c.configFile ? path.dirname(c.configFile) : process.cwd();
+  const badTier = (name: string, why: string, hint?: string): never => {
+    throw new UsageError(`config file ${c.configFile}: "tiers.${name}" ${why}`, hint, 'config');
+  };
+  for (const [name, raw] of Object.entries(v)) {
+    if (!TIER_NAME.test(name)) badTier(name, 'is not a tier name (lower-case letters, digits, - and _, starting with a letter)');
+    let rawUrl: unknown = raw;
+    let storageClass: string | undefined;
+    if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      const o = raw as Record<string, unknown>;
+      for (const k of Object.keys(o)) if (k !== 'url' && k !== 'storageClass') badTier(`${name}.${k}`, 'is an unknown key', 'a tier has url and storageClass');
+      rawUrl = o.url;
+      if (o.storageClass !== undefined) {
+        if (typeof o.storageClass !== 'string' || !TIER_STORAGE_CLASSES.includes(o.storageClass)) {
+          badTier(`${name}.storageClass`, `must be one of ${TIER_STORAGE_CLASSES.join(', ')}`, 'GLACIER and DEEP_ARCHIVE objects cannot be read back without a restore; GLACIER_IR can');
+        }
+        storageClass = o.storageClass as string;
+      }
+    }
+    if (typeof rawUrl !== 'string' || rawUrl === '') badTier(name, 'must be a directory, an s3:// URL, or an object { url, storageClass }');
+    let url: string;
+    try {
+      url = resolveRoot(rawUrl as string, base);
+    } catch (err) {
+      return badTier(name, `is not a usable place: ${errorMessage(err)}`);
+    }
+    if (storageClass && !isS3Url(url)) badTier(`${name}.storageClass`, 'applies to an s3:// tier only');
+    if (name === HOT_TIER) {
+      if (url !== c.root) badTier(name, `is the store root (${c.root}); it cannot be another place`, 'name the other place as a tier of its own (warm, cold, ...)');
+      if (storageClass) out[HOT_TIER] = { name, url, storageClass };
+      continue;
+    }
+    for (const other of Object.values(out)) {
+      if (overlaps(url, other.url)) badTier(name, `(${url}) overlaps tier "${other.name}" (${other.url})`, 'each tier needs a place of its own, outside the others');
+    }
+    out[name] = { name, url, ...(storageClass ? { storageClass } : {}) };
+  }
+  return out;
+}
+
+function overlaps(a: string, b: string): boolean {
+  const dirA = a.endsWith('/') ? a : `${a}/`;
+  const dirB = b.endsWith('/') ? b : `${b}/`;
+  return dirA.startsWith(dirB) || dirB.startsWith(dirA);
 }

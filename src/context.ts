@@ -8,7 +8,8 @@ import { parseDatabaseUrl } from './db/url.ts';
 import { countDataFiles } from './storage/walk.ts';
 import { FailedError, StorectlError, UsageError, errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
-import type { ResolvedConfig } from './config.ts';
+import { HOT_TIER, tierSettings, type ResolvedConfig } from './config.ts';
+import { TierStores, UnknownTierError } from './storage/tier-stores.ts';
 import { ensureDir } from './storage/atomic.ts';
 import { LocalBlobStore } from './storage/blobstore.ts';
 import { isS3Url, type BlobStore } from './storage/blob.ts';
@@ -27,6 +28,26 @@ export interface Context {
   log: Logger;
   progress: ProgressFactory;
   runId: string;
+  /**
+   * The store's tiers (config `tiers`; `hot` is `store`), each BlobStore opened on first use and
+   * closed with the context. Absent on contexts built by hand: only the hot tier exists there.
+   */
+  tiers?: TierStores;
+}
+
+/** The BlobStore of a tier: `hot` is the store itself; another name opens (once) what the config names. */
+export function tierStore(ctx: Pick<Context, 'store' | 'tiers'>, name: string): Promise<BlobStore> {
+  if (name === HOT_TIER) return Promise.resolve(ctx.store);
+  if (!ctx.tiers) return Promise.reject(new UsageError(`no tier "${name}": this store has only the hot tier`, 'name the tier in the config file\'s tiers section', 'config'));
+  return ctx.tiers.get(name).catch((err) => {
+    if (err instanceof UnknownTierError) throw new UsageError(err.message, 'name the tier in the config file\'s tiers section', 'config');
+    throw err;
+  });
+}
+
+/** Closes what a context opened: its catalog, its store and any tier store. */
+export async function closeContext(ctx: Pick<Context, 'catalog' | 'store' | 'tiers'>): Promise<void> {
+  await Promise.all([ctx.catalog.close().catch(() => {}), ctx.store.close().catch(() => {}), ctx.tiers?.close().catch(() => {})]);
 }
 
 export interface ContextOptions {
@@ -127,6 +148,7 @@ export async function openContext(
     log: deps.log,
     progress: deps.progress,
     runId: randomUUID(),
+    tiers: new TierStores(tierSettings(config), store, () => config.s3.settings),
   };
 }
 

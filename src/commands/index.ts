@@ -24,6 +24,7 @@ import put from './put.ts';
 import dedup from './dedup.ts';
 import unlock from './unlock.ts';
 import jobs from './jobs.ts';
+import tier from './tier.ts';
 
 export const COMMANDS: CommandSpec[] = [
   generate,
@@ -36,6 +37,7 @@ export const COMMANDS: CommandSpec[] = [
   deleteCmd,
   cleanupExpired,
   cleanupOrphaned,
+  tier,
   backup,
   restore,
   verify,

@@ -10,7 +10,7 @@ export default defineCommand({
   name: 'stats',
   summary: 'Show usage, cleanup rate, breakdowns and disk-vs-catalog drift',
   description:
-    'Report storage usage from catalog aggregates: bytes and files on disk, jobs and their cleanup rate, breakdowns by category, owner and age, the oldest and newest file, and recent runs. With --check-disk, also walk the tree and report drift (orphan files, missing files, symlinks); exit 4 if there is any.',
+    'Report storage usage from catalog aggregates: bytes and files on disk, jobs and their cleanup rate, breakdowns by category, owner and age, the oldest and newest file, and recent runs. With tiers configured, files and bytes per tier. With --check-disk, also walk the tree and report drift (orphan files, missing files, symlinks), and list every other tier against the rows on it (missing files, stray copies); exit 4 if there is any.',
   examples: [
     'storectl stats',
     'storectl stats --json | jq .usage',
@@ -126,6 +126,9 @@ function renderStats(r: StatsReport, tty: boolean): string {
       ['oldest verification', v.oldestVerification ?? '-'],
     ]),
   );
+  if (r.tiers.length) {
+    out.push(renderTable(['tier', 'files', 'bytes', 'size', 'stored'], r.tiers.map((t) => [t.tier, t.files, t.bytes, formatBytes(t.bytes), formatBytes(t.storedBytes)]), { tty }));
+  }
   out.push(breakdown('category', r.byCategory));
   out.push(breakdown('owner', r.byOwner));
   out.push(breakdown('age', r.byAge));
@@ -189,6 +192,19 @@ function renderStats(r: StatsReport, tty: boolean): string {
     for (const p of d.sample.orphans) out.push(safe`orphan   ${p}\n`);
     for (const p of d.sample.missing) out.push(safe`missing  ${p}\n`);
     for (const p of d.sample.anomalies) out.push(safe`anomaly  ${p}\n`);
+  }
+  for (const t of r.tierDrift ?? []) {
+    out.push(
+      renderPairs([
+        [`tier ${t.tier}`, t.url],
+        ['  objects listed', formatCount(t.listed)],
+        ['  missing files', `${formatCount(t.missingFiles)} (${formatBytes(t.missingBytes)})`],
+        ['  stray copies', `${formatCount(t.strayFiles)} (${formatBytes(t.strayBytes)})`],
+        ['  moves in flight', formatCount(t.inFlight)],
+      ]),
+    );
+    for (const p of t.sample.missing) out.push(safe`missing  ${t.tier}:${p}\n`);
+    for (const p of t.sample.strays) out.push(safe`stray    ${t.tier}:${p}\n`);
   }
   return out.join('\n');
 }

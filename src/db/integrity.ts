@@ -23,6 +23,10 @@ export interface VerifyRow {
   state: string;
   jobId: string | null;
   verifiedAt: Date | null;
+  /** The tier holding the file, and how it is stored there (verify reads it from there, decoded). */
+  tier: string;
+  encoding: string | null;
+  storedSize: number | null;
 }
 
 /**
@@ -125,7 +129,7 @@ export function integrityCatalog(catalog: Catalog): IntegrityCatalog {
 }
 
 const BATCH = 500;
-const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at';
+const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at, tier, encoding, stored_size';
 
 function selectionWhere(sel: FileSelection): { sql: string; params: unknown[] } {
   const parts = [`state in ('present', 'corrupt', 'missing')`];
@@ -158,6 +162,9 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     state: String(r.state),
     jobId: (r.job_id as string | null) ?? null,
     verifiedAt: this.x.date(r.verified_at),
+    tier: r.tier === undefined || r.tier === null ? 'hot' : String(r.tier),
+    encoding: (r.encoding as string | null | undefined) ?? null,
+    storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
   });
 
   #contentRow = (r: Record<string, unknown>): ContentRow => ({

@@ -46,6 +46,10 @@ export function fileValues(f: NewFile) {
     verifiedAt: f.verifiedAt ?? null,
     verifyResult: f.verifyResult ?? null,
     contentGroup: f.contentGroup ?? null,
+    tier: f.tier ?? 'hot',
+    encoding: f.encoding ?? null,
+    storedSize: f.storedSize ?? null,
+    tierTarget: f.tierTarget ?? null,
   };
 }
 

@@ -81,9 +81,21 @@ export interface FileRecord {
   verifyResult: string | null;
   /** Rows with the same group share one copy of their content (hard links); null: its own copy. */
   contentGroup: number | null;
+  /** The tier holding the file: 'hot' (the store root) or a name from the config's tiers. */
+  tier: string;
+  /** How the bytes are stored in their tier: null as is, else 'gzip' | 'br' | 'zstd' (size and sha256 stay the original's). */
+  encoding: string | null;
+  /** Bytes stored in the tier; null: equal to size. */
+  storedSize: number | null;
+  /** A transition in flight: the tier the file is being copied to (intent); null when none. */
+  tierTarget: string | null;
 }
 
-export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup'> & {
+export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup' | 'tier' | 'encoding' | 'storedSize' | 'tierTarget'> & {
+  tier?: string;
+  encoding?: string | null;
+  storedSize?: number | null;
+  tierTarget?: string | null;
   verifiedAt?: Date | null;
   verifyResult?: string | null;
   contentGroup?: number | null;

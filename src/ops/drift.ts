@@ -1,6 +1,7 @@
 import { iterateLivePaths } from '../db/catalog.ts';
 import { LIVE_STATES, type FileState } from '../db/types.ts';
-import type { Context } from '../context.ts';
+import { tierStore, type Context } from '../context.ts';
+import { tierCatalog, type TierRow } from '../db/tiers.ts';
 import { compareBytewise } from '../storage/paths.ts';
 import type { TreeEntry } from '../storage/walk.ts';
 import { KIND_BY_CODE, walkTreeChunks, type TreeChunk } from '../storage/walk-chunks.ts';
@@ -121,6 +122,7 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
       // Sizes of the (few) rows whose file is gone, as they are now; a row gone meanwhile counts no longer.
       for (const row of await ctx.catalog.filesByPaths(chunk.missing)) {
         if (!LIVE_STATES.includes(row.state as FileState)) continue;
+        if (row.tier !== 'hot') continue; // on another tier: tierDrift checks it there
         s.missingFiles++;
         s.missingBytes += row.size;
         if (s.sample.missing.length < sampleSize) s.sample.missing.push(row.path);
@@ -129,4 +131,77 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
   }
   progress.done();
   return s;
+}
+
+/** One tier other than hot, checked against the rows that name it. */
+export interface TierDrift {
+  tier: string;
+  url: string;
+  /** Objects (files) listed in the tier. */
+  listed: number;
+  /** Present rows on this tier whose object is not there. */
+  missingFiles: number;
+  missingBytes: number;
+  /** Objects no row names on this tier (and no move in flight names): strays. */
+  strayFiles: number;
+  strayBytes: number;
+  /** Objects of a move in flight (a copy not yet switched to, or a leftover not yet removed). */
+  inFlight: number;
+  sample: { missing: string[]; strays: string[] };
+}
+
+/**
+ * Every tier but hot, checked as --check-disk checks the root: the tier's listing (byte order)
+ * merged with the catalog rows on it or moving to or from it (path order, the same order).
+ */
+export async function summariseTierDrift(ctx: Context, tiers: readonly string[], sampleSize = 20): Promise<TierDrift[]> {
+  const out: TierDrift[] = [];
+  const cat = tierCatalog(ctx.catalog);
+  for (const tier of tiers) {
+    if (tier === 'hot') continue;
+    const store = await tierStore(ctx, tier);
+    const d: TierDrift = { tier, url: store.url, listed: 0, missingFiles: 0, missingBytes: 0, strayFiles: 0, strayBytes: 0, inFlight: 0, sample: { missing: [], strays: [] } };
+    const rows = (async function* () {
+      let after: string | undefined;
+      for (;;) {
+        const page = await cat.pathsOn(tier, 1000, after);
+        yield* page;
+        if (page.length < 1000) return;
+        after = page.at(-1)!.path;
+      }
+    })()[Symbol.asyncIterator]();
+    const keys = (async function* () {
+      for await (const page of store.list()) yield* page;
+    })()[Symbol.asyncIterator]();
+    const missing = (r: TierRow) => {
+      // A row moving to this tier may not have its copy yet; only a row on it needs one.
+      if (r.tier !== tier) return;
+      d.missingFiles++;
+      d.missingBytes += r.size;
+      if (d.sample.missing.length < sampleSize) d.sample.missing.push(r.path);
+    };
+    let r = await rows.next();
+    let k = await keys.next();
+    while (!r.done || !k.done) {
+      const c = r.done ? 1 : k.done ? -1 : r.value.path === k.value.key ? 0 : compareBytewise(r.value.path, k.value.key);
+      if (c < 0) {
+        missing(r.value as TierRow);
+        r = await rows.next();
+        continue;
+      }
+      const e = k.value as { key: string; size: number; kind: string };
+      d.listed++;
+      if (c > 0) {
+        d.strayFiles++;
+        d.strayBytes += e.size;
+        if (d.sample.strays.length < sampleSize) d.sample.strays.push(e.key);
+      } else {
+        if ((r.value as TierRow).tier !== tier) d.inFlight++;
+        r = await rows.next();
+      }
+      k = await keys.next();
+    }
+    out.push(d);
+  }
+  return out;
 }

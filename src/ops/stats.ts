@@ -2,7 +2,8 @@ import type { Context } from '../context.ts';
 import { AGE_BUCKETS, type CatalogAggregates, type RunRecord } from '../db/types.ts';
 import { percent } from '../format.ts';
 import { integrityCatalog } from '../db/integrity.ts';
-import { summariseDrift, type DriftSummary } from './drift.ts';
+import { summariseDrift, summariseTierDrift, type DriftSummary, type TierDrift } from './drift.ts';
+import { tierCatalog, type TierTotals } from '../db/tiers.ts';
 import type { UsageDrift } from '../db/usage.ts';
 import { quotaRow, type QuotaRow } from './quota.ts';
 import { recordUsageSnapshot } from './usage-history.ts';
@@ -54,6 +55,10 @@ export interface StatsReport {
   /** Present bytes with content shared by hard links (put, dedup) counted once. */
   disk: { bytes: number; sharedGroups: number; sharedFiles: number; savedBytes: number };
   drift?: DriftSummary;
+  /** Present files and bytes per tier (hot is the root; stored bytes: as kept there, after any compression). */
+  tiers: TierTotals[];
+  /** With --check-disk: every tier but hot checked against its rows (hot is `drift`). */
+  tierDrift?: TierDrift[];
   /** With --check-disk: owners whose usage ledger differs from the files table. */
   usageDrift?: UsageDrift[];
   /** Usage against quota, for owners with a quota. */
@@ -181,6 +186,8 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
     groups: groupFiles(agg.fileGroups),
     lastRuns: await lastRuns(ctx),
     backups: (await ctx.catalog.recentRuns(opts.backups ?? 5, 'backup')).map(recordedBackup),
+    // A store with tiers configured reads the totals per tier (one pass over files); without, every file is hot.
+    tiers: (ctx.tiers?.names().length ?? 1) > 1 ? await tierCatalog(ctx.catalog).totals() : [],
     locks: (await ctx.catalog.usage.lockRows()).map((l) => ({ name: l.name, command: l.command, host: l.host, pid: l.pid, since: l.acquiredAt.toISOString() })),
     lastCheck: await ctx.catalog.usage.lastCheck().then((c) =>
       c ? { at: c.takenAt.toISOString(), orphanFiles: c.orphanFiles ?? 0, missingFiles: c.missingFiles ?? 0, anomalies: c.anomalies ?? 0, usageDrift: c.usageDrift ?? 0 } : null,
@@ -188,6 +195,7 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
   };
   if (opts.checkDisk) {
     report.drift = await summariseDrift(ctx);
+    report.tierDrift = await summariseTierDrift(ctx, ctx.tiers?.names() ?? ['hot']);
     report.usageDrift = await ctx.catalog.usage.drift();
   }
   if (opts.snapshot !== false) {
@@ -265,5 +273,9 @@ function groupFiles(groups: CatalogAggregates['fileGroups']): StatsReport['group
 }
 
 export function hasDrift(r: StatsReport): boolean {
-  return Boolean(r.drift && (r.drift.orphanFiles > 0 || r.drift.missingFiles > 0 || r.drift.anomalies > 0)) || Boolean(r.usageDrift?.length);
+  return (
+    Boolean(r.drift && (r.drift.orphanFiles > 0 || r.drift.missingFiles > 0 || r.drift.anomalies > 0)) ||
+    Boolean(r.usageDrift?.length) ||
+    Boolean(r.tierDrift?.some((t) => t.missingFiles > 0 || t.strayFiles > 0))
+  );
 }

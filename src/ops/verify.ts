@@ -10,7 +10,10 @@ import type { Context } from '../context.ts';
 import { integrityCatalog, type FileSelection, type IntegrityCatalog, type VerifyCursor, type VerifyOutcome, type VerifyRow } from '../db/integrity.ts';
 import type { EventRecord } from '../db/types.ts';
 import { schemaVersion } from '../db/migrations.ts';
-import { UsageError } from '../errors.ts';
+import { IntegrityError, UsageError, errorMessage } from '../errors.ts';
+import { Writable } from 'node:stream';
+import { inParallel } from '../storage/blob.ts';
+import { streamContent } from './access/content.ts';
 import { sha256FileSync } from '../storage/hash.ts';
 import type { HashOutcome, HashPool } from '../storage/hash-pool.ts';
 import { hashObject, openBlobHashPool } from '../storage/blob-hash.ts';
@@ -147,14 +150,26 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
         events.push({ runId: ctx.runId, at: ctx.clock(), action: `verify-${kind}`, path: row.path, jobId: row.jobId, bytes: row.size, reason: detail });
       }
     };
+    // Hot files as stored (the thread pool or GETs); a file on another tier, or encoded, through
+    // openContent: from its tier, decoded, the original bytes hashed.
+    const hashRows = async (rows: VerifyRow[]): Promise<HashOutcome[]> => {
+      const plain = rows.map((r, i) => [r, i] as const).filter(([r]) => r.tier === 'hot' && r.encoding === null);
+      const out = new Array<HashOutcome>(rows.length);
+      const viaPool = plain.length ? await pool.hash(plain.map(([r]) => r.path)) : [];
+      plain.forEach(([, i], j) => (out[i] = viaPool[j]!));
+      const rest = rows.map((r, i) => [r, i] as const).filter(([r]) => !(r.tier === 'hot' && r.encoding === null));
+      const read = await inParallel(rest, 8, ([r]) => hashContent(ctx, r));
+      rest.forEach(([, i], j) => (out[i] = read[j]!));
+      return out;
+    };
     const check = async (batch: VerifyRow[]) => {
-      const first = await pool.hash(batch.map((r) => r.path));
+      const first = await hashRows(batch);
       const again: number[] = [];
       first.forEach((got, i) => {
         if (compare(batch[i]!, got) === 'mismatch') again.push(i);
       });
       // A mismatch is read a second time: a transient read or memory error must not condemn a good file.
-      const second = again.length ? await pool.hash(again.map((i) => batch[i]!.path)) : [];
+      const second = again.length ? await hashRows(again.map((i) => batch[i]!)) : [];
       const final = [...first];
       again.forEach((idx, j) => {
         if (compare(batch[idx]!, second[j]!) === 'ok') report.transient++;
@@ -241,6 +256,17 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
   return report;
 }
 
+/** One row's original bytes read from its tier (decoded) and hashed; never throws. */
+async function hashContent(ctx: Context, row: VerifyRow): Promise<HashOutcome> {
+  try {
+    const got = await streamContent(ctx, row, new Writable({ write: (_c, _e, cb) => cb() }));
+    return { ok: true, size: got.size, sha256: got.sha256 };
+  } catch (err) {
+    const missing = err instanceof IntegrityError && /not (on disk|in )/.test(err.message);
+    return { ok: false, missing, reason: errorMessage(err) };
+  }
+}
+
 /** Two batches in flight per thread keep every thread reading while results are recorded. */
 function poolWidth(pool: HashPool): number {
   return 2 * pool.threads;
@@ -288,6 +314,11 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
     for (const row of wanted.values()) {
       const staged = path.join(work, 'tree', ...row.path.split('/'));
       const fail = (reason: string) => report.unrepairable.push({ path: row.path, jobId: row.jobId, reason });
+      // The replacement goes into the root: only a file recorded on hot is repaired there.
+      if (row.tier !== 'hot' || row.encoding !== null) {
+        fail(`on tier ${row.tier}${row.encoding ? ` (stored ${row.encoding})` : ''}: not repaired from an archive yet; restore it there, or move its job to hot first`);
+        continue;
+      }
       if (!fs.existsSync(staged)) {
         fail('not in the archive');
         continue;

@@ -55,6 +55,13 @@ export const files = sqliteTable(
     // Rows sharing one copy of their content (hard links from put or dedup) carry the same
     // group: the id of the row whose file the others were linked to. Null: a copy of its own.
     contentGroup: integer('content_group'),
+    // Tiers: the tier holding the file (a name from the config's tiers; 'hot' is the root), how
+    // it is stored there (null: as is; 'gzip' | 'br' | 'zstd'), the stored size (null: = size),
+    // and the tier a transition is moving it to (the intent; null when none is in flight).
+    tier: text('tier').notNull().default('hot'),
+    encoding: text('encoding'),
+    storedSize: integer('stored_size'),
+    tierTarget: text('tier_target'),
   },
   (t) => [
     uniqueIndex('files_path_uq').on(t.path),

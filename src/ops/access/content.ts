@@ -1,14 +1,15 @@
-// The one way access commands read a file row's content: streamed, hashed while read, and
-// judged against the row's size and SHA-256 (get, export; url serves only rows read this way).
-// A local tree is read through a descriptor opened without following a symlink; an S3 store
-// through the BlobStore (ctx.store), the object streamed as it arrives.
+// The one way commands read a file row's content: from the tier the row names, decoded as its
+// encoding says, streamed, hashed while read, and judged against the row's size and SHA-256 (get,
+// export, tier transitions; url serves only rows read this way). The local hot tree is read
+// through a descriptor opened without following a symlink; every other place through its
+// BlobStore (ctx.store, or the tier's from ctx.tiers), the object streamed as it arrives.
 import fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Context } from '../../context.ts';
+import { tierStore, type Context } from '../../context.ts';
 import type { FileRecord } from '../../db/types.ts';
 import { FailedError, IntegrityError, StorectlError, errorMessage } from '../../errors.ts';
-import { BlobNotFoundError } from '../../storage/blob.ts';
+import { BlobNotFoundError, type BlobStore } from '../../storage/blob.ts';
 import { hashingTap } from '../../storage/hash.ts';
 
 export interface ReadOutcome {
@@ -18,25 +19,51 @@ export interface ReadOutcome {
   ok: boolean;
 }
 
-/** A readable stream of a row's bytes: the local file (no symlink followed) or the S3 object. */
-export async function openContent(ctx: Pick<Context, 'blobs' | 'store'>, row: Pick<FileRecord, 'path'>): Promise<Readable> {
-  if (ctx.store.capabilities.kind !== 'local') return openObject(ctx, row);
-  return openLocalFile(ctx, row);
+/** What a reader needs of a row to find its bytes: where (tier), and how they are stored there. */
+export type ContentRow = Pick<FileRecord, 'path'> & Partial<Pick<FileRecord, 'tier' | 'encoding' | 'storedSize'>>;
+type ContentContext = Pick<Context, 'blobs' | 'store' | 'tiers'>;
+
+/**
+ * A readable stream of a row's original bytes, from the tier the row names: the local hot file
+ * (no symlink followed), or the tier's BlobStore (a second local tree, an S3 bucket). A row with
+ * an encoding is decoded on the way (the compression part of issue 21 wires the decoders in
+ * `decodeStored`); the caller hashes what comes out against the row's size and SHA-256.
+ */
+export async function openContent(ctx: ContentContext, row: ContentRow): Promise<Readable> {
+  return decodeStored(row, await openStored(ctx, row));
 }
 
-async function openObject(ctx: Pick<Context, 'store'>, row: Pick<FileRecord, 'path'>): Promise<Readable> {
+/** The row's bytes as stored in its tier (still encoded, storedSize long). */
+export async function openStored(ctx: ContentContext, row: ContentRow): Promise<Readable> {
+  const tier = row.tier ?? 'hot';
+  if (tier === 'hot') {
+    if (ctx.store.capabilities.kind !== 'local') return openObject(ctx.store, row, tier);
+    return openLocalFile(ctx, row);
+  }
+  return openObject(await tierStore(ctx, tier), row, tier);
+}
+
+/** Turns stored bytes into the original ones. Only 'as is' (null) so far. */
+export function decodeStored(row: ContentRow, stored: Readable): Readable {
+  if (row.encoding === null || row.encoding === undefined) return stored;
+  stored.destroy();
+  throw new FailedError(`${row.path} is stored with encoding ${row.encoding}, which this storectl cannot decode`, 'upgrade storectl');
+}
+
+async function openObject(store: BlobStore, row: ContentRow, tier: string): Promise<Readable> {
+  const where = tier === 'hot' ? `the store (${store.url})` : `tier ${tier} (${store.url})`;
   try {
-    return await ctx.store.get(row.path);
+    return await store.get(row.path);
   } catch (err) {
     if (err instanceof BlobNotFoundError) {
-      throw new IntegrityError(`${row.path} is recorded as present but is not in the store (${ctx.store.url})`, 'storectl stats --check-disk shows the drift; restore it from a backup');
+      throw new IntegrityError(`${row.path} is recorded as present but is not in ${where}`, 'storectl stats --check-disk shows the drift; restore it from a backup');
     }
     if (err instanceof StorectlError) throw err;
-    throw new FailedError(`cannot read ${row.path} from ${ctx.store.url}: ${errorMessage(err)}`);
+    throw new FailedError(`cannot read ${row.path} from ${tier === 'hot' ? store.url : where}: ${errorMessage(err)}`);
   }
 }
 
-function openLocalFile(ctx: Pick<Context, 'blobs'>, row: Pick<FileRecord, 'path'>): fs.ReadStream {
+function openLocalFile(ctx: Pick<Context, 'blobs'>, row: ContentRow): fs.ReadStream {
   const abs = ctx.blobs.abs(row.path);
   let fd: number;
   try {
@@ -51,7 +78,7 @@ function openLocalFile(ctx: Pick<Context, 'blobs'>, row: Pick<FileRecord, 'path'
 }
 
 /** Pipes a row's bytes into `sink`, hashing them on the way; `end: false` leaves the sink open (stdout). */
-export async function streamContent(ctx: Pick<Context, 'blobs' | 'store'>, row: Pick<FileRecord, 'path' | 'size' | 'sha256'>, sink: Writable, opts: { end?: boolean } = {}): Promise<ReadOutcome> {
+export async function streamContent(ctx: ContentContext, row: ContentRow & Pick<FileRecord, 'size' | 'sha256'>, sink: Writable, opts: { end?: boolean } = {}): Promise<ReadOutcome> {
   const hashed = hashingTap();
   const source = await openContent(ctx, row);
   let sourceFailed = false;
@@ -60,8 +87,8 @@ export async function streamContent(ctx: Pick<Context, 'blobs' | 'store'>, row: 
     await pipeline(source, hashed.tap, sink, { end: opts.end ?? true });
   } catch (err) {
     // The object's stream broke off (a reset connection, a timeout): one line, not the SDK's.
-    if (!sourceFailed || err instanceof StorectlError || ctx.store.capabilities.kind === 'local') throw err;
-    throw new FailedError(`reading ${row.path} from ${ctx.store.url} failed after ${hashed.bytes()} bytes: ${errorMessage(err)}`);
+    if (!sourceFailed || err instanceof StorectlError || ((row.tier ?? 'hot') === 'hot' && ctx.store.capabilities.kind === 'local')) throw err;
+    throw new FailedError(`reading ${row.path} from ${(row.tier ?? 'hot') === 'hot' ? ctx.store.url : `tier ${row.tier}`} failed after ${hashed.bytes()} bytes: ${errorMessage(err)}`);
   }
   const sha256 = hashed.digest();
   const size = hashed.bytes();

@@ -10,6 +10,7 @@ import { FailedError } from '../../errors.ts';
 import { applyDeletion, finishInterrupted, planDeletionOn, type DeletionResult } from '../lifecycle/engine.ts';
 import { guardCap, guardEmptyStore } from '../lifecycle/guards.ts';
 import { openDeletionTarget } from '../lifecycle/target.ts';
+import { openTieredDeletionTarget } from '../lifecycle/tiered-target.ts';
 import type { PlanSkip, PlannedGroup } from '../lifecycle/plan.ts';
 import { MANUAL_RULE, reasonPattern, type DeletionReason } from '../lifecycle/reasons.ts';
 import { Spool } from '../lifecycle/spool.ts';
@@ -102,7 +103,8 @@ async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { 
     rows.sort((a, b) => order.get(a.jobId!)! - order.get(b.jobId!)!);
     // Looks only (lstat locally, HEAD on S3): the same plan for a dry run and a real run.
     const stopLook = phaseTimer('plan: look at each file (lstat / HEAD)');
-    const p = await planDeletionOn(openDeletionTarget(ctx, true), rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
+    const planGate = await openTieredDeletionTarget(ctx, openDeletionTarget(ctx, true), true);
+    const p = await planDeletionOn(planGate, rows, MANUAL, { jobs: new Map(jobs.map((j) => [j.id, j])), failClosed: true, at: now });
     stopLook(rows.length);
     for (const s of p.skipped) report.skipped.push({ rule: MANUAL_RULE, jobId: s.jobId ?? null, path: s.path, reason: s.reason });
     for (const g of p.groups) {

@@ -101,7 +101,18 @@ export async function trialImport(archive: string, staging: string, head: Manife
 export function stagedImports(staging: string, head: ManifestHead): TableImport[] {
   return head.tables
     .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
-    .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
+    .map((table) => {
+      const batches = stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table);
+      return { table, batches: table === 'files' ? onHotTier(batches) : batches };
+    });
+}
+
+/**
+ * The archive holds every file's original bytes and restore puts them in the root: each file
+ * row comes back on the hot tier, stored as is, nothing in flight (whatever tier it was on).
+ */
+function* onHotTier(batches: Iterable<Record<string, unknown>[]>): Generator<Record<string, unknown>[]> {
+  for (const batch of batches) yield batch.map((r) => ({ ...r, tier: 'hot', tierTarget: null, encoding: null, storedSize: null }));
 }
 
 export async function catalogNeedsSchema(ctx: Context): Promise<boolean> {

@@ -36,6 +36,7 @@ import { removeTreeIn, unlinkFileIn } from '../../storage/confined.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, type ApplyTally } from './apply.ts';
 import { DeleteGate, type DeletionTarget, type DiskState, type Expected } from './gate.ts';
 import { openDeletionTarget } from './target.ts';
+import { openTieredDeletionTarget } from './tiered-target.ts';
 import type { PlannedFile, PlannedGroup } from './plan.ts';
 import { reasonLabel, type DeletionReason, type ReasonKind } from './reasons.ts';
 
@@ -210,7 +211,7 @@ function resultOf(t: ApplyTally): DeletionResult {
  * by default the catalog connection itself.
  */
 export async function applyDeletion(ctx: Context, plan: DeletionPlan | DeletionSource, opts: { lane?: DeletionLane; list?: boolean; onBatch?: (files: number) => void } = {}): Promise<DeletionResult> {
-  const gate = openDeletionTarget(ctx, false);
+  const gate = await openTieredDeletionTarget(ctx, openDeletionTarget(ctx, false), false);
   const tally = newTally(opts.list ?? false);
   try {
     await applyBatches(ctx, opts.lane ?? catalogLane(ctx), gate, batches(plan.groups), tally, opts.onBatch ?? (() => {}));
@@ -222,7 +223,7 @@ export async function applyDeletion(ctx: Context, plan: DeletionPlan | DeletionS
 
 /** Finishes the rows an interrupted run of `kind` left 'deleting' (caller holds the store lock). */
 export async function finishInterrupted(ctx: Context, kind: ReasonKind, opts: { lane?: DeletionLane; list?: boolean } = {}): Promise<DeletionResult> {
-  const gate = openDeletionTarget(ctx, false);
+  const gate = await openTieredDeletionTarget(ctx, openDeletionTarget(ctx, false), false);
   const tally = newTally(opts.list ?? false);
   try {
     await recoverInterrupted(ctx, opts.lane ?? catalogLane(ctx), gate, tally, kind);

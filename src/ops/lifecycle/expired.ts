@@ -7,6 +7,7 @@ import { applyBatches, batches, newTally, recoverInterrupted, stoppedMidRun, typ
 import type { DeletionTarget } from './gate.ts';
 import { capVerdict, guardCap, guardEmptyStore, type CapVerdict } from './guards.ts';
 import { openDeletionTarget } from './target.ts';
+import { openTieredDeletionTarget } from './tiered-target.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { planExpired, type PlanSkip, type PlannedGroup, type PlannedMark } from './plan.ts';
 import { describeRule, type Rule } from './rules.ts';
@@ -102,7 +103,7 @@ async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promi
   const spool = apply?.spool ?? null;
   const has = await ctx.catalog.hasFiles();
   await guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
-  const gate = openDeletionTarget(ctx, o.dryRun);
+  const gate = await openTieredDeletionTarget(ctx, openDeletionTarget(ctx, o.dryRun), o.dryRun);
   const tally = newTally(o.list);
   try {
     return await planWith(ctx, o, apply, gate, tally, spool);

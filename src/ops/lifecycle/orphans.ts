@@ -199,6 +199,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
         // The rows of the few paths missing from disk, as they are now.
         for (const row of await ctx.catalog.filesByPaths(chunk.missing)) {
           if (row.state !== 'present') continue; // 'deleting': cleanup-expired finishes it
+          if (row.tier !== 'hot') continue; // its file lives on another tier, not in this tree
           if (!isSafeRelPath(row.path)) {
             report.anomalies.push(`${row.path} (catalog row with an unsafe path: left alone)`);
             continue;

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.ts';
 import { IN_PROGRESS_STATUSES, JOB_STATUSES, type DueClause, type FileRecord, type Job } from '../../db/types.ts';
 import { formatAge, parseDuration } from './duration.ts';
 
-export type RuleAction = 'delete' | 'mark_failed';
+export type RuleAction = 'delete' | 'mark_failed' | 'transition';
 export type AgeFrom = 'completed_at' | 'updated_at' | 'created_at';
 
 export interface Rule {
@@ -21,6 +21,10 @@ export interface Rule {
   /** The timestamp the age counts from (files: created_at). A null completed_at falls back to updated_at. */
   ageFrom: AgeFrom;
   ageMs: number;
+  /** transition: the tier the job's files move to. */
+  to?: string;
+  /** A default that ships disabled (the documented example): `{"id": ..., "enabled": true}` turns it on. */
+  disabled?: true;
 }
 
 export const DEFAULT_RULES: readonly Rule[] = [
@@ -30,16 +34,21 @@ export const DEFAULT_RULES: readonly Rule[] = [
   { id: 'failed-exports', description: 'failed exports: files deleted after 1 h', scope: 'jobs', action: 'delete', kinds: ['export'], statuses: ['failed'], ageFrom: 'updated_at', ageMs: 3_600_000 },
   { id: 'failed-jobs', description: 'failed jobs of any kind: files deleted after 7 days', scope: 'jobs', action: 'delete', statuses: ['failed'], ageFrom: 'updated_at', ageMs: 7 * 86_400_000 },
   { id: 'temp-files', description: 'temp files (temp/, no job): deleted after 1 day', scope: 'files', action: 'delete', categories: ['temp'], ageFrom: 'created_at', ageMs: 86_400_000 },
+  // The sprint's "transition old jobs to glacier after 90 days", off until the config turns it on
+  // ({"id": "completed-to-cold", "enabled": true}) and names a cold tier.
+  { id: 'completed-to-cold', description: 'completed jobs: files moved to the cold tier 90 days after completion', scope: 'jobs', action: 'transition', to: 'cold', statuses: ['completed'], ageFrom: 'completed_at', ageMs: 90 * 86_400_000, disabled: true },
 ];
 
-const RULE_FIELDS = ['id', 'description', 'scope', 'action', 'kind', 'statuses', 'owner', 'category', 'pathPrefix', 'ageFrom', 'age', 'enabled'];
-const SECTION_FIELDS = ['rules', 'replaceDefaults', 'maxDelete', 'orphans'];
+const RULE_FIELDS = ['id', 'description', 'scope', 'action', 'kind', 'statuses', 'owner', 'category', 'pathPrefix', 'ageFrom', 'age', 'to', 'enabled'];
+const SECTION_FIELDS = ['rules', 'replaceDefaults', 'maxDelete', 'maxMove', 'orphans'];
 const ORPHAN_FIELDS = ['minAge', 'maxDelete'];
 
 /** The validated `cleanup` section of the config file. */
 export interface CleanupConfig {
   rules: Rule[];
   maxDelete?: string;
+  /** Cap on the files one transition run moves (storectl tier): a count or a percentage. */
+  maxMove?: string;
   orphans: { minAgeMs?: number; maxDelete?: string };
 }
 
@@ -73,6 +82,7 @@ function parseRule(where: string, raw: unknown, base: Rule | undefined): Rule | 
   if (r.enabled === false) return null;
   if (r.enabled !== undefined && r.enabled !== true) bad(`${where}.enabled`, 'must be true or false');
   const rule: Partial<Rule> = base ? { ...base } : { description: '' };
+  delete rule.disabled;
   if (typeof r.id !== 'string' || !/^[a-z0-9][a-z0-9_-]*$/i.test(r.id)) bad(`${where}.id`, 'must be a name (letters, digits, - and _)');
   rule.id = r.id;
   if (r.description !== undefined) rule.description = String(r.description);
@@ -81,8 +91,12 @@ function parseRule(where: string, raw: unknown, base: Rule | undefined): Rule | 
     rule.scope = r.scope;
   }
   if (r.action !== undefined) {
-    if (r.action !== 'delete' && r.action !== 'mark_failed') bad(`${where}.action`, 'must be "delete" or "mark_failed"');
+    if (r.action !== 'delete' && r.action !== 'mark_failed' && r.action !== 'transition') bad(`${where}.action`, 'must be "delete", "mark_failed" or "transition"');
     rule.action = r.action;
+  }
+  if (r.to !== undefined) {
+    if (typeof r.to !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(r.to)) bad(`${where}.to`, 'must be a tier name');
+    rule.to = r.to;
   }
   if (r.kind !== undefined) rule.kinds = strings(`${where}.kind`, r.kind);
   if (r.statuses !== undefined) {
@@ -111,13 +125,15 @@ function checkRule(where: string, rule: Rule): Rule {
   if (rule.scope === 'jobs') {
     if (rule.categories || rule.pathPrefix) bad(where, 'category and pathPrefix apply to files rules (scope "files"); a job\'s files go together');
     if (!rule.statuses?.length) bad(`${where}.statuses`, 'a jobs rule must name the statuses it applies to');
-    if (rule.action === 'delete') {
+    if (rule.action === 'transition' && !rule.to) bad(`${where}.to`, 'a transition rule names the tier it moves files to', 'e.g. "to": "cold" (a tier of the config\'s tiers section, or hot)');
+    if (rule.action !== 'transition' && rule.to) bad(`${where}.to`, 'applies to transition rules only');
+    if (rule.action === 'delete' || rule.action === 'transition') {
       const live = rule.statuses.filter((s) => IN_PROGRESS_STATUSES.includes(s));
-      if (live.length) bad(`${where}.statuses`, `files of jobs still being produced (${live.join(', ')}) are never deleted`, 'use action "mark_failed" for stuck jobs');
+      if (live.length) bad(`${where}.statuses`, `files of jobs still being produced (${live.join(', ')}) are never ${rule.action === 'delete' ? 'deleted' : 'moved'}`, 'use action "mark_failed" for stuck jobs');
     }
   } else {
     if (rule.kinds || rule.statuses) bad(where, 'kind and statuses apply to jobs rules (scope "jobs")');
-    if (rule.action !== 'delete') bad(`${where}.action`, 'files rules can only delete');
+    if (rule.action !== 'delete') bad(`${where}.action`, 'files rules can only delete (transitions move whole jobs)');
     if (rule.ageFrom !== 'created_at') bad(`${where}.ageFrom`, 'files rules age from created_at');
   }
   return rule;
@@ -128,7 +144,7 @@ function checkRule(where: string, rule: Rule): Rule {
  * overridable by id (e.g. {"id": "completed-exports", "age": "48h"}, or "enabled": false), then
  * new rules in the order given; `replaceDefaults: true` keeps only the rules given.
  */
-export function loadCleanupConfig(section: unknown, opts: { retentionHours?: number } = {}): CleanupConfig {
+export function loadCleanupConfig(section: unknown, opts: { retentionHours?: number; tiers?: readonly string[] } = {}): CleanupConfig {
   const s = (section ?? {}) as Record<string, unknown>;
   if (typeof s !== 'object' || Array.isArray(s)) bad('cleanup', 'must be an object');
   for (const k of Object.keys(s)) if (!SECTION_FIELDS.includes(k)) bad(`cleanup.${k}`, 'unknown field', `known fields: ${SECTION_FIELDS.join(', ')}`);
@@ -146,7 +162,14 @@ export function loadCleanupConfig(section: unknown, opts: { retentionHours?: num
     if (at >= 0) rules[at] = rule;
     else rules.push(rule);
   });
-  let list = rules.filter((r): r is Rule => r !== null);
+  let list = rules.filter((r): r is Rule => r !== null && !r.disabled);
+  if (opts.tiers) {
+    list.forEach((r) => {
+      if (r.action === 'transition' && !opts.tiers!.includes(r.to!)) {
+        bad(`cleanup.rules (rule "${r.id}").to`, `no tier "${r.to}" in the config`, `tiers: ${opts.tiers!.join(', ')}; name it in the tiers section`);
+      }
+    });
+  }
   if (opts.retentionHours !== undefined) {
     list = list.map((r) => (r.id === 'completed-exports' ? { ...r, ageMs: opts.retentionHours! * 3_600_000 } : r));
   }
@@ -156,6 +179,7 @@ export function loadCleanupConfig(section: unknown, opts: { retentionHours?: num
   return {
     rules: list,
     maxDelete: s.maxDelete === undefined ? undefined : checkMaxDelete('cleanup.maxDelete', s.maxDelete),
+    maxMove: s.maxMove === undefined ? undefined : checkMaxDelete('cleanup.maxMove', s.maxMove),
     orphans: {
       minAgeMs: orphans.minAge === undefined ? undefined : duration('cleanup.orphans.minAge', orphans.minAge),
       maxDelete: orphans.maxDelete === undefined ? undefined : checkMaxDelete('cleanup.orphans.maxDelete', orphans.maxDelete),
@@ -223,5 +247,22 @@ export function describeRule(r: Rule) {
     ...(r.pathPrefix ? { pathPrefix: r.pathPrefix } : {}),
     ageFrom: r.ageFrom,
     age: formatAge(r.ageMs),
+    ...(r.to ? { to: r.to } : {}),
   };
+}
+
+/**
+ * The transition rule that moves a job at `asOf`: of the transition rules whose filter matches
+ * and that are due, the one with the greatest age (the latest stage: warm after 30 days, then
+ * cold after 90); undefined when none is due.
+ */
+export function transitionRuleForJob(rules: readonly Rule[], job: Pick<Job, 'kind' | 'status' | 'owner' | 'completedAt' | 'updatedAt' | 'createdAt'>, asOf: Date): { rule: Rule; dueAt: Date } | undefined {
+  let best: { rule: Rule; dueAt: Date } | undefined;
+  for (const r of rules) {
+    if (r.action !== 'transition' || !jobMatches(r, job)) continue;
+    const dueAt = jobDueAt(r, job);
+    if (dueAt > asOf) continue;
+    if (!best || r.ageMs > best.rule.ageMs) best = { rule: r, dueAt };
+  }
+  return best;
 }

@@ -12,6 +12,7 @@ import {
   PutObjectCommand,
   CopyObjectCommand,
   type S3ClientConfig,
+  type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import {
@@ -105,21 +106,23 @@ export class S3BlobStore implements BlobStore {
     const sendSha = Boolean(opts.sha256 && this.settings.sendSha256 && single);
     try {
       if (single) {
-        await this.client.send(
+        const sent = await this.client.send(
           new PutObjectCommand({
             Bucket: this.loc.bucket,
             Key,
             Body: data,
             ContentLength: data.length,
             ContentType: opts.contentType,
+            ...(opts.storageClass ? { StorageClass: opts.storageClass as StorageClass } : {}),
             ChecksumSHA256: sendSha ? hexToBase64(opts.sha256!) : undefined,
           }),
         );
+        if (opts.noHeadAfter) return { size: data.length, mtime: new Date(), identity: identityOf(sent.ETag), checksumVerified: sendSha };
       } else {
         // Multipart, parts in parallel; the object appears only when CompleteMultipartUpload succeeds.
         const up = new Upload({
           client: this.client,
-          params: { Bucket: this.loc.bucket, Key, Body: data, ContentType: opts.contentType },
+          params: { Bucket: this.loc.bucket, Key, Body: data, ContentType: opts.contentType, ...(opts.storageClass ? { StorageClass: opts.storageClass as StorageClass } : {}) },
           partSize: this.settings.partSize,
           queueSize: this.settings.partsInParallel,
           leavePartsOnError: false,

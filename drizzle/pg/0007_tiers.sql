@@ -1,0 +1,4 @@
+ALTER TABLE "files" ADD COLUMN "tier" text DEFAULT 'hot' NOT NULL;--> statement-breakpoint
+ALTER TABLE "files" ADD COLUMN "encoding" text;--> statement-breakpoint
+ALTER TABLE "files" ADD COLUMN "stored_size" bigint;--> statement-breakpoint
+ALTER TABLE "files" ADD COLUMN "tier_target" text;

@@ -1,0 +1,4 @@
+ALTER TABLE `files` ADD `tier` text DEFAULT 'hot' NOT NULL;--> statement-breakpoint
+ALTER TABLE `files` ADD `encoding` text;--> statement-breakpoint
+ALTER TABLE `files` ADD `stored_size` integer;--> statement-breakpoint
+ALTER TABLE `files` ADD `tier_target` text;

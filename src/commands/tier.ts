@@ -1,0 +1,101 @@
+import { defineCommand } from './define.ts';
+import { parseAsOf, waitMs } from './common-options.ts';
+import { EXIT, UsageError } from '../errors.ts';
+import type { TransitionReport } from '../ops/tiers/transition.ts';
+import { formatBytes, formatCount, safe } from '../ui/format.ts';
+import { renderPairs, renderTable } from '../ui/table.ts';
+import { hasFilter } from '../ops/access/select.ts';
+import { jobSelectionOptions, readJobSelection } from './job-selection.ts';
+
+export default defineCommand({
+  name: 'tier',
+  summary: 'Move jobs between storage tiers (hot, warm, cold): by the transition rules, or chosen jobs by hand',
+  description:
+    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there.",
+  args: '[job_ids...]',
+  examples: [
+    'storectl tier --dry-run --list                       # what the transition rules would move now',
+    'storectl tier --dry-run --as-of +30d                 # ... and in a month',
+    'storectl tier --yes --json                           # from cron',
+    'storectl tier card-20261120-1a2b3c4d --to hot --yes  # bring a job back for a reprint',
+    'storectl tier --owner acme --older-than 30d --to warm --dry-run',
+  ],
+  recordRun: true,
+  options: (cmd) =>
+    jobSelectionOptions(cmd)
+      .option('--to <tier>', 'the tier to move the chosen jobs to (hot, or a name from the config\'s tiers)')
+      .option('--dry-run', 'print the plan; change nothing')
+      .option('--list', 'list every path with its move (dry run: what would be moved; real run: what was)')
+      .option('--as-of <time>', 'evaluate the transition rules at TIME (ISO 8601, or +30d / -12h from now); later than now needs --dry-run')
+      .option('--max-move <n>', 'refuse to move more than N files or N% of the present files')
+      // --compress: reserved for the compression part of issue 21 (encode while moving); wired there.
+      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
+  async run(args, opts, env) {
+    const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
+    const { tierSettings } = await import('../config.ts');
+    const config = loadCleanupConfig(env.config().sections.cleanup, { tiers: Object.keys(tierSettings(env.config())) });
+    const now = new Date();
+    const asOf = parseAsOf(opts.asOf as string | undefined, now);
+    const dryRun = Boolean(opts.dryRun);
+    const sel = await readJobSelection(args, opts, env.ui.io);
+    const chosen = sel.ids.length > 0 || hasFilter(sel);
+    if (chosen && opts.to === undefined) throw new UsageError('chosen jobs need --to TIER', 'e.g. storectl tier JOB_ID --to hot; without jobs, tier applies the transition rules');
+    if (!chosen && opts.to !== undefined) throw new UsageError('--to needs the jobs to move', 'give JOB_IDs, --from FILE, or a filter (--owner, --status, --kind, --older-than)');
+    if (asOf.getTime() > now.getTime() + 1000 && !dryRun) throw new UsageError('--as-of later than now moves files before they are due', 'add --dry-run to see what that run would do');
+    const maxMove = opts.maxMove !== undefined ? checkMaxDelete('--max-move', String(opts.maxMove)) : config.maxMove;
+    const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
+    const { runTransition } = await import('../ops/tiers/transition.ts');
+    const report = await runTransition(ctx, {
+      dryRun,
+      asOf,
+      manual: chosen ? { selection: sel, to: String(opts.to) } : undefined,
+      rules: config.rules,
+      list: Boolean(opts.list),
+      maxMove,
+      maxMoveSource: opts.maxMove !== undefined ? '--max-move' : 'cleanup.maxMove',
+      waitMs: waitMs(opts.wait),
+      confirm: (p) => env.confirm(`Move ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs to another tier?`),
+    });
+    for (const id of report.unknown) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
+    const r = report.result;
+    return {
+      report,
+      dryRun,
+      text: () => renderTier(report, env.ui.stdoutTTY),
+      exitCode: report.failed.length ? EXIT.PARTIAL : report.unknown.length ? EXIT.NOT_FOUND : EXIT.OK,
+      totals: r
+        ? { jobs: r.jobs, filesMoved: r.files, bytesMoved: r.bytes, recovered: r.recovered, leftoversRemoved: r.leftoversRemoved, changed: report.changed.length, failed: report.failed.length }
+        : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, interrupted: report.interrupted },
+    };
+  },
+});
+
+function renderTier(r: TransitionReport, tty: boolean): string {
+  const out: string[] = [];
+  const rows = r.plan.byRule;
+  if (rows.length) out.push(renderTable(['rule', 'to', 'jobs', 'files', 'size'], rows.map((x) => [x.rule, x.to, x.jobs, x.files, formatBytes(x.bytes)]), { tty }));
+  for (const x of r.list ?? []) out.push(safe`${x.outcome}  ${x.path}  ${x.from} -> ${x.to}  rule=${x.rule}\n`);
+  for (const c of r.changed) out.push(safe`changed  ${c.path || c.jobId}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(safe`failed   ${f.path}: ${f.reason}\n`);
+  if (r.dryRun) {
+    out.push(
+      `dry run as of ${r.asOf.replace(/\.\d{3}Z$/, 'Z')}: would move ${formatCount(r.plan.files)} files (${formatBytes(r.plan.bytes)}) of ${formatCount(r.plan.jobs)} jobs` +
+        (r.interrupted ? `; ${r.interrupted} files left in flight by an interrupted run will be finished first` : '') +
+        '; nothing changed\n',
+    );
+    if (r.cap?.refused) out.push(`the real run would be refused by the cap: ${r.cap.reason}\n`);
+  } else if (r.result) {
+    const x = r.result;
+    out.push(
+      renderPairs([
+        ['moved', `${formatCount(x.files)} files (${formatBytes(x.bytes)}) of ${formatCount(x.jobs)} jobs`],
+        ...x.byTarget.map((t): [string, string] => [`  to ${t.tier}`, `${formatCount(t.files)} files (${formatBytes(t.bytes)}) of ${formatCount(t.jobs)} jobs`]),
+        ['finished from an interrupted run', formatCount(x.recovered)],
+        ['source copies removed', formatCount(x.leftoversRemoved)],
+        ['changed since planning (kept)', formatCount(r.changed.length)],
+        ['failed (kept where they were)', formatCount(r.failed.length)],
+      ]),
+    );
+  }
+  return out.join('');
+}
