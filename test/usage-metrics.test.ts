@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
+import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import { query } from './helpers/images.ts';
 import { cardJob, ndjson } from './helpers/jobs.ts';
 
@@ -168,6 +168,21 @@ for (const d of DIALECTS) {
         assert.equal(h2.json.history.snapshots, 11);
         const text = await runCli([...fresh.args, 'stats', '--history']);
         assert.match(text.stdout, /growth\s+[+-]/);
+        assert.ok(!text.stdout.includes('█'), 'bars drawn off a terminal');
+        // On a terminal each day is drawn as a bar, 40 cells for the largest day, in proportion.
+        const pty = spawnSync('python3', [path.join(REPO, 'test/helpers/pty-run.py'), 'n', process.execPath, BIN, ...fresh.args, 'stats', '--history', '--since', '15d'], {
+          encoding: 'utf8',
+          env: { ...process.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '' },
+          timeout: 120_000,
+        });
+        assert.equal(pty.status, 0, pty.stdout + pty.stderr);
+        const bars = new Map<string, number>();
+        for (const line of pty.stdout.split(/\r?\n/)) {
+          const m = /(\d{4}-\d{2}-\d{2})\D.*?(█+)/.exec(line);
+          if (m) bars.set(m[1]!, m[2]!.length);
+        }
+        const want = r.days.map((x: { date: string; bytes: number }) => [x.date, Math.max(1, Math.round((x.bytes / 14_000_000) * 40))]);
+        assert.deepEqual([...bars.entries()].slice(0, 10), want, pty.stdout);
       } finally {
         await fresh.dispose();
       }
