@@ -8,6 +8,7 @@ import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import { cardJob, ndjson } from './helpers/jobs.ts';
+import { execSql, query } from './helpers/images.ts';
 
 const card = cardJob;
 
@@ -262,6 +263,38 @@ for (const d of DIALECTS) {
       const left = await files();
       assert.ok(left >= base + 10 && left < base + 200, `the killed run had recorded some of its jobs, not all (${left - base} files)`);
       await noDrift();
+    });
+  });
+}
+
+for (const d of DIALECTS) {
+  describe(`quota fails closed: ${d.name}`, { skip: d.skip }, () => {
+    test('when the usage ledger cannot be read or updated, generate and put write nothing and fail (never counted as zero usage)', async () => {
+      const store = await d.makeStore();
+      const dir = tmpDir();
+      try {
+        const cli = (args: string[], input?: string) => runCli([...store.args, '--json', ...args], { input });
+        const ok = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('fc-1', 'acme')]));
+        assert.equal(ok.code, 0, ok.stderr);
+        const before = cardFiles(store.root);
+        const rowsBefore = await query<{ path: string }>(store, `select path from files order by path`);
+        // The ledger is gone (a broken or half-migrated catalog): no quota can be judged.
+        await execSql(store, `drop table usage`);
+        const g = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('fc-2', 'acme'), card('fc-3', 'beta')]));
+        assert.notEqual(g.code, 0, 'a write went ahead without its usage');
+        assert.notEqual(g.code, 3, 'jobs were written beside the refused ones');
+        assert.match(g.json.error.message, /usage/, g.stdout);
+        assert.deepEqual(cardFiles(store.root), before, 'files were written without usage');
+        const f = path.join(dir, 'f.bin');
+        fs.writeFileSync(f, 'hello');
+        const p = await cli(['put', f, '--job', 'fc-up', '--owner', 'acme', '--category', 'uploads']);
+        assert.notEqual(p.code, 0, 'put went ahead without its usage');
+        assert.ok(!fs.existsSync(path.join(store.root, 'uploads')) || (fs.readdirSync(path.join(store.root, 'uploads'), { recursive: true, withFileTypes: true }) as fs.Dirent[]).every((e) => !e.isFile()), 'put left a file');
+        assert.deepEqual(await query<{ path: string }>(store, `select path from files order by path`), rowsBefore, 'file rows were recorded without usage');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await store.dispose();
+      }
     });
   });
 }
