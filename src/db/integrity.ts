@@ -23,6 +23,8 @@ export interface VerifyRow {
   state: string;
   jobId: string | null;
   verifiedAt: Date | null;
+  /** Rows with the same group share one copy of their content (hard links); null: its own. */
+  contentGroup: number | null;
 }
 
 /**
@@ -125,7 +127,7 @@ export function integrityCatalog(catalog: Catalog): IntegrityCatalog {
 }
 
 const BATCH = 500;
-const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at';
+const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at, content_group';
 
 function selectionWhere(sel: FileSelection): { sql: string; params: unknown[] } {
   const parts = [`state in ('present', 'corrupt', 'missing')`];
@@ -158,6 +160,7 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     state: String(r.state),
     jobId: (r.job_id as string | null) ?? null,
     verifiedAt: this.x.date(r.verified_at),
+    contentGroup: r.content_group === null || r.content_group === undefined ? null : num(r.content_group),
   });
 
   #contentRow = (r: Record<string, unknown>): ContentRow => ({
