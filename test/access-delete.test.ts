@@ -85,6 +85,14 @@ for (const d of DIALECTS) {
       const byFilter = await cli('--owner', 'acme', '--status', 'failed', '--older-than', '7d', '--dry-run', '--list');
       assert.equal(byFilter.code, 0, byFilter.stderr);
       assert.deepEqual([...new Set(byFilter.json.list.map((x: { jobId: string }) => x.jobId))], ['c-failed-old']);
+      // --kind: the export jobs with files left (e-done-new was deleted above), and with --older-than
+      // only the one completed 30 h ago (e-failed was never completed: its created time is 3 h ago).
+      const byKind = await cli('--kind', 'export', '--dry-run', '--list');
+      assert.equal(byKind.code, 0, byKind.stderr);
+      assert.deepEqual([...new Set(byKind.json.list.map((x: { jobId: string }) => x.jobId))].sort(), ['e-done-old', 'e-failed']);
+      const byKindAge = await cli('--kind', 'export', '--older-than', '1d', '--dry-run', '--list');
+      assert.deepEqual([...new Set(byKindAge.json.list.map((x: { jobId: string }) => x.jobId))], ['e-done-old']);
+      for (const p of [...paths.get('e-done-old')!, ...paths.get('e-failed')!]) assert.ok(exists(store.root, p), 'a dry run deletes nothing');
       const fromStdin = await runCli([...store.args, '--json', 'delete', '--from', '-', '--dry-run', '--list'], { input: '# ids\nc-failed-old\n\nc-failed-new\n' });
       assert.deepEqual([...new Set(fromStdin.json.list.map((x: { jobId: string }) => x.jobId))].sort(), ['c-failed-new', 'c-failed-old']);
       const nf = await cli('nope', '--yes');

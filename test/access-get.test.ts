@@ -10,6 +10,7 @@ import type { Catalog } from '../src/db/catalog.ts';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import { buildCleanupStore } from './helpers/cleanup-fixture.ts';
 import { execSql, query, smallJpeg, pngWithAlpha, writeFiles } from './helpers/images.ts';
+import { cardJob } from './helpers/jobs.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -121,6 +122,39 @@ for (const d of DIALECTS) {
       assert.deepEqual(lines.map((l) => l.job?.id ?? 'summary'), ['c-qa', 'c-live', 'summary']);
       assert.deepEqual(lines[2].summary.notFound, ['nope']);
       assert.equal((await cli('show', 'nope')).json.error.code, 'not_found');
+    });
+
+    test('show: when verify last read each file back, the generation metadata and the failure reason, as the catalog holds them', async () => {
+      const g = await runCli([...store.args, '--json', 'generate', '--workers', '1', '--jobs', '-'], { input: JSON.stringify(cardJob('g-shown', 'acme')) });
+      assert.equal(g.code, 0, g.stdout + g.stderr);
+      const before = await cli('show', 'g-shown');
+      assert.equal(before.code, 0, before.stderr);
+      assert.ok(before.json.jobs[0].files.length > 0);
+      assert.ok(before.json.jobs[0].files.every((f: { lastVerifiedAt: unknown }) => f.lastVerifiedAt === null), 'never verified yet');
+      const v = await cli('verify', '--job', 'g-shown');
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      const rows = await c.filesOfJob('g-shown');
+      const [job] = await c.getJobs(['g-shown']);
+      const r = await cli('show', 'g-shown');
+      assert.equal(r.code, 0, r.stderr);
+      const [j] = r.json.jobs;
+      for (const f of j.files as { role: string; lastVerifiedAt: string | null }[]) {
+        const row = rows.find((x) => x.role === f.role)!;
+        assert.ok(row.verifiedAt, `${f.role} has a verified_at after verify`);
+        assert.equal(f.lastVerifiedAt, row.verifiedAt!.toISOString(), f.role);
+      }
+      assert.ok(job!.generation && Object.keys(job!.generation).length > 0, 'generate recorded generation metadata');
+      assert.deepEqual(j.generation, job!.generation);
+      assert.equal(j.job.failureReason, null);
+
+      await c.insertJobs([{ id: 'c-jammed', kind: 'card', owner: 'acme', status: 'failed', data: {}, createdAt: new Date(), failureReason: 'printer jam on tray 2' }]);
+      const failed = await cli('show', 'c-jammed');
+      assert.equal(failed.code, 0, failed.stderr);
+      assert.equal(failed.json.jobs[0].job.failureReason, 'printer jam on tray 2');
+      assert.deepEqual(failed.json.jobs[0].files, []);
+      const table = await runCli([...store.args, 'show', 'c-jammed']);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /printer jam on tray 2/);
     });
 
     test('a corrupted file: with -o nothing is left at the target (exit 4); to stdout exit 4 and a line on stderr', async () => {

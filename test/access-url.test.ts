@@ -111,7 +111,7 @@ for (const d of DIALECTS) {
       assert.equal(again.json.error.tombstone.rule, 'completed-exports');
     });
 
-    test('not_found, bad --expires, and the secret is never printed (config, url, errors)', async () => {
+    test('not_found, bad --expires, and the secret is never printed (config, url, errors, the --verbose log file)', async () => {
       assert.equal((await cli('url', 'c-qa', 'combined.pdf')).code, 5);
       assert.equal((await cli('url', 'c-printed', 'front.png', '--expires', 'soon')).code, 2);
       const env = { STORECTL_URL_SECRET: 'short' };
@@ -128,6 +128,20 @@ for (const d of DIALECTS) {
       const viaEnv = await runCli([...store.args, '--json', 'url', 'c-printed', 'front.png'], { env: { STORECTL_URL_BASE: base, STORECTL_URL_SECRET: SECRET } });
       assert.equal(viaEnv.code, 0, viaEnv.stderr);
       assert.equal((await fetchStatus(viaEnv.json.url)).status, 200);
+      // Nor in the log file, with --verbose, for a link made, a refusal and a weak secret.
+      const log = path.join(dir, 'url.log.jsonl');
+      const logged = [
+        await runCli([...store.args, '--verbose', '--log-file', log, '--json', 'url', 'c-printed', 'front.png'], { env: { STORECTL_URL_BASE: base, STORECTL_URL_SECRET: SECRET } }),
+        await runCli([...store.args, '--verbose', '--log-file', log, '--json', 'url', 'c-qa', 'combined.pdf'], { env: { STORECTL_URL_BASE: base, STORECTL_URL_SECRET: SECRET } }),
+        await runCli([...store.args, '--verbose', '--log-file', log, '--config', path.join(dir, 'inline.json'), '--json', 'url', '--nginx-config']),
+        await runCli([...store.args, '--verbose', '--log-file', log, '--json', 'url', 'c-printed', 'front.png'], { env: { STORECTL_URL_BASE: base, STORECTL_URL_SECRET: 'short' } }),
+      ];
+      assert.deepEqual(logged.map((r) => r.code), [0, 5, 0, 2], logged.map((r) => r.stderr).join('\n'));
+      const text = fs.readFileSync(log, 'utf8');
+      assert.ok(text.trim().split('\n').length >= 4, 'each run wrote its log lines');
+      assert.doesNotMatch(text, new RegExp(SECRET), 'the secret reached the log file');
+      assert.doesNotMatch(text, /"short"|\bshort\b/, 'the weak secret reached the log file');
+      for (const r of logged.slice(0, 2).concat(logged.slice(3))) assert.doesNotMatch(r.stdout + r.stderr, new RegExp(SECRET));
     });
   });
 }

@@ -17,10 +17,16 @@ for (const d of DIALECTS) {
   describe(`catalog usage contract: ${d.name}`, { skip: d.skip }, () => {
     let store: Store;
     let c: Catalog;
-    useCatalogStore(d, (s) => {
-      store = s.store;
-      c = s.catalogs[0]!;
-    });
+    let c2: Catalog;
+    useCatalogStore(
+      d,
+      (s) => {
+        store = s.store;
+        c = s.catalogs[0]!;
+        c2 = s.catalogs[1]!;
+      },
+      2,
+    );
 
     const usageOf = async (owner: string) => {
       const u = await c.usage.ownerUsage(owner);
@@ -87,6 +93,25 @@ for (const d of DIALECTS) {
       assert.equal(await c.usage.unsetQuota('q'), true);
       assert.equal(await c.usage.unsetQuota('q'), false);
       await c.insertFiles([file('temp/q5', 'q', 5000)]);
+    });
+
+    test('two connections racing for the last bytes of a quota: exactly what fits is accepted, no more; the ledger equals a recount', async () => {
+      await c.usage.setQuota({ owner: 'race', maxBytes: 1000, maxFiles: null, warnPercent: 80 }, T0);
+      await c.insertFiles([file('temp/race-0', 'race', 350)]);
+      // 20 writes of 100 bytes, all in flight at once, half on each connection: 6 fit (650 bytes left).
+      const tries = Array.from({ length: 20 }, (_, i) => (i % 2 ? c2 : c).insertFiles([file(`temp/race-${i + 1}`, 'race', 100)]));
+      const settled = await Promise.allSettled(tries);
+      const refused = settled.filter((x) => x.status === 'rejected') as PromiseRejectedResult[];
+      assert.ok(refused.every((x) => isQuotaExceeded(x.reason)), String(refused.find((x) => !isQuotaExceeded(x.reason))?.reason));
+      assert.equal(settled.length - refused.length, 6, `${settled.length - refused.length} writes accepted`);
+      const rows = await c.filesByPaths(Array.from({ length: 21 }, (_, i) => `temp/race-${i}`));
+      assert.equal(rows.length, 7);
+      assert.deepEqual(await usageOf('race'), { bytes: 950, files: 7 });
+      // both connections judge from the same ledger
+      assert.deepEqual({ bytes: (await c2.usage.ownerUsage('race')).bytes }, { bytes: 950 });
+      assert.deepEqual(await c.usage.drift(), []);
+      await c.markFiles(rows.map((r) => r.path), 'deleted', T0, 'manual');
+      assert.equal(await c.usage.unsetQuota('race'), true);
     });
 
     test('recount rebuilds a ledger edited behind its back and reports the drift', async () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import { cardJob, ndjson } from './helpers/jobs.ts';
+import { execSql, query } from './helpers/images.ts';
 
 const card = cardJob;
 
@@ -262,6 +263,81 @@ for (const d of DIALECTS) {
       const left = await files();
       assert.ok(left >= base + 10 && left < base + 200, `the killed run had recorded some of its jobs, not all (${left - base} files)`);
       await noDrift();
+    });
+  });
+}
+
+for (const d of DIALECTS) {
+  describe(`quota fails closed: ${d.name}`, { skip: d.skip }, () => {
+    test('when the usage ledger cannot be read or updated, generate and put write nothing and fail (never counted as zero usage)', async () => {
+      const store = await d.makeStore();
+      const dir = tmpDir();
+      try {
+        const cli = (args: string[], input?: string) => runCli([...store.args, '--json', ...args], { input });
+        const ok = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('fc-1', 'acme')]));
+        assert.equal(ok.code, 0, ok.stderr);
+        const before = cardFiles(store.root);
+        const rowsBefore = await query<{ path: string }>(store, `select path from files order by path`);
+        // The ledger is gone (a broken or half-migrated catalog): no quota can be judged.
+        await execSql(store, `drop table usage`);
+        const g = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('fc-2', 'acme'), card('fc-3', 'beta')]));
+        assert.notEqual(g.code, 0, 'a write went ahead without its usage');
+        assert.notEqual(g.code, 3, 'jobs were written beside the refused ones');
+        assert.match(g.json.error.message, /usage/, g.stdout);
+        assert.deepEqual(cardFiles(store.root), before, 'files were written without usage');
+        const f = path.join(dir, 'f.bin');
+        fs.writeFileSync(f, 'hello');
+        const p = await cli(['put', f, '--job', 'fc-up', '--owner', 'acme', '--category', 'uploads']);
+        assert.notEqual(p.code, 0, 'put went ahead without its usage');
+        assert.ok(!fs.existsSync(path.join(store.root, 'uploads')) || (fs.readdirSync(path.join(store.root, 'uploads'), { recursive: true, withFileTypes: true }) as fs.Dirent[]).every((e) => !e.isFile()), 'put left a file');
+        assert.deepEqual(await query<{ path: string }>(store, `select path from files order by path`), rowsBefore, 'file rows were recorded without usage');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await store.dispose();
+      }
+    });
+  });
+}
+
+for (const d of DIALECTS) {
+  describe(`usage follows verify and cleanup-orphaned marks: ${d.name}`, { skip: d.skip }, () => {
+    test("a missing file stops counting (verify, cleanup-orphaned), a corrupt one still holds its bytes; the ledger equals a recount", async () => {
+      const store = await d.makeStore();
+      try {
+        const cli = (args: string[], input?: string) => runCli([...store.args, '--json', ...args], { input });
+        const usage = async () => {
+          const o = (await cli(['quota', 'show', 'vm'])).json.owner;
+          return { bytes: o.bytes as number, files: o.files as number };
+        };
+        const noDrift = async () => assert.deepEqual((await cli(['quota', 'recount'])).json.corrected, []);
+        const g = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('vm-1', 'vm'), card('vm-2', 'vm')]));
+        assert.equal(g.code, 0, g.stderr);
+        const rows = await query<{ job_id: string; path: string; size: number }>(store, `select job_id, path, size from files where owner = 'vm' order by path`);
+        assert.equal(rows.length, 10);
+        const start = await usage();
+        assert.deepEqual(start, { bytes: rows.reduce((a, r) => a + Number(r.size), 0), files: 10 });
+        const [gone, bad] = rows.filter((r) => r.job_id === 'vm-1');
+        fs.rmSync(path.join(store.root, gone!.path));
+        const abs = path.join(store.root, bad!.path);
+        const bytes = fs.readFileSync(abs);
+        bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+        fs.writeFileSync(abs, bytes);
+        const v = await cli(['verify', '--job', 'vm-1']);
+        assert.equal(v.code, 4, v.stdout + v.stderr);
+        const states = await query<{ path: string; state: string }>(store, `select path, state from files where path in ($1, $2) order by path`, [gone!.path, bad!.path]);
+        assert.deepEqual(Object.fromEntries(states.map((s) => [s.path, s.state])), { [gone!.path]: 'missing', [bad!.path]: 'corrupt' });
+        assert.deepEqual(await usage(), { bytes: start.bytes - Number(gone!.size), files: 9 }, 'missing released, corrupt kept');
+        await noDrift();
+        const other = rows.find((r) => r.job_id === 'vm-2')!;
+        fs.rmSync(path.join(store.root, other.path));
+        const o = await cli(['--yes', 'cleanup-orphaned']);
+        assert.equal(o.code, 0, o.stdout + o.stderr);
+        assert.equal((await query<{ state: string }>(store, `select state from files where path = $1`, [other.path]))[0]!.state, 'missing');
+        assert.deepEqual(await usage(), { bytes: start.bytes - Number(gone!.size) - Number(other.size), files: 8 });
+        await noDrift();
+      } finally {
+        await store.dispose();
+      }
     });
   });
 }

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { DIALECTS, runCli, tmpDir, type Store } from './helpers/env.ts';
+import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
+import { query } from './helpers/images.ts';
+import { cardJob, ndjson } from './helpers/jobs.ts';
 
 const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
 if (process.env.CI && !promtool) throw new Error('CI is set but promtool (Debian package prometheus) is not installed');
@@ -49,9 +51,13 @@ for (const d of DIALECTS) {
         assert.equal(fs.statSync(file).mode & 0o777, 0o644);
         assert.deepEqual(fs.readdirSync(dir), ['storectl.prom'], 'a temp file was left beside the metrics');
         execFileSync('promtool', ['check', 'metrics'], { input: text });
-        for (const name of ['storectl_files', 'storectl_file_bytes', 'storectl_jobs', 'storectl_jobs_cleaned_ratio', 'storectl_quota_bytes', 'storectl_usage_bytes', 'storectl_last_run_start_time_seconds', 'storectl_last_run_exit_code', 'storectl_lock_held', 'storectl_drift_files']) {
-          assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, 'm'), name);
-        }
+        // every family the README's Metrics paragraph documents, and no family it does not
+        const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+        const para = /^\*\*Metrics\.\*\*[\s\S]*?\n\n/m.exec(readme)?.[0] ?? '';
+        const documented = [...new Set([...para.matchAll(/`(storectl_[a-z_]+)/g)].map((m) => m[1]!))].sort();
+        assert.ok(documented.length >= 20, `README documents ${documented.length} metric families`);
+        const exposed = [...text.matchAll(/^# TYPE (\S+) gauge$/gm)].map((m) => m[1]!).sort();
+        assert.deepEqual(exposed, documented, 'the exposition and the README name the same families');
         const r = json.json;
         const present = [...samples(text, 'storectl_file_bytes').entries()].filter(([k]) => k.includes('state="present"'));
         assert.equal(present.reduce((a, [, v]) => a + v, 0), r.usage.totalBytes);
@@ -82,7 +88,7 @@ for (const d of DIALECTS) {
       assert.match(bad.stderr, /nonexistent-dir/);
     });
 
-    test('usage drift: a ledger edited behind its back is drift for --check-disk (exit 4) until recount', async () => {
+    test('usage drift: a ledger edited behind its back is drift for --check-disk (exit 4) until recount (--owner: that owner alone)', async () => {
       const c = await store.open();
       const raw = c as unknown as { raw?: { prepare(s: string): { run(): void } }; pool?: { query(s: string): Promise<unknown> } };
       if (raw.raw) raw.raw.prepare(`update usage set files = files + 1 where owner = 'acme'`).run();
@@ -91,9 +97,54 @@ for (const d of DIALECTS) {
       const r = await runCli([...store.args, '--json', 'stats', '--check-disk']);
       assert.equal(r.code, 4);
       assert.deepEqual(r.json.usageDrift.map((u: { owner: string }) => u.owner), ['acme']);
-      const fixed = await runCli([...store.args, '--json', 'quota', 'recount']);
+      // --owner (or OWNER) recounts that owner alone: another owner's recount leaves acme's drift
+      const elsewhere = await runCli([...store.args, '--json', 'quota', 'recount', '--owner', 'nobody-here']);
+      assert.equal(elsewhere.code, 0, elsewhere.stderr);
+      assert.deepEqual(elsewhere.json.corrected, []);
+      assert.equal((await runCli([...store.args, 'stats', '--check-disk'])).code, 4, 'a recount of another owner corrected acme');
+      assert.equal((await runCli([...store.args, 'quota', 'recount', 'x', '--owner', 'y'])).code, 2, 'OWNER and --owner at once');
+      const fixed = await runCli([...store.args, '--json', 'quota', 'recount', '--owner', 'acme']);
       assert.deepEqual(fixed.json.corrected.map((u: { owner: string }) => u.owner), ['acme']);
       assert.equal((await runCli([...store.args, 'stats', '--check-disk'])).code, 0);
+    });
+
+    test('history: each real run that changes the store records a snapshot of the ledger with its run; a dry run records none', async () => {
+      const fresh = await d.makeStore();
+      try {
+        type Snap = { command: string; run_id: string | null; bytes: number; files: number };
+        const snaps = () => query<Snap>(fresh, `select command, run_id, bytes, files from usage_snapshots order by id`);
+        const runId = async (command: string) => (await query<{ id: string }>(fresh, `select id from runs where command = $1 order by started_at desc limit 1`, [command]))[0]!.id;
+        const totals = async () => {
+          const c = await fresh.open();
+          try {
+            return await c.usage.totals();
+          } finally {
+            await c.close();
+          }
+        };
+        const g = await runCli([...fresh.args, '--json', 'generate', '--workers', '1', '--jobs', '-'], { input: ndjson([cardJob('snap-1', 'acme'), cardJob('snap-2', 'acme')]) });
+        assert.equal(g.code, 0, g.stderr);
+        let s = await snaps();
+        assert.equal(s.length, 1, JSON.stringify(s));
+        const afterGenerate = await totals();
+        assert.deepEqual([s[0]!.command, s[0]!.run_id, Number(s[0]!.bytes), Number(s[0]!.files)], ['generate', await runId('generate'), afterGenerate.bytes, afterGenerate.files]);
+        assert.equal(afterGenerate.files, 10);
+        const dry = await runCli([...fresh.args, '--json', 'delete', 'snap-1', '--dry-run']);
+        assert.equal(dry.code, 0, dry.stderr);
+        assert.equal((await snaps()).length, 1, 'a dry run recorded a snapshot');
+        const del = await runCli([...fresh.args, '--json', '--yes', 'delete', 'snap-1', '--max-delete', '100%']);
+        assert.equal(del.code, 0, del.stdout + del.stderr);
+        s = await snaps();
+        assert.equal(s.length, 2);
+        const afterDelete = await totals();
+        assert.deepEqual([s[1]!.command, s[1]!.run_id, Number(s[1]!.bytes), Number(s[1]!.files)], ['delete', await runId('delete'), afterDelete.bytes, 5]);
+        assert.ok(afterDelete.bytes < afterGenerate.bytes);
+        const h = await runCli([...fresh.args, '--json', 'stats', '--history']);
+        assert.equal(h.code, 0, h.stderr);
+        assert.equal(h.json.history.snapshots, 2, 'the history holds the generate and delete snapshots');
+      } finally {
+        await fresh.dispose();
+      }
     });
 
     test('history: snapshots accumulate; growth and days until full follow from a known series', async () => {
@@ -123,6 +174,21 @@ for (const d of DIALECTS) {
         assert.equal(h2.json.history.snapshots, 11);
         const text = await runCli([...fresh.args, 'stats', '--history']);
         assert.match(text.stdout, /growth\s+[+-]/);
+        assert.ok(!text.stdout.includes('█'), 'bars drawn off a terminal');
+        // On a terminal each day is drawn as a bar, 40 cells for the largest day, in proportion.
+        const pty = spawnSync('python3', [path.join(REPO, 'test/helpers/pty-run.py'), 'n', process.execPath, BIN, ...fresh.args, 'stats', '--history', '--since', '15d'], {
+          encoding: 'utf8',
+          env: { ...process.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '' },
+          timeout: 120_000,
+        });
+        assert.equal(pty.status, 0, pty.stdout + pty.stderr);
+        const bars = new Map<string, number>();
+        for (const line of pty.stdout.split(/\r?\n/)) {
+          const m = /(\d{4}-\d{2}-\d{2})\D.*?(█+)/.exec(line);
+          if (m) bars.set(m[1]!, m[2]!.length);
+        }
+        const want = r.days.map((x: { date: string; bytes: number }) => [x.date, Math.max(1, Math.round((x.bytes / 14_000_000) * 40))]);
+        assert.deepEqual([...bars.entries()].slice(0, 10), want, pty.stdout);
       } finally {
         await fresh.dispose();
       }

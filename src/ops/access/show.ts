@@ -15,7 +15,7 @@ export interface ShownFile {
   sha256: string;
   contentType: string;
   createdAt: string;
-  /** When verify last read it back (null when never, or when the catalog has no such column). */
+  /** When verify last read it back (null when never). */
   lastVerifiedAt: string | null;
 }
 
@@ -53,7 +53,7 @@ export async function showJob(ctx: Context, jobId: string, rules: Rule[], asOf: 
       sha256: f.sha256,
       contentType: f.contentType,
       createdAt: f.createdAt.toISOString(),
-      lastVerifiedAt: (f as { verifiedAt?: Date | null }).verifiedAt?.toISOString() ?? null,
+      lastVerifiedAt: f.verifiedAt?.toISOString() ?? null,
     })),
     tombstones: await tombstonesOf(ctx.catalog, rows),
     generation: job.generation,
