@@ -180,6 +180,7 @@ complete -c storectl -n '__fish_seen_subcommand_from migrate-store' -l wait -x -
 complete -c storectl -n '__fish_seen_subcommand_from quota' -l bytes -x -d 'set: the hard byte quota (50GiB, 500MB, bytes)'
 complete -c storectl -n '__fish_seen_subcommand_from quota' -l files -x -d 'set: a hard cap on the number of files'
 complete -c storectl -n '__fish_seen_subcommand_from quota' -l warn -x -d 'set: warning level in percent of the quota (default 80); check: also fail past the warning level'
+complete -c storectl -n '__fish_seen_subcommand_from quota' -l owner -x -d 'recount: only this owner (the same as recount OWNER)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l table -x -d 'the application table (letters, digits, _; optionally schema.table)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l key -x -d 'unique key column: rows are read in its order, and it is the job id unless --job-column (default id)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l data-column -x -d 'the column holding the file contents'

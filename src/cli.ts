@@ -149,14 +149,18 @@ async function runCommand(
     };
   };
   // A run recorded when done: one row written whole at the end. Failing to write it (a read-only
-  // catalog, a lost connection) is a warning: the run's own outcome stands.
+  // catalog, a lost connection) does not change the run's outcome: after a run that did its work (0, 3, 4) it
+  // is a warning; after one that failed, the failure's own line says what happened (a catalog
+  // that went away cannot take the record either), so it is only logged at debug.
   const recordWhenDone = async (exitCode: number, totals: Record<string, unknown> | null) => {
     const ctx = contexts[0]!;
     try {
       await ctx.catalog.startRun(runRow(ctx.runId));
       await ctx.catalog.finishRun(ctx.runId, { status: runStatus(exitCode), exitCode, finishedAt: new Date(), totals });
     } catch (err) {
-      ui.log.warn(`this ${spec.name} run is not recorded in the catalog: ${redactText(errorMessage(err))}`);
+      const line = `this ${spec.name} run is not recorded in the catalog: ${redactText(errorMessage(err))}`;
+      if (exitCode === 0 || exitCode === 3 || exitCode === 4) ui.log.warn(line);
+      else ui.log.debug(line);
     }
   };
   try {

@@ -279,6 +279,34 @@ for (const d of DIALECTS) {
       const dry = await cli('dedup', '--dry-run', '--owner', 'kill');
       assert.equal(dry.json.plan.groups, 0);
     });
+    test('verify --repair-from mends a linked pair damaged together and links it again: one inode, the catalog still right, check-disk 0', async () => {
+      const placed = await putCopies(store, src, [
+        { job: 'rp-1', owner: 'rp', content: A },
+        { job: 'rp-2', owner: 'rp', content: A },
+      ]);
+      assert.equal((await cli('--yes', 'dedup', '--owner', 'rp')).code, 0);
+      assert.equal(ino(placed[0]!.path), ino(placed[1]!.path));
+      const archive = path.join(src, `rp-${Date.now()}.tar.gz`);
+      assert.equal((await cli('backup', '--output', archive)).code, 0);
+      const disk = (await cli('stats')).json.disk;
+      // One write through one name damages both: they are one file.
+      fs.writeFileSync(abs(placed[0]!.path), randomBytes(A.length));
+      const found = await cli('verify', '--owner', 'rp');
+      assert.equal(found.code, 4, found.stdout);
+      assert.equal(found.json.corrupt, 2);
+      const r = await cli('verify', '--owner', 'rp', '--repair-from', archive);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(r.json.repair.repaired.length, 2);
+      assert.equal(r.json.repair.relinked, 1);
+      for (const p of placed) assert.ok(fs.readFileSync(abs(p.path)).equals(A), p.path);
+      assert.equal(ino(placed[0]!.path), ino(placed[1]!.path), 'the repaired pair shares one inode again');
+      const groups = (await c.filesByPaths(placed.map((p) => p.path))).map((x) => x.contentGroup);
+      assert.ok(groups[0] !== null && groups[0] === groups[1], 'the catalog still records the pair as one copy');
+      const after = await cli('stats', '--check-disk');
+      assert.equal(after.code, 0, after.stdout);
+      assert.deepEqual(after.json.disk, disk, 'bytes on disk as before the damage');
+    });
+
     test('backup then restore into an empty store: the names the catalog records as sharing share one inode again; stats agrees', async () => {
       const placed = await putCopies(store, src, [
         { job: 'bk-1', owner: 'bk', content: A },

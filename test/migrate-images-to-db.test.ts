@@ -315,7 +315,7 @@ for (const d of DIALECTS) {
       assert.match(missing.json.error.message, /column users\.photo_bytes does not exist/);
     });
 
-    test('store mode with --dry-run, --limit and --delete-originals', async () => {
+    test('store mode with --dry-run, --limit and --delete-originals (the deleted originals leave the usage ledger)', async () => {
       const s = await newStore();
       const blobs = new LocalBlobStore(s.root);
       const c = await s.open();
@@ -342,8 +342,20 @@ for (const d of DIALECTS) {
       assert.equal(refused.code, 2, 'no TTY, no --yes: refused');
       assert.ok(fs.existsSync(path.join(s.root, 'uploads/a.jpg')));
 
+      const usage = async () => {
+        const o = (await runCli([...s.args, '--json', 'quota', 'show', 'acme'])).json.owner;
+        return { bytes: o.bytes as number, files: o.files as number };
+      };
+      const sizes = { 'uploads/a.jpg': fixtures.photo0!.length, 'uploads/b.jpg': fixtures.photo1!.length, 'uploads/c.png': fixtures.alpha!.length, 'uploads/readme.txt': 1 };
+      const held = Object.values(sizes).reduce((a, b) => a + b, 0);
+      assert.deepEqual(await usage(), { bytes: held, files: 4 }, 'migrating into the database alone changes no usage');
+
       const del = await runCli([...s.args, '--json', '--yes', CMD, '--delete-originals']);
       assert.equal(del.code, 0, del.stdout + del.stderr);
+      // The deleted originals leave the owner's usage in the same step as their tombstones.
+      const deleted = (await query<{ path: keyof typeof sizes }>(s, `select path from files where state = 'deleted'`)).map((f) => f.path);
+      assert.deepEqual(await usage(), { bytes: held - deleted.reduce((a, p) => a + sizes[p], 0), files: 4 - deleted.length });
+      assert.deepEqual((await runCli([...s.args, '--json', 'quota', 'recount'])).json.corrected, []);
       assert.equal(del.json.migrated, 2);
       assert.equal(del.json.skipped, 1);
       assert.equal(del.json.deletedOriginals, 2, 'the one migrated earlier keeps its original: only this run deletes what it verified');

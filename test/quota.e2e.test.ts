@@ -298,3 +298,46 @@ for (const d of DIALECTS) {
     });
   });
 }
+
+for (const d of DIALECTS) {
+  describe(`usage follows verify and cleanup-orphaned marks: ${d.name}`, { skip: d.skip }, () => {
+    test("a missing file stops counting (verify, cleanup-orphaned), a corrupt one still holds its bytes; the ledger equals a recount", async () => {
+      const store = await d.makeStore();
+      try {
+        const cli = (args: string[], input?: string) => runCli([...store.args, '--json', ...args], { input });
+        const usage = async () => {
+          const o = (await cli(['quota', 'show', 'vm'])).json.owner;
+          return { bytes: o.bytes as number, files: o.files as number };
+        };
+        const noDrift = async () => assert.deepEqual((await cli(['quota', 'recount'])).json.corrected, []);
+        const g = await cli(['generate', '--workers', '1', '--jobs', '-'], ndjson([card('vm-1', 'vm'), card('vm-2', 'vm')]));
+        assert.equal(g.code, 0, g.stderr);
+        const rows = await query<{ job_id: string; path: string; size: number }>(store, `select job_id, path, size from files where owner = 'vm' order by path`);
+        assert.equal(rows.length, 10);
+        const start = await usage();
+        assert.deepEqual(start, { bytes: rows.reduce((a, r) => a + Number(r.size), 0), files: 10 });
+        const [gone, bad] = rows.filter((r) => r.job_id === 'vm-1');
+        fs.rmSync(path.join(store.root, gone!.path));
+        const abs = path.join(store.root, bad!.path);
+        const bytes = fs.readFileSync(abs);
+        bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+        fs.writeFileSync(abs, bytes);
+        const v = await cli(['verify', '--job', 'vm-1']);
+        assert.equal(v.code, 4, v.stdout + v.stderr);
+        const states = await query<{ path: string; state: string }>(store, `select path, state from files where path in ($1, $2) order by path`, [gone!.path, bad!.path]);
+        assert.deepEqual(Object.fromEntries(states.map((s) => [s.path, s.state])), { [gone!.path]: 'missing', [bad!.path]: 'corrupt' });
+        assert.deepEqual(await usage(), { bytes: start.bytes - Number(gone!.size), files: 9 }, 'missing released, corrupt kept');
+        await noDrift();
+        const other = rows.find((r) => r.job_id === 'vm-2')!;
+        fs.rmSync(path.join(store.root, other.path));
+        const o = await cli(['--yes', 'cleanup-orphaned']);
+        assert.equal(o.code, 0, o.stdout + o.stderr);
+        assert.equal((await query<{ state: string }>(store, `select state from files where path = $1`, [other.path]))[0]!.state, 'missing');
+        assert.deepEqual(await usage(), { bytes: start.bytes - Number(gone!.size) - Number(other.size), files: 8 });
+        await noDrift();
+      } finally {
+        await store.dispose();
+      }
+    });
+  });
+}

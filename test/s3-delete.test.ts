@@ -5,6 +5,7 @@
 // produce, is shown in process with a store that fails chosen keys.
 import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -286,16 +287,12 @@ for (const d of DIALECTS) {
       assert.equal(again.json.plan.files, 0, 'nothing left to do');
     });
 
-    test('cleanup-orphaned on S3: an orphan older than the grace age removed, a young one kept, dry run == real run; --quarantine refused (exit 2)', async () => {
+    test('cleanup-orphaned on S3: an orphan older than the grace age removed, a young one kept, dry run == real run; with --quarantine DIR written into DIR first', async () => {
       const old = 'cards/2020/01/01/no-such-job/old-orphan.png';
       const young = 'temp/young-orphan.bin';
       await bucket.put(old, Buffer.from('old orphan bytes'));
       await sleep(31_000);
       await bucket.put(young, Buffer.from('young orphan'));
-      const q = await cli(['cleanup-orphaned', '--yes', '--min-age', '30s', '--quarantine', path.join(dir, 'q')]);
-      assert.equal(q.code, 2, q.stdout + q.stderr);
-      assert.equal(q.json.error.code, 'unsupported_backend');
-      assert.match(q.json.error.message, /--quarantine is not supported on an S3 store/);
       const dry = await cli(['cleanup-orphaned', '--dry-run', '--min-age', '30s']);
       assert.equal(dry.code, 0, dry.stdout + dry.stderr);
       assert.deepEqual(dry.json.orphans.paths, [old]);
@@ -309,7 +306,28 @@ for (const d of DIALECTS) {
       assert.ok(keys.has(young), 'the young one is kept');
       const ev = await sqlRows<{ n: number }>(c, `select count(*) as n from events where action = 'delete_orphan' and path = '${old}'`);
       assert.equal(Number(ev[0]!.n), 1);
-      assert.ok((await bucket.remove(young)).ok);
+
+      // --quarantine DIR: each orphan is written into DIR byte for byte (never over an earlier
+      // quarantined file: the newcomer is NAME.1), then removed from the bucket.
+      const aside = 'cards/2020/01/02/no-such-job/aside-orphan.bin';
+      const asideBytes = randomBytes(70_000);
+      await bucket.put(aside, asideBytes);
+      await sleep(2_000);
+      const qdir = path.join(dir, 'q');
+      fs.mkdirSync(path.join(qdir, 'cards/2020/01/02/no-such-job'), { recursive: true });
+      fs.writeFileSync(path.join(qdir, aside), 'an earlier quarantined file of that name');
+      const q = await cli(['cleanup-orphaned', '--yes', '--min-age', '1s', '--quarantine', qdir]);
+      assert.equal(q.code, 0, q.stdout + q.stderr);
+      assert.equal(q.json.result.moved, 2, 'the aside orphan and the (now old) young one');
+      assert.ok(fs.readFileSync(path.join(qdir, `${aside}.1`)).equals(asideBytes));
+      assert.equal(fs.readFileSync(path.join(qdir, aside), 'utf8'), 'an earlier quarantined file of that name');
+      assert.ok(fs.readFileSync(path.join(qdir, young)).equals(Buffer.from('young orphan')));
+      assert.equal(fs.statSync(path.join(qdir, young)).mode & 0o777, 0o600);
+      assert.deepEqual(fs.readdirSync(path.join(qdir, 'cards/2020/01/02/no-such-job')).sort(), ['aside-orphan.bin', 'aside-orphan.bin.1'], 'no partial file left');
+      const after = await keysOf(bucket);
+      assert.ok(!after.has(aside) && !after.has(young), 'moved out of the bucket');
+      const qev = await sqlRows<{ n: number }>(c, `select count(*) as n from events where action = 'quarantine_orphan' and path in ('${aside}', '${young}')`);
+      assert.equal(Number(qev[0]!.n), 2);
       await consistent();
     });
 

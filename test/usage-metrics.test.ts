@@ -88,7 +88,7 @@ for (const d of DIALECTS) {
       assert.match(bad.stderr, /nonexistent-dir/);
     });
 
-    test('usage drift: a ledger edited behind its back is drift for --check-disk (exit 4) until recount', async () => {
+    test('usage drift: a ledger edited behind its back is drift for --check-disk (exit 4) until recount (--owner: that owner alone)', async () => {
       const c = await store.open();
       const raw = c as unknown as { raw?: { prepare(s: string): { run(): void } }; pool?: { query(s: string): Promise<unknown> } };
       if (raw.raw) raw.raw.prepare(`update usage set files = files + 1 where owner = 'acme'`).run();
@@ -97,7 +97,13 @@ for (const d of DIALECTS) {
       const r = await runCli([...store.args, '--json', 'stats', '--check-disk']);
       assert.equal(r.code, 4);
       assert.deepEqual(r.json.usageDrift.map((u: { owner: string }) => u.owner), ['acme']);
-      const fixed = await runCli([...store.args, '--json', 'quota', 'recount']);
+      // --owner (or OWNER) recounts that owner alone: another owner's recount leaves acme's drift
+      const elsewhere = await runCli([...store.args, '--json', 'quota', 'recount', '--owner', 'nobody-here']);
+      assert.equal(elsewhere.code, 0, elsewhere.stderr);
+      assert.deepEqual(elsewhere.json.corrected, []);
+      assert.equal((await runCli([...store.args, 'stats', '--check-disk'])).code, 4, 'a recount of another owner corrected acme');
+      assert.equal((await runCli([...store.args, 'quota', 'recount', 'x', '--owner', 'y'])).code, 2, 'OWNER and --owner at once');
+      const fixed = await runCli([...store.args, '--json', 'quota', 'recount', '--owner', 'acme']);
       assert.deepEqual(fixed.json.corrected.map((u: { owner: string }) => u.owner), ['acme']);
       assert.equal((await runCli([...store.args, 'stats', '--check-disk'])).code, 0);
     });

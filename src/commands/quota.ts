@@ -25,22 +25,26 @@ export default defineCommand({
   args: '<action> [owner]',
   summary: 'Per-owner storage quotas: set, unset, show, list, check, recount',
   description:
-    'Manage per-owner hard quotas and read the usage ledger. `set OWNER --bytes SIZE [--files N] [--warn PCT]` (sizes like 50GiB or 500MB; warning at 80% by default), `unset OWNER`, `show OWNER`, `list` (every owner with files or a quota: used bytes and files, quota, percent, state ok|warn|over), `check` (exit 7 when any owner is over its quota; with --warn also when any is past its warning level), `recount [OWNER]` (rebuild usage from the files table and report the drift it corrected). Usage counts the files held (present, deleting or corrupt), tombstones do not count, and shared content counts for every owner that holds it. Every write that adds content (generate, restore and the commands to come) is refused for a job that would pass its owner\'s quota; the job fails alone and writes nothing.',
+    'Manage per-owner hard quotas and read the usage ledger. `set OWNER --bytes SIZE [--files N] [--warn PCT]` (sizes like 50GiB or 500MB; warning at 80% by default), `unset OWNER`, `show OWNER`, `list` (every owner with files or a quota: used bytes and files, quota, percent, state ok|warn|over), `check` (exit 7 when any owner is over its quota; with --warn also when any is past its warning level), `recount [OWNER]` or `recount --owner OWNER` (rebuild usage from the files table, of every owner or of that one, and report the drift it corrected). Usage counts the files held (present, deleting or corrupt), tombstones do not count, and shared content counts for every owner that holds it. Every write that adds content (generate, put, import-from-db, restore) is refused for a job that would pass its owner\'s quota; the job fails alone and writes nothing.',
   examples: [
     'storectl quota set acme --bytes 50GiB --warn 90',
     'storectl quota list',
     'storectl quota check --warn || echo "quota alert"',
     'storectl quota recount --json',
+    'storectl quota recount --owner acme',
   ],
   options: (cmd) =>
     cmd
       .option('--bytes <size>', 'set: the hard byte quota (50GiB, 500MB, bytes)', sizeOption)
       .option('--files <n>', 'set: a hard cap on the number of files', countOption)
-      .option('--warn [percent]', 'set: warning level in percent of the quota (default 80); check: also fail past the warning level'),
+      .option('--warn [percent]', 'set: warning level in percent of the quota (default 80); check: also fail past the warning level')
+      .option('--owner <owner>', 'recount: only this owner (the same as recount OWNER)'),
   async run(args, opts, env) {
     const action = args[0] as Action;
     if (!ACTIONS.includes(action)) throw new UsageError(`unknown quota action ${JSON.stringify(action)}`, `use one of: ${ACTIONS.join(', ')}`);
-    const owner = args[1];
+    if (opts.owner !== undefined && action !== 'recount') throw new UsageError('--owner goes with `quota recount`', `storectl quota ${action} OWNER`);
+    if (opts.owner !== undefined && args[1] !== undefined) throw new UsageError('quota recount takes OWNER or --owner OWNER, not both');
+    const owner = (args[1] ?? opts.owner) as string | undefined;
     const needsOwner = action === 'set' || action === 'unset' || action === 'show';
     if (needsOwner && owner === undefined) throw new UsageError(`quota ${action} needs an OWNER`, `storectl quota ${action} OWNER`);
     if (!needsOwner && action !== 'recount' && owner !== undefined) throw new UsageError(`quota ${action} takes no OWNER`);

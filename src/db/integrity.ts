@@ -27,6 +27,8 @@ export interface VerifyRow {
   tier: string;
   encoding: string | null;
   storedSize: number | null;
+  /** Rows with the same group share one copy of their content (hard links); null: its own. */
+  contentGroup: number | null;
 }
 
 /**
@@ -129,7 +131,7 @@ export function integrityCatalog(catalog: Catalog): IntegrityCatalog {
 }
 
 const BATCH = 500;
-const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at, tier, encoding, stored_size';
+const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at, tier, encoding, stored_size, content_group';
 
 function selectionWhere(sel: FileSelection): { sql: string; params: unknown[] } {
   const parts = [`state in ('present', 'corrupt', 'missing')`];
@@ -165,6 +167,7 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     tier: r.tier === undefined || r.tier === null ? 'hot' : String(r.tier),
     encoding: (r.encoding as string | null | undefined) ?? null,
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
+    contentGroup: r.content_group === null || r.content_group === undefined ? null : num(r.content_group),
   });
 
   #contentRow = (r: Record<string, unknown>): ContentRow => ({

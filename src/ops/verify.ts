@@ -44,6 +44,8 @@ export interface VerifyProblem {
 export interface RepairReport {
   archive: string;
   repaired: { path: string; jobId: string | null }[];
+  /** Repaired names linked again to the first repaired name of their content group. */
+  relinked?: number;
   unrepairable: { path: string; jobId: string | null; reason: string }[];
 }
 
@@ -343,11 +345,34 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
       outcomes.push({ id: row.id, result: 'ok' });
       events.push({ runId: ctx.runId, at: ctx.clock(), action: 'verify-repaired', path: row.path, jobId: row.jobId, bytes: row.size, reason: `was ${row.state}; replaced from ${path.basename(archive)}` });
     }
+    // Names that share one copy (put --on-duplicate link, dedup) were damaged together and
+    // repaired one by one, each from its own archived copy: link them to one again, so the
+    // store is as the catalog records it. Only repaired names, all just read back as written.
+    const repairedPaths = new Set(report.repaired.map((x) => x.path));
+    if (local) report.relinked = relinkRepaired(ctx, [...wanted.values()].filter((r) => repairedPaths.has(r.path)), work);
     await ic.recordVerifications(outcomes, ctx.clock(), events);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
   return report;
+}
+
+/** Links each repaired name of a content group to the group's first repaired name; returns how many. */
+function relinkRepaired(ctx: Context, repaired: VerifyRow[], staging: string): number {
+  const keepers = new Map<number, VerifyRow>();
+  let linked = 0;
+  for (const row of repaired) {
+    if (row.contentGroup === null) continue;
+    const keeper = keepers.get(row.contentGroup);
+    if (!keeper) {
+      keepers.set(row.contentGroup, row);
+      continue;
+    }
+    if (keeper.sha256 !== row.sha256 || keeper.size !== row.size) continue;
+    ctx.blobs.linkFrom(row.path, keeper.path, staging);
+    linked++;
+  }
+  return linked;
 }
 
 function adoptLocal(ctx: Context, rel: string, staged: string): { sha256: string; size: number } {

@@ -467,3 +467,36 @@ export function compare(now: DiskState, expect: Expected): GateResult | null {
   if (now.mtimeMs !== expect.mtimeMs) return { outcome: 'changed', reason: 'modified since planning' };
   return null;
 }
+
+/**
+ * Writes an object's bytes into the quarantine under rel, or rel.1, rel.2, ... (never over an
+ * earlier quarantined file): a partial file, fsynced, linked into place. A name that holds these
+ * very bytes already (a run killed after writing it) is taken as the copy. Returns the name used.
+ */
+export async function quarantineBytes(q: QuarantineTarget, rel: string, open: () => Promise<AsyncIterable<Uint8Array>>): Promise<string> {
+  const qs = q.scope();
+  if (parentDir(rel)) qs.mkdirs(parentDir(rel));
+  for (let n = 0; n < 1000; n++) {
+    const name = n === 0 ? rel : `${rel}.${n}`;
+    const partial = qs.at(`${name}${PARTIAL}`)!;
+    const dest = qs.at(name)!;
+    const out = await fs.promises.open(partial, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      for await (const chunk of await open()) await out.write(chunk);
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    try {
+      await fs.promises.link(partial, dest);
+      await fs.promises.unlink(partial);
+      return name;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const same = await sameContent(partial, dest);
+      await fs.promises.unlink(partial);
+      if (same) return name;
+    }
+  }
+  throw new Error(`quarantine: no free name for ${rel}`);
+}

@@ -12,7 +12,8 @@ import { compareTreeWithCatalog } from '../drift.ts';
 import { mapPool } from '../pool.ts';
 import { BATCH_FILES, SWAPPED_REASON, UNLINK_CONCURRENCY, stoppedMidRun } from './apply.ts';
 import { Limiter } from '../pool.ts';
-import { DeleteGate, GateBatch, QuarantineTarget, type DeletionTarget, type DiskState, type GateResult } from './gate.ts';
+import { DeleteGate, GateBatch, QuarantineTarget, quarantineBytes, type DeletionTarget, type DiskState, type GateResult } from './gate.ts';
+import { BlobNotFoundError } from '../../storage/blob.ts';
 import { guardCap, guardEmptyCatalog, guardEmptyStore } from './guards.ts';
 import { openDeletionTarget } from './target.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -74,14 +75,7 @@ const SAMPLE = 20;
 export async function runCleanupOrphaned(ctx: Context, o: OrphanOptions): Promise<OrphanReport> {
   const root = ctx.config.root;
   const s3 = ctx.store.capabilities.kind !== 'local';
-  if (o.quarantine && s3) {
-    throw new UsageError(
-      `--quarantine is not supported on an S3 store (root ${ctx.store.url}): objects cannot be moved aside into a local directory safely`,
-      'run cleanup-orphaned without --quarantine (orphans are deleted), or back the store up first; nothing was changed',
-      'unsupported_backend',
-    );
-  }
-  if (o.quarantine) {
+  if (o.quarantine && !s3) {
     const q = path.resolve(o.quarantine);
     // Compared with symlinks resolved: a quarantine that reaches into the data tree through a
     // symlinked directory (its own path or the root's) is inside it all the same.
@@ -304,8 +298,30 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
             if (kept) results[i] = kept;
             return !kept;
           });
-          const removed = await held.removePlanned(go.map(({ x }) => ({ path: x.path, expect: expectOf(x) })), new Limiter(UNLINK_CONCURRENCY));
-          go.forEach(({ i }, j) => (results[i] = removed.results[j]!));
+          // --quarantine: each object is first written into the quarantine directory (fsynced),
+          // then removed with the same re-check; one that changed meanwhile stays in the bucket,
+          // and its copy goes again.
+          const copies = new Map<number, string>();
+          if (quarantine) {
+            await mapPool(go, UNLINK_CONCURRENCY, async ({ x, i }) => {
+              try {
+                copies.set(i, await quarantineBytes(quarantine, x.path, async () => (await ctx.store.get(x.path)) as AsyncIterable<Uint8Array>));
+              } catch (err) {
+                results[i] = err instanceof BlobNotFoundError ? { outcome: 'gone' } : { outcome: 'failed', reason: `quarantine: ${errorMessage(err)}` };
+              }
+            });
+          }
+          const send = go.filter(({ i }) => !results[i]);
+          const removed = await held.removePlanned(send.map(({ x }) => ({ path: x.path, expect: expectOf(x) })), new Limiter(UNLINK_CONCURRENCY));
+          send.forEach(({ i }, j) => {
+            const r = removed.results[j]!;
+            const copy = copies.get(i);
+            if (copy !== undefined && r.outcome === 'deleted') results[i] = { outcome: 'moved', to: copy };
+            else {
+              if (copy !== undefined) fs.rmSync(path.join(quarantine!.dir, ...copy.split('/')), { force: true });
+              results[i] = r;
+            }
+          });
         }
         const at = ctx.clock();
         const events: EventRecord[] = [];
