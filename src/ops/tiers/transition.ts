@@ -129,7 +129,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     failed: [],
     ...(o.list ? { list: [] } : {}),
   };
-  const movers = new Movers(ctx, cat, apply);
+  const movers = new Movers(ctx, cat, apply, o.list);
   try {
     // Finish what an interrupted run left in flight: before planning, so the plan sees every file on one tier.
     let recovered = { files: 0, leftovers: 0 };
@@ -303,6 +303,8 @@ class Movers {
     readonly ctx: Context,
     readonly cat: TierCatalog,
     readonly apply: boolean,
+    /** --list: keep every moved path for the report (otherwise nothing grows with the run). */
+    readonly list = false,
   ) {}
 
   store(tier: string): Promise<BlobStore> {
@@ -425,7 +427,7 @@ class Movers {
       }
       for (const f of ok) {
         leftovers.push({ ...f, tierTarget: `-${f.tier}`, tier: m.to });
-        this.moved.push({ path: f.path, jobId: f.jobId, rule: m.rule, from: f.tier, to: m.to, bytes: f.size, outcome: 'moved' });
+        if (this.list) this.moved.push({ path: f.path, jobId: f.jobId, rule: m.rule, from: f.tier, to: m.to, bytes: f.size, outcome: 'moved' });
       }
       if (ok.length) done.push({ ...m, files: ok });
     }
