@@ -18,7 +18,10 @@ export interface CompressFlip {
 export interface CompressionCatalog {
   /** Records the intent on a present, unencoded row with nothing in flight; false when the row changed. */
   recordIntent(id: number, tier: string, marker: string): Promise<boolean>;
-  /** The row now names its encoding and stored size (size and sha256 stay the original's), with its event; false when it changed. */
+  /**
+   * The row now names its encoding and stored size (size and sha256 stay the original's), with its
+   * event; false when it changed. Its file is a new one now: it shares no copy with other names (content_group null).
+   */
   flip(f: CompressFlip, event: EventRecord): Promise<boolean>;
   /** Abandons an intent (the file was never replaced). */
   clearIntent(id: number, marker: string): Promise<void>;
@@ -45,7 +48,7 @@ class SqlCompressionCatalog implements CompressionCatalog {
 
   async flip(f: CompressFlip, e: EventRecord): Promise<boolean> {
     const stmts: Statement[] = [
-      { sql: `update files set encoding = ?, stored_size = ?, tier_target = null where id = ? and tier_target = ? and state = 'present'`, params: [f.encoding, f.storedSize, f.id, f.marker] },
+      { sql: `update files set encoding = ?, stored_size = ?, tier_target = null, content_group = null where id = ? and tier_target = ? and state = 'present'`, params: [f.encoding, f.storedSize, f.id, f.marker] },
       { sql: `insert into events (run_id, at, action, path, job_id, bytes, reason) values (?, ?, ?, ?, ?, ?, ?)`, params: [e.runId, this.x.at(e.at), e.action, e.path, e.jobId, e.bytes, e.reason] },
     ];
     const counts = await this.x.transaction(stmts);

@@ -34,6 +34,7 @@ import { verifyArchive } from './verify.ts';
 import { pausePoint } from '../../test-hooks.ts';
 import type { Readable } from 'node:stream';
 import { BlobNotFoundError } from '../../storage/blob.ts';
+import { openContent } from '../access/content.ts';
 
 export interface BackupOptions {
   /** Exact output path; or `dir` (a timestamped name inside it). */
@@ -321,7 +322,8 @@ export async function archiveFile(
   work: string,
   dirs: { last?: string },
 ): Promise<{ size: number; sha256: string } | SkippedFile> {
-  if (ctx.store.capabilities.kind !== 'local') return archiveObject(ctx, writer, row, work);
+  // A file on another tier, or stored compressed: its original bytes through openContent (decoded).
+  if (ctx.store.capabilities.kind !== 'local' || !plainHot(row)) return archiveObject(ctx, writer, row, work);
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let fd: number;
   try {
@@ -395,13 +397,17 @@ async function countFirstPage(ctx: Context): Promise<number> {
  * local file is; a bigger one goes through a private copy in the work directory first, so
  * memory stays flat whatever the object's size and the number of objects.
  */
+/** A row whose bytes are the hot tree's file as it is (no other tier, no encoding, nothing being compressed). */
+const plainHot = (row: FileRecord) => (row.tier ?? 'hot') === 'hot' && row.encoding === null && !row.tierTarget?.startsWith('=');
+
 async function archiveObject(ctx: Context, writer: ArchiveWriter, row: FileRecord, work: string): Promise<{ size: number; sha256: string } | SkippedFile> {
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let body: Readable;
   try {
-    body = await ctx.store.get(row.path);
+    body = plainHot(row) ? await ctx.store.get(row.path) : await openContent(ctx, row);
   } catch (err) {
     if (err instanceof BlobNotFoundError) return skip('vanished', `object is gone from ${ctx.store.url}`);
+    if (err instanceof IntegrityError && /is not in /.test(err.message)) return skip('vanished', err.message);
     if (err instanceof UnsafePathError) return skip('unsafe', err.message);
     return skip('unreadable', errorMessage(err));
   }

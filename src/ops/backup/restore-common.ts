@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
-import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
+import { DUMP_TABLES, type DumpRow, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import type { TableImport } from '../../db/types.ts';
 import { FailedError, IntegrityError, UsageError, errorMessage } from '../../errors.ts';
@@ -101,7 +101,18 @@ export async function trialImport(archive: string, staging: string, head: Manife
 export function stagedImports(staging: string, head: ManifestHead): TableImport[] {
   return head.tables
     .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
-    .map((table) => ({ table, batches: stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table) }));
+    .map((table) => {
+      const batches = stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table);
+      return { table, batches: table === 'files' ? asRestored(batches) : batches };
+    });
+}
+
+/**
+ * A backup archives every file's original bytes (decoded, read from whatever tier it was on) and
+ * restore writes them into the hot tree: the rows say so (hot, no encoding, nothing in flight).
+ */
+function* asRestored(batches: Iterable<DumpRow[]>): Generator<DumpRow[]> {
+  for (const batch of batches) yield batch.map((r) => ({ ...r, tier: 'hot', encoding: null, storedSize: null, tierTarget: null }));
 }
 
 export async function catalogNeedsSchema(ctx: Context): Promise<boolean> {
