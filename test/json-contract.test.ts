@@ -51,6 +51,7 @@ describe('--json on every command', () => {
     ['delete', ['delete', 'JOB', '--dry-run']],
     ['cleanup-expired', ['cleanup-expired', '--dry-run']],
     ['cleanup-orphaned', ['cleanup-orphaned', '--dry-run']],
+    ['tier', ['tier', 'JOB', '--to', 'hot', '--dry-run']],
     ['backup', ['backup', '--output', 'BACKUP']],
     ['restore', ['restore', 'BACKUP', '--verify-only']],
     ['verify', ['verify']],

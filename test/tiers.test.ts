@@ -222,6 +222,36 @@ for (const d of DIALECTS) {
       fs.writeFileSync(path.join(t.warm, warmPath), saved, { mode: 0o600 });
       await t.cold.remove('cards/stray/x.bin');
 
+      // url: a cold file gets a presigned GET of its object in the cold bucket; a warm one is refused.
+      const link = await t.cli(['url', '--path', coldPath, '--expires', '10m'], { STORECTL_URL_SECRET: 'a-secret-of-thirty-two-characters', STORECTL_URL_BASE: 'https://files.example.com/store' });
+      if (link.code === 0) {
+        assert.equal(link.json.backend, 's3');
+        const res = await fetch(link.json.url);
+        assert.equal(res.status, 200, link.json.url);
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(t.original.get(coldPath)!), 'the presigned link serves the cold object');
+      } else assert.match(link.stdout, /url\.(base|secret)/, `url refused only for the missing nginx settings: ${link.stdout}`);
+
+      // backup archives the original bytes of every tier; restore puts them back on hot, byte-identical.
+      const archive = path.join(tmpDir('storectl-tiers-backup-'), 'b.tar.gz');
+      const b = await t.cli(['backup', '--output', archive]);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      assert.equal(b.json.files, tierOf.size, 'every present file archived, on whatever tier');
+      const target = await d.makeStore({ migrate: false });
+      try {
+        const r = await runCli([...target.args, '--json', 'restore', archive], { env: s3.env });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        for (const [p, buf] of t.original) if (tierOf.has(p)) assert.ok(fs.readFileSync(path.join(target.root, p)).equals(buf), `restored ${p}`);
+        const tc = await target.open();
+        try {
+          for await (const f of iterateFiles(tc)) if (f.state === 'present') assert.deepEqual([f.tier, f.tierTarget, f.encoding, f.storedSize], ['hot', null, null, null], `${f.path} restored on hot`);
+        } finally {
+          await tc.close();
+        }
+      } finally {
+        await target.dispose();
+        fs.rmSync(path.dirname(archive), { recursive: true, force: true });
+      }
+
       // By hand: a cold job back to hot.
       const coldJob = [...expectTo].find(([, x]) => x === 'cold')![0];
       const back = await t.cli(['--yes', 'tier', coldJob, '--to', 'hot']);
@@ -296,5 +326,77 @@ for (const d of DIALECTS) {
         assert.equal(again.json.plan.files, 0, 'nothing left to move');
       });
     }
+
+    test('a job deleted while its move is in flight: the rerun removes the copy it made, nothing stray', async () => {
+      const t = await makeTierStore(d, [{ id: 'all-to', action: 'transition', to: 'cold', statuses: ['completed', 'printed'], ageFrom: 'created_at', age: '0' }]);
+      cleanups.push(() => t.dispose());
+      const pause = path.join(tmpDir('storectl-tiers-pause-'), 'pause');
+      const child = spawn(process.execPath, [BIN, ...t.store.args, '--config', t.config, '--yes', 'tier'], {
+        cwd: REPO,
+        env: { ...process.env, ...s3.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '', STORECTL_TEST_PAUSE_AT: `tier.copied:${pause}` },
+        stdio: 'ignore',
+      });
+      let exited = false;
+      const closed = new Promise((r) => child.on('close', () => r((exited = true))));
+      const deadline = Date.now() + 60_000;
+      while (!exited && !fs.existsSync(pause) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(fs.existsSync(pause), 'the run reached tier.copied');
+      child.kill('SIGKILL');
+      await closed;
+      fs.rmSync(path.dirname(pause), { recursive: true, force: true });
+      let victim: string | undefined;
+      for await (const f of iterateFiles(t.c)) if (f.tierTarget === 'cold' && f.jobId) victim ??= f.jobId;
+      assert.ok(victim, 'a job in flight');
+      const copied = (await t.c.filesOfJob(victim!)).map((f) => f.path);
+      assert.ok((await listKeys(t.cold)).some((k) => copied.includes(k)), 'its copies are in the bucket');
+      const del = await t.cli(['--yes', 'delete', victim!]);
+      assert.equal(del.code, 0, del.stdout + del.stderr);
+      const rerun = await t.cli(['--yes', 'tier']);
+      assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+      const keys = await listKeys(t.cold);
+      for (const p of copied) assert.ok(!keys.includes(p), `no stray copy of the deleted job's ${p}`);
+      await checkTiers(t, { finished: true });
+      const st = await t.cli(['stats', '--check-disk']);
+      assert.equal(st.code, 0, st.stdout);
+    });
   });
 }
+
+test('the tiers section and transition rules are checked before any command runs: one line naming the key, exit 2', async () => {
+  const { runMain } = await import('./helpers/run-main.ts');
+  const cases: [object, RegExp][] = [
+    [{ tiers: { warm: 'store/warm' } }, /"tiers\.warm" \(.*\) overlaps tier "hot"/],
+    [{ tiers: { hot: '/somewhere/else' } }, /"tiers\.hot" is the store root/],
+    [{ tiers: { cold: { url: 's3://b/p', storageClass: 'GLACIER' } } }, /"tiers\.cold\.storageClass" must be one of/],
+    [{ tiers: { warm: { url: 'warm', storageClass: 'STANDARD_IA' } } }, /"tiers\.warm\.storageClass" applies to an s3:\/\/ tier only/],
+    [{ tiers: { warm: { path: 'warm' } } }, /"tiers\.warm\.path" is an unknown key/],
+    [{ tiers: { Warm: 'warm' } }, /"tiers\.Warm" is not a tier name/],
+    [{ tiers: { warm: 'warm', also: 'warm/x' } }, /"tiers\.also" .* overlaps tier "warm"/],
+    [{ cleanup: { rules: [{ id: 'x', action: 'transition', statuses: ['completed'], age: '1d' }] } }, /cleanup\.rules\[0\]\.to: a transition rule names the tier/],
+    [{ cleanup: { rules: [{ id: 'x', action: 'transition', to: 'cold', statuses: ['completed'], age: '1d' }] } }, /no tier "cold" in the config/],
+    [{ cleanup: { rules: [{ id: 'completed-to-cold', enabled: true }] } }, /no tier "cold" in the config/],
+    [{ cleanup: { rules: [{ id: 'x', action: 'transition', to: 'hot', statuses: ['printing'], age: '1d' }] } }, /never moved/],
+  ];
+  for (const [config, why] of cases) {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'storectl.config.json'), JSON.stringify({ root: 'store', ...config }));
+    for (const cmd of [['stats'], ['config'], ['tier', '--dry-run']]) {
+      const r = await runMain(['--json', ...cmd], { cwd: dir });
+      assert.equal(r.code, 2, `${JSON.stringify(config)} ${cmd[0]}: ${r.stdout}`);
+      assert.equal(r.json.error.code, 'config');
+      assert.match(r.json.error.message, why);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // A good section: storectl config shows every tier, hot as the root.
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'storectl.config.json'), JSON.stringify({ root: 'store', tiers: { warm: 'warm', cold: { url: 's3://archive/cards', storageClass: 'GLACIER_IR' } } }));
+  const r = await runMain(['--json', 'config'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout);
+  assert.deepEqual(r.json.tiers, [
+    { name: 'hot', url: path.join(dir, 'store') },
+    { name: 'warm', url: path.join(dir, 'warm') },
+    { name: 'cold', url: 's3://archive/cards/', storageClass: 'GLACIER_IR' },
+  ]);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

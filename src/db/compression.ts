@@ -35,7 +35,7 @@ export function compressionCatalog(catalog: Catalog): CompressionCatalog {
   return new SqlCompressionCatalog(sqlExec(catalog));
 }
 
-const COLS = 'id, job_id, path, size, sha256, content_type, category, tier, tier_target, encoding, stored_size';
+const COLS = 'id, job_id, path, size, sha256, content_type, category, state, tier, tier_target, encoding, stored_size';
 const num = (v: unknown) => Number(v ?? 0);
 
 class SqlCompressionCatalog implements CompressionCatalog {
@@ -72,6 +72,7 @@ class SqlCompressionCatalog implements CompressionCatalog {
       sha256: String(r.sha256),
       contentType: String(r.content_type),
       category: String(r.category),
+      state: String(r.state),
       tier: String(r.tier),
       tierTarget: (r.tier_target as string | null) ?? null,
       encoding: (r.encoding as string | null) ?? null,

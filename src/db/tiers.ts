@@ -24,6 +24,7 @@ export interface TierRow {
   tierTarget: string | null;
   encoding: string | null;
   storedSize: number | null;
+  state: string;
 }
 
 export interface TierTotals {
@@ -68,7 +69,7 @@ export function tierCatalog(catalog: Catalog): TierCatalog {
 }
 
 const BATCH = 500;
-const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size';
+const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state';
 const num = (v: unknown) => Number(v ?? 0);
 
 class SqlTierCatalog implements TierCatalog {
@@ -85,6 +86,7 @@ class SqlTierCatalog implements TierCatalog {
     tierTarget: (r.tier_target as string | null) ?? null,
     encoding: (r.encoding as string | null) ?? null,
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
+    state: String(r.state),
   });
 
   async filesOfJobs(jobIds: readonly string[]): Promise<TierRow[]> {

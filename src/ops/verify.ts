@@ -314,6 +314,11 @@ async function repairFrom(ctx: Context, ic: IntegrityCatalog, sel: FileSelection
     for (const row of wanted.values()) {
       const staged = path.join(work, 'tree', ...row.path.split('/'));
       const fail = (reason: string) => report.unrepairable.push({ path: row.path, jobId: row.jobId, reason });
+      // The replacement goes into the root: only a file recorded on hot is repaired there.
+      if (row.tier !== 'hot' || row.encoding !== null) {
+        fail(`on tier ${row.tier}${row.encoding ? ` (stored ${row.encoding})` : ''}: not repaired from an archive yet; restore it there, or move its job to hot first`);
+        continue;
+      }
       if (!fs.existsSync(staged)) {
         fail('not in the archive');
         continue;

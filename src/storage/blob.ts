@@ -31,6 +31,12 @@ export interface PutOptions {
   mtime?: Date;
   /** The S3 storage class of the object (a tier's storageClass); ignored by the local tree. */
   storageClass?: string;
+  /**
+   * S3, a single-request upload: skip the HEAD after it (the result's size is the body's, its
+   * identity the PUT's ETag, its mtime the time of the PUT) for a caller that reads the object
+   * back anyway. Ignored by the local tree and by multipart uploads.
+   */
+  noHeadAfter?: boolean;
 }
 
 export interface PutResult extends BlobHead {

@@ -78,7 +78,7 @@ export function decodeStored(row: ContentRow, stored: Readable): Readable {
 }
 
 async function openObject(store: BlobStore, row: ContentRow, tier: string): Promise<Readable> {
-  const where = tier === 'hot' ? store.url : `tier ${tier} (${store.url})`;
+  const where = tier === 'hot' ? `the store (${store.url})` : `tier ${tier} (${store.url})`;
   try {
     return await store.get(row.path);
   } catch (err) {
@@ -86,7 +86,7 @@ async function openObject(store: BlobStore, row: ContentRow, tier: string): Prom
       throw new IntegrityError(`${row.path} is recorded as present but is not in ${where}`, 'storectl stats --check-disk shows the drift; restore it from a backup');
     }
     if (err instanceof StorectlError) throw err;
-    throw new FailedError(`cannot read ${row.path} from ${where}: ${errorMessage(err)}`);
+    throw new FailedError(`cannot read ${row.path} from ${tier === 'hot' ? store.url : where}: ${errorMessage(err)}`);
   }
 }
 

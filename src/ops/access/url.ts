@@ -2,7 +2,8 @@
 // `secure_link_md5` expression says; a link never outlives the file's lifecycle deletion.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { Context } from '../../context.ts';
+import { tierStore, type Context } from '../../context.ts';
+import type { BlobStore } from '../../storage/blob.ts';
 import type { FileRecord, Job } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { DEFAULT_LINK_EXPRESSION, linkBaseProblem, linkSecretProblem, type UrlSettings } from '../../config.ts';
@@ -110,6 +111,7 @@ function refuseCompressed(row: FileRecord): void {
 export async function makeUrl(ctx: Context, target: FileTarget, o: { expiresMs: number; rules: Rule[]; config: UrlConfig }): Promise<UrlReport> {
   const row = await resolveFile(ctx.catalog, target);
   refuseCompressed(row);
+  if (row.tier !== 'hot') return signOnTier(ctx, row, o);
   const { expires, cut } = await linkExpiry(ctx, row, o.expiresMs, o.rules);
   const uri = `${basePath(o.config.base)}/${row.path}`;
   const md5 = secureLinkHash(o.config.expression, { secure_link_expires: String(expires), uri, secret: o.config.secret });
@@ -189,6 +191,26 @@ export async function makeS3Url(ctx: Context, target: FileTarget, o: { expiresMs
   if (!presign) throw new UsageError(`the store at ${ctx.store.url} cannot sign links`, 'a local store makes nginx secure_link URLs: set url.base and the secret');
   const row = await resolveFile(ctx.catalog, target);
   refuseCompressed(row);
+  if (row.tier !== 'hot') return signOnTier(ctx, row, o);
+  return signRow(ctx, ctx.store, row, o);
+}
+
+/**
+ * A file on another tier than hot: a link the tier's own storage checks (an S3 tier signs a
+ * presigned GET for the object there); a tier that cannot sign (a second local tree nginx does
+ * not serve) refuses, saying how to read the file instead.
+ */
+async function signOnTier(ctx: Context, row: FileRecord, o: { expiresMs: number; rules: Rule[] }): Promise<UrlReport> {
+  const hint = `storectl get reads it from there; storectl tier ${row.jobId ?? 'JOB_ID'} --to hot brings its job back to the root`;
+  if (row.tierTarget !== null && !row.tierTarget.startsWith('-')) throw new FailedError(`${row.path} is being moved to tier ${row.tierTarget}: no link is made for it now`, 'run storectl tier to finish the move, then ask again', 'in_transition');
+  const store = await tierStore(ctx, row.tier);
+  if (!store.presignGet) throw new UsageError(`${row.path} is on tier ${row.tier} (${store.url}), which cannot sign links`, hint);
+  if (o.expiresMs > S3_MAX_EXPIRES_MS) throw new UsageError(`--expires is longer than S3 allows for a presigned URL (7d)`, 'give at most 7d', 'usage');
+  return signRow(ctx, store, row, o);
+}
+
+async function signRow(ctx: Context, store: BlobStore, row: FileRecord, o: { expiresMs: number; rules: Rule[] }): Promise<UrlReport> {
+  const presign = store.presignGet!.bind(store);
   const { expires, cut } = await linkExpiry(ctx, row, o.expiresMs, o.rules);
   // Signed at a whole second (X-Amz-Date has no fraction), valid until `expires` exactly.
   const signedAt = Math.floor(ctx.clock().getTime() / 1000);

@@ -322,8 +322,9 @@ export async function archiveFile(
   work: string,
   dirs: { last?: string },
 ): Promise<{ size: number; sha256: string } | SkippedFile> {
-  // A file on another tier, or stored compressed: its original bytes through openContent (decoded).
-  if (ctx.store.capabilities.kind !== 'local' || !plainHot(row)) return archiveObject(ctx, writer, row, work);
+  // A file on another tier (or stored encoded) is archived with its original bytes, read through openContent.
+  if (row.tier !== 'hot' || row.encoding !== null || row.tierTarget?.startsWith('=')) return archiveObject(ctx, writer, row, work, () => openTiered(ctx, row));
+  if (ctx.store.capabilities.kind !== 'local') return archiveObject(ctx, writer, row, work);
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let fd: number;
   try {
@@ -386,6 +387,16 @@ export async function archiveFile(
   }
 }
 
+/** A row's original bytes from its tier; a file missing there is BlobNotFoundError, as a vanished object is. */
+async function openTiered(ctx: Context, row: FileRecord): Promise<Readable> {
+  try {
+    return await openContent(ctx, row);
+  } catch (err) {
+    if (err instanceof IntegrityError && /not (on disk|in )/.test(err.message)) throw new BlobNotFoundError(row.path);
+    throw err;
+  }
+}
+
 async function countFirstPage(ctx: Context): Promise<number> {
   for await (const page of ctx.store.list({ pageSize: 1000 })) return page.length;
   return 0;
@@ -397,14 +408,17 @@ async function countFirstPage(ctx: Context): Promise<number> {
  * local file is; a bigger one goes through a private copy in the work directory first, so
  * memory stays flat whatever the object's size and the number of objects.
  */
-/** A row whose bytes are the hot tree's file as it is (no other tier, no encoding, nothing being compressed). */
-const plainHot = (row: FileRecord) => (row.tier ?? 'hot') === 'hot' && row.encoding === null && !row.tierTarget?.startsWith('=');
-
-async function archiveObject(ctx: Context, writer: ArchiveWriter, row: FileRecord, work: string): Promise<{ size: number; sha256: string } | SkippedFile> {
+async function archiveObject(
+  ctx: Context,
+  writer: ArchiveWriter,
+  row: FileRecord,
+  work: string,
+  open: () => Promise<Readable> = () => ctx.store.get(row.path),
+): Promise<{ size: number; sha256: string } | SkippedFile> {
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let body: Readable;
   try {
-    body = plainHot(row) ? await ctx.store.get(row.path) : await openContent(ctx, row);
+    body = await open();
   } catch (err) {
     if (err instanceof BlobNotFoundError) return skip('vanished', `object is gone from ${ctx.store.url}`);
     if (err instanceof IntegrityError && /is not in /.test(err.message)) return skip('vanished', err.message);

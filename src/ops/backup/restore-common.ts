@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
-import { DUMP_TABLES, type DumpRow, type DumpTable } from '../../db/dump.ts';
+import { DUMP_TABLES, type DumpTable } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import type { TableImport } from '../../db/types.ts';
 import { FailedError, IntegrityError, UsageError, errorMessage } from '../../errors.ts';
@@ -103,16 +103,16 @@ export function stagedImports(staging: string, head: ManifestHead): TableImport[
     .filter((t): t is DumpTable => (DUMP_TABLES as readonly string[]).includes(t))
     .map((table) => {
       const batches = stagedRows(path.join(staging, 'catalog', `${table}.ndjson`), table);
-      return { table, batches: table === 'files' ? asRestored(batches) : batches };
+      return { table, batches: table === 'files' ? onHotTier(batches) : batches };
     });
 }
 
 /**
- * A backup archives every file's original bytes (decoded, read from whatever tier it was on) and
- * restore writes them into the hot tree: the rows say so (hot, no encoding, nothing in flight).
+ * The archive holds every file's original bytes and restore puts them in the root: each file
+ * row comes back on the hot tier, stored as is, nothing in flight (whatever tier it was on).
  */
-function* asRestored(batches: Iterable<DumpRow[]>): Generator<DumpRow[]> {
-  for (const batch of batches) yield batch.map((r) => ({ ...r, tier: 'hot', encoding: null, storedSize: null, tierTarget: null }));
+function* onHotTier(batches: Iterable<Record<string, unknown>[]>): Generator<Record<string, unknown>[]> {
+  for (const batch of batches) yield batch.map((r) => ({ ...r, tier: 'hot', tierTarget: null, encoding: null, storedSize: null }));
 }
 
 export async function catalogNeedsSchema(ctx: Context): Promise<boolean> {

@@ -10,13 +10,12 @@
 // kinds of intent apart), so each row's tier holds its file, no copy is removed before its
 // replacement is verified, and no stray copy is left once the rerun is done.
 // Plan first: a dry run lists exactly what a real run moves.
-import { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { tierStore, type Context } from '../../context.ts';
 import { tierCatalog, type TierCatalog, type TierFlip, type TierRow } from '../../db/tiers.ts';
 import type { EventRecord, JobHead } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import type { BlobStore } from '../../storage/blob.ts';
-import { inParallel } from '../../storage/blob.ts';
 import { pausePoint } from '../../test-hooks.ts';
 import { openStored, streamContent } from '../access/content.ts';
 import { selectJobs, type JobSelection } from '../access/select.ts';
@@ -32,6 +31,8 @@ export const MOVE_CONCURRENCY = 16;
 /** Files per batch: one intent transaction and one flip transaction each (whole jobs). */
 const BATCH_FILES = 256;
 const PAGE = 1000;
+/** Batches in hand at once (their copies share the MOVE_CONCURRENCY slots). */
+const BATCHES_AT_ONCE = 2;
 
 export interface TransitionOptions {
   dryRun: boolean;
@@ -128,7 +129,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     failed: [],
     ...(o.list ? { list: [] } : {}),
   };
-  const movers = new Movers(ctx, cat, apply);
+  const movers = new Movers(ctx, cat, apply, o.list);
   try {
     // Finish what an interrupted run left in flight: before planning, so the plan sees every file on one tier.
     let recovered = { files: 0, leftovers: 0 };
@@ -162,17 +163,31 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     const tally = { jobs: 0, files: 0, bytes: 0, byTarget: [] as TierTally[] };
     const progressMove = ctx.progress('moving', report.plan.files);
     try {
+      // Two batches at once: while one switches its rows and removes its sources, the next one's
+      // copies keep the (shared) copy slots busy.
+      const running = new Set<Promise<void>>();
+      let failure: { err: unknown } | undefined;
       for (const batch of batchesOf(planned)) {
-        const done = await movers.moveBatch(batch, report);
-        for (const d of done) {
-          tally.jobs++;
-          tally.files += d.files.length;
-          const bytes = d.files.reduce((a, f) => a + f.size, 0);
-          tally.bytes += bytes;
-          bump(tally.byTarget, d.to, d.files.length, bytes);
-        }
-        progressMove.tick(batch.reduce((a, m) => a + m.files.length, 0));
+        if (failure) break;
+        const p: Promise<void> = movers
+          .moveBatch(batch, report)
+          .then((done) => {
+            for (const d of done) {
+              tally.jobs++;
+              tally.files += d.files.length;
+              const bytes = d.files.reduce((a, f) => a + f.size, 0);
+              tally.bytes += bytes;
+              bump(tally.byTarget, d.to, d.files.length, bytes);
+            }
+            progressMove.tick(batch.reduce((a, m) => a + m.files.length, 0));
+          })
+          .catch((err) => void (failure ??= { err }))
+          .finally(() => running.delete(p));
+        running.add(p);
+        if (running.size >= BATCHES_AT_ONCE) await Promise.race(running);
       }
+      await Promise.all(running);
+      if (failure) throw failure.err;
     } catch (err) {
       throw new FailedError(
         `tier stopped after moving ${tally.files} files (${tally.bytes} bytes): ${errorMessage(err)}`,
@@ -260,6 +275,15 @@ function* batchesOf(moves: PlannedMove[]): Generator<PlannedMove[]> {
   if (batch.length) yield batch;
 }
 
+/** Files up to this size are read whole before they are stored (one request on S3). */
+const SMALL_FILE = 4 << 20;
+
+async function readAll(input: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of input) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
 const sink = () =>
   new Writable({
     write(_c, _e, cb) {
@@ -272,11 +296,15 @@ class Movers {
   readonly #targets = new Map<string, DeletionTarget>();
   readonly moved: NonNullable<TransitionReport['list']> = [];
   leftoversRemoved = 0;
+  /** Copies in flight, across batches. */
+  readonly copySlots = new Limiter(MOVE_CONCURRENCY);
 
   constructor(
     readonly ctx: Context,
     readonly cat: TierCatalog,
     readonly apply: boolean,
+    /** --list: keep every moved path for the report (otherwise nothing grows with the run). */
+    readonly list = false,
   ) {}
 
   store(tier: string): Promise<BlobStore> {
@@ -302,12 +330,21 @@ class Movers {
   /** Finishes an interrupted run: moves in flight are carried out; leftover copies removed. */
   async recover(rows: TierRow[], report: TransitionReport): Promise<{ files: number; leftovers: number }> {
     const leftovers = rows.filter((r) => isLeftover(r.tierTarget));
-    const moving = rows.filter((r) => !isLeftover(r.tierTarget));
+    // A file deleted (or being deleted) while its move was in flight: only the copy it may have
+    // made in the target is left to remove; the deletion took care of the file itself.
+    const abandoned = rows.filter((r) => !isLeftover(r.tierTarget) && r.state !== 'present');
+    const moving = rows.filter((r) => !isLeftover(r.tierTarget) && r.state === 'present');
     if (leftovers.length) await this.removeLeftovers(leftovers, report);
+    const byTarget = new Map<string, TierRow[]>();
+    for (const r of abandoned) byTarget.set(r.tierTarget!, [...(byTarget.get(r.tierTarget!) ?? []), r]);
+    for (const [to, list] of byTarget) {
+      await this.removeCopies(to, list, report);
+      await this.cat.clearIntent(list.map((r) => r.id));
+    }
     const byJob = new Map<string, TierRow[]>();
     for (const r of moving) byJob.set(`${r.jobId ?? ''}\0${r.tierTarget}`, [...(byJob.get(`${r.jobId ?? ''}\0${r.tierTarget}`) ?? []), r]);
     const moves: PlannedMove[] = [...byJob.values()].map((files) => ({ jobId: files[0]!.jobId ?? '', rule: 'interrupted', to: files[0]!.tierTarget!, dueAt: null, files }));
-    let files = leftovers.length;
+    let files = leftovers.length + abandoned.length;
     for (const batch of batchesOf(moves)) files += (await this.moveBatch(batch, report, true)).reduce((a, m) => a + m.files.length, 0);
     return { files, leftovers: leftovers.length };
   }
@@ -341,14 +378,18 @@ class Movers {
     // 2-3. copy, read back
     const work = moves.flatMap((m) => m.files.map((f) => ({ m, f })));
     const seen = new Map<number, Expected | null>();
-    const verdicts = await inParallel(work, MOVE_CONCURRENCY, async ({ m, f }) => {
-      try {
-        seen.set(f.id, await this.copyOne(f, m.to));
-        return null;
-      } catch (err) {
-        return errorMessage(err);
-      }
-    });
+    const verdicts = await Promise.all(
+      work.map(({ m, f }) =>
+        this.copySlots.run(async () => {
+          try {
+            seen.set(f.id, await this.copyOne(f, m.to));
+            return null;
+          } catch (err) {
+            return errorMessage(err);
+          }
+        }),
+      ),
+    );
     const failedJobs = new Set<PlannedMove>();
     work.forEach(({ m, f }, i) => {
       if (verdicts[i] === null) return;
@@ -386,7 +427,7 @@ class Movers {
       }
       for (const f of ok) {
         leftovers.push({ ...f, tierTarget: `-${f.tier}`, tier: m.to });
-        this.moved.push({ path: f.path, jobId: f.jobId, rule: m.rule, from: f.tier, to: m.to, bytes: f.size, outcome: 'moved' });
+        if (this.list) this.moved.push({ path: f.path, jobId: f.jobId, rule: m.rule, from: f.tier, to: m.to, bytes: f.size, outcome: 'moved' });
       }
       if (ok.length) done.push({ ...m, files: ok });
     }
@@ -413,7 +454,9 @@ class Movers {
     const place = ctx.tiers?.place(to);
     // Here `tier --compress` will encode the bytes (and record encoding and stored size) before they are stored.
     const input = await openStored(ctx, f);
-    const put = await dest.put(f.path, input, { sha256: f.encoding === null ? f.sha256 : undefined, contentType: f.contentType, storageClass: place?.storageClass });
+    // A small file goes up as one buffer: one PUT on S3, without the HEAD after it (it is read back below).
+    const body = stored <= SMALL_FILE ? await readAll(input) : input;
+    const put = await dest.put(f.path, body, { sha256: f.encoding === null ? f.sha256 : undefined, contentType: f.contentType, storageClass: place?.storageClass, noHeadAfter: true });
     if (put.size !== stored) throw new Error(`copy in tier ${to} holds ${put.size} bytes, not ${stored}`);
     const got = await streamContent(ctx, { ...f, tier: to }, sink());
     if (!got.ok) throw new Error(`read back from tier ${to}: ${got.size} bytes, SHA-256 ${got.sha256}; the catalog records ${f.size} bytes, ${f.sha256}`);

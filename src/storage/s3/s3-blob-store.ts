@@ -106,7 +106,7 @@ export class S3BlobStore implements BlobStore {
     const sendSha = Boolean(opts.sha256 && this.settings.sendSha256 && single);
     try {
       if (single) {
-        await this.client.send(
+        const sent = await this.client.send(
           new PutObjectCommand({
             Bucket: this.loc.bucket,
             Key,
@@ -117,6 +117,7 @@ export class S3BlobStore implements BlobStore {
             ChecksumSHA256: sendSha ? hexToBase64(opts.sha256!) : undefined,
           }),
         );
+        if (opts.noHeadAfter) return { size: data.length, mtime: new Date(), identity: identityOf(sent.ETag), checksumVerified: sendSha };
       } else {
         // Multipart, parts in parallel; the object appears only when CompleteMultipartUpload succeeds.
         const up = new Upload({

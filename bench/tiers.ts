@@ -1,0 +1,126 @@
+// Benchmark: a tier transition of a local store to an S3 tier on the loopback S3-protocol server
+// (@20minutes/s3rver, its own process), storectl against `rclone move` (Debian's), same machine,
+// same run, same parallelism.
+//   node --import tsx bench/tiers.ts [--quick] [--files N] [--transfers T]
+// storectl tier --to cold of every job of a local store of N files (default 20,000 of 2.5-7.5 KB:
+// ~100 MB): each file copied to the bucket, read back and checked (size + SHA-256 of the whole
+// object: s3rver stores no checksums), the row switched, the local copy removed through the
+// deletion gate, its directories pruned. Against `rclone move` of the same tree (a second copy
+// of it) into another bucket with --transfers T --checkers T --delete-empty-src-dirs (rclone
+// checks each upload's MD5 against the ETag; it reads nothing back). storectl moves
+// MOVE_CONCURRENCY (16) files at once; T defaults to the same.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { BIN, arg, flag, fmt, measure, table } from './lib/measure.ts';
+import { buildSyntheticStore } from './lib/synth.ts';
+import { S3TestServer } from '../test/helpers/s3.ts';
+import { makeS3Client } from '../src/storage/s3/s3-blob-store.ts';
+import { resolveS3Settings } from '../src/storage/s3/settings.ts';
+import { openCatalog } from '../src/db/connect.ts';
+import { parseDatabaseUrl } from '../src/db/url.ts';
+import { MOVE_CONCURRENCY } from '../src/ops/tiers/transition.ts';
+
+const QUICK = flag('--quick');
+const FILES = Number(arg('--files', QUICK ? '1000' : '20000'));
+const TRANSFERS = Number(arg('--transfers', String(MOVE_CONCURRENCY)));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function countFiles(dir: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile() && !path.join(e.parentPath, e.name).includes(`${path.sep}.storectl`)) n++;
+  return n;
+}
+
+async function main() {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-tiers-'));
+  const server = new S3TestServer(path.join(work, 's3rver'));
+  await server.start();
+  const env = {
+    ...process.env,
+    AWS_ENDPOINT_URL_S3: server.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    STORECTL_S3_FORCE_PATH_STYLE: 'true',
+    STORECTL_S3_SEND_SHA256: 'false',
+    NO_COLOR: '1',
+  };
+  const rcloneEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    RCLONE_CONFIG_S3_TYPE: 's3',
+    RCLONE_CONFIG_S3_PROVIDER: 'Other',
+    RCLONE_CONFIG_S3_ENDPOINT: server.endpoint,
+    RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'S3RVER',
+    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'S3RVER',
+    RCLONE_CONFIG_S3_REGION: 'us-east-1',
+    RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
+  };
+  delete rcloneEnv.AWS_CA_BUNDLE;
+  const client = makeS3Client({ ...resolveS3Settings(undefined, { STORECTL_S3_FORCE_PATH_STYLE: 'true' }).settings, endpoint: server.endpoint, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
+  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const bucket = async (name: string) => void (await client.send(new CreateBucketCommand({ Bucket: name })));
+  const out: string[] = [];
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${execFileSync('rclone', ['version']).toString().split('\n')[0]}`;
+  out.push(`machine: ${machine}\n\nload before: \`${execFileSync('uptime').toString().trim()}\`\n`);
+  try {
+    const root = path.join(work, 'store');
+    const jobs = Math.ceil(FILES / 5);
+    log(`building a local store of ${jobs * 5} files...`);
+    const built = await buildSyntheticStore({ root, jobs, filesPerJob: 5, minBytes: 2500, maxBytes: 7500, seed: 17 });
+    const copy = path.join(work, 'tree-for-rclone');
+    execFileSync('cp', ['-a', root, copy]);
+    fs.rmSync(path.join(copy, '.storectl'), { recursive: true, force: true });
+    execFileSync('sync');
+    await bucket('cold');
+    await bucket('rcloned');
+    const db = path.join(root, '.storectl', 'catalog.db');
+    const cat = await openCatalog(parseDatabaseUrl(`sqlite:${db}`, root), { create: false, migrate: 'auto' });
+    const ids: string[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await cat.jobPage({ afterId: after, limit: 10_000 });
+      if (!page.length) break;
+      ids.push(...page.map((j) => j.id));
+      after = page.at(-1)!.id;
+    }
+    await cat.close();
+    const idFile = path.join(work, 'ids.txt');
+    fs.writeFileSync(idFile, ids.join('\n') + '\n');
+    const config = path.join(work, 'storectl.config.json');
+    fs.writeFileSync(config, JSON.stringify({ tiers: { cold: 's3://cold/' } }));
+
+    log('storectl tier --to cold...');
+    const st = measure(process.execPath, [BIN, '--root', root, '--config', config, '--json', '--quiet', '--yes', 'tier', '--from', idFile, '--to', 'cold'], { env });
+    if (st.status !== 0) throw new Error(`storectl tier failed (${st.status}): ${st.stderr || st.stdout.slice(0, 400)}`);
+    const report = JSON.parse(st.stdout);
+    const leftLocal = countFiles(root);
+    log('rclone move...');
+    const rc = measure('rclone', ['move', copy, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--delete-empty-src-dirs'], { env: rcloneEnv });
+    if (rc.status !== 0) throw new Error(`rclone move failed: ${rc.stderr}`);
+    const count = execFileSync('rclone', ['lsf', '-R', '--files-only', 's3:rcloned'], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
+    const leftRclone = fs.existsSync(copy) ? countFiles(copy) : 0;
+    out.push(`### tier transition local → S3: ${built.files} files, ${fmt(built.bytes / 1e6, 1)} MB, ${TRANSFERS} at once\n`);
+    out.push(
+      table(
+        ['tool', 'seconds', 'files/s', 'MB/s', 'peak RSS MB', 'checked', 'left in the source'],
+        [
+          [`storectl tier --to cold (${MOVE_CONCURRENCY} at once)`, fmt(st.seconds), fmt(report.result.files / st.seconds, 0), fmt(report.result.bytes / 1e6 / st.seconds, 1), st.maxRssMb, `${report.result.files} read back (size + SHA-256), rows switched`, leftLocal],
+          [`rclone move --transfers ${TRANSFERS} --checkers ${TRANSFERS}`, fmt(rc.seconds), fmt(count / rc.seconds, 0), fmt(built.bytes / 1e6 / rc.seconds, 1), rc.maxRssMb, `${count} objects (MD5 against ETag, nothing read back)`, leftRclone],
+        ],
+      ),
+    );
+    out.push(`ratio (storectl files/s ÷ rclone files/s): ${fmt(rc.seconds / st.seconds)}\n`);
+    out.push(`load after: \`${execFileSync('uptime').toString().trim()}\`\n`);
+  } finally {
+    await server.dispose();
+    client.destroy();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  process.stdout.write(out.join('\n'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : err}\n`);
+  process.exit(1);
+});
