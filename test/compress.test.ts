@@ -4,7 +4,7 @@
 // original; dry run == real run; verify, stats --check-disk, url, delete, backup + restore see
 // the compressed files right; kill -9 at each step of the protocol, then rerun: every file
 // readable at every moment, each row's encoding matches its file, nothing left over.
-import { describe, test } from './helpers/node-test.ts';
+import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,16 @@ import { spawn } from 'node:child_process';
 import sharp from 'sharp';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import type { Catalog } from '../src/db/catalog.ts';
+import { startS3, type S3Fixture } from './helpers/s3.ts';
+import { makeS3Store, readObject } from './helpers/s3-store.ts';
+
+let s3: S3Fixture;
+before(async () => {
+  s3 = await startS3();
+});
+after(async () => {
+  await s3?.dispose();
+});
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -212,6 +222,35 @@ for (const d of DIALECTS) {
         }
       } finally {
         await f.dispose();
+      }
+    });
+
+    test('an S3 store: the object is replaced by its gzip, get reads the original back, a rerun finds nothing to do', async () => {
+      const st = await makeS3Store(d, s3);
+      const src = path.join(st.dir, 'rows.csv');
+      const bytes = csv(300, 'exp-s3');
+      fs.writeFileSync(src, bytes);
+      try {
+        const put = await st.cli('put', src, '--job', 'exp-s3', '--category', 'exports', '--yes');
+        assert.equal(put.code, 0, put.stdout + put.stderr);
+        const r = await st.cli('tier', 'exp-s3', '--compress', '--yes');
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(r.json.result.compressed, 1);
+        const [row] = await st.c.filesOfJob('exp-s3');
+        assert.equal(row!.encoding, 'gzip');
+        const obj = await readObject(st.bucket, row!.path);
+        assert.equal(obj.length, row!.storedSize);
+        assert.deepEqual(zlib.gunzipSync(obj), bytes);
+        const out = path.join(st.dir, 'got.csv');
+        const got = await st.cli('get', '--path', row!.path, '-o', out);
+        assert.equal(got.code, 0, got.stdout + got.stderr);
+        assert.deepEqual(fs.readFileSync(out), bytes);
+        const again = await st.cli('tier', 'exp-s3', '--compress', '--yes');
+        assert.equal(again.json.plan.files, 0);
+        const v = await st.cli('verify');
+        assert.equal(v.code, 0, v.stdout);
+      } finally {
+        await st.dispose();
       }
     });
 
