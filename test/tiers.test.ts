@@ -327,6 +327,40 @@ for (const d of DIALECTS) {
       });
     }
 
+    test('every file moved off the root: the empty-root guard does not mistake it for an unmounted volume, and delete still works', async () => {
+      // The loose temp files (no job: tier moves jobs) go first, by a delete rule.
+      const t = await makeTierStore(d, [{ id: 'temp-now', scope: 'files', action: 'delete', category: 'temp', age: '0' }]);
+      cleanups.push(() => t.dispose());
+      const gone = await t.cli(['--yes', 'cleanup-expired']);
+      assert.equal(gone.code, 0, gone.stdout + gone.stderr);
+      const jobs = (await t.cli(['jobs', '--limit', '1000'])).json.jobs as { id: string }[];
+      const ids = path.join(t.warm, '..', 'ids.txt');
+      fs.writeFileSync(ids, jobs.map((j) => j.id).join('\n') + '\n');
+      const mv = await t.cli(['--yes', 'tier', '--from', ids, '--to', 'warm']);
+      assert.equal(mv.code, 0, mv.stdout + mv.stderr);
+      assert.deepEqual(treeFiles(t.store.root), [], 'the root holds no file');
+      const dry = await t.cli(['cleanup-expired', '--dry-run']);
+      assert.equal(dry.code, 0, `not refused as an empty root: ${dry.stdout}`);
+      const job = jobs[0]!.id;
+      const del = await t.cli(['--yes', 'delete', job]);
+      assert.equal(del.code, 0, del.stdout + del.stderr);
+      for (const f of await t.c.filesOfJob(job)) if (f.state === 'deleted') assert.ok(!fs.existsSync(path.join(t.warm, f.path)));
+      await checkTiers(t, { finished: true });
+      // The guard still holds for files on hot: a row on hot with an empty root is refused.
+      const back = await t.cli(['--yes', 'tier', jobs[1]!.id, '--to', 'hot']);
+      assert.equal(back.code, 0, back.stdout + back.stderr);
+      const moved = await t.c.filesOfJob(jobs[1]!.id);
+      const aside = path.join(t.warm, '..', 'aside');
+      fs.mkdirSync(aside);
+      const top = fs.readdirSync(t.store.root).filter((n) => n !== '.storectl');
+      for (const n of top) fs.renameSync(path.join(t.store.root, n), path.join(aside, n));
+      const refused = await t.cli(['cleanup-expired', '--dry-run']);
+      assert.equal(refused.code, 2, refused.stdout);
+      assert.equal(refused.json.error.code, 'guard_empty_root');
+      for (const n of top) fs.renameSync(path.join(aside, n), path.join(t.store.root, n));
+      assert.ok(moved.length > 0);
+    });
+
     test('a job deleted while its move is in flight: the rerun removes the copy it made, nothing stray', async () => {
       const t = await makeTierStore(d, [{ id: 'all-to', action: 'transition', to: 'cold', statuses: ['completed', 'printed'], ageFrom: 'created_at', age: '0' }]);
       cleanups.push(() => t.dispose());

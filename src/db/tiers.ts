@@ -58,6 +58,8 @@ export interface TierCatalog {
   inFlight(limit: number, afterId?: number): Promise<TierRow[]>;
   /** Present files per tier. */
   totals(): Promise<TierTotals[]>;
+  /** Is any present file on `tier`? */
+  anyPresentOn(tier: string): Promise<boolean>;
   /** Live rows on `tier` or moving to or from it, after `afterPath` in path order (byte order). */
   pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
   /** Present files not on `tier` (with, or without, a transition in flight), after `afterPath` in path order. */
@@ -148,6 +150,10 @@ class SqlTierCatalog implements TierCatalog {
       `select tier, count(*) as n, coalesce(sum(size), 0) as bytes, coalesce(sum(coalesce(stored_size, size)), 0) as stored from files where state = 'present' group by tier order by tier`,
     );
     return rows.map((r) => ({ tier: String(r.tier), files: num(r.n), bytes: num(r.bytes), storedBytes: num(r.stored) }));
+  }
+
+  async anyPresentOn(tier: string): Promise<boolean> {
+    return (await this.x.all(`select 1 as one from files where state = 'present' and tier = ? limit 1`, [tier])).length > 0;
   }
 
   async pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]> {

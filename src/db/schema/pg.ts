@@ -92,6 +92,8 @@ export const files = pgTable(
     // (content_group included: dedup's grouping reads the index alone, without the rows).
     index('files_verify_idx').on(t.verifiedAt.asc().nullsFirst(), t.id),
     index('files_content_idx').on(t.sha256, t.size, t.owner, t.contentGroup).where(sql`state = 'present'`),
+    // tier runs start with the moves left in flight: few rows, found without reading the table.
+    index('files_tier_target_idx').on(t.id).where(sql`tier_target is not null`),
   ],
 );
 

@@ -78,6 +78,8 @@ export const files = sqliteTable(
     // (content_group included: dedup's grouping reads the index alone, without the rows).
     index('files_verify_idx').on(t.verifiedAt, t.id),
     index('files_content_idx').on(t.sha256, t.size, t.owner, t.contentGroup).where(sql`state = 'present'`),
+    // tier runs start with the moves left in flight: few rows, found without reading the table.
+    index('files_tier_target_idx').on(t.id).where(sql`tier_target is not null`),
   ],
 );
 

@@ -8,7 +8,7 @@ import type { Context } from '../../context.ts';
 import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError } from '../../errors.ts';
 import { applyDeletion, finishInterrupted, planDeletionOn, type DeletionResult } from '../lifecycle/engine.ts';
-import { guardCap, guardEmptyStore } from '../lifecycle/guards.ts';
+import { guardCap, guardEmptyStore, hotHasPresentRows } from '../lifecycle/guards.ts';
 import { openDeletionTarget } from '../lifecycle/target.ts';
 import { openTieredDeletionTarget } from '../lifecycle/tiered-target.ts';
 import type { PlanSkip, PlannedGroup } from '../lifecycle/plan.ts';
@@ -74,7 +74,7 @@ export async function runDelete(ctx: Context, sel: JobSelection, o: DeleteOption
 
 async function plan(ctx: Context, sel: JobSelection, o: DeleteOptions, apply: { spool: Spool<PlannedGroup>; lane: Promise<DeletionLane> } | null): Promise<DeleteReport> {
   const has = await ctx.catalog.hasFiles();
-  await timed('plan: empty-store guard', () => guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog));
+  await timed('plan: empty-store guard', async () => guardEmptyStore(ctx.store, ctx.config.root, await hotHasPresentRows(ctx, has.present), o.allowEmptyRoot, ctx.catalog));
   // A killed run's intent rows first (the engine: only what a manual deletion started).
   const recovered = apply ? await timed('recover interrupted', async () => finishInterrupted(ctx, 'manual', { lane: await apply.lane, list: o.list })) : null;
   const report: DeleteReport = {

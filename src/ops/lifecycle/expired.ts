@@ -5,7 +5,7 @@ import type { DeletionLane } from '../../db/catalog.ts';
 import { FailedError, NotFoundError, UsageError } from '../../errors.ts';
 import { applyBatches, batches, newTally, recoverInterrupted, stoppedMidRun, type ApplyTally } from './apply.ts';
 import type { DeletionTarget } from './gate.ts';
-import { capVerdict, guardCap, guardEmptyStore, type CapVerdict } from './guards.ts';
+import { capVerdict, guardCap, guardEmptyStore, hotHasPresentRows, type CapVerdict } from './guards.ts';
 import { openDeletionTarget } from './target.ts';
 import { openTieredDeletionTarget } from './tiered-target.ts';
 import { withStoreLock } from '../store-lock.ts';
@@ -102,7 +102,7 @@ interface Apply {
 async function plan(ctx: Context, o: ExpiredOptions, apply: Apply | null): Promise<ExpiredReport> {
   const spool = apply?.spool ?? null;
   const has = await ctx.catalog.hasFiles();
-  await guardEmptyStore(ctx.store, ctx.config.root, has.present, o.allowEmptyRoot, ctx.catalog);
+  await guardEmptyStore(ctx.store, ctx.config.root, await hotHasPresentRows(ctx, has.present), o.allowEmptyRoot, ctx.catalog);
   const gate = await openTieredDeletionTarget(ctx, openDeletionTarget(ctx, o.dryRun), o.dryRun);
   const tally = newTally(o.list);
   try {

@@ -1,4 +1,5 @@
 // Mass-deletion guards: refuse (exit 2) when the store looks wrong, or a run would delete too much.
+import type { Context } from '../../context.ts';
 import fs from 'node:fs';
 import type { Catalog } from '../../db/catalog.ts';
 import type { BlobStore } from '../../storage/blob.ts';
@@ -102,4 +103,15 @@ export function guardCap(what: string, count: number, maxDelete: string | undefi
 export function parseMaxDelete(v: string): string {
   if (!/^\d+(\.\d+)?%$|^\d+$/.test(v)) throw new UsageError(`bad --max-delete ${JSON.stringify(v)}`, 'give a number of files (5000) or a percentage (10%)');
   return v;
+}
+
+/**
+ * Whether the root should hold files: some present row is on the hot tier. Without tiers every
+ * present row is; with tiers, rows moved to other tiers leave an empty root that is no sign of an
+ * unmounted volume.
+ */
+export async function hotHasPresentRows(ctx: Pick<Context, 'catalog' | 'tiers'>, anyPresent: boolean): Promise<boolean> {
+  if (!anyPresent || (ctx.tiers?.names().length ?? 1) <= 1) return anyPresent;
+  const { tierCatalog } = await import('../../db/tiers.ts');
+  return tierCatalog(ctx.catalog).anyPresentOn('hot');
 }

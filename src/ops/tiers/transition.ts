@@ -25,6 +25,7 @@ import { describeRule, transitionRuleForJob, type Rule } from '../lifecycle/rule
 import { S3Target } from '../lifecycle/s3-target.ts';
 import { Limiter } from '../pool.ts';
 import { withStoreLock } from '../store-lock.ts';
+import { Spool } from '../lifecycle/spool.ts';
 
 /** Files copied and read back at once. */
 export const MOVE_CONCURRENCY = 16;
@@ -130,6 +131,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     ...(o.list ? { list: [] } : {}),
   };
   const movers = new Movers(ctx, cat, apply, o.list);
+  let spool: Spool<PlannedMove> | undefined;
   try {
     // Finish what an interrupted run left in flight: before planning, so the plan sees every file on one tier.
     let recovered = { files: 0, leftovers: 0 };
@@ -137,11 +139,14 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     report.interrupted = inFlight.length;
     if (apply && inFlight.length) recovered = await movers.recover(inFlight, report);
 
-    const planned: PlannedMove[] = [];
+    // The plan of a real run is spooled to a file, not held: memory does not grow with the moves.
+    const planned = apply ? (spool = new Spool<PlannedMove>()) : null;
+    let plannedJobs = 0;
     const progress = ctx.progress('planning');
     for await (const move of planMoves(ctx, cat, o, report)) {
       progress.tick();
-      planned.push(move);
+      planned?.push(move);
+      plannedJobs++;
       const bytes = move.files.reduce((a, f) => a + f.size, 0);
       report.plan.jobs++;
       report.plan.files += move.files.length;
@@ -158,7 +163,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     if (o.maxMove !== undefined) report.cap = capVerdict('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move');
     if (!apply) return report;
     guardCap('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move');
-    if (planned.length && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was moved', undefined, 'cancelled');
+    if (plannedJobs && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was moved', undefined, 'cancelled');
 
     const tally = { jobs: 0, files: 0, bytes: 0, byTarget: [] as TierTally[] };
     const progressMove = ctx.progress('moving', report.plan.files);
@@ -167,7 +172,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
       // copies keep the (shared) copy slots busy.
       const running = new Set<Promise<void>>();
       let failure: { err: unknown } | undefined;
-      for (const batch of batchesOf(planned)) {
+      for (const batch of batchesOf(planned!.read())) {
         if (failure) break;
         const p: Promise<void> = movers
           .moveBatch(batch, report)
@@ -201,6 +206,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     return report;
   } finally {
     movers.close();
+    spool?.dispose();
   }
 }
 
@@ -260,7 +266,7 @@ async function* planMoves(ctx: Context, cat: TierCatalog, o: TransitionOptions, 
   }
 }
 
-function* batchesOf(moves: PlannedMove[]): Generator<PlannedMove[]> {
+function* batchesOf(moves: Iterable<PlannedMove>): Generator<PlannedMove[]> {
   let batch: PlannedMove[] = [];
   let n = 0;
   for (const m of moves) {
