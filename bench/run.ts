@@ -1,12 +1,12 @@
 // `npm run bench`: every benchmark, storectl against the tools an operator would use
 // instead, measured in the same run and reported as ratios. Writes bench/results/latest.md.
-//   npm run bench -- [--quick] [--only foundation,cleanup,backup,images,import-db,s3,usage,dedup,verify,tiers]
+//   npm run bench -- [--quick] [--only foundation,cleanup,backup,images,import-db,s3,usage,dedup,verify,tiers,compress]
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { REPO, arg, flag } from './lib/measure.ts';
 
-const suites = ['foundation', 'cleanup', 'backup', 'images', 'import-db', 's3', 'usage', 'dedup', 'verify', 'tiers'];
+const suites = ['foundation', 'cleanup', 'backup', 'images', 'import-db', 's3', 'usage', 'dedup', 'verify', 'tiers', 'compress'];
 const only = arg('--only')?.split(',');
 const passOn = flag('--quick') ? ['--quick'] : [];
 const sections: string[] = [`# storectl benchmarks\n\n${new Date().toISOString()} on ${process.platform} ${process.arch}, node ${process.version}${passOn.length ? ' (quick)' : ''}\n`];

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { COMMANDS } from './commands/index.ts';
 import type { CommandEnv, CommandSpec } from './commands/define.ts';
-import { backupSettings, generateSettings, resolveConfig, tierSettings, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
+import { backupSettings, generateSettings, resolveConfig, tierSettings, compressionSettings, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
 import { closeContext, openContext, whoAmI, type Context } from './context.ts';
 import path from 'node:path';
 import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
@@ -252,6 +252,7 @@ async function validateSections(c: ResolvedConfig, cwd: string): Promise<void> {
   backupSettings(c);
   urlSettings(c);
   tierSettings(c);
+  compressionSettings(c);
   if (c.sections.cleanup !== undefined) (await import('./ops/lifecycle/rules.ts')).loadCleanupConfig(c.sections.cleanup, { tiers: Object.keys(tierSettings(c)) });
   if (c.sections.migrateImages !== undefined) {
     (await import('./ops/images/targets.ts')).parseMigrateImagesConfig(c.sections.migrateImages, c.configFile ? path.dirname(c.configFile) : cwd);

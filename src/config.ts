@@ -25,7 +25,7 @@ export interface GlobalFlags {
 }
 
 /** Top-level keys a config file may have; each section is validated by the code that uses it. */
-export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url', 'tiers'] as const;
+export const CONFIG_SECTIONS = ['root', 'database', 'logFile', 's3', 'generate', 'cleanup', 'backup', 'migrateImages', 'url', 'tiers', 'compression'] as const;
 
 export interface ResolvedConfig {
   /** An absolute directory, or the canonical s3://BUCKET/PREFIX/ of an S3 store. */
@@ -345,4 +345,19 @@ function overlaps(a: string, b: string): boolean {
   const dirA = a.endsWith('/') ? a : `${a}/`;
   const dirB = b.endsWith('/') ? b : `${b}/`;
   return dirA.startsWith(dirB) || dirB.startsWith(dirA);
+}
+
+/** `compression` section: the codec `compress` uses and the least fraction it must save (default gzip, 0.1). */
+export interface CompressionSettings {
+  algorithm: 'gzip' | 'br' | 'zstd';
+  minSaving: number;
+}
+
+export function compressionSettings(c: ResolvedConfig): CompressionSettings {
+  const v = sectionOf(c, 'compression') ?? {};
+  checkKeys(c, 'compression', v, {
+    algorithm: (x) => (x === 'gzip' || x === 'br' || x === 'zstd' ? undefined : 'must be "gzip", "br" or "zstd"'),
+    minSaving: (x) => (typeof x === 'number' && x > 0 && x < 1 ? undefined : 'must be a fraction greater than 0 and less than 1 (0.1: at least 10% smaller)'),
+  });
+  return { algorithm: (v.algorithm as CompressionSettings['algorithm'] | undefined) ?? 'gzip', minSaving: (v.minSaving as number | undefined) ?? 0.1 };
 }

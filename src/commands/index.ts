@@ -24,6 +24,7 @@ import put from './put.ts';
 import dedup from './dedup.ts';
 import unlock from './unlock.ts';
 import jobs from './jobs.ts';
+import s3Lifecycle from './s3-lifecycle.ts';
 import tier from './tier.ts';
 
 export const COMMANDS: CommandSpec[] = [
@@ -47,6 +48,7 @@ export const COMMANDS: CommandSpec[] = [
   migrateStore,
   quota,
   importFromDb,
+  s3Lifecycle,
   unlock,
   migrate,
   config,

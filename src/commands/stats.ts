@@ -130,6 +130,16 @@ function renderStats(r: StatsReport, tty: boolean): string {
     out.push(renderTable(['tier', 'files', 'bytes', 'size', 'stored'], r.tiers.map((t) => [t.tier, t.files, t.bytes, formatBytes(t.bytes), formatBytes(t.storedBytes)]), { tty }));
   }
   out.push(breakdown('category', r.byCategory));
+  if (r.compression.some((c) => c.compressedFiles > 0)) {
+    const pct = (c: { logicalBytes: number; savedBytes: number }) => (c.logicalBytes ? `${Math.round((c.savedBytes / c.logicalBytes) * 100)}%` : '-');
+    out.push(
+      renderTable(
+        ['category', 'files', 'compressed', 'logical', 'stored', 'saved by compression'],
+        r.compression.map((c) => [c.category, c.files, c.compressedFiles, formatBytes(c.logicalBytes), formatBytes(c.storedBytes), `${formatBytes(c.savedBytes)} (${pct(c)})`]),
+        { tty },
+      ),
+    );
+  }
   out.push(breakdown('owner', r.byOwner));
   out.push(breakdown('age', r.byAge));
   out.push(renderTable(['status', 'jobs'], r.jobs.byStatus.map((s) => [s.status, s.jobs]), { tty }));

@@ -2,6 +2,7 @@ import { defineCommand } from './define.ts';
 import { parseAsOf, waitMs } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { TransitionReport } from '../ops/tiers/transition.ts';
+import type { CompressReport } from '../ops/tiers/compress.ts';
 import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 import { hasFilter } from '../ops/access/select.ts';
@@ -11,7 +12,7 @@ export default defineCommand({
   name: 'tier',
   summary: 'Move jobs between storage tiers (hot, warm, cold): by the transition rules, or chosen jobs by hand',
   description:
-    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there.",
+    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there. --compress [gzip|br|zstd] compresses the chosen jobs' files where they are (without jobs: by the compress rules; with --to: after the move) where it saves at least compression.minSaving (default 10%); already-compressed content (PNG, JPEG, WebP, zip) is left as it is and reported not worth it. The compressed copy is staged, read back and decompressed against the row's SHA-256, then replaces the file in one atomic write, read back again, and the row records its encoding and stored size (size and SHA-256 stay the original's); kill -9 at any point: a rerun finishes or abandons it, every file stays readable.",
   args: '[job_ids...]',
   examples: [
     'storectl tier --dry-run --list                       # what the transition rules would move now',
@@ -19,6 +20,7 @@ export default defineCommand({
     'storectl tier --yes --json                           # from cron',
     'storectl tier card-20261120-1a2b3c4d --to hot --yes  # bring a job back for a reprint',
     'storectl tier --owner acme --older-than 30d --to warm --dry-run',
+    'storectl tier --kind export --status completed --older-than 7d --compress --dry-run --list',
   ],
   recordRun: true,
   options: (cmd) =>
@@ -28,7 +30,7 @@ export default defineCommand({
       .option('--list', 'list every path with its move (dry run: what would be moved; real run: what was)')
       .option('--as-of <time>', 'evaluate the transition rules at TIME (ISO 8601, or +30d / -12h from now); later than now needs --dry-run')
       .option('--max-move <n>', 'refuse to move more than N files or N% of the present files')
-      // --compress: reserved for the compression part of issue 21 (encode while moving); wired there.
+      .option('--compress [algorithm]', 'compress the files (gzip or br; zstd where node:zlib has it; default: config compression.algorithm, else gzip) where it saves at least compression.minSaving (default 10%); with --to, after the move; without jobs, by the compress rules')
       .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
   async run(args, opts, env) {
     const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
@@ -39,9 +41,40 @@ export default defineCommand({
     const dryRun = Boolean(opts.dryRun);
     const sel = await readJobSelection(args, opts, env.ui.io);
     const chosen = sel.ids.length > 0 || hasFilter(sel);
-    if (chosen && opts.to === undefined) throw new UsageError('chosen jobs need --to TIER', 'e.g. storectl tier JOB_ID --to hot; without jobs, tier applies the transition rules');
+    const compress = opts.compress !== undefined && opts.compress !== false;
+    if (chosen && opts.to === undefined && !compress) throw new UsageError('chosen jobs need --to TIER', 'e.g. storectl tier JOB_ID --to hot; without jobs, tier applies the transition rules');
     if (!chosen && opts.to !== undefined) throw new UsageError('--to needs the jobs to move', 'give JOB_IDs, --from FILE, or a filter (--owner, --status, --kind, --older-than)');
     if (asOf.getTime() > now.getTime() + 1000 && !dryRun) throw new UsageError('--as-of later than now moves files before they are due', 'add --dry-run to see what that run would do');
+    const runCompressStep = async (ctx: Awaited<ReturnType<typeof env.openContext>>): Promise<CompressReport> => {
+      const { compressionSettings } = await import('../config.ts');
+      const settings = compressionSettings(env.config());
+      const algorithm = typeof opts.compress === 'string' ? opts.compress : settings.algorithm;
+      if (!['gzip', 'br', 'zstd'].includes(algorithm)) throw new UsageError(`unknown --compress ${JSON.stringify(algorithm)}`, 'gzip, br or zstd');
+      const { runCompress } = await import('../ops/tiers/compress.ts');
+      return runCompress(ctx, {
+        dryRun,
+        asOf,
+        manual: chosen ? { selection: sel } : undefined,
+        rules: config.rules,
+        algorithm: algorithm as CompressReport['algorithm'],
+        minSaving: settings.minSaving,
+        list: Boolean(opts.list),
+        waitMs: waitMs(opts.wait),
+        confirm: (p) => env.confirm(`Compress the files of ${formatCount(p.jobs)} jobs (${formatCount(p.files)} files, ${formatBytes(p.bytes)}) where it is worth it?`),
+      });
+    };
+    if (compress && opts.to === undefined) {
+      const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
+      const report = await runCompressStep(ctx);
+      for (const id of report.unknown) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
+      return {
+        report,
+        dryRun,
+        text: () => renderCompress(report, env.ui.stdoutTTY),
+        exitCode: report.failed.length ? EXIT.PARTIAL : report.unknown.length ? EXIT.NOT_FOUND : EXIT.OK,
+        totals: compressTotals(report),
+      };
+    }
     const maxMove = opts.maxMove !== undefined ? checkMaxDelete('--max-move', String(opts.maxMove)) : config.maxMove;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
     const { runTransition } = await import('../ops/tiers/transition.ts');
@@ -58,11 +91,13 @@ export default defineCommand({
     });
     for (const id of report.unknown) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
     const r = report.result;
+    // --to with --compress: the moved jobs are compressed in their new tier (a dry run: where they are now).
+    const compression = compress ? await runCompressStep(ctx) : undefined;
     return {
-      report,
+      report: compression ? { ...report, compression } : report,
       dryRun,
-      text: () => renderTier(report, env.ui.stdoutTTY),
-      exitCode: report.failed.length ? EXIT.PARTIAL : report.unknown.length ? EXIT.NOT_FOUND : EXIT.OK,
+      text: () => renderTier(report, env.ui.stdoutTTY) + (compression ? renderCompress(compression, env.ui.stdoutTTY) : ''),
+      exitCode: report.failed.length || compression?.failed.length ? EXIT.PARTIAL : report.unknown.length ? EXIT.NOT_FOUND : EXIT.OK,
       totals: r
         ? { jobs: r.jobs, filesMoved: r.files, bytesMoved: r.bytes, recovered: r.recovered, leftoversRemoved: r.leftoversRemoved, changed: report.changed.length, failed: report.failed.length }
         : { plannedJobs: report.plan.jobs, plannedFiles: report.plan.files, plannedBytes: report.plan.bytes, interrupted: report.interrupted },
@@ -97,5 +132,34 @@ function renderTier(r: TransitionReport, tty: boolean): string {
       ]),
     );
   }
+  return out.join('');
+}
+
+function compressTotals(r: CompressReport) {
+  return { compressed: r.result.compressed, bytesBefore: r.result.bytesBefore, bytesAfter: r.result.bytesAfter, notWorthIt: r.result.notWorthIt, recovered: r.recovered, failed: r.failed.length };
+}
+
+function renderCompress(r: CompressReport, tty: boolean): string {
+  const out: string[] = [];
+  const pct = (a: number, b: number) => (b ? `${Math.round((1 - a / b) * 100)}%` : '-');
+  if (r.byCategory.length) {
+    out.push(
+      renderTable(
+        ['category', 'files', 'size', r.dryRun ? 'would compress' : 'compressed', 'stored', 'saved', 'not worth it'],
+        r.byCategory.map((c) => [c.category, c.files, formatBytes(c.bytes), c.compressed, formatBytes(c.storedBytes), pct(c.storedBytes, c.compressedBytes), c.notWorthIt]),
+        { tty },
+      ),
+    );
+  }
+  for (const x of r.list ?? []) out.push(safe`${x.outcome}  ${x.path}  ${x.size} -> ${x.storedSize ?? x.size}${x.reason ? `  (${x.reason})` : ''}\n`);
+  for (const c of r.changed) out.push(safe`changed  ${c.path}: ${c.reason}\n`);
+  for (const f of r.failed) out.push(safe`failed   ${f.path}: ${f.reason}\n`);
+  const x = r.result;
+  out.push(
+    `${r.dryRun ? 'dry run: would compress' : 'compressed'} ${formatCount(x.compressed)} of ${formatCount(r.plan.files)} files with ${r.algorithm}: ${formatBytes(x.bytesBefore)} -> ${formatBytes(x.bytesAfter)} (${pct(x.bytesAfter, x.bytesBefore)} saved); ${formatCount(x.notWorthIt)} not worth it (saving under ${Math.round(r.minSaving * 100)}%, or compressed already)` +
+      (r.recovered ? `; ${r.recovered} finished from an interrupted run` : r.interrupted && r.dryRun ? `; ${r.interrupted} left in flight by an interrupted run will be finished first` : '') +
+      (r.dryRun ? '; nothing changed' : '') +
+      '\n',
+  );
   return out.join('');
 }

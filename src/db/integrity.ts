@@ -361,7 +361,9 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
 
   async groupMembers(g: Pick<ContentGroup, 'sha256' | 'size' | 'owner'>) {
     const rows = await this.x.all(
-      `select id, path, job_id, owner, size, sha256, content_group from files where sha256 = ? and size = ? and state = 'present'${g.owner !== null ? ' and owner = ?' : ''} order by id`,
+      // Only files stored as they are in the hot tree can share one copy: a compressed file, or
+      // one on another tier, holds other bytes (or lives elsewhere) under the same SHA-256.
+      `select id, path, job_id, owner, size, sha256, content_group from files where sha256 = ? and size = ? and state = 'present' and encoding is null and tier = 'hot' and tier_target is null${g.owner !== null ? ' and owner = ?' : ''} order by id`,
       g.owner !== null ? [g.sha256, g.size, g.owner] : [g.sha256, g.size],
     );
     return rows.map(this.#contentRow);

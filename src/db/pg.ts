@@ -675,7 +675,7 @@ export class PgCatalog implements Catalog {
         const r = await tx.execute<{ id: number; path: string; size: number; state: string; job_id: string | null }>(
           sql`update files set state = 'deleting', delete_reason = ${reason}
               where id = any(${`{${part.join(',')}}`}::bigint[]) and state = 'present'
-              returning id, path, size, state, job_id`,
+              returning id, path, coalesce(stored_size, size) as size, state, job_id`,
         );
         for (const row of r.rows) out.push({ id: Number(row.id), path: row.path, size: Number(row.size), state: row.state, jobId: row.job_id });
       }
@@ -798,7 +798,7 @@ export class PgCatalog implements Catalog {
     const out: PathRow[] = [];
     for (const part of chunk(jobIds, BATCH)) {
       const r = await this.pool.query({
-        text: `select id, path, size, state, job_id from files where job_id = any($1::text[]) and (state || '') = any($2::text[]) order by job_id, path`,
+        text: `select id, path, coalesce(stored_size, size) as size, state, job_id from files where job_id = any($1::text[]) and (state || '') = any($2::text[]) order by job_id, path`,
         values: [part, [...states]],
         rowMode: 'array',
       });

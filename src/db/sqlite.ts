@@ -620,7 +620,7 @@ export class SqliteCatalog implements Catalog {
         const rows = this.raw
           .prepare(
             `update files set state = 'deleting', delete_reason = ? where id in (${part.map(() => '?').join(', ')}) and +state = 'present'
-             returning id, path, size, state, job_id`,
+             returning id, path, coalesce(stored_size, size) as size, state, job_id`,
           )
           .raw()
           .all(reason, ...part) as [number, string, number, string, string | null][];
@@ -712,7 +712,7 @@ export class SqliteCatalog implements Catalog {
     const out: PathRow[] = [];
     for (const part of chunk(jobIds, BATCH)) {
       const stmt = this.raw.prepare(
-        `select id, path, size, state, job_id from files where job_id in (${part.map(() => '?').join(', ')})
+        `select id, path, coalesce(stored_size, size) as size, state, job_id from files where job_id in (${part.map(() => '?').join(', ')})
          and +state in (${states.map(() => '?').join(', ')}) order by job_id, path`,
       );
       for (const [id, path, size, state, jobId] of stmt.raw().all(...part, ...states) as [number, string, number, string, string][]) {

@@ -139,7 +139,7 @@ class SqlTierCatalog implements TierCatalog {
 
   async inFlight(limit: number, afterId?: number): Promise<TierRow[]> {
     const rows = await this.x.all(
-      `select ${COLS} from files where tier_target is not null${afterId !== undefined ? ' and id > ?' : ''} order by id limit ?`,
+      `select ${COLS} from files where tier_target is not null and tier_target not like '=%'${afterId !== undefined ? ' and id > ?' : ''} order by id limit ?`,
       afterId !== undefined ? [afterId, limit] : [limit],
     );
     return rows.map(this.#row);

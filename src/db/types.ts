@@ -345,6 +345,7 @@ export interface StuckJob {
 export interface PathRow {
   id: number;
   path: string;
+  /** The bytes stored on disk (stored_size of a compressed file, else size): what deletion checks and frees. */
   size: number;
   state: string;
   jobId: string | null;

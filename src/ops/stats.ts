@@ -4,6 +4,7 @@ import { percent } from '../format.ts';
 import { integrityCatalog } from '../db/integrity.ts';
 import { summariseDrift, summariseTierDrift, type DriftSummary, type TierDrift } from './drift.ts';
 import { tierCatalog, type TierTotals } from '../db/tiers.ts';
+import { compressionCatalog } from '../db/compression.ts';
 import type { UsageDrift } from '../db/usage.ts';
 import { quotaRow, type QuotaRow } from './quota.ts';
 import { recordUsageSnapshot } from './usage-history.ts';
@@ -57,6 +58,8 @@ export interface StatsReport {
   drift?: DriftSummary;
   /** Present files and bytes per tier (hot is the root; stored bytes: as kept there, after any compression). */
   tiers: TierTotals[];
+  /** Per category: logical bytes (what readers get) against stored bytes, and what compression saved. */
+  compression: { category: string; files: number; compressedFiles: number; logicalBytes: number; storedBytes: number; savedBytes: number }[];
   /** With --check-disk: every tier but hot checked against its rows (hot is `drift`). */
   tierDrift?: TierDrift[];
   /** With --check-disk: owners whose usage ledger differs from the files table. */
@@ -188,6 +191,14 @@ export async function runStats(ctx: Context, opts: { checkDisk: boolean; runs?: 
     backups: (await ctx.catalog.recentRuns(opts.backups ?? 5, 'backup')).map(recordedBackup),
     // A store with tiers configured reads the totals per tier (one pass over files); without, every file is hot.
     tiers: (ctx.tiers?.names().length ?? 1) > 1 ? await tierCatalog(ctx.catalog).totals() : [],
+    compression: (await compressionCatalog(ctx.catalog).savingsByCategory()).map((c) => ({
+      category: c.category,
+      files: c.files,
+      compressedFiles: c.encodedFiles,
+      logicalBytes: c.bytes,
+      storedBytes: c.storedBytes,
+      savedBytes: c.bytes - c.storedBytes,
+    })),
     locks: (await ctx.catalog.usage.lockRows()).map((l) => ({ name: l.name, command: l.command, host: l.host, pid: l.pid, since: l.acquiredAt.toISOString() })),
     lastCheck: await ctx.catalog.usage.lastCheck().then((c) =>
       c ? { at: c.takenAt.toISOString(), orphanFiles: c.orphanFiles ?? 0, missingFiles: c.missingFiles ?? 0, anomalies: c.anomalies ?? 0, usageDrift: c.usageDrift ?? 0 } : null,

@@ -4,13 +4,14 @@
 // through a descriptor opened without following a symlink; every other place through its
 // BlobStore (ctx.store, or the tier's from ctx.tiers), the object streamed as it arrives.
 import fs from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tierStore, type Context } from '../../context.ts';
 import type { FileRecord } from '../../db/types.ts';
 import { FailedError, IntegrityError, StorectlError, errorMessage } from '../../errors.ts';
 import { BlobNotFoundError, type BlobStore } from '../../storage/blob.ts';
 import { hashingTap } from '../../storage/hash.ts';
+import { decompressor, encodingAvailable, parseCompressMarker } from '../../storage/encoding.ts';
 
 export interface ReadOutcome {
   size: number;
@@ -20,7 +21,7 @@ export interface ReadOutcome {
 }
 
 /** What a reader needs of a row to find its bytes: where (tier), and how they are stored there. */
-export type ContentRow = Pick<FileRecord, 'path'> & Partial<Pick<FileRecord, 'tier' | 'encoding' | 'storedSize'>>;
+export type ContentRow = Pick<FileRecord, 'path'> & Partial<Pick<FileRecord, 'tier' | 'encoding' | 'storedSize' | 'tierTarget' | 'size'>>;
 type ContentContext = Pick<Context, 'blobs' | 'store' | 'tiers'>;
 
 /**
@@ -30,7 +31,21 @@ type ContentContext = Pick<Context, 'blobs' | 'store' | 'tiers'>;
  * `decodeStored`); the caller hashes what comes out against the row's size and SHA-256.
  */
 export async function openContent(ctx: ContentContext, row: ContentRow): Promise<Readable> {
-  return decodeStored(row, await openStored(ctx, row));
+  const encoding = await storedEncoding(ctx, row);
+  return decodeStored({ ...row, encoding }, await openStored(ctx, row));
+}
+
+/**
+ * The encoding the row's bytes are stored with. A compression in flight (tier_target
+ * `=ENCODING:STORED_SIZE`, src/storage/encoding.ts) has replaced the file or not yet: the file's
+ * size tells which (the compressed copy is always smaller than the original).
+ */
+async function storedEncoding(ctx: ContentContext, row: ContentRow): Promise<string | null> {
+  const pending = parseCompressMarker(row.tierTarget);
+  if (!pending) return row.encoding ?? null;
+  const store = await tierStore(ctx, row.tier ?? 'hot');
+  const head = await store.stat(row.path);
+  return head && head.size === pending.storedSize && pending.storedSize !== row.size ? pending.encoding : (row.encoding ?? null);
 }
 
 /** The row's bytes as stored in its tier (still encoded, storedSize long). */
@@ -43,11 +58,23 @@ export async function openStored(ctx: ContentContext, row: ContentRow): Promise<
   return openObject(await tierStore(ctx, tier), row, tier);
 }
 
-/** Turns stored bytes into the original ones. Only 'as is' (null) so far. */
+/** Turns stored bytes into the original ones: as they are, or through the encoding's decoder. */
 export function decodeStored(row: ContentRow, stored: Readable): Readable {
-  if (row.encoding === null || row.encoding === undefined) return stored;
-  stored.destroy();
-  throw new FailedError(`${row.path} is stored with encoding ${row.encoding}, which this storectl cannot decode`, 'upgrade storectl');
+  const e = row.encoding;
+  if (e === null || e === undefined) return stored;
+  if (!encodingAvailable(e)) {
+    stored.destroy();
+    throw new FailedError(`${row.path} is stored with encoding ${e}, which this storectl (Node ${process.version}) cannot decode`, e === 'zstd' ? 'run storectl on Node 22.15 or later (node:zlib has zstd there)' : 'upgrade storectl');
+  }
+  const decoder = decompressor(e);
+  // A stored copy that does not decode is not the file: an integrity problem, one line.
+  pipeline(stored, decoder).catch(() => {});
+  const out = decoder.on('error', () => {});
+  const wrapped = new PassThrough();
+  out.pipe(wrapped);
+  out.on('error', (err) => wrapped.destroy(err instanceof StorectlError ? err : new IntegrityError(`${row.path}: its stored ${e} data does not decode (${errorMessage(err)})`, 'verify --repair-from BACKUP restores it')));
+  stored.on('error', (err) => wrapped.destroy(err));
+  return wrapped;
 }
 
 async function openObject(store: BlobStore, row: ContentRow, tier: string): Promise<Readable> {

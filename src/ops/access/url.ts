@@ -93,8 +93,24 @@ export interface UrlReport {
   credentialsExpireAt?: string | null;
 }
 
+/**
+ * A compressed file is not linked: the server behind a link (nginx, S3) would hand out the
+ * compressed bytes as they are stored. `get` writes them decompressed.
+ */
+function refuseCompressed(row: FileRecord): void {
+  const pending = row.tierTarget?.startsWith('=') ? row.tierTarget.slice(1).split(':')[0] : null;
+  const enc = row.encoding ?? pending;
+  if (!enc) return;
+  throw new FailedError(
+    `${row.path} is stored ${enc}-compressed${row.encoding ? '' : ' (being compressed)'}: a link would serve the compressed bytes, so none is made`,
+    `storectl get --path ${row.path} writes it decompressed`,
+    'compressed',
+  );
+}
+
 export async function makeUrl(ctx: Context, target: FileTarget, o: { expiresMs: number; rules: Rule[]; config: UrlConfig }): Promise<UrlReport> {
   const row = await resolveFile(ctx.catalog, target);
+  refuseCompressed(row);
   if (row.tier !== 'hot') return signOnTier(ctx, row, o);
   const { expires, cut } = await linkExpiry(ctx, row, o.expiresMs, o.rules);
   const uri = `${basePath(o.config.base)}/${row.path}`;
@@ -174,6 +190,7 @@ export async function makeS3Url(ctx: Context, target: FileTarget, o: { expiresMs
   const presign = ctx.store.presignGet?.bind(ctx.store);
   if (!presign) throw new UsageError(`the store at ${ctx.store.url} cannot sign links`, 'a local store makes nginx secure_link URLs: set url.base and the secret');
   const row = await resolveFile(ctx.catalog, target);
+  refuseCompressed(row);
   if (row.tier !== 'hot') return signOnTier(ctx, row, o);
   return signRow(ctx, ctx.store, row, o);
 }

@@ -323,7 +323,7 @@ export async function archiveFile(
   dirs: { last?: string },
 ): Promise<{ size: number; sha256: string } | SkippedFile> {
   // A file on another tier (or stored encoded) is archived with its original bytes, read through openContent.
-  if (row.tier !== 'hot' || row.encoding !== null) return archiveObject(ctx, writer, row, work, () => openTiered(ctx, row));
+  if (row.tier !== 'hot' || row.encoding !== null || row.tierTarget?.startsWith('=')) return archiveObject(ctx, writer, row, work, () => openTiered(ctx, row));
   if (ctx.store.capabilities.kind !== 'local') return archiveObject(ctx, writer, row, work);
   const skip = (reason: SkippedFile['reason'], detail: string): SkippedFile => ({ path: row.path, reason, detail });
   let fd: number;
@@ -421,6 +421,7 @@ async function archiveObject(
     body = await open();
   } catch (err) {
     if (err instanceof BlobNotFoundError) return skip('vanished', `object is gone from ${ctx.store.url}`);
+    if (err instanceof IntegrityError && /is not in /.test(err.message)) return skip('vanished', err.message);
     if (err instanceof UnsafePathError) return skip('unsafe', err.message);
     return skip('unreadable', errorMessage(err));
   }

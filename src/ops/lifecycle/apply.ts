@@ -313,7 +313,7 @@ async function recoverBatch(ctx: Context, lane: DeletionLane, gate: TargetBatch,
       const group: PlannedGroup = { rule: reasonLabel(reason), reason, jobId: row.jobId, status: null, updatedAtMs: null, dueAt: '', files: [] };
       const disk = looked[i]!;
       if (disk.kind === 'gone') work.push({ group, row, expect: null });
-      else if (disk.kind === 'file' && disk.size === row.size) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs, ...(disk.identity ? { identity: disk.identity } : {}) } });
+      else if (disk.kind === 'file' && disk.size === (row.storedSize ?? row.size)) work.push({ group, row, expect: { size: disk.size, mtimeMs: disk.mtimeMs, ...(disk.identity ? { identity: disk.identity } : {}) } });
       else {
         restored.push(row.id);
         tally.changed.push({ path: row.path, jobId: row.jobId, reason: `left 'deleting' by an interrupted run, but ${disk.kind === 'file' ? 'its size changed' : `it is ${disk.kind}`}: kept` });

@@ -160,9 +160,10 @@ export async function* planExpired(ctx: Context, rules: readonly Rule[], asOf: D
   }
 }
 
-export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: Pick<PathRow, 'id' | 'path' | 'size'>[], seen: Map<number, DiskState>): PlanItem {
+export function planGroup(rule: Rule, job: JobHead | null, dueAt: Date, rows: (Pick<PathRow, 'id' | 'path' | 'size'> & { storedSize?: number | null })[], seen: Map<number, DiskState>): PlanItem {
   const files: PlannedFile[] = [];
-  for (const r of rows) {
+  // The bytes on disk: a compressed file's stored size (PathRow.size is that already).
+  for (const r of rows.map((x) => (x.storedSize != null ? { ...x, size: x.storedSize } : x))) {
     const disk = seen.get(r.id)!;
     let problem: string | undefined;
     // Fail closed (design: an error while reading means no deletion in that run): a file that

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.ts';
 import { IN_PROGRESS_STATUSES, JOB_STATUSES, type DueClause, type FileRecord, type Job } from '../../db/types.ts';
 import { formatAge, parseDuration } from './duration.ts';
 
-export type RuleAction = 'delete' | 'mark_failed' | 'transition';
+export type RuleAction = 'delete' | 'mark_failed' | 'transition' | 'compress';
 export type AgeFrom = 'completed_at' | 'updated_at' | 'created_at';
 
 export interface Rule {
@@ -91,7 +91,7 @@ function parseRule(where: string, raw: unknown, base: Rule | undefined): Rule | 
     rule.scope = r.scope;
   }
   if (r.action !== undefined) {
-    if (r.action !== 'delete' && r.action !== 'mark_failed' && r.action !== 'transition') bad(`${where}.action`, 'must be "delete", "mark_failed" or "transition"');
+    if (r.action !== 'delete' && r.action !== 'mark_failed' && r.action !== 'transition' && r.action !== 'compress') bad(`${where}.action`, 'must be "delete", "mark_failed", "transition" or "compress"');
     rule.action = r.action;
   }
   if (r.to !== undefined) {
@@ -127,9 +127,9 @@ function checkRule(where: string, rule: Rule): Rule {
     if (!rule.statuses?.length) bad(`${where}.statuses`, 'a jobs rule must name the statuses it applies to');
     if (rule.action === 'transition' && !rule.to) bad(`${where}.to`, 'a transition rule names the tier it moves files to', 'e.g. "to": "cold" (a tier of the config\'s tiers section, or hot)');
     if (rule.action !== 'transition' && rule.to) bad(`${where}.to`, 'applies to transition rules only');
-    if (rule.action === 'delete' || rule.action === 'transition') {
+    if (rule.action === 'delete' || rule.action === 'transition' || rule.action === 'compress') {
       const live = rule.statuses.filter((s) => IN_PROGRESS_STATUSES.includes(s));
-      if (live.length) bad(`${where}.statuses`, `files of jobs still being produced (${live.join(', ')}) are never ${rule.action === 'delete' ? 'deleted' : 'moved'}`, 'use action "mark_failed" for stuck jobs');
+      if (live.length) bad(`${where}.statuses`, `files of jobs still being produced (${live.join(', ')}) are never ${rule.action === 'delete' ? 'deleted' : rule.action === 'compress' ? 'compressed' : 'moved'}`, 'use action "mark_failed" for stuck jobs');
     }
   } else {
     if (rule.kinds || rule.statuses) bad(where, 'kind and statuses apply to jobs rules (scope "jobs")');
@@ -265,4 +265,14 @@ export function transitionRuleForJob(rules: readonly Rule[], job: Pick<Job, 'kin
     if (!best || r.ageMs > best.rule.ageMs) best = { rule: r, dueAt };
   }
   return best;
+}
+
+/** The compress rule due for a job at `asOf` (the first whose filter matches and that is due), or undefined. */
+export function compressRuleForJob(rules: readonly Rule[], job: Pick<Job, 'kind' | 'status' | 'owner' | 'completedAt' | 'updatedAt' | 'createdAt'>, asOf: Date): { rule: Rule; dueAt: Date } | undefined {
+  for (const r of rules) {
+    if (r.action !== 'compress' || !jobMatches(r, job)) continue;
+    const dueAt = jobDueAt(r, job);
+    if (dueAt <= asOf) return { rule: r, dueAt };
+  }
+  return undefined;
 }
