@@ -48,15 +48,16 @@ async function makeFixture(d: (typeof DIALECTS)[number]): Promise<Fixture> {
   if (!store.databaseUrl) assert.equal((await cli('migrate', '--create')).code, 0);
   const src = tmpDir('storectl-compress-src-');
   const files = new Map<string, Buffer>();
-  const put = async (job: string, category: string, name: string, bytes: Buffer) => {
+  const put = async (job: string, category: string, name: string, bytes: Buffer, ...more: string[]) => {
     const p = path.join(src, name);
     fs.writeFileSync(p, bytes);
-    const r = await cli('put', p, '--job', job, '--category', category, '--yes');
+    const r = await cli('put', p, '--job', job, '--category', category, '--yes', ...more);
     assert.equal(r.code, 0, r.stdout + r.stderr);
   };
   const png = await sharp({ create: { width: 96, height: 64, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toBuffer();
   await put('exp-1', 'exports', 'invoice.csv', csv(400, 'exp-1'));
-  await put('exp-1', 'exports', 'summary.csv', csv(120, 'exp-1-summary'));
+  // Another export type: export names are <type>_<job>_<second>, and both puts may fall in one second.
+  await put('exp-1', 'exports', 'summary.csv', csv(120, 'exp-1-summary'), '--export-type', 'summary');
   await put('up-1', 'uploads', 'photo.png', png);
   await put('up-1', 'uploads', 'noise.bin', randomBytes(8192));
   const c = await store.open();
