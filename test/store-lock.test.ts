@@ -42,6 +42,7 @@ const CHANGING_RUNS: Record<string, (s: Setup) => string[]> = {
   'migrate-store': (s) => ['--yes', 'migrate-store', '--to', path.join(s.work, 'moved')],
   // unlock does not take the lock: it refuses to break a live one (75) without --force.
   unlock: () => ['unlock'],
+  tier: (s) => ['--yes', 'tier', s.jobId, '--compress'],
   'import-from-db': (s) => ['--yes', 'import-from-db', '--source-database', `sqlite:${s.appDb}`, '--table', 'scans', '--data-column', 'pages', '--role-map', '["scan.pdf"]', '--category', 'uploads'],
 };
 
