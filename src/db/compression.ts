@@ -4,7 +4,7 @@
 // (src/storage/encoding.ts): a transition never starts on a row that has one (its intent needs
 // tier_target null) and never mistakes it for its own (tier names never start with '=').
 import type { Catalog } from './catalog.ts';
-import type { TierRow } from './tiers.ts';
+import { tierRow, type TierRow } from './tiers.ts';
 import type { EventRecord } from './types.ts';
 import { sqlExec, type SqlExec, type Statement } from './sql-exec.ts';
 
@@ -64,20 +64,8 @@ class SqlCompressionCatalog implements CompressionCatalog {
       `select ${COLS} from files where tier_target like '=%'${afterId !== undefined ? ' and id > ?' : ''} order by id limit ?`,
       afterId !== undefined ? [afterId, limit] : [limit],
     );
-    return rows.map((r) => ({
-      id: num(r.id),
-      jobId: (r.job_id as string | null) ?? null,
-      path: String(r.path),
-      size: num(r.size),
-      sha256: String(r.sha256),
-      contentType: String(r.content_type),
-      category: String(r.category),
-      state: String(r.state),
-      tier: String(r.tier),
-      tierTarget: (r.tier_target as string | null) ?? null,
-      encoding: (r.encoding as string | null) ?? null,
-      storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
-    }));
+    return rows.map((r) => ({ ...tierRow(r), category: String(r.category) }));
+
   }
 
   async savingsByCategory() {

@@ -74,10 +74,9 @@ const BATCH = 500;
 const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state';
 const num = (v: unknown) => Number(v ?? 0);
 
-class SqlTierCatalog implements TierCatalog {
-  constructor(private readonly x: SqlExec) {}
-
-  #row = (r: Record<string, unknown>): TierRow => ({
+/** A files row as the tier roles read it (tiers.ts, compression.ts). */
+export function tierRow(r: Record<string, unknown>): TierRow {
+  return {
     id: num(r.id),
     jobId: (r.job_id as string | null) ?? null,
     path: String(r.path),
@@ -89,7 +88,13 @@ class SqlTierCatalog implements TierCatalog {
     encoding: (r.encoding as string | null) ?? null,
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
     state: String(r.state),
-  });
+  };
+}
+
+class SqlTierCatalog implements TierCatalog {
+  constructor(private readonly x: SqlExec) {}
+
+  #row = tierRow;
 
   async filesOfJobs(jobIds: readonly string[]): Promise<TierRow[]> {
     const out: TierRow[] = [];
