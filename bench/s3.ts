@@ -20,9 +20,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { BIN, arg, flag, fmt, measure, shell, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
-import { S3TestServer } from '../test/helpers/s3.ts';
-import { makeS3Client } from '../src/storage/s3/s3-blob-store.ts';
-import { resolveS3Settings } from '../src/storage/s3/settings.ts';
+import { startS3Bench } from './lib/s3-bench.ts';
 import { openCatalog } from '../src/db/connect.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
 
@@ -58,35 +56,8 @@ function layObject(bucketDir: string, key: string, body: Buffer, md5: string): v
 
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-s3-'));
-  const server = new S3TestServer(path.join(work, 's3rver'));
-  await server.start();
-  const env = {
-    ...process.env,
-    AWS_ENDPOINT_URL_S3: server.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    STORECTL_S3_FORCE_PATH_STYLE: 'true',
-    STORECTL_S3_SEND_SHA256: 'false',
-    NO_COLOR: '1',
-  };
-  const rcloneEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    RCLONE_CONFIG_S3_TYPE: 's3',
-    RCLONE_CONFIG_S3_PROVIDER: 'Other',
-    RCLONE_CONFIG_S3_ENDPOINT: server.endpoint,
-    RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'S3RVER',
-    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'S3RVER',
-    RCLONE_CONFIG_S3_REGION: 'us-east-1',
-    RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
-  };
-  delete rcloneEnv.AWS_CA_BUNDLE;
-  const client = makeS3Client({ ...resolveS3Settings(undefined, { STORECTL_S3_FORCE_PATH_STYLE: 'true' }).settings, endpoint: server.endpoint, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
-  const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
-  const bucket = async (name: string) => void (await client.send(new CreateBucketCommand({ Bucket: name })));
-  const out: string[] = [];
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${execFileSync('rclone', ['version']).toString().split('\n')[0]}`;
-  out.push(`machine: ${machine}\n\nload before: \`${execFileSync('uptime').toString().trim()}\`\n`);
+  const { server, env, rcloneEnv, bucket, client, header } = await startS3Bench(work);
+  const out: string[] = [header];
   try {
     // 1. migrate-store vs rclone copy
     if (SECTIONS.includes('copy')) {
