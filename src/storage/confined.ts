@@ -190,6 +190,26 @@ export class DirScope {
     return p;
   }
 
+  /**
+   * Directory `rel` as another thread of this process acts in it: its own base (names of its
+   * entries are base/NAME), its name for an rmdir (relative to its parent held open), its path
+   * for the check that the path still names it (null when there is nothing to compare: the
+   * root, or no /proc), and its identity. With `handOver`, the other thread takes its descriptor
+   * (fd; -1 when none) and closes it: the scope forgets the directory without closing it (a later
+   * act in it opens it again, checked as ever). Never hand over a directory whose base other
+   * names in flight are built on. Null when `rel` or a directory on the way is missing; throws
+   * ConfinementError as dir() does.
+   */
+  lend(rel: string, handOver: boolean): { base: string; name: string; fd: number; abs: string | null; dev: number; ino: number } | null {
+    const d = this.dir(rel);
+    if (!d) return null;
+    const held = rel !== '' && d.fd !== null;
+    const name = rel === '' ? d.base : this.at(rel)!;
+    const fd = handOver && held ? d.fd! : -1;
+    if (fd >= 0) this.#dirs.delete(rel);
+    return { base: d.base, name, fd, abs: held ? path.join(this.root, ...rel.split('/')) : null, dev: d.dev, ino: d.ino };
+  }
+
   /** Closes directory `rel` if held (none of the scope's calls may be using it). */
   release(rel: string): void {
     this.#forgetDir(rel);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { FailedError, errorMessage } from '../../errors.ts';
 import { ConfinedRoot, type DirScope } from '../../storage/confined.ts';
 import { checkRelPath, parentDir } from '../../storage/paths.ts';
+import { removalThreads, type RemovalThreads, type Looked, type RemovalDir, type RemovalMode, type SysError } from '../../storage/removal-threads.ts';
 import { mapPool, type Limiter } from '../pool.ts';
 
 /** What is on disk at a catalog path, by lstat. */
@@ -152,6 +153,11 @@ export class DeleteGate implements DeletionTarget {
     return new GateBatch(this, this.#confined.scope());
   }
 
+  /** The removal threads (storage/removal-threads.ts: the process's one pool) that make the batches' lstats, unlinks and rmdirs. */
+  threads(): RemovalThreads {
+    return removalThreads();
+  }
+
   /** Releases the root held open (after every batch is closed). */
   close(): void {
     this.#confined?.close();
@@ -194,8 +200,10 @@ export class QuarantineTarget {
 /** Suffix of the partial copy a cross-device quarantine writes before linking it into place. */
 const PARTIAL = '.storectl-partial';
 
-/** Files re-checked (lstat, on the main thread) between two looks at the unlinks in flight. */
-const RECHECK_SLICE = 256;
+/** Paths per lstat request to a removal thread. */
+const LOOK_SLICE = 256;
+/** Files per removal request (whole directories: a directory's files go together). */
+const REMOVE_SLICE = 32;
 
 export class GateBatch implements TargetBatch {
   /** Directories found moved or swapped since this batch opened them (reported by the caller). */
@@ -216,43 +224,128 @@ export class GateBatch implements TargetBatch {
     }
   }
 
-  /** lstat each, synchronously (cheaper than a thread-pool round trip), in slices: unlinks in flight are refilled in between. */
+  /**
+   * lstat each through the directories this batch holds open, on the removal threads in
+   * slices (the main thread only resolves the names: it stays free for the catalog calls).
+   */
   async inspectMany(paths: readonly string[]): Promise<DiskState[]> {
-    const out: DiskState[] = [];
+    const out: DiskState[] = new Array(paths.length);
+    const slices: { at: number[]; names: string[] }[] = [];
+    let slice: { at: number[]; names: string[] } = { at: [], names: [] };
     for (let i = 0; i < paths.length; i++) {
-      out.push(this.inspect(paths[i]!));
-      if ((i + 1) % RECHECK_SLICE === 0) await new Promise(setImmediate);
+      const rel = paths[i]!;
+      let name: string | null;
+      try {
+        checkRelPath(rel);
+        name = this.scope.at(rel);
+      } catch (err) {
+        out[i] = failedLook(err);
+        continue;
+      }
+      if (name === null) {
+        out[i] = { kind: 'gone' };
+        continue;
+      }
+      slice.at.push(i);
+      slice.names.push(name);
+      if (slice.names.length === LOOK_SLICE) {
+        slices.push(slice);
+        slice = { at: [], names: [] };
+      }
     }
+    if (slice.names.length) slices.push(slice);
+    const threads = this.gate.threads();
+    await Promise.all(
+      slices.map(async (sl) => {
+        const looked = await threads.look(sl.names);
+        sl.at.forEach((i, k) => (out[i] = diskStateOf(looked[k]!)));
+      }),
+    );
     return out;
   }
 
   /**
-   * Unlinks (many in flight, in `slots`); a file already gone needs no unlink. When the last
-   * planned file of a directory is gone, the directory is removed right there, among the
-   * unlinks, if it is empty (a file nobody planned, or one that failed, keeps it).
+   * Re-checks (or takes the batch's re-check) and unlinks on the removal threads, a
+   * directory's files together; when the last planned file of a directory is gone, the
+   * thread removes the directory right there if it is empty (a file nobody planned, or one
+   * that failed, keeps it) and its path still names it, and closes it.
    */
-  async removePlanned(work: readonly PlannedRemoval[], slots: Limiter): Promise<Removed> {
-    const left = new Map<string, number>();
-    for (const w of work) {
+  async removePlanned(work: readonly PlannedRemoval[], _slots: Limiter): Promise<Removed> {
+    const results: (GateResult | undefined)[] = new Array(work.length);
+    const byDir = new Map<string, number[]>();
+    for (let i = 0; i < work.length; i++) {
+      const w = work[i]!;
+      if (w.expect !== null) this.gate.refuseDryRun(w.path);
       const dir = parentDir(w.path);
-      left.set(dir, (left.get(dir) ?? 0) + 1);
+      const list = byDir.get(dir);
+      if (list) list.push(i);
+      else byDir.set(dir, [i]);
     }
-    const kept = new Set<string>();
+    // A directory other names of this call are built on keeps its descriptor here: only the
+    // leaves are handed over to be closed by a thread.
+    const inner = new Set<string>();
+    for (const dir of byDir.keys()) for (let p = dir; p; ) inner.add((p = parentDir(p)));
+    const requests: { files: number[]; dirs: string[]; req: { names: string[]; mode: RemovalMode[]; expect: number[]; dirs: RemovalDir[] } }[] = [];
+    let cur: (typeof requests)[number] | undefined;
+    for (const [dir, idxs] of byDir) {
+      let lent: ReturnType<DirScope['lend']>;
+      try {
+        lent = this.scope.lend(dir, !inner.has(dir));
+      } catch (err) {
+        for (const i of idxs) results[i] = work[i]!.expect === null ? { outcome: 'gone' } : { outcome: 'failed', reason: errorMessage(err) };
+        continue;
+      }
+      if (!lent) {
+        for (const i of idxs) results[i] = { outcome: 'gone' };
+        continue;
+      }
+      cur ??= { files: [], dirs: [], req: { names: [], mode: [], expect: [], dirs: [] } };
+      const first = cur.files.length;
+      let rmdir = dir.includes('/');
+      for (const i of idxs) {
+        const w = work[i]!;
+        let mode: RemovalMode = 'recheck';
+        if (w.expect === null) mode = 'skip';
+        else if (w.checked) {
+          const r = compare(w.checked, w.expect);
+          if (r) {
+            results[i] = r;
+            if (r.outcome !== 'gone') rmdir = false;
+            continue;
+          }
+          mode = 'unlink';
+        }
+        cur.files.push(i);
+        cur.req.names.push(`${lent.base}/${w.path.slice(w.path.lastIndexOf('/') + 1)}`);
+        cur.req.mode.push(mode);
+        cur.req.expect.push(w.expect?.size ?? 0, w.expect?.mtimeMs ?? 0);
+      }
+      cur.dirs.push(dir);
+      cur.req.dirs.push({ name: lent.name, fd: lent.fd, abs: lent.abs, dev: lent.dev, ino: lent.ino, rmdir, first, count: cur.files.length - first });
+      if (cur.files.length >= REMOVE_SLICE) {
+        requests.push(cur);
+        cur = undefined;
+      }
+    }
+    if (cur) requests.push(cur);
+    const threads = this.gate.threads();
     const dirsRemoved: string[] = [];
-    const results = await Promise.all(
-      work.map((w) =>
-        slots.run(async (): Promise<GateResult> => {
-          const r = w.expect === null ? ({ outcome: 'gone' } as const) : await this.remove(w.path, w.expect, w.checked);
-          const dir = parentDir(w.path);
-          if (r.outcome !== 'deleted' && r.outcome !== 'gone') kept.add(dir);
-          const n = left.get(dir)! - 1;
-          left.set(dir, n);
-          if (n === 0 && !kept.has(dir) && (await this.removeDirIfEmpty(dir))) dirsRemoved.push(dir);
-          return r;
-        }),
-      ),
+    await Promise.all(
+      requests.map(async ({ files, dirs, req }) => {
+        const r = await threads.remove(req);
+        files.forEach((i, k) => {
+          const o = r.outcomes[k]!;
+          if (o === 'deleted' || o === 'gone') results[i] = { outcome: o };
+          else if (o === 'failed') results[i] = { outcome: 'failed', reason: errorMessage(sysError(r.looked[k]!.error)) };
+          else results[i] = compare(diskStateOf(r.looked[k]!), work[i]!.expect!) ?? { outcome: 'changed', reason: 'modified since planning' };
+        });
+        dirs.forEach((d, k) => {
+          if (r.dirs[k] === 'removed') dirsRemoved.push(d);
+          else if (r.dirs[k] === 'moved') this.#swapped.add(d);
+        });
+      }),
     );
-    return { results, dirsRemoved };
+    return { results: results as GateResult[], dirsRemoved };
   }
 
   #recheck(rel: string, expect: Expected): GateResult | null {
@@ -447,6 +540,22 @@ async function copyInto(src: string, qs: DirScope, name: string): Promise<'place
 /** A system call's error (it has an errno code): 'error'; a refusal (symlink, unsafe path): 'unsafe'. */
 function failedLook(err: unknown): DiskState {
   return typeof (err as NodeJS.ErrnoException).code === 'string' ? { kind: 'error', reason: errorMessage(err) } : { kind: 'unsafe', reason: errorMessage(err) };
+}
+
+/** A removal thread's look as a DiskState (an error worded as on the main thread). */
+function diskStateOf(l: Looked): DiskState {
+  if (l.kind === 'file') return { kind: 'file', size: l.size, mtimeMs: l.mtimeMs };
+  if (l.kind === 'error') return failedLook(sysError(l.error));
+  return l.kind === 'unsafe' ? { kind: 'unsafe', reason: 'unsafe path' } : { kind: l.kind };
+}
+
+/** A system call's error as a thread reported it, rebuilt for errors.ts. */
+function sysError(e: SysError | undefined): Error {
+  const err = new Error(e?.message ?? 'unknown error') as NodeJS.ErrnoException;
+  if (e?.code) err.code = e.code;
+  if (e?.syscall) err.syscall = e.syscall;
+  if (e?.path) err.path = e.path;
+  return err;
 }
 
 function stateOf(st: fs.Stats | undefined): DiskState {
