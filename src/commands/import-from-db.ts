@@ -1,7 +1,7 @@
 import { defineCommand } from './define.ts';
 import { flag, intOption, num, parseWait, text, waitOption } from './common-options.ts';
 import { EXIT, FailedError, UsageError } from '../errors.ts';
-import type { SourceSpec } from '../db/source-rows.ts';
+import type { SourceSpec } from '../ops/import-db/run.ts';
 import type { ImportReport } from '../ops/import-db/run.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
