@@ -42,11 +42,11 @@ _storectl() {
     dedup) opts="--dry-run --owner --across-owners --mode --top --threads --wait --help" ;;
     migrate-images-to-db) opts="--table --key --path-column --data-column --base-dir --from-dir --dry-run --limit --delete-originals --workers --batch-size --max-pixels --effort --wait --help" ;;
     migrate-store) opts="--to --parallel --dry-run --delete-source --wait --help" ;;
-    quota) opts="--bytes --files --warn --owner --help" ;;
+    quota) opts="--bytes --files --warn --owner --wait --help" ;;
     import-from-db) opts="--table --key --data-column --shape --role-map --kind --category --status --created-column --job-column --owner-column --owner --source-database --clear-source --dry-run --limit --batch-size --workers --wait --help" ;;
     s3-lifecycle) opts="--print --margin-days --tier --help" ;;
     unlock) opts="--dry-run --force --help" ;;
-    migrate) opts="--status --create --help" ;;
+    migrate) opts="--status --create --wait --help" ;;
     config) opts=" --help" ;;
     completion) opts=" --help" ;;
     *) opts="" ;;

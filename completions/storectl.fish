@@ -183,6 +183,7 @@ complete -c storectl -n '__fish_seen_subcommand_from quota' -l bytes -x -d 'set:
 complete -c storectl -n '__fish_seen_subcommand_from quota' -l files -x -d 'set: a hard cap on the number of files'
 complete -c storectl -n '__fish_seen_subcommand_from quota' -l warn -x -d 'set: warning level in percent of the quota (default 80); check: also fail past the warning level'
 complete -c storectl -n '__fish_seen_subcommand_from quota' -l owner -x -d 'recount: only this owner (the same as recount OWNER)'
+complete -c storectl -n '__fish_seen_subcommand_from quota' -l wait -x -d 'set, unset, recount: wait for another run holding the store lock (as long as it takes without SECONDS)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l table -x -d 'the application table (letters, digits, _; optionally schema.table)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l key -x -d 'unique key column: rows are read in its order, and it is the job id unless --job-column (default id)'
 complete -c storectl -n '__fish_seen_subcommand_from import-from-db' -l data-column -x -d 'the column holding the file contents'
@@ -209,6 +210,7 @@ complete -c storectl -n '__fish_seen_subcommand_from unlock' -l dry-run -d 'only
 complete -c storectl -n '__fish_seen_subcommand_from unlock' -l force -d 'break the lock even though its holder looks alive'
 complete -c storectl -n '__fish_seen_subcommand_from migrate' -l status -d 'list applied and pending migrations; change nothing'
 complete -c storectl -n '__fish_seen_subcommand_from migrate' -l create -d 'create the SQLite catalog (and the root) when there is none: the first deploy of a store'
+complete -c storectl -n '__fish_seen_subcommand_from migrate' -l wait -x -d 'wait for another run holding the store lock (as long as it takes without SECONDS)'
 complete -c storectl -n '__fish_seen_subcommand_from restore' -F
 complete -c storectl -n '__fish_seen_subcommand_from put' -F
 complete -c storectl -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'

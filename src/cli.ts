@@ -1,16 +1,16 @@
 import { Command } from 'commander';
 import { COMMANDS } from './commands/index.ts';
-import type { CommandEnv, CommandSpec } from './commands/define.ts';
+import type { CommandEnv, CommandSpec, RawOptions } from './commands/define.ts';
 import { backupSettings, generateSettings, resolveConfig, tierSettings, compressionSettings, urlSettings, type GlobalFlags, type ResolvedConfig } from './config.ts';
 import { closeContext, openContext, whoAmI, type Context } from './context.ts';
 import path from 'node:path';
-import { EXIT, EXIT_CODES, UsageError, describeError, errorMessage } from './errors.ts';
+import { EXIT, EXIT_CODES, describeError, errorMessage } from './errors.ts';
 import type { Level, Logger } from './log.ts';
 import type { RunRecord } from './db/types.ts';
 import { redactText, redactValue } from './redact.ts';
 import type { IO } from './ui/io.ts';
 import { Ui } from './ui/ui.ts';
-import { wrapWords } from './ui/format.ts';
+import { confirmGate } from './ui/confirm.ts';
 import { VERSION } from './version.ts';
 import { visible } from './visible.ts';
 
@@ -70,7 +70,7 @@ function addCommand(program: Command, spec: CommandSpec, io: IO, state: RunState
 async function runCommand(
   spec: CommandSpec,
   args: string[],
-  opts: Record<string, unknown>,
+  opts: RawOptions,
   globals: GlobalFlags,
   io: IO,
   state: RunState,
@@ -110,24 +110,7 @@ async function runCommand(
       ui.log.bind({ command: spec.name, runId: ctx.runId });
       return ctx;
     },
-    async confirm(question, preface) {
-      if (globals.yes) return true;
-      if (!io.stdinIsTTY || !io.stderr.isTTY) {
-        throw new UsageError(`refusing to run ${spec.name} without confirmation`, 'pass --yes to proceed, or --dry-run to see the plan', 'confirmation_required');
-      }
-      const { confirm } = await import('@inquirer/prompts');
-      // Built by the command from escaped parts (safe``, renderTable), so written as it is.
-      if (preface) io.stderr.write(preface.endsWith('\n') ? preface : preface + '\n');
-      try {
-        // Wrapped at word boundaries, leaving room for inquirer's "? " and " (y/N)".
-        const message = wrapWords(question, Math.max(20, (io.stderr.columns || 80) - 10));
-        return await confirm({ message, default: false }, { output: io.stderr as NodeJS.WritableStream });
-      } catch (err) {
-        // Ctrl-C or Ctrl-D at the prompt is a "no", reported as the cancel it is.
-        if (err instanceof Error && (err.name === 'ExitPromptError' || err.name === 'AbortPromptError')) return false;
-        throw err;
-      }
-    },
+    confirm: confirmGate(spec.name, io, Boolean(globals.yes)),
   };
   const started = new Date();
   let runRecorded = false;
@@ -166,7 +149,9 @@ async function runCommand(
   try {
     if (configError) throw configError;
     await validateSections(getConfig(), io.cwd);
-    const outcome = await spec.run(args, opts, {
+    // The options are parsed and validated once, into the command's typed object.
+    const parsed = await spec.parse(args, opts, globals);
+    const outcome = await spec.run(parsed, {
       ...env,
       openContext: async (o) => {
         const ctx = await env.openContext(o);

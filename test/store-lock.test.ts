@@ -1,6 +1,7 @@
 // Every command that changes the store takes the one store lock. The commands are enumerated
-// from the command tree (each that records a run or offers --dry-run): a new changing command
-// without a case here, or without the lock, fails this file. Each exits 75 while another run
+// from the command tree (each that records a run, offers --dry-run, or says it changes the
+// store: migrate, quota), and every other command is named read-only here: a new command that
+// is in neither list, or a changing one without a case or without the lock, fails this file. Each exits 75 while another run
 // holds the lock; dry runs do not wait for it.
 import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
@@ -15,9 +16,12 @@ import { COMMANDS } from '../src/commands/index.ts';
 import { DIALECTS, runCli, tmpDir, type Store } from './helpers/env.ts';
 
 /** The commands that change the store, read from their definitions. */
-const CHANGING = COMMANDS.filter((c) => c.recordRun || c.options(new Command(c.name)).options.some((o) => o.long === '--dry-run'))
+const CHANGING = COMMANDS.filter((c) => c.recordRun || c.changesStore || c.options(new Command(c.name)).options.some((o) => o.long === '--dry-run'))
   .map((c) => c.name)
   .sort();
+
+/** The commands that only read the store (or do not open one): they take no lock. */
+const READ_ONLY = ['completion', 'config', 'export', 'get', 'jobs', 's3-lifecycle', 'show', 'stats', 'url'];
 
 interface Setup {
   work: string;
@@ -27,8 +31,8 @@ interface Setup {
   appDb: string;
 }
 
-/** For each changing command, the arguments of a real (changing) run. */
-const CHANGING_RUNS: Record<string, (s: Setup) => string[]> = {
+/** For each changing command, the arguments of a real (changing) run (several for a command whose actions change it). */
+const CHANGING_RUNS: Record<string, (s: Setup) => string[] | string[][]> = {
   generate: () => ['generate', '--sample', '1', '--seed', '9', '--workers', '1'],
   delete: (s) => ['--yes', 'delete', s.jobId],
   'cleanup-expired': () => ['--yes', 'cleanup-expired'],
@@ -43,12 +47,23 @@ const CHANGING_RUNS: Record<string, (s: Setup) => string[]> = {
   // unlock does not take the lock: it refuses to break a live one (75) without --force.
   unlock: () => ['unlock'],
   tier: (s) => ['--yes', 'tier', s.jobId, '--compress'],
+  migrate: () => ['migrate'],
+  quota: () => [
+    ['quota', 'set', 'acme', '--bytes', '1GB'],
+    ['quota', 'unset', 'acme'],
+    ['quota', 'recount'],
+  ],
   'import-from-db': (s) => ['--yes', 'import-from-db', '--source-database', `sqlite:${s.appDb}`, '--table', 'scans', '--data-column', 'pages', '--role-map', '["scan.pdf"]', '--category', 'uploads'],
 };
 
 test('the store-lock cases cover every command that changes the store (from the command tree)', () => {
   assert.ok(CHANGING.length >= 10, CHANGING.join(' '));
   assert.deepEqual(Object.keys(CHANGING_RUNS).sort(), CHANGING, 'a command that changes the store needs a case in CHANGING_RUNS (and must take the store lock)');
+  assert.deepEqual(
+    COMMANDS.map((c) => c.name).filter((n) => !CHANGING.includes(n)).sort(),
+    READ_ONLY,
+    'a new command is either changing (recordRun, --dry-run or changesStore, and a case here) or named read-only here',
+  );
 });
 
 for (const d of DIALECTS) {
@@ -86,10 +101,13 @@ for (const d of DIALECTS) {
       const release = await c.acquireLock(STORE_LOCK, { holder: { pid: process.pid, host: os.hostname(), command: 'held-by-test', runId: 'held' } });
       try {
         for (const name of CHANGING) {
-          const r = await runCli([...store.args, '--json', ...CHANGING_RUNS[name]!(setup)]);
-          assert.equal(r.code, 75, `${name}: ${r.stdout}${r.stderr}`);
-          assert.equal(r.json.error.code, 'locked', name);
-          assert.match(r.json.error.message, /held-by-test/, name);
+          const runs = CHANGING_RUNS[name]!(setup);
+          for (const args of Array.isArray(runs[0]) ? (runs as string[][]) : [runs as string[]]) {
+            const r = await runCli([...store.args, '--json', ...args]);
+            assert.equal(r.code, 75, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+            assert.equal(r.json.error.code, 'locked', name);
+            assert.match(r.json.error.message, /held-by-test/, name);
+          }
         }
         // Nothing changed in the catalog while the lock was held (runs record the refusals only).
         const afterCounts = await c.tableCounts();
@@ -100,6 +118,43 @@ for (const d of DIALECTS) {
         await release();
         await c.close();
         fs.rmSync(work, { recursive: true, force: true });
+      }
+    });
+
+    test('migrate and quota set/recount wait for the lock (--wait) and run once it is free', async () => {
+      const c = await store.open();
+      const release = await c.acquireLock(STORE_LOCK, { holder: { pid: process.pid, host: os.hostname(), command: 'cleanup-expired', runId: 'held' } });
+      let released = false;
+      const quotasBefore = (await c.tableCounts()).quotas;
+      try {
+        const m = await runCli([...store.args, '--json', 'migrate']);
+        assert.equal(m.code, 75, m.stdout + m.stderr);
+        assert.match(m.json.error.message, /cleanup-expired/);
+        // status only reads: no lock
+        const st = await runCli([...store.args, '--json', 'migrate', '--status']);
+        assert.equal(st.code, 0, st.stdout + st.stderr);
+        const show = await runCli([...store.args, '--json', 'quota', 'list']);
+        assert.equal(show.code, 0, show.stdout + show.stderr);
+        // --wait: the quota is set once the holder lets go
+        const waiting = runCli([...store.args, '--json', 'quota', 'set', 'acme', '--bytes', '1GB', '--wait', '30']);
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal((await c.tableCounts()).quotas, quotasBefore, 'nothing set while the lock is held');
+        await release();
+        released = true;
+        const set = await waiting;
+        assert.equal(set.code, 0, set.stdout + set.stderr);
+      } finally {
+        if (!released) await release();
+      }
+      try {
+        assert.equal((await c.tableCounts()).quotas, quotasBefore + 1, 'the quota is set once the lock is free');
+        const r = await runCli([...store.args, '--json', 'quota', 'recount']);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const m = await runCli([...store.args, '--json', 'migrate']);
+        assert.equal(m.code, 0, m.stdout + m.stderr);
+        assert.deepEqual(m.json.applied, []);
+      } finally {
+        await c.close();
       }
     });
 

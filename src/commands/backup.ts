@@ -2,13 +2,32 @@ import path from 'node:path';
 import { defineCommand, type CommandEnv, type CommandOutcome } from './define.ts';
 import type { BackupListReport } from '../ops/backup/list.ts';
 import type { RunRecord } from '../db/types.ts';
-import { intOption, waitMs } from './common-options.ts';
+import { flag, intOption, kebab, num, parseWait, text, waitOption } from './common-options.ts';
+import type { ArchiveFormat } from '../ops/backup/archive-writer.ts';
 import { Option } from 'commander';
 import { EXIT, UsageError, errorMessage } from '../errors.ts';
 import type { BackupReport, PruneReport } from '../ops/backup/backup.ts';
 import type { RetentionRules } from '../ops/backup/retention.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
+
+/**
+ * What `backup` is asked, as the flags say it: `run` fills what they leave open from the config
+ * file's backup section (flags win; its dir and rules apply unless --output is given).
+ */
+export interface BackupOptions {
+  /** `backup list`: list the backups in --dir. */
+  list: boolean;
+  output?: string;
+  dir?: string;
+  format?: ArchiveFormat;
+  /** true with --metadata-only; absent: the config file decides. */
+  metadataOnly?: true;
+  retention: RetentionRules;
+  prune: boolean;
+  dryRun: boolean;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'backup',
@@ -39,20 +58,45 @@ export default defineCommand({
       .option('--prune-older-than <age>', 'with --dir: delete good backups older than AGE (e.g. 30d, 12h, 2w), even if a --keep rule keeps them')
       .option('--prune', 'with --dir: apply the retention rules only; write no backup')
       .option('--dry-run', 'with --prune: show what the rules keep (and why) and what they would delete; delete nothing')
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(args, opts, env) {
-    if (args[0] !== undefined) {
-      if (args[0] !== 'list') throw new UsageError(`unknown backup action ${JSON.stringify(args[0])}`, 'the only action is `storectl backup list --dir DIR`; without one, backup writes an archive');
-      return listRun(opts, env);
+      .addOption(waitOption()),
+  async parse(args, raw): Promise<BackupOptions> {
+    const action = args[0];
+    if (action !== undefined && action !== 'list') {
+      throw new UsageError(`unknown backup action ${JSON.stringify(action)}`, 'the only action is `storectl backup list --dir DIR`; without one, backup writes an archive');
     }
+    if (action === 'list') {
+      const others = ['output', 'format', 'metadataOnly', 'keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan', 'prune', 'dryRun', 'wait'].filter((k) => raw[k] !== undefined);
+      if (others.length) throw new UsageError(`backup list takes --dir only (not --${others.map(kebab).join(', --')})`, 'storectl backup list --dir DIR');
+    }
+    const pruneOlderThan = text(raw, 'pruneOlderThan');
+    const pruneOlderThanMs = pruneOlderThan === undefined ? undefined : ageOf(pruneOlderThan, (await import('../ops/backup/retention.ts')).parseAge);
+    return {
+      list: action === 'list',
+      output: text(raw, 'output'),
+      dir: text(raw, 'dir'),
+      format: raw.format as ArchiveFormat | undefined,
+      metadataOnly: raw.metadataOnly === undefined ? undefined : true,
+      retention: { keep: num(raw, 'keep'), keepDaily: num(raw, 'keepDaily'), keepWeekly: num(raw, 'keepWeekly'), keepMonthly: num(raw, 'keepMonthly'), olderThanMs: pruneOlderThanMs },
+      prune: flag(raw, 'prune'),
+      dryRun: flag(raw, 'dryRun'),
+      waitMs: parseWait(raw),
+    };
+  },
+  async run(opts, env) {
+    if (opts.list) return listRun(opts, env);
     const { parseAge } = await import('../ops/backup/retention.ts');
     const { backupSettings } = await import('../config.ts');
     // The config file's backup section gives defaults: flags win; its dir and rules apply unless --output is given.
     const settings = backupSettings(env.config());
-    const output = opts.output as string | undefined;
-    const dir = (opts.dir as string | undefined) ?? (output ? undefined : settings.dir);
+    const { output } = opts;
+    const dir = opts.dir ?? (output ? undefined : settings.dir);
+    const retention: RetentionRules = { ...opts.retention };
     if (!output) {
-      for (const k of ['keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan'] as const) opts[k] ??= settings[k];
+      retention.keep ??= settings.keep;
+      retention.keepDaily ??= settings.keepDaily;
+      retention.keepWeekly ??= settings.keepWeekly;
+      retention.keepMonthly ??= settings.keepMonthly;
+      if (retention.olderThanMs === undefined && settings.pruneOlderThan !== undefined) retention.olderThanMs = ageOf(settings.pruneOlderThan, parseAge);
     }
     // The archive name's extension is a flag too: a --format that contradicts it is refused; the
     // config file's format gives way to it (flags win).
@@ -60,10 +104,9 @@ export default defineCommand({
     if (opts.format !== undefined && named && opts.format !== named) {
       throw new UsageError(`--format ${opts.format} does not match the archive name ${output} (a ${named} name)`, `name it *.${opts.format === 'zip' ? 'zip' : 'tar.gz'}, or drop --format`);
     }
-    opts.format ??= named ?? settings.format;
-    opts.metadataOnly ??= settings.metadataOnly;
+    const chosenFormat = opts.format ?? named ?? settings.format;
+    const metadataOnly = opts.metadataOnly ?? settings.metadataOnly;
     if (Boolean(output) === Boolean(dir)) throw new UsageError('give exactly one of --output PATH or --dir DIR (or backup.dir in the config file)', 'see `storectl backup --help`');
-    const retention = retentionRules(opts, parseAge);
     if (!dir && (hasAnyRule(retention) || opts.prune)) {
       throw new UsageError('--keep, --keep-daily/weekly/monthly, --prune-older-than and --prune work with --dir only');
     }
@@ -71,7 +114,7 @@ export default defineCommand({
     if (opts.prune) {
       if (!hasAnyRule(retention)) throw new UsageError('--prune needs a rule: --keep, --keep-daily, --keep-weekly, --keep-monthly or --prune-older-than');
       const { runPrune } = await import('../ops/backup/backup.ts');
-      const report = runPrune(path.resolve(env.ui.io.cwd, dir!), retention, Boolean(opts.dryRun), new Date());
+      const report = runPrune(path.resolve(env.ui.io.cwd, dir!), retention, opts.dryRun, new Date());
       return {
         report,
         text: () => renderPrune(report),
@@ -79,7 +122,7 @@ export default defineCommand({
         logFields: { dir: report.dir, kept: report.decisions.filter((d) => d.action === 'keep').length, pruned: report.pruned },
       };
     }
-    const format = (opts.format as 'tar.gz' | 'zip' | undefined) ?? (output && /\.zip$/i.test(output) ? 'zip' : 'tar.gz');
+    const format = chosenFormat ?? (output && /\.zip$/i.test(output) ? 'zip' : 'tar.gz');
     const base = env.ui.io.cwd;
     // No runs row: it would be written before the snapshot and travel in the archive as 'running'.
     const { runBackup, checkOutputPath } = await import('../ops/backup/backup.ts');
@@ -87,11 +130,11 @@ export default defineCommand({
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
     const { withStoreLock } = await import('../ops/store-lock.ts');
     // The store lock keeps cleanups from deleting files between the snapshot and their archiving.
-    const report = await withStoreLock(ctx, 'backup', waitMs(opts.wait), () => runBackup(ctx, {
+    const report = await withStoreLock(ctx, 'backup', opts.waitMs, () => runBackup(ctx, {
       output: output ? path.resolve(base, output) : undefined,
       dir: dir ? path.resolve(base, dir) : undefined,
       format,
-      metadataOnly: Boolean(opts.metadataOnly),
+      metadataOnly: Boolean(metadataOnly),
       retention,
     }));
     const exitCode = report.skipped.mismatched ? EXIT.INTEGRITY : report.skipped.count ? EXIT.PARTIAL : EXIT.OK;
@@ -114,11 +157,9 @@ export default defineCommand({
 });
 
 /** `backup list --dir DIR`: the directory's backups; the store's records, when it is reachable, add file counts. */
-async function listRun(opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome> {
-  const others = ['output', 'format', 'metadataOnly', 'keep', 'keepDaily', 'keepWeekly', 'keepMonthly', 'pruneOlderThan', 'prune', 'dryRun', 'wait'].filter((k) => opts[k] !== undefined);
-  if (others.length) throw new UsageError(`backup list takes --dir only (not --${others.map(kebab).join(', --')})`, 'storectl backup list --dir DIR');
+async function listRun(opts: BackupOptions, env: CommandEnv): Promise<CommandOutcome> {
   const { backupSettings } = await import('../config.ts');
-  const dir = (opts.dir as string | undefined) ?? backupSettings(env.config()).dir;
+  const dir = opts.dir ?? backupSettings(env.config()).dir;
   if (!dir) throw new UsageError('backup list needs --dir DIR (or backup.dir in the config file)');
   const { listBackups, checkListDir } = await import('../ops/backup/list.ts');
   const abs = path.resolve(env.ui.io.cwd, dir);
@@ -134,8 +175,6 @@ async function listRun(opts: Record<string, unknown>, env: CommandEnv): Promise<
   const report = listBackups(abs, records);
   return { report, text: () => renderList(report), logFields: { dir: report.dir, backups: report.backups.length } };
 }
-
-const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 
 function renderList(r: BackupListReport): string {
   if (!r.backups.length) return safe`no backups in ${r.dir}\n`;
@@ -173,19 +212,11 @@ function renderBackup(r: BackupReport): string {
   return out;
 }
 
-function retentionRules(opts: Record<string, unknown>, parseAge: (s: string) => number | undefined): RetentionRules {
-  let olderThanMs: number | undefined;
-  if (opts.pruneOlderThan !== undefined) {
-    olderThanMs = parseAge(String(opts.pruneOlderThan));
-    if (olderThanMs === undefined) throw new UsageError(`--prune-older-than ${opts.pruneOlderThan}: use a number and a unit, e.g. 30d, 12h, 2w`);
-  }
-  return {
-    keep: opts.keep as number | undefined,
-    keepDaily: opts.keepDaily as number | undefined,
-    keepWeekly: opts.keepWeekly as number | undefined,
-    keepMonthly: opts.keepMonthly as number | undefined,
-    olderThanMs,
-  };
+/** --prune-older-than (or the config file's backup.pruneOlderThan) as milliseconds. */
+function ageOf(v: string, parseAge: (s: string) => number | undefined): number {
+  const ms = parseAge(v);
+  if (ms === undefined) throw new UsageError(`--prune-older-than ${v}: use a number and a unit, e.g. 30d, 12h, 2w`);
+  return ms;
 }
 
 const hasAnyRule = (r: RetentionRules) => Object.values(r).some((v) => v !== undefined);

@@ -1,9 +1,24 @@
 import { defineCommand } from './define.ts';
-import { intOption, parseAsOf, waitMs } from './common-options.ts';
+import { allowEmptyRootOption, flag, intOption, num, parseAllowEmptyRoot, parseAsOf, parseMaxDelete, parseWait, text, waitOption } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { ExplainReport, ExpiredReport } from '../ops/lifecycle/expired.ts';
 import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
+
+/** What `cleanup-expired` is asked: a run of the lifecycle rules, or --explain one job. */
+export interface CleanupExpiredOptions {
+  dryRun: boolean;
+  list: boolean;
+  /** --as-of, else the time the options were parsed. */
+  asOf: Date;
+  explain?: string;
+  retentionHours?: number;
+  /** --max-delete as given (checked); absent: the config file's cleanup.maxDelete. */
+  maxDelete?: string;
+  limit?: number;
+  waitMs: number;
+  allowEmptyRoot: boolean;
+}
 
 export default defineCommand({
   name: 'cleanup-expired',
@@ -26,23 +41,38 @@ export default defineCommand({
       .option('--retention-hours <n>', 'hours completed exports are kept (rule completed-exports; default 24)', intOption(0, 1_000_000))
       .option('--max-delete <n>', 'refuse to delete more than N files or N% of the present files (a dry run shows the plan and says whether the real run would be refused)')
       .option('--limit <n>', 'delete at most N files this run (whole jobs, in plan order) and leave the rest for the next run', intOption(1, 1_000_000_000))
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)')
-      .option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files'),
-  async run(_args, opts, env) {
-    const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
-    const config = loadCleanupConfig(env.config().sections.cleanup, { retentionHours: opts.retentionHours as number | undefined });
+      .addOption(waitOption())
+      .addOption(allowEmptyRootOption()),
+  parse(_args, raw): CleanupExpiredOptions {
     const now = new Date();
-    const asOf = parseAsOf(opts.asOf as string | undefined, now);
-    const dryRun = Boolean(opts.dryRun);
-    if (asOf.getTime() > now.getTime() + 1000 && !dryRun && opts.explain === undefined) {
+    const asOf = parseAsOf(text(raw, 'asOf'), now);
+    const dryRun = flag(raw, 'dryRun');
+    const explain = text(raw, 'explain');
+    if (asOf.getTime() > now.getTime() + 1000 && !dryRun && explain === undefined) {
       throw new UsageError('--as-of later than now deletes files before they are due', 'add --dry-run to see what that run would do');
     }
-    const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : config.maxDelete;
+    return {
+      dryRun,
+      list: flag(raw, 'list'),
+      asOf,
+      explain,
+      retentionHours: num(raw, 'retentionHours'),
+      maxDelete: parseMaxDelete(raw),
+      limit: num(raw, 'limit'),
+      waitMs: parseWait(raw),
+      allowEmptyRoot: parseAllowEmptyRoot(raw),
+    };
+  },
+  async run(opts, env) {
+    const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
+    const config = loadCleanupConfig(env.config().sections.cleanup, { retentionHours: opts.retentionHours });
+    const { asOf, dryRun } = opts;
+    const maxDelete = opts.maxDelete ?? config.maxDelete;
     const maxDeleteSource = opts.maxDelete !== undefined ? '--max-delete' : 'cleanup.maxDelete';
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun || opts.explain !== undefined, s3: true });
     if (opts.explain !== undefined) {
       const { explainJob } = await import('../ops/lifecycle/expired.ts');
-      const report = await explainJob(ctx, String(opts.explain), config.rules, asOf);
+      const report = await explainJob(ctx, opts.explain, config.rules, asOf);
       return { report, text: () => renderExplain(report) };
     }
     const { runCleanupExpired } = await import('../ops/lifecycle/expired.ts');
@@ -50,12 +80,12 @@ export default defineCommand({
       dryRun,
       asOf,
       rules: config.rules,
-      list: Boolean(opts.list),
+      list: opts.list,
       maxDelete,
       maxDeleteSource,
-      limit: opts.limit as number | undefined,
-      waitMs: waitMs(opts.wait),
-      allowEmptyRoot: Boolean(opts.allowEmptyRoot),
+      limit: opts.limit,
+      waitMs: opts.waitMs,
+      allowEmptyRoot: opts.allowEmptyRoot,
       confirm: (p) =>
         env.confirm(
           `Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs${p.markFailed ? ` and mark ${p.markFailed} stuck jobs failed` : ''}?`,

@@ -3,7 +3,20 @@ import { EXIT } from '../errors.ts';
 import type { OrphanReport } from '../ops/lifecycle/orphans.ts';
 import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
-import { durationOption, waitMs } from './common-options.ts';
+import { allowEmptyRootOption, durationOption, flag, num, parseAllowEmptyRoot, parseMaxDelete, parseWait, text, waitOption } from './common-options.ts';
+
+/** What `cleanup-orphaned` is asked; absent values take the config file's cleanup.orphans, then the defaults. */
+export interface CleanupOrphanedOptions {
+  dryRun: boolean;
+  list: boolean;
+  minAgeMs?: number;
+  /** --quarantine DIR as given (resolved against the working directory by run). */
+  quarantine?: string;
+  maxDelete?: string;
+  waitMs: number;
+  allowEmptyCatalog: boolean;
+  allowEmptyRoot: boolean;
+}
 
 export default defineCommand({
   name: 'cleanup-orphaned',
@@ -24,26 +37,36 @@ export default defineCommand({
       .option('--min-age <duration>', 'leave orphans younger than this alone (default 1h)', durationOption)
       .option('--quarantine <dir>', 'move orphans under DIR (outside the data tree) instead of deleting them')
       .option('--max-delete <n>', 'refuse to delete more than N files or N% of the files walked (default 10%)')
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)')
+      .addOption(waitOption())
       .option('--allow-empty-catalog', 'proceed although the catalog has no rows beside a tree with files')
-      .option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files'),
-  async run(_args, opts, env) {
-    const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
+      .addOption(allowEmptyRootOption()),
+  parse: (_args, raw): CleanupOrphanedOptions => ({
+    dryRun: flag(raw, 'dryRun'),
+    list: flag(raw, 'list'),
+    minAgeMs: num(raw, 'minAge'),
+    quarantine: text(raw, 'quarantine'),
+    maxDelete: parseMaxDelete(raw),
+    waitMs: parseWait(raw),
+    allowEmptyCatalog: flag(raw, 'allowEmptyCatalog'),
+    allowEmptyRoot: parseAllowEmptyRoot(raw),
+  }),
+  async run(opts, env) {
+    const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const config = loadCleanupConfig(env.config().sections.cleanup);
-    const dryRun = Boolean(opts.dryRun);
-    const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : (config.orphans.maxDelete ?? '10%');
-    const quarantine = opts.quarantine !== undefined ? (await import('node:path')).resolve(env.ui.io.cwd, String(opts.quarantine)) : undefined;
+    const { dryRun } = opts;
+    const maxDelete = opts.maxDelete ?? config.orphans.maxDelete ?? '10%';
+    const quarantine = opts.quarantine !== undefined ? (await import('node:path')).resolve(env.ui.io.cwd, opts.quarantine) : undefined;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
     const { runCleanupOrphaned } = await import('../ops/lifecycle/orphans.ts');
     const report = await runCleanupOrphaned(ctx, {
       dryRun,
-      minAgeMs: (opts.minAge as number | undefined) ?? config.orphans.minAgeMs ?? 3_600_000,
+      minAgeMs: opts.minAgeMs ?? config.orphans.minAgeMs ?? 3_600_000,
       maxDelete,
       quarantine,
-      waitMs: waitMs(opts.wait),
-      list: Boolean(opts.list),
-      allowEmptyCatalog: Boolean(opts.allowEmptyCatalog),
-      allowEmptyRoot: Boolean(opts.allowEmptyRoot),
+      waitMs: opts.waitMs,
+      list: opts.list,
+      allowEmptyCatalog: opts.allowEmptyCatalog,
+      allowEmptyRoot: opts.allowEmptyRoot,
       confirm: (p) =>
         env.confirm(
           `${quarantine ? 'Move' : 'Delete'} ${formatCount(p.orphans)} orphan files (${formatBytes(p.bytes)}) and mark ${formatCount(p.missing)} missing rows?`,

@@ -1,7 +1,10 @@
-// Option parsing shared by the command definitions (numbers, durations, --wait).
-import { InvalidArgumentError } from 'commander';
+// Option parsing shared by the command definitions: numbers, durations, and the option groups
+// several commands take (--wait, --allow-empty-root, --max-delete), each defined and parsed once.
+import { InvalidArgumentError, Option } from 'commander';
 import { UsageError } from '../errors.ts';
 import { parseDuration } from '../ops/lifecycle/duration.ts';
+import { checkMaxDelete } from '../ops/lifecycle/rules.ts';
+import type { RawOptions } from './define.ts';
 
 /** --wait [SECONDS]: absent 0 (no wait), bare: wait as long as it takes. */
 export function waitMs(v: unknown): number {
@@ -40,4 +43,43 @@ export function intOption(min = 0, max = Number.MAX_SAFE_INTEGER) {
     if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
     return n;
   };
+}
+
+// Reading commander's values into typed options. Commander has already applied each option's
+// parser (intOption, durationOption, a list), so these only name the type it produced.
+
+/** A boolean flag: given or not. */
+export const flag = (raw: RawOptions, key: string): boolean => Boolean(raw[key]);
+/** A string option, or undefined when not given. */
+export const text = (raw: RawOptions, key: string): string | undefined => (raw[key] === undefined ? undefined : String(raw[key]));
+/** A number option whose commander parser (intOption, durationOption) made it a number. */
+export const num = (raw: RawOptions, key: string): number | undefined => raw[key] as number | undefined;
+/** A repeatable or variadic option: the strings given, or undefined. */
+export const texts = (raw: RawOptions, key: string): string[] | undefined => raw[key] as string[] | undefined;
+/** An option's flag from its camelCase key: dryRun -> dry-run. */
+export const kebab = (k: string): string => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+// --wait: the store lock group, on every command that takes the lock.
+
+const WAIT_HELP = 'wait for another run holding the store lock (as long as it takes without SECONDS)';
+
+/** --wait [seconds]; `help` for the commands that say when it applies. */
+export function waitOption(help = WAIT_HELP): Option {
+  return new Option('--wait [seconds]', help);
+}
+
+/** --wait as milliseconds (0: do not wait; Infinity: as long as it takes). */
+export const parseWait = (raw: RawOptions): number => waitMs(raw.wait);
+
+// --allow-empty-root: the guard override of the commands that delete by catalog rows.
+
+export function allowEmptyRootOption(): Option {
+  return new Option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files');
+}
+
+export const parseAllowEmptyRoot = (raw: RawOptions): boolean => flag(raw, 'allowEmptyRoot');
+
+/** --max-delete N|N%: checked here; undefined when not given (the command's default applies). */
+export function parseMaxDelete(raw: RawOptions): string | undefined {
+  return raw.maxDelete === undefined ? undefined : checkMaxDelete('--max-delete', String(raw.maxDelete));
 }

@@ -1,5 +1,8 @@
 import { defineCommand } from './define.ts';
 import { UsageError } from '../errors.ts';
+import type { SHELLS } from '../docs/completion.ts';
+
+type Shell = (typeof SHELLS)[number];
 
 export default defineCommand({
   name: 'completion',
@@ -13,10 +16,14 @@ export default defineCommand({
     'storectl completion fish > ~/.config/fish/completions/storectl.fish',
   ],
   options: (cmd) => cmd,
-  async run(args, _opts, env) {
-    const { SHELLS, completionScript } = await import('../docs/completion.ts');
-    const shell = args[0] as (typeof SHELLS)[number];
+  async parse(args): Promise<{ shell: Shell }> {
+    const { SHELLS } = await import('../docs/completion.ts');
+    const shell = args[0] as Shell;
     if (!SHELLS.includes(shell)) throw new UsageError(`unknown shell ${JSON.stringify(args[0])}`, `use one of ${SHELLS.join(', ')}`);
+    return { shell };
+  },
+  async run({ shell }, env) {
+    const { completionScript } = await import('../docs/completion.ts');
     const { describeProgram } = await import('../docs/model.ts');
     // Completion scripts use names and flags only, not the examples the man page prints.
     const script = completionScript(shell, describeProgram(env.program, new Map()));

@@ -8,7 +8,8 @@ export default defineCommand({
     'Print the effective configuration (root, database, log file, config file and its sections) and the source of each value: flag, env, file or default. Passwords in database URLs and S3 secrets are redacted.',
   examples: ['storectl config', 'storectl --database postgres://u:secret@db/storectl config --json'],
   options: (cmd) => cmd,
-  async run(_args, _opts, env) {
+  parse: () => ({}),
+  async run(_opts, env) {
     const { describeConfig } = await import('../config.ts');
     const report = describeConfig(env.config());
     return {

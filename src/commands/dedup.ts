@@ -1,10 +1,23 @@
 import { Option } from 'commander';
 import { defineCommand } from './define.ts';
-import { intOption, waitMs } from './common-options.ts';
+import { flag, intOption, num, parseWait, text, waitOption } from './common-options.ts';
 import { EXIT } from '../errors.ts';
 import type { DedupMode, DedupReport } from '../ops/dedup.ts';
 import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
+
+/** What `dedup` is asked. */
+export interface DedupOptions {
+  dryRun: boolean;
+  owner?: string;
+  acrossOwners: boolean;
+  /** --mode, one of commander's choices (default hardlink). */
+  mode: DedupMode;
+  /** --top N (default 20; 0: all). */
+  top: number;
+  threads?: number;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'dedup',
@@ -21,19 +34,22 @@ export default defineCommand({
       .addOption(new Option('--mode <mode>', 'hardlink, reflink (copy-on-write clones; exit 2 where unsupported) or auto (reflink, else hardlink)').choices(['hardlink', 'reflink', 'auto']).default('hardlink'))
       .option('--top <n>', 'list the N largest groups (0: all; the totals cover every group)', intOption(0), 20)
       .option('--threads <n>', 'reading threads (default: the cores, at most 4)', intOption(1, 64))
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(_args, opts, env) {
-    const dryRun = Boolean(opts.dryRun);
+      .addOption(waitOption()),
+  parse: (_args, raw): DedupOptions => ({
+    dryRun: flag(raw, 'dryRun'),
+    owner: text(raw, 'owner'),
+    acrossOwners: flag(raw, 'acrossOwners'),
+    mode: raw.mode as DedupMode,
+    top: raw.top as number,
+    threads: num(raw, 'threads'),
+    waitMs: parseWait(raw),
+  }),
+  async run(opts, env) {
+    const { dryRun } = opts;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true, readOnly: dryRun });
     const { runDedup } = await import('../ops/dedup.ts');
     const report = await runDedup(ctx, {
-      dryRun,
-      owner: opts.owner as string | undefined,
-      acrossOwners: Boolean(opts.acrossOwners),
-      mode: opts.mode as DedupMode,
-      top: opts.top as number,
-      waitMs: waitMs(opts.wait),
-      threads: opts.threads as number | undefined,
+      ...opts,
       confirm: (p) => env.confirm(`Link ${formatCount(p.copies - p.groups)} copies in ${formatCount(p.groups)} groups (frees ${formatBytes(p.freeableBytes)})?`),
     });
     const r = report.result;

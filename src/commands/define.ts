@@ -42,7 +42,15 @@ export interface CommandOutcome {
   dryRun?: boolean;
 }
 
-export interface CommandSpec {
+/** What commander hands a command: its options by camelCase name, as commander parsed them. */
+export type RawOptions = Record<string, unknown>;
+
+/**
+ * One subcommand: its commander options, `parse` turning commander's values into one typed options
+ * object (validated once: a bad flag is a UsageError, exit 2), and `run` doing the work with it.
+ * Tests call `parse` and `run` directly with a fake CommandEnv, without spawning.
+ */
+export interface CommandSpec<O = unknown> {
   name: string;
   summary: string;
   description?: string;
@@ -55,10 +63,21 @@ export interface CommandSpec {
    * (backup: a row written before its snapshot would travel in the archive as 'running').
    */
   recordRun?: boolean | 'when-done';
+  /**
+   * The command changes the store although it records no run and has no --dry-run (migrate,
+   * quota): it takes the store lock, and test/store-lock.test.ts runs it against a held one.
+   */
+  changesStore?: true;
   options(cmd: Command): Command;
-  run(args: string[], opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome>;
+  /**
+   * The typed options from the positional arguments and commander's values. Validates what the
+   * flags alone decide (and the global flags they combine with); what depends on the config file,
+   * the terminal or the store is checked by `run`.
+   */
+  parse(args: string[], raw: RawOptions, globals: GlobalFlags): O | Promise<O>;
+  run(opts: O, env: CommandEnv): Promise<CommandOutcome>;
 }
 
-export function defineCommand(spec: CommandSpec): CommandSpec {
+export function defineCommand<O>(spec: CommandSpec<O>): CommandSpec<O> {
   return spec;
 }

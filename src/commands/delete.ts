@@ -4,8 +4,19 @@ import { EXIT } from '../errors.ts';
 import type { DeleteReport } from '../ops/access/delete.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
-import { waitMs } from './common-options.ts';
-import { jobSelectionOptions, readJobSelection } from './job-selection.ts';
+import { allowEmptyRootOption, flag, parseAllowEmptyRoot, parseMaxDelete, parseWait, waitOption } from './common-options.ts';
+import { jobSelectionOptions, parseJobSelection, readJobSelection, type JobSelectionOptions } from './job-selection.ts';
+
+/** What `delete` is asked: which jobs, and how (the deletion engine's options). */
+export interface DeleteOptions {
+  selection: JobSelectionOptions;
+  dryRun: boolean;
+  list: boolean;
+  force: boolean;
+  maxDelete?: string;
+  waitMs: number;
+  allowEmptyRoot: boolean;
+}
 
 export default defineCommand({
   name: 'delete',
@@ -25,22 +36,29 @@ export default defineCommand({
       .option('--list', 'list every path (dry run: what would be deleted; real run: what was)')
       .option('--force', 'also delete the files of jobs still in production')
       .option('--max-delete <n>', 'refuse to delete more than N files or N% of the present files')
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)')
-      .option('--allow-empty-root', 'proceed although the root is empty or missing while the catalog has files'),
-  async run(args, opts, env) {
-    const { checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
-    const sel = await readJobSelection(args, opts, env.ui.io);
-    const dryRun = Boolean(opts.dryRun);
-    const maxDelete = opts.maxDelete !== undefined ? checkMaxDelete('--max-delete', String(opts.maxDelete)) : undefined;
+      .addOption(waitOption())
+      .addOption(allowEmptyRootOption()),
+  parse: (args, raw): DeleteOptions => ({
+    selection: parseJobSelection(args, raw),
+    dryRun: flag(raw, 'dryRun'),
+    list: flag(raw, 'list'),
+    force: flag(raw, 'force'),
+    maxDelete: parseMaxDelete(raw),
+    waitMs: parseWait(raw),
+    allowEmptyRoot: parseAllowEmptyRoot(raw),
+  }),
+  async run(opts, env) {
+    const sel = await readJobSelection(opts.selection, env.ui.io);
+    const { dryRun } = opts;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { runDelete } = await import('../ops/access/delete.ts');
     const report = await runDelete(ctx, sel, {
       dryRun,
-      list: Boolean(opts.list),
-      force: Boolean(opts.force),
-      maxDelete,
-      waitMs: waitMs(opts.wait),
-      allowEmptyRoot: Boolean(opts.allowEmptyRoot),
+      list: opts.list,
+      force: opts.force,
+      maxDelete: opts.maxDelete,
+      waitMs: opts.waitMs,
+      allowEmptyRoot: opts.allowEmptyRoot,
       confirm: (p) => env.confirm(`Delete ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs now?`, IRREVERSIBLE),
     });
     for (const r of report.refused) env.ui.log.warn(`refused: ${r.jobId} is ${r.status} (still in production); pass --force to delete its files`);

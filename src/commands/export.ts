@@ -2,8 +2,18 @@ import type { Writable } from 'node:stream';
 import { defineCommand } from './define.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { ExportReport } from '../ops/access/export.ts';
+import type { ArchiveFormat } from '../ops/backup/archive-writer.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
-import { jobSelectionOptions, readJobSelection } from './job-selection.ts';
+import { text } from './common-options.ts';
+import { jobSelectionOptions, parseJobSelection, readJobSelection, type JobSelectionOptions } from './job-selection.ts';
+
+/** What `export` is asked: which jobs, into which archive. */
+export interface ExportOptions {
+  selection: JobSelectionOptions;
+  /** The archive's path, or '-' for stdout. */
+  output: string;
+  format: ArchiveFormat;
+}
 
 export default defineCommand({
   name: 'export',
@@ -20,13 +30,18 @@ export default defineCommand({
     jobSelectionOptions(cmd)
       .requiredOption('-o, --output <file>', "the archive to write: FILE.tar.gz, FILE.zip, or '-' for stdout")
       .option('--format <format>', 'tar.gz or zip (default: from the file name; tar.gz for -)'),
-  async run(args, opts, env) {
-    const { formatOf, runExport } = await import('../ops/access/export.ts');
-    const output = String(opts.output);
-    const format = formatOf(output, opts.format as string | undefined);
+  async parse(args, raw): Promise<ExportOptions> {
+    const { formatOf } = await import('../ops/access/export.ts');
+    const output = String(raw.output);
+    const format = formatOf(output, text(raw, 'format'));
+    return { selection: parseJobSelection(args, raw), output, format };
+  },
+  async run(opts, env) {
+    const { runExport } = await import('../ops/access/export.ts');
+    const { output, format } = opts;
     const io = env.ui.io;
     if (output === '-' && io.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal', 'pass --output FILE, or pipe it');
-    const sel = await readJobSelection(args, opts, io);
+    const sel = await readJobSelection(opts.selection, io);
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const report = await runExport(ctx, sel, { output, format, sink: output === '-' ? (io.stdoutStream as Writable) : undefined });
     for (const id of report.notFound) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);

@@ -1,10 +1,24 @@
 import { randomInt } from 'node:crypto';
 import { defineCommand } from './define.ts';
-import { intOption, waitMs } from './common-options.ts';
+import { flag, intOption, num, parseWait, text, waitOption } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { GenerateReport } from '../ops/generate.ts';
 import { formatBytes, formatDuration, safe } from '../ui/format.ts';
 import { renderTable } from '../ui/table.ts';
+
+/** What `generate` is asked: exactly one source of jobs, and how to render them. */
+export interface GenerateOptions {
+  /** Jobs already in the catalog, re-rendered (reprints). */
+  jobIds: string[];
+  /** --jobs FILE ('-' for stdin): new jobs to create and render. */
+  jobsFile?: string;
+  pending: boolean;
+  sample?: number;
+  days?: number;
+  seed?: number;
+  workers?: number;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'generate',
@@ -28,30 +42,43 @@ export default defineCommand({
       .option('--days <d>', 'with --sample: spread jobs over the past D days (default 30, or generate.days)', intOption(1, 3650))
       .option('--seed <n>', 'with --sample: random seed; the same seed and --days on the same day give the same jobs (default: a new seed each run)', intOption(0, 2 ** 31))
       .option('--workers <n>', 'jobs rendered in parallel (default: generate.workers, else the number of cores)', intOption(1, 64))
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(args, opts, env) {
-    const sources = [opts.jobs !== undefined, args.length > 0, Boolean(opts.pending), opts.sample !== undefined].filter(Boolean).length;
+      .addOption(waitOption()),
+  parse(args, raw): GenerateOptions {
+    const o: GenerateOptions = {
+      jobIds: [...args],
+      jobsFile: text(raw, 'jobs'),
+      pending: flag(raw, 'pending'),
+      sample: num(raw, 'sample'),
+      days: num(raw, 'days'),
+      seed: num(raw, 'seed'),
+      workers: num(raw, 'workers'),
+      waitMs: parseWait(raw),
+    };
+    const sources = [o.jobsFile !== undefined, o.jobIds.length > 0, o.pending, o.sample !== undefined].filter(Boolean).length;
     if (sources !== 1) throw new UsageError('give exactly one of --jobs FILE, job ids, --pending or --sample N', 'see `storectl generate --help`');
+    return o;
+  },
+  async run(opts, env) {
     const { runGenerate, defaultWorkers, sampleJobs } = await import('../ops/generate.ts');
     const { parseJobs } = await import('../ops/job-input.ts');
     const { readInput } = await import('../ui/input.ts');
     const { generateSettings } = await import('../config.ts');
     const settings = generateSettings(env.config());
-    const days = (opts.days as number | undefined) ?? settings.days ?? 30;
+    const days = opts.days ?? settings.days ?? 30;
     const now = new Date();
     // Input is read and validated before the store is opened: bad input writes nothing.
-    const newJobs = opts.jobs !== undefined ? parseJobs(await readInput(String(opts.jobs), env.ui.io), String(opts.jobs), now) : undefined;
-    const sample = opts.sample !== undefined ? sampleJobs(Number(opts.sample), days, now, opts.seed === undefined ? randomInt(2 ** 31) : Number(opts.seed)) : undefined;
+    const newJobs = opts.jobsFile !== undefined ? parseJobs(await readInput(opts.jobsFile, env.ui.io), opts.jobsFile, now) : undefined;
+    const sample = opts.sample !== undefined ? sampleJobs(opts.sample, days, now, opts.seed ?? randomInt(2 ** 31)) : undefined;
     const ctx = await env.openContext({ createRoot: true, createCatalog: true, s3: true });
     const report = await runGenerate(ctx, {
       newJobs: newJobs ?? sample?.jobs,
-      jobIds: args.length ? args : undefined,
-      pending: Boolean(opts.pending),
-      workers: (opts.workers as number | undefined) ?? settings.workers ?? defaultWorkers(),
+      jobIds: opts.jobIds.length ? opts.jobIds : undefined,
+      pending: opts.pending,
+      workers: opts.workers ?? settings.workers ?? defaultWorkers(),
       baseDir: env.ui.io.cwd,
       simulateHistory: Boolean(sample),
       tempFiles: sample?.temp,
-      waitMs: waitMs(opts.wait),
+      waitMs: opts.waitMs,
     });
     return {
       report,

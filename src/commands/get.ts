@@ -1,10 +1,18 @@
 import { Writable } from 'node:stream';
 import { defineCommand } from './define.ts';
-import { intOption } from './common-options.ts';
+import { intOption, kebab, num, text } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { FileTarget } from '../ops/access/resolve.ts';
 import type { IO } from '../ui/io.ts';
 import { formatBytes } from '../ui/format.ts';
+
+/** What `get` is asked: a file (by job and role, or path) or an image in the database, and where to write it. */
+export interface GetOptions {
+  /** -o FILE, '-' or absent: stdout. */
+  output?: string;
+  target?: FileTarget;
+  image?: { key: string; table?: string; keyColumn?: string; dataColumn?: string; pathColumn?: string; index: number };
+}
 
 export default defineCommand({
   name: 'get',
@@ -29,23 +37,30 @@ export default defineCommand({
       .option('--data-column <column>', 'with --image --table: the column holding the WebP bytes')
       .option('--path-column <column>', 'with --image --table and no --data-column: the path column (images table source TABLE.COLUMN)')
       .option('--index <n>', 'with --image: the element of a path array (default 0)', intOption(0)),
-  async run(args, opts, env) {
+  parse(args, raw): GetOptions {
+    const output = text(raw, 'output');
+    const image = text(raw, 'image');
+    if (image !== undefined) {
+      if (args.length || raw.path !== undefined) throw new UsageError('--image takes no JOB_ID, ROLE or --path');
+      return {
+        output,
+        image: { key: image, table: text(raw, 'table'), keyColumn: text(raw, 'key'), dataColumn: text(raw, 'dataColumn'), pathColumn: text(raw, 'pathColumn'), index: num(raw, 'index') ?? 0 },
+      };
+    }
+    for (const o of ['table', 'key', 'dataColumn', 'pathColumn', 'index'] as const) {
+      if (raw[o] !== undefined) throw new UsageError(`--${kebab(o)} goes with --image`);
+    }
+    return { output, target: fileTarget(args, text(raw, 'path')) };
+  },
+  async run(opts, env) {
     const io = env.ui.io;
-    const out = opts.output as string | undefined;
+    const out = opts.output;
     const toStdout = out === undefined || out === '-';
     if (opts.image !== undefined) {
-      if (args.length || opts.path !== undefined) throw new UsageError('--image takes no JOB_ID, ROLE or --path');
       if (toStdout && io.stdout.isTTY) throw new UsageError('refusing to write image bytes to a terminal', 'pass -o FILE, or pipe the output');
       const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
       const { readImage, writeImageFile } = await import('../ops/access/get.ts');
-      const img = await readImage(ctx, {
-        key: String(opts.image),
-        table: opts.table as string | undefined,
-        keyColumn: opts.key as string | undefined,
-        dataColumn: opts.dataColumn as string | undefined,
-        pathColumn: opts.pathColumn as string | undefined,
-        index: (opts.index as number | undefined) ?? 0,
-      });
+      const img = await readImage(ctx, opts.image);
       const { data, ...meta } = img;
       if (toStdout) await writeAll(io, data);
       else writeImageFile(out!, data);
@@ -56,10 +71,7 @@ export default defineCommand({
         json: toStdout ? () => '' : undefined,
       };
     }
-    for (const o of ['table', 'key', 'dataColumn', 'pathColumn', 'index'] as const) {
-      if (opts[o] !== undefined) throw new UsageError(`--${o.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} goes with --image`);
-    }
-    const target = fileTarget(args, opts.path as string | undefined);
+    const target = opts.target!;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { findForGet, getToFile, getToStream } = await import('../ops/access/get.ts');
     const row = await findForGet(ctx, target);

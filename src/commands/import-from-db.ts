@@ -1,9 +1,29 @@
 import { defineCommand } from './define.ts';
-import { intOption, waitMs } from './common-options.ts';
-import { EXIT, FailedError } from '../errors.ts';
+import { flag, intOption, num, parseWait, text, waitOption } from './common-options.ts';
+import { EXIT, FailedError, UsageError } from '../errors.ts';
+import type { SourceSpec } from '../ops/import-db/run.ts';
 import type { ImportReport } from '../ops/import-db/run.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
+
+/** What `import-from-db` is asked: the source (checked names), the jobs it creates, and how to run. */
+export interface ImportFromDbOptions {
+  spec: SourceSpec;
+  /** --role-map JSON as given (parsed once the shape is known). */
+  roleMap?: string;
+  kind: string;
+  category: string;
+  status: string;
+  owner?: string;
+  sourceDatabase?: string;
+  /** --clear-source on a real run (a dry run clears nothing). */
+  clearSource: boolean;
+  dryRun: boolean;
+  limit?: number;
+  batchSize: number;
+  workers: number;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'import-from-db',
@@ -38,53 +58,61 @@ export default defineCommand({
       .option('--limit <n>', 'stop after N rows: a trial run', intOption(1))
       .option('--batch-size <n>', 'rows read and committed together (default 8)', intOption(1, 10_000))
       .option('--workers <n>', 'rows whose files are written at once (default 4)', intOption(1, 64))
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(_args, opts, env) {
+      .addOption(waitOption()),
+  async parse(_args, raw): Promise<ImportFromDbOptions> {
     const { parseRoleMap } = await import('../ops/import-db/decode.ts');
-    const { checkSourceSpec, importFromDb, openImportSource, IMPORT_DEFAULTS } = await import('../ops/import-db/run.ts');
+    const { checkSourceSpec, IMPORT_DEFAULTS } = await import('../ops/import-db/run.ts');
     const { CATEGORIES } = await import('../storage/layout.ts');
-    const { UsageError } = await import('../errors.ts');
     // Every name is checked before anything is opened: a hostile --table runs nothing.
     const spec = checkSourceSpec({
-      table: String(opts.table),
-      key: (opts.key as string | undefined) ?? 'id',
-      dataColumn: String(opts.dataColumn),
-      shape: opts.shape as never,
-      createdColumn: opts.createdColumn as string | undefined,
-      jobColumn: opts.jobColumn as string | undefined,
-      ownerColumn: opts.ownerColumn as string | undefined,
+      table: String(raw.table),
+      key: text(raw, 'key') ?? 'id',
+      dataColumn: String(raw.dataColumn),
+      shape: raw.shape as SourceSpec['shape'],
+      createdColumn: text(raw, 'createdColumn'),
+      jobColumn: text(raw, 'jobColumn'),
+      ownerColumn: text(raw, 'ownerColumn'),
     });
-    const category = (opts.category as string | undefined) ?? IMPORT_DEFAULTS.category;
+    const category = text(raw, 'category') ?? IMPORT_DEFAULTS.category;
     if (!(CATEGORIES as readonly string[]).includes(category)) throw new UsageError(`unknown --category ${JSON.stringify(category)}`, `use one of ${CATEGORIES.join(', ')}`);
+    const roleMap = text(raw, 'roleMap');
     // A shape given now checks the role map before anything is opened; else once the column type says it.
-    if (spec.shape) parseRoleMap(opts.roleMap as string | undefined, spec.shape);
-    const dryRun = Boolean(opts.dryRun);
-    const clearSource = Boolean(opts.clearSource) && !dryRun;
+    if (spec.shape) parseRoleMap(roleMap, spec.shape);
+    const dryRun = flag(raw, 'dryRun');
+    return {
+      spec,
+      roleMap,
+      kind: text(raw, 'kind') ?? IMPORT_DEFAULTS.kind,
+      category,
+      status: text(raw, 'status') ?? IMPORT_DEFAULTS.status,
+      owner: text(raw, 'owner'),
+      sourceDatabase: text(raw, 'sourceDatabase'),
+      clearSource: flag(raw, 'clearSource') && !dryRun,
+      dryRun,
+      limit: num(raw, 'limit'),
+      batchSize: num(raw, 'batchSize') ?? IMPORT_DEFAULTS.batchSize,
+      workers: num(raw, 'workers') ?? IMPORT_DEFAULTS.workers,
+      waitMs: parseWait(raw),
+    };
+  },
+  async run(opts, env) {
+    const { parseRoleMap } = await import('../ops/import-db/decode.ts');
+    const { importFromDb, openImportSource } = await import('../ops/import-db/run.ts');
+    const { spec, dryRun, clearSource } = opts;
     if (clearSource) {
-      const ok = await env.confirm(`Set ${spec.table}.${spec.dataColumn} to NULL for each row once its files are verified in the store${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows)` : ''}?`);
+      const ok = await env.confirm(`Set ${spec.table}.${spec.dataColumn} to NULL for each row once its files are verified in the store${opts.limit ? ` (at most ${formatCount(opts.limit)} rows)` : ''}?`);
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
     // Never a new store: a missing catalog is a wrong --root (exit 2), not a place to start one.
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
-    const source = await openImportSource(ctx, spec, { sourceDatabase: opts.sourceDatabase as string | undefined, clearSource });
+    const source = await openImportSource(ctx, spec, { sourceDatabase: opts.sourceDatabase, clearSource });
     let report: ImportReport;
     try {
-      const roleMap = parseRoleMap(opts.roleMap as string | undefined, source.spec.shape);
-      const run = () =>
-        importFromDb(ctx, source, {
-          dryRun,
-          clearSource,
-          limit: opts.limit as number | undefined,
-          batchSize: (opts.batchSize as number | undefined) ?? IMPORT_DEFAULTS.batchSize,
-          workers: (opts.workers as number | undefined) ?? IMPORT_DEFAULTS.workers,
-          kind: (opts.kind as string | undefined) ?? IMPORT_DEFAULTS.kind,
-          category,
-          status: (opts.status as string | undefined) ?? IMPORT_DEFAULTS.status,
-          roleMap,
-          owner: opts.owner as string | undefined,
-        });
+      const roleMap = parseRoleMap(opts.roleMap, source.spec.shape);
+      const { limit, batchSize, workers, kind, category, status, owner } = opts;
+      const run = () => importFromDb(ctx, source, { dryRun, clearSource, limit, batchSize, workers, kind, category, status, roleMap, owner });
       const { withStoreLock } = await import('../ops/store-lock.ts');
-      report = dryRun ? await run() : await withStoreLock(ctx, 'import-from-db', waitMs(opts.wait), run);
+      report = dryRun ? await run() : await withStoreLock(ctx, 'import-from-db', opts.waitMs, run);
     } finally {
       await source.close();
     }

@@ -1,14 +1,23 @@
 import { defineCommand } from './define.ts';
 import { UsageError } from '../errors.ts';
-import { JOB_STATUSES } from '../db/types.ts';
 import type { JobsReport } from '../ops/jobs.ts';
-import { durationOption } from './common-options.ts';
+import { durationOption, flag, num, text, texts } from './common-options.ts';
+import { JOB_FILTER_OPTIONS, listOption, parseJobFilter, type JobFilter } from './job-selection.ts';
 import { formatBytes, formatCount, formatTime, safe } from '../ui/format.ts';
 import { renderTable } from '../ui/table.ts';
 
-const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
 const FILES_STATES = ['none', 'on_disk', 'deleted', 'partial'];
 const MAX_LIMIT = 10_000;
+
+/** What `jobs` is asked: the filters, the page and the form. */
+export interface JobsOptions extends JobFilter {
+  filesStates?: string[];
+  newerThanMs?: number;
+  pathPrefix?: string;
+  afterId?: string;
+  limit: number;
+  ndjson: boolean;
+}
 
 export default defineCommand({
   name: 'jobs',
@@ -24,47 +33,49 @@ export default defineCommand({
   ],
   options: (cmd) =>
     cmd
-      .option('--owner <owner>', 'only jobs of this owner (repeat, or a comma list)', list)
-      .option('--status <status>', 'only jobs in this status (repeat, or a comma list)', list)
-      .option('--kind <kind>', 'only jobs of this kind: card, export, ... (repeat, or a comma list)', list)
-      .option('--files-state <state>', 'only jobs whose files are none, on_disk, deleted or partial (repeat, or a comma list)', list)
-      .option('--older-than <age>', 'only jobs completed (or, never completed, created) longer ago than AGE (e.g. 30d)', durationOption)
+      .addOption(JOB_FILTER_OPTIONS.owner())
+      .addOption(JOB_FILTER_OPTIONS.status())
+      .addOption(JOB_FILTER_OPTIONS.kind())
+      .addOption(listOption('--files-state <state>', 'only jobs whose files are none, on_disk, deleted or partial (repeat, or a comma list)'))
+      .addOption(JOB_FILTER_OPTIONS.olderThan())
       .option('--newer-than <age>', 'only jobs completed (or, never completed, created) less than AGE ago (e.g. 24h)', durationOption)
       .option('--path-prefix <prefix>', 'only jobs with a file whose path (relative to the root) starts with PREFIX')
       .option('--limit <n>', `rows a page (default 50, at most ${formatCount(MAX_LIMIT)})`)
       .option('--after <job_id>', 'the page after this job (the last id of the previous page)')
       .option('--ndjson', 'one JSON line per job, then a summary line (version, command, count, next)'),
-  async run(_args, opts, env) {
-    for (const s of (opts.status as string[] | undefined) ?? []) {
-      if (!(JOB_STATUSES as readonly string[]).includes(s)) throw new UsageError(`unknown --status ${JSON.stringify(s)}`, `one of ${JOB_STATUSES.join(', ')}`);
-    }
-    for (const s of (opts.filesState as string[] | undefined) ?? []) {
+  parse(_args, raw, globals): JobsOptions {
+    const filter = parseJobFilter(raw);
+    const filesStates = texts(raw, 'filesState');
+    for (const s of filesStates ?? []) {
       if (!FILES_STATES.includes(s)) throw new UsageError(`unknown --files-state ${JSON.stringify(s)}`, `one of ${FILES_STATES.join(', ')}`);
     }
-    const limitText = opts.limit === undefined ? '50' : String(opts.limit);
+    const limitText = text(raw, 'limit') ?? '50';
     if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_LIMIT) {
       throw new UsageError(`bad --limit ${JSON.stringify(limitText)}`, `give a whole number from 1 to ${MAX_LIMIT}`);
     }
-    if (opts.ndjson && env.globals.json) throw new UsageError('--ndjson and --json both choose the JSON form', 'pick one');
-    const prefix = opts.pathPrefix === undefined ? undefined : String(opts.pathPrefix);
-    if (prefix !== undefined && (prefix === '' || prefix.startsWith('/') || prefix.split('/').includes('..'))) {
-      throw new UsageError(`bad --path-prefix ${JSON.stringify(prefix)}`, 'give a path relative to the store root, e.g. cards/2026/11/');
+    const ndjson = flag(raw, 'ndjson');
+    if (ndjson && globals.json) throw new UsageError('--ndjson and --json both choose the JSON form', 'pick one');
+    const pathPrefix = text(raw, 'pathPrefix');
+    if (pathPrefix !== undefined && (pathPrefix === '' || pathPrefix.startsWith('/') || pathPrefix.split('/').includes('..'))) {
+      throw new UsageError(`bad --path-prefix ${JSON.stringify(pathPrefix)}`, 'give a path relative to the store root, e.g. cards/2026/11/');
     }
-    const limit = Number(limitText);
+    return { ...filter, filesStates, newerThanMs: num(raw, 'newerThan'), pathPrefix, afterId: text(raw, 'after'), limit: Number(limitText), ndjson };
+  },
+  async run(opts, env) {
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
     const { listJobsPage } = await import('../ops/jobs.ts');
     const report = await listJobsPage(
       ctx,
       {
-        owners: opts.owner as string[] | undefined,
-        statuses: opts.status as string[] | undefined,
-        kinds: opts.kind as string[] | undefined,
-        filesStates: opts.filesState as string[] | undefined,
-        olderThanMs: opts.olderThan as number | undefined,
-        newerThanMs: opts.newerThan as number | undefined,
-        pathPrefix: prefix,
-        afterId: opts.after === undefined ? undefined : String(opts.after),
-        limit,
+        owners: opts.owners,
+        statuses: opts.statuses,
+        kinds: opts.kinds,
+        filesStates: opts.filesStates,
+        olderThanMs: opts.olderThanMs,
+        newerThanMs: opts.newerThanMs,
+        pathPrefix: opts.pathPrefix,
+        afterId: opts.afterId,
+        limit: opts.limit,
       },
       ctx.clock(),
     );

@@ -1,9 +1,24 @@
 import { defineCommand } from './define.ts';
-import { intOption, waitMs } from './common-options.ts';
+import { flag, intOption, num, parseWait, text, waitOption } from './common-options.ts';
+import type { TargetFlags } from '../ops/images/targets.ts';
 import { EXIT, FailedError } from '../errors.ts';
 import type { MigrateImagesReport } from '../ops/images/run.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
+
+/** What `migrate-images-to-db` is asked; absent numbers take the config file's migrateImages, then the defaults. */
+export interface MigrateImagesOptions {
+  /** Table mode or store mode, as the flags say it (resolved with the config file by run). */
+  targets: TargetFlags;
+  dryRun: boolean;
+  deleteOriginals: boolean;
+  limit?: number;
+  workers?: number;
+  batchSize?: number;
+  maxPixels?: number;
+  effort?: number;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'migrate-images-to-db',
@@ -34,32 +49,31 @@ export default defineCommand({
       .option('--batch-size <n>', 'rows or files committed per transaction', intOption(1, 10_000))
       .option('--max-pixels <n>', 'refuse images with more pixels than N (decompression bombs; default 100000000)', intOption(1))
       .option('--effort <n>', 'WebP encoder effort 0-6: lower is faster, slightly larger files (default 4, as cwebp and Pillow)', intOption(0, 6))
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(_args, opts, env) {
+      .addOption(waitOption()),
+  parse: (_args, raw): MigrateImagesOptions => ({
+    targets: { table: text(raw, 'table'), key: text(raw, 'key'), pathColumn: text(raw, 'pathColumn'), dataColumn: text(raw, 'dataColumn'), baseDir: text(raw, 'baseDir'), fromDir: text(raw, 'fromDir') },
+    dryRun: flag(raw, 'dryRun'),
+    deleteOriginals: flag(raw, 'deleteOriginals'),
+    limit: num(raw, 'limit'),
+    workers: num(raw, 'workers'),
+    batchSize: num(raw, 'batchSize'),
+    maxPixels: num(raw, 'maxPixels'),
+    effort: num(raw, 'effort'),
+    waitMs: parseWait(raw),
+  }),
+  async run(opts, env) {
     const { parseMigrateImagesConfig, resolveTargets, openSources } = await import('../ops/images/targets.ts');
     const { migrateImages, DEFAULTS } = await import('../ops/images/run.ts');
     const { DEFAULT_COMPRESS } = await import('../ops/images/compress.ts');
     const config = env.config();
     const section = parseMigrateImagesConfig(config.sections.migrateImages, config.configFile ? (await import('node:path')).dirname(config.configFile) : env.ui.io.cwd);
     // Names are validated here, before the catalog is opened: a hostile --table runs nothing.
-    const targets = resolveTargets(
-      {
-        table: opts.table as string | undefined,
-        key: opts.key as string | undefined,
-        pathColumn: opts.pathColumn as string | undefined,
-        dataColumn: opts.dataColumn as string | undefined,
-        baseDir: opts.baseDir as string | undefined,
-        fromDir: opts.fromDir as string | undefined,
-      },
-      section,
-      env.ui.io.cwd,
-    );
-    const dryRun = Boolean(opts.dryRun);
-    const deleteOriginals = Boolean(opts.deleteOriginals);
+    const targets = resolveTargets(opts.targets, section, env.ui.io.cwd);
+    const { dryRun, deleteOriginals } = opts;
     if (deleteOriginals && !dryRun) {
       const what = targets.map((t) => (t.kind === 'store' ? 'the store' : t.kind === 'dir' ? t.dir : `${t.target.table}.${t.target.pathColumn}`)).join(', ');
       const ok = await env.confirm(
-        `Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(Number(opts.limit))} rows/files)` : ''}?`,
+        `Delete each original image file of ${what} once it is stored and verified in the database${opts.limit ? ` (at most ${formatCount(opts.limit)} rows/files)` : ''}?`,
         'The originals are replaced by what the database stores: lossy WebP images of at most 1024 px on the long side (migrateImages settings), not the original bytes. A 300-dpi print PNG does not survive this. Deleted originals come back only from a backup. See the count and each file first with --dry-run.\n',
       );
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
@@ -71,20 +85,20 @@ export default defineCommand({
       const sources = await openSources(ctx, targets);
       return migrateImages(ctx, sources, {
         dryRun,
-        limit: opts.limit as number | undefined,
+        limit: opts.limit,
         deleteOriginals: deleteOriginals && !dryRun,
-        workers: (opts.workers as number | undefined) ?? section.workers ?? DEFAULTS.workers,
-        batchSize: (opts.batchSize as number | undefined) ?? section.batchSize ?? DEFAULTS.batchSize,
+        workers: opts.workers ?? section.workers ?? DEFAULTS.workers,
+        batchSize: opts.batchSize ?? section.batchSize ?? DEFAULTS.batchSize,
         maxFileBytes: DEFAULTS.maxFileBytes,
         compress: {
           ...DEFAULT_COMPRESS,
-          maxInputPixels: (opts.maxPixels as number | undefined) ?? section.maxPixels ?? DEFAULT_COMPRESS.maxInputPixels,
-          effort: (opts.effort as number | undefined) ?? section.effort ?? DEFAULT_COMPRESS.effort,
+          maxInputPixels: opts.maxPixels ?? section.maxPixels ?? DEFAULT_COMPRESS.maxInputPixels,
+          effort: opts.effort ?? section.effort ?? DEFAULT_COMPRESS.effort,
         },
       });
     };
     // A real run writes the catalog (and may delete originals): one such run at a time.
-    const report = dryRun ? await run() : await withStoreLock(ctx, 'migrate-images-to-db', waitMs(opts.wait), run);
+    const report = dryRun ? await run() : await withStoreLock(ctx, 'migrate-images-to-db', opts.waitMs, run);
     return {
       report,
       text: () => renderReport(report, env.ui.stdoutTTY),

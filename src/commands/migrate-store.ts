@@ -1,9 +1,18 @@
 import { defineCommand } from './define.ts';
 import { EXIT, UsageError } from '../errors.ts';
-import { intOption, waitMs } from './common-options.ts';
+import { flag, intOption, num, parseWait, waitOption } from './common-options.ts';
 import type { MigrateStoreReport } from '../ops/migrate-store.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
+
+/** What `migrate-store` is asked: the new root (as given), and how to copy. */
+export interface MigrateStoreOptions {
+  to: string;
+  parallel: number;
+  dryRun: boolean;
+  deleteSource: boolean;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'migrate-store',
@@ -22,20 +31,24 @@ export default defineCommand({
       .option('--parallel <n>', 'files copied at once (default 8)', intOption(1, 256))
       .option('--dry-run', 'count the files and bytes and list files that cannot be copied; copy nothing')
       .option('--delete-source', 'after the switch, remove the files from the old root')
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(_args, opts, env) {
+      .addOption(waitOption()),
+  parse(_args, raw): MigrateStoreOptions {
+    const o = { to: String(raw.to), parallel: num(raw, 'parallel') ?? 8, dryRun: flag(raw, 'dryRun'), deleteSource: flag(raw, 'deleteSource'), waitMs: parseWait(raw) };
+    if (o.dryRun && o.deleteSource) throw new UsageError('--dry-run and --delete-source do not go together');
+    return o;
+  },
+  async run(opts, env) {
     const { resolveRoot } = await import('../config.ts');
-    const to = resolveRoot(String(opts.to), env.ui.io.cwd);
-    const dryRun = Boolean(opts.dryRun);
-    if (dryRun && opts.deleteSource) throw new UsageError('--dry-run and --delete-source do not go together');
+    const to = resolveRoot(opts.to, env.ui.io.cwd);
+    const { dryRun } = opts;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { runMigrateStore } = await import('../ops/migrate-store.ts');
     const report = await runMigrateStore(ctx, {
       to,
-      parallel: (opts.parallel as number | undefined) ?? 8,
+      parallel: opts.parallel,
       dryRun,
-      deleteSource: Boolean(opts.deleteSource),
-      waitMs: waitMs(opts.wait),
+      deleteSource: opts.deleteSource,
+      waitMs: opts.waitMs,
       confirm: (p) => env.confirm(`Remove ${formatCount(p.files)} files (${formatBytes(p.bytes)}) from the old root ${p.from}?`),
     });
     const failed = report.failed.length + report.sourceDeleteFailed.length;

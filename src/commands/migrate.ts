@@ -1,6 +1,14 @@
 import { defineCommand } from './define.ts';
 import { renderTable } from '../ui/table.ts';
 import { UsageError } from '../errors.ts';
+import { flag, parseWait, waitOption } from './common-options.ts';
+
+/** What `migrate` is asked: apply the pending migrations (creating the catalog with --create), or list them. */
+export interface MigrateOptions {
+  status: boolean;
+  create: boolean;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'migrate',
@@ -16,13 +24,19 @@ export default defineCommand({
   options: (cmd) =>
     cmd
       .option('--status', 'list applied and pending migrations; change nothing')
-      .option('--create', 'create the SQLite catalog (and the root) when there is none: the first deploy of a store'),
-  async run(_args, opts, env) {
-    if (opts.create && opts.status) throw new UsageError('--create and --status do not go together', '--status changes nothing');
-    const create = Boolean(opts.create);
-    const ctx = await env.openContext({ createRoot: create, createCatalog: create, migrate: 'never', readOnly: Boolean(opts.status), s3: true });
+      .option('--create', 'create the SQLite catalog (and the root) when there is none: the first deploy of a store')
+      .addOption(waitOption()),
+  changesStore: true,
+  parse(_args, raw): MigrateOptions {
+    const o = { status: flag(raw, 'status'), create: flag(raw, 'create'), waitMs: parseWait(raw) };
+    if (o.create && o.status) throw new UsageError('--create and --status do not go together', '--status changes nothing');
+    return o;
+  },
+  async run(opts, env) {
+    const { create } = opts;
+    const ctx = await env.openContext({ createRoot: create, createCatalog: create, migrate: 'never', readOnly: opts.status, s3: true });
     const { runMigrate } = await import('../ops/migrate.ts');
-    const report = await runMigrate(ctx, { statusOnly: Boolean(opts.status) });
+    const report = await runMigrate(ctx, { statusOnly: opts.status, waitMs: opts.waitMs });
     return {
       report,
       text: () =>

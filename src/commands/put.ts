@@ -5,7 +5,21 @@ import { EXIT, UsageError } from '../errors.ts';
 import type { DuplicateMode, PutItem, PutReport } from '../ops/put.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
-import { waitMs } from './common-options.ts';
+import { parseWait, text, waitOption } from './common-options.ts';
+
+/** What `put` is asked: the files (or a list of them), the job they join, and what to do with duplicates. */
+export interface PutOptions {
+  /** FILE... as given; '-' is stdin. */
+  sources: string[];
+  /** --from-list FILE: NDJSON, one file a line. */
+  fromList?: string;
+  jobId?: string;
+  sha256?: string;
+  /** What every item takes unless its line says otherwise. */
+  common: { role?: string; kind?: string; owner?: string; category?: string; exportType?: string };
+  onDuplicate: DuplicateMode;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'put',
@@ -32,33 +46,40 @@ export default defineCommand({
       .option('--sha256 <hex>', 'the SHA-256 the sender claims for the one file given; a mismatch refuses it')
       .option('--from-list <file>', 'NDJSON, one {path, job, role, kind, owner, category, export_type, sha256} a line')
       .addOption(new Option('--on-duplicate <mode>', 'what to do with a file whose content the owner has already').choices(['link', 'skip', 'copy']).default('link'))
-      .option('--wait [seconds]', 'wait for another run holding the store lock'),
-  async run(args, opts, env) {
-    const { runPut, readPutList } = await import('../ops/put.ts');
-    const cwd = env.ui.io.cwd;
-    const common = {
-      role: opts.role as string | undefined,
-      kind: opts.kind as string | undefined,
-      owner: opts.owner as string | undefined,
-      category: opts.category as string | undefined,
-      exportType: opts.exportType as string | undefined,
+      .addOption(waitOption('wait for another run holding the store lock')),
+  parse(args, raw): PutOptions {
+    const o: PutOptions = {
+      sources: [...args],
+      fromList: text(raw, 'fromList'),
+      jobId: text(raw, 'job'),
+      sha256: text(raw, 'sha256'),
+      common: { role: text(raw, 'role'), kind: text(raw, 'kind'), owner: text(raw, 'owner'), category: text(raw, 'category'), exportType: text(raw, 'exportType') },
+      onDuplicate: raw.onDuplicate as DuplicateMode,
+      waitMs: parseWait(raw),
     };
-    let items: PutItem[];
-    if (opts.fromList !== undefined) {
+    if (o.fromList !== undefined) {
       if (args.length) throw new UsageError('give files or --from-list, not both');
-      if (opts.sha256 !== undefined) throw new UsageError('--sha256 is for one file; give each line of --from-list its own sha256');
-      items = readPutList(path.resolve(cwd, String(opts.fromList)), { ...common, jobId: opts.job as string | undefined });
+      if (o.sha256 !== undefined) throw new UsageError('--sha256 is for one file; give each line of --from-list its own sha256');
     } else {
       if (!args.length) throw new UsageError('nothing to put', 'give FILE..., - for stdin, or --from-list FILE');
-      if (opts.job === undefined) throw new UsageError('--job is required', 'name the job the files belong to: --job ID');
-      if (args.length > 1 && opts.role !== undefined) throw new UsageError('--role names one file; give one file with it');
-      if (args.length > 1 && opts.sha256 !== undefined) throw new UsageError('--sha256 is for one file; use --from-list for several');
+      if (o.jobId === undefined) throw new UsageError('--job is required', 'name the job the files belong to: --job ID');
+      if (args.length > 1 && o.common.role !== undefined) throw new UsageError('--role names one file; give one file with it');
+      if (args.length > 1 && o.sha256 !== undefined) throw new UsageError('--sha256 is for one file; use --from-list for several');
       if (args.filter((a) => a === '-').length > 1) throw new UsageError("stdin ('-') can be given once");
-      if (args.includes('-') && opts.role === undefined) throw new UsageError('reading stdin needs --role (the file name within the job)');
-      items = args.map((a) => ({ ...common, source: a === '-' ? 0 : path.resolve(cwd, a), jobId: String(opts.job), sha256: opts.sha256 as string | undefined }));
+      if (args.includes('-') && o.common.role === undefined) throw new UsageError('reading stdin needs --role (the file name within the job)');
     }
+    return o;
+  },
+  async run(opts, env) {
+    const { runPut, readPutList } = await import('../ops/put.ts');
+    const cwd = env.ui.io.cwd;
+    const { common, jobId } = opts;
+    const items: PutItem[] =
+      opts.fromList !== undefined
+        ? readPutList(path.resolve(cwd, opts.fromList), { ...common, jobId })
+        : opts.sources.map((a) => ({ ...common, source: a === '-' ? 0 : path.resolve(cwd, a), jobId: jobId!, sha256: opts.sha256 }));
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
-    const report = await runPut(ctx, items, { onDuplicate: opts.onDuplicate as DuplicateMode, waitMs: waitMs(opts.wait) });
+    const report = await runPut(ctx, items, { onDuplicate: opts.onDuplicate, waitMs: opts.waitMs });
     return {
       report,
       text: () => renderPut(report),

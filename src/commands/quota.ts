@@ -5,6 +5,7 @@ import type { QuotaRow } from '../ops/quota.ts';
 import { parseSize } from '../units.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderTable } from '../ui/table.ts';
+import { num, parseWait, text, waitOption } from './common-options.ts';
 
 const ACTIONS = ['set', 'unset', 'show', 'list', 'check', 'recount'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -18,6 +19,19 @@ function sizeOption(value: string): number {
 function countOption(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number');
   return Number(value);
+}
+
+/** What `quota` is asked: an action, its owner, and for set the limits. */
+export interface QuotaOptions {
+  action: Action;
+  owner?: string;
+  maxBytes?: number;
+  maxFiles?: number;
+  /** set: the warning level (default 80). */
+  warnPercent: number;
+  /** check --warn: also fail past the warning level. */
+  strict: boolean;
+  waitMs: number;
 }
 
 export default defineCommand({
@@ -38,35 +52,46 @@ export default defineCommand({
       .option('--bytes <size>', 'set: the hard byte quota (50GiB, 500MB, bytes)', sizeOption)
       .option('--files <n>', 'set: a hard cap on the number of files', countOption)
       .option('--warn [percent]', 'set: warning level in percent of the quota (default 80); check: also fail past the warning level')
-      .option('--owner <owner>', 'recount: only this owner (the same as recount OWNER)'),
-  async run(args, opts, env) {
+      .option('--owner <owner>', 'recount: only this owner (the same as recount OWNER)')
+      .addOption(waitOption('set, unset, recount: wait for another run holding the store lock (as long as it takes without SECONDS)')),
+  changesStore: true,
+  parse(args, raw): QuotaOptions {
     const action = args[0] as Action;
     if (!ACTIONS.includes(action)) throw new UsageError(`unknown quota action ${JSON.stringify(action)}`, `use one of: ${ACTIONS.join(', ')}`);
-    if (opts.owner !== undefined && action !== 'recount') throw new UsageError('--owner goes with `quota recount`', `storectl quota ${action} OWNER`);
-    if (opts.owner !== undefined && args[1] !== undefined) throw new UsageError('quota recount takes OWNER or --owner OWNER, not both');
-    const owner = (args[1] ?? opts.owner) as string | undefined;
+    if (raw.owner !== undefined && action !== 'recount') throw new UsageError('--owner goes with `quota recount`', `storectl quota ${action} OWNER`);
+    if (raw.owner !== undefined && args[1] !== undefined) throw new UsageError('quota recount takes OWNER or --owner OWNER, not both');
+    const owner = args[1] ?? text(raw, 'owner');
     const needsOwner = action === 'set' || action === 'unset' || action === 'show';
     if (needsOwner && owner === undefined) throw new UsageError(`quota ${action} needs an OWNER`, `storectl quota ${action} OWNER`);
     if (!needsOwner && action !== 'recount' && owner !== undefined) throw new UsageError(`quota ${action} takes no OWNER`);
-    if (action !== 'set' && (opts.bytes !== undefined || opts.files !== undefined)) throw new UsageError('--bytes and --files go with `quota set`');
+    if (action !== 'set' && (raw.bytes !== undefined || raw.files !== undefined)) throw new UsageError('--bytes and --files go with `quota set`');
+    let warnPercent = 80;
+    if (action === 'set') {
+      if (raw.bytes === undefined) throw new UsageError('quota set needs --bytes SIZE');
+      if (raw.warn !== undefined) {
+        if (raw.warn === true || !/^\d+$/.test(String(raw.warn)) || Number(raw.warn) < 1 || Number(raw.warn) > 100) {
+          throw new UsageError(`bad --warn ${JSON.stringify(raw.warn)}`, 'give a percent from 1 to 100');
+        }
+        warnPercent = Number(raw.warn);
+      }
+    }
+    return { action, owner, maxBytes: num(raw, 'bytes'), maxFiles: num(raw, 'files'), warnPercent, strict: raw.warn !== undefined, waitMs: parseWait(raw) };
+  },
+  async run(opts, env) {
+    const { action, owner } = opts;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const ops = await import('../ops/quota.ts');
+    const { withStoreLock } = await import('../ops/store-lock.ts');
+    // The actions that write the catalog take the store lock, as every changing command does.
+    const locked = <T>(fn: () => Promise<T>) => withStoreLock(ctx, 'quota', opts.waitMs, fn);
     const tty = env.ui.stdoutTTY;
     switch (action) {
       case 'set': {
-        if (opts.bytes === undefined) throw new UsageError('quota set needs --bytes SIZE');
-        let warnPercent = 80;
-        if (opts.warn !== undefined) {
-          if (opts.warn === true || !/^\d+$/.test(String(opts.warn)) || Number(opts.warn) < 1 || Number(opts.warn) > 100) {
-            throw new UsageError(`bad --warn ${JSON.stringify(opts.warn)}`, 'give a percent from 1 to 100');
-          }
-          warnPercent = Number(opts.warn);
-        }
-        const row = await ops.setQuota(ctx, { owner: owner!, maxBytes: opts.bytes as number, maxFiles: (opts.files as number | undefined) ?? null, warnPercent });
+        const row = await locked(() => ops.setQuota(ctx, { owner: owner!, maxBytes: opts.maxBytes!, maxFiles: opts.maxFiles ?? null, warnPercent: opts.warnPercent }));
         return { report: { action, owner: row }, text: () => renderRows([row], tty) };
       }
       case 'unset': {
-        const r = await ops.unsetQuota(ctx, owner!);
+        const r = await locked(() => ops.unsetQuota(ctx, owner!));
         return { report: { action, ...r }, text: () => (r.removed ? `quota of ${owner} removed\n` : `${owner} had no quota\n`) };
       }
       case 'show': {
@@ -79,7 +104,7 @@ export default defineCommand({
       }
       case 'check': {
         const r = await ops.checkQuotas(ctx);
-        const strict = opts.warn !== undefined;
+        const { strict } = opts;
         const failing = r.over.length > 0 || (strict && r.warn.length > 0);
         return {
           report: { action, ...r, failing },
@@ -92,7 +117,7 @@ export default defineCommand({
         };
       }
       case 'recount': {
-        const r = await ops.recountUsage(ctx, owner);
+        const r = await locked(() => ops.recountUsage(ctx, owner));
         return {
           report: { action, ...r },
           totals: { corrected: r.corrected.length },

@@ -2,7 +2,19 @@ import path from 'node:path';
 import { defineCommand, type CommandEnv, type CommandOutcome } from './define.ts';
 import { EXIT, FailedError, UsageError } from '../errors.ts';
 import type { RestoreJobsReport } from '../ops/backup/restore-jobs.ts';
-import { waitMs } from './common-options.ts';
+import { flag, parseWait, texts, waitOption } from './common-options.ts';
+
+/** What `restore` is asked: an archive, and whether to verify only, dry-run, replace, or bring back some jobs. */
+export interface RestoreOptions {
+  /** The archive as given (resolved against the working directory by run). */
+  archive: string;
+  verifyOnly: boolean;
+  dryRun: boolean;
+  force: boolean;
+  /** --job ID...: only these jobs, into the existing store. */
+  jobIds?: string[];
+  waitMs: number;
+}
 import type { RestoreReport } from '../ops/backup/restore.ts';
 import type { VerifyResult } from '../ops/backup/verify.ts';
 import { formatBytes, formatCount, formatDuration, safe } from '../ui/format.ts';
@@ -27,42 +39,55 @@ export default defineCommand({
       .option('--dry-run', 'verify and list what would be restored; change nothing')
       .option('--force', 'replace a store that is not empty (asks for confirmation; --yes without a TTY)')
       .option('--job <ids...>', 'restore only these jobs (their rows and files) into the existing store, replacing nothing')
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(args, opts, env) {
-    const archive = path.resolve(env.ui.io.cwd, args[0]!);
+      .addOption(waitOption()),
+  async parse(args, raw): Promise<RestoreOptions> {
+    const o: RestoreOptions = {
+      archive: args[0]!,
+      verifyOnly: flag(raw, 'verifyOnly'),
+      dryRun: flag(raw, 'dryRun'),
+      force: flag(raw, 'force'),
+      waitMs: parseWait(raw),
+    };
+    const jobs = texts(raw, 'job');
+    if (jobs !== undefined) {
+      if (o.force) throw new UsageError('--job restores into the existing store and replaces nothing: --force does not go with it');
+      if (o.verifyOnly) throw new UsageError('--verify-only reads the archive alone: it does not go with --job');
+      const { parseIdList } = await import('../ops/access/select.ts');
+      o.jobIds = [...new Set(jobs.flatMap((x) => parseIdList(x)))];
+    }
+    return o;
+  },
+  async run(opts, env) {
+    const archive = path.resolve(env.ui.io.cwd, opts.archive);
     const { checkArchiveFile, inspectTarget, restoresWithoutStore, runRestore, verifyOnlyRestore } = await import('../ops/backup/restore.ts');
-    const dryRun = Boolean(opts.dryRun);
-    if (opts.job !== undefined) return restoreJobsRun(archive, opts, env);
-    if (restoresWithoutStore(env.config(), { verifyOnly: Boolean(opts.verifyOnly), dryRun })) {
+    const { dryRun } = opts;
+    if (opts.jobIds !== undefined) return restoreJobsRun(archive, opts.jobIds, opts, env);
+    if (restoresWithoutStore(env.config(), { verifyOnly: opts.verifyOnly, dryRun })) {
       const progress = env.ui.progress('verify');
       const { report, verified } = await verifyOnlyRestore(archive, dryRun, progress);
       progress.done();
       return { report, text: () => renderVerify(verified) + (dryRun ? 'dry run: would restore into an empty store; nothing was changed\n' : ''), dryRun };
     }
     checkArchiveFile(archive);
-    const ctx = await env.openContext({ createRoot: !opts.dryRun, createCatalog: !opts.dryRun, migrate: 'never', adoptTree: true, s3: true });
+    const ctx = await env.openContext({ createRoot: !dryRun, createCatalog: !dryRun, migrate: 'never', adoptTree: true, s3: true });
     const state = await inspectTarget(ctx);
-    if (!state.empty && opts.force && !opts.dryRun && !state.pending) {
+    if (!state.empty && opts.force && !dryRun && !state.pending) {
       const ok = await env.confirm(
         `Replace the store at ${state.root} (${state.treeEntries} entries on disk; ${state.rows.jobs} jobs and ${state.rows.files} files in ${state.catalog}) with ${archive}?`,
       );
       if (!ok) throw new FailedError('cancelled: nothing was changed', undefined, 'cancelled');
     }
-    const report = await runRestore(ctx, { archive, dryRun: Boolean(opts.dryRun), force: Boolean(opts.force), waitMs: waitMs(opts.wait) }, state);
+    const report = await runRestore(ctx, { archive, dryRun, force: opts.force, waitMs: opts.waitMs }, state);
     return { report, text: () => renderRestore(report), dryRun: report.dryRun };
   },
 });
 
-async function restoreJobsRun(archive: string, opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome> {
-  if (opts.force) throw new UsageError('--job restores into the existing store and replaces nothing: --force does not go with it');
-  if (opts.verifyOnly) throw new UsageError('--verify-only reads the archive alone: it does not go with --job');
-  const { parseIdList } = await import('../ops/access/select.ts');
-  const ids = [...new Set((opts.job as string[]).flatMap((x) => parseIdList(x)))];
+async function restoreJobsRun(archive: string, ids: string[], opts: RestoreOptions, env: CommandEnv): Promise<CommandOutcome> {
   const { checkArchiveFile } = await import('../ops/backup/restore.ts');
   checkArchiveFile(archive);
-  const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true, readOnly: Boolean(opts.dryRun) });
+  const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true, readOnly: opts.dryRun });
   const { runRestoreJobs } = await import('../ops/backup/restore-jobs.ts');
-  const report = await runRestoreJobs(ctx, { archive, jobIds: ids, dryRun: Boolean(opts.dryRun), waitMs: waitMs(opts.wait) });
+  const report = await runRestoreJobs(ctx, { archive, jobIds: ids, dryRun: opts.dryRun, waitMs: opts.waitMs });
   const refused = report.jobs.filter((j) => j.outcome === 'refused').length;
   return {
     report,

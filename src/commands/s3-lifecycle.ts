@@ -1,6 +1,12 @@
 import { defineCommand } from './define.ts';
-import { intOption } from './common-options.ts';
+import { intOption, num, text } from './common-options.ts';
 import { UsageError } from '../errors.ts';
+
+/** What `s3-lifecycle --print` is asked. */
+export interface S3LifecycleOptions {
+  marginDays?: number;
+  tier?: string;
+}
 
 export default defineCommand({
   name: 's3-lifecycle',
@@ -18,13 +24,16 @@ export default defineCommand({
       .option('--print', 'print the configuration (required: storectl never applies it)')
       .option('--margin-days <n>', 'whole days added after rounding each rule\'s age up (at least 1)', intOption(1, 3650))
       .option('--tier <name>', 'the S3 tier whose bucket it is for (default hot, the store root)'),
-  async run(_args, opts, env) {
-    if (!opts.print) throw new UsageError('s3-lifecycle only prints the configuration', 'pass --print, then apply it with aws s3api put-bucket-lifecycle-configuration or mc ilm import');
+  parse(_args, raw): S3LifecycleOptions {
+    if (!raw.print) throw new UsageError('s3-lifecycle only prints the configuration', 'pass --print, then apply it with aws s3api put-bucket-lifecycle-configuration or mc ilm import');
+    return { marginDays: num(raw, 'marginDays'), tier: text(raw, 'tier') };
+  },
+  async run(opts, env) {
     const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const rules = loadCleanupConfig(env.config().sections.cleanup).rules;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true, command: 's3-lifecycle' });
     const { bucketLifecycle, DEFAULT_MARGIN_DAYS } = await import('../ops/s3-lifecycle.ts');
-    const report = await bucketLifecycle(ctx, { rules, marginDays: (opts.marginDays as number | undefined) ?? DEFAULT_MARGIN_DAYS, tier: opts.tier as string | undefined });
+    const report = await bucketLifecycle(ctx, { rules, marginDays: opts.marginDays ?? DEFAULT_MARGIN_DAYS, tier: opts.tier });
     if (!env.ui.opts.json) {
       for (const m of report.mapped) env.ui.log.info(`rule ${m.rule}: ${m.why}`);
       for (const s of report.skipped) env.ui.log.warn(`rule ${s.rule} (${s.action}) skipped: ${s.reason}`);

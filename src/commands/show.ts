@@ -4,7 +4,14 @@ import type { ShowReport } from '../ops/access/show.ts';
 import { formatBytes } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 import { JSON_VERSION } from '../ui/ui.ts';
-import { parseAsOf } from './common-options.ts';
+import { flag, parseAsOf, text } from './common-options.ts';
+
+/** What `show` is asked: the jobs, the time the lifecycle rules are judged at, the JSON form. */
+export interface ShowOptions {
+  jobIds: string[];
+  ndjson: boolean;
+  asOf: Date;
+}
 
 export default defineCommand({
   name: 'show',
@@ -17,10 +24,11 @@ export default defineCommand({
     cmd
       .option('--ndjson', 'with --json: one line per job, then a summary line (for large lists)')
       .option('--as-of <time>', 'judge the lifecycle rules at TIME (ISO 8601, or +7d / -12h from now)'),
-  async run(args, opts, env) {
+  parse: (args, raw): ShowOptions => ({ jobIds: [...args], ndjson: flag(raw, 'ndjson'), asOf: parseAsOf(text(raw, 'asOf'), new Date()) }),
+  async run(opts, env) {
     const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const config = loadCleanupConfig(env.config().sections.cleanup);
-    const asOf = parseAsOf(opts.asOf as string | undefined, new Date());
+    const { asOf, jobIds: args } = opts;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
     const { showJob } = await import('../ops/access/show.ts');
     const jobs: ShowReport[] = [];

@@ -1,10 +1,20 @@
 import { defineCommand } from './define.ts';
 import { EXIT, FailedError, UsageError } from '../errors.ts';
 import type { HistoryReport } from '../ops/usage-history.ts';
-import { durationOption } from './common-options.ts';
+import { durationOption, flag, num, text } from './common-options.ts';
 import type { StatsReport } from '../ops/stats.ts';
 import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
+
+/** What `stats` is asked: the figures (and in which form), or the usage history. */
+export interface StatsOptions {
+  format: 'text' | 'prometheus';
+  checkDisk: boolean;
+  /** --prometheus FILE: also write the figures there. */
+  prometheusFile?: string;
+  history: boolean;
+  sinceMs: number;
+}
 
 export default defineCommand({
   name: 'stats',
@@ -25,26 +35,32 @@ export default defineCommand({
       .option('--format <format>', 'stdout format: text (default) or prometheus')
       .option('--history', 'show usage history instead: bytes and files per day, growth rate, days until full')
       .option('--since <duration>', 'with --history: how far back (default 30d)', durationOption),
-  async run(_args, opts, env) {
-    const format = opts.format === undefined ? 'text' : String(opts.format);
+  parse(_args, raw, globals): StatsOptions {
+    const format = text(raw, 'format') ?? 'text';
     if (format !== 'text' && format !== 'prometheus') throw new UsageError(`bad --format ${JSON.stringify(format)}`, 'use text or prometheus');
-    if (format === 'prometheus' && env.globals.json) throw new UsageError('--format prometheus and --json both choose stdout', 'pick one');
-    if (opts.since !== undefined && !opts.history) throw new UsageError('--since goes with --history');
+    if (format === 'prometheus' && globals.json) throw new UsageError('--format prometheus and --json both choose stdout', 'pick one');
+    const history = flag(raw, 'history');
+    if (raw.since !== undefined && !history) throw new UsageError('--since goes with --history');
+    const prometheusFile = text(raw, 'prometheus');
+    if (history && (format === 'prometheus' || prometheusFile !== undefined)) throw new UsageError('--history has no Prometheus form', 'run stats --prometheus without --history');
+    return { format, checkDisk: flag(raw, 'checkDisk'), prometheusFile, history, sinceMs: num(raw, 'since') ?? 30 * 86_400_000 };
+  },
+  async run(opts, env) {
+    const { format } = opts;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: true, s3: true });
     if (opts.history) {
-      if (format === 'prometheus' || opts.prometheus) throw new UsageError('--history has no Prometheus form', 'run stats --prometheus without --history');
       const { usageHistory } = await import('../ops/usage-history.ts');
-      const history = await usageHistory(ctx, { sinceMs: (opts.since as number | undefined) ?? 30 * 86_400_000 });
+      const history = await usageHistory(ctx, { sinceMs: opts.sinceMs });
       return { report: { history }, text: () => renderHistory(history, env.ui.stdoutTTY) };
     }
     const { runStats, hasDrift } = await import('../ops/stats.ts');
-    const report = await runStats(ctx, { checkDisk: Boolean(opts.checkDisk) });
+    const report = await runStats(ctx, { checkDisk: opts.checkDisk });
     let prometheus: string | undefined;
-    if (opts.prometheus !== undefined || format === 'prometheus') {
+    if (opts.prometheusFile !== undefined || format === 'prometheus') {
       const { prometheusText, writePrometheusFile } = await import('../ops/metrics.ts');
       prometheus = prometheusText(report);
-      if (opts.prometheus !== undefined) {
-        const file = (await import('node:path')).resolve(env.ui.io.cwd, String(opts.prometheus));
+      if (opts.prometheusFile !== undefined) {
+        const file = (await import('node:path')).resolve(env.ui.io.cwd, opts.prometheusFile);
         try {
           writePrometheusFile(file, prometheus);
         } catch (err) {

@@ -1,12 +1,28 @@
 import { defineCommand } from './define.ts';
-import { parseAsOf, waitMs } from './common-options.ts';
+import { flag, parseAsOf, parseWait, text, waitOption } from './common-options.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import type { TransitionReport } from '../ops/tiers/transition.ts';
 import type { CompressReport } from '../ops/tiers/compress.ts';
 import { formatBytes, formatCount, safe } from '../ui/format.ts';
 import { renderPairs, renderTable } from '../ui/table.ts';
 import { hasFilter } from '../ops/access/select.ts';
-import { jobSelectionOptions, readJobSelection } from './job-selection.ts';
+import { jobSelectionOptions, parseJobSelection, readJobSelection, type JobSelectionOptions } from './job-selection.ts';
+
+/** What `tier` is asked: move chosen jobs --to a tier, apply the transition rules, or compress. */
+export interface TierOptions {
+  selection: JobSelectionOptions;
+  to?: string;
+  dryRun: boolean;
+  list: boolean;
+  asOf: Date;
+  /** --as-of is later than the time the options were parsed (a real run refuses it). */
+  asOfLater: boolean;
+  /** --max-move as given (checked); absent: cleanup.maxMove. */
+  maxMove?: string;
+  /** --compress: true alone (the configured algorithm), or the algorithm named. */
+  compress?: true | string;
+  waitMs: number;
+}
 
 export default defineCommand({
   name: 'tier',
@@ -31,20 +47,35 @@ export default defineCommand({
       .option('--as-of <time>', 'evaluate the transition rules at TIME (ISO 8601, or +30d / -12h from now); later than now needs --dry-run')
       .option('--max-move <n>', 'refuse to move more than N files or N% of the present files')
       .option('--compress [algorithm]', 'compress the files (gzip or br; zstd where node:zlib has it; default: config compression.algorithm, else gzip) where it saves at least compression.minSaving (default 10%); with --to, after the move; without jobs, by the compress rules')
-      .option('--wait [seconds]', 'wait for another run holding the store lock (as long as it takes without SECONDS)'),
-  async run(args, opts, env) {
-    const { loadCleanupConfig, checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
+      .addOption(waitOption()),
+  async parse(args, raw): Promise<TierOptions> {
+    const { checkMaxDelete } = await import('../ops/lifecycle/rules.ts');
+    const now = new Date();
+    const asOf = parseAsOf(text(raw, 'asOf'), now);
+    const selection = parseJobSelection(args, raw);
+    return {
+      selection,
+      to: text(raw, 'to'),
+      dryRun: flag(raw, 'dryRun'),
+      list: flag(raw, 'list'),
+      asOf,
+      asOfLater: asOf.getTime() > now.getTime() + 1000,
+      maxMove: raw.maxMove !== undefined ? checkMaxDelete('--max-move', String(raw.maxMove)) : undefined,
+      compress: raw.compress === undefined || raw.compress === false ? undefined : raw.compress === true ? true : String(raw.compress),
+      waitMs: parseWait(raw),
+    };
+  },
+  async run(opts, env) {
+    const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const { tierSettings } = await import('../config.ts');
     const config = loadCleanupConfig(env.config().sections.cleanup, { tiers: Object.keys(tierSettings(env.config())) });
-    const now = new Date();
-    const asOf = parseAsOf(opts.asOf as string | undefined, now);
-    const dryRun = Boolean(opts.dryRun);
-    const sel = await readJobSelection(args, opts, env.ui.io);
+    const { asOf, dryRun } = opts;
+    const sel = await readJobSelection(opts.selection, env.ui.io);
     const chosen = sel.ids.length > 0 || hasFilter(sel);
-    const compress = opts.compress !== undefined && opts.compress !== false;
+    const compress = opts.compress !== undefined;
     if (chosen && opts.to === undefined && !compress) throw new UsageError('chosen jobs need --to TIER', 'e.g. storectl tier JOB_ID --to hot; without jobs, tier applies the transition rules');
     if (!chosen && opts.to !== undefined) throw new UsageError('--to needs the jobs to move', 'give JOB_IDs, --from FILE, or a filter (--owner, --status, --kind, --older-than)');
-    if (asOf.getTime() > now.getTime() + 1000 && !dryRun) throw new UsageError('--as-of later than now moves files before they are due', 'add --dry-run to see what that run would do');
+    if (opts.asOfLater && !dryRun) throw new UsageError('--as-of later than now moves files before they are due', 'add --dry-run to see what that run would do');
     const runCompressStep = async (ctx: Awaited<ReturnType<typeof env.openContext>>): Promise<CompressReport> => {
       const { compressionSettings } = await import('../config.ts');
       const settings = compressionSettings(env.config());
@@ -58,8 +89,8 @@ export default defineCommand({
         rules: config.rules,
         algorithm: algorithm as CompressReport['algorithm'],
         minSaving: settings.minSaving,
-        list: Boolean(opts.list),
-        waitMs: waitMs(opts.wait),
+        list: opts.list,
+        waitMs: opts.waitMs,
         confirm: (p) => env.confirm(`Compress the files of ${formatCount(p.jobs)} jobs (${formatCount(p.files)} files, ${formatBytes(p.bytes)}) where it is worth it?`),
       });
     };
@@ -75,18 +106,18 @@ export default defineCommand({
         totals: compressTotals(report),
       };
     }
-    const maxMove = opts.maxMove !== undefined ? checkMaxDelete('--max-move', String(opts.maxMove)) : config.maxMove;
+    const maxMove = opts.maxMove ?? config.maxMove;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
     const { runTransition } = await import('../ops/tiers/transition.ts');
     const report = await runTransition(ctx, {
       dryRun,
       asOf,
-      manual: chosen ? { selection: sel, to: String(opts.to) } : undefined,
+      manual: chosen ? { selection: sel, to: opts.to! } : undefined,
       rules: config.rules,
-      list: Boolean(opts.list),
+      list: opts.list,
       maxMove,
       maxMoveSource: opts.maxMove !== undefined ? '--max-move' : 'cleanup.maxMove',
-      waitMs: waitMs(opts.wait),
+      waitMs: opts.waitMs,
       confirm: (p) => env.confirm(`Move ${formatCount(p.files)} files (${formatBytes(p.bytes)}) of ${formatCount(p.jobs)} jobs to another tier?`),
     });
     for (const id of report.unknown) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);

@@ -2,6 +2,12 @@ import { defineCommand } from './define.ts';
 import type { UnlockReport } from '../ops/unlock.ts';
 import { renderPairs } from '../ui/table.ts';
 import { safe } from '../ui/format.ts';
+import { flag } from './common-options.ts';
+
+export interface UnlockOptions {
+  dryRun: boolean;
+  force: boolean;
+}
 
 export default defineCommand({
   name: 'unlock',
@@ -11,14 +17,15 @@ export default defineCommand({
   examples: ['storectl unlock --dry-run', 'storectl unlock', 'storectl unlock --force --json'],
   recordRun: true,
   options: (cmd) => cmd.option('--dry-run', 'only show the holder; change nothing').option('--force', 'break the lock even though its holder looks alive'),
-  async run(_args, opts, env) {
+  parse: (_args, raw): UnlockOptions => ({ dryRun: flag(raw, 'dryRun'), force: flag(raw, 'force') }),
+  async run(opts, env) {
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true, command: 'unlock' });
     const { unlockStore } = await import('../ops/unlock.ts');
-    const report = await unlockStore(ctx, { force: Boolean(opts.force), dryRun: Boolean(opts.dryRun) });
+    const report = await unlockStore(ctx, opts);
     if (report.broken) env.ui.log.warn(`broke the store lock held by ${report.holder!.command || 'a run'} (pid ${report.holder!.pid} on ${report.holder!.host})${report.forced ? ' although it looked alive' : ''}`);
     return {
       report,
-      dryRun: Boolean(opts.dryRun),
+      dryRun: opts.dryRun,
       text: () => renderUnlock(report),
       totals: { held: report.held, broken: report.broken, forced: report.forced },
     };

@@ -1,9 +1,23 @@
 import { defineCommand, type CommandEnv, type CommandOutcome } from './define.ts';
 import { UsageError } from '../errors.ts';
+import { flag, text } from './common-options.ts';
 import { isS3Url } from '../storage/blob.ts';
 import { parseDuration } from '../ops/lifecycle/duration.ts';
 import type { FileTarget } from '../ops/access/resolve.ts';
 import type { UrlReport } from '../ops/access/url.ts';
+
+/**
+ * What `url` is asked, as given: the flags combine differently on a local store (nginx) and an
+ * S3 one (presigned), so `run` checks them once it knows which the store is.
+ */
+export interface UrlOptions {
+  /** JOB_ID ROLE. */
+  fileArgs: string[];
+  path?: string;
+  /** --expires as given (a duration). */
+  expires?: string;
+  nginxConfig: boolean;
+}
 
 export default defineCommand({
   name: 'url',
@@ -22,9 +36,11 @@ export default defineCommand({
       .option('--expires <duration>', 'how long the link works (e.g. 15m, 1h, 7d; default url.expires, else 1h)')
       .option('--path <path>', 'the file by its store path instead of JOB_ID ROLE')
       .option('--nginx-config', 'print the nginx location blocks that serve the store and check these links'),
-  async run(args, opts, env) {
+  parse: (args, raw): UrlOptions => ({ fileArgs: [...args], path: text(raw, 'path'), expires: text(raw, 'expires'), nginxConfig: flag(raw, 'nginxConfig') }),
+  async run(opts, env) {
+    const args = opts.fileArgs;
     const cfg = env.config();
-    if (isS3Url(cfg.root)) return s3Link(args, opts, env);
+    if (isS3Url(cfg.root)) return s3Link(opts, env);
     const { loadUrlConfig, nginxLocation } = await import('../ops/access/url.ts');
     const { urlSettings } = await import('../config.ts');
     const config = loadUrlConfig(urlSettings(cfg), env.ui.io.env);
@@ -33,9 +49,9 @@ export default defineCommand({
       const text = nginxLocation(config, cfg.root);
       return { report: { base: config.base, root: cfg.root, nginx: text }, text: () => text };
     }
-    const expiresMs = opts.expires === undefined ? config.expiresMs : parseDuration(String(opts.expires));
+    const expiresMs = opts.expires === undefined ? config.expiresMs : parseDuration(opts.expires);
     if (!expiresMs) throw new UsageError(`bad --expires ${JSON.stringify(opts.expires)}`, 'give a duration greater than 0: 90s, 15m, 1h, 7d');
-    const target = fileTarget(args, opts.path as string | undefined);
+    const target = fileTarget(args, opts.path);
     const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
     const rules = loadCleanupConfig(cfg.sections.cleanup).rules;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false });
@@ -47,15 +63,15 @@ export default defineCommand({
 });
 
 /** url on an S3 store: presigned GET URLs; no nginx, no url.* settings. */
-async function s3Link(args: string[], opts: Record<string, unknown>, env: CommandEnv): Promise<CommandOutcome> {
+async function s3Link(opts: UrlOptions, env: CommandEnv): Promise<CommandOutcome> {
   if (opts.nginxConfig) throw new UsageError('--nginx-config is for a local store served by nginx', 'on an S3 store, url prints presigned URLs that S3 itself checks');
   const { S3_MAX_EXPIRES_MS, makeS3Url } = await import('../ops/access/url.ts');
   const { urlSettings } = await import('../config.ts');
   const byDefault = urlSettings(env.config()).expires;
-  const expiresMs = opts.expires === undefined ? (byDefault ? parseDuration(byDefault)! : 3_600_000) : parseDuration(String(opts.expires));
+  const expiresMs = opts.expires === undefined ? (byDefault ? parseDuration(byDefault)! : 3_600_000) : parseDuration(opts.expires);
   if (!expiresMs) throw new UsageError(`bad --expires ${JSON.stringify(opts.expires)}`, 'give a duration greater than 0: 90s, 15m, 1h, 7d');
   if (expiresMs > S3_MAX_EXPIRES_MS) throw new UsageError(`${opts.expires === undefined ? `url.expires ${byDefault}` : `--expires ${opts.expires}`} is longer than S3 allows for a presigned URL (7d)`, 'give at most 7d');
-  const target = fileTarget(args, opts.path as string | undefined);
+  const target = fileTarget(opts.fileArgs, opts.path);
   const { loadCleanupConfig } = await import('../ops/lifecycle/rules.ts');
   const rules = loadCleanupConfig(env.config().sections.cleanup).rules;
   const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true, readOnly: true });

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { defineCommand } from './define.ts';
-import { durationOption, intOption, waitMs } from './common-options.ts';
+import { durationOption, intOption, num, parseWait, text, texts, waitOption } from './common-options.ts';
 import { EXIT } from '../errors.ts';
-import type { VerifyReport } from '../ops/verify.ts';
+import type { VerifyOptions, VerifyReport } from '../ops/verify.ts';
 import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 
@@ -27,24 +27,23 @@ export default defineCommand({
       .option('--max-time <duration>', 'stop starting reads after DURATION (30m, 2h); the next run carries on', durationOption)
       .option('--repair-from <archive>', 'replace corrupt and missing files from this backup archive (takes the store lock)')
       .option('--threads <n>', 'reading threads (default: the cores, at most 4); on an S3 store, 8 GETs in flight per thread', intOption(1, 64))
-      .option('--wait [seconds]', 'with --repair-from: wait for another run holding the store lock'),
-  async run(_args, opts, env) {
-    const { runVerify, parseSample } = await import('../ops/verify.ts');
-    const sample = opts.sample !== undefined ? parseSample(String(opts.sample)) : undefined;
-    const repairFrom = opts.repairFrom !== undefined ? path.resolve(env.ui.io.cwd, String(opts.repairFrom)) : undefined;
+      .addOption(waitOption('with --repair-from: wait for another run holding the store lock')),
+  async parse(_args, raw): Promise<VerifyOptions> {
+    const { parseSample } = await import('../ops/verify.ts');
+    return {
+      selection: { jobIds: texts(raw, 'job'), owner: text(raw, 'owner'), category: text(raw, 'category') },
+      sample: raw.sample !== undefined ? parseSample(String(raw.sample)) : undefined,
+      maxTimeMs: num(raw, 'maxTime'),
+      repairFrom: text(raw, 'repairFrom'),
+      threads: num(raw, 'threads'),
+      waitMs: parseWait(raw),
+    };
+  },
+  async run(opts, env) {
+    const { runVerify } = await import('../ops/verify.ts');
+    const repairFrom = opts.repairFrom !== undefined ? path.resolve(env.ui.io.cwd, opts.repairFrom) : undefined;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, s3: true });
-    const report = await runVerify(ctx, {
-      selection: {
-        jobIds: opts.job as string[] | undefined,
-        owner: opts.owner as string | undefined,
-        category: opts.category as string | undefined,
-      },
-      sample,
-      maxTimeMs: opts.maxTime as number | undefined,
-      repairFrom,
-      threads: opts.threads as number | undefined,
-      waitMs: waitMs(opts.wait),
-    });
+    const report = await runVerify(ctx, { ...opts, repairFrom });
     return {
       report,
       text: () => renderVerify(report),

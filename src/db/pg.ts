@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, asc, desc, eq, getTableName, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, getTableName, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -8,9 +8,10 @@ import { ConnectionLossWatch, newPgPool } from './pg-pool.ts';
 import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
+import { sharedRecords, type SharedRecords } from './records.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
-import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
+import { events, files, images, jobs, schema } from './schema/pg.ts';
 import { LOCK_POLL_MS, LOCK_STALE_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockTimings, pgTransaction, pollLock, startHeartbeat, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
 import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
 import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
@@ -19,11 +20,9 @@ import type {
   CatalogSnapshot,
   DeletionOutcome,
   EventRecord,
-  FileGroup,
   FilePageQuery,
   FileRecord,
   FileState,
-  Job,
   JobHead,
   JobPageQuery,
   LockInfo,
@@ -35,7 +34,6 @@ import type {
   NewJob,
   PathRow,
   ReleaseLock,
-  RunRecord,
   StoredDigest,
   StuckJob,
   UserRow,
@@ -62,6 +60,9 @@ const MIGRATE_LOCK = 0x737463746c6d6967n;
 // int8 (counts, sums) as JS numbers: sizes stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
 
+/** The methods written once for both dialects (records.ts), assigned in the constructor. */
+export interface PgCatalog extends SharedRecords {}
+
 export class PgCatalog implements Catalog {
   readonly dialect = 'postgres' as const;
   readonly location: string;
@@ -78,7 +79,9 @@ export class PgCatalog implements Catalog {
     this.pool = newPgPool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
     this.#lossWatch = new ConnectionLossWatch(this.pool);
     this.db = drizzle(this.pool, { schema });
-    this.usage = usageCatalog(pgExec(this.pool));
+    const exec = pgExec(this.pool);
+    this.usage = usageCatalog(exec);
+    Object.assign(this, sharedRecords(exec));
   }
 
   async ping(): Promise<void> {
@@ -128,21 +131,6 @@ export class PgCatalog implements Catalog {
     });
   }
 
-  async existingJobIds(ids: readonly string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const part of chunk(ids, BATCH)) {
-      const rows = await this.db.select({ id: jobs.id }).from(jobs).where(inArray(jobs.id, part));
-      out.push(...rows.map((r) => r.id));
-    }
-    return out;
-  }
-
-  async getJobs(ids: readonly string[]): Promise<Job[]> {
-    const out: Job[] = [];
-    for (const part of chunk(ids, BATCH)) out.push(...(await this.db.select().from(jobs).where(inArray(jobs.id, part))));
-    return out;
-  }
-
   async pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]> {
     const where = and(eq(jobs.filesState, 'none'), eq(jobs.kind, kind), afterId ? gt(jobs.id, afterId) : undefined);
     const rows = await this.db
@@ -178,10 +166,6 @@ export class PgCatalog implements Catalog {
     await this.db.transaction(async (tx) => {
       for (const part of chunk(newFiles, BATCH)) await tx.insert(files).values(part.map(fileValues));
     });
-  }
-
-  async filesOfJob(jobId: string): Promise<FileRecord[]> {
-    return this.db.select().from(files).where(eq(files.jobId, jobId)).orderBy(asc(files.path));
   }
 
   async filePage(q: FilePageQuery): Promise<FileRecord[]> {
@@ -231,43 +215,7 @@ export class PgCatalog implements Catalog {
     return { fileGroups, jobGroups, oldestFile: edges ? await at(edges.min) : null, newestFile: edges ? await at(edges.max) : null };
   }
 
-  async startRun(run: RunRecord): Promise<void> {
-    await this.db.insert(runs).values(run);
-  }
-
-  async finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void> {
-    await this.db.update(runs).set(patch).where(eq(runs.id, id));
-  }
-
-  async recentRuns(limit: number, command?: string): Promise<RunRecord[]> {
-    return this.db
-      .select()
-      .from(runs)
-      .where(command ? eq(runs.command, command) : undefined)
-      .orderBy(desc(runs.startedAt))
-      .limit(limit);
-  }
-
-  async addEvents(list: readonly EventRecord[]): Promise<void> {
-    if (!list.length) return;
-    await this.db.transaction(async (tx) => {
-      for (const part of chunk(list, BATCH)) await tx.insert(events).values([...part]);
-    });
-  }
-
   // images (migrate-images-to-db)
-  async storedImageKeys(source: string, keys: readonly string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const part of chunk(keys, BATCH)) {
-      const rows = await this.db
-        .select({ k: images.sourceKey })
-        .from(images)
-        .where(and(eq(images.source, source), eq(images.sourceIndex, 0), inArray(images.sourceKey, part)));
-      out.push(...rows.map((r) => r.k));
-    }
-    return out;
-  }
-
   async insertImages(list: readonly NewImage[]): Promise<number> {
     if (!list.length) return 0;
     // One statement per batch of rows (a batch is a few MB of WebP at most).
@@ -289,13 +237,6 @@ export class PgCatalog implements Catalog {
       out.push(...rows);
     }
     return out;
-  }
-
-  async markFiles(paths: readonly string[], state: 'deleting' | 'deleted', at: Date, reason: string): Promise<void> {
-    const set = state === 'deleted' ? { state, deletedAt: at, deleteReason: reason } : { state };
-    await this.db.transaction(async (tx) => {
-      for (const part of chunk(paths, BATCH)) await tx.update(files).set(set).where(inArray(files.path, part));
-    });
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
@@ -654,18 +595,6 @@ export class PgCatalog implements Catalog {
       q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined,
     );
     return this.db.select().from(files).where(where).orderBy(asc(files.path)).limit(q.limit);
-  }
-
-  async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
-    const out: FileRecord[] = [];
-    for (const part of chunk(ids, BATCH)) out.push(...(await this.db.select().from(files).where(inArray(files.id, part))));
-    return out;
-  }
-
-  async filesByPaths(paths: readonly string[]): Promise<FileRecord[]> {
-    const out: FileRecord[] = [];
-    for (const part of chunk(paths, BATCH)) out.push(...(await this.db.select().from(files).where(inArray(files.path, part))));
-    return out;
   }
 
   async markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]> {

@@ -29,6 +29,8 @@ export interface SqlExec {
   at(d: Date): unknown;
   /** A timestamp column's value as read back, as a Date. */
   date(v: unknown): Date | null;
+  /** A boolean as the dialect binds a boolean column (SQLite: 0 or 1). */
+  flag(b: boolean): unknown;
 }
 
 /** `(?, ?, ...)` for n values. */
@@ -82,6 +84,7 @@ export function sqliteExec(raw: Database.Database): SqlExec {
     },
     at: (d) => d.getTime(),
     date: (v) => (v === null || v === undefined ? null : new Date(Number(v))),
+    flag: (b) => (b ? 1 : 0),
   };
   return exec;
 }
@@ -112,5 +115,6 @@ export function pgExec(pool: pg.Pool, on: Queryable = pool): SqlExec {
     },
     at: (d) => d,
     date: (v) => (v === null || v === undefined ? null : v instanceof Date ? v : new Date(v as string)),
+    flag: (b) => b,
   };
 }

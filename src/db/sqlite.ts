@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableColumns, getTableName, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, getTableName, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../dirs.ts';
@@ -11,9 +11,10 @@ import type { Catalog, DeletionLane } from './catalog.ts';
 import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { sqliteExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
+import { sharedRecords, type SharedRecords } from './records.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
 import { columnKinds, DUMP_KEY, DUMP_TABLES, clearedTables, type ColumnKind, type DumpRow, type DumpTable } from './dump.ts';
-import { events, files, images, jobs, locks, runs, schema } from './schema/sqlite.ts';
+import { events, files, images, jobs, locks, schema } from './schema/sqlite.ts';
 import {
   bucketColumns,
   chunk,
@@ -27,7 +28,6 @@ import {
   presentEdges,
   startHeartbeat,
   sha256Hex,
-  sleep,
   unpivotBuckets,
 } from './shared.ts';
 import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
@@ -37,11 +37,9 @@ import type {
   CatalogSnapshot,
   DeletionOutcome,
   EventRecord,
-  FileGroup,
   FilePageQuery,
   FileRecord,
   FileState,
-  Job,
   JobGroup,
   JobHead,
   JobPageQuery,
@@ -54,7 +52,6 @@ import type {
   NewJob,
   PathRow,
   ReleaseLock,
-  RunRecord,
   StoredDigest,
   StuckJob,
   UserRow,
@@ -98,6 +95,9 @@ function filePageWhere(q: FilePageQuery): SQL | undefined {
   return and(q.states ? notIndexed(files.state, q.states) : undefined, q.afterPath !== undefined ? gt(files.path, q.afterPath) : undefined);
 }
 
+/** The methods written once for both dialects (records.ts), assigned in the constructor. */
+export interface SqliteCatalog extends SharedRecords {}
+
 export class SqliteCatalog implements Catalog {
   readonly dialect = 'sqlite' as const;
   /** What messages call the catalog (its file, unless opened from a copy). */
@@ -126,7 +126,9 @@ export class SqliteCatalog implements Catalog {
       /* not ours to change: keep going */
     }
     this.db = drizzle(this.raw, { schema });
-    this.usage = usageCatalog(sqliteExec(this.raw));
+    const exec = sqliteExec(this.raw);
+    this.usage = usageCatalog(exec);
+    Object.assign(this, sharedRecords(exec));
   }
 
   async migrate(): Promise<string[]> {
@@ -157,21 +159,6 @@ export class SqliteCatalog implements Catalog {
     this.db.transaction((tx) => {
       for (const part of chunk(newJobs, BATCH)) tx.insert(jobs).values(part.map((j) => jobValues(j, now))).run();
     });
-  }
-
-  async existingJobIds(ids: readonly string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const part of chunk(ids, BATCH)) {
-      const rows = this.db.select({ id: jobs.id }).from(jobs).where(inArray(jobs.id, part)).all();
-      out.push(...rows.map((r) => r.id));
-    }
-    return out;
-  }
-
-  async getJobs(ids: readonly string[]): Promise<Job[]> {
-    const out: Job[] = [];
-    for (const part of chunk(ids, BATCH)) out.push(...this.db.select().from(jobs).where(inArray(jobs.id, part)).all());
-    return out;
   }
 
   async pendingJobIds(kind: string, limit: number, afterId?: string): Promise<string[]> {
@@ -207,10 +194,6 @@ export class SqliteCatalog implements Catalog {
     this.db.transaction((tx) => {
       for (const part of chunk(newFiles, BATCH)) tx.insert(files).values(part.map(fileValues)).run();
     });
-  }
-
-  async filesOfJob(jobId: string): Promise<FileRecord[]> {
-    return this.db.select().from(files).where(eq(files.jobId, jobId)).orderBy(asc(files.path)).all();
   }
 
   async filePage(q: FilePageQuery): Promise<FileRecord[]> {
@@ -258,45 +241,7 @@ export class SqliteCatalog implements Catalog {
     return { fileGroups, jobGroups, oldestFile: edges ? at(edges.min) : null, newestFile: edges ? at(edges.max) : null };
   }
 
-  async startRun(run: RunRecord): Promise<void> {
-    this.db.insert(runs).values(run).run();
-  }
-
-  async finishRun(id: string, patch: Pick<RunRecord, 'status' | 'exitCode' | 'finishedAt' | 'totals'>): Promise<void> {
-    this.db.update(runs).set(patch).where(eq(runs.id, id)).run();
-  }
-
-  async recentRuns(limit: number, command?: string): Promise<RunRecord[]> {
-    return this.db
-      .select()
-      .from(runs)
-      .where(command ? eq(runs.command, command) : undefined)
-      .orderBy(desc(runs.startedAt))
-      .limit(limit)
-      .all();
-  }
-
-  async addEvents(list: readonly EventRecord[]): Promise<void> {
-    if (!list.length) return;
-    this.db.transaction((tx) => {
-      for (const part of chunk(list, BATCH)) tx.insert(events).values([...part]).run();
-    });
-  }
-
   // images (migrate-images-to-db)
-  async storedImageKeys(source: string, keys: readonly string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const part of chunk(keys, BATCH)) {
-      const rows = this.db
-        .select({ k: images.sourceKey })
-        .from(images)
-        .where(and(eq(images.source, source), eq(images.sourceIndex, 0), inArray(images.sourceKey, part)))
-        .all();
-      out.push(...rows.map((r) => r.k));
-    }
-    return out;
-  }
-
   async insertImages(list: readonly NewImage[]): Promise<number> {
     if (!list.length) return 0;
     // Synchronous on purpose: better-sqlite3 cannot roll back an async callback.
@@ -318,13 +263,6 @@ export class SqliteCatalog implements Catalog {
       out.push(...rows.map((r) => ({ sourceKey: r.sourceKey, sourceIndex: r.sourceIndex, sha256: sha256Hex(r.data) })));
     }
     return out;
-  }
-
-  async markFiles(paths: readonly string[], state: 'deleting' | 'deleted', at: Date, reason: string): Promise<void> {
-    const set = state === 'deleted' ? { state, deletedAt: at, deleteReason: reason } : { state };
-    this.db.transaction((tx) => {
-      for (const part of chunk(paths, BATCH)) tx.update(files).set(set).where(inArray(files.path, part)).run();
-    });
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
@@ -599,18 +537,6 @@ export class SqliteCatalog implements Catalog {
       .all(...states, ...(after ? [q.afterPath] : []), q.limit) as number[];
     if (!ids.length) return [];
     return (await this.filesByIds(ids)).sort((a, b) => compareBytewise(a.path, b.path));
-  }
-
-  async filesByIds(ids: readonly number[]): Promise<FileRecord[]> {
-    const out: FileRecord[] = [];
-    for (const part of chunk(ids, BATCH)) out.push(...this.db.select().from(files).where(inArray(files.id, part)).all());
-    return out;
-  }
-
-  async filesByPaths(paths: readonly string[]): Promise<FileRecord[]> {
-    const out: FileRecord[] = [];
-    for (const part of chunk(paths, BATCH)) out.push(...this.db.select().from(files).where(inArray(files.path, part)).all());
-    return out;
   }
 
   async markDeleting(ids: readonly number[], reason: string): Promise<PathRow[]> {

@@ -1,5 +1,5 @@
 // storectl jobs: find job ids without SQL. One page, newest first; `next` continues it.
-import type { Context } from '../context.ts';
+import type { JobsCatalog } from '../db/catalog.ts';
 import type { JobListQuery, JobListRow } from '../db/job-list.ts';
 
 export interface JobsQuery {
@@ -31,7 +31,7 @@ export interface JobsReport {
   next: string | null;
 }
 
-export async function listJobsPage(ctx: Context, q: JobsQuery, now: Date): Promise<JobsReport> {
+export async function listJobsPage(ctx: { catalog: Pick<JobsCatalog, 'listJobs'> }, q: JobsQuery, now: Date): Promise<JobsReport> {
   const query: JobListQuery = {
     owners: q.owners,
     statuses: q.statuses,

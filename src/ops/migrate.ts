@@ -1,5 +1,13 @@
 import type { Context } from '../context.ts';
 import type { MigrationState } from '../db/types.ts';
+import { withStoreLock } from './store-lock.ts';
+
+/**
+ * The migration that gives the store lock the schema it needs (the locks table and its
+ * heartbeat). A catalog older than it has no lock to take, and no run of this version can hold
+ * one there: every other command migrates such a catalog first (or refuses it).
+ */
+export const LOCK_SCHEMA_MIGRATION = '0006_lock_heartbeat';
 
 export interface MigrateReport {
   catalog: string;
@@ -10,8 +18,13 @@ export interface MigrateReport {
   migrations: MigrationState[];
 }
 
-export async function runMigrate(ctx: Context, opts: { statusOnly: boolean }): Promise<MigrateReport> {
-  const applied = opts.statusOnly ? [] : await ctx.catalog.migrate();
+export async function runMigrate(ctx: Context, opts: { statusOnly: boolean; waitMs: number }): Promise<MigrateReport> {
+  let applied: string[] = [];
+  if (!opts.statusOnly) {
+    // Migrating changes the schema under every other run: one at a time, as every changing command.
+    const lockable = (await ctx.catalog.migrationStatus()).some((m) => m.tag === LOCK_SCHEMA_MIGRATION && m.applied);
+    applied = lockable ? await withStoreLock(ctx, 'migrate', opts.waitMs, () => ctx.catalog.migrate()) : await ctx.catalog.migrate();
+  }
   const migrations = await ctx.catalog.migrationStatus();
   return {
     catalog: ctx.catalog.location,

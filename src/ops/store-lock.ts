@@ -1,4 +1,4 @@
-import { STORE_LOCK } from '../db/catalog.ts';
+import { STORE_LOCK, type LockCatalog } from '../db/catalog.ts';
 import { timed } from '../profile.ts';
 import type { Context } from '../context.ts';
 import { whoAmI } from '../context.ts';
@@ -16,7 +16,7 @@ function holderText(h: LockInfo | null): string {
  * (--wait) it says so on stderr, with the holder and how long it will wait; a run that finds at a
  * heartbeat that its lock was broken meanwhile fails once fn returns, so its exit code says so.
  */
-export async function withStoreLock<T>(ctx: Context, command: string, waitMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withStoreLock<T>(ctx: Pick<Context, 'log' | 'runId'> & { catalog: LockCatalog }, command: string, waitMs: number, fn: () => Promise<T>): Promise<T> {
   const me = whoAmI();
   let waitedFrom = 0;
   let lost: string | null = null;

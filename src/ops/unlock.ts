@@ -1,4 +1,4 @@
-import { STORE_LOCK } from '../db/catalog.ts';
+import { STORE_LOCK, type LockCatalog, type RunsCatalog } from '../db/catalog.ts';
 import type { Context } from '../context.ts';
 import { whoAmI } from '../context.ts';
 import { LockedError } from '../errors.ts';
@@ -22,7 +22,7 @@ export interface UnlockReport {
  * force (LockedError, exit 75, otherwise). The break is recorded as an `unlock` event naming the
  * holder and who broke it.
  */
-export async function unlockStore(ctx: Context, opts: { force: boolean; dryRun?: boolean }): Promise<UnlockReport> {
+export async function unlockStore(ctx: Pick<Context, 'runId'> & { catalog: LockCatalog & Pick<RunsCatalog, 'addEvents'> }, opts: { force: boolean; dryRun?: boolean }): Promise<UnlockReport> {
   const st = await ctx.catalog.lockStatus(STORE_LOCK);
   if (!st) return { held: false, holder: null, live: null, why: null, heartbeatAgeSeconds: null, broken: false, forced: false };
   const h = st.info;

@@ -1,7 +1,7 @@
 // Which file row a `get`/`url` names, and the outcome when it cannot be served:
 // not_found (no such job, or it never had that file: HTTP 404), gone (a tombstone: 410),
 // integrity (the row says present or missing but the file is not there: exit 4).
-import type { AccessCatalog, Catalog } from '../../db/catalog.ts';
+import type { AccessCatalog, FilesCatalog, JobsCatalog } from '../../db/catalog.ts';
 import type { FileRecord, PathEvent } from '../../db/types.ts';
 import { GoneError, IntegrityError, NotFoundError } from '../../errors.ts';
 
@@ -63,7 +63,7 @@ export function goneSentence(t: Tombstone): string {
  * The present row a target names, or the typed error saying why there is none. With a role,
  * the newest row of that role (a reprint replaces by path, so there is one per path).
  */
-export async function resolveFile(catalog: Pick<Catalog, 'getJobs' | 'filesOfJob' | 'filesByPaths'> & AccessCatalog, t: FileTarget): Promise<FileRecord> {
+export async function resolveFile(catalog: Pick<JobsCatalog, 'getJobs'> & Pick<FilesCatalog, 'filesOfJob' | 'filesByPaths'> & AccessCatalog, t: FileTarget): Promise<FileRecord> {
   let rows: FileRecord[];
   if ('path' in t) {
     rows = await catalog.filesByPaths([t.path]);

@@ -10,7 +10,7 @@ import type { Context } from '../../context.ts';
 import { openSourceRows, type SourceRow, type SourceRows, type SourceSpec } from '../../db/source-rows.ts';
 
 /** Checks every name of a source spec before anything is opened (the command calls it first). */
-export { checkSourceSpec } from '../../db/source-rows.ts';
+export { checkSourceSpec, type SourceSpec } from '../../db/source-rows.ts';
 import { parseDatabaseUrl } from '../../db/url.ts';
 import type { FileRecord, Job, NewFile, NewJob } from '../../db/types.ts';
 import { checkJobId, jobFilePath } from '../../storage/layout.ts';

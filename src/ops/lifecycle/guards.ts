@@ -1,7 +1,7 @@
 // Mass-deletion guards: refuse (exit 2) when the store looks wrong, or a run would delete too much.
 import type { Context } from '../../context.ts';
 import fs from 'node:fs';
-import type { Catalog } from '../../db/catalog.ts';
+import type { FilesCatalog } from '../../db/catalog.ts';
 import type { BlobStore } from '../../storage/blob.ts';
 import { UsageError } from '../../errors.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
@@ -23,7 +23,7 @@ function rootIsEmpty(root: string): boolean {
  * An empty or missing root beside a catalog with present rows: an unmounted volume. The rows
  * are only counted (for the message) when the guard fires.
  */
-export async function guardUnmountedRoot(root: string, hasPresentRows: boolean, allow: boolean, catalog: Pick<Catalog, 'counts'>): Promise<void> {
+export async function guardUnmountedRoot(root: string, hasPresentRows: boolean, allow: boolean, catalog: Pick<FilesCatalog, 'counts'>): Promise<void> {
   if (allow || !hasPresentRows || !rootIsEmpty(root)) return;
   const { presentFiles } = await catalog.counts();
   throw new UsageError(
@@ -38,7 +38,7 @@ export async function guardUnmountedRoot(root: string, hasPresentRows: boolean, 
  * whose bucket listing under the prefix returns nothing while the catalog has present rows (a
  * wrong endpoint, bucket or prefix) is refused the same way (one ListObjectsV2 of one key).
  */
-export async function guardEmptyStore(store: BlobStore, root: string, hasPresentRows: boolean, allow: boolean, catalog: Pick<Catalog, 'counts'>): Promise<void> {
+export async function guardEmptyStore(store: BlobStore, root: string, hasPresentRows: boolean, allow: boolean, catalog: Pick<FilesCatalog, 'counts'>): Promise<void> {
   if (store.capabilities.kind === 'local') return guardUnmountedRoot(root, hasPresentRows, allow, catalog);
   if (allow || !hasPresentRows) return;
   for await (const page of store.list({ pageSize: 1 })) if (page.length) return;

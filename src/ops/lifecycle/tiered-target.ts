@@ -4,7 +4,7 @@
 // leaving its copy behind on a colder tier and never looking for it in the hot tree.
 import type { Context } from '../../context.ts';
 import { tierStore } from '../../context.ts';
-import type { Catalog } from '../../db/catalog.ts';
+import type { FilesCatalog } from '../../db/catalog.ts';
 import type { Limiter } from '../pool.ts';
 import { DeleteGate, type DeletionTarget, type DiskState, type GateResult, type PlannedRemoval, type Removed, type TargetBatch } from './gate.ts';
 import { S3Target } from './s3-target.ts';
@@ -38,7 +38,7 @@ export class TieredTarget implements DeletionTarget {
   readonly dryRun: boolean;
 
   constructor(
-    readonly catalog: Pick<Catalog, 'filesByPaths'>,
+    readonly catalog: Pick<FilesCatalog, 'filesByPaths'>,
     readonly targets: ReadonlyMap<string, DeletionTarget>,
     readonly hot: DeletionTarget,
   ) {
