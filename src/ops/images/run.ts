@@ -1,12 +1,12 @@
 // migrate-images-to-db: pages through what each source still has to migrate, compresses
 // images with a bounded number of sharp pipelines in flight, commits in batches, and only
-// then (verified) deletes originals. Memory is bounded by workers x image size plus one batch.
-import fs from 'node:fs';
+// then (verified) deletes originals. The pipelines run in an encoder process (encoder.ts) within
+// a memory budget; this process holds at most `workers` originals plus one batch of results.
 import os from 'node:os';
-import sharp from 'sharp';
 import type { Context } from '../../context.ts';
 import type { NewImage } from '../../db/types.ts';
-import { compressImage, DEFAULT_COMPRESS, ImageRejected, type CompressOptions } from './compress.ts';
+import { DEFAULT_COMPRESS, ImageRejected, type Compressed, type CompressOptions } from './compress.ts';
+import { EncoderBroken, processEncoder, readFailure, ReadFailed, readOpened, type ImageEncoder } from './encoder.ts';
 import type { EncodedUnit, ImageSource, Unit } from './sources.ts';
 
 export interface MigrateImagesOptions {
@@ -14,13 +14,15 @@ export interface MigrateImagesOptions {
   /** Stop after this many units (rows or files) were attempted, over all sources. */
   limit?: number;
   deleteOriginals: boolean;
-  /** Images compressed at once (sharp pipelines in flight). */
+  /** Images compressed at once (sharp pipelines in flight, within the encoder's memory budget). */
   workers: number;
   /** Units committed per transaction. */
   batchSize: number;
   /** Largest original file read, in bytes. */
   maxFileBytes: number;
   compress: CompressOptions;
+  /** Where images are compressed (default: an encoder process of `workers` pipelines). */
+  encoder?: ImageEncoder;
 }
 
 export const DEFAULTS = {
@@ -94,7 +96,7 @@ type Encoded = { encoded: EncodedUnit; notes: ImageNote[] };
 type Outcome = ({ ok: true } & Encoded) | { ok: false; failures: Failure[] };
 
 /** Reads and compresses every image of one unit; any failure fails the unit (nothing of it is written). */
-async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptions, now: Date): Promise<Outcome> {
+async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptions, encoder: ImageEncoder, now: Date): Promise<Outcome> {
   const key = String(unit.key);
   if (unit.problem) return { ok: false, failures: [{ source: src.name, key, path: null, reason: unit.problem }] };
   const images: NewImage[] = [];
@@ -106,49 +108,50 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
       fail(f.problem ?? 'unusable path');
       continue;
     }
-    let input: Buffer;
+    // A plain local path is read by the encoder itself: the original's bytes never pass through
+    // this process. Store files (through their directory held open) and remote objects are read
+    // here and handed over.
+    let input: Buffer | { file: string; maxBytes: number } = { file: f.abs, maxBytes: opts.maxFileBytes };
     try {
       if (f.readAll) input = await f.readAll(opts.maxFileBytes);
-      else {
-        // O_NOFOLLOW: a symlink planted where an image was is refused, not followed.
-        const fh = f.open ? await f.open() : await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      else if (f.open) {
+        const fh = await f.open();
         try {
-          const st = await fh.stat();
-          if (!st.isFile()) throw new Error('not a regular file');
-          if (st.size > opts.maxFileBytes) throw new Error(`file is larger than ${opts.maxFileBytes} bytes`);
-          input = await fh.readFile();
+          input = await readOpened(fh, opts.maxFileBytes);
         } finally {
           await fh.close();
         }
       }
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      fail(code === 'ENOENT' ? 'missing file' : code === 'ELOOP' ? 'is a symlink (not followed)' : code === 'EISDIR' ? 'not a regular file' : (err as Error).message);
+      fail(readFailure(err));
       continue;
     }
+    let c: Compressed & { inputBytes: number };
     try {
-      const c = await compressImage(input, opts.compress);
-      notes.push({ format: c.sourceFormat, downscaled: c.downscaled });
-      images.push({
-        source: src.name,
-        sourceKey: key,
-        sourceIndex: i,
-        owner: unit.owner,
-        originalPath: f.original,
-        originalBytes: input.length,
-        originalFormat: c.sourceFormat,
-        format: 'webp',
-        width: c.width,
-        height: c.height,
-        bytes: c.data.length,
-        quality: c.quality,
-        sha256: c.sha256,
-        data: c.data,
-        createdAt: now,
-      });
+      c = await encoder.compress(input, opts.compress);
     } catch (err) {
-      fail(err instanceof ImageRejected ? err.message : `cannot compress: ${(err as Error).message}`);
+      if (err instanceof EncoderBroken) throw err;
+      fail(err instanceof ReadFailed ? readFailure(err) : err instanceof ImageRejected ? err.message : `cannot compress: ${(err as Error).message}`);
+      continue;
     }
+    notes.push({ format: c.sourceFormat, downscaled: c.downscaled });
+    images.push({
+      source: src.name,
+      sourceKey: key,
+      sourceIndex: i,
+      owner: unit.owner,
+      originalPath: f.original,
+      originalBytes: c.inputBytes,
+      originalFormat: c.sourceFormat,
+      format: 'webp',
+      width: c.width,
+      height: c.height,
+      bytes: c.data.length,
+      quality: c.quality,
+      sha256: c.sha256,
+      data: c.data,
+      createdAt: now,
+    });
   }
   if (failures.length) return { ok: false, failures };
   return { ok: true, encoded: { unit, images }, notes };
@@ -156,10 +159,15 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
 
 /** Runs the migration over the sources in order and returns the report (never throws for one bad image). */
 export async function migrateImages(ctx: Context, sources: ImageSource[], opts: MigrateImagesOptions): Promise<MigrateImagesReport> {
-  // Measured on 2 cores (bench/images.ts): single-threaded libvips pipelines, one per worker,
-  // beat fewer multi-threaded ones and worker threads. The result cache only costs memory here.
-  sharp.concurrency(1);
-  sharp.cache(false);
+  const encoder = opts.encoder ?? processEncoder(opts.workers);
+  try {
+    return await migrateWith(ctx, sources, opts, encoder);
+  } finally {
+    if (!opts.encoder) await encoder.close();
+  }
+}
+
+async function migrateWith(ctx: Context, sources: ImageSource[], opts: MigrateImagesOptions, encoder: ImageEncoder): Promise<MigrateImagesReport> {
   const started = Date.now();
   const report: MigrateImagesReport = {
     dryRun: opts.dryRun,
@@ -287,7 +295,7 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
           break outer;
         }
         attempted++;
-        const p = encodeUnit(src, unit, opts, now).then((o) => {
+        const p = encodeUnit(src, unit, opts, encoder, now).then((o) => {
           if (o.ok) pendingCommit.push({ encoded: o.encoded, notes: o.notes });
           else {
             addFailure(sr, ...o.failures);
@@ -296,6 +304,9 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
           progress.tick();
         });
         const tracked: Promise<void> = p.finally(() => inFlight.delete(tracked));
+        // A unit that stops the run (EncoderBroken) is thrown by the race below; the others
+        // in flight then end without anyone awaiting them.
+        tracked.catch(() => {});
         inFlight.add(tracked);
         if (inFlight.size >= opts.workers) await Promise.race(inFlight);
         if (pendingCommit.length >= opts.batchSize) await flush();
