@@ -4,6 +4,7 @@
 // a memory budget; this process holds at most `workers` originals plus one batch of results.
 import os from 'node:os';
 import type { Context } from '../../context.ts';
+import { noProgress } from '../../progress.ts';
 import type { NewImage } from '../../db/types.ts';
 import { DEFAULT_COMPRESS, ImageRejected, type Compressed, type CompressOptions } from './compress.ts';
 import { EncoderBroken, processEncoder, readFailure, ReadFailed, readOpened, type ImageEncoder } from './encoder.ts';
@@ -222,7 +223,11 @@ async function migrateWith(ctx: Context, sources: ImageSource[], opts: MigrateIm
       report.deletedBytes += d.bytes;
       for (const f of d.failed) addFailure(sr, { source: src.name, key: '', path: f.path, reason: f.reason });
     }
-    const progress = ctx.progress(`${opts.dryRun ? 'encoding (dry run)' : 'migrating'} ${src.name}`, counted ? Math.min(counted.pending, opts.limit ?? Infinity) : undefined);
+    // A total for the bar (and its ETA): the source's count, else a listing pass (store and
+    // directory: catalog rows or directory entries, no file read; bench/results/images-rss.md),
+    // only when a bar shows.
+    const pending = counted ? counted.pending : ctx.progress !== noProgress ? await src.pendingCount?.() : undefined;
+    const progress = ctx.progress(`${opts.dryRun ? 'encoding (dry run)' : 'migrating'} ${src.name}`, pending === undefined ? undefined : Math.min(pending, (opts.limit ?? Infinity) - attempted));
     let pendingCommit: Encoded[] = [];
 
     const account = (done: Encoded[]) => {
