@@ -2,7 +2,7 @@
 //
 // glibc gives each thread that allocates its own malloc arena, up to 8 per core, and keeps
 // what the decoders free in them: in one process, with libvips and libuv threads taking turns,
-// migrate-images-to-db peaked at 627 MB RSS on 128 real 5120x2880 wallpapers. MALLOC_ARENA_MAX
+// migrate-images-to-db peaked at 537-630 MB RSS on 128 real 2560-5120 px wallpapers. MALLOC_ARENA_MAX
 // is read when a process starts, so storectl cannot cap its own arenas; it starts its encoder
 // with the cap in the environment instead, and storectl's own pid (what an operator or a
 // supervisor signals) stays the process that holds the lock and the catalog.
