@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { BIN, runCli, tmpDir } from './helpers/env.ts';
 import { smallJpeg, writeFiles } from './helpers/images.ts';
 import { DEFAULT_COMPRESS, ImageRejected, decodeCost } from '../src/ops/images/compress.ts';
-import { processEncoder, ReadFailed } from '../src/ops/images/encoder.ts';
+import { EncoderBroken, processEncoder, ReadFailed } from '../src/ops/images/encoder.ts';
 import { Budget } from '../src/ops/pool.ts';
 
 /** The pids of the processes `pid` started (its children), from /proc. */
@@ -107,4 +107,28 @@ test('decodeCost: a progressive JPEG costs its DCT coefficients; the budget admi
   (await small)();
   assert.deepEqual(order, ['big', 'small']);
   assert.equal(b.used, 0);
+});
+
+test('an encoder that dies three times in a row, answering nothing between, stops the run (EncoderBroken)', async () => {
+  const enc = processEncoder(1);
+  const jpeg = await smallJpeg(900, 600, 5);
+  const encoders = () => children(process.pid).filter((p) => alive(p) && /image-encoder|encoder\.mjs/.test(cmdline(p)));
+  try {
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const held = enc.compress(jpeg, DEFAULT_COMPRESS);
+      let pid: number | undefined;
+      while (!(pid = encoders()[0])) await new Promise((res) => setTimeout(res, 10));
+      process.kill(pid, 'SIGKILL');
+      await held.then(
+        () => assert.fail('a killed encoder answered'),
+        (e: Error) => seen.push(e.constructor.name),
+      );
+      while (alive(pid)) await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.deepEqual(seen, ['ImageRejected', 'ImageRejected', 'EncoderBroken']);
+    await assert.rejects(enc.compress(jpeg, DEFAULT_COMPRESS), (e: unknown) => e instanceof EncoderBroken);
+  } finally {
+    await enc.close();
+  }
 });
