@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { BIN, runCli, tmpDir } from './helpers/env.ts';
 import { smallJpeg, writeFiles } from './helpers/images.ts';
 import { DEFAULT_COMPRESS, ImageRejected, decodeCost } from '../src/ops/images/compress.ts';
-import { EncoderBroken, processEncoder, ReadFailed } from '../src/ops/images/encoder.ts';
+import { EncoderBroken, openedFileLink, processEncoder, ReadFailed } from '../src/ops/images/encoder.ts';
 import { Budget } from '../src/ops/pool.ts';
 
 /** The pids of the processes `pid` started (its children), from /proc. */
@@ -39,6 +39,19 @@ test('the encoder compresses bytes and local files, names what it cannot read, a
     await assert.rejects(enc.compress({ file: path.join(dir, 'gone.jpg'), maxBytes: 1 << 30 }, DEFAULT_COMPRESS), (e: unknown) => e instanceof ReadFailed && e.code === 'ENOENT');
     await assert.rejects(enc.compress({ file: path.join(dir, 'a.jpg'), maxBytes: 10 }, DEFAULT_COMPRESS), (e: unknown) => e instanceof ReadFailed && /larger than 10 bytes/.test(e.message));
     await assert.rejects(enc.compress(Buffer.from('not an image'), DEFAULT_COMPRESS), (e: unknown) => e instanceof ImageRejected && e.kind === 'not_an_image');
+    // A file held open here (store mode opens through its directory) is read by the encoder
+    // through its /proc link: the file opened, even if its path is swapped for a symlink since.
+    const fh = await fs.promises.open(path.join(dir, 'a.jpg'), 'r');
+    try {
+      fs.renameSync(path.join(dir, 'a.jpg'), path.join(dir, 'moved.jpg'));
+      fs.symlinkSync(path.join(dir, 'b.txt'), path.join(dir, 'a.jpg'));
+      const link = openedFileLink(fh.fd);
+      assert.ok(link, 'Linux: the encoder reads an opened file itself');
+      const viaFd = await enc.compress({ file: link, maxBytes: 1 << 30, opened: true }, DEFAULT_COMPRESS);
+      assert.equal(viaFd.sha256, fromBytes.sha256);
+    } finally {
+      await fh.close();
+    }
   } finally {
     await enc.close();
   }

@@ -15,8 +15,12 @@ import fs from 'node:fs';
 import { workerScript } from '../../threads.ts';
 import { ImageRejected, type Compressed, type CompressOptions } from './compress.ts';
 
-/** An image's bytes, or a local file the encoder reads itself (at most maxBytes). */
-export type EncoderInput = Buffer | { file: string; maxBytes: number };
+/**
+ * An image's bytes, or a local file the encoder reads itself (at most maxBytes). `opened`: the
+ * file is a /proc/PID/fd/N link to a file storectl holds open (opened through its directory, as
+ * store mode does), reopened as that very file: followed, never resolved as a path again.
+ */
+export type EncoderInput = Buffer | { file: string; maxBytes: number; opened?: boolean };
 export type Encoded = Compressed & { inputBytes: number };
 
 /** Compresses images; close() ends what it started (until then it keeps the process alive). */
@@ -27,7 +31,7 @@ export interface ImageEncoder {
 
 export interface EncoderRequest {
   id: number;
-  input: Uint8Array | { file: string; maxBytes: number };
+  input: Uint8Array | { file: string; maxBytes: number; opened?: boolean };
   opts: CompressOptions;
 }
 export type EncoderReply =
@@ -59,13 +63,21 @@ export async function readOpened(fh: fs.promises.FileHandle, maxBytes: number): 
 }
 
 /** Reads a local original; O_NOFOLLOW: a symlink planted where an image was is refused, not followed. */
-export async function readLocalFile(file: string, maxBytes: number): Promise<Buffer> {
-  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+export async function readLocalFile(file: string, maxBytes: number, opened = false): Promise<Buffer> {
+  const fh = await fs.promises.open(file, opened ? fs.constants.O_RDONLY : fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     return await readOpened(fh, maxBytes);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * How the encoder can read a file this process holds open: /proc/PID/fd/N on Linux (the bytes
+ * never pass through this process), else undefined (read it here and hand the bytes over).
+ */
+export function openedFileLink(fd: number): string | undefined {
+  return process.platform === 'linux' ? `/proc/${process.pid}/fd/${fd}` : undefined;
 }
 
 /** Compresses in this process (tests, and where a child process is not wanted). */
@@ -74,7 +86,7 @@ export function inlineEncoder(compress: (input: Buffer, opts: CompressOptions) =
     async compress(input, opts) {
       let bytes: Buffer;
       try {
-        bytes = Buffer.isBuffer(input) ? input : await readLocalFile(input.file, input.maxBytes);
+        bytes = Buffer.isBuffer(input) ? input : await readLocalFile(input.file, input.maxBytes, input.opened);
       } catch (err) {
         throw new ReadFailed(readFailure(err), (err as NodeJS.ErrnoException).code);
       }
@@ -134,7 +146,11 @@ export function processEncoder(pipelines: number, budget = ENCODER_BUDGET): Imag
       if (m.ok) p.resolve({ ...m.result, data: Buffer.from(m.result.data.buffer, m.result.data.byteOffset, m.result.data.byteLength) });
       else p.reject(m.read ? new ReadFailed(m.message, m.code) : m.kind ? new ImageRejected(m.kind, m.message) : new Error(m.message));
     });
+    let gone = false;
     const died = (why: string) => {
+      // 'error' and 'exit' can both come for one death: count it once.
+      if (gone) return;
+      gone = true;
       if (child === w) child = undefined;
       if (closing && !mine.size) return;
       deaths++;

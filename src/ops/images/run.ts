@@ -2,12 +2,13 @@
 // images with a bounded number of sharp pipelines in flight, commits in batches, and only
 // then (verified) deletes originals. The pipelines run in an encoder process (encoder.ts) within
 // a memory budget; this process holds at most `workers` originals plus one batch of results.
+import fs from 'node:fs';
 import os from 'node:os';
 import type { Context } from '../../context.ts';
 import { noProgress } from '../../progress.ts';
 import type { NewImage } from '../../db/types.ts';
-import { DEFAULT_COMPRESS, ImageRejected, type Compressed, type CompressOptions } from './compress.ts';
-import { EncoderBroken, processEncoder, readFailure, ReadFailed, readOpened, type ImageEncoder } from './encoder.ts';
+import { DEFAULT_COMPRESS, ImageRejected, type CompressOptions } from './compress.ts';
+import { EncoderBroken, openedFileLink, processEncoder, readFailure, ReadFailed, readOpened, type Encoded as EncodedImage, type EncoderInput, type ImageEncoder } from './encoder.ts';
 import type { EncodedUnit, ImageSource, Unit } from './sources.ts';
 
 export interface MigrateImagesOptions {
@@ -109,31 +110,34 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
       fail(f.problem ?? 'unusable path');
       continue;
     }
-    // A plain local path is read by the encoder itself: the original's bytes never pass through
-    // this process. Store files (through their directory held open) and remote objects are read
-    // here and handed over.
-    let input: Buffer | { file: string; maxBytes: number } = { file: f.abs, maxBytes: opts.maxFileBytes };
+    // The encoder reads local originals itself: a plain path, or (store mode) the file opened
+    // here through its directory held open, by its /proc/PID/fd link; the bytes never pass
+    // through this process. Remote objects (and, off Linux, opened files) are read here and
+    // handed over.
+    let input: EncoderInput = { file: f.abs, maxBytes: opts.maxFileBytes };
+    let opened: fs.promises.FileHandle | undefined;
+    let c: EncodedImage;
     try {
-      if (f.readAll) input = await f.readAll(opts.maxFileBytes);
-      else if (f.open) {
-        const fh = await f.open();
-        try {
-          input = await readOpened(fh, opts.maxFileBytes);
-        } finally {
-          await fh.close();
+      try {
+        if (f.readAll) input = await f.readAll(opts.maxFileBytes);
+        else if (f.open) {
+          opened = await f.open();
+          const link = openedFileLink(opened.fd);
+          input = link ? { file: link, maxBytes: opts.maxFileBytes, opened: true } : await readOpened(opened, opts.maxFileBytes);
         }
+      } catch (err) {
+        fail(readFailure(err));
+        continue;
       }
-    } catch (err) {
-      fail(readFailure(err));
-      continue;
-    }
-    let c: Compressed & { inputBytes: number };
-    try {
-      c = await encoder.compress(input, opts.compress);
-    } catch (err) {
-      if (err instanceof EncoderBroken) throw err;
-      fail(err instanceof ReadFailed ? readFailure(err) : err instanceof ImageRejected ? err.message : `cannot compress: ${(err as Error).message}`);
-      continue;
+      try {
+        c = await encoder.compress(input, opts.compress);
+      } catch (err) {
+        if (err instanceof EncoderBroken) throw err;
+        fail(err instanceof ReadFailed ? readFailure(err) : err instanceof ImageRejected ? err.message : `cannot compress: ${(err as Error).message}`);
+        continue;
+      }
+    } finally {
+      await opened?.close();
     }
     notes.push({ format: c.sourceFormat, downscaled: c.downscaled });
     images.push({
