@@ -16,7 +16,7 @@ try {
 
 fs.rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
-  entryPoints: { main: 'src/main.ts', 'render-worker': 'src/render/worker-entry.ts', 'walk-worker': 'src/storage/walk-worker-entry.ts', 'hash-worker': 'src/storage/hash-worker-entry.ts', 'sqlite-thread': 'src/db/sqlite-thread-entry.ts', 'inspect-thread': 'src/ops/lifecycle/inspect-thread-entry.ts', 'removal-thread': 'src/storage/removal-thread.mjs' },
+  entryPoints: { main: 'src/main.ts', 'render-worker': 'src/render/worker-entry.ts', 'walk-worker': 'src/storage/walk-worker-entry.ts', 'hash-worker': 'src/storage/hash-worker-entry.ts', 'sqlite-thread': 'src/db/sqlite-thread-entry.ts', 'inspect-thread': 'src/ops/lifecycle/inspect-thread-entry.ts', 'removal-thread': 'src/storage/removal-thread.mjs', 'image-encoder': 'src/ops/images/encoder-entry.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,

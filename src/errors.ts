@@ -185,8 +185,31 @@ export function errorMessage(err: unknown): string {
   return message === err.message ? message : `catalog query failed: ${message}`;
 }
 
+/** The driver's words for a missing usage ledger (SQLite, PostgreSQL), in a message or its cause. */
+const MISSING_USAGE = /no such table: (?:\w+\.)?usage\b|relation "(?:\w+\.)?usage" does not exist/;
+
+/**
+ * A driver's error that has a name of its own, as that error; anything else as it is. The usage
+ * ledger missing (a damaged catalog) is `usage_ledger`, not `internal`: every write that adds
+ * content fails closed on it, and so does every quota command.
+ */
+export function namedError(err: unknown): unknown {
+  if (err instanceof StorectlError || !(err instanceof Error)) return err;
+  const cause = (err as { cause?: unknown }).cause;
+  const said = [err.message, cause instanceof Error ? cause.message : ''].find((m) => MISSING_USAGE.test(m));
+  if (said !== undefined) {
+    return new FailedError(
+      `the catalog has no usage ledger (${said.split('\n')[0]}): no quota can be judged, so nothing was written`,
+      'the catalog is damaged (its migrations say it is up to date); restore it from a backup (`storectl backup list`, `storectl restore`)',
+      'usage_ledger',
+    );
+  }
+  return err;
+}
+
 /** What an error means for the caller: exit code, code word, one line of message, hint. */
-export function describeError(err: unknown): { exitCode: number; code: string; message: string; hint?: string } {
+export function describeError(error: unknown): { exitCode: number; code: string; message: string; hint?: string } {
+  const err = namedError(error);
   const known = err instanceof StorectlError;
   return {
     exitCode: known ? err.exitCode : EXIT.FAILED,

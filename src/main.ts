@@ -4,7 +4,7 @@ import { buildProgram, logOutcome, type RunState } from './cli.ts';
 import { createLogger } from './log.ts';
 import { visible } from './visible.ts';
 import { redactText, registerSecret, registerUrlSecrets } from './redact.ts';
-import { FailedError, StorectlError, EXIT, UsageError, errorMessage } from './errors.ts';
+import { FailedError, StorectlError, EXIT, UsageError, errorMessage, namedError } from './errors.ts';
 import { processIO, type IO } from './ui/io.ts';
 import { writeProfile } from './profile.ts';
 import { JSON_VERSION } from './ui/ui.ts';
@@ -63,7 +63,8 @@ function logEarlyFailure(argv: string[], io: IO, err: unknown): void {
   log.close?.();
 }
 
-function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): number {
+function reportError(error: unknown, io: IO, json: boolean, verbose: boolean): number {
+  const err = namedError(error);
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.OK;
     // commander printed its own message in text mode; parse errors are usage errors.
@@ -84,7 +85,7 @@ function reportError(err: unknown, io: IO, json: boolean, verbose: boolean): num
   } else {
     io.stderr.write(`storectl: error: ${visible(message)}${hint ? ` (${visible(hint)})` : ''}\n`);
   }
-  if (verbose && err instanceof Error && err.stack) io.stderr.write(redactText(err.stack) + '\n');
+  if (verbose && error instanceof Error && error.stack) io.stderr.write(redactText(error.stack) + '\n');
   return exitCode;
 }
 

@@ -133,3 +133,56 @@ test('insideDir: only files under the directory, symlinked directories resolved'
     fs.rmSync(outside, { recursive: true, force: true });
   }
 });
+
+/** Colour patches side by side, made as sRGB then converted to a CMYK JPEG (with or without its profile). */
+async function cmykPatches(colours: number[][], width: number, embedProfile: boolean): Promise<Buffer> {
+  const sharp = (await import('sharp')).default;
+  const h = 200;
+  const raw = Buffer.alloc(width * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < width; x++) raw.set(colours[Math.floor((x * colours.length) / width)]!, (y * width + x) * 3);
+  let p = sharp(raw, { raw: { width, height: h, channels: 3 } }).toColourspace('cmyk');
+  if (embedProfile) p = p.withIccProfile('cmyk');
+  return p.jpeg({ quality: 95 }).toBuffer();
+}
+
+test('a CMYK JPEG, with its ICC profile or without one, is stored in sRGB with its colours', async () => {
+  const sharp = (await import('sharp')).default;
+  // In the CMYK gamut (a round trip through the profile keeps them within a few levels).
+  const colours = [
+    [200, 90, 80],
+    [90, 160, 90],
+    [230, 170, 80],
+    [120, 120, 120],
+    [180, 140, 100],
+    [220, 200, 180],
+    [100, 130, 160],
+    [150, 80, 120],
+  ];
+  for (const embed of [true, false]) {
+    // Wide (JPEG shrink-on-load) and, with a tiny size cap, down the raster and quality ladder path.
+    for (const [width, opts] of [
+      [3200, DEFAULT_COMPRESS],
+      [800, { ...DEFAULT_COMPRESS, maxBytes: 4000 }],
+    ] as const) {
+      const input = await cmykPatches(colours, width, embed);
+      const meta = await sharp(input).metadata();
+      assert.equal(meta.space, 'cmyk');
+      assert.equal(Boolean(meta.icc), embed);
+      const out = await compressImage(input, opts);
+      const { data, info } = await sharp(out.data).raw().toBuffer({ resolveWithObject: true });
+      assert.equal(info.channels, 3);
+      let sum = 0;
+      colours.forEach((c, i) => {
+        const x = Math.floor(((i + 0.5) / colours.length) * info.width);
+        const o = (Math.floor(info.height / 2) * info.width + x) * 3;
+        const got = [data[o]!, data[o + 1]!, data[o + 2]!];
+        const delta = Math.max(...got.map((v, j) => Math.abs(v - c[j]!)));
+        sum += got.reduce((a, v, j) => a + Math.abs(v - c[j]!), 0);
+        // Converting the CMYK values without the profile (255 - C, times 255 - K) is off by 24-68 here.
+        assert.ok(delta <= 22, `profile ${embed}, width ${width}: patch ${i} is ${got}, was ${c} (delta ${delta})`);
+      });
+      const mean = sum / (colours.length * 3);
+      assert.ok(mean <= 10, `profile ${embed}, width ${width}: mean delta ${mean.toFixed(1)}`);
+    }
+  }
+});

@@ -1,6 +1,11 @@
 // The progress bar on a TTY: count of the total, rate, and an ETA while there is work left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ttyProgress } from '../src/ui/progress.ts';
 import type { IO } from '../src/ui/io.ts';
 
@@ -46,4 +51,58 @@ test('fitLabel keeps both ends of a long label', async () => {
   assert.equal(fitLabel('short', 10), 'short');
   assert.equal(fitLabel('abcdefghij', 5), 'ab…ij');
   assert.equal(fitLabel('abcdefghij', 1), '');
+});
+
+// On a real terminal: restore and store-mode migrate-images-to-db know their totals (the
+// archive's catalog comes before its files; a listing pass counts the store's images).
+const PTY = fileURLToPath(new URL('./helpers/pty-run.py', import.meta.url));
+const BIN_PATH = fileURLToPath(new URL('../bin/storectl', import.meta.url));
+
+function inPty(args: string[]) {
+  const r = spawnSync('python3', [PTY, 'n', process.execPath, BIN_PATH, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '', COLUMNS: '100' },
+    timeout: 120_000,
+  });
+  return { code: r.status, screen: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+/** The progress lines the terminal showed for a label: what each redraw left on the line. */
+const bars = (screen: string, label: string) =>
+  screen
+    .split(/[\r\n]/)
+    .map((l) => l.replace(/\x1b\[2K/g, ''))
+    .filter((l) => l.startsWith(label));
+
+test('restore and store-mode migrate-images-to-db show N/M and an ETA on a terminal', { timeout: 180_000 }, () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-progress-'));
+  try {
+    const root = path.join(base, 'a');
+    const gen = spawnSync(process.execPath, [BIN_PATH, '--root', root, '--json', 'generate', '--sample', '4'], { encoding: 'utf8' });
+    assert.equal(gen.status, 0, gen.stderr);
+    const files = JSON.parse(gen.stdout).files as number;
+    const arc = path.join(base, 'arc');
+    fs.mkdirSync(arc);
+    const b = spawnSync(process.execPath, [BIN_PATH, '--root', root, '--json', 'backup', '--dir', arc], { encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+    const archive = JSON.parse(b.stdout).path as string;
+
+    const r = inPty(['--root', path.join(base, 'b'), 'restore', archive, '--yes']);
+    assert.equal(r.code, 0, r.screen);
+    const rb = bars(r.screen, 'verify');
+    assert.ok(rb.length >= 2, r.screen);
+    assert.match(rb[0]!, new RegExp(`\\b1/${files}\\b.* eta \\d`), 'the first redraw has the total and an ETA');
+    assert.match(rb.at(-1)!, new RegExp(`\\b${files}/${files}\\b`));
+
+    const images = fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.png')).length;
+    assert.ok(images > 1);
+    const m = inPty(['--root', root, 'migrate-images-to-db']);
+    assert.equal(m.code, 0, m.screen);
+    const mb = bars(m.screen, 'migrating store');
+    assert.ok(mb.length >= 2, m.screen);
+    assert.match(mb[0]!, new RegExp(`\\b1/${images}\\b.* eta \\d`));
+    assert.match(mb.at(-1)!, new RegExp(`\\b${images}/${images}\\b`));
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
 });

@@ -296,6 +296,31 @@ for (const d of DIALECTS) {
         await store.dispose();
       }
     });
+
+    test('a catalog without its usage ledger: put, generate and quota fail with code usage_ledger and one clear line, not internal', async () => {
+      const store = await d.makeStore();
+      const dir = tmpDir();
+      try {
+        const ok = await runCli([...store.args, '--json', 'generate', '--workers', '1', '--jobs', '-'], { input: ndjson([card('ul-1', 'acme')]) });
+        assert.equal(ok.code, 0, ok.stderr);
+        await execSql(store, `drop table usage`);
+        const f = path.join(dir, 'f.bin');
+        fs.writeFileSync(f, 'hello');
+        for (const args of [['put', f, '--job', 'ul-up', '--owner', 'acme', '--category', 'uploads'], ['quota', 'list'], ['generate', '--workers', '1', '--jobs', '-']]) {
+          const r = await runCli([...store.args, '--json', ...args], { input: ndjson([card('ul-2', 'acme')]) });
+          assert.equal(r.code, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
+          assert.equal(r.json.error.code, 'usage_ledger', `${args[0]}: ${r.stdout}`);
+          assert.match(r.json.error.message, /^the catalog has no usage ledger \(.*usage.*\): no quota can be judged, so nothing was written$/);
+          assert.match(r.json.error.hint, /restore it from a backup/);
+        }
+        const text = await runCli([...store.args, 'put', f, '--job', 'ul-up2', '--owner', 'acme', '--category', 'uploads']);
+        assert.equal(text.code, 1);
+        assert.match(text.stderr, /^storectl: error: the catalog has no usage ledger [^\n]*\n$/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+        await store.dispose();
+      }
+    });
   });
 }
 

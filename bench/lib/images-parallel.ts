@@ -5,12 +5,16 @@
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import sharp from 'sharp';
-import { compressImage } from '../../src/ops/images/compress.ts';
+import { compressImage, decodeCost } from '../../src/ops/images/compress.ts';
+import { Budget } from '../../src/ops/pool.ts';
 
 const [mode, nArg, threadsArg, ...files] = process.argv.slice(2);
 const n = Number(nArg);
 const started = performance.now();
 let bytesAfter = 0;
+
+// BUDGET=bytes: admit pipelines by decodeCost within that budget, as the encoder process does.
+const budget = process.env.BUDGET ? new Budget(Number(process.env.BUDGET)) : undefined;
 
 if (mode === 'pipelines') {
   // n sharp pipelines in flight in this thread; libvips uses `threads` threads per pipeline.
@@ -21,7 +25,7 @@ if (mode === 'pipelines') {
     Array.from({ length: n }, async () => {
       while (next < files.length) {
         const f = files[next++]!;
-        const r = await compressImage(await fs.promises.readFile(f));
+        const r = await compressImage(await fs.promises.readFile(f), undefined, budget ? (h) => budget.acquire(decodeCost(h)) : undefined);
         bytesAfter += r.data.length;
       }
     }),

@@ -67,3 +67,53 @@ export class Limiter {
     } else this.#running--;
   }
 }
+
+/**
+ * A budget of `limit` units (bytes of memory) shared by tasks, in the order they ask. A task
+ * waits until its cost fits beside those running; one whose cost alone is over the limit runs
+ * once nothing else does, so every task runs in the end.
+ */
+export class Budget {
+  #used = 0;
+  #running = 0;
+  readonly #queue: { cost: number; start: () => void }[] = [];
+
+  constructor(readonly limit: number) {}
+
+  /** Waits for `cost` units and returns the function that gives them back (once). */
+  async acquire(cost: number): Promise<() => void> {
+    if (!this.#queue.length && this.#fits(cost)) this.#take(cost);
+    else await new Promise<void>((start) => this.#queue.push({ cost, start }));
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#used -= cost;
+      this.#running--;
+      this.#admit();
+    };
+  }
+
+  /** Units in use now. */
+  get used(): number {
+    return this.#used;
+  }
+
+  #fits(cost: number): boolean {
+    return this.#running === 0 || this.#used + cost <= this.limit;
+  }
+
+  #take(cost: number): void {
+    this.#used += cost;
+    this.#running++;
+  }
+
+  #admit(): void {
+    // In order: the head waits for room rather than being passed by smaller tasks forever.
+    while (this.#queue.length && this.#fits(this.#queue[0]!.cost)) {
+      const next = this.#queue.shift()!;
+      this.#take(next.cost);
+      next.start();
+    }
+  }
+}

@@ -10,7 +10,8 @@ import type { ProgressFactory } from '../progress.ts';
  * the bar gives way first, then the label is shortened in the middle.
  */
 export function ttyProgress(io: IO): ProgressFactory {
-  return (label, total) => {
+  return (label, initialTotal) => {
+    let total = initialTotal;
     let count = 0;
     let bytes = 0;
     let last = 0;
@@ -52,6 +53,9 @@ export function ttyProgress(io: IO): ProgressFactory {
       done() {
         draw(true);
         io.stderr.write('\n');
+      },
+      setTotal(n) {
+        total = n;
       },
     };
   };

@@ -159,7 +159,11 @@ export async function verifyArchive(
         if (!isDumpTable(table) || name !== `${CATALOG_PREFIX}${table}.ndjson` || !head!.tables.includes(table) || tables.has(table)) {
           throw corrupt(archive, `unexpected catalog entry ${JSON.stringify(name)}`);
         }
-        tables.set(table, await readTable(archive, entry, table, workDir, table === 'files' ? rowsByPath : undefined));
+        const t = await readTable(archive, entry, table, workDir, table === 'files' ? rowsByPath : undefined);
+        tables.set(table, t);
+        // The catalog comes before the files: the present rows are what the files phase will
+        // read (less any the backup could not archive), so the bar gets its total and an ETA.
+        if (table === 'files' && !head!.metadataOnly) opts.progress?.setTotal?.(t.present);
         continue;
       }
       if ((phase === 'catalog' || phase === 'files') && name.startsWith(FILES_PREFIX)) {

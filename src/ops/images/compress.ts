@@ -46,6 +46,32 @@ export class ImageRejected extends Error {
   }
 }
 
+/** What a decoder reports about an image before it decodes it (sharp's metadata, in part). */
+export interface ImageHeader {
+  format?: string;
+  width?: number;
+  height?: number;
+  channels?: number;
+  /** Progressive JPEG, interlaced PNG or GIF. */
+  isProgressive?: boolean;
+}
+
+/**
+ * Working memory one compression of this image needs, in bytes: an estimate that errs high.
+ * Measured with real 2560-5120 px wallpapers (bench/results/images-rss.md): a baseline JPEG or a
+ * PNG streams through shrink-on-load in a few lines (0.5-2.5 bytes a pixel); a progressive
+ * JPEG keeps every DCT coefficient of the whole image (2 bytes a sample: 88 MB for a 5120x2880
+ * 4:4:4 one); an interlaced PNG and other formats are decoded whole.
+ */
+export function decodeCost(h: ImageHeader): number {
+  const pixels = (h.width ?? 0) * (h.height ?? 0);
+  const channels = Math.max(3, h.channels ?? 3);
+  const fixed = 8 * 1024 * 1024;
+  if (h.format === 'jpeg') return fixed + Math.ceil(h.isProgressive ? pixels * channels * 2 : pixels * 0.75);
+  if (h.format === 'png' && !h.isProgressive) return fixed + pixels * 2.5;
+  return fixed + pixels * (channels + 1);
+}
+
 /** Maps sharp/libvips errors to a short reason; anything unknown stays "corrupt". */
 function rejection(err: unknown): ImageRejected {
   const msg = err instanceof Error ? err.message : String(err);
@@ -60,7 +86,24 @@ function rejection(err: unknown): ImageRejected {
  * quality is over the cap, shrinks the raster until it fits. The chosen WebP is decoded
  * again and its size checked before it is returned: a broken result is never handed on.
  */
-export async function compressImage(input: Buffer, opts: CompressOptions = DEFAULT_COMPRESS): Promise<Compressed> {
+export async function compressImage(input: Buffer, opts: CompressOptions = DEFAULT_COMPRESS, admit?: Admission): Promise<Compressed> {
+  let release: (() => void) | undefined;
+  try {
+    return await compressAdmitted(input, opts, async (header) => {
+      release = await admit?.(header);
+    });
+  } finally {
+    release?.();
+  }
+}
+
+/**
+ * Waits until the image, of the header given, may be decoded (a memory budget shared by the
+ * pipelines of a process), and returns the function that gives its share back.
+ */
+export type Admission = (header: ImageHeader) => Promise<() => void>;
+
+async function compressAdmitted(input: Buffer, opts: CompressOptions, admitted: (header: ImageHeader) => Promise<void>): Promise<Compressed> {
   const open = () => sharp(input, { limitInputPixels: opts.maxInputPixels, failOn: 'warning', sequentialRead: true });
   // Orient, fit inside maxSide, flatten onto white, sRGB: the same raster for every attempt.
   const prepare = (p: Sharp) =>
@@ -71,7 +114,9 @@ export async function compressImage(input: Buffer, opts: CompressOptions = DEFAU
   try {
     // failOn 'warning' turns libjpeg's "premature end of data" (a truncated file) into an error.
     const img = open();
-    sourceFormat = (await img.metadata()).format ?? 'unknown';
+    const header = await img.metadata();
+    sourceFormat = header.format ?? 'unknown';
+    await admitted(header);
     // Most images fit at the first quality: one streaming pass, decode to WebP.
     first = await prepare(img).webp({ quality: q0!, effort: opts.effort }).toBuffer({ resolveWithObject: true });
   } catch (err) {

@@ -1,12 +1,14 @@
 // migrate-images-to-db: pages through what each source still has to migrate, compresses
 // images with a bounded number of sharp pipelines in flight, commits in batches, and only
-// then (verified) deletes originals. Memory is bounded by workers x image size plus one batch.
+// then (verified) deletes originals. The pipelines run in an encoder process (encoder.ts) within
+// a memory budget; this process holds at most `workers` originals plus one batch of results.
 import fs from 'node:fs';
 import os from 'node:os';
-import sharp from 'sharp';
 import type { Context } from '../../context.ts';
+import { noProgress } from '../../progress.ts';
 import type { NewImage } from '../../db/types.ts';
-import { compressImage, DEFAULT_COMPRESS, ImageRejected, type CompressOptions } from './compress.ts';
+import { DEFAULT_COMPRESS, ImageRejected, type CompressOptions } from './compress.ts';
+import { EncoderBroken, openedFileLink, processEncoder, readFailure, ReadFailed, readOpened, type Encoded as EncodedImage, type EncoderInput, type ImageEncoder } from './encoder.ts';
 import type { EncodedUnit, ImageSource, Unit } from './sources.ts';
 
 export interface MigrateImagesOptions {
@@ -14,13 +16,15 @@ export interface MigrateImagesOptions {
   /** Stop after this many units (rows or files) were attempted, over all sources. */
   limit?: number;
   deleteOriginals: boolean;
-  /** Images compressed at once (sharp pipelines in flight). */
+  /** Images compressed at once (sharp pipelines in flight, within the encoder's memory budget). */
   workers: number;
   /** Units committed per transaction. */
   batchSize: number;
   /** Largest original file read, in bytes. */
   maxFileBytes: number;
   compress: CompressOptions;
+  /** Where images are compressed (default: an encoder process of `workers` pipelines). */
+  encoder?: ImageEncoder;
 }
 
 export const DEFAULTS = {
@@ -94,7 +98,7 @@ type Encoded = { encoded: EncodedUnit; notes: ImageNote[] };
 type Outcome = ({ ok: true } & Encoded) | { ok: false; failures: Failure[] };
 
 /** Reads and compresses every image of one unit; any failure fails the unit (nothing of it is written). */
-async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptions, now: Date): Promise<Outcome> {
+async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptions, encoder: ImageEncoder, now: Date): Promise<Outcome> {
   const key = String(unit.key);
   if (unit.problem) return { ok: false, failures: [{ source: src.name, key, path: null, reason: unit.problem }] };
   const images: NewImage[] = [];
@@ -106,49 +110,53 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
       fail(f.problem ?? 'unusable path');
       continue;
     }
-    let input: Buffer;
+    // The encoder reads local originals itself: a plain path, or (store mode) the file opened
+    // here through its directory held open, by its /proc/PID/fd link; the bytes never pass
+    // through this process. Remote objects (and, off Linux, opened files) are read here and
+    // handed over.
+    let input: EncoderInput = { file: f.abs, maxBytes: opts.maxFileBytes };
+    let opened: fs.promises.FileHandle | undefined;
+    let c: EncodedImage;
     try {
-      if (f.readAll) input = await f.readAll(opts.maxFileBytes);
-      else {
-        // O_NOFOLLOW: a symlink planted where an image was is refused, not followed.
-        const fh = f.open ? await f.open() : await fs.promises.open(f.abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-        try {
-          const st = await fh.stat();
-          if (!st.isFile()) throw new Error('not a regular file');
-          if (st.size > opts.maxFileBytes) throw new Error(`file is larger than ${opts.maxFileBytes} bytes`);
-          input = await fh.readFile();
-        } finally {
-          await fh.close();
+      try {
+        if (f.readAll) input = await f.readAll(opts.maxFileBytes);
+        else if (f.open) {
+          opened = await f.open();
+          const link = openedFileLink(opened.fd);
+          input = link ? { file: link, maxBytes: opts.maxFileBytes, opened: true } : await readOpened(opened, opts.maxFileBytes);
         }
+      } catch (err) {
+        fail(readFailure(err));
+        continue;
       }
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      fail(code === 'ENOENT' ? 'missing file' : code === 'ELOOP' ? 'is a symlink (not followed)' : code === 'EISDIR' ? 'not a regular file' : (err as Error).message);
-      continue;
+      try {
+        c = await encoder.compress(input, opts.compress);
+      } catch (err) {
+        if (err instanceof EncoderBroken) throw err;
+        fail(err instanceof ReadFailed ? readFailure(err) : err instanceof ImageRejected ? err.message : `cannot compress: ${(err as Error).message}`);
+        continue;
+      }
+    } finally {
+      await opened?.close();
     }
-    try {
-      const c = await compressImage(input, opts.compress);
-      notes.push({ format: c.sourceFormat, downscaled: c.downscaled });
-      images.push({
-        source: src.name,
-        sourceKey: key,
-        sourceIndex: i,
-        owner: unit.owner,
-        originalPath: f.original,
-        originalBytes: input.length,
-        originalFormat: c.sourceFormat,
-        format: 'webp',
-        width: c.width,
-        height: c.height,
-        bytes: c.data.length,
-        quality: c.quality,
-        sha256: c.sha256,
-        data: c.data,
-        createdAt: now,
-      });
-    } catch (err) {
-      fail(err instanceof ImageRejected ? err.message : `cannot compress: ${(err as Error).message}`);
-    }
+    notes.push({ format: c.sourceFormat, downscaled: c.downscaled });
+    images.push({
+      source: src.name,
+      sourceKey: key,
+      sourceIndex: i,
+      owner: unit.owner,
+      originalPath: f.original,
+      originalBytes: c.inputBytes,
+      originalFormat: c.sourceFormat,
+      format: 'webp',
+      width: c.width,
+      height: c.height,
+      bytes: c.data.length,
+      quality: c.quality,
+      sha256: c.sha256,
+      data: c.data,
+      createdAt: now,
+    });
   }
   if (failures.length) return { ok: false, failures };
   return { ok: true, encoded: { unit, images }, notes };
@@ -156,10 +164,15 @@ async function encodeUnit(src: ImageSource, unit: Unit, opts: MigrateImagesOptio
 
 /** Runs the migration over the sources in order and returns the report (never throws for one bad image). */
 export async function migrateImages(ctx: Context, sources: ImageSource[], opts: MigrateImagesOptions): Promise<MigrateImagesReport> {
-  // Measured on 2 cores (bench/images.ts): single-threaded libvips pipelines, one per worker,
-  // beat fewer multi-threaded ones and worker threads. The result cache only costs memory here.
-  sharp.concurrency(1);
-  sharp.cache(false);
+  const encoder = opts.encoder ?? processEncoder(opts.workers);
+  try {
+    return await migrateWith(ctx, sources, opts, encoder);
+  } finally {
+    if (!opts.encoder) await encoder.close();
+  }
+}
+
+async function migrateWith(ctx: Context, sources: ImageSource[], opts: MigrateImagesOptions, encoder: ImageEncoder): Promise<MigrateImagesReport> {
   const started = Date.now();
   const report: MigrateImagesReport = {
     dryRun: opts.dryRun,
@@ -214,7 +227,11 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
       report.deletedBytes += d.bytes;
       for (const f of d.failed) addFailure(sr, { source: src.name, key: '', path: f.path, reason: f.reason });
     }
-    const progress = ctx.progress(`${opts.dryRun ? 'encoding (dry run)' : 'migrating'} ${src.name}`, counted ? Math.min(counted.pending, opts.limit ?? Infinity) : undefined);
+    // A total for the bar (and its ETA): the source's count, else a listing pass (store and
+    // directory: catalog rows or directory entries, no file read; bench/results/images-rss.md),
+    // only when a bar shows.
+    const pending = counted ? counted.pending : ctx.progress !== noProgress ? await src.pendingCount?.() : undefined;
+    const progress = ctx.progress(`${opts.dryRun ? 'encoding (dry run)' : 'migrating'} ${src.name}`, pending === undefined ? undefined : Math.min(pending, (opts.limit ?? Infinity) - attempted));
     let pendingCommit: Encoded[] = [];
 
     const account = (done: Encoded[]) => {
@@ -287,7 +304,7 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
           break outer;
         }
         attempted++;
-        const p = encodeUnit(src, unit, opts, now).then((o) => {
+        const p = encodeUnit(src, unit, opts, encoder, now).then((o) => {
           if (o.ok) pendingCommit.push({ encoded: o.encoded, notes: o.notes });
           else {
             addFailure(sr, ...o.failures);
@@ -296,6 +313,9 @@ export async function migrateImages(ctx: Context, sources: ImageSource[], opts: 
           progress.tick();
         });
         const tracked: Promise<void> = p.finally(() => inFlight.delete(tracked));
+        // A unit that stops the run (EncoderBroken) is thrown by the race below; the others
+        // in flight then end without anyone awaiting them.
+        tracked.catch(() => {});
         inFlight.add(tracked);
         if (inFlight.size >= opts.workers) await Promise.race(inFlight);
         if (pendingCommit.length >= opts.batchSize) await flush();

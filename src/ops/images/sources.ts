@@ -61,6 +61,11 @@ export interface ImageSource {
   readonly name: string;
   /** What is there and how much is still to do, when it can be counted cheaply. */
   count(): Promise<{ total: number; pending: number } | null>;
+  /**
+   * How many units pages() will yield, by a listing pass (the catalog or the directory, no file
+   * read), for a source count() cannot answer: the progress bar's total.
+   */
+  pendingCount?(): Promise<number>;
   /** Pages of units still to migrate; `skipped` counts units found already migrated. */
   pages(pageSize: number): AsyncGenerator<{ units: Unit[]; skipped: number }>;
   /** Writes units in one transaction; returns the keys actually written (the rest were there already). */
@@ -92,6 +97,23 @@ async function unlinkFiles(files: string[]): Promise<{ deleted: string[]; bytes:
     }
   }
   return { deleted, bytes, failed };
+}
+
+/** How many of the keys are not stored under `name` yet (what unstoredPages will yield). */
+async function countUnstored(ctx: Context, name: string, keys: AsyncIterable<string> | Iterable<string>): Promise<number> {
+  let pending = 0;
+  let page: string[] = [];
+  const flush = async () => {
+    const done = new Set(await ctx.catalog.storedImageKeys(name, page));
+    for (const k of page) if (!done.has(k)) pending++;
+    page = [];
+  };
+  for await (const k of keys) {
+    page.push(k);
+    if (page.length >= 1000) await flush();
+  }
+  if (page.length) await flush();
+  return pending;
 }
 
 /** Pages of units, leaving out those already stored under `name` (a rerun skips them). */
@@ -232,6 +254,11 @@ export function storeSource(ctx: Context): ImageSource {
     async count() {
       return null;
     },
+    async pendingCount() {
+      return countUnstored(ctx, name, (async function* () {
+        for await (const f of presentImages(ctx)) yield 'problem' in f ? String(f.problem.key) : f.path;
+      })());
+    },
     async *pages(pageSize) {
       yield* unstoredPages(ctx, name, gate ? storeUnits(ctx, gate, rows) : s3StoreUnits(ctx, rows), pageSize);
     },
@@ -283,6 +310,11 @@ export function dirSource(ctx: Context, dir: string): ImageSource {
     name,
     async count() {
       return null;
+    },
+    async pendingCount() {
+      return countUnstored(ctx, name, (function* () {
+        for (const u of dirUnits(root)) yield String(u.key);
+      })());
     },
     async *pages(pageSize) {
       yield* unstoredPages(ctx, name, dirUnits(root), pageSize);
