@@ -113,7 +113,6 @@ export class PgCatalog implements Catalog {
     let legacyLocked = false;
     try {
       await client.query('select pg_advisory_lock($1::bigint)', [lock]);
-      const before = await this.migrationStatus();
       const legacy = await findLegacyCatalog(client, this.schema);
       const leftover = this.schema !== LEGACY_PG_SCHEMA && (await journalIn(client, LEGACY_PG_SCHEMA))?.length === 0;
       if (legacy || leftover) {
@@ -122,6 +121,7 @@ export class PgCatalog implements Catalog {
         const change = await moveLegacyCatalog(client, this.schema);
         if (change.moved.length || change.droppedEmptyJournal) opts.onLayoutChange?.(change);
       }
+      const before = await this.migrationStatus();
       await client.query(`create schema if not exists ${quoteSchema(this.schema)}`).catch((err: Error & { code?: string }) => {
         if (err.code !== '42501') throw err;
         throw new Error(`cannot create schema ${this.schema} (${err.message}): create it for storectl's role (create schema ${this.schema} authorization ROLE) or give that role CREATE on the database`);
