@@ -196,6 +196,11 @@ describe('the catalog in its own PostgreSQL schema', { skip }, () => {
     const own = await runMain([...args, 'migrate-images-to-db', '--table', `${CATALOG_SCHEMA}.images`, '--path-column', 'original_path', '--base-dir', photos]);
     assert.equal(own.code, 2);
     assert.match(own.json.error.message, /is in storectl's own schema/);
+    // A bare name the application does not have is not storectl's table of that name either.
+    const theirs = await runMain([...args, 'migrate-images-to-db', '--table', 'runs', '--key', 'id', '--path-column', 'command', '--base-dir', photos]);
+    assert.equal(theirs.code, 2, theirs.stdout);
+    assert.equal(theirs.json.error.code, 'no_table');
+    assert.match(theirs.json.error.message, /table runs does not exist/);
     const after2 = await appTables(url);
     assert.deepEqual(after2.cols, before.cols, 'no column of the application changed');
     assert.deepEqual(

@@ -154,7 +154,7 @@ export class PgCatalog implements Catalog {
    * An application's table as the SQL of table mode names it: schema-qualified. A bare name is
    * looked up in the application's schemas (applicationTableSchema), never in storectl's own;
    * storectl's schema named outright is refused. The target's `table` is kept as given for
-   * `images.source`; a table found nowhere keeps its bare name (describeUserTable says so).
+   * `images.source`.
    */
   async #appTable(target: UserTableTarget): Promise<UserTableTarget> {
     const [given, bare] = splitTableName('postgres', target.table);
@@ -164,7 +164,9 @@ export class PgCatalog implements Catalog {
     if (given !== null) return target;
     if (!this.#appSchemas.has(bare)) this.#appSchemas.set(bare, await applicationTableSchema(this.#url, this.schema, bare));
     const found = this.#appSchemas.get(bare);
-    return found ? { ...target, table: `${found}.${bare}` } : target;
+    // Not the bare name: with storectl's search_path it would name storectl's table of that name.
+    if (!found) throw new UsageError(`table ${target.table} does not exist`, "check --table and --database (a bare name is looked up in the application's schemas: give schema.table for another)", 'no_table');
+    return { ...target, table: `${found}.${bare}` };
   }
 
   async close(): Promise<void> {
