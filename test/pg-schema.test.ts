@@ -223,6 +223,11 @@ describe('the catalog in its own PostgreSQL schema', { skip }, () => {
     const fns = await pgQuery<{ proconfig: string[] }>(url, `select proconfig from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'other'`);
     assert.deepEqual(fns.map((f) => f.proconfig), [['search_path=other, pg_temp'], ['search_path=other, pg_temp']]);
     assert.equal((await runMain(['--json', 'generate', '--sample', '2', '--seed', '1', '--workers', '1'], { cwd: dir })).code, 0);
+    // A schema with no catalog beside one that has it (a mistyped database.schema) is refused, naming the other.
+    const typo = await runCli(['--json', 'stats'], { cwd: dir, env: { STORECTL_DATABASE_SCHEMA: 'othr' } });
+    assert.equal(typo.code, 2, typo.stdout);
+    assert.match(typo.json.error.message, /no storectl catalog at .*, schema othr; this database holds one in schema other$/);
+    assert.match(typo.json.error.hint, /check database\.schema \/ STORECTL_DATABASE_SCHEMA/);
     assert.equal((await runMain(['--root', rootA, '--database', url, 'migrate'])).code, 0);
     assert.equal((await runMain(['--root', rootA, '--database', url, 'generate', '--sample', '1', '--seed', '2', '--workers', '1'])).code, 0);
     assert.deepEqual(await pgQuery(url, `select (select count(*)::int from other.jobs) as other, (select count(*)::int from ${CATALOG_SCHEMA}.jobs) as storectl`), [{ other: 2, storectl: 1 }]);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { FailedError, UsageError, errorMessage } from '../errors.ts';
 import type { Catalog } from './catalog.ts';
+import { schemaVersion } from './migrations.ts';
 import type { PgCatalog } from './pg.ts';
 import { redactText, redactUrl, type CatalogTarget } from './url.ts';
 
@@ -58,6 +59,14 @@ export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Pro
       throw new UsageError(
         `the catalog at ${catalog.location} is not there: this database holds storectl's catalog in schema ${legacy.schema}, where older versions kept it`,
         `run \`storectl migrate\`: it moves the tables into schema ${(catalog as PgCatalog).schema} in one transaction (stop older storectl versions against this database first)`,
+        'schema',
+      );
+    }
+    const others = pending.length === schemaVersion('postgres') ? await (catalog as PgCatalog).otherCatalogSchemas() : [];
+    if (others.length) {
+      throw new UsageError(
+        `no storectl catalog at ${catalog.location}; this database holds one in schema ${others.join(', ')}`,
+        `check database.schema / STORECTL_DATABASE_SCHEMA (\`storectl config\` shows it); \`storectl migrate\` starts a new, empty catalog in schema ${(catalog as PgCatalog).schema}`,
         'schema',
       );
     }

@@ -98,6 +98,17 @@ export async function journalIn(q: Query, schema: string): Promise<number[] | nu
   return (await q.query(`select created_at from ${t}`)).rows.map((r) => Number(r.created_at));
 }
 
+/** The schemas of this database other than SCHEMA that hold a storectl journal with rows (other catalogs, or this one under another name). */
+export async function otherCatalogSchemas(q: Query, schema: string): Promise<string[]> {
+  const r = await q.query(
+    `select n.nspname as schema from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relname = $1 and c.relkind = 'r' and n.nspname <> $2 order by 1`,
+    [MIGRATIONS_TABLE, schema],
+  );
+  const out: string[] = [];
+  for (const row of r.rows as { schema: string }[]) if ((await journalIn(q, row.schema))?.length) out.push(row.schema);
+  return out;
+}
+
 /** A catalog an older storectl left in "public": its journal and how many migrations it records. */
 export interface LegacyCatalog {
   schema: string;

@@ -10,7 +10,7 @@ import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
 import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
-import { DEFAULT_PG_SCHEMA, LEGACY_PG_SCHEMA, applicationTableSchema, checkPgSchema, findLegacyCatalog, journalIn, moveLegacyCatalog, pgConnectionConfig, pinFunctionSearchPath, quoteSchema, type LegacyCatalog } from './pg-schema.ts';
+import { DEFAULT_PG_SCHEMA, LEGACY_PG_SCHEMA, applicationTableSchema, checkPgSchema, findLegacyCatalog, journalIn, moveLegacyCatalog, otherCatalogSchemas, pgConnectionConfig, pinFunctionSearchPath, quoteSchema, type LegacyCatalog } from './pg-schema.ts';
 import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, runs, schema } from './schema/pg.ts';
 import { LOCK_POLL_MS, LOCK_STALE_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockTimings, pgTransaction, pollLock, startHeartbeat, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
@@ -148,6 +148,11 @@ export class PgCatalog implements Catalog {
   /** A catalog an older storectl kept in "public", which `migrate` moves into this schema; null when there is none. */
   async legacyCatalog(): Promise<LegacyCatalog | null> {
     return findLegacyCatalog(this.pool, this.schema);
+  }
+
+  /** Other schemas of this database that hold a storectl catalog (when this schema has none: a mistyped database.schema?). */
+  async otherCatalogSchemas(): Promise<string[]> {
+    return otherCatalogSchemas(this.pool, this.schema);
   }
 
   /**
