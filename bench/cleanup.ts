@@ -19,7 +19,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { BIN, arg, flag, measure, median, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
-import { createScratchDatabase } from './lib/scratch-db.ts';
+import { CATALOG_PSQL, createScratchDatabase } from './lib/scratch-db.ts';
 import { DUE_LAYOUTS, RESET_TOMBSTONES_SQL, ageForOldestJobs, benchCleanupConfig, copyMissing, moveTree, type DueLayout } from './lib/expired-fixture.ts';
 
 const quick = flag('--quick');
@@ -211,7 +211,7 @@ async function main() {
         // Same seed and clock: the same rows (paths, sizes, statuses) as the tree on disk.
         await buildSyntheticStore({ root, databaseUrl: db.url, jobs: JOBS, seed: 7, now: NOW, days: 120, timeOrdered: TIME_ORDERED, withFiles: false });
         log(`loaded ${built.files} PostgreSQL rows in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-        dialects.push({ name: 'postgres', args: ['--root', root, '--database', db.url], exportCmd: `psql '${db.url}' -Atc "select path from files where state in ('present','deleting') order by path"`, resetSql: (sql) => `psql '${db.url}' -qc "${sql}"`, drop: db.drop });
+        dialects.push({ name: 'postgres', args: ['--root', root, '--database', db.url], exportCmd: `${CATALOG_PSQL} '${db.url}' -Atc "select path from files where state in ('present','deleting') order by path"`, resetSql: (sql) => `${CATALOG_PSQL} '${db.url}' -qc "${sql}"`, drop: db.drop });
       }
     }
     // Let the new tree reach the disk (writeback would run under the first measurements), then

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { createScratchDatabase } from './lib/scratch-db.ts';
+import { CATALOG_PSQL, createScratchDatabase } from './lib/scratch-db.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 import { arg, flag, fmt, medianOf, REPO, shell, storectl, table } from './lib/measure.ts';
 
@@ -36,7 +36,7 @@ async function statsBench(): Promise<string> {
     // What an operator would type instead: one aggregate query in the database's own client.
     const q = "select category, count(*), sum(size) from files where state = 'present' group by category";
     const base = url
-      ? medianOf(3, () => shell(`psql '${url}' -Atc "${q}"`))
+      ? medianOf(3, () => shell(`${CATALOG_PSQL} '${url}' -Atc "${q}"`))
       : medianOf(3, () => shell(`sqlite3 '${root}/.storectl/catalog.db' "${q}"`));
     out.push([dialect, report.usage.files, fmt(buildS, 1), fmt(st.seconds), st.maxRssMb, fmt(base.seconds), fmt(st.seconds / base.seconds)]);
   }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import sharp from 'sharp';
-import { createScratchDatabase } from './lib/scratch-db.ts';
+import { CATALOG_PSQL, createScratchDatabase } from './lib/scratch-db.ts';
 import { BIN, arg, flag, fmt, measure, shell, table, type Measured } from './lib/measure.ts';
 
 const PG_ADMIN = process.env.STORECTL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -69,7 +69,7 @@ async function main() {
       const store = path.join(work, 'store');
       rmrf(store);
       // A fresh catalog each round: drop what the last round imported.
-      const m0 = shell(`psql -q "${db.url}" -c "delete from files; delete from jobs; delete from runs; delete from events"`);
+      const m0 = shell(`${CATALOG_PSQL} -q "${db.url}" -c "delete from files; delete from jobs; delete from runs; delete from events"`);
       if (m0.status !== 0) throw new Error(m0.stderr);
       shell('sync');
       const m = measure(process.execPath, [BIN, '--root', store, '--database', db.url, '--json', 'import-from-db', '--table', 'print_jobs', '--data-column', 'card_files_data', '--created-column', 'created_at', ...(limit ? ['--limit', String(limit)] : [])]);

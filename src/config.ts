@@ -34,9 +34,11 @@ export interface ResolvedConfig {
   s3: ResolvedS3Settings;
   allowRootChange: boolean;
   databaseUrl: string | undefined;
+  /** The PostgreSQL schema of storectl's tables and journal (database.schema; a SQLite catalog has none). */
+  databaseSchema: string;
   logFile: string | undefined;
   configFile: string | undefined;
-  sources: { root: Source; database: Source; logFile: Source };
+  sources: { root: Source; database: Source; databaseSchema: Source; logFile: Source };
   /** The database URL came from DATABASE_URL, the variable the application shares (STORECTL_DATABASE_URL not set). */
   databaseFromSharedUrl?: boolean;
   /** The config file's sections other than root/database, as written. */
@@ -58,7 +60,17 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
     flag !== undefined ? [flag, 'flag'] : envValue !== undefined ? [envValue, 'env'] : fileValue !== undefined ? [fileValue, 'file'] : [undefined, 'default'];
 
   const [rootRaw, rootSrc] = pick(flags.root, env.STORECTL_ROOT || undefined, file.root as string | undefined);
-  const [db, dbSrc] = pick(flags.database, env.STORECTL_DATABASE_URL || env.DATABASE_URL || undefined, file.database as string | undefined);
+  const fileDb = databaseOfFile(file.database);
+  const [db, dbSrc] = pick(flags.database, env.STORECTL_DATABASE_URL || env.DATABASE_URL || undefined, fileDb.url);
+  const [schemaRaw, schemaSrc] = pick(undefined, env.STORECTL_DATABASE_SCHEMA || undefined, fileDb.schema);
+  const schemaWhy = schemaRaw === undefined ? undefined : pgSchemaProblem(schemaRaw);
+  if (schemaWhy) {
+    throw new UsageError(
+      schemaSrc === 'env' ? `STORECTL_DATABASE_SCHEMA ${schemaWhy}` : `config file ${configFile}: "database.schema" ${schemaWhy}`,
+      'a schema name such as storectl (PostgreSQL reserves pg_* and information_schema)',
+      'config',
+    );
+  }
   const [logFile, logSrc] = pick(flags.logFile, env.STORECTL_LOG_FILE || undefined, file.logFile as string | undefined);
   registerUrlSecrets(db);
   registerSectionSecrets(file);
@@ -73,9 +85,10 @@ export function resolveConfig(flags: GlobalFlags, env: NodeJS.ProcessEnv, cwd: s
     s3: resolveS3Settings(file.s3, env),
     allowRootChange: flags.allowRootChange ?? false,
     databaseUrl: db,
+    databaseSchema: schemaRaw ?? DEFAULT_DATABASE_SCHEMA,
     logFile: logFile ? path.resolve(logSrc === 'file' ? fileDir : cwd, logFile) : undefined,
     configFile,
-    sources: { root: rootSrc, database: dbSrc, logFile: logSrc },
+    sources: { root: rootSrc, database: dbSrc, databaseSchema: schemaSrc, logFile: logSrc },
     databaseFromSharedUrl: flags.database === undefined && !env.STORECTL_DATABASE_URL && Boolean(env.DATABASE_URL),
     sections,
   };
@@ -107,11 +120,40 @@ function readConfigFile(file: string, explicit: boolean): Record<string, unknown
     if (!(CONFIG_SECTIONS as readonly string[]).includes(key)) {
       throw new UsageError(`config file ${file}: unknown key "${key}"`, `known keys: ${CONFIG_SECTIONS.join(', ')}`, 'config');
     }
-    if ((key === 'root' || key === 'database' || key === 'logFile') && typeof v !== 'string') {
+    if ((key === 'root' || key === 'logFile') && typeof v !== 'string') {
       throw new UsageError(`config file ${file}: "${key}" must be a string`, undefined, 'config');
     }
+    if (key === 'database') checkDatabaseKey(file, v);
   }
   return value as Record<string, unknown>;
+}
+
+/** The default PostgreSQL schema of storectl's tables (src/db/pg-schema.ts DEFAULT_PG_SCHEMA: config imports no db module). */
+export const DEFAULT_DATABASE_SCHEMA = 'storectl';
+
+/** Why NAME cannot be storectl's PostgreSQL schema (the rule of src/db/pg-schema.ts pgSchemaProblem), or undefined. */
+export function pgSchemaProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(name)) return 'must be a lower-case identifier (letters, digits and underscores, not starting with a digit, at most 63)';
+  if (name.startsWith('pg_') || name === 'information_schema') return 'names a schema PostgreSQL reserves';
+  return undefined;
+}
+
+/** `database` in a config file: the URL, or { url, schema }. */
+function databaseOfFile(v: unknown): { url?: string; schema?: string } {
+  if (v === undefined) return {};
+  if (typeof v === 'string') return { url: v };
+  return v as { url?: string; schema?: string };
+}
+
+function checkDatabaseKey(file: string, v: unknown): void {
+  if (typeof v === 'string') return;
+  if (!v || typeof v !== 'object' || Array.isArray(v)) {
+    throw new UsageError(`config file ${file}: "database" must be a URL string or an object { url, schema }`, undefined, 'config');
+  }
+  for (const [k, x] of Object.entries(v)) {
+    if (k !== 'url' && k !== 'schema') throw new UsageError(`config file ${file}: unknown key "database.${k}"`, 'known keys of database: url, schema', 'config');
+    if (typeof x !== 'string' || x === '') throw new UsageError(`config file ${file}: "database.${k}" must be a non-empty string`, undefined, 'config');
+  }
 }
 
 /** `generate` section: defaults for the flags of the same names. */
@@ -187,6 +229,12 @@ export function describeConfig(c: ResolvedConfig) {
       source: c.sources.database,
       /** The environment variable it came from, when it came from one. */
       variable: c.sources.database !== 'env' ? null : c.databaseFromSharedUrl ? 'DATABASE_URL' : 'STORECTL_DATABASE_URL',
+    },
+    /** The PostgreSQL schema storectl's tables are in (a SQLite catalog has none: shown all the same). */
+    databaseSchema: {
+      value: c.databaseSchema,
+      source: c.sources.databaseSchema,
+      variable: c.sources.databaseSchema === 'env' ? 'STORECTL_DATABASE_SCHEMA' : null,
     },
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),

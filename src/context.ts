@@ -120,7 +120,7 @@ export async function openContext(
       );
     }
   } else checkRoot(config.root, opts.createRoot);
-  const target = parseDatabaseUrl(config.databaseUrl, config.root);
+  const target = parseDatabaseUrl(config.databaseUrl, config.root, config.databaseSchema);
   if (!s3 && target.dialect === 'sqlite' && !config.databaseUrl && opts.createCatalog) checkRoot(config.root, true);
   const store = await timed('open: blob store', () => openBlobStore(config.root, () => config.s3.settings));
   let catalog: Catalog;

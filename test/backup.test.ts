@@ -18,6 +18,7 @@ import { cardFilePath, contentTypeOf } from '../src/storage/layout.ts';
 import { readArchive } from '../src/ops/backup/archive-reader.ts';
 import { DIALECTS, REPO, runCli as runBin, tmpDir, type CliResult, type DialectFixture, type Store } from './helpers/env.ts';
 import { runMain } from './helpers/run-main.ts';
+import { CATALOG_SCHEMA, pgQuery } from './helpers/pg.ts';
 
 /** In process (the round trip and the crash tests spawn the bin). */
 const runCli = runMain;
@@ -466,11 +467,8 @@ for (const d of DIALECTS) {
         db.exec('create table app_users (id integer primary key, name text)');
         db.close();
       } else {
-        const { default: pg } = await import('pg');
-        const client = new pg.Client({ connectionString: target.databaseUrl });
-        await client.connect();
-        await client.query('create table app_users (id integer primary key, name text)');
-        await client.end();
+        // PostgreSQL: storectl's catalog is its schema; a table there that is not storectl's.
+        await pgQuery(target.databaseUrl, `create table ${CATALOG_SCHEMA}.app_users (id integer primary key, name text)`);
       }
       const r = await restore(target, archive);
       assert.equal(r.code, 2, r.stdout);
@@ -480,6 +478,29 @@ for (const d of DIALECTS) {
       const reserved = path.join(target.root, '.storectl');
       assert.deepEqual(fs.existsSync(reserved) ? fs.readdirSync(reserved).filter((n) => n.startsWith('restore')) : [], []);
     });
+
+    if (d.name === 'postgres') {
+      test("the application's own tables beside storectl's schema (its events, jobs, images in public) neither block a restore nor are touched by it", async () => {
+        const target = await newStore(d, false);
+        await pgQuery(
+          target.databaseUrl,
+          `create table events (id serial primary key, what text); insert into events (what) values ('signup'), ('login');
+           create table jobs (id text primary key, title text); insert into jobs values ('j1', 'hire');
+           create table images (id integer primary key, photo text); insert into images values (1, 'a.png');`,
+        );
+        const before = await pgQuery(target.databaseUrl, `select (select json_agg(e order by id) from public.events e) as events, (select json_agg(j) from public.jobs j) as jobs, (select json_agg(i) from public.images i) as images`);
+        const r = await restore(target, archive);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const after = await pgQuery(target.databaseUrl, `select (select json_agg(e order by id) from public.events e) as events, (select json_agg(j) from public.jobs j) as jobs, (select json_agg(i) from public.images i) as images`);
+        assert.deepEqual(after, before);
+        const restored = await pgQuery<{ n: number }>(target.databaseUrl, `select count(*)::int as n from ${CATALOG_SCHEMA}.files`);
+        assert.ok(restored[0]!.n > 0);
+        const stats = await runCli([...target.args, '--json', 'stats', '--check-disk']);
+        assert.equal(stats.code, 0, stats.stdout + stats.stderr);
+        assert.ok(stats.json.usage.files > 0, 'the restored store is consistent and holds files');
+        await target.dispose();
+      });
+    }
 
     test('restore takes the store lock (exit 75 while it is held); a pipe is refused as not seekable', async () => {
       const target = await newStore(d, true);

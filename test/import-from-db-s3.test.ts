@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import { pgQuery } from './helpers/pg.ts';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { DIALECTS, runCli, tmpDir } from './helpers/env.ts';
@@ -56,15 +56,7 @@ for (const d of DIALECTS) {
       const db = store.databaseUrl || `sqlite:${file}`;
       /** SQL in the catalog's database (where the application's table is too). */
       const sql = async <T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => {
-        if (pgsql) {
-          const c = new pg.Client({ connectionString: store.databaseUrl });
-          await c.connect();
-          try {
-            return (await c.query(text, params)).rows as T[];
-          } finally {
-            await c.end();
-          }
-        }
+        if (pgsql) return pgQuery<T>(store.databaseUrl, text, params);
         const h = new Database(file);
         try {
           const st = h.prepare(text.replace(/\$\d+/g, '?'));

@@ -5,7 +5,7 @@ import { test, describe } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import { pgQuery } from './helpers/pg.ts';
 import { redactText, redactValue, registerSecret, registerUrlSecrets } from '../src/redact.ts';
 import { DIALECTS, runCli, tmpDir } from './helpers/env.ts';
 
@@ -107,12 +107,9 @@ describe('a real PostgreSQL URL with a password: output, log file and runs table
       const stats = await runCli(['--root', store.root, '--database', withPw, '--json', 'stats']);
       assert.equal(stats.code, 0, stats.stderr);
       for (const out of [gen.stdout, gen.stderr, stats.stdout, stats.stderr, fs.readFileSync(log, 'utf8')]) assert.ok(!out.includes(secret) && !out.includes('with:c0lon'), out);
-      const client = new pg.Client({ connectionString: store.databaseUrl });
-      await client.connect();
-      const rows = await client.query('select * from runs');
-      await client.end();
-      assert.ok(rows.rows.length >= 1);
-      assert.ok(!JSON.stringify(rows.rows).includes('with:c0lon'));
+      const rows = await pgQuery(store.databaseUrl, 'select * from runs');
+      assert.ok(rows.length >= 1);
+      assert.ok(!JSON.stringify(rows).includes('with:c0lon'));
       fs.rmSync(log, { force: true });
     } finally {
       await store.dispose();

@@ -20,3 +20,9 @@ export async function createScratchDatabase(adminUrl: string, name: string): Pro
   u.pathname = `/${name}`;
   return { url: u.toString(), drop };
 }
+
+/**
+ * Prefix for a psql command line that reads storectl's catalog tables by their bare names: they
+ * are in storectl's schema (database.schema, default storectl), not on psql's default search_path.
+ */
+export const CATALOG_PSQL = "PGOPTIONS='-c search_path=storectl' psql";

@@ -5,7 +5,7 @@ export default defineCommand({
   name: 'config',
   summary: 'Print the effective configuration and where each value came from',
   description:
-    'Print the effective configuration (root, database, log file, config file and its sections) and the source of each value: flag, env, file or default. Passwords in database URLs and S3 secrets are redacted.',
+    'Print the effective configuration (root, database and its PostgreSQL schema, log file, config file and its sections) and the source of each value: flag, env, file or default. Passwords in database URLs and S3 secrets are redacted.',
   examples: ['storectl config', 'storectl --database postgres://u:secret@db/storectl config --json'],
   options: (cmd) => cmd,
   parse: () => ({}),
@@ -24,6 +24,7 @@ export default defineCommand({
               report.database.value ?? '- (an S3 store needs --database)',
               report.database.variable === 'DATABASE_URL' ? 'env DATABASE_URL (the application\'s; STORECTL_DATABASE_URL is not set)' : report.database.variable ? `env ${report.database.variable}` : report.database.source,
             ],
+            ['database.schema', `${report.databaseSchema.value}${report.database.value?.startsWith('postgres') ? '' : ' (PostgreSQL catalogs only)'}`, report.databaseSchema.variable ? `env ${report.databaseSchema.variable}` : report.databaseSchema.source],
             ['logFile', report.logFile.value ?? '-', report.logFile.source],
             ...Object.entries(report.s3).map(([k, v]) => [`s3.${k}`, v.value === null ? '-' : String(v.value), v.source]),
             ...report.tiers.map((t) => [`tier ${t.name}`, t.storageClass ? `${t.url} (${t.storageClass})` : t.url, t.name === 'hot' ? 'root' : 'file']),

@@ -2,6 +2,7 @@ import type { DumpTable } from './dump.ts';
 import type { JobListQuery, JobListRow } from './job-list.ts';
 import type { UsageCatalog } from './usage.ts';
 import type {
+  MigrateOptions,
   CatalogAggregates,
   CatalogSnapshot,
   DeletionOutcome,
@@ -226,8 +227,12 @@ export interface Catalog extends AccessCatalog, JobsCatalog, FilesCatalog, Lifec
   readonly location: string;
   /** Quotas, the usage ledger and usage history (src/db/usage.ts). */
   readonly usage: UsageCatalog;
-  /** Applies pending migrations; returns the tags it applied (empty when up to date). */
-  migrate(): Promise<string[]>;
+  /**
+   * Applies pending migrations; returns the tags it applied (empty when up to date). PostgreSQL:
+   * in the catalog's schema, created if need be, after moving there a catalog an older storectl
+   * kept in "public".
+   */
+  migrate(opts?: MigrateOptions): Promise<string[]>;
   migrationStatus(): Promise<MigrationState[]>;
   close(): Promise<void>;
 }

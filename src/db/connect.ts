@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { FailedError, UsageError, errorMessage } from '../errors.ts';
 import type { Catalog } from './catalog.ts';
+import { schemaVersion } from './migrations.ts';
+import type { PgCatalog } from './pg.ts';
 import { redactText, redactUrl, type CatalogTarget } from './url.ts';
 
 export interface OpenOptions {
@@ -35,7 +37,7 @@ export interface StoreBeside {
 
 /** Opens the catalog a target names, loading only that dialect's driver. */
 export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Promise<Catalog> {
-  const catalog = target.dialect === 'sqlite' ? await openSqlite(target.file, opts) : await openPg(target.url);
+  const catalog = target.dialect === 'sqlite' ? await openSqlite(target.file, opts) : await openPg(target.url, target.schema);
   try {
     if (target.dialect === 'sqlite' && opts.storeRoot && !opts.adoptTree && !(await catalog.migrationStatus()).some((m) => m.applied)) {
       refuseEmptyCatalog(target.file, opts.storeRoot, 'is empty');
@@ -51,6 +53,22 @@ export async function openCatalog(target: CatalogTarget, opts: OpenOptions): Pro
     if (catalog.dialect === 'sqlite') {
       await catalog.migrate();
       return catalog;
+    }
+    const legacy = await (catalog as PgCatalog).legacyCatalog();
+    if (legacy) {
+      throw new UsageError(
+        `the catalog at ${catalog.location} is not there: this database holds storectl's catalog in schema ${legacy.schema}, where older versions kept it`,
+        `run \`storectl migrate\`: it moves the tables into schema ${(catalog as PgCatalog).schema} in one transaction (stop older storectl versions against this database first)`,
+        'schema',
+      );
+    }
+    const others = pending.length === schemaVersion('postgres') ? await (catalog as PgCatalog).otherCatalogSchemas() : [];
+    if (others.length) {
+      throw new UsageError(
+        `no storectl catalog at ${catalog.location}; this database holds one in schema ${others.join(', ')}`,
+        `check database.schema / STORECTL_DATABASE_SCHEMA (\`storectl config\` shows it); \`storectl migrate\` starts a new, empty catalog in schema ${(catalog as PgCatalog).schema}`,
+        'schema',
+      );
     }
     throw new UsageError(
       `the catalog at ${catalog.location} is missing ${pending.length} schema migration(s)`,
@@ -141,9 +159,9 @@ function openPrivateCopy(file: string, SqliteCatalog: typeof import('./sqlite.ts
   }
 }
 
-async function openPg(url: string): Promise<Catalog> {
+async function openPg(url: string, schema: string | undefined): Promise<Catalog> {
   const { PgCatalog } = await import('./pg.ts');
-  const catalog = new PgCatalog(url);
+  const catalog = new PgCatalog(url, schema);
   try {
     await catalog.ping();
   } catch (err) {

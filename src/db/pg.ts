@@ -3,6 +3,7 @@ import { and, asc, eq, getTableName, gt, inArray, isNull, sql, type SQL } from '
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate as drizzleMigrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { UsageError } from '../errors.ts';
 import type { Catalog, DeletionLane } from './catalog.ts';
 import { ConnectionLossWatch, newPgPool } from './pg-pool.ts';
 import { listJobs, type JobListQuery, type JobListRow } from './job-list.ts';
@@ -10,6 +11,7 @@ import { pgExec } from './sql-exec.ts';
 import { usageCatalog, type UsageCatalog } from './usage.ts';
 import { sharedRecords, type SharedRecords } from './records.ts';
 import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migrations.ts';
+import { DEFAULT_PG_SCHEMA, LEGACY_PG_SCHEMA, applicationTableSchema, checkPgSchema, findLegacyCatalog, journalIn, moveLegacyCatalog, otherCatalogSchemas, pgConnectionConfig, pinFunctionSearchPath, quoteSchema, type LegacyCatalog } from './pg-schema.ts';
 import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, schema } from './schema/pg.ts';
 import { LOCK_POLL_MS, LOCK_STALE_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockTimings, pgTransaction, pollLock, startHeartbeat, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
@@ -28,6 +30,7 @@ import type {
   LockInfo,
   LockOptions,
   LockStatus,
+  MigrateOptions,
   MigrationState,
   NewFile,
   NewImage,
@@ -54,8 +57,12 @@ function filePageWhere(q: FilePageQuery): SQL | undefined {
 }
 
 
-/** Advisory lock key that serialises `migrate` across processes ("stctlmig"). */
-const MIGRATE_LOCK = 0x737463746c6d6967n;
+/**
+ * Advisory lock key with which storectl versions that kept the catalog in "public" serialised
+ * `migrate` ("stctlmig"): taken too while such a catalog is moved, so that an older migrate
+ * cannot run into the move.
+ */
+const LEGACY_MIGRATE_LOCK = 0x737463746c6d6967n.toString();
 
 // int8 (counts, sums) as JS numbers: sizes stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -69,14 +76,21 @@ export class PgCatalog implements Catalog {
   readonly pool: pg.Pool;
   readonly db: NodePgDatabase<typeof schema>;
   readonly usage: UsageCatalog;
+  /** The schema storectl's tables, functions and journal are in (database.schema). */
+  readonly schema: string;
   readonly #url: string;
   #statisticsChecked = false;
+  /** Application tables named without a schema, as resolved (see #appTable). */
+  readonly #appSchemas = new Map<string, string | null>();
   readonly #lossWatch: ConnectionLossWatch;
 
-  constructor(url: string) {
+  constructor(url: string, pgSchema: string = DEFAULT_PG_SCHEMA) {
     this.#url = url;
-    this.location = redactUrl(url);
-    this.pool = newPgPool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 });
+    this.schema = checkPgSchema(pgSchema);
+    this.location = `${redactUrl(url)}, schema ${pgSchema}`;
+    // Every session resolves unqualified names in storectl's schema alone: a table missing there
+    // (a catalog not migrated yet) is an error, never the application's table of the same name.
+    this.pool = newPgPool({ ...this.#sessionConfig(), max: 4, connectionTimeoutMillis: 10_000 });
     this.#lossWatch = new ConnectionLossWatch(this.pool);
     this.db = drizzle(this.pool, { schema });
     const exec = pgExec(this.pool);
@@ -88,32 +102,79 @@ export class PgCatalog implements Catalog {
     await this.pool.query('select 1');
   }
 
-  async migrate(): Promise<string[]> {
+  #sessionConfig(): pg.ClientConfig {
+    return pgConnectionConfig(this.#url, [this.schema]);
+  }
+
+  /**
+   * Creates the schema, moves a catalog an older storectl kept in "public" into it (see
+   * moveLegacyCatalog), then applies the pending migrations there, journal included.
+   */
+  async migrate(opts: MigrateOptions = {}): Promise<string[]> {
     const client = await this.pool.connect();
+    const lock = advisoryKey('migrate', this.schema);
+    let legacyLocked = false;
     try {
-      await client.query('select pg_advisory_lock($1)', [MIGRATE_LOCK.toString()]);
+      await client.query('select pg_advisory_lock($1::bigint)', [lock]);
+      const legacy = await findLegacyCatalog(client, this.schema);
+      const leftover = this.schema !== LEGACY_PG_SCHEMA && (await journalIn(client, LEGACY_PG_SCHEMA))?.length === 0;
+      if (legacy || leftover) {
+        await client.query('select pg_advisory_lock($1::bigint)', [LEGACY_MIGRATE_LOCK]);
+        legacyLocked = true;
+        const change = await moveLegacyCatalog(client, this.schema);
+        if (change.moved.length || change.droppedEmptyJournal) opts.onLayoutChange?.(change);
+      }
       const before = await this.migrationStatus();
+      await client.query(`create schema if not exists ${quoteSchema(this.schema)}`).catch((err: Error & { code?: string }) => {
+        if (err.code !== '42501') throw err;
+        throw new Error(`cannot create schema ${this.schema} (${err.message}): create it for storectl's role (create schema ${this.schema} authorization ROLE) or give that role CREATE on the database`);
+      });
       await drizzleMigrate(drizzle(client), {
         migrationsFolder: migrationsFolder('postgres'),
         migrationsTable: MIGRATIONS_TABLE,
-        migrationsSchema: 'public',
+        migrationsSchema: this.schema,
       });
       const after = await this.migrationStatus();
+      await pinFunctionSearchPath(client, this.schema, after.filter((m) => m.applied).map((m) => m.tag));
       return after.filter((m, i) => m.applied && !before[i]!.applied).map((m) => m.tag);
     } finally {
-      await client.query('select pg_advisory_unlock($1)', [MIGRATE_LOCK.toString()]).catch(() => {});
+      if (legacyLocked) await client.query('select pg_advisory_unlock($1::bigint)', [LEGACY_MIGRATE_LOCK]).catch(() => {});
+      await client.query('select pg_advisory_unlock($1::bigint)', [lock]).catch(() => {});
       client.release();
     }
   }
 
   async migrationStatus(): Promise<MigrationState[]> {
-    const exists = await this.pool.query(`select to_regclass($1) as t`, [`public."${MIGRATIONS_TABLE}"`]);
-    const applied = exists.rows[0]?.t
-      ? (await this.pool.query(`select created_at from public."${MIGRATIONS_TABLE}"`)).rows.map((r) =>
-          Number(r.created_at),
-        )
-      : [];
-    return migrationStates('postgres', applied);
+    return migrationStates('postgres', (await journalIn(this.pool, this.schema)) ?? []);
+  }
+
+  /** A catalog an older storectl kept in "public", which `migrate` moves into this schema; null when there is none. */
+  async legacyCatalog(): Promise<LegacyCatalog | null> {
+    return findLegacyCatalog(this.pool, this.schema);
+  }
+
+  /** Other schemas of this database that hold a storectl catalog (when this schema has none: a mistyped database.schema?). */
+  async otherCatalogSchemas(): Promise<string[]> {
+    return otherCatalogSchemas(this.pool, this.schema);
+  }
+
+  /**
+   * An application's table as the SQL of table mode names it: schema-qualified. A bare name is
+   * looked up in the application's schemas (applicationTableSchema), never in storectl's own;
+   * storectl's schema named outright is refused. The target's `table` is kept as given for
+   * `images.source`.
+   */
+  async #appTable(target: UserTableTarget): Promise<UserTableTarget> {
+    const [given, bare] = splitTableName('postgres', target.table);
+    if (given === this.schema) {
+      throw new UsageError(`table ${target.table} is in storectl's own schema`, `name the application's table (a bare name is looked up in the application's schemas, or give schema.table)`, 'no_table');
+    }
+    if (given !== null) return target;
+    if (!this.#appSchemas.has(bare)) this.#appSchemas.set(bare, await applicationTableSchema(this.#url, this.schema, bare));
+    const found = this.#appSchemas.get(bare);
+    // Not the bare name: with storectl's search_path it would name storectl's table of that name.
+    if (!found) throw new UsageError(`table ${target.table} does not exist`, "check --table and --database (a bare name is looked up in the application's schemas: give schema.table for another)", 'no_table');
+    return { ...target, table: `${found}.${bare}` };
   }
 
   async close(): Promise<void> {
@@ -240,11 +301,14 @@ export class PgCatalog implements Catalog {
   }
 
   async describeUserTable(target: UserTableTarget): Promise<UserTableShape> {
-    const r = await this.pool.query(COLUMNS_SQL.postgres, splitTableName('postgres', target.table));
+    const qualified = await this.#appTable(target);
+    const [schemaName, table] = splitTableName('postgres', qualified.table);
+    const r = schemaName === null ? { rows: [] } : await this.pool.query(COLUMNS_SQL.postgres, [schemaName, table]);
     return { ...checkColumns('postgres', target, r.rows), source: tableSource(target) };
   }
 
-  async pendingUserRows(target: UserTableTarget, shape: UserTableShape, afterKey: string | number | undefined, limit: number): Promise<UserRow[]> {
+  async pendingUserRows(given: UserTableTarget, shape: UserTableShape, afterKey: string | number | undefined, limit: number): Promise<UserRow[]> {
+    const target = await this.#appTable(given);
     const params: unknown[] = target.dataColumn === undefined ? [shape.source] : [];
     if (afterKey !== undefined) params.push(afterKey);
     params.push(limit);
@@ -252,13 +316,15 @@ export class PgCatalog implements Catalog {
     return r.rows.map((row) => ({ key: row.k, paths: row.p }));
   }
 
-  async countUserRows(target: UserTableTarget, shape: UserTableShape): Promise<{ total: number; pending: number }> {
+  async countUserRows(given: UserTableTarget, shape: UserTableShape): Promise<{ total: number; pending: number }> {
+    const target = await this.#appTable(given);
     const params = target.dataColumn === undefined ? [shape.source] : [];
     const r = await this.pool.query(countRowsSql('postgres', target), params);
     return { total: Number(r.rows[0].total), pending: Number(r.rows[0].pending) };
   }
 
-  async writeUserRowImages(target: UserTableTarget, shape: UserTableShape, rows: readonly UserRowImages[]): Promise<(string | number)[]> {
+  async writeUserRowImages(given: UserTableTarget, shape: UserTableShape, rows: readonly UserRowImages[]): Promise<(string | number)[]> {
+    const target = await this.#appTable(given);
     const written: (string | number)[] = [];
     if (target.dataColumn === undefined) {
       await this.db.transaction(async (tx) => {
@@ -282,14 +348,16 @@ export class PgCatalog implements Catalog {
     return written;
   }
 
-  async countPendingReferences(target: UserTableTarget, shape: UserTableShape, pathValue: string): Promise<number> {
+  async countPendingReferences(given: UserTableTarget, shape: UserTableShape, pathValue: string): Promise<number> {
+    const target = await this.#appTable(given);
     const params = target.dataColumn === undefined ? [pathValue, shape.source] : [pathValue];
     const r = await this.pool.query(pendingReferencesSql('postgres', target, shape.pathIsArray), params);
     return Number(r.rows[0].n);
   }
 
-  async storedUserRowDigests(target: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]> {
-    if (target.dataColumn === undefined) return this.storedImageDigests(shape.source, keys.map(String));
+  async storedUserRowDigests(given: UserTableTarget, shape: UserTableShape, keys: readonly (string | number)[]): Promise<StoredDigest[]> {
+    if (given.dataColumn === undefined) return this.storedImageDigests(shape.source, keys.map(String));
+    const target = await this.#appTable(given);
     const out: StoredDigest[] = [];
     for (const part of chunk(keys, BATCH)) {
       const r = await this.pool.query(readRowsSql('postgres', target, part.length), [part]);
@@ -319,7 +387,7 @@ export class PgCatalog implements Catalog {
   }
 
   async readUserRowData(target: UserTableTarget, key: string): Promise<unknown> {
-    const r = await this.pool.query(userRowDataSql('postgres', target), [key]);
+    const r = await this.pool.query(userRowDataSql('postgres', await this.#appTable(target)), [key]);
     return r.rows[0] === undefined ? undefined : (r.rows[0] as { d: unknown }).d;
   }
 
@@ -370,7 +438,7 @@ export class PgCatalog implements Catalog {
   }
 
   async foreignTables(): Promise<string[]> {
-    const r = await this.pool.query(`select table_name as name from information_schema.tables where table_schema = current_schema() order by table_name`);
+    const r = await this.pool.query(`select table_name as name from information_schema.tables where table_schema = $1 order by table_name`, [this.schema]);
     const own = new Set([...Object.values(schema).map((t) => getTableName(t)), MIGRATIONS_TABLE]);
     return (r.rows as { name: string }[]).map((x) => x.name).filter((n) => !own.has(n));
   }
@@ -415,11 +483,11 @@ export class PgCatalog implements Catalog {
 
   async acquireLock(name: string, opts: LockOptions): Promise<ReleaseLock> {
     const { heartbeatMs, staleMs } = lockTimings(opts);
-    const key = advisoryKey(name);
+    const key = advisoryKey(`lock:${name}`, this.schema);
     // A dedicated session: the advisory lock lives as long as this connection, and the server
     // frees it when the process dies. The heartbeat (see LOCK_STALE_MS) covers a holder whose
     // session lives on while the holder does not work (wedged, or cut off by a partition).
-    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ ...this.#sessionConfig(), connectionTimeoutMillis: 10_000 });
     client.on('error', () => {});
     await client.connect();
     let stale: { info: LockInfo; why: string } | null = null;
@@ -480,14 +548,14 @@ export class PgCatalog implements Catalog {
   }
 
   async lockStatus(name: string, opts: { staleMs?: number } = {}): Promise<LockStatus | null> {
-    const st = await this.readLockStatus(this.pool, name, advisoryKey(name), lockTimings(opts).staleMs);
+    const st = await this.readLockStatus(this.pool, name, advisoryKey(`lock:${name}`, this.schema), lockTimings(opts).staleMs);
     if (!st) return null;
     const { backendPid: _, ...status } = st;
     return status;
   }
 
   async breakLock(name: string, runId: string): Promise<boolean> {
-    const st = await this.readLockStatus(this.pool, name, advisoryKey(name), LOCK_STALE_MS);
+    const st = await this.readLockStatus(this.pool, name, advisoryKey(`lock:${name}`, this.schema), LOCK_STALE_MS);
     let done = false;
     if (st && st.info.runId === runId && st.backendPid !== null) {
       const t = await this.pool.query('select pg_terminate_backend($1::int) as ok', [st.backendPid]);
@@ -556,8 +624,9 @@ export class PgCatalog implements Catalog {
     if (this.#statisticsChecked) return;
     this.#statisticsChecked = true;
     const r = await this.pool.query(
-      `select relname from pg_stat_user_tables where schemaname = current_schema() and relname in ('files', 'jobs')
+      `select relname from pg_stat_user_tables where schemaname = $1 and relname in ('files', 'jobs')
        and last_analyze is null and last_autoanalyze is null and n_mod_since_analyze > 1000`,
+      [this.schema],
     );
     for (const row of r.rows) await this.pool.query(`analyze ${row.relname === 'files' ? 'files' : 'jobs'}`).catch(() => {});
   }
@@ -737,7 +806,10 @@ export class PgCatalog implements Catalog {
   }
 }
 
-/** A stable signed 64-bit advisory lock key per lock name. */
-function advisoryKey(name: string): string {
-  return createHash('sha256').update(`storectl:lock:${name}`).digest().readBigInt64BE(0).toString();
+/**
+ * A stable signed 64-bit advisory lock key per name and schema: advisory locks are per database,
+ * and two catalogs in two schemas of one database are two stores that must not block each other.
+ */
+function advisoryKey(name: string, schema: string): string {
+  return createHash('sha256').update(`storectl:${schema}:${name}`).digest().readBigInt64BE(0).toString();
 }

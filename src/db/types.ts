@@ -374,3 +374,19 @@ export interface StoredImage {
   sha256: string;
   data: Buffer;
 }
+
+/** What a PostgreSQL `migrate` did about a catalog an older storectl kept in schema "public". */
+export interface LayoutChange {
+  /** From which schema, into which. */
+  from: string;
+  to: string;
+  /** Tables and functions moved (the journal included). */
+  moved: string[];
+  /** An empty journal a failed first migrate had left there, dropped. */
+  droppedEmptyJournal: boolean;
+}
+
+export interface MigrateOptions {
+  /** Told when migrate moved or cleaned up an older layout (PostgreSQL). */
+  onLayoutChange?: (change: LayoutChange) => void;
+}

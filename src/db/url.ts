@@ -2,17 +2,19 @@ import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { redactUrl } from '../redact.ts';
 
-export type CatalogTarget = { dialect: 'sqlite'; file: string } | { dialect: 'postgres'; url: string };
+/** `schema`: the PostgreSQL schema of storectl's tables (database.schema; default "storectl"). */
+export type CatalogTarget = { dialect: 'sqlite'; file: string } | { dialect: 'postgres'; url: string; schema?: string };
 
 export { redactText, redactUrl } from '../redact.ts';
 
 /**
  * `postgres://` or `postgresql://` selects PostgreSQL; `sqlite:PATH`, `file:PATH` or a bare
- * path selects SQLite; no URL means the embedded catalog inside the root.
+ * path selects SQLite; no URL means the embedded catalog inside the root. SCHEMA applies to
+ * PostgreSQL only.
  */
-export function parseDatabaseUrl(url: string | undefined, root: string): CatalogTarget {
+export function parseDatabaseUrl(url: string | undefined, root: string, schema?: string): CatalogTarget {
   if (!url) return { dialect: 'sqlite', file: path.join(root, '.storectl', 'catalog.db') };
-  if (/^postgres(ql)?:\/\//i.test(url)) return { dialect: 'postgres', url };
+  if (/^postgres(ql)?:\/\//i.test(url)) return schema === undefined ? { dialect: 'postgres', url } : { dialect: 'postgres', url, schema };
   if (/(^|\s)(host|hostaddr|dbname|user|password|port|sslmode)\s*=/i.test(url)) {
     throw new UsageError(
       `database ${redactUrl(url)} is a libpq key=value string, which storectl does not read`,

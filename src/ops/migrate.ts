@@ -1,5 +1,5 @@
 import type { Context } from '../context.ts';
-import type { MigrationState } from '../db/types.ts';
+import type { LayoutChange, MigrationState } from '../db/types.ts';
 import { withStoreLock } from './store-lock.ts';
 
 /**
@@ -16,17 +16,29 @@ export interface MigrateReport {
   pending: string[];
   schemaVersion: number;
   migrations: MigrationState[];
+  /** PostgreSQL: a catalog an older storectl kept in schema "public", moved into the catalog's schema by this run. */
+  layoutChange?: LayoutChange;
 }
 
 export async function runMigrate(ctx: Context, opts: { statusOnly: boolean; waitMs: number }): Promise<MigrateReport> {
   let applied: string[] = [];
+  let layoutChange: LayoutChange | undefined;
   if (!opts.statusOnly) {
+    const migrate = () =>
+      ctx.catalog.migrate({
+        onLayoutChange: (change) => {
+          layoutChange = change;
+          if (change.moved.length) ctx.log.warn(`moved storectl's catalog from schema ${change.from} into schema ${change.to}: ${change.moved.join(', ')}`);
+          if (change.droppedEmptyJournal) ctx.log.warn(`dropped the empty ${change.from}.__storectl_migrations an earlier failed migrate had left`);
+        },
+      });
     // Migrating changes the schema under every other run: one at a time, as every changing command.
     const lockable = (await ctx.catalog.migrationStatus()).some((m) => m.tag === LOCK_SCHEMA_MIGRATION && m.applied);
-    applied = lockable ? await withStoreLock(ctx, 'migrate', opts.waitMs, () => ctx.catalog.migrate()) : await ctx.catalog.migrate();
+    applied = lockable ? await withStoreLock(ctx, 'migrate', opts.waitMs, migrate) : await migrate();
   }
   const migrations = await ctx.catalog.migrationStatus();
   return {
+    ...(layoutChange ? { layoutChange } : {}),
     catalog: ctx.catalog.location,
     dialect: ctx.catalog.dialect,
     applied,

@@ -1,11 +1,11 @@
 // Image fixtures for migrate-images-to-db tests, made with sharp, deterministic.
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { photoRaster } from '../../bench/lib/photos.ts';
 import type { Store } from './env.ts';
+import { pgQuery } from './pg.ts';
 
 /** 1600x1200 RGBA PNG: left half opaque red, right half fully transparent. */
 export async function pngWithAlpha(): Promise<Buffer> {
@@ -63,17 +63,9 @@ export function writeFiles(dir: string, files: Record<string, Buffer | string>):
   }
 }
 
-/** Runs SQL straight against a test store's database (user tables, checks on `images`). */
+/** Runs SQL straight against a test store's database (user tables, checks on `images`; PostgreSQL: see pgClient). */
 export async function query<T = Record<string, unknown>>(store: Store, text: string, params: unknown[] = []): Promise<T[]> {
-  if (store.dialect === 'postgres') {
-    const c = new pg.Client({ connectionString: store.databaseUrl });
-    await c.connect();
-    try {
-      return (await c.query(text, params)).rows as T[];
-    } finally {
-      await c.end();
-    }
-  }
+  if (store.dialect === 'postgres') return pgQuery<T>(store.databaseUrl, text, params);
   const db = new Database(path.join(store.root, '.storectl', 'catalog.db'));
   try {
     const sqlText = text.replace(/\$\d+/g, '?');
@@ -99,13 +91,7 @@ export async function inspectWebp(data: Buffer, at?: { x: number; y: number }) {
 /** Runs several statements (DDL, fixtures) against a test store's database. */
 export async function execSql(store: Store, text: string): Promise<void> {
   if (store.dialect === 'postgres') {
-    const c = new pg.Client({ connectionString: store.databaseUrl });
-    await c.connect();
-    try {
-      await c.query(text);
-    } finally {
-      await c.end();
-    }
+    await pgQuery(store.databaseUrl, text);
     return;
   }
   const db = new Database(path.join(store.root, '.storectl', 'catalog.db'));
