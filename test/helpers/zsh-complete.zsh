@@ -4,7 +4,9 @@ zpty z zsh -f -i
 zpty -w z "PROMPT=''; RPROMPT=''; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
 zpty -w z 'compadd () { local -a __hits; builtin compadd -O __hits "$@"; (( $#__hits )) && print -l -- "<<${^__hits}>>"; builtin compadd "$@" }'
 zpty -w z "zstyle ':completion:*' list-prompt ''; zstyle ':completion:*' select-prompt ''; setopt nolistbeep; LISTMAX=100000"
-zpty -w z "print -- __READY__"
+# The marker is printed, not echoed: its echo reads __REA""DY__, so the match waits for zsh to have
+# run every line above, and no echo of them (the compadd wrapper's '<<...>>' text) is left to read.
+zpty -w z 'print -- __REA""DY__'
 zpty -r z line '*__READY__*'
 zpty -n -w z "$2"$'\t'
 sleep 1.5
