@@ -524,7 +524,7 @@ export class PgCatalog implements Catalog {
     const stop = startHeartbeat(heartbeatMs, async () => {
       if (lost) return;
       const why = await client
-        .query('update locks set heartbeat_at = now() where name = $1 and run_id = $2', [name, opts.holder.runId])
+        .query('update locks set heartbeat_at = now() where name = $1 and run_id is not distinct from $2', [name, opts.holder.runId])
         .then((r) => (r.rowCount === 0 ? 'the lock row is gone (broken by storectl unlock --force, or taken over as stale)' : null))
         .catch((err: Error) => `the lock session failed (${err.message}): its advisory lock is gone`);
       if (why) {
@@ -539,7 +539,7 @@ export class PgCatalog implements Catalog {
       stop();
       try {
         if (lost) return;
-        await client.query('delete from locks where name = $1 and run_id = $2', [name, opts.holder.runId]);
+        await client.query('delete from locks where name = $1 and run_id is not distinct from $2', [name, opts.holder.runId]);
         await client.query('select pg_advisory_unlock($1::bigint)', [key]);
       } finally {
         await client.end().catch(() => {});

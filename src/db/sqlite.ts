@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { and, asc, eq, getTableColumns, getTableName, gt, inArray, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, getTableName, gt, inArray, isNull, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate as drizzleMigrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { ensureDir } from '../dirs.ts';
@@ -457,7 +457,9 @@ export class SqliteCatalog implements Catalog {
     });
     await pollLock(name, opts, async () => tryTake.immediate());
     if (stale) opts.onStaleLock?.((stale as { info: LockInfo }).info, (stale as { why: string }).why);
-    const mine = and(eq(locks.name, name), eq(locks.pid, opts.holder.pid), eq(locks.runId, opts.holder.runId));
+    // A holder without a run (an operation called in-process) has run_id null: `= null` matches
+    // nothing, and such a lock would never be released nor refreshed.
+    const mine = and(eq(locks.name, name), eq(locks.pid, opts.holder.pid), opts.holder.runId === null ? isNull(locks.runId) : eq(locks.runId, opts.holder.runId));
     let lost = false;
     const stop = startHeartbeat(heartbeatMs, () => {
       if (lost || !this.raw.open) return;
