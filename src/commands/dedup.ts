@@ -2,22 +2,14 @@ import { Option } from 'commander';
 import { defineCommand } from './define.ts';
 import { flag, intOption, num, parseWait, text, waitOption } from './common-options.ts';
 import { EXIT } from '../errors.ts';
-import type { DedupMode, DedupReport } from '../ops/dedup.ts';
+import type { DedupMode, DedupOptions as DedupRunOptions, DedupReport } from '../ops/dedup.ts';
 import { formatBytes, formatCount, formatDuration } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 
 /** What `dedup` is asked. */
-export interface DedupOptions {
-  dryRun: boolean;
-  owner?: string;
-  acrossOwners: boolean;
-  /** --mode, one of commander's choices (default hardlink). */
-  mode: DedupMode;
-  /** --top N (default 20; 0: all). */
-  top: number;
+export type DedupOptions = DedupRunOptions & {
   threads?: number;
-  waitMs: number;
-}
+};
 
 export default defineCommand({
   name: 'dedup',

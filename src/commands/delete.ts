@@ -1,22 +1,14 @@
 import { defineCommand } from './define.ts';
 import { IRREVERSIBLE } from './cleanup-expired.ts';
 import { EXIT } from '../errors.ts';
-import type { DeleteReport } from '../ops/access/delete.ts';
+import type { DeleteOptions as DeleteRunOptions, DeleteReport } from '../ops/access/delete.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 import { allowEmptyRootOption, flag, parseAllowEmptyRoot, parseMaxDelete, parseWait, waitOption } from './common-options.ts';
 import { jobSelectionOptions, parseJobSelection, readJobSelection, type JobSelectionOptions } from './job-selection.ts';
 
 /** What `delete` is asked: which jobs, and how (the deletion engine's options). */
-export interface DeleteOptions {
-  selection: JobSelectionOptions;
-  dryRun: boolean;
-  list: boolean;
-  force: boolean;
-  maxDelete?: string;
-  waitMs: number;
-  allowEmptyRoot: boolean;
-}
+export type DeleteOptions = Omit<DeleteRunOptions, 'confirm'> & { selection: JobSelectionOptions };
 
 export default defineCommand({
   name: 'delete',

@@ -1,18 +1,12 @@
 import { defineCommand } from './define.ts';
 import { EXIT, UsageError } from '../errors.ts';
 import { flag, intOption, num, parseWait, waitOption } from './common-options.ts';
-import type { MigrateStoreReport } from '../ops/migrate-store.ts';
+import type { MigrateStoreOptions as MigrateStoreRunOptions, MigrateStoreReport } from '../ops/migrate-store.ts';
 import { formatBytes, formatCount } from '../ui/format.ts';
 import { renderPairs } from '../ui/table.ts';
 
 /** What `migrate-store` is asked: the new root (as given), and how to copy. */
-export interface MigrateStoreOptions {
-  to: string;
-  parallel: number;
-  dryRun: boolean;
-  deleteSource: boolean;
-  waitMs: number;
-}
+export type MigrateStoreOptions = Omit<MigrateStoreRunOptions, 'confirm'>;
 
 export default defineCommand({
   name: 'migrate-store',
