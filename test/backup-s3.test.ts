@@ -149,7 +149,7 @@ for (const d of DIALECTS) {
       await src.bucket.put(gone, files.get(gone)!);
     });
 
-    test('restore into an S3 store that is not empty is refused (exit 2), --force too; nothing changed', async () => {
+    test('restore into an S3 store that is not empty is refused (exit 2) without --force; nothing changed', async () => {
       const archive = path.join(work, 'full.tar.gz');
       assert.equal((await src.cli('backup', '--output', archive)).code, 0);
       const dst = await makeS3Store(d, s3);
@@ -158,11 +158,37 @@ for (const d of DIALECTS) {
       const r = await dst.cli('restore', archive);
       assert.equal(r.code, 2, r.stdout + r.stderr);
       assert.equal(r.json.error.code, 'target_not_empty');
-      const f = await dst.cli('--yes', 'restore', archive, '--force');
-      assert.equal(f.code, 2, f.stdout + f.stderr);
-      assert.match(f.json.error.message, /--force into an S3 store that is not empty is not supported/);
+      assert.match(r.json.error.hint ?? r.json.error.message + '', /--force|not empty/);
       assert.deepEqual(await bucketKeys(dst), ['cards/stray.bin']);
       assert.equal((await dst.c.counts()).files, 0);
+    });
+
+    test('restore --force into a non-empty S3 store replaces it: same-named objects overwritten, unarchived objects removed through the gate, catalog replaced', async () => {
+      const archive = path.join(work, 'force.tar.gz');
+      assert.equal((await src.cli('backup', '--output', archive)).code, 0);
+      const dst = await makeS3Store(d, s3);
+      extra.push(dst);
+      // The target holds a store of its own: the archive restored once, then changed.
+      const first = await dst.cli('restore', archive);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      const [same, gone] = [...files.keys()].slice(0, 2) as [string, string];
+      const other = Buffer.from(files.get(same)!);
+      other[3] = other[3]! ^ 0xff; // same size, other content: must not be kept as "already uploaded"
+      await dst.bucket.put(same, other);
+      await dst.bucket.remove(gone);
+      await dst.bucket.put('cards/2026/01/01/stray/front.png', Buffer.from('stray object'));
+      await dst.bucket.put('exports/stray.csv', Buffer.from('a,b\n'));
+      const f = await dst.cli('--yes', 'restore', archive, '--force');
+      assert.equal(f.code, 0, f.stdout + f.stderr);
+      assert.equal(f.json.replaced, true);
+      assert.deepEqual((await bucketKeys(dst)).sort(), [...files.keys()].sort(), 'exactly the archived objects');
+      for (const [rel, data] of files) assert.ok((await readObject(dst.bucket, rel)).equals(data), `${rel} byte-identical`);
+      assert.deepEqual(await catalogView(dst.c), await catalogView(src.c));
+      assert.equal((await dst.cli('verify')).code, 0);
+      const cd = await dst.cli('stats', '--check-disk');
+      assert.equal(cd.code, 0, cd.stdout + cd.stderr);
+      const left = fs.readdirSync(path.join(dst.stateDir, 'restore')).flatMap((h) => fs.readdirSync(path.join(dst.stateDir, 'restore', h)));
+      assert.deepEqual(left, [], 'no staging or marker left');
     });
 
     test('restore into S3: --dry-run and a corrupt archive change nothing (no object, no row, no staging left)', async () => {

@@ -7,7 +7,9 @@
 // $XDG_STATE_HOME/storectl, else ~/.local/state/storectl). A run killed after the marker is
 // written is finished by the same restore: objects already uploaded with their size are kept,
 // the rest uploaded, the rows imported if they are not yet. A failed import removes the objects
-// it uploaded (the target was an empty prefix), so the store is as it was.
+// it uploaded (the target was an empty prefix), so the store is as it was. restore --force into a
+// store that is not empty uploads every object (over what is there), imports the rows replacing
+// the catalog's, then removes the objects the archive does not hold through S3Target's gate.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +23,10 @@ import { inParallel } from '../../storage/blob.ts';
 import { walkTree } from '../../storage/walk.ts';
 import { pausePoint } from '../../test-hooks.ts';
 import { withStoreLock } from '../store-lock.ts';
+import { Limiter } from '../pool.ts';
+import { S3Target } from '../lifecycle/s3-target.ts';
+import type { PlannedRemoval } from '../lifecycle/gate.ts';
+import { RESERVED_DIR } from '../../storage/layout.ts';
 import { refuseOverQuota } from './restore-quota.ts';
 import { verifyArchive } from './verify.ts';
 import {
@@ -47,6 +53,8 @@ interface S3RestoreMarker {
   staging: string;
   phase: 'uploading' | 'importing';
   startedAt: string;
+  /** restore --force into a store that was not empty: objects overwritten, rows replaced, the rest removed. */
+  replace?: boolean;
 }
 
 /** Up to this size an object is one PutObject (with the SHA-256 where the server checks it); above, multipart. */
@@ -90,7 +98,7 @@ export async function inspectS3Target(ctx: Context): Promise<TargetState> {
     treeEntries,
     treeSample,
     rows,
-    pending: marker ? { archive: marker.archive, archiveSize: marker.archiveSize, staging: marker.staging, replace: false, phase: 'moving', startedAt: marker.startedAt } : null,
+    pending: marker ? { archive: marker.archive, archiveSize: marker.archiveSize, staging: marker.staging, replace: marker.replace ?? false, phase: 'moving', startedAt: marker.startedAt } : null,
   };
 }
 
@@ -107,17 +115,10 @@ export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: 
     if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
     return locked(() => finish(ctx, dir, pending, started, true));
   }
-  if (!state.empty && !opts.dryRun) {
-    if (opts.force) {
-      throw new UsageError(
-        `restore --force into an S3 store that is not empty is not supported (${state.treeEntries}${state.treeEntries === 1000 ? '+' : ''} objects under ${url}; ${state.rows.jobs ?? 0} jobs and ${state.rows.files ?? 0} files in ${state.catalog})`,
-        'restore into an empty prefix and an empty database, then point the store there; nothing was changed',
-        'unsupported_backend',
-      );
-    }
+  if (!state.empty && !opts.dryRun && !opts.force) {
     throw new UsageError(
       `the target store is not empty (${state.treeEntries}${state.treeEntries === 1000 ? '+' : ''} objects under ${url}${state.treeSample ? `, e.g. ${state.treeSample}` : ''}; ${state.rows.jobs ?? 0} jobs and ${state.rows.files ?? 0} files in ${state.catalog})`,
-      'restore into an empty prefix and database; nothing was changed',
+      'restore into an empty prefix and database, or pass --force to replace this store; nothing was changed',
       'target_not_empty',
     );
   }
@@ -155,7 +156,7 @@ export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: 
   }
   return locked(async () => {
     const now = await inspectS3Target(ctx);
-    if (!now.empty) {
+    if (!now.empty && !opts.force) {
       fs.rmSync(staging, { recursive: true, force: true });
       throw new UsageError(`the target store ${url} is no longer empty: another run wrote to it`, 'nothing was restored; check what wrote there, then restore again', 'target_not_empty');
     }
@@ -167,7 +168,7 @@ export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: 
     }
     fs.writeFileSync(readyPath(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
     crashPoint('staged');
-    const marker: S3RestoreMarker = { archive, archiveSize: fs.statSync(archive).size, store: url, staging, phase: 'uploading', startedAt: new Date(started).toISOString() };
+    const marker: S3RestoreMarker = { archive, archiveSize: fs.statSync(archive).size, store: url, staging, phase: 'uploading', startedAt: new Date(started).toISOString(), replace: !now.empty };
     writeMarker(dir, marker);
     return finish(ctx, dir, marker, started, false);
   });
@@ -203,7 +204,7 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
     for (const keys of stagedKeys(tree)) {
       const failures = await inParallel(keys, UPLOADS, async (key) => {
         try {
-          await uploadOne(ctx, tree, key);
+          await uploadOne(ctx, tree, key, marker.replace ?? false);
           if (first) {
             first = false;
             crashPoint('moved-one');
@@ -248,8 +249,15 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
       reason: `restored ${staged.files} files from ${path.basename(marker.archive)} (backup of ${staged.head.createdAt}) into ${ctx.store.url}`,
     };
     try {
-      await ctx.catalog.importTables(stagedImports(staging, staged.head), { replace: false, events: [event] });
+      await ctx.catalog.importTables(stagedImports(staging, staged.head), { replace: marker.replace ?? false, events: [event] });
     } catch (err) {
+      if (marker.replace) {
+        // The old objects were overwritten already: the old catalog cannot be put back. The marker stays.
+        throw new FailedError(
+          `restore --force failed while importing the catalog: ${errorMessage(err)}; the archive's objects are in ${ctx.store.url} and ${markerFile(dir)} records the restore`,
+          'run the same restore again once the catalog is back: it imports the rows and finishes',
+        );
+      }
       // The transaction rolled back: remove the objects this restore uploaded (the prefix was empty).
       for (const keys of stagedKeys(tree)) await ctx.store.removeMany(keys);
       fs.rmSync(markerFile(dir), { force: true });
@@ -259,9 +267,10 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
     }
   }
   crashPoint('imported');
+  if (marker.replace) await removeUnarchived(ctx, dir, tree);
   fs.rmSync(markerFile(dir), { force: true });
   fs.rmSync(staging, { recursive: true, force: true });
-  return restoreReport(ctx, marker.archive, staged, { dryRun: false, resumed, replaced: false, started });
+  return restoreReport(ctx, marker.archive, staged, { dryRun: false, resumed, replaced: marker.replace ?? false, started });
 }
 
 /**
@@ -269,15 +278,60 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
  * earlier run of this restore uploaded (the prefix was empty when it began; puts are whole or
  * nothing): kept. Otherwise uploaded, and the stored size checked.
  */
-async function uploadOne(ctx: Context, tree: string, key: string): Promise<void> {
+async function uploadOne(ctx: Context, tree: string, key: string, replace: boolean): Promise<void> {
   const file = path.join(tree, ...key.split('/'));
   const size = fs.statSync(file).size;
-  const there = await ctx.store.stat(key);
-  if (there && there.size === size) return;
+  // Replacing a store, an object of the same size may be the old content: always uploaded.
+  if (!replace) {
+    const there = await ctx.store.stat(key);
+    if (there && there.size === size) return;
+  }
   const data = size <= SINGLE_PUT ? fs.readFileSync(file) : fs.createReadStream(file, { highWaterMark: 1 << 20 });
   const sha256 = data instanceof Buffer ? createHash('sha256').update(data).digest('hex') : undefined;
   const put = await ctx.store.put(key, data, { sha256 });
   if (put.size !== size) throw new Error(`the store holds ${put.size} bytes after the upload, not ${size}`);
+}
+
+/**
+ * restore --force, after the import: the objects under the prefix the archive does not hold
+ * (what the replaced store had) go through the deletion gate of S3 stores (S3Target: the key
+ * confined to the prefix, re-checked against what the listing saw, DeleteObjects with per-key
+ * results). Run again by a resumed restore until none is left; a key that cannot be removed
+ * fails the run and keeps the marker.
+ */
+async function removeUnarchived(ctx: Context, dir: string, tree: string): Promise<void> {
+  const batch = new S3Target(ctx.store, false).batch();
+  const slots = new Limiter(1);
+  const failed: string[] = [];
+  let removed = 0;
+  const flush = async (work: PlannedRemoval[]) => {
+    if (!work.length) return;
+    const r = await batch.removePlanned(work, slots);
+    r.results.forEach((x, i) => {
+      if (x.outcome === 'deleted' || x.outcome === 'gone') removed++;
+      else failed.push(`${work[i]!.path}: ${'reason' in x ? x.reason : x.outcome}`);
+    });
+  };
+  let work: PlannedRemoval[] = [];
+  for await (const page of ctx.store.list({ pageSize: 1000 })) {
+    for (const e of page) {
+      if (e.key === RESERVED_DIR || e.key.startsWith(`${RESERVED_DIR}/`)) continue;
+      const staged = fs.lstatSync(path.join(tree, ...e.key.split('/')), { throwIfNoEntry: false });
+      if (staged?.isFile()) continue;
+      work.push({ path: e.key, expect: { size: e.size, mtimeMs: Math.floor(e.mtime.getTime() / 1000) * 1000, identity: e.identity } });
+    }
+    // Removed after the page is read: the listing goes on from its continuation token.
+    await flush(work);
+    work = [];
+  }
+  batch.close();
+  if (removed) ctx.log.info(`removed ${removed} objects of the replaced store that the archive does not hold`);
+  if (failed.length) {
+    throw new FailedError(
+      `restore --force imported the archive but could not remove ${failed.length} objects of the replaced store: ${failed[0]}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; ${markerFile(dir)} records the restore`,
+      'run the same restore again: it removes what is left',
+    );
+  }
 }
 
 /** Staging directories no marker points to are what a run killed before its commit left. */
