@@ -13,6 +13,7 @@ import { sqlRows } from './helpers/cleanup-fixture.ts';
 import { startS3, type S3Fixture } from './helpers/s3.ts';
 import { buildS3Store, makeS3Store, readObject, sha, type S3Store } from './helpers/s3-store.ts';
 import { randomBytes } from 'node:crypto';
+import type { S3BlobStore } from '../src/storage/s3/s3-blob-store.ts';
 
 let s3: S3Fixture;
 before(async () => {
@@ -238,6 +239,40 @@ for (const d of DIALECTS) {
       for (const [rel, data] of files) assert.ok((await readObject(dst.bucket, rel)).equals(data), rel);
       assert.deepEqual(await catalogView(dst.c), await catalogView(src.c));
       assert.equal((await dst.cli('verify')).code, 0);
+    });
+
+    test('restore into S3 killed (kill -9) on one machine is refused for another archive and finished from another machine: the marker lives in the bucket', async () => {
+      const archive = path.join(work, 'crash2.tar.gz');
+      assert.equal((await src.cli('backup', '--output', archive)).code, 0);
+      const dst = await makeS3Store(d, s3);
+      extra.push(dst);
+      const killed = await dst.cliEnv({ STORECTL_TEST_CRASH_AT: 'moved-one' }, 'restore', archive);
+      assert.equal(killed.code, -1, `killed by SIGKILL: ${killed.stdout}${killed.stderr}`);
+      const marker = await (dst.bucket as unknown as S3BlobStore).readReserved('restore.json');
+      assert.ok(marker, 'the marker is in the bucket, under the store prefix');
+      assert.equal(JSON.parse(marker.toString()).archive, archive);
+      const localDirs = fs.readdirSync(path.join(dst.stateDir, 'restore'));
+      assert.ok(!localDirs.some((h) => fs.existsSync(path.join(dst.stateDir, 'restore', h, 'restore.json'))), 'no local marker');
+      assert.ok(!(await bucketKeys(dst)).some((k) => k.startsWith('.storectl')), 'the marker is never listed as data');
+      // Another machine: its own, empty state directory (no staging, no local marker).
+      const elsewhere = tmpDir('storectl-other-host-');
+      try {
+        const wrong = await dst.cliEnv({ STORECTL_STATE_DIR: elsewhere }, 'restore', path.join(work, 'repair.tar.gz'));
+        assert.equal(wrong.code, 2, wrong.stdout + wrong.stderr);
+        assert.equal(wrong.json.error.code, 'restore_pending');
+        const again = await dst.cliEnv({ STORECTL_STATE_DIR: elsewhere }, 'restore', archive);
+        assert.equal(again.code, 0, again.stdout + again.stderr);
+        assert.equal(again.json.resumed, true);
+      } finally {
+        fs.rmSync(elsewhere, { recursive: true, force: true });
+      }
+      assert.deepEqual((await bucketKeys(dst)).sort(), [...files.keys()].sort());
+      for (const [rel, data] of files) assert.ok((await readObject(dst.bucket, rel)).equals(data), rel);
+      assert.deepEqual(await catalogView(dst.c), await catalogView(src.c));
+      // The marker is gone: a new restore of the same archive is refused as into a full store, not resumed.
+      const after = await dst.cli('restore', archive);
+      assert.equal(after.code, 2, after.stdout + after.stderr);
+      assert.equal(after.json.error.code, 'target_not_empty');
     });
   });
 }

@@ -26,6 +26,7 @@ import { withStoreLock } from '../store-lock.ts';
 import { Limiter } from '../pool.ts';
 import { S3Target } from '../lifecycle/s3-target.ts';
 import type { PlannedRemoval } from '../lifecycle/gate.ts';
+import type { S3BlobStore } from '../../storage/s3/s3-blob-store.ts';
 import { RESERVED_DIR } from '../../storage/layout.ts';
 import { refuseOverQuota } from './restore-quota.ts';
 import { verifyArchive } from './verify.ts';
@@ -41,9 +42,7 @@ import {
   type StagedResult,
   type TargetState,
   crashPoint,
-  readMarkerFile,
   readyPath,
-  writeMarkerFile,
 } from './restore-common.ts';
 
 interface S3RestoreMarker {
@@ -55,6 +54,8 @@ interface S3RestoreMarker {
   startedAt: string;
   /** restore --force into a store that was not empty: objects overwritten, rows replaced, the rest removed. */
   replace?: boolean;
+  /** The machine that staged it (for messages; the staging directory is local to it). */
+  host?: string;
 }
 
 /** Up to this size an object is one PutObject (with the SHA-256 where the server checks it); above, multipart. */
@@ -69,9 +70,26 @@ export function s3RestoreDir(storeUrl: string, env: NodeJS.ProcessEnv = process.
   return path.join(base, 'restore', createHash('sha256').update(storeUrl).digest('hex').slice(0, 16));
 }
 
-const markerFile = (dir: string) => path.join(dir, 'restore.json');
-const readMarker = (dir: string) => readMarkerFile<S3RestoreMarker>(markerFile(dir));
-const writeMarker = (dir: string, m: S3RestoreMarker) => writeMarkerFile(markerFile(dir), m);
+/**
+ * The marker lives where the store lives: the object .storectl/restore.json under the store's
+ * prefix (S3BlobStore.readReserved), so that a restore killed on one machine is finished, or a
+ * restore of another archive refused, from any machine. The staging stays local; a resume that
+ * does not find it (another machine, a wiped state directory) stages the archive again.
+ */
+const MARKER = 'restore.json';
+const markerFile = (_dir: string) => `.storectl/${MARKER} in the store`;
+const s3Of = (ctx: Context) => ctx.store as unknown as S3BlobStore;
+async function readMarker(ctx: Context): Promise<S3RestoreMarker | null> {
+  const b = await s3Of(ctx).readReserved(MARKER);
+  if (!b) return null;
+  try {
+    return JSON.parse(b.toString('utf8')) as S3RestoreMarker;
+  } catch (err) {
+    throw new FailedError(`cannot read the restore marker .storectl/${MARKER} in ${ctx.store.url}: ${errorMessage(err)}`);
+  }
+}
+const writeMarker = (ctx: Context, m: S3RestoreMarker) => s3Of(ctx).writeReserved(MARKER, Buffer.from(JSON.stringify(m, null, 2) + '\n'));
+const removeMarker = (ctx: Context) => s3Of(ctx).removeReserved(MARKER);
 
 /** What is in the target prefix and catalog now (the first listing page is enough to tell empty). */
 export async function inspectS3Target(ctx: Context): Promise<TargetState> {
@@ -89,7 +107,7 @@ export async function inspectS3Target(ctx: Context): Promise<TargetState> {
     rows = Object.fromEntries(DUMP_TABLES.map((t) => [t, 0]));
   }
   const empty = treeEntries === 0 && Object.entries(rows).every(([t, n]) => n === 0 || t === 'quotas');
-  const marker = readMarker(s3RestoreDir(ctx.store.url));
+  const marker = await readMarker(ctx);
   return {
     root: ctx.store.url,
     catalog: ctx.catalog.location,
@@ -107,12 +125,26 @@ export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: 
   const url = ctx.store.url;
   await refuseForeignTables(ctx);
   const locked = <T>(fn: () => Promise<T>) => withStoreLock(ctx, 'restore', opts.waitMs ?? 0, fn);
-  const pending = readMarker(dir);
+  const pending = await readMarker(ctx);
   if (pending && !opts.dryRun) {
     if (pending.archive !== archive || pending.archiveSize !== fs.statSync(archive).size) {
       throw new UsageError(`an unfinished restore of ${pending.archive} is pending for ${url} (${markerFile(dir)})`, 'rerun `storectl restore` with that archive to finish it', 'restore_pending');
     }
     if (await catalogNeedsSchema(ctx)) await ctx.catalog.migrate();
+    if (!fs.existsSync(readyPath(pending.staging))) {
+      // Begun on another machine (or its staging is gone): the same archive, verified and staged again here.
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const staging = path.join(dir, `restore-${ctx.runId}`);
+      fs.mkdirSync(staging, { recursive: true, mode: 0o700 });
+      const progress = ctx.progress('verify');
+      const v = await verifyArchive(archive, { schemaVersion: schemaVersion(ctx.catalog.dialect), stage: { dir: staging, writeTree: true }, progress });
+      progress.done();
+      const restaged: StagedResult = { format: v.format, head: v.head, summary: v.summary, files: v.files, bytes: v.bytes, tables: v.tables };
+      fs.writeFileSync(readyPath(staging), JSON.stringify(restaged) + '\n', { mode: 0o600 });
+      pending.staging = staging;
+      pending.host = os.hostname();
+      await writeMarker(ctx, pending);
+    }
     return locked(() => finish(ctx, dir, pending, started, true));
   }
   if (!state.empty && !opts.dryRun && !opts.force) {
@@ -168,8 +200,8 @@ export async function runRestoreS3(ctx: Context, opts: RestoreOptions, archive: 
     }
     fs.writeFileSync(readyPath(staging), JSON.stringify(staged) + '\n', { mode: 0o600 });
     crashPoint('staged');
-    const marker: S3RestoreMarker = { archive, archiveSize: fs.statSync(archive).size, store: url, staging, phase: 'uploading', startedAt: new Date(started).toISOString(), replace: !now.empty };
-    writeMarker(dir, marker);
+    const marker: S3RestoreMarker = { archive, archiveSize: fs.statSync(archive).size, store: url, staging, phase: 'uploading', startedAt: new Date(started).toISOString(), replace: !now.empty, host: os.hostname() };
+    await writeMarker(ctx, marker);
     return finish(ctx, dir, marker, started, false);
   });
 }
@@ -225,7 +257,7 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
     }
     progress.done();
     marker.phase = 'importing';
-    writeMarker(dir, marker);
+    await writeMarker(ctx, marker);
   }
   crashPoint('moved');
   await pausePoint('restore-moved');
@@ -260,7 +292,7 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
       }
       // The transaction rolled back: remove the objects this restore uploaded (the prefix was empty).
       for (const keys of stagedKeys(tree)) await ctx.store.removeMany(keys);
-      fs.rmSync(markerFile(dir), { force: true });
+      await removeMarker(ctx);
       fs.rmSync(staging, { recursive: true, force: true });
       if (isQuotaExceeded(err)) throw new QuotaExceededError(`restore refused by the catalog: the archive's files would put an owner over its quota; the target is as it was`);
       throw new FailedError(`restore failed while importing the catalog; the target is as it was: ${errorMessage(err)}`);
@@ -268,7 +300,7 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
   }
   crashPoint('imported');
   if (marker.replace) await removeUnarchived(ctx, dir, tree);
-  fs.rmSync(markerFile(dir), { force: true });
+  await removeMarker(ctx);
   fs.rmSync(staging, { recursive: true, force: true });
   return restoreReport(ctx, marker.archive, staged, { dryRun: false, resumed, replaced: marker.replace ?? false, started });
 }

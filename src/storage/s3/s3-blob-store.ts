@@ -59,6 +59,9 @@ export function makeS3Client(s: S3Settings): S3Client {
   return new S3Client(cfg);
 }
 
+/** Keys under the store's reserved .storectl/ (its own state): never data, never listed. */
+const isReservedKey = (rel: string) => rel === '.storectl' || rel.startsWith('.storectl/');
+
 const hexToBase64 = (hex: string) => Buffer.from(hex, 'hex').toString('base64');
 const identityOf = (etag: string | undefined) => `etag:${etag ?? ''}`;
 
@@ -193,7 +196,7 @@ export class S3BlobStore implements BlobStore {
       } catch (err) {
         throw describeS3Error(err, this.loc);
       }
-      const page: BlobEntry[] = (out.Contents ?? []).map((o) => {
+      const page: BlobEntry[] = (out.Contents ?? []).filter((o) => !isReservedKey(o.Key!.slice(this.loc.prefix.length))).map((o) => {
         const key = o.Key!.slice(this.loc.prefix.length);
         return {
           key,
@@ -207,6 +210,42 @@ export class S3BlobStore implements BlobStore {
       if (!out.IsTruncated || !out.NextContinuationToken) return;
       ContinuationToken = out.NextContinuationToken;
     }
+  }
+
+  /**
+   * The store's own state beside its objects (as <root>/.storectl/ on a local tree): the object
+   * <prefix>.storectl/<name>, never listed as data, so that whatever machine opens the store
+   * sees it (the restore marker). Written whole with one PutObject.
+   */
+  async readReserved(name: string): Promise<Buffer | null> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.loc.bucket, Key: this.reservedKey(name) }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw describeS3Error(err, this.loc, `.storectl/${name}`);
+    }
+  }
+
+  async writeReserved(name: string, data: Buffer): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.loc.bucket, Key: this.reservedKey(name), Body: data, ContentLength: data.length, ContentType: 'application/json' }));
+    } catch (err) {
+      throw describeS3Error(err, this.loc, `.storectl/${name}`);
+    }
+  }
+
+  async removeReserved(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.loc.bucket, Key: this.reservedKey(name) }));
+    } catch (err) {
+      if (!isNotFound(err)) throw describeS3Error(err, this.loc, `.storectl/${name}`);
+    }
+  }
+
+  private reservedKey(name: string): string {
+    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new Error(`internal: bad reserved object name ${JSON.stringify(name)}`);
+    return `${this.loc.prefix}.storectl/${name}`;
   }
 
   async remove(key: string): Promise<RemoveResult> {
