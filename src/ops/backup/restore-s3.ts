@@ -2,9 +2,9 @@
 // every hash compared, a trial import) while staged in a local directory; then, under the store
 // lock, every staged file uploaded as an object (whole or not at all: PutObject carrying the
 // SHA-256 up to 8 MiB, multipart above; the stored size checked) and the catalog imported in
-// one transaction. An S3 store has no .storectl/: the staging and the restore.json marker live in
-// a local state directory named after the store (STORECTL_STATE_DIR, else
-// $XDG_STATE_HOME/storectl, else ~/.local/state/storectl). A run killed after the marker is
+// one transaction. The staging lives in a local state directory named after the store
+// (STORECTL_STATE_DIR, else $XDG_STATE_HOME/storectl, else ~/.local/state/storectl); the marker
+// in the bucket (.storectl/restore.json under the prefix). A run killed after the marker is
 // written is finished by the same restore: objects already uploaded with their size are kept,
 // the rest uploaded, the rows imported if they are not yet. A failed import removes the objects
 // it uploaded (the target was an empty prefix), so the store is as it was. restore --force into a
