@@ -123,9 +123,22 @@ export class S3BlobStore implements BlobStore {
         if (opts.noHeadAfter) return { size: data.length, mtime: new Date(), identity: identityOf(sent.ETag), checksumVerified: sendSha };
       } else {
         // Multipart, parts in parallel; the object appears only when CompleteMultipartUpload succeeds.
+        // With sendSha256, the upload is created with ChecksumAlgorithm SHA256 and every UploadPart
+        // carries x-amz-checksum-sha256 of its bytes (computed by the SDK over the part), so that
+        // the server refuses a corrupted part (BadDigest), and CompleteMultipartUpload lists the
+        // part checksums the server returned. S3 keeps a SHA-256 of a multipart object only as a
+        // checksum of its parts' checksums (full-object checksums exist for the CRCs only): the
+        // catalog's SHA-256 of the whole cannot be sent, and the copy is not reported as verified.
         const up = new Upload({
           client: this.client,
-          params: { Bucket: this.loc.bucket, Key, Body: data, ContentType: opts.contentType, ...(opts.storageClass ? { StorageClass: opts.storageClass as StorageClass } : {}) },
+          params: {
+            Bucket: this.loc.bucket,
+            Key,
+            Body: data,
+            ContentType: opts.contentType,
+            ...(opts.storageClass ? { StorageClass: opts.storageClass as StorageClass } : {}),
+            ...(this.settings.sendSha256 ? { ChecksumAlgorithm: 'SHA256' as const } : {}),
+          },
           partSize: this.settings.partSize,
           queueSize: this.settings.partsInParallel,
           leavePartsOnError: false,
@@ -134,7 +147,7 @@ export class S3BlobStore implements BlobStore {
       }
     } catch (err) {
       const name = (err as { name?: string }).name;
-      if (sendSha && (name === 'BadDigest' || name === 'InvalidRequest' || /checksum/i.test(name ?? ''))) {
+      if ((sendSha || (!single && this.settings.sendSha256)) && (name === 'BadDigest' || name === 'InvalidRequest' || /checksum/i.test(name ?? ''))) {
         throw new BlobChecksumError(key, `the server refused the upload (${name})`);
       }
       throw describeS3Error(err, this.loc, key);

@@ -54,7 +54,10 @@ export interface S3Settings {
   forcePathStyle: boolean;
   /** requestChecksumCalculation / responseChecksumValidation; WHEN_REQUIRED for endpoints other than AWS. */
   checksumMode: ChecksumMode;
-  /** Send x-amz-checksum-sha256 with single-request uploads, so the server refuses corrupted bytes. */
+  /**
+   * Send x-amz-checksum-sha256 with uploads, so the server refuses corrupted bytes: the catalog's
+   * SHA-256 with a single PutObject, the SDK's SHA-256 of each part with a multipart upload.
+   */
   sendSha256: boolean;
   /** Multipart part size in bytes and parts in flight (lib-storage). */
   partSize: number;
