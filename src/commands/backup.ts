@@ -145,6 +145,7 @@ export default defineCommand({
       bytes: report.bytes,
       files: report.files,
       fileBytes: report.fileBytes,
+      linkedFiles: report.linked.files,
       metadataOnly: report.metadataOnly,
       verified: report.verified,
       notArchived: report.skipped.count,
@@ -198,6 +199,7 @@ function renderBackup(r: BackupReport): string {
     ['format', r.format + (r.metadataOnly ? ' (catalog only)' : '')],
     ['size', `${formatBytes(r.bytes)} (${formatCount(r.bytes)} bytes)`],
     ['files', `${formatCount(r.files)} (${formatBytes(r.fileBytes)})`],
+    ...(r.linked.files ? [['shared content', `${formatCount(r.linked.files)} names share an archived copy (${formatBytes(r.linked.bytes)} stored once)`] as [string, string]] : []),
     ['catalog rows', Object.entries(r.tables).map(([t, n]) => `${t} ${formatCount(n)}`).join(', ')],
     ['duration', formatDuration(r.durationMs)],
   ];
