@@ -3,8 +3,10 @@
 //
 //   manifest.json             first: format and schema versions, tool, source dialect, time
 //   catalog/<table>.ndjson    the catalog, one JSON row a line, from one snapshot
-//   files/<path>              the files of every `present` row, in path byte order
-//   manifest-files.ndjson     path, size and SHA-256 of every file archived, in archive order
+//   files/<path>              the files of every `present` row, in path byte order; a row that
+//                             shares content (content_group) with a name archived before has none
+//   manifest-files.ndjson     path, size and SHA-256 of every file archived, in archive order;
+//                             a shared name's line adds `link`: the earlier path holding its bytes
 //   manifest-summary.json     counts, bytes, each table's rows and SHA-256, files skipped
 //
 // Restore reads exactly this sequence and refuses anything else.

@@ -3,7 +3,8 @@
 // no symlinks, hard links or devices), every file's size and SHA-256 against the manifest,
 // every catalog table's rows and SHA-256, that every catalog row parses, every file row's path
 // is safe, and every archived file is the one its own catalog row describes (size, SHA-256),
-// the archived paths being exactly the present rows (less those listed as not archived). Entries can be
+// the archived paths being exactly the present rows (less those listed as not archived); a name
+// stored as a link (format 2) must name an earlier entry its own row shares a content_group with. Entries can be
 // staged (written under a staging directory) as they pass, so a restore reads the archive
 // once; nothing is trusted until the whole archive has been read and compared.
 import { createHash } from 'node:crypto';
