@@ -614,7 +614,7 @@ describe('backup options and archive versions', () => {
     const entries = await readEntries(out);
     const target = await newStore(sqlite, false);
     for (const [field, value, pattern] of [
-      ['format', 99, /backup format 99 .* reads format 1 and older/],
+      ['format', 99, /backup format 99 .* reads format 2 and older/],
       ['schemaVersion', 42, new RegExp(`schema version 42; this storectl .* knows schema version ${schemaVersion('sqlite')}`)],
     ] as const) {
       const copy = entries.map((e) => ({ ...e }));

@@ -14,6 +14,8 @@ import type { BlobStore } from '../src/storage/blob.ts';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import { sqlExec } from './helpers/cleanup-fixture.ts';
 import { startS3, type S3Fixture } from './helpers/s3.ts';
+import { makeS3Store, readObject, sha } from './helpers/s3-store.ts';
+import { readArchive } from '../src/ops/backup/archive-reader.ts';
 
 const A = randomBytes(40_000);
 const B = randomBytes(3_000);
@@ -332,6 +334,126 @@ for (const d of DIALECTS) {
         assert.deepEqual(fs.existsSync(staging) ? fs.readdirSync(staging) : [], []);
       } finally {
         await target.dispose();
+      }
+    });
+  });
+
+  describe(`backup of shared content: ${d.name}`, { skip: d.skip }, () => {
+    let store: Store;
+    let src: string;
+    let placed: Placed[];
+    const archives: Record<string, string> = {};
+    const cli = (...args: string[]) => runCli([...store.args, '--json', ...args]);
+
+    before(async () => {
+      store = await d.makeStore();
+      assert.equal((await runCli([...store.args, 'migrate', '--create'])).code, 0);
+      src = tmpDir('storectl-dedup-backup-');
+      placed = await putCopies(store, src, [
+        { job: 'sh-1', owner: 'sh', content: A },
+        { job: 'sh-2', owner: 'sh', content: A },
+        { job: 'sh-3', owner: 'sh', content: B },
+      ]);
+      const r = await cli('--yes', 'dedup');
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(fs.statSync(path.join(store.root, placed[0]!.path)).ino, fs.statSync(path.join(store.root, placed[1]!.path)).ino);
+      for (const format of ['tar.gz', 'zip']) {
+        archives[format] = path.join(src, `shared.${format}`);
+        const b = await cli('backup', '--output', archives[format]!);
+        assert.equal(b.code, 0, b.stdout + b.stderr);
+        assert.equal(b.json.files, 3, 'three names archived');
+        assert.deepEqual(b.json.linked, { files: 1, bytes: A.length }, 'one of them shares the archived copy');
+        assert.equal(b.json.fileBytes, 2 * A.length + B.length, 'logical bytes as before');
+      }
+    });
+    after(async () => {
+      await store?.dispose();
+      fs.rmSync(src, { recursive: true, force: true });
+    });
+
+    test('the archive holds the shared content once (tar.gz and zip): one entry, a manifest line naming it, and it verifies', async () => {
+      const pair = [placed[0]!.path, placed[1]!.path].sort();
+      for (const [format, archive] of Object.entries(archives)) {
+        const entries: { name: string; size: number; data: Buffer }[] = [];
+        for await (const e of readArchive(archive)) {
+          const parts: Buffer[] = [];
+          for await (const c of e.chunks()) parts.push(c);
+          entries.push({ name: e.name, size: e.size, data: Buffer.concat(parts) });
+        }
+        const fileEntries = entries.filter((e) => e.name.startsWith('files/'));
+        assert.deepEqual(fileEntries.map((e) => e.name), [`files/${pair[0]}`, `files/${placed[2]!.path}`].sort(), `${format}: only the first name of the pair has an entry`);
+        assert.equal(fileEntries.reduce((n, e) => n + e.size, 0), A.length + B.length, `${format}: the content of A is stored once`);
+        assert.ok(fileEntries.find((e) => e.name === `files/${pair[0]}`)!.data.equals(A));
+        const list = entries.find((e) => e.name === 'manifest-files.ndjson')!.data.toString().trim().split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(list.find((l) => l.path === pair[1]), { path: pair[1], size: A.length, sha256: sha(A), link: pair[0] });
+        const summary = JSON.parse(entries.find((e) => e.name === 'manifest-summary.json')!.data.toString());
+        assert.deepEqual(summary.files, { count: 2, bytes: A.length + B.length });
+        assert.deepEqual(summary.linked, { count: 1, bytes: A.length });
+        assert.equal(JSON.parse(entries[0]!.data.toString()).format, 2);
+        const v = await runCli(['--json', 'restore', archive, '--verify-only']);
+        assert.equal(v.code, 0, v.stdout + v.stderr);
+        assert.equal(v.json.files, 3);
+      }
+    });
+
+    test('restore into a fresh local store (tar.gz and zip) recreates the link: one inode, original bytes, check-disk and verify exit 0', async () => {
+      for (const archive of Object.values(archives)) {
+        const target = await d.makeStore();
+        try {
+          const res = await runCli([...target.args, '--json', '--yes', 'restore', archive]);
+          assert.equal(res.code, 0, res.stdout + res.stderr);
+          assert.equal(res.json.files, 3);
+          const at = (rel: string) => path.join(target.root, rel);
+          for (const p of placed) assert.ok(fs.readFileSync(at(p.path)).equals(p.content), p.path);
+          assert.equal(fs.statSync(at(placed[0]!.path)).ino, fs.statSync(at(placed[1]!.path)).ino, 'the pair shares one inode');
+          assert.equal(fs.statSync(at(placed[0]!.path)).nlink, 2);
+          assert.notEqual(fs.statSync(at(placed[2]!.path)).ino, fs.statSync(at(placed[0]!.path)).ino);
+          const cd = await runCli([...target.args, '--json', 'stats', '--check-disk']);
+          assert.equal(cd.code, 0, cd.stdout + cd.stderr);
+          assert.deepEqual(cd.json.disk, { bytes: A.length + B.length, sharedGroups: 1, sharedFiles: 2, savedBytes: A.length }, 'the catalog counts the shared copy once');
+          const v = await runCli([...target.args, '--json', 'verify']);
+          assert.equal(v.code, 0, v.stdout + v.stderr);
+        } finally {
+          await target.dispose();
+        }
+      }
+    });
+
+    test('a restore killed midway and run again converges: the link is there, check-disk and verify exit 0', async () => {
+      const points = d.name === 'sqlite' ? ['staged', 'moved-one', 'moved', 'imported'] : ['staged', 'moved'];
+      for (const point of points) {
+        const target = await d.makeStore();
+        try {
+          const killed = await runCli([...target.args, '--json', '--yes', 'restore', archives['tar.gz']!], { env: { STORECTL_TEST_CRASH_AT: point } });
+          assert.notEqual(killed.code, 0, point);
+          const rerun = await runCli([...target.args, '--json', '--yes', 'restore', archives['tar.gz']!]);
+          assert.equal(rerun.code, 0, `${point}: ${rerun.stdout}${rerun.stderr}`);
+          const at = (rel: string) => path.join(target.root, rel);
+          for (const p of placed) assert.ok(fs.readFileSync(at(p.path)).equals(p.content), `${point}: ${p.path}`);
+          assert.equal(fs.statSync(at(placed[0]!.path)).ino, fs.statSync(at(placed[1]!.path)).ino, `${point}: one inode`);
+          assert.equal((await runCli([...target.args, '--json', 'stats', '--check-disk'])).code, 0, point);
+          assert.equal((await runCli([...target.args, '--json', 'verify'])).code, 0, point);
+        } finally {
+          await target.dispose();
+        }
+      }
+    });
+
+    test('restore into an S3 store writes each name as its own object with the original bytes; verify exits 0', async () => {
+      const s3 = await startS3();
+      try {
+        const dst = await makeS3Store(d, s3);
+        try {
+          const r = await dst.cli('restore', archives['tar.gz']!);
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          for (const p of placed) assert.ok((await readObject(dst.bucket, p.path)).equals(p.content), p.path);
+          const v = await dst.cli('verify');
+          assert.equal(v.code, 0, v.stdout + v.stderr);
+        } finally {
+          await dst.dispose();
+        }
+      } finally {
+        await s3.dispose();
       }
     });
   });

@@ -33,7 +33,7 @@ export default defineCommand({
   name: 'backup',
   summary: 'Write one verified archive of the catalog and the files (tar.gz or zip)',
   description:
-    "Write one archive holding a manifest (format and schema versions, source dialect, counts, and every file's path, size and SHA-256), the catalog as dialect-neutral NDJSON per table read in one snapshot, and the file of every present row under files/. Each file is read once, hashed while read and checked against its row: a file that vanished is reported (exit 3), one whose size or SHA-256 disagrees (exit 4); neither is archived as good. Already compressed content (PNG, PDF, JPEG, WebP, zip) is stored, the rest deflated. The archive is written under a temporary name, fsynced and renamed into place, mode 0600. Restore it with `storectl restore`, into SQLite or PostgreSQL. Each backup is recorded in the catalog's runs (archive, size, files, verified, exit code) once it has ended, and `stats` shows the last ones. `storectl backup list --dir DIR` lists the backups in DIR, newest first: name, time, size, format, files, its state (good; partial: files left out; set aside: it was read back and did not verify) and whether it was read back after writing (backups with retention rules are); the directory alone is enough, the store's records add the file counts.",
+    "Write one archive holding a manifest (format and schema versions, source dialect, counts, and every file's path, size and SHA-256), the catalog as dialect-neutral NDJSON per table read in one snapshot, and the file of every present row under files/. Each file is read once, hashed while read and checked against its row: a file that vanished is reported (exit 3), one whose size or SHA-256 disagrees (exit 4); neither is archived as good. Already compressed content (PNG, PDF, JPEG, WebP, zip) is stored, the rest deflated. Content the catalog records as shared (dedup, put --on-duplicate link) is stored once: a later name of the group has no entry of its own, its manifest line names the entry holding the bytes, and it is checked (same inode, or read and hashed) like any file. The archive is written under a temporary name, fsynced and renamed into place, mode 0600. Restore it with `storectl restore`, into SQLite or PostgreSQL. Each backup is recorded in the catalog's runs (archive, size, files, verified, exit code) once it has ended, and `stats` shows the last ones. `storectl backup list --dir DIR` lists the backups in DIR, newest first: name, time, size, format, files, its state (good; partial: files left out; set aside: it was read back and did not verify) and whether it was read back after writing (backups with retention rules are); the directory alone is enough, the store's records add the file counts.",
   args: '[action]',
   recordRun: 'when-done',
   examples: [
@@ -145,6 +145,7 @@ export default defineCommand({
       bytes: report.bytes,
       files: report.files,
       fileBytes: report.fileBytes,
+      linkedFiles: report.linked.files,
       metadataOnly: report.metadataOnly,
       verified: report.verified,
       notArchived: report.skipped.count,
@@ -198,6 +199,7 @@ function renderBackup(r: BackupReport): string {
     ['format', r.format + (r.metadataOnly ? ' (catalog only)' : '')],
     ['size', `${formatBytes(r.bytes)} (${formatCount(r.bytes)} bytes)`],
     ['files', `${formatCount(r.files)} (${formatBytes(r.fileBytes)})`],
+    ...(r.linked.files ? [['shared content', `${formatCount(r.linked.files)} names share an archived copy (${formatBytes(r.linked.bytes)} stored once)`] as [string, string]] : []),
     ['catalog rows', Object.entries(r.tables).map(([t, n]) => `${t} ${formatCount(n)}`).join(', ')],
     ['duration', formatDuration(r.durationMs)],
   ];

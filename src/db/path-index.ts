@@ -5,13 +5,16 @@ import Database from 'better-sqlite3';
 export interface IndexedFile {
   size: number;
   sha256: string;
+  /** The row's content_group: names recorded as sharing one copy (null: its own copy). */
+  contentGroup: number | null;
 }
 
 export class PathIndex {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
   readonly #take: Database.Statement;
-  #pending: [string, number, string][] = [];
+  readonly #get: Database.Statement;
+  #pending: [string, number, string, number | null][] = [];
   #duplicate: string | undefined;
 
   /** `file` is created (and is the caller's to remove, with its directory). */
@@ -19,14 +22,15 @@ export class PathIndex {
     this.#db = new Database(file);
     this.#db.pragma('journal_mode = OFF');
     this.#db.pragma('synchronous = OFF');
-    this.#db.exec('create table rows (path text primary key, size integer not null, sha256 text not null, seen integer not null default 0) without rowid');
-    this.#insert = this.#db.prepare('insert or ignore into rows (path, size, sha256) values (?, ?, ?)');
-    this.#take = this.#db.prepare('update rows set seen = 1 where path = ? and seen = 0 returning size, sha256');
+    this.#db.exec('create table rows (path text primary key, size integer not null, sha256 text not null, content_group integer, seen integer not null default 0) without rowid');
+    this.#insert = this.#db.prepare('insert or ignore into rows (path, size, sha256, content_group) values (?, ?, ?, ?)');
+    this.#take = this.#db.prepare('update rows set seen = 1 where path = ? and seen = 0 returning size, sha256, content_group as contentGroup');
+    this.#get = this.#db.prepare('select size, sha256, content_group as contentGroup, seen from rows where path = ?');
   }
 
   /** Adds a row; a path added twice is remembered and reported by `duplicate`. */
-  add(path: string, size: number, sha256: string): void {
-    this.#pending.push([path, size, sha256]);
+  add(path: string, size: number, sha256: string, contentGroup: number | null = null): void {
+    this.#pending.push([path, size, sha256, contentGroup]);
     if (this.#pending.length >= 5000) this.#flush();
   }
 
@@ -51,6 +55,13 @@ export class PathIndex {
     return this.#take.get(path) as IndexedFile | undefined;
   }
 
+  /** A path's row whether seen or not (seen: taken already), without marking it. */
+  get(path: string): (IndexedFile & { seen: boolean }) | undefined {
+    this.#flush();
+    const r = this.#get.get(path) as (IndexedFile & { seen: number }) | undefined;
+    return r ? { ...r, seen: r.seen === 1 } : undefined;
+  }
+
   /** Whether path is indexed and not seen yet (does not mark it). */
   unseenHas(path: string): boolean {
     this.#flush();
@@ -66,6 +77,47 @@ export class PathIndex {
   unseen(limit: number): string[] {
     this.#flush();
     return this.#db.prepare('select path from rows where seen = 0 order by path limit ?').pluck().all(limit) as string[];
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+export interface GroupKeeper {
+  /** The name whose entry holds the group's content. */
+  path: string;
+  size: number;
+  sha256: string;
+  /** Its file's device and inode when archived from a local tree ('' otherwise). */
+  fileId: string;
+}
+
+/**
+ * A scratch map content_group -> the first name archived with that content, on disk, so that
+ * backup stores each shared content once without holding every group in memory.
+ */
+export class GroupKeepers {
+  readonly #db: Database.Database;
+  readonly #set: Database.Statement;
+  readonly #get: Database.Statement;
+
+  /** `file` is created (and is the caller's to remove, with its directory). */
+  constructor(file: string) {
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = OFF');
+    this.#db.pragma('synchronous = OFF');
+    this.#db.exec('create table keepers (grp integer primary key, path text not null, size integer not null, sha256 text not null, file_id text not null)');
+    this.#set = this.#db.prepare('insert or ignore into keepers (grp, path, size, sha256, file_id) values (?, ?, ?, ?, ?)');
+    this.#get = this.#db.prepare('select path, size, sha256, file_id as fileId from keepers where grp = ?');
+  }
+
+  set(group: number, k: GroupKeeper): void {
+    this.#set.run(group, k.path, k.size, k.sha256, k.fileId);
+  }
+
+  get(group: number): GroupKeeper | undefined {
+    return this.#get.get(group) as GroupKeeper | undefined;
   }
 
   close(): void {

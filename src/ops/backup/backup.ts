@@ -11,6 +11,7 @@ import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
 import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
 import { FailedError, IntegrityError, StorectlError, UsageError, errorMessage, isFault } from '../../errors.ts';
 import { refuseEmptyCatalog } from '../../db/connect.ts';
+import { GroupKeepers, type GroupKeeper } from '../../db/path-index.ts';
 import { countDataFiles } from '../../storage/walk.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import { ensureDir, fsyncDir } from '../../storage/atomic.ts';
@@ -50,8 +51,11 @@ export interface BackupReport {
   path: string;
   format: ArchiveFormat;
   bytes: number;
+  /** Names archived (file entries and names stored as links), and their bytes. */
   files: number;
   fileBytes: number;
+  /** Of those, names the catalog records as sharing content with a name archived before: no entry of their own, the content is held once. */
+  linked: { files: number; bytes: number };
   tables: Record<string, number>;
   metadataOnly: boolean;
   createdAt: string;
@@ -134,12 +138,17 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     const skipped: SkippedFile[] = [];
     let files = 0;
     let fileBytes = 0;
+    const linked = { files: 0, bytes: 0 };
+    const keepers = new GroupKeepers(path.join(work, 'keepers.db'));
     try {
       if (!opts.metadataOnly) {
         const progress = ctx.progress('backup', tables.files!.rows);
         const dirs: { last?: string } = {};
         for await (const row of presentFiles(snapshot)) {
-          const outcome = await archiveFile(ctx, writer, row, work, dirs);
+          // A name the catalog records as sharing content with one archived already: checked, not stored again.
+          const k = row.contentGroup === null ? undefined : keepers.get(row.contentGroup);
+          const keeper = k && k.size === row.size && k.sha256 === row.sha256 ? k : undefined;
+          const outcome = keeper ? await checkShared(ctx, row, keeper, work, dirs) : await archiveFile(ctx, writer, row, work, dirs);
           progress.tick(1, 'reason' in outcome ? 0 : row.size);
           if (files === 0) await pausePoint('backup-files');
           if ('reason' in outcome) {
@@ -147,16 +156,23 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
             ctx.log.warn(`not archived: ${row.path}: ${outcome.detail}`);
             continue;
           }
-          const line = fileLine({ path: row.path, size: outcome.size, sha256: outcome.sha256 });
+          const line = fileLine({ path: row.path, size: outcome.size, sha256: outcome.sha256, ...(keeper ? { link: keeper.path } : {}) });
           listSha.update(line);
           list.write(line);
+          if (keeper) {
+            linked.files++;
+            linked.bytes += outcome.size;
+            continue;
+          }
           files++;
           fileBytes += outcome.size;
+          if (row.contentGroup !== null && !k) keepers.set(row.contentGroup, { path: row.path, size: outcome.size, sha256: outcome.sha256, fileId: localFileId(ctx, row) });
         }
         progress.done();
       }
     } finally {
       list.close();
+      keepers.close();
     }
     await writer.addFromFile(MANIFEST_FILES, list.file, list.bytes, { mtime: now, compressible: true });
     const summary: ManifestSummary = {
@@ -164,6 +180,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       finishedAt: ctx.clock().toISOString(),
       tables,
       files: { count: files, bytes: fileBytes },
+      ...(linked.files ? { linked: { count: linked.files, bytes: linked.bytes } } : {}),
       filesListSha256: listSha.digest('hex'),
       skipped,
     };
@@ -200,8 +217,9 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
       path: final,
       format: opts.format,
       bytes: fs.statSync(final).size,
-      files,
-      fileBytes,
+      files: files + linked.files,
+      fileBytes: fileBytes + linked.bytes,
+      linked,
       tables: Object.fromEntries(Object.entries(tables).map(([t, v]) => [t, v.rows])),
       metadataOnly: opts.metadataOnly,
       createdAt: head.createdAt,
@@ -385,6 +403,39 @@ export async function archiveFile(
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Checks what an ArchiveWriter would be given, and keeps nothing. */
+const CHECK_ONLY: ArchiveWriter = { add: async () => {}, addFromFile: async () => {}, finish: async () => {} };
+
+/** A plain file in the local tree (hot, stored as is): read through the root, not a tier. */
+function isLocalPlain(ctx: Context, row: FileRecord): boolean {
+  return ctx.store.capabilities.kind === 'local' && row.tier === 'hot' && row.encoding === null && !row.tierTarget?.startsWith('=');
+}
+
+/** The device and inode of a row's file in the local tree, '' when there is none to name. */
+function localFileId(ctx: Context, row: FileRecord): string {
+  if (!isLocalPlain(ctx, row)) return '';
+  try {
+    const st = fs.lstatSync(ctx.blobs.abs(row.path), { bigint: true });
+    return st.isFile() ? `${st.dev}:${st.ino}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * A name recorded as sharing content with an archived one (same content_group, size and
+ * SHA-256): still one of the name's own files with its row's content? When it is the very file
+ * (inode) that was archived and hashed, yes at once; otherwise it is read and hashed as
+ * archiveFile would, and nothing is written. Then the archive names it as a link to the keeper.
+ */
+async function checkShared(ctx: Context, row: FileRecord, keeper: GroupKeeper, work: string, dirs: { last?: string }): Promise<{ size: number; sha256: string } | SkippedFile> {
+  if (keeper.fileId && localFileId(ctx, row) === keeper.fileId) {
+    const st = fs.lstatSync(ctx.blobs.abs(row.path));
+    if (st.size === row.size) return { size: row.size, sha256: row.sha256 };
+  }
+  return archiveFile(ctx, CHECK_ONLY, row, work, dirs);
 }
 
 /** A row's original bytes from its tier; a file missing there is BlobNotFoundError, as a vanished object is. */

@@ -3,7 +3,8 @@
 // no symlinks, hard links or devices), every file's size and SHA-256 against the manifest,
 // every catalog table's rows and SHA-256, that every catalog row parses, every file row's path
 // is safe, and every archived file is the one its own catalog row describes (size, SHA-256),
-// the archived paths being exactly the present rows (less those listed as not archived). Entries can be
+// the archived paths being exactly the present rows (less those listed as not archived); a name
+// stored as a link (format 2) must name an earlier entry its own row shares a content_group with. Entries can be
 // staged (written under a staging directory) as they pass, so a restore reads the archive
 // once; nothing is trusted until the whole archive has been read and compared.
 import { createHash } from 'node:crypto';
@@ -35,8 +36,11 @@ export interface VerifyResult {
   format: 'tar.gz' | 'tar' | 'zip';
   head: ManifestHead;
   summary: ManifestSummary;
+  /** Names restored (file entries and names stored as links) and their bytes. */
   files: number;
   bytes: number;
+  /** Of those, names whose content the archive holds once, in another name's entry. */
+  linked: number;
   tables: Record<string, number>;
 }
 
@@ -128,6 +132,9 @@ export async function verifyArchive(
   let observedBytes = 0;
   const expectedList = createHash('sha256');
   let listedCount = 0;
+  // Names whose content the archive holds once, in an earlier entry (manifest lines with `link`).
+  let linkedCount = 0;
+  let linkedBytes = 0;
   // Spooled only to name the first disagreement when the digests differ.
   const observedSpool = workDir ? new LineWriter(path.join(workDir, 'observed.txt')) : undefined;
   const listedSpool = workDir ? new LineWriter(path.join(workDir, 'listed.txt')) : undefined;
@@ -177,9 +184,12 @@ export async function verifyArchive(
         }
         if (lastPath !== undefined && compareBytewise(lastPath, rel) >= 0) throw corrupt(archive, `entry ${JSON.stringify(name)} is out of order or repeated`);
         lastPath = rel;
-        const { sha256, size } = await stageFile(entry, rel, stage?.only && !stage.only(rel) ? undefined : treeDir, madeDirs);
         const row = rowsByPath.take(rel);
         if (!row) throw corrupt(archive, `entry ${JSON.stringify(name)} has no present row in the archive's catalog`);
+        // With a selection, a file recorded as sharing content is staged too: a name chosen later
+        // in the list may be a link to it (its content is held once, by this entry).
+        const wanted = !stage?.only || stage.only(rel) || row.contentGroup !== null;
+        const { sha256, size } = await stageFile(entry, rel, wanted ? treeDir : undefined, madeDirs);
         if (row.size !== size || row.sha256 !== sha256) {
           throw corrupt(archive, `${rel}: the archived file (${size} bytes, SHA-256 ${sha256}) is not the file its catalog row describes (${row.size} bytes, SHA-256 ${row.sha256})`);
         }
@@ -195,8 +205,42 @@ export async function verifyArchive(
         phase = 'list';
         const splitter = new LineSplitter();
         const listSha = createHash('sha256');
+        /**
+         * A name stored as a link: its content is the earlier entry `link` (archived and checked
+         * above). Both must be present rows the archive's catalog records as sharing one
+         * content_group, with the same size and SHA-256; staged as a hard link to that file.
+         */
+        const takeLink = (rel: string, size: number, sha256: string, link: unknown) => {
+          const what = `${MANIFEST_FILES}: ${JSON.stringify(rel)} stored as a link to ${JSON.stringify(link)}`;
+          if (typeof link !== 'string') throw corrupt(archive, `${MANIFEST_FILES} has a malformed link line`);
+          try {
+            checkRelPath(rel);
+            checkRelPath(link);
+          } catch (err) {
+            if (err instanceof UnsafePathError) throw corrupt(archive, `${what} is unsafe (${err.message})`);
+            throw err;
+          }
+          const target = rowsByPath.get(link);
+          if (!target?.seen) throw corrupt(archive, `${what}, which is not a file entry of the archive`);
+          const row = rowsByPath.take(rel);
+          if (!row) throw corrupt(archive, `${what}: it has no present row in the archive's catalog, or is archived twice`);
+          if (row.size !== size || row.sha256 !== sha256 || target.size !== size || target.sha256 !== sha256) {
+            throw corrupt(archive, `${what}: sizes or SHA-256 disagree (the line, its row and the target's row)`);
+          }
+          if (row.contentGroup === null || row.contentGroup !== target.contentGroup) {
+            throw corrupt(archive, `${what}: the archive's catalog does not record the two as sharing content`);
+          }
+          if (treeDir && (!stage?.only || stage.only(rel))) {
+            const abs = path.join(treeDir, ...rel.split('/'));
+            fs.mkdirSync(path.dirname(abs), { recursive: true, mode: 0o750 });
+            fs.linkSync(path.join(treeDir, ...link.split('/')), abs);
+          }
+          linkedCount++;
+          linkedBytes += size;
+          opts.progress?.tick(1, 0);
+        };
         const take = (line: string) => {
-          let f: { path?: unknown; size?: unknown; sha256?: unknown };
+          let f: { path?: unknown; size?: unknown; sha256?: unknown; link?: unknown };
           try {
             f = JSON.parse(line);
           } catch {
@@ -204,6 +248,10 @@ export async function verifyArchive(
           }
           if (typeof f.path !== 'string' || typeof f.size !== 'number' || typeof f.sha256 !== 'string') {
             throw corrupt(archive, `${MANIFEST_FILES} has a malformed line`);
+          }
+          if (f.link !== undefined) {
+            takeLink(f.path, f.size, f.sha256, f.link);
+            return;
           }
           const canonLine = canon(f.path, f.size, f.sha256);
           expectedList.update(canonLine);
@@ -256,10 +304,13 @@ export async function verifyArchive(
   if (summary.files?.count !== observedCount || summary.files?.bytes !== observedBytes || listedCount !== observedCount) {
     throw corrupt(archive, `the manifest lists ${listedCount} files (${summary.files?.bytes} bytes), the archive holds ${observedCount} (${observedBytes} bytes)`);
   }
+  if ((summary.linked?.count ?? 0) !== linkedCount || (summary.linked?.bytes ?? 0) !== linkedBytes) {
+    throw corrupt(archive, `the manifest summary records ${summary.linked?.count ?? 0} names stored as links, the file list ${linkedCount}`);
+  }
   // Every present row has its file in the archive, or is listed as not archived.
   const presentRows = tables.get('files')?.present ?? 0;
-  if (!head.metadataOnly && presentRows !== observedCount + (summary.skipped?.length ?? 0)) {
-    throw corrupt(archive, `the catalog has ${presentRows} present files, the archive holds ${observedCount} and lists ${summary.skipped?.length ?? 0} as not archived`);
+  if (!head.metadataOnly && presentRows !== observedCount + linkedCount + (summary.skipped?.length ?? 0)) {
+    throw corrupt(archive, `the catalog has ${presentRows} present files, the archive holds ${observedCount}, stores ${linkedCount} as links and lists ${summary.skipped?.length ?? 0} as not archived`);
   }
   if (observed.digest('hex') !== expectedList.digest('hex')) {
     throw corrupt(archive, firstDifference(observedSpool?.file, listedSpool?.file));
@@ -270,8 +321,9 @@ export async function verifyArchive(
     format,
     head,
     summary,
-    files: observedCount,
-    bytes: observedBytes,
+    files: observedCount + linkedCount,
+    bytes: observedBytes + linkedBytes,
+    linked: linkedCount,
     tables: Object.fromEntries([...tables].map(([t, v]) => [t, v.rows])),
   };
 }
@@ -355,7 +407,7 @@ async function readTable(
         if (err instanceof UnsafePathError) throw corrupt(archive, `catalog row ${row.id} of files has an unsafe path ${JSON.stringify(row.path)} (${err.message}): refused`);
         throw err;
       }
-      if (row.state === 'present') index?.add(String(row.path), Number(row.size), String(row.sha256));
+      if (row.state === 'present') index?.add(String(row.path), Number(row.size), String(row.sha256), row.contentGroup === null || row.contentGroup === undefined ? null : Number(row.contentGroup));
     }
     return row.state === 'present';
   };
