@@ -160,7 +160,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     }
     progress.done();
     const presentFiles = o.maxMove?.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
-    if (o.maxMove !== undefined) report.cap = capVerdict('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move');
+    if (o.maxMove !== undefined) report.cap = capVerdict('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move', 'move');
     if (!apply) return report;
     guardCap('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move');
     if (plannedJobs && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was moved', undefined, 'cancelled');
