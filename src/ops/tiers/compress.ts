@@ -22,7 +22,7 @@ import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { tierStore, type Context } from '../../context.ts';
+import { openAllTiers, tierStore, type Context } from '../../context.ts';
 import { compressionCatalog, type CompressionCatalog } from '../../db/compression.ts';
 import { tierCatalog, type TierRow } from '../../db/tiers.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
@@ -105,6 +105,7 @@ export async function runCompress(ctx: Context, o: CompressOptions): Promise<Com
   if (!o.manual && !o.rules.some((r) => r.action === 'compress')) {
     throw new UsageError('no compress rules are enabled', 'add a rule with "action": "compress" to the cleanup section, or give JOB_IDs with --compress');
   }
+  await openAllTiers(ctx);
   if (o.dryRun) return run(ctx, o, false);
   return withStoreLock(ctx, 'compress', o.waitMs, () => run(ctx, o, true));
 }
