@@ -1,5 +1,5 @@
 // Benchmark of the lifecycle commands against the pipelines an operator would use instead.
-//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R]
+//   node --import tsx bench/cleanup.ts [--quick] [--files N] [--dialects sqlite,postgres] [--rounds R] [--layouts oldest,one-owner] [--threadpool N]
 //     [--layouts oldest,one-owner] [--shuffled]
 // 1. cleanup-orphaned --dry-run over the whole store vs a path list exported from the catalog
 //    (sqlite3 / psql) + `find | LC_ALL=C sort | comm -23`.
@@ -35,6 +35,10 @@ const layouts = (arg('--layouts') ?? DUE_LAYOUTS.join(',')).split(',') as DueLay
 for (const l of layouts) if (!DUE_LAYOUTS.includes(l)) throw new Error(`--layouts: unknown layout ${l} (${DUE_LAYOUTS.join(', ')})`);
 // --shuffled: creation times at random, unrelated to job ids and row order (the layout before 2026-12).
 const TIME_ORDERED = !flag('--shuffled');
+// --threadpool N: each round also runs cleanup-expired with UV_THREADPOOL_SIZE=N (bin/storectl
+// sets 16 unless the caller sets it), right after the default run on the same files: a paired
+// comparison of libuv's pool size (issue 14, "Docs that tell the truth").
+const POOL = arg('--threadpool');
 
 interface Timed {
   wall: number;
@@ -101,7 +105,7 @@ function expiredRounds(layout: DueLayout, dialects: Dialect[], work: string, roo
   const baseline = path.join(work, 'baseline');
   const resetCatalog = (d: Dialect) => sh(d.resetSql(RESET_TOMBSTONES_SQL));
   moveTree(root, due, keep);
-  const results = new Map<string, { s: Timed; base: Timed; base2: Timed; base3: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
+  const results = new Map<string, { s: Timed; pool?: Timed; base: Timed; base2: Timed; base3: Timed; deleted: number }[]>(dialects.map((d) => [d.name, []]));
   // The fastest baseline measured here (issue 14): the same files by name, 16 rm processes of
   // 500 names each, then the emptied job directories the same way.
   const dueList = path.join(work, 'due.lst');
@@ -139,7 +143,17 @@ function expiredRounds(layout: DueLayout, dialects: Dialect[], work: string, roo
       profiles.push({ dialect: d.name, layout, round, wall: s.wall, profile: JSON.parse(fs.readFileSync(profileFile, 'utf8').trim().split('\n').pop()!) });
       const deleted = JSON.parse(s.stdout).result.files as number;
       if (deleted !== due.length) log(`  note: deleted ${deleted} of ${due.length}`);
-      results.get(d.name)!.push({ s, base, base2: sameWork(), base3: parallelRm(), deleted });
+      let pool: Timed | undefined;
+      if (POOL) {
+        copyMissing(keep, due, root);
+        resetCatalog(d);
+        sh('sync');
+        log(`${d.name}: cleanup-expired with UV_THREADPOOL_SIZE=${POOL} (${layout}), round ${round + 1}`);
+        pool = timed(process.execPath, [BIN, ...d.args, '--config', cfg, '--json', '--yes', 'cleanup-expired', ...asOf], { UV_THREADPOOL_SIZE: POOL });
+        const n = JSON.parse(pool.stdout).result.files as number;
+        if (n !== deleted) throw new Error(`UV_THREADPOOL_SIZE=${POOL}: deleted ${n}, the default run ${deleted}`);
+      }
+      results.get(d.name)!.push({ s, ...(pool ? { pool } : {}), base, base2: sameWork(), base3: parallelRm(), deleted });
     }
   }
   // leave the store whole for the next layout
@@ -167,6 +181,20 @@ function expiredRounds(layout: DueLayout, dialects: Dialect[], work: string, roo
         name,
         base.map((b) => b.wall.toFixed(2)).join(' / '),
         String(Math.max(...base.map((b) => b.rssMb))),
+        ratios.map((x) => x.toFixed(2)).join(' / '),
+        `**${median(ratios).toFixed(2)}**`,
+      ]);
+    }
+    if (POOL) {
+      const ratios = runs.map((r) => r.pool!.wall / r.s.wall);
+      rows.push([
+        d.name,
+        `${task}, UV_THREADPOOL_SIZE=${POOL}`,
+        runs.map((r) => r.pool!.wall.toFixed(2)).join(' / '),
+        String(Math.max(...runs.map((r) => r.pool!.rssMb))),
+        'the same command with UV_THREADPOOL_SIZE=16 (the default run above)',
+        ...storectl.slice(0, 1),
+        storectl[1]!,
         ratios.map((x) => x.toFixed(2)).join(' / '),
         `**${median(ratios).toFixed(2)}**`,
       ]);

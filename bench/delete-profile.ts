@@ -3,7 +3,9 @@
 // of `npm run bench` (it reports a profile, not a ratio); used to explain bench/results/cleanup.md.
 //   node --import tsx bench/delete-profile.ts build [--work DIR] [--files N] [--layout oldest|one-owner]
 //     (a store kept in DIR, a tenth of its files due in that layout: see expired-fixture.ts)
-//   node --import tsx bench/delete-profile.ts storectl [--work DIR] [--dialect sqlite|postgres]
+//   node --import tsx bench/delete-profile.ts storectl [--work DIR] [--dialect sqlite|postgres] [--cpu-prof DIR]
+//     (--cpu-prof: node's CPU profile of every thread of the run, one .cpuprofile each, in DIR;
+//     summarise with bench/lib/cpuprofile-summary.ts)
 //   node --import tsx bench/delete-profile.ts find [--work DIR] [--files-only]
 //     (find -mindepth 5 -delete of copies of the due files: files and job directories, as
 //     storectl; --files-only: find -type f -delete)
@@ -122,7 +124,8 @@ if (what === 'build') {
   copyBack(root);
   if (dialect === 'sqlite') execFileSync('sqlite3', [path.join(root, '.storectl', 'catalog.db'), RESET_TOMBSTONES_SQL]);
   else psql(pgUrl, RESET_TOMBSTONES_SQL);
-  const out = await profile(process.execPath, [BIN, '--root', root, ...(dialect === 'postgres' ? ['--database', pgUrl] : []), '--config', cfg, '--json', '--yes', 'cleanup-expired', '--as-of', fs.readFileSync(asOfFile, 'utf8')]);
+  const cpuDir = arg('--cpu-prof');
+  const out = await profile(process.execPath, [...(cpuDir ? ['--cpu-prof', '--cpu-prof-dir', cpuDir] : []), BIN, '--root', root, ...(dialect === 'postgres' ? ['--database', pgUrl] : []), '--config', cfg, '--json', '--yes', 'cleanup-expired', '--as-of', fs.readFileSync(asOfFile, 'utf8')]);
   console.log(`${JSON.parse(out).result.files} files deleted`);
 } else if (what === 'find') {
   copyBack(path.join(W, 'baseline'));

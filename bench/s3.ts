@@ -1,6 +1,6 @@
 // Benchmark: S3 stores on the loopback S3-protocol server (@20minutes/s3rver, its own process),
 // storectl against rclone (Debian's), same machine, same run.
-//   node --import tsx bench/s3.ts [--quick] [--files N] [--objects N] [--delete-objects N] [--transfers T] [--sections copy,list,delete]
+//   node --import tsx bench/s3.ts [--quick] [--files N] [--objects N] [--delete-objects N] [--transfers T] [--sections copy,list,delete] [--rounds R]
 // 1. migrate-store of a local store of N files (default 20,000 of 2.5-7.5 KB: ~100 MB) to an
 //    empty bucket with T transfers (default 8), every copy verified (size + SHA-256, read back:
 //    s3rver stores no checksums), against `rclone copy` of the same tree into another bucket
@@ -11,14 +11,15 @@
 //    the catalog's path list exported beforehand. Objects are laid into s3rver's directory
 //    directly (its on-disk format), as 100,000 PUTs would take longer than the measurement.
 // 3. Deletion of N objects (default 100,000; --delete-objects): storectl delete against
-//    `rclone delete` of a bucket holding the same keys (issue 14's goal: within 1.5x).
+//    `rclone delete` of a bucket holding the same keys (issue 14's goal: within 1.5x). With
+//    --rounds R (default 1), R paired rounds: objects laid again, rows made present again.
 // Peak RSS of storectl is shown for N/4 and N objects (flat in the number of objects).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { BIN, arg, flag, fmt, measure, shell, table } from './lib/measure.ts';
+import { BIN, arg, flag, fmt, measure, median, shell, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 import { startS3Bench } from './lib/s3-bench.ts';
 import { openCatalog } from '../src/db/connect.ts';
@@ -31,6 +32,7 @@ const TRANSFERS = Number(arg('--transfers', '8'));
 /** --sections copy,list,delete (all by default): which of the three to run. */
 const SECTIONS = (arg('--sections') ?? 'copy,list,delete').split(',');
 const DELETE_OBJECTS = Number(arg('--delete-objects', QUICK ? '5000' : '100000'));
+const ROUNDS = Number(arg('--rounds', '1'));
 const chunked = <T,>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -153,40 +155,42 @@ async function main() {
       const sizes = new Map<string, number>();
       for (const part of chunked(paths, 5000)) for (const f of await cat.filesByPaths(part)) sizes.set(f.path, f.size);
       await cat.close();
-      for (const b of [ours, theirs]) {
-        const bdir = path.join(server.dir, b);
-        for (const key of paths) {
-          const body = Buffer.alloc(sizes.get(key)!, 7);
-          layObject(bdir, key, body, createHash('md5').update(body).digest('hex'));
-        }
-      }
       const jobList = path.join(work, 'delete-jobs.txt');
       fs.writeFileSync(jobList, jobIds.join('\n') + '\n');
-      execFileSync('sync');
-      log(`storectl delete of ${paths.length} objects...`);
-      const profileFile = path.join(work, 'delete-profile.ndjson');
-      const del = measure(process.execPath, [BIN, '--root', `s3://${ours}/`, '--database', `sqlite:${dbFile}`, '--json', '--yes', 'delete', '--from', jobList, '--force', '--max-delete', '100%'], { env: { ...env, STORECTL_PROFILE: profileFile } });
-      if (del.status !== 0) throw new Error(`storectl delete exited ${del.status}: ${del.stderr.slice(-2000)}`);
-      const deleted = JSON.parse(del.stdout).result?.files ?? JSON.parse(del.stdout).files;
-      log(`rclone delete of ${paths.length} objects...`);
-      const rc = measure('rclone', ['delete', `s3:${theirs}`, '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), ...(process.env.BENCH_DEBUG ? ['-vv'] : [])], { env: rcloneEnv });
-      if (rc.status !== 0) throw new Error(`rclone delete failed: ${rc.stderr}`);
-      if (process.env.BENCH_DEBUG) log(rc.stderr.slice(-3000));
       const left = (b: string) => execFileSync('rclone', ['lsf', '-R', '--files-only', `s3:${b}`], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').filter(Boolean).length;
-      out.push(`### deletion: ${paths.length} objects of ${jobIds.length} jobs, ${TRANSFERS} in flight for rclone\n`);
-      out.push(
-        table(
-          ['tool', 'seconds', 'objects/s', 'peak RSS MB', 'objects left'],
-          [
-            ['storectl delete --from (HEAD re-check, DeleteObjects, tombstones and events)', fmt(del.seconds), fmt(paths.length / del.seconds, 0), del.maxRssMb, `${left(ours)} (${deleted} deleted)`],
-            [`rclone delete of the bucket (exactly those keys) --checkers ${TRANSFERS}`, fmt(rc.seconds), fmt(paths.length / rc.seconds, 0), rc.maxRssMb, left(theirs)],
-          ],
-        ),
-      );
-      out.push(`ratio (storectl seconds ÷ rclone seconds): ${fmt(del.seconds / rc.seconds)} (goal: at most 1.5)\n`);
-      const prof = JSON.parse(fs.readFileSync(profileFile, 'utf8').trim()) as { wallMs: number; phases: Record<string, { ms: number; calls: number; items: number }> };
-      out.push(`where storectl's time went (STORECTL_PROFILE; busy seconds per phase, phases overlap): in-process wall ${fmt(prof.wallMs / 1000)} s\n`);
-      out.push(table(['phase', 'seconds', 'calls', 'items'], Object.entries(prof.phases).map(([k, v]) => [k, fmt(v.ms / 1000), v.calls, v.items])));
+      const rounds: string[][] = [];
+      const ratios: number[] = [];
+      let prof: { wallMs: number; phases: Record<string, { ms: number; calls: number; items: number }> } | undefined;
+      for (let round = 1; round <= ROUNDS; round++) {
+        for (const b of [ours, theirs]) {
+          const bdir = path.join(server.dir, b);
+          for (const key of paths) {
+            const body = Buffer.alloc(sizes.get(key)!, 7);
+            layObject(bdir, key, body, createHash('md5').update(body).digest('hex'));
+          }
+        }
+        // the rows the previous round tombstoned are present again
+        if (round > 1) execFileSync('sqlite3', [dbFile, `update files set state = 'present', deleted_at = null, delete_reason = null where state = 'deleted'; update jobs set files_state = 'on_disk';`]);
+        execFileSync('sync');
+        log(`round ${round}: storectl delete of ${paths.length} objects...`);
+        const profileFile = path.join(work, `delete-profile-${round}.ndjson`);
+        const del = measure(process.execPath, [BIN, '--root', `s3://${ours}/`, '--database', `sqlite:${dbFile}`, '--json', '--yes', 'delete', '--from', jobList, '--force', '--max-delete', '100%'], { env: { ...env, STORECTL_PROFILE: profileFile } });
+        if (del.status !== 0) throw new Error(`storectl delete exited ${del.status}: ${del.stderr.slice(-2000)}`);
+        const deleted = JSON.parse(del.stdout).result?.files ?? JSON.parse(del.stdout).files;
+        log(`round ${round}: rclone delete of ${paths.length} objects...`);
+        const rc = measure('rclone', ['delete', `s3:${theirs}`, '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), ...(process.env.BENCH_DEBUG ? ['-vv'] : [])], { env: rcloneEnv });
+        if (rc.status !== 0) throw new Error(`rclone delete failed: ${rc.stderr}`);
+        if (process.env.BENCH_DEBUG) log(rc.stderr.slice(-3000));
+        ratios.push(del.seconds / rc.seconds);
+        rounds.push([String(round), fmt(del.seconds), fmt(paths.length / del.seconds, 0), String(del.maxRssMb), `${left(ours)} (${deleted} deleted)`, fmt(rc.seconds), fmt(paths.length / rc.seconds, 0), String(rc.maxRssMb), String(left(theirs)), fmt(del.seconds / rc.seconds)]);
+        prof = JSON.parse(fs.readFileSync(profileFile, 'utf8').trim());
+      }
+      out.push(`### deletion: ${paths.length} objects of ${jobIds.length} jobs, ${TRANSFERS} in flight for rclone, ${ROUNDS} round(s)\n`);
+      out.push('storectl: `delete --from` (every job; HEAD or listing re-check, DeleteObjects of up to 1,000 keys, tombstones and events). rclone: `delete` of a bucket holding exactly those keys, `--checkers ' + TRANSFERS + '`.\n');
+      out.push(table(['round', 'storectl s', 'storectl objects/s', 'storectl peak RSS MB', 'objects left (ours)', 'rclone s', 'rclone objects/s', 'rclone peak RSS MB', 'objects left (rclone)', 'ratio'], rounds));
+      out.push(`\nratio (storectl seconds ÷ rclone seconds), median of ${ROUNDS} (as bench/lib/measure.ts takes it): ${fmt(median(ratios))} (goal: at most 1.5)\n`);
+      out.push(`where storectl's time went in the last round (STORECTL_PROFILE; busy seconds per phase, phases overlap): in-process wall ${fmt(prof!.wallMs / 1000)} s\n`);
+      out.push(table(['phase', 'seconds', 'calls', 'items'], Object.entries(prof!.phases).map(([k, v]) => [k, fmt(v.ms / 1000), v.calls, v.items])));
     }
     out.push(`\nload after: \`${execFileSync('uptime').toString().trim()}\`\n`);
   } finally {

@@ -275,9 +275,23 @@ describe('the catalog in its own PostgreSQL schema', { skip }, () => {
     assert.match(stale.json.error.hint, /run `storectl migrate`: it moves the tables into schema storectl/);
     assert.deepEqual(await layout(url), { public: [...STORECTL_TABLES, ...STORECTL_FUNCTIONS].sort() }, 'nothing moved by stats');
 
+    // --status says why every migration of schema storectl is pending, and changes nothing.
+    const st = await runMain([...args, 'migrate', '--status']);
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    assert.equal(st.json.oldLayout?.schema, 'public', JSON.stringify(st.json));
+    assert.equal(st.json.oldLayout.to, 'storectl');
+    // every migration is applied in public and (so far) pending in storectl
+    assert.equal(st.json.oldLayout.applied, st.json.pending.length);
+    assert.ok(st.json.oldLayout.applied > 0);
+    const stText = await runMain(['--root', root, '--database', url, 'migrate', '--status']);
+    assert.match(stText.stdout, /schema storectl holds no catalog yet: this database holds one in schema public \(\d+ migration\(s\) applied there\), where older versions kept it; `storectl migrate` moves it/);
+    assert.deepEqual(await layout(url), { public: [...STORECTL_TABLES, ...STORECTL_FUNCTIONS].sort() }, 'nothing moved by migrate --status');
+
     const m = await runMain([...args, 'migrate']);
     assert.equal(m.code, 0, m.stdout + m.stderr);
     assert.deepEqual(m.json.applied, []);
+    // once moved, --status has nothing of the old layout to say
+    assert.equal((await runMain([...args, 'migrate', '--status'])).json.oldLayout, undefined);
     assert.equal(m.json.layoutChange.from, 'public');
     assert.equal(m.json.layoutChange.to, 'storectl');
     assert.deepEqual([...m.json.layoutChange.moved].sort(), [...STORECTL_TABLES, ...STORECTL_FUNCTIONS].sort());

@@ -44,7 +44,10 @@ export default defineCommand({
           ? renderTable(['migration', 'state'], report.migrations.map((m) => [m.tag, m.applied ? 'applied' : 'pending']), {
               tty: env.ui.stdoutTTY,
               title: `catalog ${report.catalog} (${report.dialect})`,
-            })
+            }) +
+            (report.oldLayout
+              ? `schema ${report.oldLayout.to} holds no catalog yet: this database holds one in schema ${report.oldLayout.schema} (${report.oldLayout.applied} migration(s) applied there), where older versions kept it; \`storectl migrate\` moves it into schema ${report.oldLayout.to} and then applies what is pending\n`
+              : '')
           : report.applied.length
             ? `applied ${report.applied.length} migration(s) to ${report.catalog}: ${report.applied.join(', ')}\n`
             : `catalog ${report.catalog} is up to date (schema version ${report.schemaVersion})\n`,

@@ -1,5 +1,6 @@
 import type { Context } from '../context.ts';
 import type { LayoutChange, MigrationState } from '../db/types.ts';
+import type { PgCatalog } from '../db/pg.ts';
 import { withStoreLock } from './store-lock.ts';
 
 /**
@@ -18,6 +19,11 @@ export interface MigrateReport {
   migrations: MigrationState[];
   /** PostgreSQL: a catalog an older storectl kept in schema "public", moved into the catalog's schema by this run. */
   layoutChange?: LayoutChange;
+  /**
+   * PostgreSQL, with --status: the catalog an older storectl kept in schema "public" (SCHEMA, the
+   * catalog's own, holds none yet), which `migrate` would move; its pending list is SCHEMA's.
+   */
+  oldLayout?: { schema: string; to: string; applied: number };
 }
 
 export async function runMigrate(ctx: Context, opts: { statusOnly: boolean; waitMs: number }): Promise<MigrateReport> {
@@ -37,8 +43,10 @@ export async function runMigrate(ctx: Context, opts: { statusOnly: boolean; wait
     applied = lockable ? await withStoreLock(ctx, 'migrate', opts.waitMs, migrate) : await migrate();
   }
   const migrations = await ctx.catalog.migrationStatus();
+  const oldLayout = opts.statusOnly && ctx.catalog.dialect === 'postgres' ? await oldLayoutOf(ctx.catalog as unknown as PgCatalog) : undefined;
   return {
     ...(layoutChange ? { layoutChange } : {}),
+    ...(oldLayout ? { oldLayout } : {}),
     catalog: ctx.catalog.location,
     dialect: ctx.catalog.dialect,
     applied,
@@ -46,4 +54,9 @@ export async function runMigrate(ctx: Context, opts: { statusOnly: boolean; wait
     schemaVersion: migrations.filter((m) => m.applied).length,
     migrations,
   };
+}
+
+async function oldLayoutOf(catalog: PgCatalog): Promise<MigrateReport['oldLayout']> {
+  const legacy = await catalog.legacyCatalog();
+  return legacy ? { schema: legacy.schema, to: catalog.schema, applied: legacy.applied } : undefined;
 }
