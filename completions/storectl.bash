@@ -13,7 +13,7 @@ _storectl() {
     --mode) COMPREPLY=( $(compgen -W "hardlink reflink auto" -- "$cur") ); return ;;
     --root|--quarantine|--dir|--base-dir|--from-dir) COMPREPLY=( $(compgen -d -- "$cur") ); return ;;
     --config|--log-file|--jobs|--prometheus|--output|--path|--from|--repair-from|--from-list|--to) COMPREPLY=( $(compgen -f -- "$cur") ); return ;;
-    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--owner|--status|--kind|--files-state|--older-than|--newer-than|--path-prefix|--limit|--after|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--max-delete|--explain|--retention-hours|--min-age|--to|--max-move|--compress|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--top|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database|--margin-days|--tier) COMPREPLY=(); return ;;
+    --database|--sample|--days|--seed|--workers|--wait|--format|--since|--owner|--status|--kind|--files-state|--older-than|--newer-than|--path-prefix|--limit|--after|--as-of|--image|--table|--key|--data-column|--path-column|--index|--expires|--max-delete|--explain|--retention-hours|--min-age|--to|--max-move|--max-compress|--compress|--keep|--keep-daily|--keep-weekly|--keep-monthly|--prune-older-than|--job|--category|--max-time|--threads|--role|--export-type|--sha256|--top|--batch-size|--max-pixels|--effort|--parallel|--bytes|--files|--warn|--shape|--role-map|--created-column|--job-column|--owner-column|--source-database|--margin-days|--tier) COMPREPLY=(); return ;;
   esac
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -34,7 +34,7 @@ _storectl() {
     delete) opts="--from --owner --status --kind --older-than --dry-run --list --force --max-delete --wait --allow-empty-root --help" ;;
     cleanup-expired) opts="--dry-run --list --as-of --explain --retention-hours --max-delete --limit --wait --allow-empty-root --help" ;;
     cleanup-orphaned) opts="--dry-run --list --min-age --quarantine --max-delete --wait --allow-empty-catalog --allow-empty-root --help" ;;
-    tier) opts="--from --owner --status --kind --older-than --to --dry-run --list --as-of --max-move --compress --wait --help" ;;
+    tier) opts="--from --owner --status --kind --older-than --to --dry-run --list --as-of --max-move --max-compress --compress --wait --help" ;;
     backup) opts="--output -o --dir --format --metadata-only --keep --keep-daily --keep-weekly --keep-monthly --prune-older-than --prune --dry-run --wait --help" ;;
     restore) opts="--verify-only --dry-run --force --job --wait --help" ;;
     verify) opts="--job --owner --category --sample --max-time --repair-from --threads --wait --help" ;;

@@ -116,6 +116,7 @@ complete -c storectl -n '__fish_seen_subcommand_from tier' -l dry-run -d 'print 
 complete -c storectl -n '__fish_seen_subcommand_from tier' -l list -d 'list every path with its move (dry run: what would be moved; real run: what was)'
 complete -c storectl -n '__fish_seen_subcommand_from tier' -l as-of -x -d 'evaluate the transition rules at TIME (ISO 8601, or +30d / -12h from now); later than now needs --dry-run'
 complete -c storectl -n '__fish_seen_subcommand_from tier' -l max-move -x -d 'refuse to move more than N files or N% of the present files'
+complete -c storectl -n '__fish_seen_subcommand_from tier' -l max-compress -x -d 'with --compress: refuse to compress more than N files or N% of the present files (config compression.maxCompress)'
 complete -c storectl -n '__fish_seen_subcommand_from tier' -l compress -x -d 'compress the files (gzip or br; zstd where node:zlib has it; default: config compression.algorithm, else gzip) where it saves at least compression.minSaving (default 10%); with --to, after the move; without jobs, by the compress rules'
 complete -c storectl -n '__fish_seen_subcommand_from tier' -l wait -x -d 'wait for another run holding the store lock (as long as it takes without SECONDS)'
 complete -c storectl -n '__fish_seen_subcommand_from backup' -l output -s o -r -F -d 'write the archive to PATH (replaced atomically if it exists)'

@@ -399,6 +399,8 @@ function overlaps(a: string, b: string): boolean {
 export interface CompressionSettings {
   algorithm: 'gzip' | 'br' | 'zstd';
   minSaving: number;
+  /** The mass-action cap of a compress run: N files or N% of the present files (absent: none). */
+  maxCompress?: string;
 }
 
 export function compressionSettings(c: ResolvedConfig): CompressionSettings {
@@ -406,6 +408,11 @@ export function compressionSettings(c: ResolvedConfig): CompressionSettings {
   checkKeys(c, 'compression', v, {
     algorithm: (x) => (x === 'gzip' || x === 'br' || x === 'zstd' ? undefined : 'must be "gzip", "br" or "zstd"'),
     minSaving: (x) => (typeof x === 'number' && x > 0 && x < 1 ? undefined : 'must be a fraction greater than 0 and less than 1 (0.1: at least 10% smaller)'),
+    maxCompress: (x) => ((typeof x === 'number' && Number.isInteger(x) && x >= 0) || (typeof x === 'string' && /^\d+(\.\d+)?%$|^\d+$/.test(x)) ? undefined : 'must be a number of files (5000) or a percentage ("10%")'),
   });
-  return { algorithm: (v.algorithm as CompressionSettings['algorithm'] | undefined) ?? 'gzip', minSaving: (v.minSaving as number | undefined) ?? 0.1 };
+  return {
+    algorithm: (v.algorithm as CompressionSettings['algorithm'] | undefined) ?? 'gzip',
+    minSaving: (v.minSaving as number | undefined) ?? 0.1,
+    ...(v.maxCompress !== undefined ? { maxCompress: String(v.maxCompress) } : {}),
+  };
 }

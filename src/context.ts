@@ -9,7 +9,7 @@ import { countDataFiles } from './storage/walk.ts';
 import { FailedError, StorectlError, UsageError, errorMessage } from './errors.ts';
 import type { Logger } from './log.ts';
 import { HOT_TIER, tierSettings, type ResolvedConfig } from './config.ts';
-import { TierStores, UnknownTierError } from './storage/tier-stores.ts';
+import { TierStores, TierUnavailableError, UnknownTierError } from './storage/tier-stores.ts';
 import { ensureDir } from './storage/atomic.ts';
 import { LocalBlobStore } from './storage/blobstore.ts';
 import { isS3Url, type BlobStore } from './storage/blob.ts';
@@ -46,6 +46,16 @@ export function tierStore(ctx: Pick<Context, 'store' | 'tiers'>, name: string): 
 }
 
 /** Closes what a context opened: its catalog, its store and any tier store. */
+/** Opens every configured tier before a run starts: one usage line (exit 2) naming a tier that cannot be opened. */
+export async function openAllTiers(ctx: Pick<Context, 'tiers'>): Promise<void> {
+  try {
+    await ctx.tiers?.openAll();
+  } catch (err) {
+    if (err instanceof TierUnavailableError) throw new UsageError(`${err.message}; nothing was changed`, "check the config file's tiers section (the URL, the bucket, the mount)", 'tier_unavailable');
+    throw err;
+  }
+}
+
 export async function closeContext(ctx: Pick<Context, 'catalog' | 'store' | 'tiers'>): Promise<void> {
   await Promise.all([ctx.catalog.close().catch(() => {}), ctx.store.close().catch(() => {}), ctx.tiers?.close().catch(() => {})]);
 }

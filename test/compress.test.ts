@@ -16,6 +16,7 @@ import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.t
 import type { Catalog } from '../src/db/catalog.ts';
 import { startS3, type S3Fixture } from './helpers/s3.ts';
 import { makeS3Store, readObject } from './helpers/s3-store.ts';
+import { sqlExec } from './helpers/cleanup-fixture.ts';
 
 let s3: S3Fixture;
 before(async () => {
@@ -170,11 +171,12 @@ for (const d of DIALECTS) {
         const up = (stats.json.compression as { category: string; savedBytes: number }[]).find((x) => x.category === 'uploads')!;
         assert.equal(up.savedBytes, 0);
 
-        // A rerun finds nothing left to compress (the PNG and noise are tried again, and left).
+        // A rerun finds nothing left to compress: the PNG and noise are known not worth it and skipped unread.
         const again = await f.cli('tier', 'exp-1', 'up-1', '--compress', '--yes');
         assert.equal(again.code, 0);
         assert.equal(again.json.result.compressed, 0);
-        assert.equal(again.json.plan.files, 2);
+        assert.equal(again.json.plan.files, 0);
+        assert.equal(again.json.knownNotWorthIt, 2);
 
         // url refuses a compressed file with one line.
         const url = await runCli([...f.store.args, 'url', '--path', csvPath], { env: { STORECTL_URL_BASE: 'https://files.example.com/store', STORECTL_URL_SECRET: 'a'.repeat(32) } });
@@ -188,6 +190,78 @@ for (const d of DIALECTS) {
         assert.equal(del.code, 0, del.stdout + del.stderr);
         for (const p of wouldCompress) assert.equal(fs.existsSync(path.join(f.store.root, p)), false, `${p} deleted`);
         for (const r of (await rowsByPath(f.c, ['exp-1'])).values()) assert.equal(r.state, 'deleted');
+      } finally {
+        await f.dispose();
+      }
+    });
+
+    test('not worth it is remembered per content and settings: skipped unread until the content or the codec changes; a dry run records nothing', async () => {
+      const f = await makeFixture(d);
+      try {
+        const dry = await f.cli('tier', 'up-1', '--compress', '--dry-run');
+        assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+        for (const r of (await rowsByPath(f.c, ['up-1'])).values()) assert.equal(r.compressChecked, null, 'a dry run writes nothing');
+        const first = await f.cli('tier', 'up-1', '--compress', '--yes');
+        assert.equal(first.code, 0, first.stdout + first.stderr);
+        assert.equal(first.json.result.notWorthIt, 2);
+        assert.equal(first.json.knownNotWorthIt, 0);
+        const rows = await rowsByPath(f.c, ['up-1']);
+        for (const r of rows.values()) assert.equal(r.compressChecked, `gzip:0.1:${r.sha256}`);
+        const second = await f.cli('tier', 'up-1', '--compress', '--yes', '--list');
+        assert.equal(second.code, 0, second.stdout + second.stderr);
+        assert.equal(second.json.plan.files, 0);
+        assert.equal(second.json.knownNotWorthIt, 2);
+        assert.deepEqual(second.json.list, [], 'not read again');
+        assert.equal(second.json.byCategory.find((c: { category: string }) => c.category === 'uploads').knownNotWorthIt, 2);
+        const text = await runCli([...f.store.args, 'tier', 'up-1', '--compress', '--yes']);
+        assert.match(text.stdout, /2 skipped unread, known not worth it/);
+        // Another codec: tried again.
+        const br = await f.cli('tier', 'up-1', '--compress', 'br', '--dry-run');
+        assert.equal(br.json.plan.files, 2);
+        assert.equal(br.json.knownNotWorthIt, 0);
+        // New content (another SHA-256 in the row): tried again.
+        const noise = [...rows.values()].find((r) => r.path.endsWith('noise.bin'))!;
+        const text2 = csv(200, 'now-compressible');
+        fs.writeFileSync(path.join(f.store.root, noise.path), text2);
+        await sqlExec(f.c, `update files set size = ${text2.length}, sha256 = '${sha(text2)}' where id = ${noise.id}`);
+        const third = await f.cli('tier', 'up-1', '--compress', '--yes');
+        assert.equal(third.code, 0, third.stdout + third.stderr);
+        assert.equal(third.json.knownNotWorthIt, 1, 'the PNG is still known');
+        assert.equal(third.json.result.compressed, 1, 'the changed file is read and compressed');
+      } finally {
+        await f.dispose();
+      }
+    });
+
+    test('--max-compress and compression.maxCompress cap a compress run: refused with exit 2 and nothing compressed; a dry run shows the verdict', async () => {
+      const f = await makeFixture(d);
+      const cfg = path.join(tmpDir(), 'storectl.config.json');
+      fs.writeFileSync(cfg, JSON.stringify({ compression: { maxCompress: 1 } }));
+      try {
+        const before = await rowsByPath(f.c, ['exp-1', 'up-1']);
+        const capped = await f.cli('tier', 'exp-1', 'up-1', '--compress', '--yes', '--max-compress', '3');
+        assert.equal(capped.code, 2, capped.stdout + capped.stderr);
+        assert.equal(capped.json.error.code, 'guard_max_compress');
+        assert.match(capped.json.error.message, /would compress 4 files, over the cap of 3 \(--max-compress 3\)/);
+        const fromConfig = await f.cli('--config', cfg, 'tier', 'exp-1', '--compress', '--yes');
+        assert.equal(fromConfig.code, 2, fromConfig.stdout);
+        assert.match(fromConfig.json.error.message, /compression\.maxCompress 1/);
+        const pct = await f.cli('tier', 'exp-1', 'up-1', '--compress', '--yes', '--max-compress', '50%');
+        assert.equal(pct.code, 2, pct.stdout);
+        for (const [p, r] of await rowsByPath(f.c, ['exp-1', 'up-1'])) {
+          assert.equal(r.encoding, null, `${p}: not compressed`);
+          assert.equal(r.compressChecked, null);
+          assert.equal(fs.statSync(path.join(f.store.root, p)).size, before.get(p)!.size);
+        }
+        const dry = await f.cli('tier', 'exp-1', 'up-1', '--compress', '--dry-run', '--max-compress', '3');
+        assert.equal(dry.code, 0, dry.stdout);
+        assert.equal(dry.json.cap.refused, true);
+        const bad = await f.cli('tier', 'exp-1', '--compress', '--yes', '--max-compress', 'lots');
+        assert.equal(bad.code, 2);
+        const ok = await f.cli('tier', 'exp-1', 'up-1', '--compress', '--yes', '--max-compress', '100%');
+        assert.equal(ok.code, 0, ok.stdout);
+        assert.equal(ok.json.cap.refused, false);
+        assert.equal(ok.json.result.compressed, 2);
       } finally {
         await f.dispose();
       }

@@ -327,6 +327,38 @@ for (const d of DIALECTS) {
       });
     }
 
+    test('every configured tier is opened up front: a missing bucket or a warm path that is a file fails tier, verify, backup and export at start with one line, exit 2, nothing changed', async () => {
+      const t = await makeTierStore(d);
+      try {
+        const rowsBefore = JSON.stringify((await t.c.filesByPaths([...t.original.keys()])).map((r) => [r.path, r.tier, r.tierTarget, r.encoding]));
+        const missingBucket = path.join(path.dirname(t.config), 'bad-bucket.json');
+        fs.writeFileSync(missingBucket, JSON.stringify({ tiers: { warm: t.warm, cold: 's3://no-such-bucket-here/cards' }, cleanup: { replaceDefaults: true, rules: RULES } }));
+        const notADir = path.join(path.dirname(t.config), 'bad-warm.json');
+        const file = path.join(path.dirname(t.config), 'a-file');
+        fs.writeFileSync(file, 'x');
+        fs.writeFileSync(notADir, JSON.stringify({ tiers: { warm: path.join(file, 'warm'), cold: t.coldUrl }, cleanup: { replaceDefaults: true, rules: RULES } }));
+        const out = path.join(path.dirname(t.config), 'b.tar');
+        for (const [cfg, tier] of [[missingBucket, 'cold'], [notADir, 'warm']] as const) {
+          for (const args of [['tier', '--yes'], ['tier', '--dry-run'], ['tier', '--compress', '--yes', '--owner', 'nobody-at-all'], ['verify'], ['backup', '--output', out]]) {
+            const r = await runCli([...t.store.args, '--config', cfg, '--json', ...args], { env: s3.env });
+            assert.equal(r.code, 2, `${args.join(' ')} with a bad ${tier}: ${r.stdout}${r.stderr}`);
+            assert.equal(r.json.error.code, 'tier_unavailable');
+            assert.match(r.json.error.message, new RegExp(`^tier "${tier}" \\(.*\\) cannot be opened: .*; nothing was changed$`));
+            assert.ok(!r.json.error.message.includes('\n'), 'one line');
+          }
+        }
+        assert.equal(fs.existsSync(out), false, 'no archive written');
+        const rowsAfter = JSON.stringify((await t.c.filesByPaths([...t.original.keys()])).map((r) => [r.path, r.tier, r.tierTarget, r.encoding]));
+        assert.equal(rowsAfter, rowsBefore, 'no row changed');
+        assert.deepEqual(treeFiles(t.store.root), [...t.original.keys()].sort(), 'every file still on the root');
+        // The good config still works: a warm tier that does not exist yet (its parent does) is fine.
+        const ok = await t.cli(['tier', '--dry-run']);
+        assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      } finally {
+        await t.dispose();
+      }
+    });
+
     test('every file moved off the root: the empty-root guard does not mistake it for an unmounted volume, and delete still works', async () => {
       // The loose temp files (no job: tier moves jobs) go first, by a delete rule.
       const t = await makeTierStore(d, [{ id: 'temp-now', scope: 'files', action: 'delete', category: 'temp', age: '0' }]);

@@ -19,6 +19,8 @@ export interface TierOptions {
   asOfLater: boolean;
   /** --max-move as given (checked); absent: cleanup.maxMove. */
   maxMove?: string;
+  /** --max-compress as given (checked); absent: compression.maxCompress. */
+  maxCompress?: string;
   /** --compress: true alone (the configured algorithm), or the algorithm named. */
   compress?: true | string;
   waitMs: number;
@@ -28,7 +30,7 @@ export default defineCommand({
   name: 'tier',
   summary: 'Move jobs between storage tiers (hot, warm, cold): by the transition rules, or chosen jobs by hand',
   description:
-    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there. --compress [gzip|br|zstd] compresses the chosen jobs' files where they are (without jobs: by the compress rules; with --to: after the move) where it saves at least compression.minSaving (default 10%); already-compressed content (PNG, JPEG, WebP, zip) is left as it is and reported not worth it. The compressed copy is staged, read back and decompressed against the row's SHA-256, then replaces the file in one atomic write, read back again, and the row records its encoding and stored size (size and SHA-256 stay the original's); kill -9 at any point: a rerun finishes or abandons it, every file stays readable.",
+    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there. --compress [gzip|br|zstd] compresses the chosen jobs' files where they are (without jobs: by the compress rules; with --to: after the move) where it saves at least compression.minSaving (default 10%); already-compressed content (PNG, JPEG, WebP, zip) is left as it is and reported not worth it; a real run remembers that verdict per content and settings, so later runs skip those files unread (knownNotWorthIt) until the content changes; --max-compress caps the files of a compress run (config compression.maxCompress). Every configured tier is opened before the run starts: a tier that cannot be opened (bad URL, missing bucket, unreachable directory) is one line, exit 2, nothing changed. The compressed copy is staged, read back and decompressed against the row's SHA-256, then replaces the file in one atomic write, read back again, and the row records its encoding and stored size (size and SHA-256 stay the original's); kill -9 at any point: a rerun finishes or abandons it, every file stays readable.",
   args: '[job_ids...]',
   examples: [
     'storectl tier --dry-run --list                       # what the transition rules would move now',
@@ -46,6 +48,7 @@ export default defineCommand({
       .option('--list', 'list every path with its move (dry run: what would be moved; real run: what was)')
       .option('--as-of <time>', 'evaluate the transition rules at TIME (ISO 8601, or +30d / -12h from now); later than now needs --dry-run')
       .option('--max-move <n>', 'refuse to move more than N files or N% of the present files')
+      .option('--max-compress <n>', 'with --compress: refuse to compress more than N files or N% of the present files (config compression.maxCompress)')
       .option('--compress [algorithm]', 'compress the files (gzip or br; zstd where node:zlib has it; default: config compression.algorithm, else gzip) where it saves at least compression.minSaving (default 10%); with --to, after the move; without jobs, by the compress rules')
       .addOption(waitOption()),
   async parse(args, raw): Promise<TierOptions> {
@@ -61,6 +64,7 @@ export default defineCommand({
       asOf,
       asOfLater: asOf.getTime() > now.getTime() + 1000,
       maxMove: raw.maxMove !== undefined ? checkMaxDelete('--max-move', String(raw.maxMove)) : undefined,
+      maxCompress: raw.maxCompress !== undefined ? checkMaxDelete('--max-compress', String(raw.maxCompress)) : undefined,
       compress: raw.compress === undefined || raw.compress === false ? undefined : raw.compress === true ? true : String(raw.compress),
       waitMs: parseWait(raw),
     };
@@ -75,6 +79,7 @@ export default defineCommand({
     const compress = opts.compress !== undefined;
     if (chosen && opts.to === undefined && !compress) throw new UsageError('chosen jobs need --to TIER', 'e.g. storectl tier JOB_ID --to hot; without jobs, tier applies the transition rules');
     if (!chosen && opts.to !== undefined) throw new UsageError('--to needs the jobs to move', 'give JOB_IDs, --from FILE, or a filter (--owner, --status, --kind, --older-than)');
+    if (opts.maxCompress !== undefined && !compress) throw new UsageError('--max-compress caps a compress run', 'add --compress, or use --max-move to cap a move');
     if (opts.asOfLater && !dryRun) throw new UsageError('--as-of later than now moves files before they are due', 'add --dry-run to see what that run would do');
     const runCompressStep = async (ctx: Awaited<ReturnType<typeof env.openContext>>): Promise<CompressReport> => {
       const { compressionSettings } = await import('../config.ts');
@@ -89,6 +94,8 @@ export default defineCommand({
         rules: config.rules,
         algorithm: algorithm as CompressReport['algorithm'],
         minSaving: settings.minSaving,
+        maxCompress: opts.maxCompress ?? settings.maxCompress,
+        maxCompressSource: opts.maxCompress !== undefined ? '--max-compress' : 'compression.maxCompress',
         list: opts.list,
         waitMs: opts.waitMs,
         confirm: (p) => env.confirm(`Compress the files of ${formatCount(p.jobs)} jobs (${formatCount(p.files)} files, ${formatBytes(p.bytes)}) where it is worth it?`),
@@ -167,7 +174,7 @@ function renderTier(r: TransitionReport, tty: boolean): string {
 }
 
 function compressTotals(r: CompressReport) {
-  return { compressed: r.result.compressed, bytesBefore: r.result.bytesBefore, bytesAfter: r.result.bytesAfter, notWorthIt: r.result.notWorthIt, recovered: r.recovered, failed: r.failed.length };
+  return { compressed: r.result.compressed, bytesBefore: r.result.bytesBefore, bytesAfter: r.result.bytesAfter, notWorthIt: r.result.notWorthIt, knownNotWorthIt: r.knownNotWorthIt, recovered: r.recovered, failed: r.failed.length };
 }
 
 function renderCompress(r: CompressReport, tty: boolean): string {
@@ -176,8 +183,8 @@ function renderCompress(r: CompressReport, tty: boolean): string {
   if (r.byCategory.length) {
     out.push(
       renderTable(
-        ['category', 'files', 'size', r.dryRun ? 'would compress' : 'compressed', 'stored', 'saved', 'not worth it'],
-        r.byCategory.map((c) => [c.category, c.files, formatBytes(c.bytes), c.compressed, formatBytes(c.storedBytes), pct(c.storedBytes, c.compressedBytes), c.notWorthIt]),
+        ['category', 'files', 'size', r.dryRun ? 'would compress' : 'compressed', 'stored', 'saved', 'not worth it', 'known not worth it'],
+        r.byCategory.map((c) => [c.category, c.files, formatBytes(c.bytes), c.compressed, formatBytes(c.storedBytes), pct(c.storedBytes, c.compressedBytes), c.notWorthIt, c.knownNotWorthIt]),
         { tty },
       ),
     );
@@ -188,9 +195,11 @@ function renderCompress(r: CompressReport, tty: boolean): string {
   const x = r.result;
   out.push(
     `${r.dryRun ? 'dry run: would compress' : 'compressed'} ${formatCount(x.compressed)} of ${formatCount(r.plan.files)} files with ${r.algorithm}: ${formatBytes(x.bytesBefore)} -> ${formatBytes(x.bytesAfter)} (${pct(x.bytesAfter, x.bytesBefore)} saved); ${formatCount(x.notWorthIt)} not worth it (saving under ${Math.round(r.minSaving * 100)}%, or compressed already)` +
+      (r.knownNotWorthIt ? `; ${formatCount(r.knownNotWorthIt)} skipped unread, known not worth it from an earlier run` : '') +
       (r.recovered ? `; ${r.recovered} finished from an interrupted run` : r.interrupted && r.dryRun ? `; ${r.interrupted} left in flight by an interrupted run will be finished first` : '') +
       (r.dryRun ? '; nothing changed' : '') +
       '\n',
   );
+  if (r.dryRun && r.cap?.refused) out.push(`the real run would be refused by the cap: ${r.cap.reason}\n`);
   return out.join('');
 }

@@ -23,6 +23,11 @@ export interface CompressionCatalog {
    * event; false when it changed. Its file is a new one now: it shares no copy with other names (content_group null).
    */
   flip(f: CompressFlip, event: EventRecord): Promise<boolean>;
+  /**
+   * Remembers that compressing this content is not worth it (marker ALGORITHM:MIN_SAVING:SHA256),
+   * on the row only while it still holds that content unencoded: a later run skips it unread.
+   */
+  markNotWorthIt(id: number, sha256: string, marker: string): Promise<void>;
   /** Abandons an intent (the file was never replaced). */
   clearIntent(id: number, marker: string): Promise<void>;
   /** Rows with a compression in flight, a page after `afterId`. */
@@ -35,7 +40,7 @@ export function compressionCatalog(catalog: Catalog): CompressionCatalog {
   return new SqlCompressionCatalog(sqlExec(catalog));
 }
 
-const COLS = 'id, job_id, path, size, sha256, content_type, category, state, tier, tier_target, encoding, stored_size';
+const COLS = 'id, job_id, path, size, sha256, content_type, category, state, tier, tier_target, encoding, stored_size, compress_checked';
 const num = (v: unknown) => Number(v ?? 0);
 
 class SqlCompressionCatalog implements CompressionCatalog {
@@ -55,6 +60,10 @@ class SqlCompressionCatalog implements CompressionCatalog {
     return counts[0] === 1;
   }
 
+  async markNotWorthIt(id: number, sha256: string, marker: string): Promise<void> {
+    await this.x.run(`update files set compress_checked = ? where id = ? and sha256 = ? and encoding is null and state = 'present'`, [marker, id, sha256]);
+  }
+
   async clearIntent(id: number, marker: string): Promise<void> {
     await this.x.run(`update files set tier_target = null where id = ? and tier_target = ?`, [id, marker]);
   }
@@ -65,7 +74,6 @@ class SqlCompressionCatalog implements CompressionCatalog {
       afterId !== undefined ? [afterId, limit] : [limit],
     );
     return rows.map((r) => ({ ...tierRow(r), category: String(r.category) }));
-
   }
 
   async savingsByCategory() {

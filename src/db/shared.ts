@@ -50,6 +50,7 @@ export function fileValues(f: NewFile) {
     encoding: f.encoding ?? null,
     storedSize: f.storedSize ?? null,
     tierTarget: f.tierTarget ?? null,
+    compressChecked: f.compressChecked ?? null,
   };
 }
 

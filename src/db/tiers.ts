@@ -25,6 +25,8 @@ export interface TierRow {
   encoding: string | null;
   storedSize: number | null;
   state: string;
+  /** What compression last found not worth it for this content (ALGORITHM:MIN_SAVING:SHA256), or null. */
+  compressChecked: string | null;
 }
 
 export interface TierTotals {
@@ -71,7 +73,7 @@ export function tierCatalog(catalog: Catalog): TierCatalog {
 }
 
 const BATCH = 500;
-const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state';
+const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state, compress_checked';
 const num = (v: unknown) => Number(v ?? 0);
 
 /** A files row as the tier roles read it (tiers.ts, compression.ts). */
@@ -88,6 +90,7 @@ export function tierRow(r: Record<string, unknown>): TierRow {
     encoding: (r.encoding as string | null) ?? null,
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
     state: String(r.state),
+    compressChecked: (r.compress_checked as string | null | undefined) ?? null,
   };
 }
 

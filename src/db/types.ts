@@ -89,13 +89,20 @@ export interface FileRecord {
   storedSize: number | null;
   /** A transition in flight: the tier the file is being copied to (intent); null when none. */
   tierTarget: string | null;
+  /**
+   * What compression last found not worth it for this content: `ALGORITHM:MIN_SAVING:SHA256`
+   * (a later run with the same codec and saving skips it without reading it); null: never judged.
+   * A change of content (another SHA-256) or of the settings makes the marker stale.
+   */
+  compressChecked: string | null;
 }
 
-export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup' | 'tier' | 'encoding' | 'storedSize' | 'tierTarget'> & {
+export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup' | 'tier' | 'encoding' | 'storedSize' | 'tierTarget' | 'compressChecked'> & {
   tier?: string;
   encoding?: string | null;
   storedSize?: number | null;
   tierTarget?: string | null;
+  compressChecked?: string | null;
   verifiedAt?: Date | null;
   verifyResult?: string | null;
   contentGroup?: number | null;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Context } from '../context.ts';
+import { openAllTiers, type Context } from '../context.ts';
 import { integrityCatalog, type FileSelection, type IntegrityCatalog, type VerifyCursor, type VerifyOutcome, type VerifyRow } from '../db/integrity.ts';
 import type { EventRecord } from '../db/types.ts';
 import { schemaVersion } from '../db/migrations.ts';
@@ -105,6 +105,7 @@ function describe(row: VerifyRow, got: HashOutcome): string {
 }
 
 export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<VerifyReport> {
+  await openAllTiers(ctx);
   const started = ctx.clock();
   const t0 = Date.now();
   const ic = integrityCatalog(ctx.catalog);

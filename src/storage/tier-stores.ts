@@ -1,6 +1,8 @@
 // The BlobStores of a store's tiers, opened on first use and closed together. The hot tier is
 // the store's own BlobStore (the root); the others come from the config's `tiers` section.
-import type { BlobStore } from './blob.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { isS3Url, type BlobStore } from './blob.ts';
 import { openBlobStore } from './open.ts';
 import type { S3Settings } from './s3/settings.ts';
 
@@ -46,6 +48,25 @@ export class TierStores {
     return s;
   }
 
+  /**
+   * Opens every configured tier now (an S3 tier is probed: endpoint, bucket, credentials; a local
+   * tier's directory, or its nearest existing parent if it is still to be made, must be a
+   * directory this process can write), so a run fails before it changes anything, not halfway.
+   * Throws TierUnavailableError naming the first tier that cannot be opened.
+   */
+  async openAll(): Promise<void> {
+    for (const name of this.names()) {
+      if (name === 'hot') continue;
+      const p = this.places[name]!;
+      try {
+        if (!isS3Url(p.url)) checkLocalDir(p.url);
+        await this.get(name);
+      } catch (err) {
+        throw new TierUnavailableError(name, p.url, err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+
   async close(): Promise<void> {
     const all = [...this.open.values()];
     this.open.clear();
@@ -59,5 +80,35 @@ export class UnknownTierError extends Error {
     readonly known: string[],
   ) {
     super(`no tier "${tier}" in the config (tiers: ${known.join(', ')})`);
+  }
+}
+
+export class TierUnavailableError extends Error {
+  constructor(
+    readonly tier: string,
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`tier "${tier}" (${url}) cannot be opened: ${reason}`);
+  }
+}
+
+function checkLocalDir(dir: string): void {
+  let at = path.resolve(dir);
+  for (;;) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(at);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new Error(at === path.resolve(dir) ? 'not a directory' : `${at} is not a directory`);
+      fs.accessSync(at, fs.constants.W_OK | fs.constants.X_OK);
+      return;
+    }
+    const up = path.dirname(at);
+    if (up === at) throw new Error('no such directory');
+    at = up;
   }
 }

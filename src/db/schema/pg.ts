@@ -76,6 +76,8 @@ export const files = pgTable(
     encoding: text('encoding'),
     storedSize: int8('stored_size'),
     tierTarget: text('tier_target'),
+    // What compression found not worth it for this content (ALGORITHM:MIN_SAVING:SHA256): not retried.
+    compressChecked: text('compress_checked'),
   },
   (t) => [
     uniqueIndex('files_path_uq').on(t.path),

@@ -62,6 +62,8 @@ export const files = sqliteTable(
     encoding: text('encoding'),
     storedSize: integer('stored_size'),
     tierTarget: text('tier_target'),
+    // What compression found not worth it for this content (ALGORITHM:MIN_SAVING:SHA256): not retried.
+    compressChecked: text('compress_checked'),
   },
   (t) => [
     uniqueIndex('files_path_uq').on(t.path),

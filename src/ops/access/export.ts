@@ -8,7 +8,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Context } from '../../context.ts';
+import { openAllTiers, type Context } from '../../context.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
 import { fsyncDir } from '../../storage/atomic.ts';
 import { archiveFile } from '../backup/backup.ts';
@@ -57,6 +57,7 @@ export function formatOf(output: string, format: string | undefined): ArchiveFor
 }
 
 export async function runExport(ctx: Context, sel: JobSelection, o: { output: string; format: ArchiveFormat; sink?: Writable }): Promise<ExportReport> {
+  await openAllTiers(ctx);
   const toStream = o.output === '-';
   const target = toStream ? path.join(os.tmpdir(), 'storectl-export') : path.resolve(o.output);
   if (!toStream && fs.statSync(target, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`--output ${o.output} is a directory`);

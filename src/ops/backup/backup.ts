@@ -6,7 +6,7 @@ import os from 'node:os';
 import { isProcessAlive } from '../../db/shared.ts';
 import path from 'node:path';
 import { VERSION } from '../../version.ts';
-import type { Context } from '../../context.ts';
+import { openAllTiers, type Context } from '../../context.ts';
 import { DUMP_TABLES, encodeRow } from '../../db/dump.ts';
 import type { CatalogSnapshot, FileRecord } from '../../db/types.ts';
 import { FailedError, IntegrityError, StorectlError, UsageError, errorMessage, isFault } from '../../errors.ts';
@@ -80,6 +80,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   const started = Date.now();
   const now = ctx.clock();
   if (opts.output) checkOutputPath(path.resolve(opts.output));
+  await openAllTiers(ctx);
   const has = await ctx.catalog.hasFiles();
   if (!has.any) {
     // An S3 store: the first page of the listing says whether the bucket holds objects.

@@ -76,7 +76,7 @@ export interface CapVerdict {
   reason: string;
 }
 
-export function capVerdict(what: string, count: number, maxDelete: string, base: number, baseName: string, source = '--max-delete'): CapVerdict {
+export function capVerdict(what: string, count: number, maxDelete: string, base: number, baseName: string, source = '--max-delete', verb = 'delete'): CapVerdict {
   const cap = capOf(maxDelete, base);
   const of = `${source} ${maxDelete}${maxDelete.endsWith('%') ? ` of ${base} ${baseName}` : ''}`;
   return {
@@ -85,7 +85,7 @@ export function capVerdict(what: string, count: number, maxDelete: string, base:
     cap,
     count,
     refused: count > cap,
-    reason: count > cap ? `this run would delete ${count} ${what}, over the cap of ${cap} (${of})` : `${count} ${what}, within the cap of ${cap} (${of})`,
+    reason: count > cap ? `this run would ${verb} ${count} ${what}, over the cap of ${cap} (${of})` : `${count} ${what}, within the cap of ${cap} (${of})`,
   };
 }
 

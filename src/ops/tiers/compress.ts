@@ -22,7 +22,7 @@ import path from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
-import { tierStore, type Context } from '../../context.ts';
+import { openAllTiers, tierStore, type Context } from '../../context.ts';
 import { compressionCatalog, type CompressionCatalog } from '../../db/compression.ts';
 import { tierCatalog, type TierRow } from '../../db/tiers.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
@@ -34,6 +34,7 @@ import { openContent, streamContent } from '../access/content.ts';
 import { selectJobs, type JobSelection } from '../access/select.ts';
 import { compressRuleForJob, describeRule, type Rule } from '../lifecycle/rules.ts';
 import { withStoreLock } from '../store-lock.ts';
+import { capVerdict, type CapVerdict } from '../lifecycle/guards.ts';
 
 /** Files compressed at once (CPU-bound: a few). */
 export const COMPRESS_CONCURRENCY = 4;
@@ -50,6 +51,10 @@ export interface CompressOptions {
   /** The least fraction a compressed copy must save to be kept (0.1: at least 10% smaller). */
   minSaving: number;
   list: boolean;
+  /** The mass-action cap: refuse a run that would try more than N files or N% of the present files. */
+  maxCompress?: string;
+  /** Where the cap came from (--max-compress, or the config's compression.maxCompress). */
+  maxCompressSource?: string;
   waitMs: number;
   confirm: (plan: { jobs: number; files: number; bytes: number }) => Promise<boolean>;
 }
@@ -65,6 +70,8 @@ export interface CategoryTally {
   compressedBytes: number;
   storedBytes: number;
   notWorthIt: number;
+  /** Skipped unread: known from an earlier run to be not worth it. */
+  knownNotWorthIt: number;
 }
 
 export interface CompressReport {
@@ -73,8 +80,12 @@ export interface CompressReport {
   algorithm: Encoding;
   minSaving: number;
   rules: ReturnType<typeof describeRule>[];
-  /** Files looked at: present, not compressed, nothing in flight. */
+  /** Files to look at: present, not compressed, nothing in flight, not known to be not worth it. */
   plan: { jobs: number; files: number; bytes: number };
+  /** Files skipped unread: an earlier run found this content not worth compressing with these settings. */
+  knownNotWorthIt: number;
+  /** The mass-action cap's verdict on the plan (null: no cap set). */
+  cap: CapVerdict | null;
   /** Compressions left in flight by an interrupted run (a real run finishes them first). */
   interrupted: number;
   recovered: number;
@@ -94,6 +105,7 @@ export async function runCompress(ctx: Context, o: CompressOptions): Promise<Com
   if (!o.manual && !o.rules.some((r) => r.action === 'compress')) {
     throw new UsageError('no compress rules are enabled', 'add a rule with "action": "compress" to the cleanup section, or give JOB_IDs with --compress');
   }
+  await openAllTiers(ctx);
   if (o.dryRun) return run(ctx, o, false);
   return withStoreLock(ctx, 'compress', o.waitMs, () => run(ctx, o, true));
 }
@@ -107,6 +119,8 @@ async function run(ctx: Context, o: CompressOptions, apply: boolean): Promise<Co
     minSaving: o.minSaving,
     rules: o.manual ? [] : o.rules.filter((r) => r.action === 'compress').map(describeRule),
     plan: { jobs: 0, files: 0, bytes: 0 },
+    knownNotWorthIt: 0,
+    cap: null,
     interrupted: 0,
     recovered: 0,
     result: { compressed: 0, bytesBefore: 0, bytesAfter: 0, saved: 0, notWorthIt: 0 },
@@ -133,6 +147,14 @@ async function run(ctx: Context, o: CompressOptions, apply: boolean): Promise<Co
       report.plan.files += batch.length;
       report.plan.bytes += batch.reduce((a, f) => a + f.size, 0);
       planned.push(...batch);
+    }
+    if (o.maxCompress !== undefined) {
+      const presentFiles = o.maxCompress.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
+      const source = o.maxCompressSource ?? '--max-compress';
+      report.cap = capVerdict('files', report.plan.files, o.maxCompress, presentFiles, 'present files', source, 'compress');
+      if (apply && report.cap.refused) {
+        throw new UsageError(`refusing: ${report.cap.reason}; nothing was compressed`, `check the plan with --dry-run --list; pass a higher --max-compress N or N% to proceed`, 'guard_max_compress');
+      }
     }
     if (apply && planned.length && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was compressed', undefined, 'cancelled');
     const progress = ctx.progress('compressing', planned.length);
@@ -192,7 +214,16 @@ async function* plannedFiles(ctx: Context, o: CompressOptions, report: CompressR
     if (!pending.length) return [];
     const rows = await tc.filesOfJobs(pending);
     pending.length = 0;
-    return rows.filter((r) => r.encoding === null && r.tierTarget === null).map((r) => ({ ...r, category: categoryOf(r.path) }));
+    const out: (TierRow & { category: string })[] = [];
+    for (const r of rows) {
+      if (r.encoding !== null || r.tierTarget !== null) continue;
+      const f = { ...r, category: categoryOf(r.path) };
+      if (r.compressChecked === notWorthItMarker(o, r.sha256)) {
+        report.knownNotWorthIt++;
+        categoryTally(report, f).knownNotWorthIt++;
+      } else out.push(f);
+    }
+    return out;
   };
   if (o.manual) {
     for await (const job of selectJobs(ctx, o.manual.selection, o.asOf, (id) => report.unknown.push(id))) {
@@ -257,8 +288,17 @@ function hasher() {
   return { tap, bytes: () => bytes, digest: () => h.digest('hex') };
 }
 
+/** The memory of a file found not worth compressing: valid for this content with this codec and least saving. */
+export function notWorthItMarker(o: Pick<CompressOptions, 'algorithm' | 'minSaving'>, sha256: string): string {
+  return `${o.algorithm}:${o.minSaving}:${sha256}`;
+}
+
+function categoryTally(report: CompressReport, f: { category: string }): CategoryTally {
+  return report.byCategory.find((x) => x.category === f.category) ?? (report.byCategory.push({ category: f.category, files: 0, bytes: 0, compressed: 0, compressedBytes: 0, storedBytes: 0, notWorthIt: 0, knownNotWorthIt: 0 }), report.byCategory.at(-1)!);
+}
+
 function tally(report: CompressReport, f: TierRow & { category: string }, outcome: CompressOutcome, storedSize: number | null, reason?: string): void {
-  const c = report.byCategory.find((x) => x.category === f.category) ?? (report.byCategory.push({ category: f.category, files: 0, bytes: 0, compressed: 0, compressedBytes: 0, storedBytes: 0, notWorthIt: 0 }), report.byCategory.at(-1)!);
+  const c = categoryTally(report, f);
   c.files++;
   c.bytes += f.size;
   if (outcome === 'not worth it') {
@@ -286,8 +326,13 @@ async function compressOne(ctx: Context, cat: CompressionCatalog, f: TierRow & {
   const before = await store.stat(f.path);
   if (!before) throw new Error(`not in tier ${f.tier}`);
   if (before.size !== f.size) throw new Error(`${before.size} bytes in tier ${f.tier}, the catalog records ${f.size}`);
+  // Not worth it: remembered (a real run) so that later runs skip this content unread.
+  const notWorthIt = async (reason: string) => {
+    if (staging) await cat.markNotWorthIt(f.id, f.sha256, notWorthItMarker(o, f.sha256));
+    tally(report, f, 'not worth it', null, reason);
+  };
   const kind = alreadyCompressed(await readHead(await openContent(ctx, { ...f, encoding: null }), 16));
-  if (kind) return tally(report, f, 'not worth it', null, `already compressed (${kind})`);
+  if (kind) return notWorthIt(`already compressed (${kind})`);
 
   // 1. compress into the staged copy (a dry run measures only), checking the original bytes on the way.
   const staged = staging ? path.join(staging, `${f.id}.${o.algorithm}`) : null;
@@ -302,7 +347,7 @@ async function compressOne(ctx: Context, cat: CompressionCatalog, f: TierRow & {
   const saving = f.size ? 1 - storedSize / f.size : 0;
   if (storedSize >= f.size || saving < o.minSaving) {
     if (staged) fs.rmSync(staged, { force: true });
-    return tally(report, f, 'not worth it', null, `${o.algorithm} saves ${(saving * 100).toFixed(1)}%, less than ${Math.round(o.minSaving * 100)}%`);
+    return notWorthIt(`${o.algorithm} saves ${(saving * 100).toFixed(1)}%, less than ${Math.round(o.minSaving * 100)}%`);
   }
   if (!staged) return tally(report, f, 'would compress', storedSize);
   const packedSha = packed.digest();

@@ -11,7 +11,7 @@
 // replacement is verified, and no stray copy is left once the rerun is done.
 // Plan first: a dry run lists exactly what a real run moves.
 import { Writable, type Readable } from 'node:stream';
-import { tierStore, type Context } from '../../context.ts';
+import { openAllTiers, tierStore, type Context } from '../../context.ts';
 import { tierCatalog, type TierCatalog, type TierFlip, type TierRow } from '../../db/tiers.ts';
 import type { EventRecord, JobHead } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
@@ -110,6 +110,7 @@ export async function runTransition(ctx: Context, o: TransitionOptions): Promise
   if (!o.manual && !o.rules.some((r) => r.action === 'transition')) {
     throw new UsageError('no transition rules are enabled', 'add a rule with "action": "transition" to the cleanup section (or enable completed-to-cold), or give JOB_IDs and --to TIER');
   }
+  await openAllTiers(ctx);
   if (o.dryRun) return plan(ctx, o, false);
   return withStoreLock(ctx, 'tier', o.waitMs, () => plan(ctx, o, true));
 }
@@ -160,7 +161,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     }
     progress.done();
     const presentFiles = o.maxMove?.endsWith('%') ? (await ctx.catalog.counts()).presentFiles : 0;
-    if (o.maxMove !== undefined) report.cap = capVerdict('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move');
+    if (o.maxMove !== undefined) report.cap = capVerdict('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move', 'move');
     if (!apply) return report;
     guardCap('files', report.plan.files, o.maxMove, presentFiles, 'present files', o.maxMoveSource ?? '--max-move');
     if (plannedJobs && !(await o.confirm(report.plan))) throw new FailedError('cancelled: nothing was moved', undefined, 'cancelled');

@@ -1,0 +1,1 @@
+ALTER TABLE `files` ADD `compress_checked` text;
