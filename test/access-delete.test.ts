@@ -115,7 +115,20 @@ for (const d of DIALECTS) {
         // The first run loads modules and whatever a process keeps once (the drivers): not counted.
         const warm = await del('c-printed');
         assert.equal(warm.code, 0, warm.stdout + warm.stderr);
-        const before = fds();
+        // The deletion engine's removal threads, started by the warm run, read their modules
+        // while they come up (descriptors of their own, closed once loaded): count once the
+        // process's descriptors have settled (the same count three times, 200 ms apart).
+        const settled = async () => {
+          let last = fds();
+          for (let same = 0, i = 0; same < 2 && i < 50; i++) {
+            await new Promise((r) => setTimeout(r, 200));
+            const now = fds();
+            same = now === last ? same + 1 : 0;
+            last = now;
+          }
+          return last;
+        };
+        const before = await settled();
         for (const id of ['c-qa', 'c-reprint', 'c-failed-old', 'e-done-new']) {
           const r = await del(id);
           assert.equal(r.code, 0, r.stdout + r.stderr);
