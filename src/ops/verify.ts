@@ -20,6 +20,7 @@ import { hashObject, openBlobHashPool } from '../storage/blob-hash.ts';
 import { verifyArchive } from './backup/verify.ts';
 import { withStoreLock } from './store-lock.ts';
 import { mapPool } from './pool.ts';
+import { timed } from '../profile.ts';
 
 export interface VerifyOptions {
   selection: FileSelection;
@@ -144,7 +145,7 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
       const e = events;
       pending = [];
       events = [];
-      await ic.recordVerifications(o, ctx.clock(), e);
+      await timed('verify: record verdicts', () => ic.recordVerifications(o, ctx.clock(), e), () => o.length);
     };
     const problem = (row: VerifyRow, kind: ProblemKind, detail: string) => {
       if (report.problems.length < MAX_PROBLEMS) report.problems.push({ path: row.path, jobId: row.jobId, kind, detail });
@@ -158,7 +159,7 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
     const hashRows = async (rows: VerifyRow[]): Promise<HashOutcome[]> => {
       const plain = rows.map((r, i) => [r, i] as const).filter(([r]) => r.tier === 'hot' && r.encoding === null);
       const out = new Array<HashOutcome>(rows.length);
-      const viaPool = plain.length ? await pool.hash(plain.map(([r]) => r.path)) : [];
+      const viaPool = plain.length ? await timed('verify: hash (waited for a thread)', () => pool.hash(plain.map(([r]) => r.path)), (r) => r.length) : [];
       plain.forEach(([, i], j) => (out[i] = viaPool[j]!));
       const rest = rows.map((r, i) => [r, i] as const).filter(([r]) => !(r.tier === 'hot' && r.encoding === null));
       const read = await inParallel(rest, 8, ([r]) => hashContent(ctx, r));
@@ -215,13 +216,13 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
     async function* batches(): AsyncGenerator<VerifyRow[]> {
       let cursor: VerifyCursor | null = { phase: 0, afterId: 0 };
       let left = target;
-      let next = left > 0 ? ic.verifyPage(opts.selection, cursor, { pivot, notSince: started, limit: Math.min(PAGE, left) }) : null;
+      let next = left > 0 ? timed('verify: catalog page', () => ic.verifyPage(opts.selection, cursor!, { pivot, notSince: started, limit: Math.min(PAGE, left) }), (p) => p.rows.length) : null;
       while (next && left > 0) {
         const page: { rows: VerifyRow[]; next: VerifyCursor | null } = await next;
         cursor = page.next;
         const rows = page.rows.slice(0, left);
         left -= rows.length;
-        next = cursor && left > 0 && rows.length ? ic.verifyPage(opts.selection, cursor, { pivot, notSince: started, limit: Math.min(PAGE, left) }) : null;
+        next = cursor && left > 0 && rows.length ? timed('verify: catalog page', () => ic.verifyPage(opts.selection, cursor!, { pivot, notSince: started, limit: Math.min(PAGE, left) }), (p) => p.rows.length) : null;
         let batch: VerifyRow[] = [];
         let bytes = 0;
         for (const row of rows) {
