@@ -75,7 +75,7 @@ export class IntegrityError extends StorectlError {
 }
 
 /** node-postgres' and the server's words for a connection that went away mid-run. */
-const CONNECTION_LOST = /Client has encountered a connection error|Connection terminated|terminating connection due to|server closed the connection unexpectedly|read ECONNRESET|Client was closed and is not queryable/;
+const CONNECTION_LOST = /Client has encountered a connection error|Connection terminated|terminating connection due to|server closed the connection unexpectedly|read ECONNRESET|Client was closed and is not queryable|the database system is shutting down/;
 
 /** A file-system error in words: what happened to which path (the errno code kept in brackets). */
 export function errnoSentence(err: NodeJS.ErrnoException): string | undefined {

@@ -72,3 +72,12 @@ describe('the PostgreSQL loss watch', { skip: PG_URL ? false : 'STORECTL_TEST_DA
     }
   });
 });
+
+describe('the server going away, in its own words', () => {
+  test('a PostgreSQL server shutting down (57P03, met by a new connection mid-run) is a lost catalog connection, in one line', () => {
+    const err = Object.assign(new Error('the database system is shutting down'), { code: '57P03', severity: 'FATAL' });
+    const d = describeError(err);
+    assert.equal(d.message, 'the connection to the PostgreSQL catalog was lost (the database system is shutting down)');
+    assert.doesNotMatch(d.message, /\n/);
+  });
+});
