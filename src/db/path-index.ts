@@ -9,6 +9,15 @@ export interface IndexedFile {
   contentGroup: number | null;
 }
 
+/** A scratch SQLite file nothing else reads: no journal, no fsync (a crash loses nothing but the scratch). */
+function scratchDb(file: string, ddl: string): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = OFF');
+  db.pragma('synchronous = OFF');
+  db.exec(ddl);
+  return db;
+}
+
 export class PathIndex {
   readonly #db: Database.Database;
   readonly #insert: Database.Statement;
@@ -19,10 +28,7 @@ export class PathIndex {
 
   /** `file` is created (and is the caller's to remove, with its directory). */
   constructor(file: string) {
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = OFF');
-    this.#db.pragma('synchronous = OFF');
-    this.#db.exec('create table rows (path text primary key, size integer not null, sha256 text not null, content_group integer, seen integer not null default 0) without rowid');
+    this.#db = scratchDb(file, 'create table rows (path text primary key, size integer not null, sha256 text not null, content_group integer, seen integer not null default 0) without rowid');
     this.#insert = this.#db.prepare('insert or ignore into rows (path, size, sha256, content_group) values (?, ?, ?, ?)');
     this.#take = this.#db.prepare('update rows set seen = 1 where path = ? and seen = 0 returning size, sha256, content_group as contentGroup');
     this.#get = this.#db.prepare('select size, sha256, content_group as contentGroup, seen from rows where path = ?');
@@ -104,10 +110,7 @@ export class GroupKeepers {
 
   /** `file` is created (and is the caller's to remove, with its directory). */
   constructor(file: string) {
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = OFF');
-    this.#db.pragma('synchronous = OFF');
-    this.#db.exec('create table keepers (grp integer primary key, path text not null, size integer not null, sha256 text not null, file_id text not null)');
+    this.#db = scratchDb(file, 'create table keepers (grp integer primary key, path text not null, size integer not null, sha256 text not null, file_id text not null)');
     this.#set = this.#db.prepare('insert or ignore into keepers (grp, path, size, sha256, file_id) values (?, ?, ?, ?, ?)');
     this.#get = this.#db.prepare('select path, size, sha256, file_id as fileId from keepers where grp = ?');
   }
