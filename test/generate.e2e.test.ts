@@ -24,7 +24,7 @@ for (const d of DIALECTS) {
     after(async () => store?.dispose());
 
     test('generate --sample: stats agrees exactly with the tree; PNG 1012x638, PDFs, 0600/0750', async () => {
-      const gen = await runCli([...store.args, '--json', 'generate', '--sample', '12', '--days', '20', '--workers', '2']);
+      const gen = await runCli([...store.args, '--json', 'generate', '--sample', '12', '--days', '20', '--seed', '7', '--workers', '2']);
       assert.equal(gen.code, 0, gen.stderr);
       assert.equal(gen.json.command, 'generate');
       assert.equal(gen.json.jobs.rendered, 12);
@@ -33,6 +33,11 @@ for (const d of DIALECTS) {
       const tree = listTree(store.root);
       assert.equal(stats.json.usage.files, tree.length);
       assert.equal(stats.json.usage.totalBytes, tree.reduce((a, f) => a + f.size, 0));
+      // The report counts what it wrote: the jobs' files, and apart from them the stale temp uploads.
+      const temp = tree.filter((f) => f.path.startsWith('temp/'));
+      assert.ok(temp.length > 0, 'seed 7 gives stale temp uploads');
+      assert.deepEqual(gen.json.temp, { files: temp.length, bytes: temp.reduce((a, f) => a + f.size, 0) });
+      assert.equal(gen.json.files + gen.json.temp.files, tree.length);
       assert.equal(stats.json.jobs.total, 12);
       assert.ok(tree.every((f) => f.mode === 0o600), 'files are 0600');
       assert.ok(listDirs(store.root).every((x) => x.mode === 0o750), 'directories are 0750');

@@ -80,7 +80,9 @@ test('restore and store-mode migrate-images-to-db show N/M and an ETA on a termi
     const root = path.join(base, 'a');
     const gen = spawnSync(process.execPath, [BIN_PATH, '--root', root, '--json', 'generate', '--sample', '4'], { encoding: 'utf8' });
     assert.equal(gen.status, 0, gen.stderr);
-    const files = JSON.parse(gen.stdout).files as number;
+    // Every file the catalog records: the jobs' files and the sample's stale temp uploads.
+    const g = JSON.parse(gen.stdout) as { files: number; temp: { files: number } };
+    const files = g.files + g.temp.files;
     const arc = path.join(base, 'arc');
     fs.mkdirSync(arc);
     const b = spawnSync(process.execPath, [BIN_PATH, '--root', root, '--json', 'backup', '--dir', arc], { encoding: 'utf8' });

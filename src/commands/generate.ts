@@ -98,5 +98,6 @@ function renderGenerate(r: GenerateReport, tty: boolean): string {
   for (const f of r.failures) out += safe`failed  ${f.jobId}: ${f.reason}\n`;
   out += safe`rendered ${r.jobs.rendered} job(s), ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} (${r.jobsPerSecond} jobs/s, ${r.workers} workers)`;
   if (r.jobs.failed) out += safe`; ${r.jobs.failed} failed`;
+  if (r.temp.files) out += safe`; and ${r.temp.files} stale temp upload(s), ${formatBytes(r.temp.bytes)}, for cleanup-expired`;
   return out + '\n';
 }

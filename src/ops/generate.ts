@@ -44,6 +44,8 @@ export interface GenerateReport {
   jobs: { created: number; requested: number; rendered: number; failed: number };
   files: number;
   bytes: number;
+  /** With --sample: stale temp uploads written beside the jobs (no job; for cleanup-expired to find), not in `files`. */
+  temp: { files: number; bytes: number };
   durationMs: number;
   jobsPerSecond: number;
   workers: number;
@@ -89,6 +91,7 @@ async function generateJobs(ctx: Context, opts: GenerateOptions): Promise<Genera
     jobs: { created, requested: 0, rendered: 0, failed: 0 },
     files: 0,
     bytes: 0,
+    temp: { files: 0, bytes: 0 },
     durationMs: 0,
     jobsPerSecond: 0,
     workers: opts.workers,
@@ -132,7 +135,7 @@ async function generateJobs(ctx: Context, opts: GenerateOptions): Promise<Genera
   } finally {
     await renderer.close();
   }
-  if (opts.tempFiles?.length) await writeTempFiles(ctx, opts.tempFiles);
+  if (opts.tempFiles?.length) report.temp = await writeTempFiles(ctx, opts.tempFiles);
   progress.done();
   report.rendered.sort((a, b) => (a.jobId < b.jobId ? -1 : 1));
   report.failures.sort((a, b) => (a.jobId < b.jobId ? -1 : 1));
@@ -273,7 +276,7 @@ async function writeJob(
   return { jobId: job.id, kind: job.kind, dir: files[0]!.path.slice(0, files[0]!.path.lastIndexOf('/')), files: files.length, bytes };
 }
 
-async function writeTempFiles(ctx: Context, temp: NonNullable<GenerateOptions['tempFiles']>): Promise<void> {
+async function writeTempFiles(ctx: Context, temp: NonNullable<GenerateOptions['tempFiles']>): Promise<GenerateReport['temp']> {
   const local = ctx.store.capabilities.kind === 'local';
   const stats = await Promise.all(
     temp.map(async (t) => {
@@ -298,4 +301,5 @@ async function writeTempFiles(ctx: Context, temp: NonNullable<GenerateOptions['t
     };
   });
   await ctx.catalog.insertFiles(rows);
+  return { files: rows.length, bytes: rows.reduce((n, r) => n + r.size, 0) };
 }
