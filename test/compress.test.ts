@@ -335,6 +335,7 @@ for (const d of DIALECTS) {
       const dir = tmpDir('storectl-compress-backup-');
       try {
         assert.equal((await f.cli('tier', 'exp-1', '--compress', 'br', '--yes')).code, 0);
+        assert.equal((await f.cli('tier', 'up-1', '--compress', '--yes')).json.result.notWorthIt, 2);
         const compressed = [...(await rowsByPath(f.c, ['exp-1'])).values()];
         assert.ok(compressed.every((r) => r.encoding === 'br'));
         const archive = path.join(dir, 'b.tar.gz');
@@ -360,6 +361,11 @@ for (const d of DIALECTS) {
         }
         const v = await runCli([...target.args, '--json', 'verify']);
         assert.equal(v.code, 0, v.stdout);
+        // The not-worth-it verdicts come back with their rows: the restored store does not read those files again.
+        const again = await runCli([...target.args, '--json', 'tier', 'up-1', '--compress', '--yes', '--list']);
+        assert.equal(again.code, 0, again.stdout + again.stderr);
+        assert.equal(again.json.knownNotWorthIt, 2);
+        assert.deepEqual(again.json.list, []);
       } finally {
         await f.dispose();
         await target.dispose();
