@@ -42,6 +42,13 @@ export interface PutOptions {
 export interface PutResult extends BlobHead {
   /** True when the backend checked `sha256` against the bytes it stored (server-side or while writing). */
   checksumVerified: boolean;
+  /**
+   * S3, a single PutObject: the ETag the server answered is the MD5 of the body sent (computed
+   * here over the very buffer handed to the request, and sent as Content-MD5 too). The server
+   * computed that MD5 over the bytes it received, so they are the bytes sent. False where the
+   * ETag is not a plain MD5 (multipart, SSE-KMS, SSE-C) or does not match; absent elsewhere.
+   */
+  etagIsMd5?: boolean;
 }
 
 /** Byte range of a get, both ends inclusive as HTTP's Range is. */
