@@ -5,19 +5,30 @@
 //   - node --cpu-prof of storectl and of the server process (bench/lib/cpuprofile-summary.ts),
 //   - the CPU seconds each process used (from /proc), beside the run's wall time,
 // and the same for `rclone copy` of the same tree with the same --transfers.
-//   node --import tsx bench/s3-migrate-profile.ts [--files N] [--transfers T] [--out DIR]
+//   node --import tsx bench/s3-migrate-profile.ts [--files N] [--transfers T] [--out DIR] [--no-cpu-prof]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { BIN, arg, fmt, measure, table } from './lib/measure.ts';
+import { BIN, arg, flag, fmt, measure, table } from './lib/measure.ts';
 import { buildSyntheticStore } from './lib/synth.ts';
 import { startS3Bench } from './lib/s3-bench.ts';
 
 const FILES = Number(arg('--files', '3000'));
 const TRANSFERS = Number(arg('--transfers', '8'));
+/** --no-cpu-prof: phases and CPU seconds only (no profiler overhead). */
+const CPU_PROF = !flag('--no-cpu-prof');
 const OUT = arg('--out', path.join(os.tmpdir(), 'storectl-s3-migrate-profile'))!;
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** measure() with the command's own CPU seconds (user + system, GNU time's -o file). */
+function measureCpu(cmd: string, args: string[], opts: Parameters<typeof measure>[2]) {
+  const f = path.join(os.tmpdir(), `storectl-cpu-${process.pid}-${Math.random().toString(16).slice(2)}`);
+  const m = measure('/usr/bin/time', ['-f', '%U %S', '-o', f, cmd, ...args], opts);
+  const [u, s] = fs.readFileSync(f, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  fs.rmSync(f, { force: true });
+  return { ...m, cpuSeconds: u! + s! };
+}
 
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 /** utime + stime of a process (and its waited-for children) in seconds. */
@@ -32,7 +43,7 @@ async function main() {
   fs.mkdirSync(path.join(OUT, 'storectl'), { recursive: true });
   fs.mkdirSync(path.join(OUT, 'server'), { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-s3p-'));
-  const { server, env, rcloneEnv, bucket, client, header } = await startS3Bench(work, ['--cpu-prof', '--cpu-prof-dir', path.join(OUT, 'server')]);
+  const { server, env, rcloneEnv, bucket, client, header } = await startS3Bench(work, CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(OUT, 'server')] : []);
   const out: string[] = [header];
   try {
     const root = path.join(work, 'store');
@@ -47,9 +58,9 @@ async function main() {
 
     log('storectl migrate-store...');
     const s0 = cpuSeconds(pid);
-    const ms = measure(
+    const ms = measureCpu(
       process.execPath,
-      ['--cpu-prof', '--cpu-prof-dir', path.join(OUT, 'storectl'), BIN, '--root', root, '--database', db, '--json', '--quiet', 'migrate-store', '--to', 's3://migrated/', '--parallel', String(TRANSFERS)],
+      [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.join(OUT, 'storectl')] : []), BIN, '--root', root, '--database', db, '--json', '--quiet', 'migrate-store', '--to', 's3://migrated/', '--parallel', String(TRANSFERS)],
       { env: { ...env, STORECTL_PROFILE: profileFile } },
     );
     const serverForOurs = cpuSeconds(pid) - s0;
@@ -58,7 +69,7 @@ async function main() {
 
     log('rclone copy...');
     const r0 = cpuSeconds(pid);
-    const rc = measure('rclone', ['copy', root, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--exclude', '.storectl/**'], { env: rcloneEnv });
+    const rc = measureCpu('rclone', ['copy', root, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--exclude', '.storectl/**'], { env: rcloneEnv });
     const serverForRclone = cpuSeconds(pid) - r0;
     if (rc.status !== 0) throw new Error(`rclone copy failed: ${rc.stderr}`);
 
@@ -66,10 +77,10 @@ async function main() {
     out.push(`### migrate-store local → S3, profiled: ${built.files} files, ${fmt(built.bytes / 1e6, 1)} MB, ${TRANSFERS} transfers\n`);
     out.push(
       table(
-        ['tool', 'wall s', 'files/s', 'server CPU s (s3rver process)', 'verified'],
+        ['tool', 'wall s', 'files/s', 'own CPU s', 'server CPU s (s3rver process)', 'verified'],
         [
-          [`storectl migrate-store --parallel ${TRANSFERS} (under --cpu-prof)`, fmt(ms.seconds), fmt(built.files / ms.seconds, 0), fmt(serverForOurs), `${report.verified.onUpload} on upload, ${report.verified.readBack} read back`],
-          [`rclone copy --transfers ${TRANSFERS}`, fmt(rc.seconds), fmt(built.files / rc.seconds, 0), fmt(serverForRclone), 'MD5 against ETag'],
+          [`storectl migrate-store --parallel ${TRANSFERS} ${CPU_PROF ? ' (under --cpu-prof)' : ''}`, fmt(ms.seconds), fmt(built.files / ms.seconds, 0), fmt(ms.cpuSeconds), fmt(serverForOurs), `${report.verified.onUpload} on upload, ${report.verified.etag ?? 0} by ETag = MD5, ${report.verified.readBack} read back`],
+          [`rclone copy --transfers ${TRANSFERS}`, fmt(rc.seconds), fmt(built.files / rc.seconds, 0), fmt(rc.cpuSeconds), fmt(serverForRclone), 'MD5 against ETag'],
         ],
       ),
     );

@@ -101,6 +101,12 @@ export interface BlobStore {
   put(key: string, data: Uint8Array | Readable, opts?: PutOptions): Promise<PutResult>;
   /** Reads an object (or a byte range of it); throws BlobNotFoundError when missing. */
   get(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * A small object whole, as one buffer (throws when it has more than maxBytes, and as get does
+   * when missing): backends that read a small file cheaper in one go than as a stream have it
+   * (the local tree: open, fstat, read, close, no stream). Same checks as get.
+   */
+  readWhole?(key: string, maxBytes: number): Promise<Buffer>;
   /** null when missing; never follows a symlink (a local symlink is reported, not followed). */
   stat(key: string): Promise<(BlobHead & { kind: BlobEntry['kind'] }) | null>;
   /** Pages of entries in byte order of the key, streamed: memory does not grow with the store. */
