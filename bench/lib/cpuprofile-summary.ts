@@ -1,6 +1,8 @@
 // Summarises node --cpu-prof output: for each .cpuprofile in a directory (one per thread), the
 // sampled time, the idle time, and the functions with the most self time.
-//   node --import tsx bench/lib/cpuprofile-summary.ts DIR [--top N]
+//   node --import tsx bench/lib/cpuprofile-summary.ts DIR [--top N] [--by-package]
+// --by-package: self time summed by where the code lives (an npm package, node's own modules,
+// native calls, this project's files) instead of by function.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -14,6 +16,13 @@ if (!dir) {
 }
 const topArg = process.argv.indexOf('--top');
 const top = topArg > 0 ? Number(process.argv[topArg + 1]) : 12;
+const byPackage = process.argv.includes('--by-package');
+const packageOf = (url: string) => {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m) return m[1]!;
+  if (url.startsWith('node:')) return 'node (its own modules)';
+  return `storectl ${path.basename(url)}`;
+};
 
 for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sort()) {
   const p = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Profile;
@@ -25,7 +34,7 @@ for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sor
     total += dt;
     const n = byId.get(id)!;
     const where = n.callFrame.url ? `${path.basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}` : '';
-    const key = `${n.callFrame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    const key = byPackage && n.callFrame.url ? packageOf(n.callFrame.url) : `${n.callFrame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     self.set(key, (self.get(key) ?? 0) + dt);
   });
   const idle = self.get('(idle)') ?? 0;
