@@ -1,7 +1,7 @@
 // Benchmark: a tier transition of a local store to an S3 tier on the loopback S3-protocol server
 // (@20minutes/s3rver, its own process), storectl against `rclone move` (Debian's), same machine,
 // same run, same parallelism.
-//   node --import tsx bench/tiers.ts [--quick] [--files N] [--transfers T]
+//   node --import tsx bench/tiers.ts [--quick] [--files N] [--transfers T] [--cpu-prof DIR]
 // storectl tier --to cold of every job of a local store of N files (default 20,000 of 2.5-7.5 KB:
 // ~100 MB): each file copied to the bucket, read back and checked (size + SHA-256 of the whole
 // object: s3rver stores no checksums), the row switched, the local copy removed through the
@@ -23,6 +23,8 @@ import { MOVE_CONCURRENCY } from '../src/ops/tiers/transition.ts';
 const QUICK = flag('--quick');
 const FILES = Number(arg('--files', QUICK ? '1000' : '20000'));
 const TRANSFERS = Number(arg('--transfers', String(MOVE_CONCURRENCY)));
+/** --cpu-prof DIR: node's CPU profile of every thread of storectl's run, for bench/lib/cpuprofile-summary.ts. */
+const CPU_PROF = arg('--cpu-prof');
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
@@ -72,7 +74,7 @@ async function main() {
     // The server's CPU during each tool's run: s3rver is one node process on the same two cores,
     // so a run it keeps busy for most of its wall time is bound by the server's work per request.
     const s0 = cpuSeconds(server.pid);
-    const st = measure(process.execPath, [BIN, '--root', root, '--config', config, '--json', '--quiet', '--yes', 'tier', '--from', idFile, '--to', 'cold'], { env });
+    const st = measure(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), BIN, '--root', root, '--config', config, '--json', '--quiet', '--yes', 'tier', '--from', idFile, '--to', 'cold'], { env });
     const serverForUs = cpuSeconds(server.pid) - s0;
     if (st.status !== 0) throw new Error(`storectl tier failed (${st.status}): ${st.stderr || st.stdout.slice(0, 400)}`);
     const report = JSON.parse(st.stdout);
