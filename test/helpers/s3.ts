@@ -31,13 +31,13 @@ export class S3TestServer {
     this.dir = dir;
   }
 
-  /** The server process's id while it runs (the benches read its CPU time from /proc). */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The server process's id while it runs (a bench reads its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Starts the server (on the port it had before, after a kill) and waits until it listens. */
