@@ -72,7 +72,8 @@ export function hashBatch(root: string, rels: readonly string[]): Omit<HashReply
         digests.push(''.padEnd(64));
         return;
       }
-      const fd = fs.openSync(path.join(root, rel), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO where a file was is refused below instead of hanging the open.
+      const fd = fs.openSync(path.join(root, rel), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
       try {
         if (!fs.fstatSync(fd).isFile()) throw Object.assign(new Error('not a regular file'), { code: 'ENOTFILE' });
         const h = createHash('sha256');
@@ -141,7 +142,7 @@ function quickMatch(prefix: string, rel: string, want: number, sha256: string, c
   try {
     checkRelPath(rel);
     if (checkDirs(prefix, rel, checkedDirs) === 'missing') return false;
-    // O_NONBLOCK: a FIFO put where a file was must not hang the thread (it reads short, and the
+    // O_NONBLOCK: a FIFO where a file was must not hang the thread (it reads short, and the
     // careful pass reports it as not a regular file).
     fd = fs.openSync(prefix + rel, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch {
