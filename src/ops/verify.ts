@@ -75,8 +75,15 @@ export interface VerifyReport {
 }
 
 const PAGE = 4096;
-/** A batch sent to one thread: this many files, or this many bytes, whichever comes first. */
-const BATCH_FILES = 256;
+/**
+ * A batch sent to one thread: this many files, or this many bytes, whichever comes first. On
+ * the local threads 1,024 small files: with two batches each in flight they keep reading while
+ * the main thread selects a page or records verdicts (synchronous on SQLite); with 256 they
+ * waited for it a third of the time (bench/results/verify.md, run 5). Over S3 (GETs) 256, so
+ * --max-time, which lets batches in flight finish, still stops a slow store soon.
+ */
+const BATCH_FILES_LOCAL = 1024;
+const BATCH_FILES_S3 = 256;
 const BATCH_BYTES = 16 << 20;
 const FLUSH = 2048;
 const MAX_PROBLEMS = 10_000;
@@ -134,7 +141,9 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
   const pivot = range ? range.min + Math.floor(Math.random() * (range.max - range.min + 1)) : 0;
 
   // A local tree is read on threads; an S3 store's objects are streamed through GETs in flight.
-  const pool = ctx.store.capabilities.kind === 'local' ? ctx.blobs.hashPool(opts.threads) : openBlobHashPool(ctx.store, opts.threads);
+  const local = ctx.store.capabilities.kind === 'local';
+  const pool = local ? ctx.blobs.hashPool(opts.threads) : openBlobHashPool(ctx.store, opts.threads);
+  const batchFiles = local ? BATCH_FILES_LOCAL : BATCH_FILES_S3;
   const progress = ctx.progress('verifying', target);
   try {
     let pending: VerifyOutcome[] = [];
@@ -254,7 +263,7 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
             report.stoppedByTime = true;
             return;
           }
-          if (batch.length && (batch.length >= BATCH_FILES || bytes + row.size > BATCH_BYTES)) {
+          if (batch.length && (batch.length >= batchFiles || bytes + row.size > BATCH_BYTES)) {
             yielded++;
             yield batch;
             batch = [];
