@@ -25,6 +25,13 @@ const FILES = Number(arg('--files', QUICK ? '1000' : '20000'));
 const TRANSFERS = Number(arg('--transfers', String(MOVE_CONCURRENCY)));
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
 function countFiles(dir: string): number {
   let n = 0;
   for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) if (e.isFile() && !path.join(e.parentPath, e.name).includes(`${path.sep}.storectl`)) n++;
@@ -62,12 +69,18 @@ async function main() {
     fs.writeFileSync(config, JSON.stringify({ tiers: { cold: 's3://cold/' } }));
 
     log('storectl tier --to cold...');
+    // The server's CPU during each tool's run: s3rver is one node process on the same two cores,
+    // so a run it keeps busy for most of its wall time is bound by the server's work per request.
+    const s0 = cpuSeconds(server.pid);
     const st = measure(process.execPath, [BIN, '--root', root, '--config', config, '--json', '--quiet', '--yes', 'tier', '--from', idFile, '--to', 'cold'], { env });
+    const serverForUs = cpuSeconds(server.pid) - s0;
     if (st.status !== 0) throw new Error(`storectl tier failed (${st.status}): ${st.stderr || st.stdout.slice(0, 400)}`);
     const report = JSON.parse(st.stdout);
     const leftLocal = countFiles(root);
     log('rclone move...');
+    const r0 = cpuSeconds(server.pid);
     const rc = measure('rclone', ['move', copy, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--delete-empty-src-dirs'], { env: rcloneEnv });
+    const serverForRclone = cpuSeconds(server.pid) - r0;
     if (rc.status !== 0) throw new Error(`rclone move failed: ${rc.stderr}`);
     const count = execFileSync('rclone', ['lsf', '-R', '--files-only', 's3:rcloned'], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
     const leftRclone = fs.existsSync(copy) ? countFiles(copy) : 0;
@@ -82,6 +95,10 @@ async function main() {
       ),
     );
     out.push(`ratio (storectl files/s ÷ rclone files/s): ${fmt(rc.seconds / st.seconds)}\n`);
+    out.push(
+      `s3rver CPU during each run (user + system): storectl ${fmt(serverForUs)} s of ${fmt(st.seconds)} s wall (${fmt((serverForUs / built.files) * 1000, 2)} ms per file), ` +
+        `rclone ${fmt(serverForRclone)} s of ${fmt(rc.seconds)} s wall (${fmt((serverForRclone / built.files) * 1000, 2)} ms per file)\n`,
+    );
     out.push(`load after: \`${execFileSync('uptime').toString().trim()}\`\n`);
   } finally {
     await server.dispose();

@@ -28,6 +28,11 @@ export class S3TestServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The server process's id while it runs (a bench reads its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts the server (on the port it had before, after a kill) and waits until it listens. */
   async start(timeoutMs = 20_000): Promise<void> {
     if (this.child) throw new Error('s3rver already running');
