@@ -1,8 +1,10 @@
 // Warm re-verify of many small files, storectl against the faster baseline, paired rounds in one
-// run (each round: storectl, then `find | xargs -P2 openssl dgst -sha256`, order alternating), with
+// run (each round: storectl, `find | xargs -P2 openssl dgst -sha256` and `find | xargs -P2 sha256sum`, order rotating), with
 // verify's phase profile (STORECTL_PROFILE). The store is built once under bench/.work/verify-small
 // and kept (--fresh rebuilds it); files as bench/verify.ts makes them.
-//   nice -n 10 node --import tsx bench/verify-small.ts [--files N] [--rounds N] [--profile FILE]
+// --base DIR adds another checkout's build of storectl (its bin/storectl, e.g. the code before
+// a change) as one more tool of each round, on the same store.
+//   nice -n 10 node --import tsx bench/verify-small.ts [--files N] [--rounds N] [--profile FILE] [--base DIR]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,11 +12,12 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { openCatalog } from '../src/db/connect.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
 import type { NewFile } from '../src/db/types.ts';
-import { REPO, arg, flag, fmt, median, shell, storectl } from './lib/measure.ts';
+import { REPO, arg, flag, fmt, measure, median, requireFreshBuild, shell, storectl } from './lib/measure.ts';
 
 const FILES = Number(arg('--files', '200000'));
 const ROUNDS = Number(arg('--rounds', '3'));
 const profile = arg('--profile', '');
+const base = arg('--base', '');
 const root = path.join(REPO, 'bench/.work/verify-small', String(FILES));
 const KEY = Buffer.alloc(16, 7);
 function smallContent(i: number): Buffer {
@@ -47,17 +50,24 @@ async function build(): Promise<void> {
   fs.writeFileSync(path.join(root, '.built'), '');
 }
 
+requireFreshBuild();
+if (base) requireFreshBuild(base);
 await build();
 const q = (p: string) => `'${p.replace(/'/g, "'\\''")}'`;
 const env = profile ? { ...process.env, STORECTL_PROFILE: profile } : process.env;
+const find = `find ${q(root)} -path ${q(path.join(root, '.storectl'))} -prune -o -name '*.bin' -type f -print0`;
 const tools: [string, () => ReturnType<typeof shell>][] = [
   ['storectl verify', () => storectl(['--root', root, '--json', 'verify'], { stdio: ['ignore', 'pipe', 'pipe'], env })],
-  ['find | xargs -P2 openssl dgst -sha256', () => shell(`find ${q(root)} -path ${q(path.join(root, '.storectl'))} -prune -o -name '*.bin' -type f -print0 | xargs -0 -P2 -n 1000 openssl dgst -sha256 > /dev/null`)],
+  ['find | xargs -P2 openssl dgst -sha256', () => shell(`${find} | xargs -0 -P2 -n 1000 openssl dgst -sha256 > /dev/null`)],
+  ['find | xargs -P2 sha256sum', () => shell(`${find} | xargs -0 -P2 -n 1000 sha256sum > /dev/null`)],
 ];
+// The base build is not a baseline: listed apart (after the baselines), ratios to it said apart.
+if (base) tools.push([`storectl verify (base: ${path.basename(base)})`, () => measure(process.execPath, [path.join(base, 'bin', 'storectl'), '--root', root, '--json', 'verify'], { stdio: ['ignore', 'pipe', 'pipe'] })]);
+const baselines = base ? tools.length - 2 : tools.length - 1;
+const load0 = os.loadavg().map((x) => x.toFixed(1)).join(' ');
 const secs: number[][] = tools.map(() => []);
 const rss: number[][] = tools.map(() => []);
-tools[0]![1](); // warm-up: the first verify records every file; the measured ones re-verify
-tools[1]![1]();
+for (const [, run] of tools) run(); // warm-up: the first verify records every file; the measured ones re-verify
 for (let r = 0; r < ROUNDS; r++) {
   for (let k = 0; k < tools.length; k++) {
     const i = (k + r) % tools.length;
@@ -67,6 +77,15 @@ for (let r = 0; r < ROUNDS; r++) {
     rss[i]!.push(m.maxRssMb);
   }
 }
-process.stdout.write(`${FILES} small files warm, ${ROUNDS} paired rounds, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at end\n`);
+process.stdout.write(`${FILES} small files warm, ${ROUNDS} paired rounds, load ${load0} at start, ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} at end\n`);
 tools.forEach(([t], i) => process.stdout.write(`${t}: ${secs[i]!.map((s) => fmt(s)).join(' / ')} s, median ${fmt(median(secs[i]!))}, peak RSS ${Math.max(...rss[i]!)} MB\n`));
-process.stdout.write(`ratio per round (baseline/storectl): ${secs[0]!.map((s, r) => fmt(secs[1]![r]! / s)).join(' / ')}; of medians ${fmt(median(secs[1]!) / median(secs[0]!))}\n`);
+// Throughput ratio to the faster baseline of the same round (the goal: at least 0.85).
+const faster = secs[0]!.map((_, r) => Math.min(...secs.slice(1, 1 + baselines).map((t) => t[r]!)));
+const ratios = secs[0]!.map((s, r) => faster[r]! / s);
+for (let b = 1; b < tools.length; b++) process.stdout.write(`ratio to ${tools[b]![0]} per round: ${secs[0]!.map((s, r) => fmt(secs[b]![r]! / s)).join(' / ')}\n`);
+process.stdout.write(`ratio to the faster baseline per round: ${ratios.map((x) => fmt(x)).join(' / ')}; median ${fmt(median(ratios))}\n`);
+if (base) {
+  const b = secs[tools.length - 1]!;
+  const baseRatios = b.map((_, r) => faster[r]! / b[r]!);
+  process.stdout.write(`base build's ratio to the faster baseline per round: ${baseRatios.map((x) => fmt(x)).join(' / ')}; median ${fmt(median(baseRatios))}\n`);
+}

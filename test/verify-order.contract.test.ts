@@ -5,6 +5,7 @@ import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import type { Catalog } from '../src/db/catalog.ts';
 import { integrityCatalog, type VerifyCursor } from '../src/db/integrity.ts';
+import { sqlExec } from '../src/db/sql-exec.ts';
 import type { NewFile } from '../src/db/types.ts';
 import { DIALECTS, type Store } from './helpers/env.ts';
 
@@ -47,6 +48,46 @@ for (const d of DIALECTS) {
       // Verified since notSince: not in this run's order at all.
       const none = await ic.verifyPage({}, { phase: 2, afterId: 0 }, { pivot, notSince: new Date('2026-11-19T00:00:00Z'), limit: 5 });
       assert.deepEqual(none.rows, []);
+    });
+
+    test('verdicts of 1,500 rows in one call, each as its state was read: changed states left as their writer left them', async () => {
+      const at = new Date('2026-11-01T00:00:00Z');
+      await c.insertFiles(Array.from({ length: 1500 }, (_, i) => ({
+        jobId: null, role: 'x', category: 'temp', owner: 'o', path: `many/f${String(i).padStart(4, '0')}`, contentType: 'application/octet-stream', size: 1, sha256: 'cd'.repeat(32), createdAt: at,
+      })));
+      const x = sqlExec(c);
+      const ids = (await x.all<{ id: unknown }>(`select id from files where path like 'many/%' order by id`)).map((r) => Number(r.id));
+      const ic = integrityCatalog(c);
+      // Rows 0-9 were read as corrupt (their state is corrupt); 10-19 were read present, then
+      // another run marked them corrupt; 20-29 were read present, then a cleanup took them.
+      await x.run(`update files set state = 'corrupt' where id in (${ids.slice(0, 20).join(', ')})`);
+      await x.run(`update files set state = 'deleting' where id in (${ids.slice(20, 30).join(', ')})`);
+      const when = new Date('2026-11-25T00:00:00Z');
+      await ic.recordVerifications(
+        [
+          ...ids.slice(0, 10).map((id) => ({ id, result: 'ok' as const, was: 'corrupt' })),
+          ...ids.slice(10, 1400).map((id) => ({ id, result: 'ok' as const, was: 'present' })),
+          ...ids.slice(1400, 1450).map((id) => ({ id, result: 'missing' as const, was: 'present' })),
+          ...ids.slice(1450).map((id) => ({ id, result: 'unreadable' as const, was: 'present' })),
+        ],
+        when,
+        [],
+      );
+      const rows = await x.all<{ id: unknown; state: string; verify_result: string | null; verified_at: unknown }>(`select id, state, verify_result, verified_at from files where path like 'many/%' order by id`);
+      const got = rows.map((r) => `${r.state}/${r.verify_result ?? '-'}/${x.date(r.verified_at)?.getTime() === when.getTime() ? 'now' : 'old'}`);
+      const want = [
+        ...Array(10).fill('present/ok/now'),
+        ...Array(10).fill('corrupt/-/old'),
+        ...Array(10).fill('deleting/-/old'),
+        ...Array(1370).fill('present/ok/now'),
+        ...Array(50).fill('missing/missing/now'),
+        ...Array(50).fill('present/unreadable/now'),
+      ];
+      assert.deepEqual(got, want);
+      // Without `was` (repair's outcomes): the state follows the verdict whatever it was.
+      await ic.recordVerifications(ids.slice(10, 20).map((id) => ({ id, result: 'ok' as const })), when, []);
+      const back = await x.all<{ n: unknown }>(`select count(*) as n from files where id in (${ids.slice(10, 20).join(', ')}) and state = 'present' and verify_result = 'ok'`);
+      assert.equal(Number(back[0]!.n), 10);
     });
   });
 }

@@ -1,5 +1,6 @@
 // Measuring helpers for benchmarks: wall time and peak RSS of a command, medians, tables.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -58,3 +59,14 @@ export const arg = (name: string, dflt?: string) => {
   return i >= 0 ? process.argv[i + 1] : dflt;
 };
 export const flag = (name: string) => process.argv.includes(name);
+
+/**
+ * Throws unless dir's dist/ bundle is at least as new as its src/ (bin/storectl silently runs
+ * the sources through tsx otherwise: slower, and every worker thread loads tsx, 40+ MB more).
+ */
+export function requireFreshBuild(dir = REPO): void {
+  const newest = (d: string): number =>
+    fs.readdirSync(d, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(path.join(d, e.name)) : fs.statSync(path.join(d, e.name)).mtimeMs), 0);
+  const built = fs.statSync(path.join(dir, 'dist', 'main.js'), { throwIfNoEntry: false });
+  if (!built || built.mtimeMs < newest(path.join(dir, 'src'))) throw new Error(`${dir}: dist/ is older than src/ (run npm run build there first)`);
+}

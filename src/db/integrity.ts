@@ -46,6 +46,13 @@ export type VerifyResultKind = 'ok' | 'corrupt' | 'missing' | 'unreadable';
 export interface VerifyOutcome {
   id: number;
   result: VerifyResultKind;
+  /**
+   * The row's state when it was read for this check, if known. A row read in the state its
+   * verdict keeps (a present file that reads back fine: nearly all) gets its verification only;
+   * should its state have changed since (a cleanup, another verify), the row is left as that
+   * writer left it.
+   */
+  was?: string;
 }
 
 export interface Coverage {
@@ -156,6 +163,21 @@ const num = (v: unknown) => Number(v ?? 0);
 class SqlIntegrityCatalog implements IntegrityCatalog {
   constructor(readonly x: SqlExec) {}
 
+  /** A row of VERIFY_COLS as an array (the page select: no object per row from the driver). */
+  #verifyRowOf = (r: unknown[]): VerifyRow => ({
+    id: num(r[0]),
+    path: String(r[1]),
+    size: num(r[2]),
+    sha256: String(r[3]),
+    state: String(r[4]),
+    jobId: (r[5] as string | null) ?? null,
+    verifiedAt: this.x.date(r[6]),
+    tier: r[7] === undefined || r[7] === null ? 'hot' : String(r[7]),
+    encoding: (r[8] as string | null | undefined) ?? null,
+    storedSize: r[9] === null || r[9] === undefined ? null : num(r[9]),
+    contentGroup: r[10] === null || r[10] === undefined ? null : num(r[10]),
+  });
+
   #verifyRow = (r: Record<string, unknown>): VerifyRow => ({
     id: num(r.id),
     path: String(r.path),
@@ -217,7 +239,7 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
         q = `select ${VERIFY_COLS} from files ${along} where verified_at is not null and verified_at < ? ${after} and ${w.sql} order by verified_at, id limit ?`;
         params = [this.x.at(opts.notSince), ...ap, ...w.params, want];
       }
-      const page = (await this.x.all(q, params)).map(this.#verifyRow);
+      const page = (await this.x.rows(q, params)).map(this.#verifyRowOf);
       rows.push(...page);
       if (page.length === want) {
         const last = page[page.length - 1]!;
@@ -231,38 +253,45 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
 
   async recordVerifications(outcomes: readonly VerifyOutcome[], at: Date, events: readonly EventRecord[]) {
     const stmts: Statement[] = [];
-    const byResult = new Map<VerifyResultKind, number[]>();
+    // Per verdict: the ids read in the state the verdict keeps, and the others.
+    const byResult = new Map<VerifyResultKind, { same: number[]; other: number[] }>();
     for (const o of outcomes) {
-      const list = byResult.get(o.result) ?? [];
-      list.push(o.id);
-      byResult.set(o.result, list);
+      let g = byResult.get(o.result);
+      if (!g) byResult.set(o.result, (g = { same: [], other: [] }));
+      (o.was !== undefined && o.was === stateOf(o.result) ? g.same : g.other).push(o.id);
     }
     const t = this.x.at(at);
-    for (const [result, ids] of byResult) {
-      const state = result === 'ok' ? 'present' : result === 'corrupt' ? 'corrupt' : result === 'missing' ? 'missing' : null;
-      for (const part of chunk(ids, BATCH)) {
-        const inPart = `id in ${placeholders(part.length)}`;
-        // SQLite's planner would take the state index for `state = ...` and scan every present
-        // row per statement (a re-verify of 200,000 files spent 24.6 s of 29 s here); the unary
-        // plus keeps it on the primary key, as sqlite.ts's notIndexed does. PostgreSQL plans it well.
-        const st = this.x.dialect === 'sqlite' ? '+state' : 'state';
-        // Rows already in the verdict's state (nearly all: files that read back fine) get their
-        // verification only: a write of `state` would fire the usage triggers for every row,
-        // which cost most of a verify's catalog time (profile in bench/results/verify.md).
-        stmts.push({
-          sql: `update files set verified_at = ?, verify_result = ? where ${inPart} and ${state ? `${st} = '${state}'` : `${st} in ('present', 'corrupt', 'missing')`}`,
-          params: [t, result, ...part],
-        });
-        if (state) {
+    // SQLite's planner would take the state index for `state = ...` and scan every present row
+    // per statement (a re-verify of 200,000 files spent 24.6 s of 29 s here); the unary plus
+    // keeps it on the primary key, as sqlite.ts's notIndexed does. PostgreSQL plans it well.
+    const st = this.x.dialect === 'sqlite' ? '+state' : 'state';
+    const verifiable = `${st} in ('present', 'corrupt', 'missing')`;
+    for (const [result, g] of byResult) {
+      const state = stateOf(result);
+      // Rows already in the verdict's state (nearly all: files that read back fine) get their
+      // verification only: a write of `state` would fire the usage triggers for every row,
+      // which cost most of a verify's catalog time (profile in bench/results/verify.md).
+      const keep = state ? `${st} = '${state}'` : verifiable;
+      for (const ids of [g.same, g.other]) {
+        if (!ids.length) continue;
+        // One statement for the whole list (its ids as one parameter), not one per 500 ids.
+        const [inIds, list] = this.#idList(ids);
+        stmts.push({ sql: `update files set verified_at = ?, verify_result = ? where ${inIds} and ${keep}`, params: [t, result, list] });
+        if (state && ids === g.other) {
           stmts.push({
-            sql: `update files set verified_at = ?, verify_result = ?, state = '${state}' where ${inPart} and ${st} in ('present', 'corrupt', 'missing') and ${st} <> '${state}'`,
-            params: [t, result, ...part],
+            sql: `update files set verified_at = ?, verify_result = ?, state = '${state}' where ${inIds} and ${verifiable} and ${st} <> '${state}'`,
+            params: [t, result, list],
           });
         }
       }
     }
     for (const e of events) stmts.push(eventInsert(this.x, e));
     if (stmts.length) await this.x.transaction(stmts);
+  }
+
+  /** `id in` a list of ids bound as one parameter: a JSON array on SQLite, an array on PostgreSQL. */
+  #idList(ids: readonly number[]): [string, unknown] {
+    return this.x.dialect === 'sqlite' ? ['id in (select value from json_each(?))', JSON.stringify(ids)] : ['id = any(?::bigint[])', ids];
   }
 
   async damagedPage(sel: FileSelection, afterId: number, limit: number) {
@@ -407,6 +436,11 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     );
     return { logicalBytes: num(r?.logical), diskBytes: num(r?.own) + num(g?.bytes), sharedGroups: num(g?.groups), sharedFiles: num(r?.shared) };
   }
+}
+
+/** The state a verdict leaves a verifiable row in (null: unreadable leaves it as it is). */
+function stateOf(result: VerifyResultKind): string | null {
+  return result === 'ok' ? 'present' : result === 'corrupt' ? 'corrupt' : result === 'missing' ? 'missing' : null;
 }
 
 function eventInsert(x: SqlExec, e: EventRecord): Statement {

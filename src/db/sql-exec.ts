@@ -16,6 +16,8 @@ export interface Statement {
 export interface SqlExec {
   readonly dialect: 'sqlite' | 'postgres';
   all<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** Rows as arrays of column values, in select order (no object per row: for large pages). */
+  rows(sql: string, params?: readonly unknown[]): Promise<unknown[][]>;
   /** Runs one statement; returns the rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;
   /** Runs the statements in one transaction; returns each one's changed-row count. */
@@ -51,7 +53,7 @@ export function sqlExec(catalog: { readonly dialect: 'sqlite' | 'postgres' }): S
   return catalog.dialect === 'sqlite' ? sqliteExec((catalog as unknown as { raw: Database.Database }).raw) : pgExec((catalog as unknown as { pool: pg.Pool }).pool);
 }
 
-type Prepared = { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number } };
+type Prepared = { all(...p: unknown[]): unknown[]; run(...p: unknown[]): { changes: number }; raw(on: boolean): Prepared };
 
 export function sqliteExec(raw: Database.Database): SqlExec {
   const cache = new Map<string, Prepared>();
@@ -60,10 +62,17 @@ export function sqliteExec(raw: Database.Database): SqlExec {
     if (!s) cache.set(sql, (s = raw.prepare(sql) as unknown as Prepared));
     return s;
   };
+  // A statement in raw mode stays so: those have a cache of their own.
+  const rawCache = new Map<string, Prepared>();
   const exec: SqlExec = {
     dialect: 'sqlite',
     async all<T>(sql: string, params: readonly unknown[] = []) {
       return prep(sql).all(...params) as T[];
+    },
+    async rows(sql, params = []) {
+      let s = rawCache.get(sql);
+      if (!s) rawCache.set(sql, (s = (raw.prepare(sql) as unknown as Prepared).raw(true)));
+      return s.all(...params) as unknown[][];
     },
     async run(sql, params = []) {
       return prep(sql).run(...params).changes;
@@ -96,6 +105,9 @@ export function pgExec(pool: pg.Pool, on: Queryable = pool): SqlExec {
     dialect: 'postgres',
     async all<T>(sql: string, params: readonly unknown[] = []) {
       return (await on.query(toDollars(sql), [...params])).rows as T[];
+    },
+    async rows(sql, params = []) {
+      return (await on.query({ text: toDollars(sql), values: [...params], rowMode: 'array' })).rows as unknown[][];
     },
     async run(sql, params = []) {
       return (await on.query(toDollars(sql), [...params])).rowCount ?? 0;

@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { inParallel } from '../storage/blob.ts';
 import { streamContent } from './access/content.ts';
 import { sha256FileSync } from '../storage/hash.ts';
-import type { HashOutcome, HashPool } from '../storage/hash-pool.ts';
+import { CHECK_OK, type HashOutcome, type HashPool } from '../storage/hash-pool.ts';
 import { hashObject, openBlobHashPool } from '../storage/blob-hash.ts';
 import { verifyArchive } from './backup/verify.ts';
 import { withStoreLock } from './store-lock.ts';
@@ -75,8 +75,15 @@ export interface VerifyReport {
 }
 
 const PAGE = 4096;
-/** A batch sent to one thread: this many files, or this many bytes, whichever comes first. */
-const BATCH_FILES = 256;
+/**
+ * A batch sent to one thread: this many files, or this many bytes, whichever comes first. On
+ * the local threads 1,024 small files: with two batches each in flight they keep reading while
+ * the main thread selects a page or records verdicts (synchronous on SQLite); with 256 they
+ * waited for it a third of the time (bench/results/verify.md, run 5). Over S3 (GETs) 256, so
+ * --max-time, which lets batches in flight finish, still stops a slow store soon.
+ */
+const BATCH_FILES_LOCAL = 1024;
+const BATCH_FILES_S3 = 256;
 const BATCH_BYTES = 16 << 20;
 const FLUSH = 2048;
 const MAX_PROBLEMS = 10_000;
@@ -134,7 +141,9 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
   const pivot = range ? range.min + Math.floor(Math.random() * (range.max - range.min + 1)) : 0;
 
   // A local tree is read on threads; an S3 store's objects are streamed through GETs in flight.
-  const pool = ctx.store.capabilities.kind === 'local' ? ctx.blobs.hashPool(opts.threads) : openBlobHashPool(ctx.store, opts.threads);
+  const local = ctx.store.capabilities.kind === 'local';
+  const pool = local ? ctx.blobs.hashPool(opts.threads) : openBlobHashPool(ctx.store, opts.threads);
+  const batchFiles = local ? BATCH_FILES_LOCAL : BATCH_FILES_S3;
   const progress = ctx.progress('verifying', target);
   try {
     let pending: VerifyOutcome[] = [];
@@ -166,11 +175,35 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
       rest.forEach(([, i], j) => (out[i] = read[j]!));
       return out;
     };
+    // The first read of a batch: hot files as stored are checked on the threads against their
+    // size and SHA-256 (a verdict per file comes back, details only for those that differ);
+    // the others through openContent. undefined: reads back as catalogued.
+    const firstRead = async (rows: VerifyRow[]): Promise<(HashOutcome | undefined)[]> => {
+      const out = new Array<HashOutcome | undefined>(rows.length);
+      const plain: number[] = [];
+      const rest: number[] = [];
+      rows.forEach((r, i) => (r.tier === 'hot' && r.encoding === null ? plain : rest).push(i));
+      if (plain.length) {
+        const sizes = new Float64Array(plain.length);
+        plain.forEach((i, j) => (sizes[j] = rows[i]!.size));
+        const paths = plain.map((i) => rows[i]!.path);
+        const sha256s = plain.map((i) => rows[i]!.sha256).join('');
+        const got = await timed('verify: hash (waited for a thread)', () => pool.check(paths, sizes, sha256s), () => plain.length);
+        plain.forEach((i, j) => {
+          if (got.codes[j] !== CHECK_OK) out[i] = got.details.get(j)!;
+        });
+      }
+      const read = await inParallel(rest, 8, (i) => hashContent(ctx, rows[i]!));
+      rest.forEach((i, j) => {
+        if (compare(rows[i]!, read[j]!) !== 'ok') out[i] = read[j]!;
+      });
+      return out;
+    };
     const check = async (batch: VerifyRow[]) => {
-      const first = await hashRows(batch);
+      const first = await firstRead(batch);
       const again: number[] = [];
       first.forEach((got, i) => {
-        if (compare(batch[i]!, got) === 'mismatch') again.push(i);
+        if (got && compare(batch[i]!, got) === 'mismatch') again.push(i);
       });
       // A mismatch is read a second time: a transient read or memory error must not condemn a good file.
       const second = again.length ? await hashRows(again.map((i) => batch[i]!)) : [];
@@ -180,29 +213,29 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
         final[idx] = second[j]!;
       });
       batch.forEach((row, i) => {
-        const got = final[i]!;
-        const verdict = compare(row, got);
+        const got = final[i];
+        const verdict = got ? compare(row, got) : 'ok';
         report.checked.files++;
-        report.checked.bytes += got.ok ? got.size : 0;
+        report.checked.bytes += !got ? row.size : got.ok ? got.size : 0;
         if (verdict === 'ok') {
           report.ok++;
           if (row.state !== 'present') {
             report.revived++;
             events.push({ runId: ctx.runId, at: ctx.clock(), action: 'verify-ok', path: row.path, jobId: row.jobId, bytes: row.size, reason: `was ${row.state}; reads back as catalogued` });
           }
-          pending.push({ id: row.id, result: 'ok' });
+          pending.push({ id: row.id, result: 'ok', was: row.state });
         } else if (verdict === 'mismatch') {
           report.corrupt++;
-          problem(row, 'corrupt', `${describe(row, got)} (read twice)`);
-          pending.push({ id: row.id, result: 'corrupt' });
+          problem(row, 'corrupt', `${describe(row, got!)} (read twice)`);
+          pending.push({ id: row.id, result: 'corrupt', was: row.state });
         } else if (verdict === 'missing') {
           report.missing++;
-          problem(row, 'missing', describe(row, got));
-          pending.push({ id: row.id, result: 'missing' });
+          problem(row, 'missing', describe(row, got!));
+          pending.push({ id: row.id, result: 'missing', was: row.state });
         } else {
           report.unreadable++;
-          problem(row, 'unreadable', describe(row, got));
-          pending.push({ id: row.id, result: 'unreadable' });
+          problem(row, 'unreadable', describe(row, got!));
+          pending.push({ id: row.id, result: 'unreadable', was: row.state });
         }
       });
       progress.tick(batch.length);
@@ -230,7 +263,7 @@ export async function runVerify(ctx: Context, opts: VerifyOptions): Promise<Veri
             report.stoppedByTime = true;
             return;
           }
-          if (batch.length && (batch.length >= BATCH_FILES || bytes + row.size > BATCH_BYTES)) {
+          if (batch.length && (batch.length >= batchFiles || bytes + row.size > BATCH_BYTES)) {
             yielded++;
             yield batch;
             batch = [];

@@ -3,7 +3,7 @@
 // HashPool shape as the local tree's threads, so verify treats both alike.
 import { BlobNotFoundError, inParallel, type BlobStore } from './blob.ts';
 import { sha256Stream } from './hash.ts';
-import type { HashOutcome, HashPool } from './hash-pool.ts';
+import { checkFromHashes, type HashOutcome, type HashPool } from './hash-pool.ts';
 
 /** Reads in flight per batch; with verify's two batches per "thread", 8 x threads GETs at most. */
 const PER_BATCH = 4;
@@ -13,6 +13,9 @@ export function openBlobHashPool(store: BlobStore, threads = 4): HashPool {
     threads,
     hash(keys) {
       return inParallel(keys, PER_BATCH, (key) => hashObject(store, key));
+    },
+    async check(keys, sizes, sha256s) {
+      return checkFromHashes(await inParallel(keys, PER_BATCH, (key) => hashObject(store, key)), sizes, sha256s);
     },
     async close() {},
   };
