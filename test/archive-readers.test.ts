@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createArchiveWriter } from '../src/ops/backup/archive-writer.ts';
-import { ARCHIVE_FORMAT } from '../src/ops/backup/manifest.ts';
+import { ARCHIVE_FORMAT, PLAIN_FORMAT } from '../src/ops/backup/manifest.ts';
 import { DIALECTS, runCli, tmpDir } from './helpers/env.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -93,8 +93,19 @@ for (const d of DIALECTS) {
           assert.deepEqual(extracted, stored, `${format}: the files extracted by the system tool are the store's`);
           // The manifest, as the system tool extracted it, names each file with the SHA-256 of
           // the bytes that tool extracted.
-          assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).format, ARCHIVE_FORMAT);
-          assert.equal(ARCHIVE_FORMAT, 2, 'format 2: linked names (shared content stored once)');
+          // No two files share content here: the archive is format 1, which every storectl reads
+          // (format 2, with linked names, only when the catalog records shared content: dedup.test.ts).
+          assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).format, PLAIN_FORMAT);
+          assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'manifest-summary.json'), 'utf8')).format, PLAIN_FORMAT);
+          assert.equal(ARCHIVE_FORMAT, 2, 'this storectl reads format 2 (linked names)');
+          const restored = await d.makeStore({ migrate: false });
+          try {
+            const r = await runCli([...restored.args, '--json', 'restore', archive, '--yes']);
+            assert.equal(r.code, 0, r.stdout + r.stderr);
+            assert.deepEqual(Object.fromEntries(Object.entries(tree(restored.root)).filter(([p]) => !p.startsWith('.storectl'))), stored, `${format}: a format-1 archive restores byte-identical`);
+          } finally {
+            await restored.dispose();
+          }
           const listed = fs.readFileSync(path.join(out, 'manifest-files.ndjson'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; sha256: string });
           assert.deepEqual(Object.fromEntries(listed.map((f) => [f.path, f.sha256])), extracted, `${format}: manifest-files.ndjson agrees with the extracted bytes`);
         }

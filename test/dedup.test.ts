@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { Catalog } from '../src/db/catalog.ts';
 import { openCatalog } from '../src/db/connect.ts';
 import { parseDatabaseUrl } from '../src/db/url.ts';
@@ -393,6 +393,27 @@ for (const d of DIALECTS) {
         const v = await runCli(['--json', 'restore', archive, '--verify-only']);
         assert.equal(v.code, 0, v.stdout + v.stderr);
         assert.equal(v.json.files, 3);
+      }
+    });
+
+    test('an archive that says format 1 but stores a name as a link is refused as corrupt (exit 4)', async () => {
+      const x = tmpDir();
+      try {
+        const names = execFileSync('tar', ['-tzf', archives['tar.gz']!], { encoding: 'utf8' }).split('\n').filter(Boolean);
+        execFileSync('tar', ['-xzf', archives['tar.gz']!, '-C', x]);
+        for (const m of ['manifest.json', 'manifest-summary.json']) {
+          const j = JSON.parse(fs.readFileSync(path.join(x, m), 'utf8'));
+          assert.equal(j.format, 2);
+          j.format = 1;
+          fs.writeFileSync(path.join(x, m), JSON.stringify(j, null, 2) + '\n');
+        }
+        const relabelled = path.join(x, 'relabelled.tar.gz');
+        execFileSync('tar', ['-czf', relabelled, '-C', x, '--no-recursion', ...names]);
+        const v = await runCli(['--json', 'restore', relabelled, '--verify-only']);
+        assert.equal(v.code, 4, v.stdout + v.stderr);
+        assert.match(v.json.error.message, /a format-1 archive has no links/);
+      } finally {
+        fs.rmSync(x, { recursive: true, force: true });
       }
     });
 

@@ -14,7 +14,7 @@ import { MIGRATIONS_TABLE, migrationStates, migrationsFolder } from './migration
 import { DEFAULT_PG_SCHEMA, LEGACY_PG_SCHEMA, applicationTableSchema, checkPgSchema, findLegacyCatalog, journalIn, moveLegacyCatalog, otherCatalogSchemas, pgConnectionConfig, pinFunctionSearchPath, quoteSchema, type LegacyCatalog } from './pg-schema.ts';
 import { DUMP_KEY, DUMP_TABLES, clearedTables, type DumpRow, type DumpTable } from './dump.ts';
 import { events, files, images, jobs, schema } from './schema/pg.ts';
-import { LOCK_POLL_MS, LOCK_STALE_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockTimings, pgTransaction, pollLock, startHeartbeat, presentEdges, queuedLane, sha256Hex, sleep, unpivotBuckets } from './shared.ts';
+import { LOCK_POLL_MS, LOCK_STALE_MS, bucketColumns, chunk, dueCondition, fileValues, jobValues, lockTimings, pgTransaction, pollLock, startHeartbeat, presentEdges, queuedLane, sha256Hex, SHARED_CONTENT_SQL, sleep, unpivotBuckets } from './shared.ts';
 import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
 import { COLUMNS_SQL, splitTableName, checkColumns, countRowsSql, pendingReferencesSql, pendingRowsSql, readRowsSql, tableSource, writeRowSql } from './user-tables.ts';
 import type {
@@ -420,6 +420,9 @@ export class PgCatalog implements Catalog {
           if (page.length < pageSize) return;
           after = page[page.length - 1]![DUMP_KEY[table]];
         }
+      },
+      async sharesContent() {
+        return (await client.query(SHARED_CONTENT_SQL)).rows.length > 0;
       },
       async filePage(q: FilePageQuery) {
         return db.select().from(files).where(filePageWhere(q)).orderBy(asc(files.path)).limit(q.limit);

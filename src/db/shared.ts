@@ -278,3 +278,6 @@ export function queuedLane(c: Omit<DeletionLane, 'close'>): DeletionLane {
     close: () => q.drained(),
   };
 }
+
+/** One row when two present rows share one content (a content_group held by two or more), none otherwise. */
+export const SHARED_CONTENT_SQL = `select 1 as shared from files where state = 'present' and content_group is not null group by content_group having count(*) > 1 limit 1`;

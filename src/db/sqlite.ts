@@ -28,6 +28,7 @@ import {
   presentEdges,
   startHeartbeat,
   sha256Hex,
+  SHARED_CONTENT_SQL,
   unpivotBuckets,
 } from './shared.ts';
 import { eventsOfPathsSql, imageByKeySql, imageByOriginalPathSql, toPathEvent, toStoredImage, userRowDataSql } from './access.ts';
@@ -375,6 +376,9 @@ export class SqliteCatalog implements Catalog {
           if (page.length < pageSize) return;
           after = page[page.length - 1]![DUMP_KEY[table]];
         }
+      },
+      async sharesContent() {
+        return conn.prepare(SHARED_CONTENT_SQL).get() !== undefined;
       },
       async filePage(q: FilePageQuery) {
         return db.select().from(files).where(filePageWhere(q)).orderBy(asc(files.path)).limit(q.limit).all();

@@ -244,6 +244,8 @@ export interface CatalogSnapshot {
   tableRows(table: DumpTable, pageSize?: number): AsyncGenerator<DumpRow[]>;
   /** One keyset page of files in path byte order, as Catalog.filePage, inside the snapshot. */
   filePage(query: FilePageQuery): Promise<FileRecord[]>;
+  /** Whether two present rows share one content (a content_group held by two or more): a backup then stores links. */
+  sharesContent(): Promise<boolean>;
   /** Ends the snapshot (read transaction); safe to call twice. */
   close(): Promise<void>;
 }

@@ -20,6 +20,7 @@ import { createArchiveWriter, isCompressible, type ArchiveFormat, type ArchiveWr
 import { LineWriter } from './lines.ts';
 import {
   ARCHIVE_FORMAT,
+  PLAIN_FORMAT,
   CATALOG_PREFIX,
   FILES_PREFIX,
   MANIFEST,
@@ -101,8 +102,11 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
   let fdOpen = true;
   try {
     const writer = createArchiveWriter(opts.format, fd, work);
+    // Format 2 only when the snapshot has content to store as links; else format 1, which an
+    // older storectl reads too.
+    const archiveFormat = !opts.metadataOnly && (await snapshot.sharesContent()) ? ARCHIVE_FORMAT : PLAIN_FORMAT;
     const head: ManifestHead = {
-      format: ARCHIVE_FORMAT,
+      format: archiveFormat,
       tool: { name: 'storectl', version: VERSION },
       createdAt: now.toISOString(),
       source: { dialect: ctx.catalog.dialect },
@@ -148,7 +152,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
         for await (const row of presentFiles(snapshot)) {
           // A name the catalog records as sharing content with one archived already: checked, not stored again.
           const k = row.contentGroup === null ? undefined : keepers.get(row.contentGroup);
-          const keeper = k && k.size === row.size && k.sha256 === row.sha256 ? k : undefined;
+          const keeper = archiveFormat >= 2 && k && k.size === row.size && k.sha256 === row.sha256 ? k : undefined;
           const outcome = keeper ? await checkShared(ctx, row, keeper, work, dirs) : await archiveFile(ctx, writer, row, work, dirs);
           progress.tick(1, 'reason' in outcome ? 0 : row.size);
           if (files === 0) await pausePoint('backup-files');
@@ -177,7 +181,7 @@ export async function runBackup(ctx: Context, opts: BackupOptions): Promise<Back
     }
     await writer.addFromFile(MANIFEST_FILES, list.file, list.bytes, { mtime: now, compressible: true });
     const summary: ManifestSummary = {
-      format: ARCHIVE_FORMAT,
+      format: archiveFormat,
       finishedAt: ctx.clock().toISOString(),
       tables,
       files: { count: files, bytes: fileBytes },

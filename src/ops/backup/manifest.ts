@@ -16,6 +16,11 @@ import type { DumpTable } from '../../db/dump.ts';
 // 2: a name recorded as sharing content with an earlier archived name (files.content_group) has
 // no entry of its own; its manifest-files line names that entry (`link`), restore links it.
 export const ARCHIVE_FORMAT = 2;
+/**
+ * What a backup writes when no two present rows share content (nothing to store as a link):
+ * format 1, the layout every storectl reads, so an older storectl still restores it.
+ */
+export const PLAIN_FORMAT = 1;
 
 export const MANIFEST = 'manifest.json';
 export const MANIFEST_FILES = 'manifest-files.ndjson';

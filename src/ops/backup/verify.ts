@@ -213,6 +213,7 @@ export async function verifyArchive(
         const takeLink = (rel: string, size: number, sha256: string, link: unknown) => {
           const what = `${MANIFEST_FILES}: ${JSON.stringify(rel)} stored as a link to ${JSON.stringify(link)}`;
           if (typeof link !== 'string') throw corrupt(archive, `${MANIFEST_FILES} has a malformed link line`);
+          if (head!.format < 2) throw corrupt(archive, `${what}: a format-${head!.format} archive has no links`);
           try {
             checkRelPath(rel);
             checkRelPath(link);
