@@ -27,6 +27,9 @@ export interface TierRow {
   state: string;
   /** What compression last found not worth it for this content (ALGORITHM:MIN_SAVING:SHA256), or null. */
   compressChecked: string | null;
+  /** The pack holding the stored bytes in `tier` (null: an object of its own), and where in it. */
+  pack: string | null;
+  packOffset: number | null;
 }
 
 export interface TierTotals {
@@ -73,7 +76,7 @@ export function tierCatalog(catalog: Catalog): TierCatalog {
 }
 
 const BATCH = 500;
-const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state, compress_checked';
+const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state, compress_checked, pack, pack_offset';
 const num = (v: unknown) => Number(v ?? 0);
 
 /** A files row as the tier roles read it (tiers.ts, compression.ts). */
@@ -91,6 +94,8 @@ export function tierRow(r: Record<string, unknown>): TierRow {
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
     state: String(r.state),
     compressChecked: (r.compress_checked as string | null | undefined) ?? null,
+    pack: (r.pack as string | null | undefined) ?? null,
+    packOffset: r.pack_offset === null || r.pack_offset === undefined ? null : num(r.pack_offset),
   };
 }
 
