@@ -48,6 +48,9 @@ export interface TierFlip {
   to: string;
   encoding: string | null;
   storedSize: number | null;
+  /** The pack in `to` holding the file's stored bytes, and where (null: an object of its own). */
+  pack?: string | null;
+  packOffset?: number | null;
 }
 
 export interface TierCatalog {
@@ -61,11 +64,18 @@ export interface TierCatalog {
   clearIntent(ids: readonly number[]): Promise<void>;
   /** Rows with a transition in flight (tier_target set), by id, a page after `afterId`. */
   inFlight(limit: number, afterId?: number): Promise<TierRow[]>;
+  /**
+   * Of these pack keys of `tier`, the ones a live row (present, deleting, corrupt) still names:
+   * a pack no row names is a stray (an interrupted move's) or emptied (its last member gone).
+   */
+  packsReferenced(tier: string, keys: readonly string[], opts?: { ignoreDeleting?: boolean }): Promise<Set<string>>;
+  /** The distinct packs live rows on `tier` name, after `afterKey` in byte order. */
+  packsOn(tier: string, limit: number, afterKey?: string): Promise<{ pack: string; files: number; bytes: number }[]>;
   /** Present files per tier. */
   totals(): Promise<TierTotals[]>;
   /** Is any present file on `tier`? */
   anyPresentOn(tier: string): Promise<boolean>;
-  /** Live rows on `tier` or moving to or from it, after `afterPath` in path order (byte order). */
+  /** Live rows on `tier` or moving to or from it, after `afterPath` in path order (byte order); rows packed on `tier` are left out (their pack is their object: packsOn). */
   pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
   /** Present files not on `tier` (with, or without, a transition in flight), after `afterPath` in path order. */
   pathsNotOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
@@ -130,8 +140,8 @@ class SqlTierCatalog implements TierCatalog {
   async flip(flips: readonly TierFlip[], events: readonly EventRecord[]): Promise<number[]> {
     if (!flips.length) return [];
     const stmts: Statement[] = flips.map((f) => ({
-      sql: `update files set tier = ?, tier_target = ?, encoding = ?, stored_size = ? where id = ? and tier = ? and tier_target = ? and state = 'present'`,
-      params: [f.to, `-${f.from}`, f.encoding, f.storedSize, f.id, f.from, f.to],
+      sql: `update files set tier = ?, tier_target = ?, encoding = ?, stored_size = ?, pack = ?, pack_offset = ? where id = ? and tier = ? and tier_target = ? and state = 'present'`,
+      params: [f.to, `-${f.from}`, f.encoding, f.storedSize, f.pack ?? null, f.pack ? (f.packOffset ?? null) : null, f.id, f.from, f.to],
     }));
     for (const e of events) {
       stmts.push({
@@ -158,6 +168,25 @@ class SqlTierCatalog implements TierCatalog {
     return rows.map(this.#row);
   }
 
+  async packsReferenced(tier: string, keys: readonly string[], opts: { ignoreDeleting?: boolean } = {}): Promise<Set<string>> {
+    const out = new Set<string>();
+    const states = opts.ignoreDeleting ? `('present', 'corrupt')` : `('present', 'deleting', 'corrupt')`;
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const part = keys.slice(i, i + BATCH);
+      const rows = await this.x.all(`select distinct pack from files where pack in ${placeholders(part.length)} and tier = ? and state in ${states}`, [...part, tier]);
+      for (const r of rows) out.add(String(r.pack));
+    }
+    return out;
+  }
+
+  async packsOn(tier: string, limit: number, afterKey?: string): Promise<{ pack: string; files: number; bytes: number }[]> {
+    const rows = await this.x.all(
+      `select pack, count(*) as n, coalesce(sum(coalesce(stored_size, size)), 0) as bytes from files where pack is not null and tier = ? and state in ('present', 'deleting', 'corrupt')${afterKey !== undefined ? ' and pack > ?' : ''} group by pack order by pack limit ?`,
+      afterKey !== undefined ? [tier, afterKey, limit] : [tier, limit],
+    );
+    return rows.map((r) => ({ pack: String(r.pack), files: num(r.n), bytes: num(r.bytes) }));
+  }
+
   async totals(): Promise<TierTotals[]> {
     const rows = await this.x.all(
       `select tier, count(*) as n, coalesce(sum(size), 0) as bytes, coalesce(sum(coalesce(stored_size, size)), 0) as stored from files where state = 'present' group by tier order by tier`,
@@ -171,8 +200,8 @@ class SqlTierCatalog implements TierCatalog {
 
   async pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]> {
     const rows = await this.x.all(
-      `select ${COLS} from files where state in ('present', 'deleting', 'corrupt') and (tier = ? or tier_target = ? or tier_target = ?)${afterPath !== undefined ? ' and path > ?' : ''} order by path limit ?`,
-      afterPath !== undefined ? [tier, tier, `-${tier}`, afterPath, limit] : [tier, tier, `-${tier}`, limit],
+      `select ${COLS} from files where state in ('present', 'deleting', 'corrupt') and (tier = ? or tier_target = ? or tier_target = ?) and not (pack is not null and tier = ?)${afterPath !== undefined ? ' and path > ?' : ''} order by path limit ?`,
+      afterPath !== undefined ? [tier, tier, `-${tier}`, tier, afterPath, limit] : [tier, tier, `-${tier}`, tier, limit],
     );
     return rows.map(this.#row);
   }

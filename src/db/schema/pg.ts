@@ -80,7 +80,7 @@ export const files = pgTable(
     compressChecked: text('compress_checked'),
     // Packing (S3 tiers with pack: true): the pack object in the row's tier that holds the
     // file's stored bytes at pack_offset (stored_size ?? size long); null: an object of its own.
-    pack: text('pack'),
+    pack: pathText('pack'),
     packOffset: int8('pack_offset'),
   },
   (t) => [
