@@ -18,6 +18,11 @@ import type { FileRecord } from '../src/db/types.ts';
 import type { BlobStore } from '../src/storage/blob.ts';
 import { openBlobStore } from '../src/storage/open.ts';
 import { readPackIndex } from '../src/storage/pack-format.ts';
+import { tierCatalog } from '../src/db/tiers.ts';
+import { DeleteGate } from '../src/ops/lifecycle/gate.ts';
+import { S3Target } from '../src/ops/lifecycle/s3-target.ts';
+import { TieredTarget } from '../src/ops/lifecycle/tiered-target.ts';
+import { Limiter } from '../src/ops/pool.ts';
 import { BIN, DIALECTS, REPO, runCli, tmpDir, type Store } from './helpers/env.ts';
 import { startS3, type S3Fixture } from './helpers/s3.ts';
 
@@ -253,6 +258,87 @@ for (const d of DIALECTS) {
       assert.equal(again.code, 0, again.stdout + again.stderr);
       assert.equal(again.json.result.packed.packs, 1);
       await checkPacks(t, { finished: true });
+    });
+
+    test('deleting packed files: a member only gives up its claim while others remain; the last one removes the pack (delete, cleanup-expired); kill -9 before the pack goes, then a rerun', async () => {
+      const t = await makePackStore(d);
+      cleanups.push(() => t.dispose());
+      const moved = await t.cli(['--yes', 'tier']);
+      assert.equal(moved.code, 0, moved.stdout + moved.stderr);
+      const packedJobs = () =>
+        rows(t.c).then((all) => {
+          const m = new Map<string, FileRecord[]>();
+          for (const f of all) if (f.state === 'present' && f.pack) m.set(f.jobId!, [...(m.get(f.jobId!) ?? []), f]);
+          return m;
+        });
+      let jobs = await packedJobs();
+      assert.ok(jobs.size >= 3, `packed jobs: ${jobs.size}`);
+
+      // The acting side alone: removing one member while the others are live leaves the pack.
+      const [jobA, membersA] = [...jobs].find(([, fs]) => fs.length >= 3)!;
+      const packA = membersA[0]!.pack!;
+      const target = new TieredTarget(t.c, new Map<string, DeleteGate | S3Target>([['hot', new DeleteGate(t.store.root, false)], ['cold', new S3Target(t.cold, false)]]), new DeleteGate(t.store.root, false), tierCatalog(t.c));
+      try {
+        const [seen] = await target.look([membersA[0]!.path]);
+        assert.equal(seen!.kind, 'file', 'a packed file is looked at through its pack');
+        const held = target.batch();
+        const one = await held.removePlanned([{ path: membersA[0]!.path, expect: seen!.kind === 'file' ? seen! : null }], new Limiter(4));
+        held.close();
+        assert.deepEqual(one.results, [{ outcome: 'deleted' }]);
+        assert.ok((await listKeys(t.cold)).includes(packA), 'the pack stays while other members are live');
+      } finally {
+        target.close();
+      }
+
+      // delete of the whole job: its rows tombstoned, its pack removed, the others kept.
+      const del = await t.cli(['--yes', 'delete', jobA]);
+      assert.equal(del.code, 0, del.stdout + del.stderr);
+      const keys = await listKeys(t.cold);
+      assert.ok(!keys.includes(packA), 'the last member gone: the pack is removed');
+      for (const [job, fs] of jobs) if (job !== jobA) assert.ok(keys.includes(fs[0]!.pack!), `the pack of ${job} is kept`);
+      const gone = await t.cli(['get', '--path', membersA[1]!.path, '-o', path.join(tmpDir('storectl-pack-gone-'), 'x')]);
+      assert.equal(gone.code, 6, gone.stdout + gone.stderr);
+      for (const f of (await rows(t.c)).filter((x) => x.jobId === jobA)) assert.equal(f.state, 'deleted');
+      await checkPacks(t, { finished: true });
+
+      // kill -9 after the rows' intent, before the pack's removal; the rerun removes it.
+      jobs = await packedJobs();
+      const [jobB, membersB] = [...jobs][0]!;
+      const pause = path.join(tmpDir('storectl-pack-pause-'), 'pause');
+      const child = spawn(process.execPath, [BIN, ...t.store.args, '--config', t.config, '--yes', 'delete', jobB], {
+        cwd: REPO,
+        env: { ...process.env, ...s3.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '', STORECTL_TEST_PAUSE_AT: `deletion.pack:${pause}` },
+        stdio: 'ignore',
+      });
+      let exited = false;
+      const closed = new Promise((r) => child.on('close', () => r((exited = true))));
+      const deadline = Date.now() + 60_000;
+      while (!exited && !fs.existsSync(pause) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(fs.existsSync(pause), 'the delete reached the pack removal');
+      child.kill('SIGKILL');
+      await closed;
+      assert.ok((await listKeys(t.cold)).includes(membersB[0]!.pack!), 'killed before the pack was removed');
+      const mid = (await rows(t.c)).filter((x) => x.jobId === jobB);
+      assert.ok(mid.every((f) => f.state === 'deleting'), `rows left deleting: ${mid.map((f) => f.state)}`);
+      const rerun = await t.cli(['--yes', 'delete', jobB]);
+      assert.ok(rerun.code === 0 || rerun.code === 6, rerun.stdout + rerun.stderr);
+      assert.ok(!(await listKeys(t.cold)).includes(membersB[0]!.pack!), 'the rerun removed the emptied pack');
+      for (const f of (await rows(t.c)).filter((x) => x.jobId === jobB)) assert.equal(f.state, 'deleted');
+      await checkPacks(t, { finished: true });
+
+      // cleanup-expired: a delete rule over the cold jobs removes their packs with their rows.
+      const cfg = JSON.parse(fs.readFileSync(t.config, 'utf8'));
+      cfg.cleanup.rules = [{ id: 'cards-gone', action: 'delete', kind: 'card', statuses: ['completed', 'printed'], ageFrom: 'created_at', age: '0' }];
+      fs.writeFileSync(t.config, JSON.stringify(cfg));
+      const ce = await t.cli(['--yes', 'cleanup-expired']);
+      assert.equal(ce.code, 0, ce.stdout + ce.stderr);
+      const left = await rows(t.c);
+      const livePacks = new Set(left.filter((f) => f.state === 'present' && f.pack).map((f) => f.pack!));
+      assert.ok(left.some((f) => f.state === 'deleted' && f.pack && !livePacks.has(f.pack)), 'some packed jobs were deleted by the rule');
+      for (const k of await listKeys(t.cold)) if (k.startsWith('.packs/')) assert.ok(livePacks.has(k), `only packs with live members are left: ${k}`);
+      await checkPacks(t, { finished: true });
+      const st = await t.cli(['stats', '--check-disk']);
+      assert.equal(st.code, 0, st.stdout);
     });
   });
 }

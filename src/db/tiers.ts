@@ -69,6 +69,8 @@ export interface TierCatalog {
    * a pack no row names is a stray (an interrupted move's) or emptied (its last member gone).
    */
   packsReferenced(tier: string, keys: readonly string[], opts?: { ignoreDeleting?: boolean }): Promise<Set<string>>;
+  /** The live rows (present, deleting, corrupt) of `tier` naming each of these packs: their paths, by pack. */
+  packMembers(tier: string, keys: readonly string[]): Promise<Map<string, string[]>>;
   /** The distinct packs live rows on `tier` name, after `afterKey` in byte order. */
   packsOn(tier: string, limit: number, afterKey?: string): Promise<{ pack: string; files: number; bytes: number }[]>;
   /** Present files per tier. */
@@ -175,6 +177,16 @@ class SqlTierCatalog implements TierCatalog {
       const part = keys.slice(i, i + BATCH);
       const rows = await this.x.all(`select distinct pack from files where pack in ${placeholders(part.length)} and tier = ? and state in ${states}`, [...part, tier]);
       for (const r of rows) out.add(String(r.pack));
+    }
+    return out;
+  }
+
+  async packMembers(tier: string, keys: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const part = keys.slice(i, i + BATCH);
+      const rows = await this.x.all(`select pack, path from files where pack in ${placeholders(part.length)} and tier = ? and state in ('present', 'deleting', 'corrupt')`, [...part, tier]);
+      for (const r of rows) out.set(String(r.pack), [...(out.get(String(r.pack)) ?? []), String(r.path)]);
     }
     return out;
   }
