@@ -340,5 +340,74 @@ for (const d of DIALECTS) {
       const st = await t.cli(['stats', '--check-disk']);
       assert.equal(st.code, 0, st.stdout);
     });
+
+    /** Runs `args` until it reaches `point`, then kill -9. */
+    async function killAt(t: PackStore, point: string, args: string[]): Promise<void> {
+      const pause = path.join(tmpDir('storectl-pack-pause-'), 'pause');
+      const child = spawn(process.execPath, [BIN, ...t.store.args, '--config', t.config, '--yes', ...args], {
+        cwd: REPO,
+        env: { ...process.env, ...s3.env, NO_COLOR: '1', STORECTL_ROOT: '', STORECTL_DATABASE_URL: '', DATABASE_URL: '', STORECTL_TEST_PAUSE_AT: `${point}:${pause}` },
+        stdio: 'ignore',
+      });
+      let exited = false;
+      const closed = new Promise((r) => child.on('close', () => r((exited = true))));
+      const deadline = Date.now() + 60_000;
+      while (!exited && !fs.existsSync(pause) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(fs.existsSync(pause), `the run reached ${point}`);
+      child.kill('SIGKILL');
+      await closed;
+      fs.rmSync(path.dirname(pause), { recursive: true, force: true });
+    }
+
+    for (const point of ['tier.intent', 'tier.packed', 'tier.copied', 'tier.flipped']) {
+      test(`kill -9 at ${point} while packing, then a rerun: every file readable where its row says, no loss, no stray pack`, async () => {
+        const t = await makePackStore(d);
+        cleanups.push(() => t.dispose());
+        const dry = await t.cli(['tier', '--dry-run', '--list']);
+        const planned = (dry.json.list as { path: string }[]).map((x) => x.path).sort();
+        assert.ok(dry.json.packs.planned > 0);
+        await killAt(t, point, ['tier']);
+
+        // Mid-way: every file readable from the tier (and pack) its row names; moves in flight.
+        await checkPacks(t, { finished: false });
+        const inFlight = (await rows(t.c)).filter((f) => f.tierTarget !== null);
+        assert.ok(inFlight.length > 0, 'the kill left moves in flight');
+        const v = await t.cli(['verify']);
+        assert.equal(v.code, 0, `every file reads back mid-way: ${v.stdout}`);
+        const dry2 = await t.cli(['tier', '--dry-run']);
+        assert.equal(dry2.json.interrupted, inFlight.length, 'the dry run names what is in flight');
+        const uploaded = (await listKeys(t.cold)).filter((k) => k.startsWith('.packs/'));
+        const named = new Set((await rows(t.c)).filter((f) => f.pack).map((f) => f.pack!));
+        assert.equal(dry2.json.packs.strays, uploaded.filter((k) => !named.has(k)).length, 'the dry run counts the packs no row names');
+        if (point === 'tier.packed' || point === 'tier.copied') assert.ok(dry2.json.packs.strays > 0, 'a pack uploaded, its rows not switched: a stray until the rerun');
+
+        const rerun = await t.cli(['--yes', 'tier', '--list']);
+        assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+        const present = await checkPacks(t, { finished: true });
+        const tierOf = new Map(present.map((f) => [f.path, f.tier]));
+        for (const p of planned) assert.equal(tierOf.get(p), 'cold', `${p} ended on cold`);
+        assert.ok(present.some((f) => f.pack), 'the rerun packed');
+        const st = await t.cli(['stats', '--check-disk']);
+        assert.equal(st.code, 0, st.stdout);
+        const again = await t.cli(['tier', '--dry-run']);
+        assert.equal(again.json.plan.files, 0, 'nothing left to move');
+        assert.equal(again.json.packs.strays, 0);
+      });
+    }
+
+    test('kill -9 after a packed job is switched back to hot, before its emptied pack is removed: the rerun removes it', async () => {
+      const t = await makePackStore(d);
+      cleanups.push(() => t.dispose());
+      assert.equal((await t.cli(['--yes', 'tier'])).code, 0);
+      const victim = (await rows(t.c)).find((f) => f.state === 'present' && f.pack)!;
+      await killAt(t, 'tier.flipped', ['tier', victim.jobId!, '--to', 'hot']);
+      await checkPacks(t, { finished: false });
+      assert.ok((await listKeys(t.cold)).includes(victim.pack!), 'the emptied pack is still there');
+      const rerun = await t.cli(['--yes', 'tier', victim.jobId!, '--to', 'hot']);
+      assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+      assert.ok(!(await listKeys(t.cold)).includes(victim.pack!), 'the rerun removed the emptied pack');
+      const present = await checkPacks(t, { finished: true });
+      for (const f of present.filter((x) => x.jobId === victim.jobId)) assert.equal(f.tier, 'hot');
+    });
   });
 }
