@@ -10,7 +10,8 @@ import { after, before, describe, test } from './helpers/node-test.ts';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
 import type { Catalog } from '../src/db/catalog.ts';
 import { iterateFiles } from '../src/db/catalog.ts';
@@ -339,6 +340,66 @@ for (const d of DIALECTS) {
       await checkPacks(t, { finished: true });
       const st = await t.cli(['stats', '--check-disk']);
       assert.equal(st.code, 0, st.stdout);
+    });
+
+    test('compression composes: tier --to a pack tier --compress compresses first, each member holds its compressed bytes; get and verify read the originals', async () => {
+      const t = await makePackStore(d, { rules: [] });
+      cleanups.push(() => t.dispose());
+      const src = tmpDir('storectl-pack-src-');
+      const csv = Buffer.from(Array.from({ length: 3000 }, (_, i) => `${i},card-${i % 97},printed,2026-11-${String((i % 28) + 1).padStart(2, '0')}`).join('\n'));
+      const json = Buffer.from(JSON.stringify(Array.from({ length: 800 }, (_, i) => ({ id: i, owner: `owner-${i % 7}`, status: 'completed' }))));
+      const noise = randomBytes(4096);
+      fs.writeFileSync(path.join(src, 'report.csv'), csv);
+      fs.writeFileSync(path.join(src, 'report.json'), json);
+      fs.writeFileSync(path.join(src, 'noise.bin'), noise);
+      const put = await t.cli(['--yes', 'put', '--job', 'upl-pack-1', path.join(src, 'report.csv'), path.join(src, 'report.json'), path.join(src, 'noise.bin')]);
+      assert.equal(put.code, 0, put.stdout + put.stderr);
+      const mv = await t.cli(['--yes', 'tier', 'upl-pack-1', '--to', 'cold', '--compress']);
+      assert.equal(mv.code, 0, mv.stdout + mv.stderr);
+      assert.equal(mv.json.compression.result.compressed, 2, 'the CSV and the JSON were compressed before the move');
+      assert.equal(mv.json.result.packed.files, 3);
+      const members = (await rows(t.c)).filter((f) => f.jobId === 'upl-pack-1');
+      assert.equal(new Set(members.map((f) => f.pack)).size, 1, 'one pack for the job');
+      const body = await readObject(t.cold, members[0]!.pack!);
+      const want = new Map([['report.csv', csv], ['report.json', json], ['noise.bin', noise]]);
+      for (const f of members) {
+        const orig = want.get(path.posix.basename(f.path))!;
+        assert.equal(f.tier, 'cold');
+        const slice = body.subarray(f.packOffset!, f.packOffset! + (f.storedSize ?? f.size));
+        if (f.path.endsWith('.bin')) {
+          assert.equal(f.encoding, null);
+          assert.ok(slice.equals(orig), 'the noise is stored as it is');
+        } else {
+          assert.equal(f.encoding, 'gzip');
+          assert.ok(f.storedSize! < f.size, `${f.path} is stored smaller`);
+          assert.ok(zlib.gunzipSync(slice).equals(orig), `${f.path}: its slice of the pack is its gzip bytes`);
+        }
+        const out = path.join(src, 'out.bin');
+        const g = await t.cli(['get', '--path', f.path, '-o', out]);
+        assert.equal(g.code, 0, g.stdout + g.stderr);
+        assert.ok(fs.readFileSync(out).equals(orig), `get of ${f.path} gives the original bytes`);
+        fs.rmSync(out);
+      }
+      const v = await t.cli(['verify', '--job', 'upl-pack-1']);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.equal(v.json.ok, 3);
+      // compress of packed files leaves them (counted), never rewrites the pack.
+      const again = await t.cli(['--yes', 'tier', 'upl-pack-1', '--compress']);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.equal(again.json.packed, 1, 'the packed noise file is left as it is');
+      // back to hot: the compressed files keep their encoding, read back the same.
+      const back = await t.cli(['--yes', 'tier', 'upl-pack-1', '--to', 'hot']);
+      assert.equal(back.code, 0, back.stdout + back.stderr);
+      assert.equal(back.json.result.packsRemoved, 1);
+      for (const f of (await rows(t.c)).filter((x) => x.jobId === 'upl-pack-1')) {
+        assert.equal(f.tier, 'hot');
+        assert.equal(f.pack, null);
+        const out = path.join(src, 'out.bin');
+        assert.equal((await t.cli(['get', '--path', f.path, '-o', out])).code, 0);
+        assert.ok(fs.readFileSync(out).equals(want.get(path.posix.basename(f.path))!));
+        fs.rmSync(out);
+      }
+      fs.rmSync(src, { recursive: true, force: true });
     });
 
     /** Runs `args` until it reaches `point`, then kill -9. */

@@ -115,6 +115,9 @@ export default defineCommand({
     }
     const maxMove = opts.maxMove ?? config.maxMove;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
+    // To a tier that packs: compress first, where the files are, so that each pack member holds
+    // the compressed bytes (a pack is not rewritten in place afterwards).
+    const compressFirst = compress && opts.to !== undefined && Boolean(ctx.tiers?.place(opts.to)?.pack) ? await runCompressStep(ctx) : undefined;
     const { runTransition } = await import('../ops/tiers/transition.ts');
     const report = await runTransition(ctx, {
       dryRun,
@@ -130,7 +133,7 @@ export default defineCommand({
     for (const id of report.unknown) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
     const r = report.result;
     // --to with --compress: the moved jobs are compressed in their new tier (a dry run: where they are now).
-    const compression = compress ? await runCompressStep(ctx) : undefined;
+    const compression = compressFirst ?? (compress ? await runCompressStep(ctx) : undefined);
     return {
       report: compression ? { ...report, compression } : report,
       dryRun,
@@ -154,6 +157,8 @@ function renderTier(r: TransitionReport, tty: boolean): string {
     out.push(
       `dry run as of ${r.asOf.replace(/\.\d{3}Z$/, 'Z')}: would move ${formatCount(r.plan.files)} files (${formatBytes(r.plan.bytes)}) of ${formatCount(r.plan.jobs)} jobs` +
         (r.interrupted ? `; ${r.interrupted} files left in flight by an interrupted run will be finished first` : '') +
+        (r.packs.planned ? `; ${formatCount(r.packs.files)} of them into ${formatCount(r.packs.planned)} packs` : '') +
+        (r.packs.strays ? `; ${r.packs.strays} packs no file names (an interrupted run's) will be removed first` : '') +
         '; nothing changed\n',
     );
     if (r.cap?.refused) out.push(`the real run would be refused by the cap: ${r.cap.reason}\n`);
@@ -165,6 +170,7 @@ function renderTier(r: TransitionReport, tty: boolean): string {
         ...x.byTarget.map((t): [string, string] => [`  to ${t.tier}`, `${formatCount(t.files)} files (${formatBytes(t.bytes)}) of ${formatCount(t.jobs)} jobs`]),
         ['finished from an interrupted run', formatCount(x.recovered)],
         ['source copies removed', formatCount(x.leftoversRemoved)],
+        ...(x.packed.packs || x.packsRemoved ? [['packed', `${formatCount(x.packed.files)} files (${formatBytes(x.packed.bytes)}) into ${formatCount(x.packed.packs)} packs; ${formatCount(x.packsRemoved)} packs removed`] as [string, string]] : []),
         ['changed since planning (kept)', formatCount(r.changed.length)],
         ['failed (kept where they were)', formatCount(r.failed.length)],
       ]),
