@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { Catalog } from '../src/db/catalog.ts';
 import { iterateFiles } from '../src/db/catalog.ts';
 import type { FileRecord } from '../src/db/types.ts';
@@ -221,6 +221,36 @@ for (const d of DIALECTS) {
       const drift = (st.json.tierDrift as { tier: string; listed: number; missingFiles: number; strayFiles: number; packs: number; packedFiles: number }[])[0]!;
       assert.deepEqual([drift.tier, drift.listed, drift.missingFiles, drift.strayFiles, drift.packs, drift.packedFiles], ['cold', keys.length, 0, 0, packs.size, packed.length]);
 
+      // export of packed jobs: every member archived with its original bytes.
+      const exDir = tmpDir('storectl-pack-export-');
+      const exJobs = [...new Set(packed.slice(0, 12).map((f) => f.jobId!))].slice(0, 2);
+      const ex = await t.cli(['export', ...exJobs, '-o', path.join(exDir, 'e.tar.gz')]);
+      assert.equal(ex.code, 0, ex.stdout + ex.stderr);
+      execFileSync('tar', ['-xzf', path.join(exDir, 'e.tar.gz'), '-C', exDir]);
+      for (const f of packed.filter((x) => exJobs.includes(x.jobId!))) assert.ok(fs.readFileSync(path.join(exDir, 'files', f.path)).equals(t.original.get(f.path)!), `export of ${f.path}`);
+      fs.rmSync(exDir, { recursive: true, force: true });
+
+      // backup archives the original bytes of packed files; restore puts them back on hot.
+      const archive = path.join(tmpDir('storectl-pack-backup-'), 'b.tar.gz');
+      const b = await t.cli(['backup', '--output', archive]);
+      assert.equal(b.code, 0, b.stdout + b.stderr);
+      assert.equal(b.json.files, present.length, 'every present file archived, packed or not');
+      const target = await d.makeStore({ migrate: false });
+      try {
+        const r = await runCli([...target.args, '--json', 'restore', archive], { env: s3.env });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        for (const f of packed) assert.ok(fs.readFileSync(path.join(target.root, f.path)).equals(t.original.get(f.path)!), `restored ${f.path}`);
+        const tc = await target.open();
+        try {
+          for await (const f of iterateFiles(tc)) if (f.state === 'present') assert.deepEqual([f.tier, f.pack, f.packOffset], ['hot', null, null], `${f.path} restored on hot, in no pack`);
+        } finally {
+          await tc.close();
+        }
+      } finally {
+        await target.dispose();
+        fs.rmSync(path.dirname(archive), { recursive: true, force: true });
+      }
+
       // A damaged pack is found by verify (exit 4) and by nothing else being wrong.
       const victim = packed[0]!;
       const body = await readObject(t.cold, victim.pack!);
@@ -294,6 +324,7 @@ for (const d of DIALECTS) {
       // delete of the whole job: its rows tombstoned, its pack removed, the others kept.
       const del = await t.cli(['--yes', 'delete', jobA]);
       assert.equal(del.code, 0, del.stdout + del.stderr);
+      assert.equal(del.json.result.alreadyGone, 0, 'deleted where they are, not found already gone');
       const keys = await listKeys(t.cold);
       assert.ok(!keys.includes(packA), 'the last member gone: the pack is removed');
       for (const [job, fs] of jobs) if (job !== jobA) assert.ok(keys.includes(fs[0]!.pack!), `the pack of ${job} is kept`);
