@@ -58,6 +58,14 @@ function threadTicks(pid: number): Map<string, number> {
   return out;
 }
 
+function readOr(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 async function profile(cmd: string, args: string[]): Promise<string> {
   const dev = deviceOf(W);
   const d0 = diskCounters(dev);
@@ -67,7 +75,12 @@ async function profile(cmd: string, args: string[]): Promise<string> {
   child.stdout.on('data', (b: Buffer) => (stdout += b));
   let prevDisk = d0;
   let prevTicks = new Map<string, number>();
+  // Peak RSS: the kernel's high-water mark (VmHWM), read each second while the process lives;
+  // the last reading before it exits (memory is not given back in the final second's work).
+  let peakRssMb = 0;
   const timer = setInterval(() => {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readOr(`/proc/${child.pid}/status`))?.[1];
+    if (hwm) peakRssMb = Math.max(peakRssMb, Number(hwm) / 1024);
     const d = diskCounters(dev);
     const ticks = threadTicks(child.pid!);
     const busy = [...ticks].map(([k, v]) => [k, v - (prevTicks.get(k) ?? 0)] as const).filter(([, v]) => v >= 5);
@@ -85,7 +98,8 @@ async function profile(cmd: string, args: string[]): Promise<string> {
   const secs = (Date.now() - t0) / 1000;
   console.log(
     `== ${path.basename(cmd)}: exit ${code}, ${secs.toFixed(2)} s; device: ${(d1.mbWritten - d0.mbWritten).toFixed(0)} MB written in ${d1.writes - d0.writes} writes, ` +
-      `${d1.discards - d0.discards} discards (${((d1.discards - d0.discards) / secs).toFixed(0)}/s), busy ${((d1.busyMs - d0.busyMs) / 1000).toFixed(1)} s`,
+      `${d1.discards - d0.discards} discards (${((d1.discards - d0.discards) / secs).toFixed(0)}/s), busy ${((d1.busyMs - d0.busyMs) / 1000).toFixed(1)} s; ` +
+      `peak RSS ${peakRssMb.toFixed(0)} MB (sampled each second)`,
   );
   if (code !== 0) throw new Error(`${cmd} exited ${code}`);
   return stdout;

@@ -56,6 +56,11 @@ function layObject(bucketDir: string, key: string, body: Buffer, md5: string): v
   fs.writeFileSync(`${p}._S3rver_metadata.json`, '{}');
 }
 
+/** Orphans a cleanup-orphaned --json dry run would delete. */
+function orphanCount(r: { orphans?: { files?: number }; plan?: { files?: number } } & Record<string, unknown>): unknown {
+  return r.orphans?.files ?? r.plan?.files ?? JSON.stringify(r).slice(0, 200);
+}
+
 async function main() {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'storectl-bench-s3-'));
   const { server, env, rcloneEnv, bucket, client, header } = await startS3Bench(work);
@@ -115,6 +120,10 @@ async function main() {
       const st = measure(process.execPath, [BIN, '--root', `s3://${name}/`, '--database', `sqlite:${dbFile}`, '--json', 'stats', '--check-disk'], { env });
       if (st.status !== 4) throw new Error(`stats --check-disk: expected exit 4 (orphans), got ${st.status}: ${st.stderr}`);
       const drift = JSON.parse(st.stdout).drift;
+      log(`storectl cleanup-orphaned --dry-run on ${n} objects...`);
+      const co = measure(process.execPath, [BIN, '--root', `s3://${name}/`, '--database', `sqlite:${dbFile}`, '--json', 'cleanup-orphaned', '--dry-run', '--min-age', '0s', '--max-delete', '100%'], { env });
+      if (co.status !== 0) throw new Error(`cleanup-orphaned --dry-run: exit ${co.status}: ${co.stderr}`);
+      const orphaned = JSON.parse(co.stdout);
       log('rclone lsf | sort | comm...');
       const rl = shell(`export LC_ALL=C; rclone lsf -R --files-only s3:${name} | sort > ${work}/listed.txt && sort ${work}/paths-${n}.txt > ${work}/known.txt && comm -23 ${work}/listed.txt ${work}/known.txt | wc -l`, { env: rcloneEnv });
       out.push(`### orphan listing: ${rowsOnly.files} catalog rows, ${paths.length + Math.ceil(n / 100)} objects (${Math.ceil(n / 100)} orphans)\n`);
@@ -122,6 +131,7 @@ async function main() {
         table(
           ['tool', 'seconds', 'objects/s', 'peak RSS MB', 'orphans found'],
           [
+            ['storectl cleanup-orphaned --dry-run --min-age 0s', fmt(co.seconds), fmt((paths.length + n / 100) / co.seconds, 0), co.maxRssMb, orphanCount(orphaned)],
             ['storectl stats --check-disk (S3 list merged with the catalog)', fmt(st.seconds), fmt(drift.walkedFiles / st.seconds, 0), st.maxRssMb, drift.orphanFiles],
             ['rclone lsf -R \\| sort \\| comm -23 (path list exported before)', fmt(rl.seconds), fmt((paths.length + n / 100) / rl.seconds, 0), `${rl.maxRssMb} (the shell; rclone's own not separated)`, rl.stdout.trim()],
           ],

@@ -192,6 +192,68 @@ for (const d of DIALECTS) {
       assert.deepEqual(left, [], 'no staging or marker left');
     });
 
+    /** A non-empty S3 store holding the archive restored once and then changed: one object of the same size but other content, one gone, two strays. */
+    async function changedTarget(archive: string) {
+      const dst = await makeS3Store(d, s3);
+      extra.push(dst);
+      const first = await dst.cli('restore', archive);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      const [same, gone] = [...files.keys()].slice(0, 2) as [string, string];
+      const other = Buffer.from(files.get(same)!);
+      other[3] = other[3]! ^ 0xff;
+      await dst.bucket.put(same, other);
+      await dst.bucket.remove(gone);
+      await dst.bucket.put('cards/2026/01/01/stray/front.png', Buffer.from('stray object'));
+      await dst.bucket.put('exports/stray.csv', Buffer.from('a,b\n'));
+      return dst;
+    }
+
+    async function assertReplaced(dst: S3Store) {
+      assert.deepEqual((await bucketKeys(dst)).sort(), [...files.keys()].sort(), 'exactly the archived objects');
+      for (const [rel, data] of files) assert.ok((await readObject(dst.bucket, rel)).equals(data), `${rel} byte-identical`);
+      assert.deepEqual(await catalogView(dst.c), await catalogView(src.c));
+      assert.equal((await dst.cli('verify')).code, 0);
+      const left = fs.readdirSync(path.join(dst.stateDir, 'restore')).flatMap((h) => fs.readdirSync(path.join(dst.stateDir, 'restore', h)));
+      assert.deepEqual(left, [], 'no staging or marker left');
+    }
+
+    test('restore --force into S3 killed after its first upload resumes where it stopped: what the killed run uploaded is kept, not uploaded again', async () => {
+      const archive = path.join(work, 'force-kill.tar.gz');
+      assert.equal((await src.cli('backup', '--output', archive)).code, 0);
+      const dst = await changedTarget(archive);
+      const killed = await dst.cliEnv({ STORECTL_TEST_CRASH_AT: 'moved-one' }, '--yes', 'restore', archive, '--force');
+      assert.equal(killed.code, -1, `killed by SIGKILL: ${killed.stdout}${killed.stderr}`);
+      const before = new Map<string, number>();
+      for await (const page of dst.bucket.list()) for (const e of page) before.set(e.key, e.mtime.getTime());
+      await new Promise((r) => setTimeout(r, 1100)); // LastModified has a resolution of a second
+      const again = await dst.cli('--yes', 'restore', archive, '--force');
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.equal(again.json.resumed, true);
+      assert.equal(again.json.replaced, true);
+      const { uploaded, kept } = again.json.uploads as { uploaded: number; kept: number };
+      assert.ok(kept >= 1, `the object the killed run uploaded is kept: ${kept}`);
+      assert.equal(uploaded + kept, files.size);
+      let unchanged = 0;
+      for await (const page of dst.bucket.list()) for (const e of page) if (before.get(e.key) === e.mtime.getTime()) unchanged++;
+      assert.equal(unchanged, kept, 'exactly the kept objects were not written again');
+      await assertReplaced(dst);
+    });
+
+    test('restore --force into S3 killed after the import, before the unarchived objects are removed: the rerun removes them and finishes', async () => {
+      const archive = path.join(work, 'force-prune.tar.gz');
+      assert.equal((await src.cli('backup', '--output', archive)).code, 0);
+      const dst = await changedTarget(archive);
+      const killed = await dst.cliEnv({ STORECTL_TEST_CRASH_AT: 'imported' }, '--yes', 'restore', archive, '--force');
+      assert.equal(killed.code, -1, `killed by SIGKILL: ${killed.stdout}${killed.stderr}`);
+      assert.deepEqual(await catalogView(dst.c), await catalogView(src.c), 'the catalog was imported before the kill');
+      assert.ok((await bucketKeys(dst)).includes('exports/stray.csv'), 'the strays were still there');
+      const again = await dst.cli('--yes', 'restore', archive, '--force');
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.equal(again.json.resumed, true);
+      assert.deepEqual(again.json.uploads, { uploaded: 0, kept: 0 }, 'nothing uploaded again: the uploads were done');
+      await assertReplaced(dst);
+    });
+
     test('restore into S3: --dry-run and a corrupt archive change nothing (no object, no row, no staging left)', async () => {
       const archive = path.join(work, 'dry.tar.gz');
       assert.equal((await src.cli('backup', '--output', archive)).code, 0);

@@ -331,6 +331,33 @@ for (const d of DIALECTS) {
       await consistent();
     });
 
+    test('cleanup-orphaned on S3 plans from the listing: an orphan replaced (same size, other bytes) after the plan is kept and reported, the other removed', async () => {
+      const a = 'cards/2020/02/01/no-such-job/a.png';
+      const b = 'cards/2020/02/01/no-such-job/b.png';
+      await bucket.put(a, Buffer.from('orphan a bytes'));
+      await bucket.put(b, Buffer.from('orphan b bytes'));
+      await sleep(1_100);
+      const pause = path.join(dir, 'pause-orphan');
+      const running = cli(['cleanup-orphaned', '--yes', '--min-age', '1s', '--list'], { STORECTL_TEST_PAUSE_AT: `orphans.planned:${pause}` });
+      for (let i = 0; i < 1500 && !fs.existsSync(pause); i++) await sleep(20);
+      assert.ok(fs.existsSync(pause), 'the run reached the point after its plan');
+      await bucket.put(a, Buffer.from('orphan A BYTES'));
+      fs.rmSync(pause);
+      const r = await running;
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.deepEqual(r.json.orphans.paths, [a, b]);
+      assert.deepEqual(r.json.changed.map((x: { path: string }) => x.path), [a], JSON.stringify(r.json.changed));
+      assert.match(r.json.changed[0].reason, /replaced since planning/);
+      assert.equal(r.json.result.deleted, 1);
+      const keys = await keysOf(bucket);
+      assert.ok(keys.has(a) && !keys.has(b), 'the replaced orphan kept, the other gone');
+      const chunks: Buffer[] = [];
+      for await (const ch of await bucket.get(a)) chunks.push(ch as Buffer);
+      assert.equal(Buffer.concat(chunks).toString(), 'orphan A BYTES', 'the new object untouched');
+      await bucket.remove(a);
+      await consistent();
+    });
+
     test('an empty bucket listing beside a catalog with present rows: delete and cleanup-expired refuse (exit 2), nothing changed', async () => {
       const present = await sqlRows<{ n: number }>(c, `select count(*) as n from files where state = 'present'`);
       assert.ok(Number(present[0]!.n) > 0);

@@ -134,6 +134,7 @@ function renderRestore(r: RestoreReport): string {
   ];
   if (r.migratedFrom !== null) pairs.push(['schema', `migrated from ${r.migratedFrom} to ${r.schemaVersion}`]);
   if (r.resumed) pairs.push(['resumed', 'finished an interrupted restore']);
+  if (r.uploads?.kept) pairs.push(['objects', `${formatCount(r.uploads.uploaded)} uploaded, ${formatCount(r.uploads.kept)} kept from the interrupted run`]);
   if (r.replaced) pairs.push(['replaced', 'the previous store was replaced']);
   if (r.skippedAtBackup.length) pairs.push(['not in archive', `${r.skippedAtBackup.length} files were not archived at backup (their rows are restored)`]);
   pairs.push(['duration', formatDuration(r.durationMs)]);

@@ -29,7 +29,7 @@ const ENVIRONMENT: [string, string][] = [
   ['STORECTL_LOG_FILE', 'JSON-lines log file, when --log-file is not given.'],
   ['NO_COLOR', 'When set (to anything), no colours.'],
   ['STORECTL_PROFILE', 'A file each run appends one JSON line to: its wall time and the busy time of each phase (cleanup-expired: plan, intent, unlink, tombstones and events, rmdir). Off when unset.'],
-  ['UV_THREADPOOL_SIZE', 'Size of the libuv thread pool that file reads, writes and fsyncs queue on; storectl sets 16 before node starts it unless this is set. The deletion engine\'s lstats, unlinks and rmdirs use 16 threads of their own.'],
+  ['UV_THREADPOOL_SIZE', 'Size of the libuv thread pool that file reads, writes and fsyncs queue on; storectl sets 16 before node starts it unless this is set. The deletion engine\'s lstats, unlinks and rmdirs use 8 threads of their own.'],
 ];
 
 export function manPage(p: ProgramDoc): string {

@@ -6,7 +6,7 @@ import { compareBytewise } from '../storage/paths.ts';
 import type { BlobStore } from '../storage/blob.ts';
 import { isPackKey, PACKS_PREFIX } from '../storage/pack-format.ts';
 import type { TreeEntry } from '../storage/walk.ts';
-import { KIND_BY_CODE, walkTreeChunks, type TreeChunk } from '../storage/walk-chunks.ts';
+import { KIND_BY_CODE, walkTreeChunks, type ListedState, type TreeChunk } from '../storage/walk-chunks.ts';
 
 /** What merging the sorted tree walk with the catalog's sorted live paths found, one stretch at a time. */
 export interface DriftChunk {
@@ -14,6 +14,8 @@ export interface DriftChunk {
   files: number;
   /** Regular files with no live catalog row. */
   orphans: string[];
+  /** Where the backend's listing said what each orphan is (S3), in the order of `orphans`: no HEAD needed to plan. */
+  orphansListed?: ListedState[];
   /** Live catalog paths ('present', 'deleting' or 'corrupt') with nothing in the tree. */
   missing: string[];
   /** Symlinks and other non-files in the tree, with or without a row: never followed, never deleted. */
@@ -32,7 +34,11 @@ export async function* treeChunks(ctx: Context): AsyncGenerator<TreeChunk> {
     return;
   }
   for await (const page of ctx.store.list()) {
-    yield { paths: page.map((e) => e.key), kinds: Uint8Array.from(page, (e) => KIND_CODE[e.kind]) };
+    yield {
+      paths: page.map((e) => e.key),
+      kinds: Uint8Array.from(page, (e) => KIND_CODE[e.kind]),
+      listed: page.map((e) => ({ size: e.size, mtimeMs: Math.floor(e.mtime.getTime() / 1000) * 1000, ...(e.identity ? { identity: e.identity } : {}) })),
+    };
   }
 }
 
@@ -70,7 +76,10 @@ export async function* compareTreeWithCatalog(ctx: Context): AsyncGenerator<Drif
         if (kind !== 0) out.anomalies.push({ path: tc!.paths[ti]!, kind: KIND_BY_CODE[kind]! });
         else {
           out.files++;
-          if (c < 0) out.orphans.push(tc!.paths[ti]!);
+          if (c < 0) {
+            out.orphans.push(tc!.paths[ti]!);
+            if (tc!.listed) (out.orphansListed ??= []).push(tc!.listed[ti]!);
+          }
         }
         ti++;
         if (c === 0) ri++;

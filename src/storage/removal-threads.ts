@@ -16,8 +16,13 @@
 import { Worker } from 'node:worker_threads';
 import { threadCaller, workerScript, type ThreadCaller, type ThreadReply } from '../threads.ts';
 
-/** Threads in the pool: this disk rewards about 16 requests in flight (baselines.md). */
-export const REMOVAL_THREADS = 16;
+/**
+ * Threads in the pool. 8, not the 16 requests in flight this disk rewards (baselines.md): each
+ * thread is a node isolate of about 8 MB, and the unlinks are not the critical path (the catalog
+ * lane is). bench/results/cleanup-engine.md, "Fewer removal threads": 16, 8 and 4 threads, three
+ * interleaved rounds of 20,000 deletions, medians 6.42, 5.63 and 5.54 s; peak RSS 346, 280, 235 MB.
+ */
+export const REMOVAL_THREADS = 8;
 
 export const KINDS = ['file', 'gone', 'symlink', 'other', 'unsafe', 'error'] as const;
 export type LookKind = (typeof KINDS)[number];
@@ -170,7 +175,7 @@ let shared: RemovalThreads | undefined;
 /**
  * The process's one pool, started by the first deletion that needs it and kept (idle threads
  * cost nothing and hold nothing open but their own loops): a run that opens several gates (one
- * per tier, or a test process running many commands) starts 16 threads once, not per gate.
+ * per tier, or a test process running many commands) starts its threads once, not per gate.
  */
 export function removalThreads(): RemovalThreads {
   return (shared ??= new RemovalThreads());

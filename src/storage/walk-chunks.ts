@@ -28,6 +28,15 @@ export type WalkMessage = { paths: string; kinds: Uint8Array; end: boolean } | {
 export interface TreeChunk {
   paths: string[];
   kinds: Uint8Array;
+  /** A backend whose listing says what it holds (S3: size, LastModified, ETag), per path. */
+  listed?: ListedState[];
+}
+
+/** What a listing said of one object, as a re-check will see it (mtime at the second, as a HEAD gives it). */
+export interface ListedState {
+  size: number;
+  mtimeMs: number;
+  identity?: string;
 }
 
 const CHUNK = 4096;

@@ -59,6 +59,8 @@ export interface RestoreReport {
   tables: Record<string, number>;
   skippedAtBackup: SkippedFile[];
   durationMs: number;
+  /** Into an S3 store: objects this run uploaded, and those an earlier (killed) run of the same restore had uploaded and were kept. */
+  uploads?: { uploaded: number; kept: number };
 }
 
 export interface StagedResult {

@@ -5,16 +5,19 @@
 // one transaction. The staging lives in a local state directory named after the store
 // (STORECTL_STATE_DIR, else $XDG_STATE_HOME/storectl, else ~/.local/state/storectl); the marker
 // in the bucket (.storectl/restore.json under the prefix). A run killed after the marker is
-// written is finished by the same restore: objects already uploaded with their size are kept,
-// the rest uploaded, the rows imported if they are not yet. A failed import removes the objects
-// it uploaded (the target was an empty prefix), so the store is as it was. restore --force into a
+// written is finished by the same restore: objects already uploaded are kept, the rest
+// uploaded, the rows imported if they are not yet. A failed import removes the objects it
+// uploaded (the target was an empty prefix), so the store is as it was. restore --force into a
 // store that is not empty uploads every object (over what is there), imports the rows replacing
 // the catalog's, then removes the objects the archive does not hold through S3Target's gate.
+// What a run has uploaded is journaled beside its staging (UploadJournal), so a killed run,
+// --force or not, resumes at the next object without asking the bucket.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../../context.ts';
+import type { Progress } from '../../progress.ts';
 import { DUMP_TABLES } from '../../db/dump.ts';
 import { schemaVersion } from '../../db/migrations.ts';
 import { FailedError, QuotaExceededError, UsageError, errorMessage, isFault } from '../../errors.ts';
@@ -230,32 +233,21 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
     throw new FailedError(`the staged restore in ${staging} is unreadable: ${errorMessage(err)}`, `remove ${markerFile(dir)} and ${staging}, then restore again`);
   }
   const tree = path.join(staging, 'tree');
+  const uploads = { uploaded: 0, kept: 0 };
   if (marker.phase === 'uploading') {
     const progress = ctx.progress('uploading', staged.files);
-    let first = true;
-    for (const keys of stagedKeys(tree)) {
-      const failures = await inParallel(keys, UPLOADS, async (key) => {
-        try {
-          await uploadOne(ctx, tree, key, marker.replace ?? false);
-          if (first) {
-            first = false;
-            crashPoint('moved-one');
-          }
-          return null;
-        } catch (err) {
-          return `${key}: ${errorMessage(err)}`;
-        }
-      });
-      const failed = failures.filter((f): f is string => f !== null);
-      if (failed.length) {
-        throw new FailedError(
-          `restore stopped while uploading to ${ctx.store.url}: ${failed[0]}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; the catalog is untouched and ${markerFile(dir)} records the restore`,
-          'run the same restore again: objects already uploaded are kept, the rest uploaded, then the catalog imported',
-        );
-      }
-      progress.tick(keys.length);
+    const journal = UploadJournal.open(staging);
+    // Without this staging's journal, a resumed run (restaged on another machine) asks the
+    // bucket what the earlier run uploaded; replacing a store, it cannot tell (an object of the
+    // staged size may be the old content) and uploads everything.
+    const askBucket = resumed && !journal.existed && !marker.replace;
+    try {
+      await uploadStaged(ctx, dir, tree, journal, askBucket, uploads, progress);
+    } finally {
+      journal.close();
     }
     progress.done();
+    if (uploads.kept) ctx.log.info(`kept ${uploads.kept} objects an earlier run of this restore uploaded; uploaded ${uploads.uploaded}`);
     marker.phase = 'importing';
     await writeMarker(ctx, marker);
   }
@@ -302,26 +294,132 @@ async function finish(ctx: Context, dir: string, marker: S3RestoreMarker, starte
   if (marker.replace) await removeUnarchived(ctx, dir, tree);
   await removeMarker(ctx);
   fs.rmSync(staging, { recursive: true, force: true });
-  return restoreReport(ctx, marker.archive, staged, { dryRun: false, resumed, replaced: marker.replace ?? false, started });
+  return { ...restoreReport(ctx, marker.archive, staged, { dryRun: false, resumed, replaced: marker.replace ?? false, started }), uploads };
+}
+
+/** Every staged file to its object, a batch at a time, skipping what the journal says is in. */
+async function uploadStaged(
+  ctx: Context,
+  dir: string,
+  tree: string,
+  journal: UploadJournal,
+  askBucket: boolean,
+  uploads: { uploaded: number; kept: number },
+  progress: Progress,
+): Promise<void> {
+  let first = true;
+  let batchNo = 0;
+  for (const keys of stagedKeys(tree)) {
+    const failures = await inParallel(keys, UPLOADS, async (key) => {
+      if (journal.done(batchNo, key)) {
+        uploads.kept++;
+        return null;
+      }
+      try {
+        if (await uploadOne(ctx, tree, key, askBucket)) uploads.uploaded++;
+        else uploads.kept++;
+        journal.uploaded(key);
+        if (first) {
+          first = false;
+          crashPoint('moved-one');
+        }
+        return null;
+      } catch (err) {
+        return `${key}: ${errorMessage(err)}`;
+      }
+    });
+    const failed = failures.filter((f): f is string => f !== null);
+    if (failed.length) {
+      throw new FailedError(
+        `restore stopped while uploading to ${ctx.store.url}: ${failed[0]}${failed.length > 1 ? ` (and ${failed.length - 1} more)` : ''}; the catalog is untouched and ${markerFile(dir)} records the restore`,
+        'run the same restore again: objects already uploaded are kept, the rest uploaded, then the catalog imported',
+      );
+    }
+    journal.batchDone(++batchNo);
+    progress.tick(keys.length);
+  }
 }
 
 /**
- * One staged file to its object. An object already there with the staged size is what an
- * earlier run of this restore uploaded (the prefix was empty when it began; puts are whole or
- * nothing): kept. Otherwise uploaded, and the stored size checked.
+ * One staged file to its object; true when it was uploaded (and the stored size checked).
+ * With `askBucket`, an object already there with the staged size is what an earlier run of
+ * this restore uploaded (the prefix was empty when it began; puts are whole or nothing): kept.
  */
-async function uploadOne(ctx: Context, tree: string, key: string, replace: boolean): Promise<void> {
+async function uploadOne(ctx: Context, tree: string, key: string, askBucket: boolean): Promise<boolean> {
   const file = path.join(tree, ...key.split('/'));
   const size = fs.statSync(file).size;
-  // Replacing a store, an object of the same size may be the old content: always uploaded.
-  if (!replace) {
+  if (askBucket) {
     const there = await ctx.store.stat(key);
-    if (there && there.size === size) return;
+    if (there && there.size === size) return false;
   }
   const data = size <= SINGLE_PUT ? fs.readFileSync(file) : fs.createReadStream(file, { highWaterMark: 1 << 20 });
   const sha256 = data instanceof Buffer ? createHash('sha256').update(data).digest('hex') : undefined;
   const put = await ctx.store.put(key, data, { sha256 });
   if (put.size !== size) throw new Error(`the store holds ${put.size} bytes after the upload, not ${size}`);
+  return true;
+}
+
+/**
+ * What this staging has uploaded, in `uploads.log` beside it: a line `K <key as JSON>` written
+ * after each object's upload returned, and `B <n>` once the first n batches of the staged walk
+ * (sorted, the same every run) are all in. A resumed run skips those batches whole and the keys
+ * listed after the last `B` line, without asking the bucket; so a killed `restore --force`
+ * resumes where it stopped instead of uploading every object again. A line is written only after
+ * its upload, so the journal may miss an upload (it is then repeated) but never claims one; a
+ * torn last line is ignored. Memory: the keys of one batch.
+ */
+class UploadJournal {
+  private constructor(
+    private fd: number | undefined,
+    readonly existed: boolean,
+    private readonly batches: number,
+    private readonly inFlight: Set<string>,
+  ) {}
+
+  static open(staging: string): UploadJournal {
+    const file = path.join(staging, 'uploads.log');
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    let batches = 0;
+    let inFlight = new Set<string>();
+    const lines = text.split('\n');
+    lines.pop(); // the part after the last newline: empty, or a torn line
+    for (const line of lines) {
+      if (line.startsWith('B ')) {
+        batches = Number(line.slice(2));
+        inFlight = new Set();
+      } else if (line.startsWith('K ')) {
+        try {
+          inFlight.add(JSON.parse(line.slice(2)) as string);
+        } catch {
+          // a line torn by a power cut: that upload is repeated
+        }
+      }
+    }
+    return new UploadJournal(fs.openSync(file, 'a', 0o600), text.length > 0, batches, inFlight);
+  }
+
+  /** Whether batch `batchNo` (counted from 0) of the walk had `key` uploaded by an earlier run. */
+  done(batchNo: number, key: string): boolean {
+    return batchNo < this.batches || (batchNo === this.batches && this.inFlight.has(key));
+  }
+
+  uploaded(key: string): void {
+    fs.writeSync(this.fd!, `K ${JSON.stringify(key)}\n`);
+  }
+
+  batchDone(n: number): void {
+    fs.writeSync(this.fd!, `B ${n}\n`);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
 }
 
 /**

@@ -205,7 +205,7 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
         }
       }
       const back = chunk.orphans.length ? await cameBack(ctx, chunk.orphans) : new Map<string, FileRecord>();
-      for (const p of chunk.orphans) {
+      for (const [i, p] of chunk.orphans.entries()) {
         const row = back.get(p);
         if (row) {
           // A file whose row is 'missing' is not an orphan: it comes back if it is the row's file.
@@ -221,7 +221,11 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
           if (complete || report.revived.paths.length < SAMPLE) report.revived.paths.push(p);
           continue;
         }
-        const disk = await look(p);
+        // What the listing said (S3: size, LastModified, ETag) plans it as a HEAD would; the
+        // deletion gate re-checks each key before it goes, so a dry run and a real run agree.
+        const listed = chunk.orphansListed?.[i];
+        // A key the gate would refuse as unsafe is looked at by it, and reported so.
+        const disk: DiskState = listed && isSafeRelPath(p) ? { kind: 'file', ...listed } : await look(p);
         if (disk.kind === 'error') throw new WalkError(p, new Error(disk.reason));
         if (disk.kind !== 'file') {
           report.anomalies.push(`${p} (${disk.kind === 'unsafe' ? disk.reason : disk.kind})`);
@@ -264,6 +268,8 @@ async function planAndApply(ctx: Context, o: OrphanOptions, orphans: Spool<Orpha
   const applied = ctx.progress(o.quarantine ? 'moving' : 'deleting', report.orphans.files);
   const quarantine = o.quarantine ? new QuarantineTarget(path.resolve(o.quarantine)) : null;
   let batches = 0;
+  // A test changes an orphan here, between what the plan saw and the re-check before it goes.
+  await pausePoint('orphans.planned');
   try {
     for await (const batch of chunks(orphans.read(), BATCH_FILES)) {
       const held = gate.batch();
