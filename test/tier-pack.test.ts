@@ -503,3 +503,37 @@ for (const d of DIALECTS) {
     });
   });
 }
+
+test('pack and packThreshold are checked before any command runs: S3 tiers only, a size, one line naming the key, exit 2; config shows them', async () => {
+  const { runMain } = await import('./helpers/run-main.ts');
+  const cases: [object, RegExp][] = [
+    [{ tiers: { warm: { url: 'warm', pack: true } } }, /"tiers\.warm\.pack" applies to an s3:\/\/ tier only/],
+    [{ tiers: { cold: { url: 's3://bucket/p', pack: 'yes' } } }, /"tiers\.cold\.pack" must be true or false/],
+    [{ tiers: { cold: { url: 's3://bucket/p', pack: true, packThreshold: '1 parsec' } } }, /"tiers\.cold\.packThreshold" must be a size/],
+    [{ tiers: { cold: { url: 's3://bucket/p', pack: true, packThreshold: '1GiB' } } }, /"tiers\.cold\.packThreshold" must be a size from 1 byte to 64MiB/],
+    [{ tiers: { cold: { url: 's3://bucket/p', packThreshold: 1000 } } }, /"tiers\.cold\.packThreshold" needs "pack": true/],
+    [{ tiers: { cold: { url: 's3://bucket/p', pack: true, packSize: 1 } } }, /"tiers\.cold\.packSize" is an unknown key/],
+  ];
+  for (const [config, why] of cases) {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'storectl.config.json'), JSON.stringify({ root: 'store', ...config }));
+    const r = await runMain(['--json', 'config'], { cwd: dir });
+    assert.equal(r.code, 2, `${JSON.stringify(config)}: ${r.stdout}`);
+    assert.equal(r.json.error.code, 'config');
+    assert.match(r.json.error.message, why);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'storectl.config.json'), JSON.stringify({ root: 'store', tiers: { cold: { url: 's3://archive/cards', pack: true }, ice: { url: 's3://archive/ice', pack: true, packThreshold: '256KiB' } } }));
+  const r = await runMain(['--json', 'config'], { cwd: dir });
+  assert.equal(r.code, 0, r.stdout);
+  assert.deepEqual(
+    (r.json.tiers as { name: string; pack?: boolean; packThreshold?: number }[]).map((t) => [t.name, t.pack ?? false, t.packThreshold ?? null]),
+    [
+      ['hot', false, null],
+      ['cold', true, 1 << 20],
+      ['ice', true, 256 << 10],
+    ],
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
+});
