@@ -1,10 +1,12 @@
 // Benchmark: S3 stores on the loopback S3-protocol server (@20minutes/s3rver, its own process),
 // storectl against rclone (Debian's), same machine, same run.
 //   node --import tsx bench/s3.ts [--quick] [--files N] [--objects N] [--delete-objects N] [--transfers T] [--sections copy,list,delete] [--rounds R]
+//   (--rounds: paired rounds of the copy and delete sections; medians of the ratios)
 // 1. migrate-store of a local store of N files (default 20,000 of 2.5-7.5 KB: ~100 MB) to an
-//    empty bucket with T transfers (default 8), every copy verified (size + SHA-256, read back:
-//    s3rver stores no checksums), against `rclone copy` of the same tree into another bucket
-//    with --transfers T (rclone checks each upload's MD5 against the ETag).
+//    empty bucket with T transfers (default 8), every copy verified (the source's SHA-256 against
+//    the catalog; the copy by its PUT's ETag = MD5 of the bytes sent, as s3rver stores no
+//    checksums), against `rclone copy` of the same tree into another bucket with --transfers T
+//    (rclone checks each upload's MD5 against the ETag).
 // 2. The listing side of cleanup-orphaned on a bucket of N objects (default 100,000): storectl
 //    `stats --check-disk` (ListObjectsV2 pages merged with the catalog's C-collated paths; the
 //    same walk cleanup-orphaned --dry-run makes) against `rclone lsf -R | sort | comm -23` with
@@ -66,35 +68,76 @@ async function main() {
   const { server, env, rcloneEnv, bucket, client, header } = await startS3Bench(work);
   const out: string[] = [header];
   try {
-    // 1. migrate-store vs rclone copy
+    // 1. migrate-store vs rclone copy, ROUNDS paired rounds (fresh buckets each round; the
+    //    order of the two tools alternates, so neither always runs first on a warm page cache).
     if (SECTIONS.includes('copy')) {
     const root = path.join(work, 'store');
     const jobs = Math.ceil(FILES / 5);
     log(`building a local store of ${jobs * 5} files...`);
     const built = await buildSyntheticStore({ root, jobs, filesPerJob: 5, minBytes: 2500, maxBytes: 7500, seed: 17 });
     execFileSync('sync');
-    await bucket('migrated');
-    await bucket('rcloned');
     const db = path.join(root, '.storectl', 'catalog.db');
-    log('storectl migrate-store...');
-    const ms = measure(process.execPath, [BIN, '--root', root, '--database', db, '--json', '--quiet', 'migrate-store', '--to', 's3://migrated/', '--parallel', String(TRANSFERS)], { env });
-    if (ms.status !== 0) throw new Error(`migrate-store failed: ${ms.stderr}`);
-    const report = JSON.parse(ms.stdout);
-    log('rclone copy...');
-    const rc = measure('rclone', ['copy', root, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--exclude', '.storectl/**'], { env: rcloneEnv });
-    if (rc.status !== 0) throw new Error(`rclone copy failed: ${rc.stderr}`);
-    const count = execFileSync('rclone', ['lsf', '-R', '--files-only', 's3:rcloned'], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
-    out.push(`### migrate-store local → S3: ${built.files} files, ${fmt(built.bytes / 1e6, 1)} MB, ${TRANSFERS} transfers\n`);
-    out.push(
-      table(
-        ['tool', 'seconds', 'files/s', 'MB/s', 'peak RSS MB', 'verified'],
-        [
-          [`storectl migrate-store --parallel ${TRANSFERS}`, fmt(ms.seconds), fmt(built.files / ms.seconds, 0), fmt(built.bytes / 1e6 / ms.seconds, 1), ms.maxRssMb, `${report.verified.readBack + report.verified.onUpload} of ${report.files} (size + SHA-256; ${report.verified.readBack} read back)`],
-          [`rclone copy --transfers ${TRANSFERS}`, fmt(rc.seconds), fmt(count / rc.seconds, 0), fmt(built.bytes / 1e6 / rc.seconds, 1), rc.maxRssMb, `${count} objects (MD5 against ETag)`],
-        ],
-      ),
-    );
-    out.push(`ratio (storectl files/s ÷ rclone files/s): ${fmt(rc.seconds / ms.seconds)}\n`);
+    // Each round starts from the catalog as built (a finished migrate-store switched its root).
+    const pristine = path.join(work, 'catalog-as-built.db');
+    fs.copyFileSync(db, pristine);
+    const rows: string[][] = [];
+    const ratios: number[] = [];
+    let prof: { wallMs: number; phases: Record<string, { ms: number; calls: number; items: number }> } | undefined;
+    for (let round = 1; round <= ROUNDS; round++) {
+      const ours = `migrated-${round}`;
+      const theirs = `rcloned-${round}`;
+      await bucket(ours);
+      await bucket(theirs);
+      for (const suffix of ['-wal', '-shm']) fs.rmSync(db + suffix, { force: true });
+      fs.copyFileSync(pristine, db);
+      const profileFile = path.join(work, `migrate-profile-${round}.ndjson`);
+      const runOurs = () => {
+        log(`round ${round}: storectl migrate-store...`);
+        const m = measure(process.execPath, [BIN, '--root', root, '--database', db, '--json', '--quiet', 'migrate-store', '--to', `s3://${ours}/`, '--parallel', String(TRANSFERS)], { env: { ...env, STORECTL_PROFILE: profileFile } });
+        if (m.status !== 0) throw new Error(`migrate-store failed: ${m.stderr}`);
+        return m;
+      };
+      const runTheirs = () => {
+        log(`round ${round}: rclone copy...`);
+        const m = measure('rclone', ['copy', root, `s3:${theirs}`, '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--exclude', '.storectl/**'], { env: rcloneEnv });
+        if (m.status !== 0) throw new Error(`rclone copy failed: ${m.stderr}`);
+        return m;
+      };
+      let ms, rc;
+      if (round % 2) {
+        ms = runOurs();
+        rc = runTheirs();
+      } else {
+        rc = runTheirs();
+        ms = runOurs();
+      }
+      const report = JSON.parse(ms.stdout);
+      const count = execFileSync('rclone', ['lsf', '-R', '--files-only', `s3:${theirs}`], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
+      const oursCount = execFileSync('rclone', ['lsf', '-R', '--files-only', `s3:${ours}`], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
+      ratios.push(rc.seconds / ms.seconds);
+      rows.push([
+        String(round),
+        round % 2 ? 'storectl' : 'rclone',
+        fmt(ms.seconds),
+        fmt(built.files / ms.seconds, 0),
+        String(ms.maxRssMb),
+        `${oursCount} objects; ${report.verified.onUpload} on upload, ${report.verified.etag ?? 0} by ETag = MD5, ${report.verified.readBack} read back`,
+        fmt(rc.seconds),
+        fmt(count / rc.seconds, 0),
+        String(rc.maxRssMb),
+        `${count} objects`,
+        fmt(rc.seconds / ms.seconds),
+      ]);
+      prof = JSON.parse(fs.readFileSync(profileFile, 'utf8').trim().split('\n').pop()!);
+      // The next round's copies go to fresh buckets: this round's objects leave s3rver's disk.
+      for (const b of [ours, theirs]) fs.rmSync(path.join(server.dir, b), { recursive: true, force: true });
+    }
+    out.push(`### migrate-store local → S3: ${built.files} files, ${fmt(built.bytes / 1e6, 1)} MB, ${TRANSFERS} transfers, ${ROUNDS} paired round(s)\n`);
+    out.push(`storectl: \`migrate-store --parallel ${TRANSFERS}\` (each copy verified: size, SHA-256 of the source against the catalog, and the copy by the server's SHA-256, its ETag = MD5 of the bytes sent, or read back). rclone: \`copy --transfers ${TRANSFERS} --checkers ${TRANSFERS}\` (MD5 against ETag).\n`);
+    out.push(table(['round', 'first', 'storectl s', 'storectl files/s', 'storectl peak RSS MB', 'storectl verified', 'rclone s', 'rclone files/s', 'rclone peak RSS MB', 'rclone', 'ratio'], rows));
+    out.push(`\nratio (storectl files/s ÷ rclone files/s), median of ${ROUNDS}: ${fmt(median(ratios))} (goal: at least 1)\n`);
+    out.push(`where storectl's time went in the last round (STORECTL_PROFILE; busy seconds per phase, summed over the transfers in flight): in-process wall ${fmt(prof!.wallMs / 1000)} s\n`);
+    out.push(table(['phase', 'busy s', 'calls', 'items'], Object.entries(prof!.phases).map(([k, v]) => [k, fmt(v.ms / 1000), v.calls, v.items])));
     }
 
     // 2. listing a bucket of OBJECTS objects against the catalog

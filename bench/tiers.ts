@@ -1,7 +1,7 @@
 // Benchmark: a tier transition of a local store to an S3 tier on the loopback S3-protocol server
 // (@20minutes/s3rver, its own process), storectl against `rclone move` (Debian's), same machine,
 // same run, same parallelism.
-//   node --import tsx bench/tiers.ts [--quick] [--files N] [--transfers T]
+//   node --import tsx bench/tiers.ts [--quick] [--files N] [--transfers T] [--cpu-prof DIR]
 // storectl tier --to cold of every job of a local store of N files (default 20,000 of 2.5-7.5 KB:
 // ~100 MB): each file copied to the bucket, read back and checked (size + SHA-256 of the whole
 // object: s3rver stores no checksums), the row switched, the local copy removed through the
@@ -23,7 +23,16 @@ import { MOVE_CONCURRENCY } from '../src/ops/tiers/transition.ts';
 const QUICK = flag('--quick');
 const FILES = Number(arg('--files', QUICK ? '1000' : '20000'));
 const TRANSFERS = Number(arg('--transfers', String(MOVE_CONCURRENCY)));
+/** --cpu-prof DIR: node's CPU profile of every thread of storectl's run, for bench/lib/cpuprofile-summary.ts. */
+const CPU_PROF = arg('--cpu-prof');
 const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
 
 function countFiles(dir: string): number {
   let n = 0;
@@ -62,12 +71,18 @@ async function main() {
     fs.writeFileSync(config, JSON.stringify({ tiers: { cold: 's3://cold/' } }));
 
     log('storectl tier --to cold...');
-    const st = measure(process.execPath, [BIN, '--root', root, '--config', config, '--json', '--quiet', '--yes', 'tier', '--from', idFile, '--to', 'cold'], { env });
+    // The server's CPU during each tool's run: s3rver is one node process on the same two cores,
+    // so a run it keeps busy for most of its wall time is bound by the server's work per request.
+    const s0 = cpuSeconds(server.pid);
+    const st = measure(process.execPath, [...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), BIN, '--root', root, '--config', config, '--json', '--quiet', '--yes', 'tier', '--from', idFile, '--to', 'cold'], { env });
+    const serverForUs = cpuSeconds(server.pid) - s0;
     if (st.status !== 0) throw new Error(`storectl tier failed (${st.status}): ${st.stderr || st.stdout.slice(0, 400)}`);
     const report = JSON.parse(st.stdout);
     const leftLocal = countFiles(root);
     log('rclone move...');
+    const r0 = cpuSeconds(server.pid);
     const rc = measure('rclone', ['move', copy, 's3:rcloned', '--transfers', String(TRANSFERS), '--checkers', String(TRANSFERS), '--delete-empty-src-dirs'], { env: rcloneEnv });
+    const serverForRclone = cpuSeconds(server.pid) - r0;
     if (rc.status !== 0) throw new Error(`rclone move failed: ${rc.stderr}`);
     const count = execFileSync('rclone', ['lsf', '-R', '--files-only', 's3:rcloned'], { env: rcloneEnv, maxBuffer: 1 << 28 }).toString().trim().split('\n').length;
     const leftRclone = fs.existsSync(copy) ? countFiles(copy) : 0;
@@ -82,6 +97,10 @@ async function main() {
       ),
     );
     out.push(`ratio (storectl files/s ÷ rclone files/s): ${fmt(rc.seconds / st.seconds)}\n`);
+    out.push(
+      `s3rver CPU during each run (user + system): storectl ${fmt(serverForUs)} s of ${fmt(st.seconds)} s wall (${fmt((serverForUs / built.files) * 1000, 2)} ms per file), ` +
+        `rclone ${fmt(serverForRclone)} s of ${fmt(rc.seconds)} s wall (${fmt((serverForRclone / built.files) * 1000, 2)} ms per file)\n`,
+    );
     out.push(`load after: \`${execFileSync('uptime').toString().trim()}\`\n`);
   } finally {
     await server.dispose();

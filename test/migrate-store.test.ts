@@ -32,7 +32,11 @@ function treeDigest(root: string): Map<string, string> {
 }
 
 async function bucketDigest(root: string): Promise<Map<string, string>> {
-  const store = await openBlobStore(root, () => s3.settings());
+  return bucketDigestOn(s3, root);
+}
+
+async function bucketDigestOn(server: S3Fixture, root: string): Promise<Map<string, string>> {
+  const store = await openBlobStore(root, () => server.settings());
   const out = new Map<string, string>();
   for await (const page of store.list()) {
     for (const e of page) {
@@ -67,6 +71,11 @@ for (const dialect of DIALECTS) {
         const up = await cli(store.root, 'migrate-store', '--to', bucket, '--parallel', '4');
         assert.equal(up.code, 0, up.stderr);
         assert.equal(up.json.copied, original.size);
+        // Every copy verified without reading it back: by the server's SHA-256 check where it
+        // stores checksums, else (s3rver) by each PUT's ETag being the MD5 of the bytes sent.
+        assert.equal(up.json.verified.readBack, 0);
+        assert.equal(up.json.verified.onUpload + up.json.verified.etag, original.size);
+        if (s3.kind === 'loopback') assert.equal(up.json.verified.etag, original.size);
         assert.equal(up.json.switched, true);
         assert.deepEqual(await bucketDigest(bucket), original, 'the bucket holds the same bytes under the same keys');
         assert.deepEqual(treeDigest(store.root), original, 'the source is left as it was');
@@ -140,6 +149,40 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    test('a leftover object of the right size but other bytes is copied again; a recorded one and an unrecorded good one are kept', async () => {
+      const store = await dialect.makeStore();
+      const db = store.databaseUrl || `sqlite:${path.join(store.root, '.storectl', 'catalog.db')}`;
+      try {
+        assert.equal((await runCli(['--root', store.root, '--database', db, 'generate', '--sample', '4', '--seed', '8', '--workers', '1'])).code, 0);
+        const original = treeDigest(store.root);
+        const bucket = await s3.newRoot();
+        const c = await store.open();
+        const files = await c.filePage({ states: ['present'], limit: 1000 });
+        assert.ok(files.length >= 3);
+        const [recorded, unrecorded, wrong] = files;
+        // As a killed run leaves it: one copy recorded, one made but not recorded, and one
+        // object of the right size with other bytes (a torn or foreign write).
+        const target = await openBlobStore(bucket, () => s3.settings());
+        const put = await target.put(recorded!.path, fs.readFileSync(path.join(store.root, recorded!.path)));
+        await target.put(unrecorded!.path, fs.readFileSync(path.join(store.root, unrecorded!.path)));
+        const other = fs.readFileSync(path.join(store.root, wrong!.path));
+        other[0] = other[0]! ^ 0xff;
+        await target.put(wrong!.path, other);
+        await target.close();
+        await storeLocation(c).recordMigrated(bucket, [{ path: recorded!.path, size: recorded!.size, sha256: recorded!.sha256, identity: put.identity }], new Date());
+        await c.close();
+
+        const run = await runCli(['--root', store.root, '--database', db, '--json', 'migrate-store', '--to', bucket, '--parallel', '2'], { env: s3.env });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.json.files, original.size);
+        assert.equal(run.json.alreadyThere, 2, 'the recorded copy and the unrecorded good one are kept');
+        assert.equal(run.json.copied, original.size - 2, 'the wrong one is copied again with the rest');
+        assert.deepEqual(await bucketDigest(bucket), original);
+      } finally {
+        await store.dispose();
+      }
+    });
+
     test('a non-empty target and a corrupt source: refused, nothing switched', async () => {
       const store = await dialect.makeStore();
       const db = store.databaseUrl || `sqlite:${path.join(store.root, '.storectl', 'catalog.db')}`;
@@ -180,3 +223,60 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+// Faults of the loopback server (test/helpers/s3rver-main.cjs): these run on it even when
+// STORECTL_TEST_S3_ENDPOINT names a real server, which cannot be asked to damage an upload.
+describe('migrate-store: uploads damaged on the way, and ETags that are not the MD5', () => {
+  for (const dialect of DIALECTS) {
+    test(`${dialect.name}: a damaged upload is caught (its ETag is not the MD5 of the bytes sent), removed, and the root not switched`, { skip: dialect.skip }, async () => {
+      const faulty = await startS3({ serverEnv: { S3RVER_FAULT_CORRUPT_PUT: 'front\\.png$' } });
+      const store = await dialect.makeStore();
+      const db = store.databaseUrl || `sqlite:${path.join(store.root, '.storectl', 'catalog.db')}`;
+      try {
+        assert.equal((await runCli(['--root', store.root, '--database', db, 'generate', '--sample', '4', '--seed', '3', '--workers', '1'])).code, 0);
+        const original = treeDigest(store.root);
+        const damaged = [...original.keys()].filter((p) => p.endsWith('front.png')).sort();
+        assert.ok(damaged.length > 0 && damaged.length < original.size);
+        const bucket = await faulty.newRoot();
+        const run = await runCli(['--root', store.root, '--database', db, '--json', 'migrate-store', '--to', bucket, '--parallel', '3'], { env: faulty.env });
+        assert.equal(run.code, 3, run.stderr);
+        assert.deepEqual(run.json.failed.map((f: { path: string }) => f.path).sort(), damaged);
+        for (const f of run.json.failed) assert.match(f.error, /is not the MD5 of the bytes sent/);
+        assert.equal(run.json.copied, original.size - damaged.length);
+        assert.equal(run.json.verified.etag, original.size - damaged.length);
+        assert.equal(run.json.switched, false);
+        const there = await bucketDigestOn(faulty, bucket);
+        for (const p of damaged) assert.ok(!there.has(p), `${p}: the damaged copy is not left at the target`);
+        for (const [p, sum] of there) assert.equal(sum, original.get(p), `${p}: what is kept is intact`);
+        assert.deepEqual(treeDigest(store.root), original, 'source intact');
+        const c = await store.open();
+        assert.equal(await storeLocation(c).rootUrl(), store.root);
+        await c.close();
+      } finally {
+        await store.dispose();
+        await faulty.dispose();
+      }
+    });
+
+    test(`${dialect.name}: ETags that are not the MD5 (as for SSE-KMS): every copy read back instead, byte-identical`, { skip: dialect.skip }, async () => {
+      const opaque = await startS3({ serverEnv: { S3RVER_FAULT_OPAQUE_ETAG: '.' } });
+      const store = await dialect.makeStore();
+      const db = store.databaseUrl || `sqlite:${path.join(store.root, '.storectl', 'catalog.db')}`;
+      try {
+        assert.equal((await runCli(['--root', store.root, '--database', db, 'generate', '--sample', '3', '--seed', '4', '--workers', '1'])).code, 0);
+        const original = treeDigest(store.root);
+        const bucket = await opaque.newRoot();
+        const run = await runCli(['--root', store.root, '--database', db, '--json', 'migrate-store', '--to', bucket, '--parallel', '3'], { env: opaque.env });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.json.copied, original.size);
+        assert.equal(run.json.verified.etag, 0);
+        assert.equal(run.json.verified.readBack, original.size);
+        assert.equal(run.json.switched, true);
+        assert.deepEqual(await bucketDigestOn(opaque, bucket), original);
+      } finally {
+        await store.dispose();
+        await opaque.dispose();
+      }
+    });
+  }
+});

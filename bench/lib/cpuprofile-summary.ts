@@ -1,6 +1,8 @@
 // Summarises node --cpu-prof output: for each .cpuprofile in a directory (one per thread), the
 // sampled time, the idle time, and the functions with the most self time.
-//   node --import tsx bench/lib/cpuprofile-summary.ts DIR [--top N]
+//   node --import tsx bench/lib/cpuprofile-summary.ts DIR [--top N] [--by-package]
+// --by-package: self time by where the code lives (a node_modules package, a src/ file, node's
+// own internals) instead of by function, for a thread whose time is spread thin.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -14,6 +16,17 @@ if (!dir) {
 }
 const topArg = process.argv.indexOf('--top');
 const top = topArg > 0 ? Number(process.argv[topArg + 1]) : 12;
+const byPackage = process.argv.includes('--by-package');
+
+/** Where a frame's code lives: `pkg @scope/name`, `src/dir/file.ts`, `node:internal`, or the frame's own name. */
+function placeOf(url: string, functionName: string): string {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m) return `pkg ${m[1]}`;
+  const src = /\/(src\/.+)$/.exec(url);
+  if (src) return src[1]!;
+  if (url.startsWith('node:') || (url && !url.includes('/'))) return 'node:internal';
+  return url ? path.basename(url) : functionName || '(anonymous)';
+}
 
 for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sort()) {
   const p = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Profile;
@@ -25,7 +38,8 @@ for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.cpuprofile')).sor
     total += dt;
     const n = byId.get(id)!;
     const where = n.callFrame.url ? `${path.basename(n.callFrame.url)}:${n.callFrame.lineNumber + 1}` : '';
-    const key = `${n.callFrame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    const special = n.callFrame.functionName.startsWith('(') && !n.callFrame.url;
+    const key = byPackage && !special ? placeOf(n.callFrame.url, n.callFrame.functionName) : `${n.callFrame.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     self.set(key, (self.get(key) ?? 0) + dt);
   });
   const idle = self.get('(idle)') ?? 0;

@@ -19,8 +19,8 @@ export interface S3Bench {
   header: string;
 }
 
-export async function startS3Bench(work: string): Promise<S3Bench> {
-  const server = new S3TestServer(path.join(work, 's3rver'));
+export async function startS3Bench(work: string, serverNodeArgs: string[] = []): Promise<S3Bench> {
+  const server = new S3TestServer(path.join(work, 's3rver'), { nodeArgs: serverNodeArgs });
   await server.start();
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -68,7 +68,7 @@ function renderMigrateStore(r: MigrateStoreReport): string {
             ['cannot be copied', formatCount(r.cannotCopy.length)],
           ] as [string, string][])
         : ([
-            ['copied', `${formatCount(r.copied)} (${formatBytes(r.copiedBytes)}; verified on upload ${formatCount(r.verified.onUpload)}, read back ${formatCount(r.verified.readBack)})`],
+            ['copied', `${formatCount(r.copied)} (${formatBytes(r.copiedBytes)}; verified on upload ${formatCount(r.verified.onUpload)}, by ETag = MD5 ${formatCount(r.verified.etag)}, read back ${formatCount(r.verified.readBack)})`],
             ['already at the target', formatCount(r.alreadyThere)],
             ['failed', formatCount(r.failed.length)],
             ['root switched', r.switched ? `yes, the catalog now names ${r.to}` : 'no'],

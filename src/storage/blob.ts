@@ -42,6 +42,13 @@ export interface PutOptions {
 export interface PutResult extends BlobHead {
   /** True when the backend checked `sha256` against the bytes it stored (server-side or while writing). */
   checksumVerified: boolean;
+  /**
+   * S3, a single PutObject: the ETag the server answered is the MD5 of the body sent (computed
+   * here over the very buffer handed to the request, and sent as Content-MD5 too). The server
+   * computed that MD5 over the bytes it received, so they are the bytes sent. False where the
+   * ETag is not a plain MD5 (multipart, SSE-KMS, SSE-C) or does not match; absent elsewhere.
+   */
+  etagIsMd5?: boolean;
 }
 
 /** Byte range of a get, both ends inclusive as HTTP's Range is. */
@@ -94,6 +101,12 @@ export interface BlobStore {
   put(key: string, data: Uint8Array | Readable, opts?: PutOptions): Promise<PutResult>;
   /** Reads an object (or a byte range of it); throws BlobNotFoundError when missing. */
   get(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * A small object whole, as one buffer (throws when it has more than maxBytes, and as get does
+   * when missing): backends that read a small file cheaper in one go than as a stream have it
+   * (the local tree: open, fstat, read, close, no stream). Same checks as get.
+   */
+  readWhole?(key: string, maxBytes: number): Promise<Buffer>;
   /** null when missing; never follows a symlink (a local symlink is reported, not followed). */
   stat(key: string): Promise<(BlobHead & { kind: BlobEntry['kind'] }) | null>;
   /** Pages of entries in byte order of the key, streamed: memory does not grow with the store. */

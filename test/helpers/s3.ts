@@ -20,7 +20,14 @@ export class S3TestServer {
   port = 0;
   readonly dir: string;
 
-  constructor(dir = tmpDir('storectl-s3rver-')) {
+  /**
+   * nodeArgs: extra node flags for the server process (the S3 benches profile it with --cpu-prof);
+   * env: extra environment for it (the faults of s3rver-main.cjs: S3RVER_FAULT_*).
+   */
+  constructor(
+    dir = tmpDir('storectl-s3rver-'),
+    private readonly opts: { nodeArgs?: string[]; env?: Record<string, string> } = {},
+  ) {
     this.dir = dir;
   }
 
@@ -28,10 +35,18 @@ export class S3TestServer {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The server process's id while it runs (a bench reads its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts the server (on the port it had before, after a kill) and waits until it listens. */
   async start(timeoutMs = 20_000): Promise<void> {
     if (this.child) throw new Error('s3rver already running');
-    const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN, this.dir, String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), '--openssl-legacy-provider', MAIN, this.dir, String(this.port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.opts.env },
+    });
     this.child = child;
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
@@ -105,9 +120,14 @@ export interface S3Fixture {
   dispose(): Promise<void>;
 }
 
-const REAL = process.env.STORECTL_TEST_S3_ENDPOINT;
+const REAL_ENDPOINT = process.env.STORECTL_TEST_S3_ENDPOINT;
 
-export async function startS3(): Promise<S3Fixture> {
+/**
+ * serverEnv: environment for the loopback server (its faults, S3RVER_FAULT_*); a test that needs
+ * one runs on the loopback server even when STORECTL_TEST_S3_ENDPOINT names a real one.
+ */
+export async function startS3(o: { serverEnv?: Record<string, string> } = {}): Promise<S3Fixture> {
+  const REAL = o.serverEnv ? undefined : REAL_ENDPOINT;
   let server: S3TestServer | undefined;
   let env: Record<string, string>;
   if (REAL) {
@@ -121,7 +141,7 @@ export async function startS3(): Promise<S3Fixture> {
     if (process.env.AWS_SESSION_TOKEN) env.AWS_SESSION_TOKEN = process.env.AWS_SESSION_TOKEN;
     if (!process.env.STORECTL_TEST_S3_BUCKET) throw new Error('STORECTL_TEST_S3_ENDPOINT is set: name the bucket to test in with STORECTL_TEST_S3_BUCKET');
   } else {
-    server = new S3TestServer();
+    server = new S3TestServer(undefined, { env: o.serverEnv });
     await server.start();
     env = {
       AWS_ENDPOINT_URL_S3: server.endpoint,

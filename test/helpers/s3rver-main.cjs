@@ -62,6 +62,44 @@ FilesystemStore.prototype.listObjects = async function listObjects(bucket, optio
   };
 };
 
+// Faults the tests ask for (environment of this process), on object uploads whose key matches:
+// S3RVER_FAULT_CORRUPT_PUT=REGEX  the bytes are damaged between receipt and storage (the first
+//   byte flipped), and the ETag is the MD5 of what was stored, as a server that received damaged
+//   bytes answers (s3rver ignores Content-MD5, which S3 and MinIO would refuse them against);
+// S3RVER_FAULT_OPAQUE_ETAG=REGEX  the object is stored intact but its ETag is not its MD5, as
+//   S3 answers for SSE-KMS and SSE-C objects.
+const { Transform } = require('node:stream');
+const corruptPut = process.env.S3RVER_FAULT_CORRUPT_PUT ? new RegExp(process.env.S3RVER_FAULT_CORRUPT_PUT) : null;
+const opaqueEtag = process.env.S3RVER_FAULT_OPAQUE_ETAG ? new RegExp(process.env.S3RVER_FAULT_OPAQUE_ETAG) : null;
+const opaqueOf = (md5) => require('node:crypto').createHash('md5').update(`opaque:${md5}`).digest('hex');
+if (corruptPut || opaqueEtag) {
+  const originalPut = FilesystemStore.prototype.putObject;
+  const originalMeta = FilesystemStore.prototype.putMetadata;
+  FilesystemStore.prototype.putObject = async function putObject(object) {
+    if (corruptPut && corruptPut.test(object.key) && object.content && typeof object.content.pipe === 'function') {
+      let first = true;
+      object.content = object.content.pipe(
+        new Transform({
+          transform(chunk, _enc, cb) {
+            if (first && chunk.length) {
+              chunk = Buffer.from(chunk);
+              chunk[0] ^= 0xff;
+              first = false;
+            }
+            cb(null, chunk);
+          },
+        }),
+      );
+    }
+    const out = await originalPut.call(this, object);
+    return opaqueEtag && opaqueEtag.test(object.key) ? { ...out, md5: opaqueOf(out.md5) } : out;
+  };
+  FilesystemStore.prototype.putMetadata = async function putMetadata(bucket, key, metadata, md5) {
+    if (md5 && opaqueEtag && opaqueEtag.test(key)) md5 = opaqueOf(md5);
+    return originalMeta.call(this, bucket, key, metadata, md5);
+  };
+}
+
 const server = new S3rver({ directory: dir, address: '127.0.0.1', port: Number(port), silent: true, vhostBuckets: false });
 // s3rver rebuilds a path-style bucket request's canonical URI as /BUCKET, but AWS SDK v3 signs
 // bucket-level requests (CreateBucket, DeleteObjects, ListObjectsV2) as /BUCKET/, as AWS and

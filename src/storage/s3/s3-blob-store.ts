@@ -1,6 +1,7 @@
 // BlobStore on an S3-compatible bucket (AWS S3, MinIO, ...), AWS SDK v3. Loaded only by
 // openBlobStore for an s3:// root, so no other command pays for the SDK.
 import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import {
   S3Client,
   GetObjectCommand,
@@ -31,6 +32,7 @@ import {
   type RemoveResult,
 } from '../blob.ts';
 import { checkRelPath, isSafeRelPath } from '../paths.ts';
+import { etagIsMd5Of } from '../etag.ts';
 import { describeS3Error, isNotFound } from './errors.ts';
 import { registerS3Secrets, s3Url, type S3Location, type S3Settings } from './settings.ts';
 import { registerSecret } from '../../redact.ts';
@@ -107,8 +109,12 @@ export class S3BlobStore implements BlobStore {
     const Key = this.objectKey(key);
     const single = data instanceof Uint8Array && data.length <= this.settings.partSize;
     const sendSha = Boolean(opts.sha256 && this.settings.sendSha256 && single);
+    let etagIsMd5: boolean | undefined;
     try {
       if (single) {
+        // Content-MD5 of the buffer sent: S3 and MinIO refuse a body that does not match it
+        // (BadDigest), and a plain object's ETag is the MD5 the server computed of what it got.
+        const md5 = createHash('md5').update(data).digest();
         const sent = await this.client.send(
           new PutObjectCommand({
             Bucket: this.loc.bucket,
@@ -118,9 +124,11 @@ export class S3BlobStore implements BlobStore {
             ContentType: opts.contentType,
             ...(opts.storageClass ? { StorageClass: opts.storageClass as StorageClass } : {}),
             ChecksumSHA256: sendSha ? hexToBase64(opts.sha256!) : undefined,
+            ContentMD5: md5.toString('base64'),
           }),
         );
-        if (opts.noHeadAfter) return { size: data.length, mtime: new Date(), identity: identityOf(sent.ETag), checksumVerified: sendSha };
+        etagIsMd5 = etagIsMd5Of(sent.ETag, md5.toString('hex'));
+        if (opts.noHeadAfter) return { size: data.length, mtime: new Date(), identity: identityOf(sent.ETag), checksumVerified: sendSha, etagIsMd5 };
       } else {
         // Multipart, parts in parallel; the object appears only when CompleteMultipartUpload succeeds.
         // With sendSha256, the upload is created with ChecksumAlgorithm SHA256 and every UploadPart
@@ -147,6 +155,7 @@ export class S3BlobStore implements BlobStore {
       }
     } catch (err) {
       const name = (err as { name?: string }).name;
+      if (single && (name === 'BadDigest' || name === 'InvalidDigest')) throw new BlobChecksumError(key, `the server refused the upload (${name}: the body did not match the ${sendSha ? 'Content-MD5 or x-amz-checksum-sha256' : 'Content-MD5'} sent with it)`);
       if ((sendSha || (!single && this.settings.sendSha256)) && (name === 'BadDigest' || name === 'InvalidRequest' || /checksum/i.test(name ?? ''))) {
         throw new BlobChecksumError(key, `the server refused the upload (${name})`);
       }
@@ -154,7 +163,7 @@ export class S3BlobStore implements BlobStore {
     }
     const head = await this.stat(key);
     if (!head) throw new Error(`${key}: uploaded but not found afterwards`);
-    return { size: head.size, mtime: head.mtime, identity: head.identity, checksumVerified: sendSha };
+    return { size: head.size, mtime: head.mtime, identity: head.identity, checksumVerified: sendSha, ...(etagIsMd5 === undefined ? {} : { etagIsMd5 }) };
   }
 
   /** CopyObject within the bucket (up to 5 GB, S3's limit for one copy request). */
