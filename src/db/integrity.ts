@@ -179,6 +179,8 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     encoding: (r[8] as string | null | undefined) ?? null,
     storedSize: r[9] === null || r[9] === undefined ? null : num(r[9]),
     contentGroup: r[10] === null || r[10] === undefined ? null : num(r[10]),
+    pack: (r[11] as string | null | undefined) ?? null,
+    packOffset: r[12] === null || r[12] === undefined ? null : num(r[12]),
   });
 
   #verifyRow = (r: Record<string, unknown>): VerifyRow => ({
