@@ -7,6 +7,7 @@ import { isS3Url } from './storage/blob.ts';
 import { describeS3Settings, parseS3Url, resolveS3Settings, s3Url, type ResolvedS3Settings } from './storage/s3/settings.ts';
 import { redactUrl, redactValue, registerSecret, registerUrlSecrets } from './redact.ts';
 import { parseDuration } from './duration.ts';
+import { parseSize } from './units.ts';
 
 export type Source = 'flag' | 'env' | 'file' | 'default';
 
@@ -239,7 +240,7 @@ export function describeConfig(c: ResolvedConfig) {
     logFile: { value: c.logFile ?? null, source: c.sources.logFile },
     s3: describeS3Settings(c.s3),
     configFile: c.configFile ?? null,
-    tiers: Object.values(tierSettings(c)).map((t) => ({ name: t.name, url: t.url, ...(t.storageClass ? { storageClass: t.storageClass } : {}) })),
+    tiers: Object.values(tierSettings(c)).map((t) => ({ name: t.name, url: t.url, ...(t.storageClass ? { storageClass: t.storageClass } : {}), ...(t.pack ? { pack: true, packThreshold: t.packThreshold } : {}) })),
     // url.secret was registered when the file was read; redactValue hides it (and any other secret key).
     sections: redactValue(c.sections),
   };
@@ -332,7 +333,19 @@ export interface TierSpec {
   /** An absolute directory, or the canonical s3://BUCKET/PREFIX/. */
   url: string;
   storageClass?: string;
+  /**
+   * S3 tiers only: pack each job's small files into one object per job on a move here (fewer
+   * objects and requests); every file stays readable alone (a ranged GET). See pack-format.ts.
+   */
+  pack?: boolean;
+  /** A file is "small" (packed) when its stored size is at most this many bytes (default PACK_THRESHOLD). */
+  packThreshold?: number;
 }
+
+/** Default `packThreshold`: files up to 1 MiB stored go into the job's pack. */
+export const PACK_THRESHOLD = 1 << 20;
+/** The largest `packThreshold` (a pack is built in memory: members are small by definition). */
+export const PACK_MAX_THRESHOLD = 64 << 20;
 
 /** The tier every file starts on: the store root. */
 export const HOT_TIER = 'hot';
@@ -357,10 +370,21 @@ export function tierSettings(c: ResolvedConfig): Record<string, TierSpec> {
     if (!TIER_NAME.test(name)) badTier(name, 'is not a tier name (lower-case letters, digits, - and _, starting with a letter)');
     let rawUrl: unknown = raw;
     let storageClass: string | undefined;
+    let pack: boolean | undefined;
+    let packThreshold: number | undefined;
     if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
       const o = raw as Record<string, unknown>;
-      for (const k of Object.keys(o)) if (k !== 'url' && k !== 'storageClass') badTier(`${name}.${k}`, 'is an unknown key', 'a tier has url and storageClass');
+      for (const k of Object.keys(o)) if (!['url', 'storageClass', 'pack', 'packThreshold'].includes(k)) badTier(`${name}.${k}`, 'is an unknown key', 'a tier has url, storageClass, pack and packThreshold');
       rawUrl = o.url;
+      if (o.pack !== undefined) {
+        if (typeof o.pack !== 'boolean') badTier(`${name}.pack`, 'must be true or false');
+        pack = o.pack as boolean;
+      }
+      if (o.packThreshold !== undefined) {
+        const n = typeof o.packThreshold === 'number' ? o.packThreshold : typeof o.packThreshold === 'string' ? parseSize(o.packThreshold) : undefined;
+        if (n === undefined || !Number.isInteger(n) || n < 1 || n > PACK_MAX_THRESHOLD) badTier(`${name}.packThreshold`, `must be a size from 1 byte to 64MiB (a number of bytes, or "256KiB"); default ${PACK_THRESHOLD} (1MiB)`);
+        packThreshold = n;
+      }
       if (o.storageClass !== undefined) {
         if (typeof o.storageClass !== 'string' || !TIER_STORAGE_CLASSES.includes(o.storageClass)) {
           badTier(`${name}.storageClass`, `must be one of ${TIER_STORAGE_CLASSES.join(', ')}`, 'GLACIER and DEEP_ARCHIVE objects cannot be read back without a restore; GLACIER_IR can');
@@ -376,15 +400,18 @@ export function tierSettings(c: ResolvedConfig): Record<string, TierSpec> {
       return badTier(name, `is not a usable place: ${errorMessage(err)}`);
     }
     if (storageClass && !isS3Url(url)) badTier(`${name}.storageClass`, 'applies to an s3:// tier only');
+    if ((pack || packThreshold !== undefined) && !isS3Url(url)) badTier(`${name}.${pack ? 'pack' : 'packThreshold'}`, 'applies to an s3:// tier only', 'a local tier keeps its files as files');
+    if (packThreshold !== undefined && !pack) badTier(`${name}.packThreshold`, 'needs "pack": true');
     if (name === HOT_TIER) {
       if (url !== c.root) badTier(name, `is the store root (${c.root}); it cannot be another place`, 'name the other place as a tier of its own (warm, cold, ...)');
+      if (pack) badTier(`${name}.pack`, 'applies to an s3:// tier other than hot only');
       if (storageClass) out[HOT_TIER] = { name, url, storageClass };
       continue;
     }
     for (const other of Object.values(out)) {
       if (overlaps(url, other.url)) badTier(name, `(${url}) overlaps tier "${other.name}" (${other.url})`, 'each tier needs a place of its own, outside the others');
     }
-    out[name] = { name, url, ...(storageClass ? { storageClass } : {}) };
+    out[name] = { name, url, ...(storageClass ? { storageClass } : {}), ...(pack ? { pack, packThreshold: packThreshold ?? PACK_THRESHOLD } : {}) };
   }
   return out;
 }

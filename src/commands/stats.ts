@@ -227,6 +227,7 @@ function renderStats(r: StatsReport, tty: boolean): string {
         ['  missing files', `${formatCount(t.missingFiles)} (${formatBytes(t.missingBytes)})`],
         ['  stray copies', `${formatCount(t.strayFiles)} (${formatBytes(t.strayBytes)})`],
         ['  moves in flight', formatCount(t.inFlight)],
+        ...(t.packs ? [['  packs', `${formatCount(t.packs)} (${formatCount(t.packedFiles)} files in them)`] as [string, string]] : []),
       ]),
     );
     for (const p of t.sample.missing) out.push(safe`missing  ${t.tier}:${p}\n`);

@@ -30,7 +30,7 @@ export default defineCommand({
   name: 'tier',
   summary: 'Move jobs between storage tiers (hot, warm, cold): by the transition rules, or chosen jobs by hand',
   description:
-    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there. --compress [gzip|br|zstd] compresses the chosen jobs' files where they are (without jobs: by the compress rules; with --to: after the move) where it saves at least compression.minSaving (default 10%); already-compressed content (PNG, JPEG, WebP, zip) is left as it is and reported not worth it; a real run remembers that verdict per content and settings, so later runs skip those files unread (knownNotWorthIt) until the content changes; --max-compress caps the files of a compress run (config compression.maxCompress). Every configured tier is opened before the run starts: a tier that cannot be opened (bad URL, missing bucket, unreachable directory) is one line, exit 2, nothing changed. The compressed copy is staged, read back and decompressed against the row's SHA-256, then replaces the file in one atomic write, read back again, and the row records its encoding and stored size (size and SHA-256 stay the original's); kill -9 at any point: a rerun finishes or abandons it, every file stays readable.",
+    "Move whole jobs' files between the tiers the config names (section `tiers`: hot is the store root; e.g. warm: /mnt/slow/store, cold: {url: s3://archive/cards, storageClass: GLACIER_IR}). Without JOB_IDs or filters it applies the transition rules (cleanup section, action transition; the shipped completed-to-cold rule is off until enabled), evaluated --as-of TIME; with JOB_IDs (or --from and the filters of delete) and --to TIER it moves those jobs, for example back to hot for a reprint. Each file moves with a crash-safe protocol: intent recorded in the catalog, copy to the target tier, read back there and checked (size and SHA-256), the row's tier switched (with an event), then the source copy removed through the deletion gate of its tier. kill -9 at any point: the next run finishes what is in flight first, so each file is read from exactly the tier its row names and no copy is removed before its replacement is verified. --dry-run shows exactly what a real run moves. One run at a time per store (exit 75, or --wait); --max-move caps the files of one run (config cleanup.maxMove). get, url, export and verify read a file from its tier; cleanup-expired and delete delete it there. --compress [gzip|br|zstd] compresses the chosen jobs' files where they are (without jobs: by the compress rules; with --to: after the move) where it saves at least compression.minSaving (default 10%); already-compressed content (PNG, JPEG, WebP, zip) is left as it is and reported not worth it; a real run remembers that verdict per content and settings, so later runs skip those files unread (knownNotWorthIt) until the content changes; --max-compress caps the files of a compress run (config compression.maxCompress). An S3 tier with pack: true (config tiers.NAME.pack, packThreshold default 1MiB) gets each job's small files in one pack object per job (.packs/JOB-HASH.pack: the members' bytes, a JSON index, a footer), uploaded, read back and checked member by member before the rows switch; each file stays readable alone (a ranged GET, its SHA-256 checked); deleting a member only drops its row's claim until the last one goes, which removes the pack; a pack no row names (an interrupted run's) is removed at the start of the next run; url refuses a packed file. Every configured tier is opened before the run starts: a tier that cannot be opened (bad URL, missing bucket, unreachable directory) is one line, exit 2, nothing changed. The compressed copy is staged, read back and decompressed against the row's SHA-256, then replaces the file in one atomic write, read back again, and the row records its encoding and stored size (size and SHA-256 stay the original's); kill -9 at any point: a rerun finishes or abandons it, every file stays readable.",
   args: '[job_ids...]',
   examples: [
     'storectl tier --dry-run --list                       # what the transition rules would move now',
@@ -115,6 +115,9 @@ export default defineCommand({
     }
     const maxMove = opts.maxMove ?? config.maxMove;
     const ctx = await env.openContext({ createRoot: false, createCatalog: false, readOnly: dryRun, s3: true });
+    // To a tier that packs: compress first, where the files are, so that each pack member holds
+    // the compressed bytes (a pack is not rewritten in place afterwards).
+    const compressFirst = compress && opts.to !== undefined && Boolean(ctx.tiers?.place(opts.to)?.pack) ? await runCompressStep(ctx) : undefined;
     const { runTransition } = await import('../ops/tiers/transition.ts');
     const report = await runTransition(ctx, {
       dryRun,
@@ -130,7 +133,7 @@ export default defineCommand({
     for (const id of report.unknown) env.ui.log.warn(`no job ${JSON.stringify(id)} in the catalog`);
     const r = report.result;
     // --to with --compress: the moved jobs are compressed in their new tier (a dry run: where they are now).
-    const compression = compress ? await runCompressStep(ctx) : undefined;
+    const compression = compressFirst ?? (compress ? await runCompressStep(ctx) : undefined);
     return {
       report: compression ? { ...report, compression } : report,
       dryRun,
@@ -154,6 +157,8 @@ function renderTier(r: TransitionReport, tty: boolean): string {
     out.push(
       `dry run as of ${r.asOf.replace(/\.\d{3}Z$/, 'Z')}: would move ${formatCount(r.plan.files)} files (${formatBytes(r.plan.bytes)}) of ${formatCount(r.plan.jobs)} jobs` +
         (r.interrupted ? `; ${r.interrupted} files left in flight by an interrupted run will be finished first` : '') +
+        (r.packs.planned ? `; ${formatCount(r.packs.files)} of them into ${formatCount(r.packs.planned)} packs` : '') +
+        (r.packs.strays ? `; ${r.packs.strays} packs no file names (an interrupted run's) will be removed first` : '') +
         '; nothing changed\n',
     );
     if (r.cap?.refused) out.push(`the real run would be refused by the cap: ${r.cap.reason}\n`);
@@ -165,6 +170,7 @@ function renderTier(r: TransitionReport, tty: boolean): string {
         ...x.byTarget.map((t): [string, string] => [`  to ${t.tier}`, `${formatCount(t.files)} files (${formatBytes(t.bytes)}) of ${formatCount(t.jobs)} jobs`]),
         ['finished from an interrupted run', formatCount(x.recovered)],
         ['source copies removed', formatCount(x.leftoversRemoved)],
+        ...(x.packed.packs || x.packsRemoved ? [['packed', `${formatCount(x.packed.files)} files (${formatBytes(x.packed.bytes)}) into ${formatCount(x.packed.packs)} packs; ${formatCount(x.packsRemoved)} packs removed`] as [string, string]] : []),
         ['changed since planning (kept)', formatCount(r.changed.length)],
         ['failed (kept where they were)', formatCount(r.failed.length)],
       ]),

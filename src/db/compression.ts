@@ -47,7 +47,7 @@ class SqlCompressionCatalog implements CompressionCatalog {
   constructor(private readonly x: SqlExec) {}
 
   async recordIntent(id: number, tier: string, marker: string): Promise<boolean> {
-    const rows = await this.x.all(`update files set tier_target = ? where id = ? and tier = ? and state = 'present' and tier_target is null and encoding is null returning id`, [marker, id, tier]);
+    const rows = await this.x.all(`update files set tier_target = ? where id = ? and tier = ? and state = 'present' and tier_target is null and encoding is null and pack is null returning id`, [marker, id, tier]);
     return rows.length === 1;
   }
 

@@ -27,6 +27,9 @@ export interface VerifyRow {
   tier: string;
   encoding: string | null;
   storedSize: number | null;
+  /** The pack holding the stored bytes (null: an object of its own), and where in it. */
+  pack: string | null;
+  packOffset: number | null;
   /** Rows with the same group share one copy of their content (hard links); null: its own. */
   contentGroup: number | null;
 }
@@ -138,7 +141,7 @@ export function integrityCatalog(catalog: Catalog): IntegrityCatalog {
 }
 
 const BATCH = 500;
-const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at, tier, encoding, stored_size, content_group';
+const VERIFY_COLS = 'id, path, size, sha256, state, job_id, verified_at, tier, encoding, stored_size, content_group, pack, pack_offset';
 
 function selectionWhere(sel: FileSelection): { sql: string; params: unknown[] } {
   const parts = [`state in ('present', 'corrupt', 'missing')`];
@@ -176,6 +179,8 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     encoding: (r[8] as string | null | undefined) ?? null,
     storedSize: r[9] === null || r[9] === undefined ? null : num(r[9]),
     contentGroup: r[10] === null || r[10] === undefined ? null : num(r[10]),
+    pack: (r[11] as string | null | undefined) ?? null,
+    packOffset: r[12] === null || r[12] === undefined ? null : num(r[12]),
   });
 
   #verifyRow = (r: Record<string, unknown>): VerifyRow => ({
@@ -189,6 +194,8 @@ class SqlIntegrityCatalog implements IntegrityCatalog {
     tier: r.tier === undefined || r.tier === null ? 'hot' : String(r.tier),
     encoding: (r.encoding as string | null | undefined) ?? null,
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
+    pack: (r.pack as string | null | undefined) ?? null,
+    packOffset: r.pack_offset === null || r.pack_offset === undefined ? null : num(r.pack_offset),
     contentGroup: r.content_group === null || r.content_group === undefined ? null : num(r.content_group),
   });
 

@@ -21,7 +21,7 @@ export type SharedRecords = Pick<JobsCatalog, 'existingJobIds' | 'getJobs'> &
 const FILE_COLUMNS =
   'id, job_id as "jobId", role, category, owner, path, content_type as "contentType", size, sha256, mtime, created_at as "createdAt", ' +
   'expires_at as "expiresAt", deleted_at as "deletedAt", delete_reason as "deleteReason", state, verified_at as "verifiedAt", ' +
-  'verify_result as "verifyResult", content_group as "contentGroup", tier, encoding, stored_size as "storedSize", tier_target as "tierTarget", compress_checked as "compressChecked"';
+  'verify_result as "verifyResult", content_group as "contentGroup", tier, encoding, stored_size as "storedSize", tier_target as "tierTarget", compress_checked as "compressChecked", pack, pack_offset as "packOffset"';
 
 const JOB_COLUMNS =
   'id, kind, owner, status, data, created_at as "createdAt", updated_at as "updatedAt", completed_at as "completedAt", ' +
@@ -48,6 +48,8 @@ function fileOf(x: SqlExec, r: Record<string, unknown>): FileRecord {
     verifiedAt: x.date(r.verifiedAt),
     contentGroup: int(r.contentGroup),
     storedSize: int(r.storedSize),
+    pack: (r.pack as string | null | undefined) ?? null,
+    packOffset: int(r.packOffset),
   };
 }
 

@@ -51,6 +51,8 @@ export function fileValues(f: NewFile) {
     storedSize: f.storedSize ?? null,
     tierTarget: f.tierTarget ?? null,
     compressChecked: f.compressChecked ?? null,
+    pack: f.pack ?? null,
+    packOffset: f.packOffset ?? null,
   };
 }
 

@@ -27,6 +27,9 @@ export interface TierRow {
   state: string;
   /** What compression last found not worth it for this content (ALGORITHM:MIN_SAVING:SHA256), or null. */
   compressChecked: string | null;
+  /** The pack holding the stored bytes in `tier` (null: an object of its own), and where in it. */
+  pack: string | null;
+  packOffset: number | null;
 }
 
 export interface TierTotals {
@@ -45,6 +48,9 @@ export interface TierFlip {
   to: string;
   encoding: string | null;
   storedSize: number | null;
+  /** The pack in `to` holding the file's stored bytes, and where (null: an object of its own). */
+  pack?: string | null;
+  packOffset?: number | null;
 }
 
 export interface TierCatalog {
@@ -58,11 +64,20 @@ export interface TierCatalog {
   clearIntent(ids: readonly number[]): Promise<void>;
   /** Rows with a transition in flight (tier_target set), by id, a page after `afterId`. */
   inFlight(limit: number, afterId?: number): Promise<TierRow[]>;
+  /**
+   * Of these pack keys of `tier`, the ones a live row (present, deleting, corrupt) still names:
+   * a pack no row names is a stray (an interrupted move's) or emptied (its last member gone).
+   */
+  packsReferenced(tier: string, keys: readonly string[], opts?: { ignoreDeleting?: boolean }): Promise<Set<string>>;
+  /** The live rows (present, deleting, corrupt) of `tier` naming each of these packs: their paths, by pack. */
+  packMembers(tier: string, keys: readonly string[]): Promise<Map<string, string[]>>;
+  /** The distinct packs live rows on `tier` name, after `afterKey` in byte order. */
+  packsOn(tier: string, limit: number, afterKey?: string): Promise<{ pack: string; files: number; bytes: number }[]>;
   /** Present files per tier. */
   totals(): Promise<TierTotals[]>;
   /** Is any present file on `tier`? */
   anyPresentOn(tier: string): Promise<boolean>;
-  /** Live rows on `tier` or moving to or from it, after `afterPath` in path order (byte order). */
+  /** Live rows on `tier` or moving to or from it, after `afterPath` in path order (byte order); rows packed on `tier` are left out (their pack is their object: packsOn). */
   pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
   /** Present files not on `tier` (with, or without, a transition in flight), after `afterPath` in path order. */
   pathsNotOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]>;
@@ -73,7 +88,7 @@ export function tierCatalog(catalog: Catalog): TierCatalog {
 }
 
 const BATCH = 500;
-const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state, compress_checked';
+const COLS = 'id, job_id, path, size, sha256, content_type, tier, tier_target, encoding, stored_size, state, compress_checked, pack, pack_offset';
 const num = (v: unknown) => Number(v ?? 0);
 
 /** A files row as the tier roles read it (tiers.ts, compression.ts). */
@@ -91,6 +106,8 @@ export function tierRow(r: Record<string, unknown>): TierRow {
     storedSize: r.stored_size === null || r.stored_size === undefined ? null : num(r.stored_size),
     state: String(r.state),
     compressChecked: (r.compress_checked as string | null | undefined) ?? null,
+    pack: (r.pack as string | null | undefined) ?? null,
+    packOffset: r.pack_offset === null || r.pack_offset === undefined ? null : num(r.pack_offset),
   };
 }
 
@@ -125,8 +142,8 @@ class SqlTierCatalog implements TierCatalog {
   async flip(flips: readonly TierFlip[], events: readonly EventRecord[]): Promise<number[]> {
     if (!flips.length) return [];
     const stmts: Statement[] = flips.map((f) => ({
-      sql: `update files set tier = ?, tier_target = ?, encoding = ?, stored_size = ? where id = ? and tier = ? and tier_target = ? and state = 'present'`,
-      params: [f.to, `-${f.from}`, f.encoding, f.storedSize, f.id, f.from, f.to],
+      sql: `update files set tier = ?, tier_target = ?, encoding = ?, stored_size = ?, pack = ?, pack_offset = ? where id = ? and tier = ? and tier_target = ? and state = 'present'`,
+      params: [f.to, `-${f.from}`, f.encoding, f.storedSize, f.pack ?? null, f.pack ? (f.packOffset ?? null) : null, f.id, f.from, f.to],
     }));
     for (const e of events) {
       stmts.push({
@@ -153,6 +170,35 @@ class SqlTierCatalog implements TierCatalog {
     return rows.map(this.#row);
   }
 
+  async packsReferenced(tier: string, keys: readonly string[], opts: { ignoreDeleting?: boolean } = {}): Promise<Set<string>> {
+    const out = new Set<string>();
+    const states = opts.ignoreDeleting ? `('present', 'corrupt')` : `('present', 'deleting', 'corrupt')`;
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const part = keys.slice(i, i + BATCH);
+      const rows = await this.x.all(`select distinct pack from files where pack in ${placeholders(part.length)} and tier = ? and state in ${states}`, [...part, tier]);
+      for (const r of rows) out.add(String(r.pack));
+    }
+    return out;
+  }
+
+  async packMembers(tier: string, keys: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const part = keys.slice(i, i + BATCH);
+      const rows = await this.x.all(`select pack, path from files where pack in ${placeholders(part.length)} and tier = ? and state in ('present', 'deleting', 'corrupt')`, [...part, tier]);
+      for (const r of rows) out.set(String(r.pack), [...(out.get(String(r.pack)) ?? []), String(r.path)]);
+    }
+    return out;
+  }
+
+  async packsOn(tier: string, limit: number, afterKey?: string): Promise<{ pack: string; files: number; bytes: number }[]> {
+    const rows = await this.x.all(
+      `select pack, count(*) as n, coalesce(sum(coalesce(stored_size, size)), 0) as bytes from files where pack is not null and tier = ? and state in ('present', 'deleting', 'corrupt')${afterKey !== undefined ? ' and pack > ?' : ''} group by pack order by pack limit ?`,
+      afterKey !== undefined ? [tier, afterKey, limit] : [tier, limit],
+    );
+    return rows.map((r) => ({ pack: String(r.pack), files: num(r.n), bytes: num(r.bytes) }));
+  }
+
   async totals(): Promise<TierTotals[]> {
     const rows = await this.x.all(
       `select tier, count(*) as n, coalesce(sum(size), 0) as bytes, coalesce(sum(coalesce(stored_size, size)), 0) as stored from files where state = 'present' group by tier order by tier`,
@@ -166,8 +212,8 @@ class SqlTierCatalog implements TierCatalog {
 
   async pathsOn(tier: string, limit: number, afterPath?: string): Promise<TierRow[]> {
     const rows = await this.x.all(
-      `select ${COLS} from files where state in ('present', 'deleting', 'corrupt') and (tier = ? or tier_target = ? or tier_target = ?)${afterPath !== undefined ? ' and path > ?' : ''} order by path limit ?`,
-      afterPath !== undefined ? [tier, tier, `-${tier}`, afterPath, limit] : [tier, tier, `-${tier}`, limit],
+      `select ${COLS} from files where state in ('present', 'deleting', 'corrupt') and (tier = ? or tier_target = ? or tier_target = ?) and not (pack is not null and tier = ?)${afterPath !== undefined ? ' and path > ?' : ''} order by path limit ?`,
+      afterPath !== undefined ? [tier, tier, `-${tier}`, tier, afterPath, limit] : [tier, tier, `-${tier}`, tier, limit],
     );
     return rows.map(this.#row);
   }

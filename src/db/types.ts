@@ -95,14 +95,23 @@ export interface FileRecord {
    * A change of content (another SHA-256) or of the settings makes the marker stale.
    */
   compressChecked: string | null;
+  /**
+   * The pack object (in the row's tier, an S3 tier with `pack: true`) that holds this file's
+   * stored bytes, at packOffset, (storedSize ?? size) bytes long; null: the file is an object
+   * (or a file) of its own at its path. See src/storage/pack-format.ts.
+   */
+  pack: string | null;
+  packOffset: number | null;
 }
 
-export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup' | 'tier' | 'encoding' | 'storedSize' | 'tierTarget' | 'compressChecked'> & {
+export type NewFile = Omit<FileRecord, 'id' | 'deletedAt' | 'deleteReason' | 'state' | 'expiresAt' | 'mtime' | 'owner' | 'verifiedAt' | 'verifyResult' | 'contentGroup' | 'tier' | 'encoding' | 'storedSize' | 'tierTarget' | 'compressChecked' | 'pack' | 'packOffset'> & {
   tier?: string;
   encoding?: string | null;
   storedSize?: number | null;
   tierTarget?: string | null;
   compressChecked?: string | null;
+  pack?: string | null;
+  packOffset?: number | null;
   verifiedAt?: Date | null;
   verifyResult?: string | null;
   contentGroup?: number | null;

@@ -3,6 +3,8 @@ import { LIVE_STATES, type FileState } from '../db/types.ts';
 import { tierStore, type Context } from '../context.ts';
 import { tierCatalog, type TierRow } from '../db/tiers.ts';
 import { compareBytewise } from '../storage/paths.ts';
+import type { BlobStore } from '../storage/blob.ts';
+import { isPackKey, PACKS_PREFIX } from '../storage/pack-format.ts';
 import type { TreeEntry } from '../storage/walk.ts';
 import { KIND_BY_CODE, walkTreeChunks, type ListedState, type TreeChunk } from '../storage/walk-chunks.ts';
 
@@ -142,6 +144,51 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
   return s;
 }
 
+/**
+ * The packs of a tier: the distinct packs its rows name (byte order) merged with the listing of
+ * `.packs/`: a named pack not there is missing with all its members; a listed one no row names
+ * is a stray.
+ */
+async function packDrift(cat: ReturnType<typeof tierCatalog>, store: BlobStore, tier: string, d: TierDrift, sampleSize: number): Promise<void> {
+  const named = (async function* () {
+    let after: string | undefined;
+    for (;;) {
+      const page = await cat.packsOn(tier, 1000, after);
+      yield* page;
+      if (page.length < 1000) return;
+      after = page.at(-1)!.pack;
+    }
+  })()[Symbol.asyncIterator]();
+  const listed = (async function* () {
+    for await (const page of store.list({ prefix: PACKS_PREFIX })) yield* page;
+  })()[Symbol.asyncIterator]();
+  let r = await named.next();
+  let k = await listed.next();
+  while (!r.done || !k.done) {
+    const c = r.done ? 1 : k.done ? -1 : r.value.pack === k.value.key ? 0 : compareBytewise(r.value.pack, k.value.key);
+    if (c < 0) {
+      const p = r.value as { pack: string; files: number; bytes: number };
+      d.missingFiles += p.files;
+      d.missingBytes += p.bytes;
+      if (d.sample.missing.length < sampleSize) d.sample.missing.push(p.pack);
+      r = await named.next();
+      continue;
+    }
+    const e = k.value as { key: string; size: number };
+    d.listed++;
+    d.packs++;
+    if (c > 0) {
+      d.strayFiles++;
+      d.strayBytes += e.size;
+      if (d.sample.strays.length < sampleSize) d.sample.strays.push(e.key);
+    } else {
+      d.packedFiles += (r.value as { files: number }).files;
+      r = await named.next();
+    }
+    k = await listed.next();
+  }
+}
+
 /** One tier other than hot, checked against the rows that name it. */
 export interface TierDrift {
   tier: string;
@@ -156,6 +203,10 @@ export interface TierDrift {
   strayBytes: number;
   /** Objects of a move in flight (a copy not yet switched to, or a leftover not yet removed). */
   inFlight: number;
+  /** Pack objects listed (each a job's small files; their rows are checked against the pack, not a path). */
+  packs: number;
+  /** Files named as packed in a listed pack. */
+  packedFiles: number;
   sample: { missing: string[]; strays: string[] };
 }
 
@@ -169,7 +220,7 @@ export async function summariseTierDrift(ctx: Context, tiers: readonly string[],
   for (const tier of tiers) {
     if (tier === 'hot') continue;
     const store = await tierStore(ctx, tier);
-    const d: TierDrift = { tier, url: store.url, listed: 0, missingFiles: 0, missingBytes: 0, strayFiles: 0, strayBytes: 0, inFlight: 0, sample: { missing: [], strays: [] } };
+    const d: TierDrift = { tier, url: store.url, listed: 0, missingFiles: 0, missingBytes: 0, strayFiles: 0, strayBytes: 0, inFlight: 0, packs: 0, packedFiles: 0, sample: { missing: [], strays: [] } };
     const rows = (async function* () {
       let after: string | undefined;
       for (;;) {
@@ -180,7 +231,7 @@ export async function summariseTierDrift(ctx: Context, tiers: readonly string[],
       }
     })()[Symbol.asyncIterator]();
     const keys = (async function* () {
-      for await (const page of store.list()) yield* page;
+      for await (const page of store.list()) for (const e of page) if (!isPackKey(e.key)) yield e;
     })()[Symbol.asyncIterator]();
     const missing = (r: TierRow) => {
       // A row moving to this tier may not have its copy yet; only a row on it needs one.
@@ -210,6 +261,7 @@ export async function summariseTierDrift(ctx: Context, tiers: readonly string[],
       }
       k = await keys.next();
     }
+    await packDrift(cat, store, tier, d, sampleSize);
     out.push(d);
   }
   return out;

@@ -10,6 +10,10 @@ export interface TierPlace {
   name: string;
   url: string;
   storageClass?: string;
+  /** Pack each job's small files into one object on a move here (S3 tiers; config `pack`). */
+  pack?: boolean;
+  /** Stored size up to which a file is packed. */
+  packThreshold?: number;
 }
 
 export class TierStores {

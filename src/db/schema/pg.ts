@@ -78,6 +78,10 @@ export const files = pgTable(
     tierTarget: text('tier_target'),
     // What compression found not worth it for this content (ALGORITHM:MIN_SAVING:SHA256): not retried.
     compressChecked: text('compress_checked'),
+    // Packing (S3 tiers with pack: true): the pack object in the row's tier that holds the
+    // file's stored bytes at pack_offset (stored_size ?? size long); null: an object of its own.
+    pack: pathText('pack'),
+    packOffset: int8('pack_offset'),
   },
   (t) => [
     uniqueIndex('files_path_uq').on(t.path),
@@ -96,6 +100,8 @@ export const files = pgTable(
     index('files_content_idx').on(t.sha256, t.size, t.owner, t.contentGroup).where(sql`state = 'present'`),
     // tier runs start with the moves left in flight: few rows, found without reading the table.
     index('files_tier_target_idx').on(t.id).where(sql`tier_target is not null`),
+    // The members of a pack: is any row left in it (its last member gone: the pack goes).
+    index('files_pack_idx').on(t.pack).where(sql`pack is not null`),
   ],
 );
 

@@ -4,7 +4,7 @@
 // through a descriptor opened without following a symlink; every other place through its
 // BlobStore (ctx.store, or the tier's from ctx.tiers), the object streamed as it arrives.
 import fs from 'node:fs';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tierStore, type Context } from '../../context.ts';
 import type { FileRecord } from '../../db/types.ts';
@@ -21,7 +21,7 @@ export interface ReadOutcome {
 }
 
 /** What a reader needs of a row to find its bytes: where (tier), and how they are stored there. */
-export type ContentRow = Pick<FileRecord, 'path'> & Partial<Pick<FileRecord, 'tier' | 'encoding' | 'storedSize' | 'tierTarget' | 'size'>>;
+export type ContentRow = Pick<FileRecord, 'path'> & Partial<Pick<FileRecord, 'tier' | 'encoding' | 'storedSize' | 'tierTarget' | 'size' | 'pack' | 'packOffset'>>;
 type ContentContext = Pick<Context, 'blobs' | 'store' | 'tiers'>;
 
 /**
@@ -41,7 +41,7 @@ export async function openContent(ctx: ContentContext, row: ContentRow): Promise
  * size tells which (the compressed copy is always smaller than the original).
  */
 async function storedEncoding(ctx: ContentContext, row: ContentRow): Promise<string | null> {
-  const pending = parseCompressMarker(row.tierTarget);
+  const pending = row.pack ? null : parseCompressMarker(row.tierTarget);
   if (!pending) return row.encoding ?? null;
   const store = await tierStore(ctx, row.tier ?? 'hot');
   const head = await store.stat(row.path);
@@ -51,6 +51,7 @@ async function storedEncoding(ctx: ContentContext, row: ContentRow): Promise<str
 /** The row's bytes as stored in its tier (still encoded, storedSize long). */
 export async function openStored(ctx: ContentContext, row: ContentRow): Promise<Readable> {
   const tier = row.tier ?? 'hot';
+  if (row.pack) return openPacked(await tierStore(ctx, tier), row, tier);
   if (tier === 'hot') {
     if (ctx.store.capabilities.kind !== 'local') return openObject(ctx.store, row, tier);
     return openLocalFile(ctx, row);
@@ -87,6 +88,26 @@ async function openObject(store: BlobStore, row: ContentRow, tier: string): Prom
     }
     if (err instanceof StorectlError) throw err;
     throw new FailedError(`cannot read ${row.path} from ${tier === 'hot' ? store.url : where}: ${errorMessage(err)}`);
+  }
+}
+
+/**
+ * A packed row's stored bytes: one ranged GET of its slice of the pack object (pack-format.ts).
+ * The caller's hash of the original bytes is the check (a short or wrong slice does not match).
+ */
+async function openPacked(store: BlobStore, row: ContentRow, tier: string): Promise<Readable> {
+  const length = row.storedSize ?? row.size;
+  const offset = row.packOffset;
+  if (length === undefined || offset === null || offset === undefined) throw new IntegrityError(`${row.path}: its row names pack ${row.pack} but no place in it`, 'storectl verify names the damage; restore it from a backup');
+  if (length === 0) return Readable.from([]);
+  try {
+    return await store.get(row.pack!, { start: offset, end: offset + length - 1 });
+  } catch (err) {
+    if (err instanceof BlobNotFoundError) {
+      throw new IntegrityError(`${row.path} is recorded as present but its pack ${row.pack} is not in tier ${tier} (${store.url})`, 'storectl stats --check-disk shows the drift; restore it from a backup');
+    }
+    if (err instanceof StorectlError) throw err;
+    throw new FailedError(`cannot read ${row.path} from its pack ${row.pack} in tier ${tier}: ${errorMessage(err)}`);
   }
 }
 

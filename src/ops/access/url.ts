@@ -203,6 +203,8 @@ export async function makeS3Url(ctx: Context, target: FileTarget, o: { expiresMs
 async function signOnTier(ctx: Context, row: FileRecord, o: { expiresMs: number; rules: Rule[] }): Promise<UrlReport> {
   const hint = `storectl get reads it from there; storectl tier ${row.jobId ?? 'JOB_ID'} --to hot brings its job back to the root`;
   if (row.tierTarget !== null && !row.tierTarget.startsWith('-')) throw new FailedError(`${row.path} is being moved to tier ${row.tierTarget}: no link is made for it now`, 'run storectl tier to finish the move, then ask again', 'in_transition');
+  // A packed file is a slice of its job's pack object: a presigned GET can only name a whole object.
+  if (row.pack) throw new FailedError(`${row.path} is packed with its job's small files in one object on tier ${row.tier}: a link would serve the whole pack, so none is made`, hint, 'packed');
   const store = await tierStore(ctx, row.tier);
   if (!store.presignGet) throw new UsageError(`${row.path} is on tier ${row.tier} (${store.url}), which cannot sign links`, hint);
   if (o.expiresMs > S3_MAX_EXPIRES_MS) throw new UsageError(`--expires is longer than S3 allows for a presigned URL (7d)`, 'give at most 7d', 'usage');

@@ -114,7 +114,7 @@ export function stagedImports(staging: string, head: ManifestHead): TableImport[
  * row comes back on the hot tier, stored as is, nothing in flight (whatever tier it was on).
  */
 function* onHotTier(batches: Iterable<Record<string, unknown>[]>): Generator<Record<string, unknown>[]> {
-  for (const batch of batches) yield batch.map((r) => ({ ...r, tier: 'hot', tierTarget: null, encoding: null, storedSize: null }));
+  for (const batch of batches) yield batch.map((r) => ({ ...r, tier: 'hot', tierTarget: null, encoding: null, storedSize: null, pack: null, packOffset: null }));
 }
 
 export async function catalogNeedsSchema(ctx: Context): Promise<boolean> {

@@ -84,6 +84,12 @@ export interface CompressReport {
   plan: { jobs: number; files: number; bytes: number };
   /** Files skipped unread: an earlier run found this content not worth compressing with these settings. */
   knownNotWorthIt: number;
+  /**
+   * Files left as they are because they are packed (a slice of their job's pack on an S3 tier
+   * with pack: true): a pack is not rewritten in place. Compress before packing: the member then
+   * holds the compressed bytes (tier JOB --to hot, tier --compress, tier JOB --to TIER).
+   */
+  packed: number;
   /** The mass-action cap's verdict on the plan (null: no cap set). */
   cap: CapVerdict | null;
   /** Compressions left in flight by an interrupted run (a real run finishes them first). */
@@ -120,6 +126,7 @@ async function run(ctx: Context, o: CompressOptions, apply: boolean): Promise<Co
     rules: o.manual ? [] : o.rules.filter((r) => r.action === 'compress').map(describeRule),
     plan: { jobs: 0, files: 0, bytes: 0 },
     knownNotWorthIt: 0,
+    packed: 0,
     cap: null,
     interrupted: 0,
     recovered: 0,
@@ -217,6 +224,10 @@ async function* plannedFiles(ctx: Context, o: CompressOptions, report: CompressR
     const out: (TierRow & { category: string })[] = [];
     for (const r of rows) {
       if (r.encoding !== null || r.tierTarget !== null) continue;
+      if (r.pack !== null) {
+        report.packed++;
+        continue;
+      }
       const f = { ...r, category: categoryOf(r.path) };
       if (r.compressChecked === notWorthItMarker(o, r.sha256)) {
         report.knownNotWorthIt++;

@@ -12,6 +12,7 @@
 // Plan first: a dry run lists exactly what a real run moves.
 import { Writable, type Readable } from 'node:stream';
 import { openAllTiers, tierStore, type Context } from '../../context.ts';
+import { PACK_THRESHOLD } from '../../config.ts';
 import { tierCatalog, type TierCatalog, type TierFlip, type TierRow } from '../../db/tiers.ts';
 import type { EventRecord, JobHead } from '../../db/types.ts';
 import { FailedError, UsageError, errorMessage } from '../../errors.ts';
@@ -26,6 +27,11 @@ import { S3Target } from '../lifecycle/s3-target.ts';
 import { Limiter } from '../pool.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { Spool } from '../lifecycle/spool.ts';
+import { buildPack, packKey, PACKS_PREFIX, type PackMember } from '../../storage/pack-format.ts';
+import { hashingTap, sha256 } from '../../storage/hash.ts';
+import { decodeStored } from '../access/content.ts';
+import { pipeline } from 'node:stream/promises';
+import { Readable as ReadableStream } from 'node:stream';
 
 /** Files copied and read back at once. */
 export const MOVE_CONCURRENCY = 16;
@@ -93,7 +99,17 @@ export interface TransitionReport {
     /** Copies left in a tier the file was moved from, removed. */
     leftoversRemoved: number;
     byTarget: TierTally[];
+    /** Packs written to pack tiers (one per job moved there), the files in them and their stored bytes. */
+    packed: { packs: number; files: number; bytes: number };
+    /** Pack objects removed: emptied by the move (their members moved out) or strays of an interrupted run. */
+    packsRemoved: number;
   };
+  /**
+   * Packing (S3 tiers with `pack: true`): what the plan puts into packs (one per job; a job with
+   * fewer than two small files keeps them as objects of their own), and pack objects that no row
+   * names (an interrupted run's: a real run removes them first).
+   */
+  packs: { planned: number; files: number; bytes: number; strays: number };
   changed: { path: string; jobId: string | null; reason: string }[];
   failed: { path: string; jobId: string | null; reason: string }[];
 }
@@ -129,6 +145,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     skipped: [],
     changed: [],
     failed: [],
+    packs: { planned: 0, files: 0, bytes: 0, strays: 0 },
     ...(o.list ? { list: [] } : {}),
   };
   const movers = new Movers(ctx, cat, apply, o.list);
@@ -138,6 +155,9 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
     let recovered = { files: 0, leftovers: 0 };
     const inFlight = await collectInFlight(cat);
     report.interrupted = inFlight.length;
+    // Packs no row names: an interrupted run's upload (its rows were never switched to it; their
+    // move is done again below, into a new pack) or a pack emptied when a crash came before its removal.
+    report.packs.strays = await movers.sweepPacks(report);
     if (apply && inFlight.length) recovered = await movers.recover(inFlight, report);
 
     // The plan of a real run is spooled to a file, not held: memory does not grow with the moves.
@@ -157,6 +177,12 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
       br.jobs++;
       br.files += move.files.length;
       br.bytes += bytes;
+      const packed = movers.splitForPack(move).packed;
+      if (packed.length) {
+        report.packs.planned++;
+        report.packs.files += packed.length;
+        report.packs.bytes += packed.reduce((a, f) => a + (f.storedSize ?? f.size), 0);
+      }
       if (!apply) for (const f of move.files) report.list?.push({ path: f.path, jobId: f.jobId, rule: move.rule, from: eventualTier(f), to: move.to, bytes: f.size, outcome: 'move' });
     }
     progress.done();
@@ -202,7 +228,7 @@ async function plan(ctx: Context, o: TransitionOptions, apply: boolean): Promise
       );
     }
     progressMove.done();
-    report.result = { ...tally, recovered: recovered.files, leftoversRemoved: movers.leftoversRemoved };
+    report.result = { ...tally, recovered: recovered.files, leftoversRemoved: movers.leftoversRemoved, packed: movers.packed, packsRemoved: movers.packsRemoved };
     if (report.list) report.list = movers.moved;
     return report;
   } finally {
@@ -303,6 +329,8 @@ class Movers {
   readonly #targets = new Map<string, DeletionTarget>();
   readonly moved: NonNullable<TransitionReport['list']> = [];
   leftoversRemoved = 0;
+  readonly packed = { packs: 0, files: 0, bytes: 0 };
+  packsRemoved = 0;
   /** Copies in flight, across batches. */
   readonly copySlots = new Limiter(MOVE_CONCURRENCY);
 
@@ -382,14 +410,31 @@ class Movers {
       }
     }
     await pausePoint('tier.intent');
-    // 2-3. copy, read back
-    const work = moves.flatMap((m) => m.files.map((f) => ({ m, f })));
+    // 2-3. copy, read back: a file of its own one by one; a job's small files into one pack
+    // when the target packs (one upload, read back whole, every member checked in it).
+    const work: { m: PlannedMove; files: TierRow[]; packed: boolean }[] = [];
+    for (const m of moves) {
+      const split = this.splitForPack(m);
+      if (split.packed.length) work.push({ m, files: split.packed, packed: true });
+      for (const f of split.loose) work.push({ m, files: [f], packed: false });
+    }
     const seen = new Map<number, Expected | null>();
+    const inPack = new Map<number, { pack: string; offset: number }>();
+    const packsMade = new Map<string, string>();
     const verdicts = await Promise.all(
-      work.map(({ m, f }) =>
+      work.map(({ m, files, packed }) =>
         this.copySlots.run(async () => {
           try {
-            seen.set(f.id, await this.copyOne(f, m.to));
+            if (!packed) {
+              seen.set(files[0]!.id, await this.copyOne(files[0]!, m.to));
+              return null;
+            }
+            const made = await this.packOne(m, files, report);
+            packsMade.set(made.key, m.to);
+            for (const f of files) {
+              inPack.set(f.id, { pack: made.key, offset: made.offsets.get(f.id)! });
+              seen.set(f.id, made.seen.get(f.id) ?? null);
+            }
             return null;
           } catch (err) {
             return errorMessage(err);
@@ -398,15 +443,22 @@ class Movers {
       ),
     );
     const failedJobs = new Set<PlannedMove>();
-    work.forEach(({ m, f }, i) => {
+    work.forEach(({ m, files }, i) => {
       if (verdicts[i] === null) return;
       failedJobs.add(m);
-      report.failed.push({ path: f.path, jobId: f.jobId, reason: verdicts[i]! });
+      for (const f of files) report.failed.push({ path: f.path, jobId: f.jobId, reason: verdicts[i]! });
     });
     await pausePoint('tier.copied');
     for (const m of failedJobs) {
       // Nothing of the job flips; the copies it made in the target are strays: removed, intent cleared.
-      await this.removeCopies(m.to, m.files, report);
+      await this.removeCopies(m.to, m.files.filter((f) => !inPack.has(f.id)), report);
+      for (const f of m.files) {
+        const p = inPack.get(f.id);
+        if (p && packsMade.has(p.pack)) {
+          await this.removePack(m.to, p.pack, report);
+          packsMade.delete(p.pack);
+        }
+      }
       await this.cat.clearIntent(m.files.map((f) => f.id));
     }
     const good = moves.filter((m) => !failedJobs.has(m));
@@ -416,7 +468,8 @@ class Movers {
     const events: EventRecord[] = [];
     for (const m of good) {
       for (const f of m.files) {
-        flips.push({ id: f.id, from: f.tier, to: m.to, encoding: f.encoding, storedSize: f.storedSize });
+        const p = inPack.get(f.id);
+        flips.push({ id: f.id, from: f.tier, to: m.to, encoding: f.encoding, storedSize: f.storedSize, pack: p?.pack ?? null, packOffset: p?.offset ?? null });
         events.push({ runId: ctx.runId, at, action: 'tier_move', path: f.path, jobId: f.jobId, bytes: f.size, reason: `${f.tier} -> ${m.to} (${m.rule === 'manual' ? 'by hand' : `rule ${m.rule}`})` });
       }
     }
@@ -429,7 +482,7 @@ class Movers {
       const lost = m.files.filter((f) => !flipped.has(f.id));
       for (const f of lost) report.changed.push({ path: f.path, jobId: f.jobId, reason: 'the row changed before its tier was switched: left where it was' });
       if (lost.length) {
-        await this.removeCopies(m.to, lost, report);
+        await this.removeCopies(m.to, lost.filter((f) => !inPack.has(f.id)), report);
         await this.cat.clearIntent(lost.map((f) => f.id));
       }
       for (const f of ok) {
@@ -440,7 +493,133 @@ class Movers {
     }
     // 5. the copies left in the tiers moved from
     await this.removeLeftovers(leftovers, report, seen);
+    // A pack whose members all moved out (or one made here that no row was switched to) has no
+    // row left: removed through the tier's gate.
+    const emptied = new Map<string, Set<string>>();
+    for (const f of leftovers) if (this.sourcePack.has(f.id)) add(emptied, f.tierTarget!.slice(1), this.sourcePack.get(f.id)!);
+    for (const m of batch) for (const f of m.files) this.sourcePack.delete(f.id);
+    for (const [key, tier] of packsMade) add(emptied, tier, key);
+    for (const [tier, keys] of emptied) await this.dropUnreferenced(tier, [...keys], report);
+    for (const m of good) {
+      const made = new Set(m.files.map((f) => inPack.get(f.id)?.pack).filter((k): k is string => k !== undefined));
+      for (const key of made) {
+        const members = m.files.filter((f) => inPack.get(f.id)?.pack === key && flipped.has(f.id));
+        if (!members.length) continue;
+        this.packed.packs++;
+        this.packed.files += members.length;
+        this.packed.bytes += members.reduce((a, f) => a + (f.storedSize ?? f.size), 0);
+      }
+    }
     return done;
+  }
+
+  /** Which of a move's files go into a pack: the small ones, when the target packs and there are two or more. */
+  splitForPack(m: PlannedMove): { packed: TierRow[]; loose: TierRow[] } {
+    const place = this.ctx.tiers?.place(m.to);
+    if (!place?.pack) return { packed: [], loose: m.files };
+    const limit = place.packThreshold ?? PACK_THRESHOLD;
+    const packed: TierRow[] = [];
+    const loose: TierRow[] = [];
+    let bytes = 0;
+    for (const f of m.files) {
+      const stored = f.storedSize ?? f.size;
+      if (stored <= limit && bytes + stored <= PACK_MAX_BYTES) {
+        packed.push(f);
+        bytes += stored;
+      } else loose.push(f);
+    }
+    if (packed.length < 2) return { packed: [], loose: m.files };
+    return { packed, loose };
+  }
+
+  /**
+   * One pack of a job's small files: each file's stored bytes read from its tier (a file of its
+   * own there is looked at first, as copyOne does), the pack uploaded whole (its SHA-256 sent,
+   * so the server checks it), read back whole: the pack's SHA-256 must be the one built, and
+   * every member decoded from its slice must give the row's size and SHA-256. A pack that fails
+   * is removed again. Returns the key, each member's offset, and what each source looked like.
+   */
+  async packOne(m: PlannedMove, files: TierRow[], report: TransitionReport): Promise<{ key: string; offsets: Map<number, number>; seen: Map<number, Expected | null> }> {
+    const seen = new Map<number, Expected | null>();
+    const members: PackMember[] = [];
+    for (const f of files) {
+      const stored = f.storedSize ?? f.size;
+      if (f.pack) {
+        // From another pack: nothing of its own to look at (the slice is checked by its hash below).
+        seen.set(f.id, null);
+        this.sourcePack.set(f.id, f.pack);
+      } else {
+        const [before] = await (await this.target(f.tier)).look([f.path]);
+        if (!before || before.kind !== 'file') throw new Error(`not readable in tier ${f.tier}: ${before?.kind === 'gone' ? 'missing' : before && 'reason' in before ? before.reason : before?.kind}`);
+        if (before.size !== stored) throw new Error(`${f.path}: ${before.size} bytes in tier ${f.tier}, the catalog records ${stored}`);
+        seen.set(f.id, { size: before.size, mtimeMs: before.mtimeMs, ...(before.identity ? { identity: before.identity } : {}) });
+      }
+      const bytes = await readAll(await openStored(this.ctx, f));
+      if (bytes.length !== stored) throw new Error(`${f.path}: read ${bytes.length} stored bytes from tier ${f.tier}, the catalog records ${stored}`);
+      members.push({ path: f.path, stored: bytes, size: f.size, sha256: f.sha256, encoding: f.encoding });
+    }
+    const built = buildPack(m.jobId, members);
+    const key = packKey(m.jobId, `${this.ctx.runId}\0${files.map((f) => f.id).join(',')}`);
+    const dest = await this.store(m.to);
+    const put = await dest.put(key, built.body, { sha256: built.sha256, contentType: 'application/octet-stream', storageClass: this.ctx.tiers?.place(m.to)?.storageClass, noHeadAfter: true });
+    try {
+      if (put.size !== built.body.length) throw new Error(`pack ${key} in tier ${m.to} holds ${put.size} bytes, not ${built.body.length}`);
+      await pausePoint('tier.packed');
+      const back = await readAll(await dest.get(key));
+      if (sha256(back) !== built.sha256) throw new Error(`pack ${key} read back from tier ${m.to}: not the bytes uploaded`);
+      for (const [i, e] of built.entries.entries()) {
+        const f = files[i]!;
+        const tap = hashingTap();
+        await pipeline(decodeStored({ path: f.path, encoding: f.encoding }, ReadableStream.from([back.subarray(e.offset, e.offset + e.length)])), tap.tap, sink());
+        if (tap.bytes() !== f.size || tap.digest() !== f.sha256) throw new Error(`${f.path} read back from pack ${key} in tier ${m.to}: ${tap.bytes()} bytes, SHA-256 ${tap.digest()}; the catalog records ${f.size} bytes, ${f.sha256}`);
+      }
+    } catch (err) {
+      await this.removePack(m.to, key, report).catch(() => {});
+      throw err;
+    }
+    return { key, offsets: new Map(built.entries.map((e, i) => [files[i]!.id, e.offset])), seen };
+  }
+
+  /** The pack a moved file was in before its move (its row names the new place after the flip). */
+  readonly sourcePack = new Map<number, string>();
+
+  /** Removes one pack object through its tier's gate (re-checked against what is there now). */
+  async removePack(tier: string, key: string, report: TransitionReport): Promise<boolean> {
+    const t = await this.target(tier);
+    const [st] = await t.look([key]);
+    const [r] = await this.removeThrough(t, [{ path: key, jobId: null, expect: expectOf(st!) }], report);
+    if (r?.ok && st!.kind === 'file') this.packsRemoved++;
+    return r?.ok ?? false;
+  }
+
+  /** Removes those of these packs of `tier` that no live row names any more. */
+  async dropUnreferenced(tier: string, keys: string[], report: TransitionReport): Promise<void> {
+    if (!keys.length) return;
+    const named = await this.cat.packsReferenced(tier, keys);
+    for (const key of keys) if (!named.has(key)) await this.removePack(tier, key, report);
+  }
+
+  /**
+   * Every pack object of every S3 tier that no live row names: counted, and (a real run)
+   * removed. Runs under the store lock before anything else: no pack of this run exists yet.
+   */
+  async sweepPacks(report: TransitionReport): Promise<number> {
+    let strays = 0;
+    for (const tier of this.ctx.tiers?.names() ?? []) {
+      if (tier === 'hot') continue;
+      const store = await this.store(tier);
+      if (store.capabilities.kind !== 's3') continue;
+      for await (const page of store.list({ prefix: PACKS_PREFIX })) {
+        const keys = page.filter((e) => e.kind === 'file').map((e) => e.key);
+        const named = await this.cat.packsReferenced(tier, keys);
+        for (const key of keys) {
+          if (named.has(key)) continue;
+          strays++;
+          if (this.apply) await this.removePack(tier, key, report);
+        }
+      }
+    }
+    return strays;
   }
 
   /**
@@ -451,7 +630,9 @@ class Movers {
   async copyOne(f: TierRow, to: string): Promise<Expected | null> {
     const ctx = this.ctx;
     const src = await this.target(f.tier);
-    const [before] = await src.look([f.path]);
+    if (f.pack) this.sourcePack.set(f.id, f.pack);
+    // A packed file has no object of its own to look at: its slice of the pack is read and checked below.
+    const [before] = f.pack ? [{ kind: 'file' as const, size: f.storedSize ?? f.size, mtimeMs: 0 }] : await src.look([f.path]);
     if (!before || before.kind !== 'file') {
       throw new Error(`not readable in tier ${f.tier}: ${before?.kind === 'gone' ? 'missing' : before && 'reason' in before ? before.reason : before?.kind}`);
     }
@@ -465,8 +646,9 @@ class Movers {
     const body = stored <= SMALL_FILE ? await readAll(input) : input;
     const put = await dest.put(f.path, body, { sha256: f.encoding === null ? f.sha256 : undefined, contentType: f.contentType, storageClass: place?.storageClass, noHeadAfter: true });
     if (put.size !== stored) throw new Error(`copy in tier ${to} holds ${put.size} bytes, not ${stored}`);
-    const got = await streamContent(ctx, { ...f, tier: to }, sink());
+    const got = await streamContent(ctx, { ...f, tier: to, pack: null, packOffset: null }, sink());
     if (!got.ok) throw new Error(`read back from tier ${to}: ${got.size} bytes, SHA-256 ${got.sha256}; the catalog records ${f.size} bytes, ${f.sha256}`);
+    if (f.pack) return null;
     return { size: before.size, mtimeMs: before.mtimeMs, ...(before.identity ? { identity: before.identity } : {}) };
   }
 
@@ -529,6 +711,15 @@ class Movers {
     return work.map((w) => ({ ok: out.get(w.path) ?? false }));
   }
 }
+
+function add(m: Map<string, Set<string>>, k: string, v: string): void {
+  const s = m.get(k) ?? new Set<string>();
+  s.add(v);
+  m.set(k, s);
+}
+
+/** A pack is built in memory: the most stored bytes one holds (the rest of the job's files stay objects of their own). */
+const PACK_MAX_BYTES = 256 << 20;
 
 function expectOf(s: DiskState): Expected | null {
   if (s.kind === 'gone') return null;
