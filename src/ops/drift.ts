@@ -6,7 +6,7 @@ import { compareBytewise } from '../storage/paths.ts';
 import type { BlobStore } from '../storage/blob.ts';
 import { isPackKey, PACKS_PREFIX } from '../storage/pack-format.ts';
 import type { TreeEntry } from '../storage/walk.ts';
-import { KIND_BY_CODE, walkTreeChunks, type ListedState, type TreeChunk } from '../storage/walk-chunks.ts';
+import { KIND_BY_CODE, listedState, walkTreeChunks, type ListedState, type TreeChunk } from '../storage/walk-chunks.ts';
 
 /** What merging the sorted tree walk with the catalog's sorted live paths found, one stretch at a time. */
 export interface DriftChunk {
@@ -37,7 +37,7 @@ export async function* treeChunks(ctx: Context): AsyncGenerator<TreeChunk> {
     yield {
       paths: page.map((e) => e.key),
       kinds: Uint8Array.from(page, (e) => KIND_CODE[e.kind]),
-      listed: page.map((e) => ({ size: e.size, mtimeMs: Math.floor(e.mtime.getTime() / 1000) * 1000, ...(e.identity ? { identity: e.identity } : {}) })),
+      listed: page.map(listedState),
     };
   }
 }
@@ -144,21 +144,28 @@ export async function summariseDrift(ctx: Context, sampleSize = 20): Promise<Dri
   return s;
 }
 
+const PAGE = 1000;
+
+/** The items of keyset pages of PAGE (a page after the last one's key), one at a time. */
+function keysetItems<T>(page: (after: string | undefined) => Promise<T[]>, keyOf: (item: T) => string): AsyncIterator<T> {
+  return (async function* () {
+    let after: string | undefined;
+    for (;;) {
+      const items = await page(after);
+      yield* items;
+      if (items.length < PAGE) return;
+      after = keyOf(items.at(-1)!);
+    }
+  })()[Symbol.asyncIterator]();
+}
+
 /**
  * The packs of a tier: the distinct packs its rows name (byte order) merged with the listing of
  * `.packs/`: a named pack not there is missing with all its members; a listed one no row names
  * is a stray.
  */
 async function packDrift(cat: ReturnType<typeof tierCatalog>, store: BlobStore, tier: string, d: TierDrift, sampleSize: number): Promise<void> {
-  const named = (async function* () {
-    let after: string | undefined;
-    for (;;) {
-      const page = await cat.packsOn(tier, 1000, after);
-      yield* page;
-      if (page.length < 1000) return;
-      after = page.at(-1)!.pack;
-    }
-  })()[Symbol.asyncIterator]();
+  const named = keysetItems((after) => cat.packsOn(tier, PAGE, after), (p) => p.pack);
   const listed = (async function* () {
     for await (const page of store.list({ prefix: PACKS_PREFIX })) yield* page;
   })()[Symbol.asyncIterator]();
@@ -221,15 +228,7 @@ export async function summariseTierDrift(ctx: Context, tiers: readonly string[],
     if (tier === 'hot') continue;
     const store = await tierStore(ctx, tier);
     const d: TierDrift = { tier, url: store.url, listed: 0, missingFiles: 0, missingBytes: 0, strayFiles: 0, strayBytes: 0, inFlight: 0, packs: 0, packedFiles: 0, sample: { missing: [], strays: [] } };
-    const rows = (async function* () {
-      let after: string | undefined;
-      for (;;) {
-        const page = await cat.pathsOn(tier, 1000, after);
-        yield* page;
-        if (page.length < 1000) return;
-        after = page.at(-1)!.path;
-      }
-    })()[Symbol.asyncIterator]();
+    const rows = keysetItems((after) => cat.pathsOn(tier, PAGE, after), (r) => r.path);
     const keys = (async function* () {
       for await (const page of store.list()) for (const e of page) if (!isPackKey(e.key)) yield e;
     })()[Symbol.asyncIterator]();

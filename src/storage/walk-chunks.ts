@@ -39,6 +39,11 @@ export interface ListedState {
   identity?: string;
 }
 
+/** A listed (or HEADed) object as a re-check compares it: LastModified cut to the second. */
+export function listedState(e: { size: number; mtime: Date; identity?: string }): ListedState {
+  return { size: e.size, mtimeMs: Math.floor(e.mtime.getTime() / 1000) * 1000, ...(e.identity ? { identity: e.identity } : {}) };
+}
+
 const CHUNK = 4096;
 const MAX_IN_FLIGHT = 16;
 /** Cut the tree into at least this many subtrees (when it has them), for an even split. */

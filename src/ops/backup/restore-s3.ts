@@ -24,6 +24,7 @@ import { FailedError, QuotaExceededError, UsageError, errorMessage, isFault } fr
 import { isQuotaExceeded } from '../../db/usage.ts';
 import { inParallel } from '../../storage/blob.ts';
 import { walkTree } from '../../storage/walk.ts';
+import { listedState } from '../../storage/walk-chunks.ts';
 import { pausePoint } from '../../test-hooks.ts';
 import { withStoreLock } from '../store-lock.ts';
 import { Limiter } from '../pool.ts';
@@ -448,7 +449,7 @@ async function removeUnarchived(ctx: Context, dir: string, tree: string): Promis
       if (e.key === RESERVED_DIR || e.key.startsWith(`${RESERVED_DIR}/`)) continue;
       const staged = fs.lstatSync(path.join(tree, ...e.key.split('/')), { throwIfNoEntry: false });
       if (staged?.isFile()) continue;
-      work.push({ path: e.key, expect: { size: e.size, mtimeMs: Math.floor(e.mtime.getTime() / 1000) * 1000, identity: e.identity } });
+      work.push({ path: e.key, expect: listedState(e) });
     }
     // Removed after the page is read: the listing goes on from its continuation token.
     await flush(work);

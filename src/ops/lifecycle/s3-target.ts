@@ -15,6 +15,7 @@ import path from 'node:path';
 import { errorMessage, FailedError } from '../../errors.ts';
 import { inParallel, type BlobStore } from '../../storage/blob.ts';
 import { checkRelPath, compareBytewise, UnsafePathError } from '../../storage/paths.ts';
+import { listedState } from '../../storage/walk-chunks.ts';
 import type { Limiter } from '../pool.ts';
 import { compare, type DeletionTarget, type DiskState, type GateResult, type PlannedRemoval, type Removed, type TargetBatch } from './gate.ts';
 
@@ -29,7 +30,6 @@ const LIST_EXTRA_PAGES = 1;
  * LastModified to whole seconds: a HEAD carries it as an HTTP date (seconds), a listing as ISO
  * time (milliseconds on some servers); a plan and its re-check may see it either way.
  */
-const toSeconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 /** The object-key prefix of an S3 store, when the store says (S3BlobStore.loc.prefix). */
 function prefixOf(store: BlobStore): string | undefined {
@@ -79,7 +79,7 @@ export class S3Target implements DeletionTarget {
       const st = await this.store.stat(rel);
       if (!st) return { kind: 'gone' };
       if (st.kind !== 'file') return { kind: 'other' };
-      return { kind: 'file', size: st.size, mtimeMs: toSeconds(st.mtime.getTime()), identity: st.identity };
+      return { kind: 'file', ...listedState(st) };
     } catch (err) {
       return { kind: 'error', reason: errorMessage(err) };
     }
@@ -159,7 +159,7 @@ export class S3Target implements DeletionTarget {
           const j = wanted.get(e.key);
           if (j === undefined) continue;
           wanted.delete(e.key);
-          settle(j, e.kind === 'file' ? { kind: 'file', size: e.size, mtimeMs: toSeconds(e.mtime.getTime()), identity: e.identity } : { kind: 'other' });
+          settle(j, e.kind === 'file' ? { kind: 'file', ...listedState(e) } : { kind: 'other' });
         }
         if (done || ++pages >= maxPages) break;
       }
